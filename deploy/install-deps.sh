@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the system packages hotline needs, only those missing, so a second run installs nothing.
+#   deploy/install-deps.sh run    what `hotline up` needs: PostgreSQL server, Redis
+#   deploy/install-deps.sh test   plus the test peers: SIPp, baresip, espeak-ng, sox, Chromium
+set -euo pipefail
+what=${1:-run}
+
+need=()
+have_pg() { ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; }
+have_pg || need+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+if [ "$what" = test ]; then
+  command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
+  command -v baresip >/dev/null 2>&1 || need+=(baresip)
+  command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
+  command -v sox >/dev/null 2>&1 || need+=(sox)
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+fi
+[ ${#need[@]} -eq 0 ] && exit 0
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "missing packages: ${need[*]}; run as root: apt-get install ${need[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+echo "installing: ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq >/dev/null
+$sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -1,0 +1,40 @@
+package testenv
+
+import (
+	"context"
+	"os"
+	"testing"
+)
+
+func TestMain(m *testing.M) { os.Exit(Main(m)) }
+
+// Two databases from the template are separate, both seeded.
+func TestDatabasesAreIsolated(t *testing.T) {
+	ctx := context.Background()
+	a, b := DB(t), DB(t)
+	if _, err := a.Exec(ctx, `UPDATE units SET name = 'changed' WHERE code = '430903'`); err != nil {
+		t.Fatal(err)
+	}
+	var name string
+	if err := b.QueryRow(ctx, `SELECT name FROM units WHERE code = '430903'`).Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	if name != "益阳市赫山区乡村振兴局" {
+		t.Fatalf("second database sees %q: not isolated or not seeded", name)
+	}
+}
+
+func TestRedisPrefixIsolation(t *testing.T) {
+	ctx := context.Background()
+	c1, p1 := Redis(t)
+	_, p2 := Redis(t)
+	if p1 == p2 {
+		t.Fatalf("prefixes collide: %q", p1)
+	}
+	if err := c1.Set(ctx, p1+"k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := c1.Exists(ctx, p2+"k").Result(); n != 0 {
+		t.Fatal("key visible under the other prefix")
+	}
+}

@@ -1,0 +1,110 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"hotline/ticketing"
+)
+
+// apiError is the one JSON shape of every error: a stable code, a message, and where it applies the fields at
+// fault or the actions that are allowed.
+type apiError struct {
+	Code    string            `json:"code"`
+	Message string            `json:"message"`
+	Fields  map[string]string `json:"fields,omitempty"`
+	Allowed []string          `json:"allowed_actions,omitempty"`
+}
+
+var (
+	errNoRoute   = errors.New("no such endpoint")
+	errTooLarge  = errors.New("request body too large")
+	errMalformed = errors.New("malformed JSON body")
+	errRateLimit = errors.New("too many requests")
+)
+
+// status maps an error to its HTTP status and stable code. This is the only place that does so.
+func status(err error) (int, string) {
+	var se *ticketing.StateError
+	switch {
+	case errors.Is(err, errNoRoute):
+		return http.StatusNotFound, "no_route"
+	case errors.Is(err, errTooLarge):
+		return http.StatusRequestEntityTooLarge, "body_too_large"
+	case errors.Is(err, errMalformed):
+		return http.StatusBadRequest, "malformed_body"
+	case errors.Is(err, errRateLimit):
+		return http.StatusTooManyRequests, "rate_limited"
+	case errors.Is(err, ticketing.ErrAuth):
+		return http.StatusUnauthorized, "unauthenticated"
+	case errors.As(err, &se) && errors.Is(err, ticketing.ErrState):
+		return http.StatusConflict, "action_not_allowed"
+	case errors.As(err, &se) && errors.Is(err, ticketing.ErrForbidden):
+		return http.StatusForbidden, "role_not_allowed"
+	case errors.Is(err, ticketing.ErrForbidden):
+		return http.StatusForbidden, "forbidden"
+	case errors.Is(err, ticketing.ErrNotFound):
+		return http.StatusNotFound, "not_found"
+	case errors.Is(err, ticketing.ErrConflict):
+		return http.StatusConflict, "conflict"
+	case errors.Is(err, ticketing.ErrInvalid):
+		return http.StatusBadRequest, "invalid"
+	}
+	return http.StatusInternalServerError, "internal"
+}
+
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	code, name := status(err)
+	body := apiError{Code: name, Message: err.Error()}
+	var ve *ticketing.ValidationError
+	if errors.As(err, &ve) {
+		body.Fields = ve.Fields
+	}
+	var se *ticketing.StateError
+	if errors.As(err, &se) {
+		body.Allowed = se.Allowed
+		if body.Allowed == nil {
+			body.Allowed = []string{}
+		}
+	}
+	if code == http.StatusInternalServerError {
+		// Log once, here, where the error is handled; the client gets no internals.
+		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		body.Message = "internal error"
+	}
+	writeJSON(w, code, body)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+// maxBody is the largest JSON body accepted; imports have their own limit.
+const maxBody = 1 << 20
+
+// decode reads a JSON body into v, refusing unknown fields, trailing data and bodies over limit.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errTooLarge
+		}
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) && ute.Field != "" {
+			return ticketing.Invalid(ute.Field, "wrong type: want "+ute.Type.String())
+		}
+		return errors.Join(errMalformed, err)
+	}
+	if dec.More() {
+		return errMalformed
+	}
+	return nil
+}

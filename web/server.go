@@ -1,0 +1,93 @@
+// Package web serves hotline's HTTP side: the JSON API, health and metrics endpoints, authentication, and (with
+// the consoles) the embedded web console and its websocket. It never talks SQL itself beyond the store functions
+// of the packages it serves; errors map to HTTP statuses in one place (errors.go).
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
+	"hotline/migrations"
+)
+
+// Deps is what the web layer is built from. Optional services are nil when their role is not running.
+type Deps struct {
+	DB       *pgxpool.Pool
+	Redis    *redis.Client
+	Log      *slog.Logger
+	Registry *prometheus.Registry // where /metrics reads from
+	Version  string
+}
+
+// Server holds the dependencies of every handler.
+type Server struct {
+	deps Deps
+	log  *slog.Logger
+	mux  *http.ServeMux
+}
+
+// New returns the whole HTTP surface as one handler; the route table is in routes().
+func New(deps Deps) http.Handler {
+	if deps.Log == nil {
+		deps.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{deps: deps, log: deps.Log, mux: http.NewServeMux()}
+	s.routes()
+	return s.mux
+}
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	reg := s.deps.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	s.mux.HandleFunc("GET /api/v1/units", s.authed(s.listUnits))
+	s.mux.HandleFunc("GET /api/v1/me", s.authed(s.me))
+	s.mux.HandleFunc("/api/", s.notFound)
+}
+
+// healthz answers as long as the process can serve HTTP.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz answers 200 only when PostgreSQL and Redis answer and the schema is current, so a load balancer keeps
+// traffic away from an instance that cannot do its work.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{}
+	ok := true
+	if err := s.deps.DB.Ping(ctx); err != nil {
+		checks["postgres"], ok = err.Error(), false
+	} else if err := migrations.Check(ctx, s.deps.DB); err != nil {
+		checks["postgres"], ok = "ok", true
+		checks["schema"], ok = err.Error(), false
+	} else {
+		checks["postgres"], checks["schema"] = "ok", "ok"
+	}
+	if err := s.deps.Redis.Ping(ctx).Err(); err != nil {
+		checks["redis"], ok = err.Error(), false
+	} else {
+		checks["redis"] = "ok"
+	}
+	status := http.StatusOK
+	if !ok {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, map[string]any{"ready": ok, "checks": checks})
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, r, s.log, errNoRoute)
+}

@@ -1,0 +1,16 @@
+package web
+
+import (
+	"net/http"
+
+	"hotline/ticketing"
+)
+
+func (s *Server) listUnits(w http.ResponseWriter, r *http.Request) {
+	us, err := ticketing.ListUnits(r.Context(), s.deps.DB)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"units": us})
+}
