@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages hotline needs, only those missing, so a second run installs nothing.
 #   deploy/install-deps.sh run    what `hotline up` needs: PostgreSQL server, Redis
-#   deploy/install-deps.sh test   plus the test peers: SIPp, baresip, espeak-ng, sox, Chromium
+#   deploy/install-deps.sh test   plus the test peers: SIPp, baresip, espeak-ng, sox
 set -euo pipefail
 what=${1:-run}
 
@@ -14,7 +14,6 @@ if [ "$what" = test ]; then
   command -v baresip >/dev/null 2>&1 || need+=(baresip)
   command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
   command -v sox >/dev/null 2>&1 || need+=(sox)
-  command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 
