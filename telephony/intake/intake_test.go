@@ -83,6 +83,9 @@ func TestAgentCallEndToEnd(t *testing.T) {
 	if s := call.Stats(); s.RMS < 0.05 || !near(s.FreqHz, 1000, 60) {
 		t.Errorf("caller hears %+v, want the agent's 1000 Hz tone", s)
 	}
+	if countUDPSockets() < base.udp+4 { // caller leg and agent leg: RTP and RTCP each
+		t.Errorf("RTP sockets not visible during the call (%d, baseline %d): the leak check would be blind", countUDPSockets(), base.udp)
+	}
 	if st := agentRow(t, r.db, agentID); st.State != telephony.StateBusy || st.Reason != telephony.ReasonTalking {
 		t.Errorf("agent state during call %s/%s", st.State, st.Reason)
 	}

@@ -9,12 +9,14 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"hotline/deploy/testenv"
 	"hotline/telephony"
@@ -80,7 +82,7 @@ type rigOpts struct {
 	hours         string
 	opt           telephony.Options // interfaces to wire
 	drainTimeout  time.Duration
-	keepRunningOn func(*rig)
+	registry      *prometheus.Registry
 }
 
 // newRig starts hotline's SIP side on a free loopback port, with trunks "main" (127.0.0.1), "other" (127.0.0.3)
@@ -110,10 +112,14 @@ func newRig(t *testing.T, o rigOpts) *rig {
 	if o.drainTimeout == 0 {
 		o.drainTimeout = 10 * time.Second
 	}
+	var regr prometheus.Registerer
+	if o.registry != nil {
+		regr = o.registry
+	}
 	srv, err := sipua.New(sipua.Config{
 		Listeners: []sipua.Listener{{Transport: "udp", Addr: "127.0.0.1:" + strconv.Itoa(r.port)}, {Transport: "tcp", Addr: "127.0.0.1:" + strconv.Itoa(r.port)}},
 		Trunks:    trunks, MaxCalls: 200, RatePerSource: o.rate, Burst: int(o.rate), DrainTimeout: o.drainTimeout,
-	}, sipua.Deps{DB: db, Redis: rdb, Prefix: prefix, Log: log})
+	}, sipua.Deps{DB: db, Redis: rdb, Prefix: prefix, Log: log, Registry: regr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,31 +258,49 @@ func (r *rig) openCallbacks() []telephony.Callback {
 	return cbs
 }
 
-// baseline records goroutines and open files, to check that calls leave nothing behind.
-type baseline struct{ goroutines, fds int }
+// baseline records goroutines and UDP sockets (RTP and RTCP ports), to check that calls leave nothing behind.
+// (TCP sockets are left out: the database pool grows on its own.)
+type baseline struct{ goroutines, udp int }
 
 func takeBaseline() baseline {
-	return baseline{runtime.NumGoroutine(), countFDs()}
+	return baseline{runtime.NumGoroutine(), countUDPSockets()}
 }
 
-func countFDs() int {
+// countUDPSockets counts this process's open UDP sockets: its socket fds whose inode is in /proc/net/udp{,6}.
+func countUDPSockets() int {
+	inodes := map[string]bool{}
+	for _, f := range []string{"/proc/net/udp", "/proc/net/udp6"} {
+		b, _ := os.ReadFile(f)
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			if fs := strings.Fields(line); len(fs) > 9 {
+				inodes[fs[9]] = true
+			}
+		}
+	}
 	es, _ := os.ReadDir("/proc/self/fd")
-	return len(es)
+	n := 0
+	for _, e := range es {
+		l, err := os.Readlink("/proc/self/fd/" + e.Name())
+		if err == nil && strings.HasPrefix(l, "socket:[") && inodes[strings.Trim(l[7:], "[]")] {
+			n++
+		}
+	}
+	return n
 }
 
-// checkNoLeaks waits until goroutines and file descriptors (RTP sockets are fds) are back to the baseline.
+// checkNoLeaks waits until goroutines and UDP sockets are back to the baseline.
 func checkNoLeaks(t *testing.T, b baseline) {
 	t.Helper()
-	var g, f int
+	var g, u int
 	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
-		g, f = runtime.NumGoroutine(), countFDs()
-		if g <= b.goroutines && f <= b.fds {
+		g, u = runtime.NumGoroutine(), countUDPSockets()
+		if g <= b.goroutines && u <= b.udp {
 			return
 		}
 	}
 	buf := make([]byte, 1<<20)
 	n := runtime.Stack(buf, true)
-	t.Fatalf("leak: goroutines %d (baseline %d), fds %d (baseline %d)\n%s", g, b.goroutines, f, b.fds, buf[:n])
+	t.Fatalf("leak: goroutines %d (baseline %d), UDP sockets %d (baseline %d)\n%s", g, b.goroutines, u, b.udp, buf[:n])
 }
 
 func agentRow(t *testing.T, db *pgxpool.Pool, id ticketing.UserID) telephony.Agent {
