@@ -75,14 +75,14 @@ type rig struct {
 }
 
 type rigOpts struct {
-	answerDelay   time.Duration
-	queueLimit    time.Duration
-	ringTimeout   time.Duration
-	rate          float64
-	hours         string
-	opt           telephony.Options // interfaces to wire
-	drainTimeout  time.Duration
-	registry      *prometheus.Registry
+	answerDelay  time.Duration
+	queueLimit   time.Duration
+	ringTimeout  time.Duration
+	rate         float64
+	hours        string
+	opt          telephony.Options // interfaces to wire
+	drainTimeout time.Duration
+	registry     *prometheus.Registry
 }
 
 // newRig starts hotline's SIP side on a free loopback port, with trunks "main" (127.0.0.1), "other" (127.0.0.3)

@@ -411,4 +411,7 @@ func (c *Call) stop() {
 }
 
 // String describes the call for test logs.
-func (c *Call) String() string { s := c.Stats(); return fmt.Sprintf("call rms=%.3f freq=%.0fHz", s.RMS, s.FreqHz) }
+func (c *Call) String() string {
+	s := c.Stats()
+	return fmt.Sprintf("call rms=%.3f freq=%.0fHz", s.RMS, s.FreqHz)
+}
