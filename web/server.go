@@ -15,15 +15,17 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"hotline/migrations"
+	"hotline/telephony"
 )
 
 // Deps is what the web layer is built from. Optional services are nil when their role is not running.
 type Deps struct {
-	DB       *pgxpool.Pool
-	Redis    *redis.Client
-	Log      *slog.Logger
-	Registry *prometheus.Registry // where /metrics reads from
-	Version  string
+	DB        *pgxpool.Pool
+	Redis     *redis.Client
+	Log       *slog.Logger
+	Registry  *prometheus.Registry // where /metrics reads from
+	Version   string
+	Telephony *telephony.Service // agents, calls, callbacks, recordings; nil without telephony
 }
 
 // Server holds the dependencies of every handler.
@@ -53,6 +55,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /api/v1/units", s.authed(s.listUnits))
 	s.mux.HandleFunc("GET /api/v1/me", s.authed(s.me))
+	s.callRoutes()
 	s.mux.HandleFunc("/api/", s.notFound)
 }
 
