@@ -210,7 +210,9 @@ func (s *Service) category(ctx context.Context, db DB, code string) (Category, e
 }
 
 // Categories returns the matter categories.
-func (s *Service) Categories(ctx context.Context) ([]Category, error) { return listCategories(ctx, s.db) }
+func (s *Service) Categories(ctx context.Context) ([]Category, error) {
+	return listCategories(ctx, s.db)
+}
 
 func listCategories(ctx context.Context, db DB) ([]Category, error) {
 	rows, err := db.Query(ctx, `SELECT code, name, lead_unit_code, fallback_unit_code, reply_days, urgent_reply_hours, active

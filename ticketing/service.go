@@ -417,7 +417,7 @@ func publish(ctx context.Context, db DB, topic, key string, payload any, q *queu
 
 // queueOps tell the relay how a change moves a ticket between unit queues.
 type queueOps struct {
-	Ticket TicketID   `json:"ticket"`
+	Ticket TicketID  `json:"ticket"`
 	Add    *queueAdd `json:"add,omitempty"`
 	Remove []UnitID  `json:"remove,omitempty"`
 }
