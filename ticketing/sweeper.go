@@ -52,13 +52,9 @@ func (s *Service) Sweep(ctx context.Context) ([]SLAAlert, error) {
 			if err != nil {
 				return err
 			}
-			action := "sla_" + al.Level
-			ev, err := s.appendEvent(ctx, tx, System, t.ID, action, t.Status, t.Status, "",
-				map[string]any{"due_kind": al.DueKind, "due_at": al.DueAt, "level": al.Level})
+			_, err = s.record(ctx, tx, System, t, pendingEvent{action: "sla_" + al.Level, from: t.Status, to: t.Status,
+				topic: "sla." + al.Level, data: map[string]any{"due_kind": al.DueKind, "due_at": al.DueAt, "level": al.Level}})
 			if err != nil {
-				return err
-			}
-			if err := s.writeOutbox(ctx, tx, "sla."+al.Level, t, ev, nil); err != nil {
 				return err
 			}
 		}

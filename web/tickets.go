@@ -125,7 +125,7 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) {
 	v := s.view(r, s.tickets().View(r.Context(), t, a))
 	v.Ticket.QueryCode = qc
 	if t.CallerPhone != "" || t.HouseholdID != nil {
-		if v.Duplicates, err = s.tickets().Duplicates(r.Context(), a, t.ID); err != nil {
+		if v.Duplicates, err = s.tickets().DuplicatesFor(r.Context(), a, t); err != nil {
 			writeError(w, r, s.log, err)
 			return
 		}
