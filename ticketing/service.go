@@ -294,7 +294,7 @@ func (s *Service) validateNew(ctx context.Context, db DB, nt *NewTicket) error {
 // to reach disk: a ticket that uses a number commits after it, so a crash can only lose numbers no committed
 // ticket holds. Numbers thus have gaps, and across processes they are not in creation order.
 func (s *Service) nextNumber(ctx context.Context, now time.Time) (string, error) {
-	const block = 20
+	const block = 100
 	day := now.In(calendar.CST).Format("20060102")
 	s.numMu.Lock()
 	defer s.numMu.Unlock()

@@ -74,7 +74,7 @@ func run() error {
 	defer rdb.Close()
 
 	// One ticket first to learn the unit.
-	first, err := create(hc, *base, token, *category, "warm-up")
+	first, err := create(hc, *base, token, *category, fmt.Sprintf("warm-up-%d-%d", os.Getpid(), time.Now().UnixNano()))
 	if err != nil {
 		return err
 	}
