@@ -2,7 +2,6 @@
 // tickets, their state machine, routing, SLA clocks, events and the outbox that feeds the Redis queues.
 // It imports nothing of hotline's own; telephony, notify and web depend on it through small interfaces
 // they declare themselves.
-
 //
 // Every change of a ticket is one transaction: the ticket row (optimistic version check), an append-only event
 // row (the database refuses UPDATE, DELETE and TRUNCATE of ticket_events) and outbox rows. Other features hook in
