@@ -37,7 +37,6 @@ type Relay struct {
 	kick   chan struct{}
 	pubs   prometheus.Counter
 	errs   prometheus.Counter
-	loaded bool
 
 	afterPublish func() error // test hook: runs between publishing and deleting
 }
