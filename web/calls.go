@@ -24,7 +24,7 @@ func (s *Server) callRoutes() {
 	s.mux.HandleFunc("GET /api/v1/recordings/{id}", s.authed(s.getRecording))
 }
 
-func pathID(r *http.Request) (int64, error) {
+func callID(r *http.Request) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
 		return 0, ticketing.Invalid("id", "not an id")
@@ -46,7 +46,7 @@ func (s *Server) setAgentState(w http.ResponseWriter, r *http.Request) {
 	a := actor(r)
 	id := a.UserID
 	if r.PathValue("id") != "me" {
-		n, err := pathID(r)
+		n, err := callID(r)
 		if err != nil {
 			writeError(w, r, s.log, err)
 			return
@@ -126,7 +126,7 @@ func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getCall(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
+	id, err := callID(r)
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
@@ -178,7 +178,7 @@ func (s *Server) listCallbacks(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) closeCallback(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
+	id, err := callID(r)
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
@@ -201,7 +201,7 @@ func (s *Server) closeCallback(w http.ResponseWriter, r *http.Request) {
 // getRecording serves the WAV file (with range requests, for seeking in the console's player) to those who may
 // hear it.
 func (s *Server) getRecording(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
+	id, err := callID(r)
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return

@@ -25,6 +25,7 @@ type Deps struct {
 	Log       *slog.Logger
 	Registry  *prometheus.Registry // where /metrics reads from
 	Version   string
+	Tickets   *Tickets           // the ticket API (ticketing); nil: not served
 	Telephony *telephony.Service // agents, calls, callbacks, recordings; nil without telephony
 }
 
@@ -55,6 +56,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /api/v1/units", s.authed(s.listUnits))
 	s.mux.HandleFunc("GET /api/v1/me", s.authed(s.me))
+	s.ticketRoutes()
 	s.callRoutes()
 	s.mux.HandleFunc("/api/", s.notFound)
 }
