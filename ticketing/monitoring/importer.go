@@ -174,6 +174,14 @@ func parseImport(data []byte, now time.Time) ([]importHousehold, *ImportReport, 
 				}
 			}
 		}
+		for _, c := range importColumns {
+			if !c.required || !slices.Contains(householdKeys, c.key) {
+				continue
+			}
+			if !slices.ContainsFunc(rows, func(r *importRow) bool { return r.vals[c.key] != "" }) {
+				first.reasons = append(first.reasons, fmt.Sprintf("%s (%s) is required", c.names[0], c.names[1]))
+			}
+		}
 		var bad []int
 		for _, r := range rows {
 			if len(r.reasons) > 0 {
@@ -227,7 +235,8 @@ type importHousehold struct {
 func checkRow(r *importRow, now time.Time) {
 	bad := func(f string, args ...any) { r.reasons = append(r.reasons, fmt.Sprintf(f, args...)) }
 	for _, c := range importColumns {
-		if c.required && r.vals[c.key] == "" {
+		// Household columns may be empty after the household's first row; parseImport checks them per household.
+		if c.required && r.vals[c.key] == "" && !slices.Contains(householdKeys, c.key) {
 			bad("%s (%s) is required", c.names[0], c.names[1])
 		}
 	}
