@@ -103,4 +103,6 @@ func (s *Service) lookupHash(ctx context.Context, hash []byte) ([]Match, error) 
 }
 
 // openTicketsSQL selects the household's open tickets as a JSON array.
-const openTicketsSQL = `'[]'::json`
+const openTicketsSQL = `(SELECT coalesce(json_agg(json_build_object('id', t.id, 'number', t.number,
+		'category', t.category, 'status', t.status, 'created_at', t.created_at, 'due_at', t.due_at) ORDER BY t.id), '[]')
+	  FROM tickets t WHERE t.household_id = h.id AND t.status <> 'closed')`

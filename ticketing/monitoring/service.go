@@ -57,7 +57,7 @@ type Service struct {
 	clocks Clocks
 	log    *slog.Logger
 	now    func() time.Time
-	leads  LeadOpener
+	leads  LeadOpener // set by AttachTickets
 }
 
 // New returns the service.

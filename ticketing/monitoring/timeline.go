@@ -150,4 +150,7 @@ func (s *Service) Timeline(ctx context.Context, id HouseholdID, limit int) ([]Ti
 }
 
 // timelineTickets adds the household's tickets to the timeline (tickets.household_id).
-const timelineTickets = ``
+const timelineTickets = `UNION ALL
+		SELECT created_at, 'ticket', category,
+		       number || ' ' || CASE WHEN confidential THEN '(保密)' ELSE left(content, 200) END, '', '', NULL, status, id
+		  FROM tickets WHERE household_id = $1`
