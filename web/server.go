@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"hotline/migrations"
+	"hotline/ticketing/monitoring"
 )
 
 // Deps is what the web layer is built from. Optional services are nil when their role is not running.
@@ -24,6 +25,8 @@ type Deps struct {
 	Log      *slog.Logger
 	Registry *prometheus.Registry // where /metrics reads from
 	Version  string
+
+	Monitoring *monitoring.Service // households, caller lookup (nil: routes not registered)
 }
 
 // Server holds the dependencies of every handler.
@@ -53,6 +56,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /api/v1/units", s.authed(s.listUnits))
 	s.mux.HandleFunc("GET /api/v1/me", s.authed(s.me))
+	s.householdRoutes()
 	s.mux.HandleFunc("/api/", s.notFound)
 }
 
