@@ -116,7 +116,19 @@ func DemoHousehold(i int) HouseholdInput {
 
 // DemoCSV writes synthetic households [from, from+n) in the import layout (English headers).
 func DemoCSV(from, n int) string {
+	s, _ := demoCSV(from, n, 0)
+	return s
+}
+
+// DemoCSVRows writes synthetic households from index from until the file has at least rows member rows; it
+// returns the file and the number of households in it.
+func DemoCSVRows(from, rows int) (string, int) {
+	return demoCSV(from, 1<<62, rows)
+}
+
+func demoCSV(from, n, maxRows int) (string, int) {
 	var b strings.Builder
+	rows := 0
 	for i, c := range importColumns {
 		if i > 0 {
 			b.WriteByte(',')
@@ -124,8 +136,10 @@ func DemoCSV(from, n int) string {
 		b.WriteString(c.names[0])
 	}
 	b.WriteByte('\n')
-	for i := from; i < from+n; i++ {
+	i := from
+	for ; i < from+n && (maxRows == 0 || rows < maxRows); i++ {
 		h := DemoHousehold(i)
+		rows += len(h.Members)
 		var phones []string
 		for _, p := range h.Phones {
 			phones = append(phones, p.Number)
@@ -147,7 +161,7 @@ func DemoCSV(from, n int) string {
 			b.WriteByte('\n')
 		}
 	}
-	return b.String()
+	return b.String(), i - from
 }
 
 // LoadDemo writes synthetic households [from, from+n) with COPY, in chunks, for demos and load tests (a million
