@@ -212,3 +212,36 @@ func TestExportMaskedAndRevealed(t *testing.T) {
 		t.Fatalf("round trip: %+v %v", rep, err)
 	}
 }
+
+func TestImportMatchesDemoAndKeepsMeasures(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	if err := f.svc.LoadDemo(ctx(), 0, 60, nil); err != nil {
+		t.Fatal(err)
+	}
+	var measures int
+	f.db.QueryRow(ctx(), `SELECT count(*) FROM household_measures`).Scan(&measures)
+	if measures == 0 {
+		t.Fatal("demo households have no measures to keep")
+	}
+	// The CSV of the same synthetic households is the same data: nothing changes.
+	rep, err := f.svc.Import(ctx(), staff, strings.NewReader(DemoCSV(0, 60)))
+	if err != nil || rep.Unchanged != 60 || rep.Created+rep.Updated != 0 || len(rep.Rejected) != 0 {
+		t.Fatalf("import of the demo CSV: %+v %v", rep, err)
+	}
+	// Changing every household's village updates them all, and keeps the measures entered outside the file.
+	rep, err = f.svc.Import(ctx(), staff, strings.NewReader(strings.ReplaceAll(DemoCSV(0, 60), "村,", "社区,")))
+	if err != nil || rep.Updated != 60 {
+		t.Fatalf("changed import: %+v %v", rep, err)
+	}
+	var after int
+	f.db.QueryRow(ctx(), `SELECT count(*) FROM household_measures`).Scan(&after)
+	if after != measures {
+		t.Fatalf("measures %d → %d after import", measures, after)
+	}
+	// Shared phones of the synthetic data: household 49 uses household 48's phone.
+	ms, err := f.svc.LookupPhone(ctx(), DemoPhone(48))
+	if err != nil || len(ms) != 2 || ms[0].Number != DemoNumber(48) || ms[1].Number != DemoNumber(49) {
+		t.Fatalf("shared demo phone: %+v %v", ms, err)
+	}
+}

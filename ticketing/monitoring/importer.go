@@ -459,7 +459,7 @@ func (s *Service) upsertChunk(ctx context.Context, tx pgx.Tx, actor ticketing.Ac
 		}
 	}
 	if len(updatedIDs) > 0 {
-		if err := deleteChildren(ctx, tx, updatedIDs); err != nil {
+		if err := deleteChildren(ctx, tx, updatedIDs, false); err != nil {
 			return 0, 0, err
 		}
 	}

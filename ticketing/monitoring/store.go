@@ -170,7 +170,7 @@ func (s *Service) Update(ctx context.Context, actor ticketing.Actor, id Househol
 			riskStrings(r.RiskTypes), r.CadreName, cadreEnc, cadreMask, sl.digest, s.now()); err != nil {
 			return fmt.Errorf("update household %d: %w", id, err)
 		}
-		if err := deleteChildren(ctx, tx, []int64{int64(id)}); err != nil {
+		if err := deleteChildren(ctx, tx, []int64{int64(id)}, true); err != nil {
 			return err
 		}
 		if err := writeChildren(ctx, tx, []int64{int64(id)}, []*sealed{sl}); err != nil {
@@ -252,8 +252,14 @@ func riskStrings(rs []RiskType) []string {
 	return out
 }
 
-func deleteChildren(ctx context.Context, tx pgx.Tx, ids []int64) error {
-	for _, t := range []string{"household_members", "household_phones", "household_measures"} {
+// deleteChildren removes members and phones, and with measures also the assistance measures (an import does not
+// carry measures, so it keeps them).
+func deleteChildren(ctx context.Context, tx pgx.Tx, ids []int64, measures bool) error {
+	tables := []string{"household_members", "household_phones"}
+	if measures {
+		tables = append(tables, "household_measures")
+	}
+	for _, t := range tables {
 		if _, err := tx.Exec(ctx, `DELETE FROM `+t+` WHERE household_id = ANY($1)`, ids); err != nil {
 			return fmt.Errorf("clear %s: %w", t, err)
 		}

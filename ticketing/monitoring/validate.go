@@ -72,7 +72,9 @@ type record struct {
 	CadrePhone     string          `json:"cp"`
 	Members        []recordMember  `json:"m"`
 	Phones         []recordPhone   `json:"p"`
-	Measures       []recordMeasure `json:"ms"`
+	// Measures are kept out of the digest: the import file does not carry them, so an import neither sees them
+	// as a change nor replaces them.
+	Measures []recordMeasure `json:"-"`
 }
 
 type recordMember struct {
