@@ -59,19 +59,19 @@ var numberRE = regexp.MustCompile(`^[0-9A-Za-z_-]{1,40}$`)
 
 // record is a validated household: normalised plaintext, not yet sealed.
 type record struct {
-	Number         string          `json:"n"`
-	CountyCode     string          `json:"c"`
-	TownshipCode   string          `json:"t"`
-	Village        string          `json:"v"`
-	Group          string          `json:"g"`
-	Address        string          `json:"a"`
-	HeadName       string          `json:"h"`
-	MonitoringType MonitoringType  `json:"mt"`
-	RiskTypes      []RiskType      `json:"rt"`
-	CadreName      string          `json:"cn"`
-	CadrePhone     string          `json:"cp"`
-	Members        []recordMember  `json:"m"`
-	Phones         []recordPhone   `json:"p"`
+	Number         string         `json:"n"`
+	CountyCode     string         `json:"c"`
+	TownshipCode   string         `json:"t"`
+	Village        string         `json:"v"`
+	Group          string         `json:"g"`
+	Address        string         `json:"a"`
+	HeadName       string         `json:"h"`
+	MonitoringType MonitoringType `json:"mt"`
+	RiskTypes      []RiskType     `json:"rt"`
+	CadreName      string         `json:"cn"`
+	CadrePhone     string         `json:"cp"`
+	Members        []recordMember `json:"m"`
+	Phones         []recordPhone  `json:"p"`
 	// Measures are kept out of the digest: the import file does not carry them, so an import neither sees them
 	// as a change nor replaces them.
 	Measures []recordMeasure `json:"-"`
