@@ -35,7 +35,9 @@ func QueueKey(prefix string, unit UnitID, urgent bool) string {
 	}
 	return fmt.Sprintf("%squeue:%d:normal", prefix, unit)
 }
-func membersKey(prefix string, unit UnitID) string { return fmt.Sprintf("%squeue:%d:members", prefix, unit) }
+func membersKey(prefix string, unit UnitID) string {
+	return fmt.Sprintf("%squeue:%d:members", prefix, unit)
+}
 
 // queueScript applies one outbox row atomically: skip it if its marker exists, else set the marker, append to
 // the event stream, remove the ticket from the units it leaves, add it to the unit it enters (once: an entry

@@ -25,6 +25,7 @@ type Deps struct {
 	Log      *slog.Logger
 	Registry *prometheus.Registry // where /metrics reads from
 	Version  string
+	Tickets  *Tickets // the ticket API (ticketing); nil: not served
 
 	Monitoring *monitoring.Service // households, caller lookup (nil: routes not registered)
 }
@@ -56,6 +57,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /api/v1/units", s.authed(s.listUnits))
 	s.mux.HandleFunc("GET /api/v1/me", s.authed(s.me))
+	s.ticketRoutes()
 	s.householdRoutes()
 	s.mux.HandleFunc("/api/", s.notFound)
 }

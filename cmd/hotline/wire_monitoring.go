@@ -235,7 +235,12 @@ func runDemoData(ctx context.Context, cfg *Config, args []string, stdout io.Writ
 }
 
 // attachMonitoringTickets joins the verification loop to the ticketing service (help ticket → verification
-// ticket → outcome moves the household). The ticketing wiring (wire_ticketing.go) provides ticketService(a).
+// ticket → outcome moves the household), whatever order the wirers run in: ticketService builds the service once.
 func attachMonitoringTickets(a *App, s *monitoring.Service) error {
+	ts, err := ticketService(a)
+	if err != nil {
+		return err
+	}
+	s.AttachTickets(ts)
 	return nil
 }
