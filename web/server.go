@@ -16,6 +16,7 @@ import (
 
 	"hotline/migrations"
 	"hotline/telephony"
+	"hotline/ticketing/monitoring"
 )
 
 // Deps is what the web layer is built from. Optional services are nil when their role is not running.
@@ -27,6 +28,8 @@ type Deps struct {
 	Version   string
 	Tickets   *Tickets           // the ticket API (ticketing); nil: not served
 	Telephony *telephony.Service // agents, calls, callbacks, recordings; nil without telephony
+
+	Monitoring *monitoring.Service // households, caller lookup (nil: routes not registered)
 }
 
 // Server holds the dependencies of every handler.
@@ -58,6 +61,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/v1/me", s.authed(s.me))
 	s.ticketRoutes()
 	s.callRoutes()
+	s.householdRoutes()
 	s.mux.HandleFunc("/api/", s.notFound)
 }
 
