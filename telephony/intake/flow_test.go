@@ -12,31 +12,25 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo"
-	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"hotline/telephony"
 	"hotline/telephony/media"
 	"hotline/telephony/phonetest"
+	"hotline/ticketing"
 )
 
-// vmTickets stands in for ticketing until it is wired (see cmd/hotline's wiring test for the real one): it
-// writes nothing but proves the ticket is asked for inside the voicemail's transaction.
-type vmTickets struct{ got []telephony.Voicemail }
-
-func (v *vmTickets) CreateVoicemailTicket(ctx context.Context, tx pgx.Tx, vm telephony.Voicemail) (int64, error) {
-	var n int
-	if err := tx.QueryRow(ctx, `SELECT count(*) FROM recordings WHERE id = $1`, vm.RecordingID).Scan(&n); err != nil || n != 1 {
-		return 0, errors.New("recording not visible in the voicemail transaction")
+func unitID(t *testing.T, r *rig, code string) ticketing.UnitID {
+	u, err := ticketing.UnitByCode(context.Background(), r.db, code)
+	if err != nil {
+		t.Fatal(err)
 	}
-	v.got = append(v.got, vm)
-	return 9001, nil
+	return u.ID
 }
 
 func TestVoicemailWhenNobodyIsStaffed(t *testing.T) {
-	tk := &vmTickets{}
-	r := newRig(t, rigOpts{opt: telephony.Options{Tickets: tk}})
+	r := newRig(t, rigOpts{})
 	citizen := r.caller("127.0.0.1", 440)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -58,25 +52,41 @@ func TestVoicemailWhenNobodyIsStaffed(t *testing.T) {
 	}
 	call.Hangup(ctx)
 	c := r.endedCDR("voicemail CDR")
-	if *c.Disposition != telephony.DispVoicemail || c.TicketID != 9001 || c.RecordingID == 0 || c.EndReason != "unstaffed/hash" {
+	if *c.Disposition != telephony.DispVoicemail || c.TicketID == 0 || c.RecordingID == 0 || c.EndReason != "unstaffed/hash" {
 		t.Fatalf("CDR %+v", c)
 	}
 	rec, err := telephony.GetRecording(ctx, r.db, c.RecordingID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Kind != "voicemail" || rec.Channels != 1 || rec.TicketID != 9001 || rec.Duration < 1 {
+	if rec.Kind != "voicemail" || rec.Channels != 1 || rec.TicketID != c.TicketID || rec.Duration < 1 {
 		t.Errorf("recording %+v", rec)
 	}
 	lv, err := media.Levels(filepath.Join(r.recDir, rec.Path))
 	if err != nil || len(lv) != 1 || lv[0] < 0.05 {
 		t.Errorf("voicemail levels %v %v: want the caller's voice", lv, err)
 	}
-	if len(tk.got) != 1 || tk.got[0].CallerPhone != caller || tk.got[0].RecordingPath != rec.Path {
-		t.Errorf("ticket asked for %+v", tk.got)
+	tk, err := r.tsvc.Get(ctx, ticketing.System, ticketing.TicketID(c.TicketID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tk.Source != ticketing.SourceVoicemail || tk.CallerPhone != caller || tk.Status != ticketing.StatusNew ||
+		!strings.Contains(tk.Content, "录音 #"+strconv.FormatInt(int64(rec.ID), 10)) {
+		t.Errorf("voicemail ticket %+v", tk)
+	}
+	// Only those who may see the ticket hear the message: the dispatch desk's staff may, a county clerk may not.
+	clerk := ticketing.Actor{UserID: 0, Username: "heshan1", Role: ticketing.RoleStaff, UnitID: unitID(t, r, "430903")}
+	if _, f, err := r.svc.OpenRecording(ctx, clerk, rec.ID); err == nil {
+		f.Close()
+		t.Error("a county clerk may hear a recording of a ticket not in its unit")
+	}
+	if _, f, err := r.svc.OpenRecording(ctx, ticketing.System, rec.ID); err != nil {
+		t.Errorf("admin cannot open the recording: %v", err)
+	} else {
+		f.Close()
 	}
 	cbs := r.openCallbacks()
-	if len(cbs) != 1 || cbs[0].Caller != caller || cbs[0].Reason != "voicemail" || cbs[0].TicketID != 9001 {
+	if len(cbs) != 1 || cbs[0].Caller != caller || cbs[0].Reason != "voicemail" || cbs[0].TicketID != c.TicketID {
 		t.Errorf("callback tasks %+v", cbs)
 	}
 }

@@ -23,7 +23,11 @@ import (
 	"hotline/telephony/media"
 	"hotline/telephony/phonetest"
 	"hotline/telephony/sipua"
+	"hotline/telephony/ticketlink"
 	"hotline/ticketing"
+	"hotline/ticketing/monitoring"
+	"hotline/ticketing/monitoring/pii"
+	"hotline/ticketing/region"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -66,6 +70,8 @@ type rig struct {
 	t      *testing.T
 	db     *pgxpool.Pool
 	svc    *telephony.Service
+	tsvc   *ticketing.Service
+	msvc   *monitoring.Service
 	sip    *sipua.Server
 	intake *Intake
 	events *eventLog
@@ -92,10 +98,30 @@ func newRig(t *testing.T, o rigOpts) *rig {
 	db := testenv.DB(t)
 	rdb, prefix := testenv.Redis(t)
 	r := &rig{t: t, db: db, events: &eventLog{}, recDir: testenv.TempDir(t)}
+	// The real ticketing core and monitoring records, on this test's database.
+	r.tsvc = ticketing.NewService(db, ticketing.Options{})
+	key, _ := pii.ParseKey(pii.NewKey())
+	box, err := pii.New(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.msvc = monitoring.New(monitoring.Config{DB: db, Box: box})
 	opt := o.opt
 	opt.DB, opt.RecordingsDir = db, r.recDir
 	if opt.Events == nil {
-		opt.Events = r.events
+		opt.Events = ticketlink.Events
+	}
+	if opt.Tickets == nil {
+		opt.Tickets = ticketlink.Tickets{Svc: r.tsvc}
+	}
+	if opt.Callers == nil {
+		opt.Callers = ticketlink.Callers{Svc: r.msvc}
+	}
+	if opt.Contacts == nil {
+		opt.Contacts = ticketlink.Contacts{Svc: r.msvc}
+	}
+	if opt.TicketAccess == nil {
+		opt.TicketAccess = ticketlink.Access{Svc: r.tsvc}
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	opt.Log = log
@@ -312,4 +338,40 @@ func agentRow(t *testing.T, db *pgxpool.Pool, id ticketing.UserID) telephony.Age
 	return a
 }
 
-var _ = pgx.ErrNoRows
+// outboxEvent returns the first event of a topic written to ticketing's outbox (what the relay puts on the Redis
+// event stream for the consoles).
+func (r *rig) outboxEvent(topic string) (event, bool) {
+	r.t.Helper()
+	var e event
+	err := r.db.QueryRow(context.Background(), `SELECT topic, key, payload FROM outbox WHERE topic = $1 ORDER BY id LIMIT 1`, topic).
+		Scan(&e.Topic, &e.Key, &e.Payload)
+	if err == pgx.ErrNoRows {
+		return e, false
+	}
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return e, true
+}
+
+// household creates a monitored household of 赫山区 whose head uses phone, with one open ticket.
+func (r *rig) household(phone string) (monitoring.HouseholdID, ticketing.TicketID) {
+	r.t.Helper()
+	ctx := context.Background()
+	town := region.Children("430903")[0].Code
+	h, err := r.msvc.Create(ctx, ticketing.Actor{Username: "heshan1", Name: "赫山区承办人", Role: ticketing.RoleStaff}, monitoring.HouseholdInput{
+		Number: "HS-0001", CountyCode: "430903", TownshipCode: town, Village: "新华村", MonitoringType: "边缘易致贫户",
+		RiskTypes: []string{"因病"}, CadreName: "周敏", CadrePhone: "13907371234",
+		Members: []monitoring.MemberInput{{Name: "刘建国", Relation: "户主", IDNumber: "43090319650505123X", Health: "大病", Phone: phone}},
+	})
+	if err != nil {
+		r.t.Fatalf("create household: %v", err)
+	}
+	hid := int64(h.ID)
+	tk, err := r.tsvc.Create(ctx, ticketing.System, ticketing.NewTicket{Source: ticketing.SourcePhone, CallerPhone: phone,
+		Kind: ticketing.KindHelp, Category: "monitoring_help", Content: "家中老人住院，医疗费用报销进度咨询", HouseholdID: &hid, RegionCode: "430903"})
+	if err != nil {
+		r.t.Fatalf("create ticket: %v", err)
+	}
+	return h.ID, tk.ID
+}
