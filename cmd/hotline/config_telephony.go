@@ -48,7 +48,7 @@ func init() {
 		setting{Env: "HOTLINE_SIP_EXTERNAL_HOST", Flag: "sip-external-host", Default: "", Doc: "address put in SIP Contact and SDP when behind NAT (default: the listen address)",
 			field: func(c *Config) any { return &c.Telephony.ExternalHost }},
 		setting{Env: "HOTLINE_SIP_TRUNKS", Flag: "sip-trunks", Default: "name=12345,net=127.0.0.1/32,numbers=12345|12317", Secret: true,
-			Doc: "trunks allowed to send calls, ';'-separated: name=N,net=CIDR|CIDR,numbers=12345|12317[,user=U,pass=P][,skills=S] (a request from elsewhere gets 403)",
+			Doc:   "trunks allowed to send calls, ';'-separated: name=N,net=CIDR|CIDR,numbers=12345|12317[,user=U,pass=P][,skills=S] (a request from elsewhere gets 403)",
 			field: func(c *Config) any { return &c.Telephony.Trunks }, check: func(c *Config) error {
 				if _, err := sipua.ParseTrunks(c.Telephony.Trunks); err != nil {
 					return fmt.Errorf("HOTLINE_SIP_TRUNKS: %v", err)
