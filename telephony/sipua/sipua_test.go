@@ -81,7 +81,7 @@ func TestSafeHeaderValue(t *testing.T) {
 type refuseAll struct{}
 
 func (refuseAll) HandleCall(ctx context.Context, c *Call) { c.Dialog.Respond(486, "Busy Here", nil) }
-func (refuseAll) Refused(*Trunk, *sip.Request, error)    {}
+func (refuseAll) Refused(*Trunk, *sip.Request, error)     {}
 
 func startServer(t *testing.T) (*Server, int) {
 	t.Helper()
