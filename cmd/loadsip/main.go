@@ -37,13 +37,13 @@ func main() {
 }
 
 type result struct {
-	ok       bool
-	err      error
-	setup    time.Duration
-	packets  int
-	maxGap   time.Duration
-	over     int           // gaps above the threshold
-	worstAt  time.Duration // when the worst gap ended, since the answer
+	ok      bool
+	err     error
+	setup   time.Duration
+	packets int
+	maxGap  time.Duration
+	over    int           // gaps above the threshold
+	worstAt time.Duration // when the worst gap ended, since the answer
 }
 
 func run() error {
