@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"hotline/telephony"
@@ -73,6 +74,8 @@ func wireTelephony(ctx context.Context, a *App) error {
 	hours, _ := intake.ParseHours(tc.ServiceHours, nil)
 	in := intake.New(intake.Config{QueueLimit: tc.QueueLimit, RingTimeout: tc.RingTimeout, AnswerDelay: tc.AnswerDelay,
 		VoicemailMax: tc.VoicemailMax, Hours: hours, Prompts: prompts}, svc, srv, a.log.With("component", "intake"))
+	a.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hotline_queue_waiting",
+		Help: "Callers waiting for an agent in this process."}, func() float64 { return float64(in.Waiting()) }))
 	// One component: the queue dispatcher lives as long as the SIP server, which drains (new INVITEs 503, calls
 	// finish, up to HOTLINE_SIP_DRAIN_TIMEOUT) when the component is stopped.
 	a.components = append(a.components, component{name: "sip", run: func(ctx context.Context) error {

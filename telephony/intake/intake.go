@@ -111,6 +111,7 @@ type call struct {
 	c     *sipua.Call
 	d     *diago.DialogServerSession
 	ctx   context.Context // ends when the caller hangs up or the server gives up draining
+	hard  context.Context // ends when the server gives up draining
 	id    telephony.CallID
 	start telephony.CallStart
 	log   *slog.Logger
@@ -134,7 +135,7 @@ func (in *Intake) HandleCall(hard context.Context, c *sipua.Call) {
 	ctx, cancel := context.WithCancel(c.Dialog.Context())
 	defer cancel()
 	defer context.AfterFunc(hard, cancel)()
-	k := &call{in: in, c: c, d: c.Dialog, ctx: ctx, digits: make(chan rune, 32),
+	k := &call{in: in, c: c, d: c.Dialog, ctx: ctx, hard: hard, digits: make(chan rune, 32),
 		start: in.start(c.Trunk, c.Caller, c.Dialled, c.SIPCallID)}
 	k.log = in.log.With("sip_call_id", c.SIPCallID, "trunk", c.Trunk.Name)
 	bg := context.WithoutCancel(ctx)
@@ -474,6 +475,9 @@ func (k *call) talk(a telephony.Agent, leg *sipua.Leg, stopHold func(), log *slo
 		select {
 		case <-k.ctx.Done():
 			k.end.Reason = "caller_hangup"
+			if k.hard.Err() != nil {
+				k.end.Reason = "shutdown" // drain timeout: hotline hangs up both sides
+			}
 			hctx, cancel := context.WithTimeout(bg, 5*time.Second)
 			leg.Dialog.Hangup(hctx)
 			cancel()
