@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 
@@ -51,6 +52,9 @@ func wireTelephony(ctx context.Context, a *App) error {
 		return err
 	}
 	for i, l := range listeners {
+		if err := probeListen(l); err != nil {
+			return fmt.Errorf("cannot listen for SIP on %s://%s (HOTLINE_SIP_LISTEN): %v; stop what uses it, choose another address, or set HOTLINE_SIP_LISTEN= to run without SIP", l.Transport, l.Addr, err)
+		}
 		if l.Transport == "tls" {
 			cert, err := tls.LoadX509KeyPair(tc.SIPTLSCert, tc.SIPTLSKey)
 			if err != nil {
@@ -94,6 +98,23 @@ func wireTelephony(ctx context.Context, a *App) error {
 	}
 	a.endpoints = append(a.endpoints, [2]string{"sip", strings.Join(addrs, " ")})
 	return nil
+}
+
+// probeListen checks at start that a SIP address can be bound, so a taken port is a clear start-up error rather
+// than a component failing later.
+func probeListen(l sipua.Listener) error {
+	if l.Transport == "udp" {
+		c, err := net.ListenPacket("udp", l.Addr)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	}
+	ln, err := net.Listen("tcp", l.Addr)
+	if err != nil {
+		return err
+	}
+	return ln.Close()
 }
 
 // loadPrompts returns the prompts: the built-in ones, replaced by files in the prompts directory. The default

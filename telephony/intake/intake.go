@@ -13,7 +13,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -575,5 +574,3 @@ func (k *call) voicemail(prompt media.Prompt, why string) bool {
 }
 
 var _ sipua.Handler = (*Intake)(nil)
-
-func (k *call) String() string { return fmt.Sprintf("call %d", k.id) }
