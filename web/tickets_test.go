@@ -26,7 +26,6 @@ type apiFixture struct {
 	prefix string
 }
 
-
 func newAPI(t *testing.T) *apiFixture {
 	db := testenv.DB(t)
 	rdb, prefix := testenv.Redis(t)
