@@ -209,7 +209,13 @@ func create(hc *http.Client, base, token, category, key string) (created, error)
 
 // readQueue follows the unit's queue streams (plain XREAD, no consumer group, so handlers are not disturbed).
 func readQueue(ctx context.Context, rdb *redis.Client, streams []string, arrived func(int64, time.Time)) error {
-	ids := []string{"$", "$"}
+	// Start after the last entry there now; "$" would skip entries added between two blocking reads.
+	ids := []string{"0-0", "0-0"}
+	for i, st := range streams {
+		if last, err := rdb.XRevRangeN(ctx, st, "+", "-", 1).Result(); err == nil && len(last) == 1 {
+			ids[i] = last[0].ID
+		}
+	}
 	for ctx.Err() == nil {
 		res, err := rdb.XRead(ctx, &redis.XReadArgs{Streams: append(slices.Clone(streams), ids...), Count: 1000, Block: 200 * time.Millisecond}).Result()
 		if errors.Is(err, redis.Nil) {
