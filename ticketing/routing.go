@@ -132,10 +132,20 @@ func (s *Service) route(ctx context.Context, db DB, in routeInput) (Route, error
 }
 
 func (s *Service) resolveUnit(ctx context.Context, db DB, code, regionCode string) (Unit, error) {
-	if code == RegionTarget {
-		return UnitForRegion(ctx, db, regionCode)
+	if code != RegionTarget {
+		return s.unitByCodeCached(ctx, db, code)
 	}
-	return s.unitByCodeCached(ctx, db, code)
+	// The county's bureau, or for a statistical-only zone the prefecture's (as UnitForRegion, but cached).
+	if c := region.County(regionCode); c != "" {
+		u, err := s.unitByCodeCached(ctx, db, c)
+		if !errors.Is(err, ErrNotFound) {
+			return u, err
+		}
+	}
+	if p := region.Prefecture(regionCode); p != "" {
+		return s.unitByCodeCached(ctx, db, p)
+	}
+	return Unit{}, fmt.Errorf("unit for region %q: %w", regionCode, ErrNotFound)
 }
 
 // Rules and units change rarely and are read on every create; they are cached for a short while per process
@@ -160,6 +170,7 @@ func (s *Service) cachedRules(ctx context.Context, db DB) ([]Rule, error) {
 	}
 	s.cacheMu.Lock()
 	s.rules = &ruleCache{at: s.now(), rules: rs}
+	s.units = nil // units are refreshed as often as the rules
 	s.cacheMu.Unlock()
 	return rs, nil
 }
