@@ -356,6 +356,9 @@ func (s *Service) validateNew(ctx context.Context, db DB, nt *NewTicket) error {
 			v.Add("region_code", "not a Hunan region code")
 		}
 	}
+	if nt.HouseholdID != nil && *nt.HouseholdID <= 0 {
+		v.Add("household_id", "a household id (positive)")
+	}
 	if nt.Confidential && nt.Kind != KindReport {
 		v.Add("confidential", "only a report (举报) can be confidential")
 	}
