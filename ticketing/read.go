@@ -197,9 +197,10 @@ func (s *Service) Duplicates(ctx context.Context, a Actor, id TicketID) ([]Ticke
 	return s.DuplicatesFor(ctx, a, raw)
 }
 
-// DuplicatesFor is Duplicates for a ticket the caller holds unredacted (as Create returns it), in one query.
+// DuplicatesFor is Duplicates for a ticket the caller holds unredacted (as Create returns it), in one query; for
+// a ticket fresh from Create that found none, in none.
 func (s *Service) DuplicatesFor(ctx context.Context, a Actor, t Ticket) ([]Ticket, error) {
-	if t.CallerPhone == "" && t.HouseholdID == nil {
+	if (t.CallerPhone == "" && t.HouseholdID == nil) || (t.DuplicateIDs != nil && len(t.DuplicateIDs) == 0) {
 		return []Ticket{}, nil
 	}
 	since := s.now().AddDate(0, 0, -s.opt.DuplicateDays)
