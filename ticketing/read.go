@@ -270,3 +270,19 @@ func (s *Service) PublicProgress(ctx context.Context, number, code string) (Prog
 	}
 	return p, nil
 }
+
+// MergedFrom returns the duplicates merged into a ticket (the other direction of Ticket.MergedInto).
+func (s *Service) MergedFrom(ctx context.Context, a Actor, id TicketID) ([]TicketID, error) {
+	if _, err := s.Get(ctx, a, id); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.Query(ctx, `SELECT id FROM tickets WHERE merged_into = $1 ORDER BY id`, int64(id))
+	if err != nil {
+		return nil, fmt.Errorf("merged into ticket %d: %w", id, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[TicketID])
+	if err != nil {
+		return nil, fmt.Errorf("merged into ticket %d: %w", id, err)
+	}
+	return ids, nil
+}
