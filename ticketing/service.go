@@ -93,11 +93,18 @@ func (s *Service) kick() {
 // Create validates, numbers, routes and stores a new ticket in a transaction of its own.
 func (s *Service) Create(ctx context.Context, a Actor, nt NewTicket) (Ticket, error) {
 	var t Ticket
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		var err error
-		t, err = s.CreateTx(ctx, tx, a, nt)
-		return err
-	})
+	var err error
+	if len(s.hooks) == 0 {
+		// Without hooks the ticket, its events and outbox rows are one statement: atomic without a transaction
+		// block, and one round trip.
+		t, err = s.create(ctx, s.db, nil, a, nt)
+	} else {
+		err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+			var err error
+			t, err = s.create(ctx, tx, tx, a, nt)
+			return err
+		})
+	}
 	if err != nil {
 		return Ticket{}, err
 	}
@@ -110,6 +117,11 @@ func (s *Service) Create(ctx context.Context, a Actor, nt NewTicket) (Ticket, er
 // CreateTx creates the ticket inside the caller's transaction, so a voicemail or a campaign answer and its ticket
 // commit together. With an IdempotencyKey that this actor used before, it returns the earlier ticket (Replayed).
 func (s *Service) CreateTx(ctx context.Context, tx pgx.Tx, a Actor, nt NewTicket) (Ticket, error) {
+	return s.create(ctx, tx, tx, a, nt)
+}
+
+// create writes the ticket through db; hooks run in hookTx (nil only when there are no hooks).
+func (s *Service) create(ctx context.Context, tx DB, hookTx pgx.Tx, a Actor, nt NewTicket) (Ticket, error) {
 	if err := s.validateNew(ctx, tx, &nt); err != nil {
 		return Ticket{}, err
 	}
@@ -155,7 +167,16 @@ func (s *Service) CreateTx(ctx context.Context, tx pgx.Tx, a Actor, nt NewTicket
 		}
 		dispatchData = s.applyDispatch(&t, rt.UnitID, []UnitID{}, rt, cat, now)
 	}
-	t, err = insertTicket(ctx, tx, t, nt.IdempotencyKey)
+	t.Version = 1
+	pes := []pendingEvent{{action: "create", from: StatusNew, to: StatusNew, data: createData, topic: "ticket.created",
+		// A new ticket waits in the desk's queue until it is dispatched.
+		q: &queueOps{Add: &queueAdd{Unit: desk.ID, Urgent: t.Urgency == UrgencyUrgent, Seq: t.Version}}}}
+	if dispatch {
+		pes[0].q = nil
+		pes = append(pes, pendingEvent{action: string(ActDispatch), from: StatusNew, to: StatusDispatched, data: dispatchData,
+			topic: "ticket." + string(ActDispatch), q: &queueOps{Add: &queueAdd{Unit: t.LeadUnitID, Urgent: t.Urgency == UrgencyUrgent, Seq: t.Version}}})
+	}
+	t, evs, err := s.insertTicket(ctx, tx, t, nt.IdempotencyKey, a, pes)
 	if errors.Is(err, errReplay) { // the idempotency key was used before: hand back that ticket
 		rows, err := tx.Query(ctx, `SELECT `+ticketColumns+` FROM tickets
 			WHERE coalesce(created_by, 0) = $1 AND idempotency_key = $2`, int64(a.UserID), nt.IdempotencyKey)
@@ -172,20 +193,8 @@ func (s *Service) CreateTx(ctx context.Context, tx pgx.Tx, a Actor, nt NewTicket
 	if err != nil {
 		return Ticket{}, fmt.Errorf("create ticket: %w", err)
 	}
-	pes := []pendingEvent{{action: "create", from: StatusNew, to: StatusNew, data: createData, topic: "ticket.created",
-		// A new ticket waits in the desk's queue until it is dispatched.
-		q: &queueOps{Add: &queueAdd{Unit: desk.ID, Urgent: t.Urgency == UrgencyUrgent, Seq: t.Version}}}}
-	if dispatch {
-		pes[0].q = nil
-		pes = append(pes, pendingEvent{action: string(ActDispatch), from: StatusNew, to: StatusDispatched, data: dispatchData,
-			topic: "ticket." + string(ActDispatch), q: &queueOps{Add: &queueAdd{Unit: t.LeadUnitID, Urgent: t.Urgency == UrgencyUrgent, Seq: t.Version}}})
-	}
-	evs, err := s.record(ctx, tx, a, t, pes...)
-	if err != nil {
-		return Ticket{}, err
-	}
 	for _, ev := range evs {
-		if err := s.runHooks(ctx, tx, t, ev); err != nil {
+		if err := s.runHooks(ctx, hookTx, t, ev); err != nil {
 			return Ticket{}, err
 		}
 	}
@@ -194,7 +203,9 @@ func (s *Service) CreateTx(ctx context.Context, tx pgx.Tx, a Actor, nt NewTicket
 
 var errReplay = errors.New("idempotency key used before")
 
-func insertTicket(ctx context.Context, tx pgx.Tx, t Ticket, idemKey string) (Ticket, error) {
+// insertTicket writes the ticket, its events and their outbox rows in one statement (data-modifying CTEs). With
+// an idempotency key used before, nothing is written and errReplay is returned.
+func (s *Service) insertTicket(ctx context.Context, db DB, t Ticket, idemKey string, a Actor, pes []pendingEvent) (Ticket, []Event, error) {
 	var idem, createdBy any
 	if idemKey != "" {
 		idem = idemKey
@@ -206,29 +217,110 @@ func insertTicket(ctx context.Context, tx pgx.Tx, t Ticket, idemKey string) (Tic
 	for i, c := range t.CoUnitIDs {
 		co[i] = int64(c)
 	}
-	rows, err := tx.Query(ctx, `INSERT INTO tickets (number, query_code, source, caller_name, caller_phone, region_code,
-			household_id, kind, category, urgency, content, confidential, status, lead_unit_id, co_unit_ids,
-			route_unit_id, route_rule_id, route_rule_version, sign_by, reply_by, due_kind, due_at, yellow_at,
-			dispatched_at, idempotency_key, created_by, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-			$23, $24, $25, $26, $27, $27)
-		ON CONFLICT (coalesce(created_by, 0), idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-		RETURNING `+ticketColumns,
-		t.Number, t.QueryCode, string(t.Source), t.CallerName, t.CallerPhone, t.RegionCode, t.HouseholdID,
+	args := []any{t.Number, t.QueryCode, string(t.Source), t.CallerName, t.CallerPhone, t.RegionCode, t.HouseholdID,
 		string(t.Kind), t.Category, string(t.Urgency), t.Content, t.Confidential, string(t.Status), int64(t.LeadUnitID), co,
 		t.RouteUnitID, t.RouteRuleID, t.RouteRuleVersion, t.SignBy, t.ReplyBy, t.DueKind, t.DueAt, t.YellowAt,
-		t.DispatchedAt, idem, createdBy, t.CreatedAt)
-	if err != nil {
-		return Ticket{}, err
+		t.DispatchedAt, idem, createdBy, t.CreatedAt}
+	p := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
 	}
-	ts, err := pgx.CollectRows(rows, scanTicket)
+	name := a.Name
+	if name == "" {
+		name = a.Username
+	}
+	var actorID any
+	if a.UserID != 0 {
+		actorID = int64(a.UserID)
+	}
+	at := s.now().UTC().Format(time.RFC3339Nano)
+	var evVals, obVals []string
+	evs := make([]Event, len(pes))
+	for i, pe := range pes {
+		if pe.data == nil {
+			pe.data = map[string]any{}
+		}
+		evs[i] = Event{ActorID: a.UserID, ActorName: name, ActorRole: a.Role, Action: pe.action, From: pe.from, To: pe.to, Note: pe.note, Data: pe.data}
+		evVals = append(evVals, fmt.Sprintf("(%d, %s::bigint, %s::text, %s::text, %s::text, %s::text, %s::text, %s::text, %s::jsonb)",
+			i, p(actorID), p(name), p(string(a.Role)), p(pe.action), p(string(pe.from)), p(string(pe.to)), p(pe.note), p(pe.data)))
+		msg := ticketMessage{Number: t.Number, Action: pe.action, From: pe.from, Status: pe.to, Kind: t.Kind,
+			Category: t.Category, Urgency: t.Urgency, LeadUnitID: t.LeadUnitID, CoUnitIDs: t.CoUnitIDs,
+			RegionCode: t.RegionCode, Household: t.HouseholdID, Version: t.Version, ActorID: a.UserID, At: at}
+		payload, err := json.Marshal(msg)
+		if err != nil {
+			return Ticket{}, nil, err
+		}
+		var q any
+		if pe.q != nil {
+			if q, err = json.Marshal(pe.q); err != nil {
+				return Ticket{}, nil, err
+			}
+		}
+		obVals = append(obVals, fmt.Sprintf("(%d, %s::text, %s::jsonb, %s::jsonb)", i, p(pe.topic), p(payload), p(q)))
+	}
+	rows, err := db.Query(ctx, `WITH t AS (
+			INSERT INTO tickets (number, query_code, source, caller_name, caller_phone, region_code,
+				household_id, kind, category, urgency, content, confidential, status, lead_unit_id, co_unit_ids,
+				route_unit_id, route_rule_id, route_rule_version, sign_by, reply_by, due_kind, due_at, yellow_at,
+				dispatched_at, idempotency_key, created_by, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
+				$23, $24, $25, $26, $27, $27)
+			ON CONFLICT (coalesce(created_by, 0), idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+			RETURNING *
+		), e AS (
+			INSERT INTO ticket_events (ticket_id, actor_id, actor_name, actor_role, action, from_status, to_status, note, data)
+			SELECT t.id, v.actor_id, v.actor_name, v.actor_role, v.action, v.from_status, v.to_status, v.note, v.data
+			FROM t CROSS JOIN (VALUES `+strings.Join(evVals, ", ")+`) AS v(ord, actor_id, actor_name, actor_role, action, from_status, to_status, note, data)
+			ORDER BY v.ord
+			RETURNING id, at
+		), o AS (
+			INSERT INTO outbox (topic, key, payload, queue)
+			SELECT v.topic, t.id::text, v.payload || jsonb_build_object('ticket_id', t.id),
+				CASE WHEN v.queue IS NULL THEN NULL ELSE v.queue || jsonb_build_object('ticket', t.id) END
+			FROM t CROSS JOIN (VALUES `+strings.Join(obVals, ", ")+`) AS v(ord, topic, payload, queue)
+			ORDER BY v.ord
+		), dup AS (
+			-- merge suggestions, read from the snapshot before this insert (DuplicatesFor has the same rule)
+			SELECT id FROM tickets
+			WHERE category = $9 AND status <> 'closed' AND created_at >= `+p(t.CreatedAt.AddDate(0, 0, -s.opt.DuplicateDays))+`
+			  AND (($5 <> '' AND caller_phone = $5) OR ($7::bigint IS NOT NULL AND household_id = $7))
+			ORDER BY id DESC LIMIT 20
+		)
+		SELECT `+ticketColumns+`, (SELECT array_agg(id ORDER BY id) FROM e), (SELECT array_agg(at ORDER BY id) FROM e),
+			(SELECT coalesce(array_agg(id), '{}') FROM dup) FROM t`, args...)
 	if err != nil {
-		return Ticket{}, err
+		return Ticket{}, nil, err
+	}
+	var ids []int64
+	var ats []time.Time
+	ts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Ticket, error) {
+		var t Ticket
+		var co []int64
+		err := row.Scan(&t.ID, &t.Number, &t.QueryCode, &t.Source, &t.CallerName, &t.CallerPhone, &t.RegionCode,
+			&t.HouseholdID, &t.Kind, &t.Category, &t.Urgency, &t.Content, &t.Confidential, &t.Status, &t.LeadUnitID,
+			&co, &t.AssigneeID, &t.RouteUnitID, &t.RouteRuleID, &t.RouteRuleVersion, &t.SignBy, &t.ReplyBy,
+			&t.CallbackBy, &t.DueKind, &t.DueAt, &t.YellowAt, &t.ExtensionStatus, &t.ExtensionDays, &t.UrgeCount,
+			&t.Supervised, &t.ReplyText, &t.Outcome, &t.Satisfaction, &t.ReopenCount, &t.MergedInto, &t.CreatedBy,
+			&t.CreatedAt, &t.UpdatedAt, &t.DispatchedAt, &t.ClosedAt, &t.Version, &ids, &ats, &t.DuplicateIDs)
+		t.CoUnitIDs = make([]UnitID, len(co))
+		for i, c := range co {
+			t.CoUnitIDs[i] = UnitID(c)
+		}
+		return t, err
+	})
+	if err != nil {
+		return Ticket{}, nil, err
 	}
 	if len(ts) == 0 {
-		return Ticket{}, errReplay
+		return Ticket{}, nil, errReplay
 	}
-	return ts[0], nil
+	if len(ids) != len(evs) || len(ats) != len(evs) {
+		return Ticket{}, nil, fmt.Errorf("create ticket: %d events written, want %d", len(ids), len(evs))
+	}
+	for i := range evs {
+		evs[i].ID, evs[i].At, evs[i].TicketID = ids[i], ats[i], ts[0].ID
+	}
+	return ts[0], evs, nil
 }
 
 func (s *Service) validateNew(ctx context.Context, db DB, nt *NewTicket) error {
@@ -270,6 +362,9 @@ func (s *Service) validateNew(ctx context.Context, db DB, nt *NewTicket) error {
 		if _, ok := region.Lookup(nt.RegionCode); !ok || !strings.HasPrefix(nt.RegionCode, "43") {
 			v.Add("region_code", "not a Hunan region code")
 		}
+	}
+	if nt.HouseholdID != nil && *nt.HouseholdID <= 0 {
+		v.Add("household_id", "a household id (positive)")
 	}
 	if nt.Confidential && nt.Kind != KindReport {
 		v.Add("confidential", "only a report (举报) can be confidential")

@@ -27,7 +27,7 @@ func (s *Service) Sweep(ctx context.Context) ([]SLAAlert, error) {
 		rows, err := tx.Query(ctx, `
 			WITH due AS (
 				SELECT id, due_kind, due_at, 'red' AS level FROM tickets
-				WHERE due_at IS NOT NULL AND due_at <= $1
+				WHERE due_at IS NOT NULL AND yellow_at <= $1 AND due_at <= $1 -- yellow_at is never after due_at: the index serves both
 				UNION ALL
 				SELECT id, due_kind, due_at, 'yellow' FROM tickets
 				WHERE due_at IS NOT NULL AND yellow_at <= $1 AND due_at > $1

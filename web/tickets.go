@@ -40,6 +40,7 @@ func (s *Server) ticketRoutes() {
 		s.mux.HandleFunc("POST /api/v1/tickets/{id}/"+string(act), s.authed(s.ticketAction(act)))
 	}
 	s.mux.HandleFunc("GET /api/v1/categories", s.authed(s.listCategories))
+	s.mux.HandleFunc("PUT /api/v1/categories/{code}", s.authed(s.saveCategory))
 	s.mux.HandleFunc("GET /api/v1/routing-rules", s.authed(s.listRules))
 	s.mux.HandleFunc("POST /api/v1/routing-rules", s.authed(s.createRule))
 	s.mux.HandleFunc("PUT /api/v1/routing-rules/{id}", s.authed(s.updateRule))
@@ -90,10 +91,11 @@ type newTicketBody struct {
 }
 
 type ticketView struct {
-	Ticket     ticketing.Ticket   `json:"ticket"`
-	SLA        string             `json:"sla,omitempty"`
-	Allowed    []string           `json:"allowed_actions"`
-	Duplicates []ticketing.Ticket `json:"duplicates,omitempty"`
+	Ticket     ticketing.Ticket     `json:"ticket"`
+	MergedFrom []ticketing.TicketID `json:"merged_from,omitempty"` // duplicates merged into this ticket
+	SLA        string               `json:"sla,omitempty"`
+	Allowed    []string             `json:"allowed_actions"`
+	Duplicates []ticketing.Ticket   `json:"duplicates,omitempty"`
 }
 
 func (s *Server) view(r *http.Request, t ticketing.Ticket) ticketView {
@@ -147,8 +149,11 @@ func (s *Server) getTicket(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		var t ticketing.Ticket
 		if t, err = s.tickets().Get(r.Context(), actor(r), ticketing.TicketID(id)); err == nil {
-			writeJSON(w, http.StatusOK, s.view(r, t))
-			return
+			v := s.view(r, t)
+			if v.MergedFrom, err = s.tickets().MergedFrom(r.Context(), actor(r), t.ID); err == nil {
+				writeJSON(w, http.StatusOK, v)
+				return
+			}
 		}
 	}
 	writeError(w, r, s.log, err)
@@ -294,6 +299,22 @@ func (s *Server) listCategories(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"categories": cs})
+}
+
+// saveCategory creates or changes a category (admins).
+func (s *Server) saveCategory(w http.ResponseWriter, r *http.Request) {
+	var c ticketing.Category
+	if err := decode(w, r, &c); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	c.Code = r.PathValue("code")
+	c, err := s.tickets().SaveCategory(r.Context(), actor(r), c)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
 }
 
 func (s *Server) listRules(w http.ResponseWriter, r *http.Request) {
