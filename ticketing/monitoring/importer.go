@@ -134,7 +134,6 @@ func parseImport(data []byte, now time.Time) ([]importHousehold, *ImportReport, 
 		if err == io.EOF {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
@@ -144,6 +143,7 @@ func parseImport(data []byte, now time.Time) ([]importHousehold, *ImportReport, 
 			}
 			return nil, nil, fmt.Errorf("%w: %v", ErrFile, err)
 		}
+		line, _ := cr.FieldPos(0) // only valid after a successful Read
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue // blank line
 		}
