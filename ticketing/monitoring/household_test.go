@@ -330,3 +330,17 @@ func TestSearch(t *testing.T) {
 		t.Errorf("bad query: %v", err)
 	}
 }
+
+func TestDialPhones(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	h, err := f.svc.Create(ctx(), staff, sampleInput("P001", "13812345678"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := f.svc.DialPhones(ctx(), f.db, h.ID)
+	if err != nil || len(ps) != 2 || ps[0].Number != "13812345678" || ps[0].MemberSeq == nil || ps[1].Number != "07374221234" {
+		t.Fatalf("dial phones: %+v %v", ps, err)
+	}
+	assertMasked(t, "DialPhone JSON", ps)
+}

@@ -106,3 +106,38 @@ func (s *Service) lookupHash(ctx context.Context, hash []byte) ([]Match, error) 
 const openTicketsSQL = `(SELECT coalesce(json_agg(json_build_object('id', t.id, 'number', t.number,
 		'category', t.category, 'status', t.status, 'created_at', t.created_at, 'due_at', t.due_at) ORDER BY t.id), '[]')
 	  FROM tickets t WHERE t.household_id = h.id AND t.status <> 'closed')`
+
+// DialPhone is a full number for the dialer, with the mask people may see.
+type DialPhone struct {
+	Number    string `json:"-"` // full, for the SIP INVITE only: never send it to a browser or a log
+	Masked    string `json:"number"`
+	Kind      string `json:"kind"`
+	MemberSeq *int   `json:"member_seq,omitempty"`
+}
+
+// DialPhones returns a household's phone numbers in full for the machines that place calls (the campaign dialer,
+// click-to-call that rings the agent first, so the agent never sees the number). It writes no audit row because
+// no person sees the value; anything that shows a number to a person must use Reveal.
+func (s *Service) DialPhones(ctx context.Context, db ticketing.DB, id HouseholdID) ([]DialPhone, error) {
+	rows, _ := db.Query(ctx, `SELECT phone_enc, phone_mask, kind, member_seq FROM household_phones
+		WHERE household_id = $1 ORDER BY member_seq NULLS LAST, phone_mask`, id)
+	type row struct {
+		Enc       []byte
+		Mask      string
+		Kind      string
+		MemberSeq *int
+	}
+	rs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+	if err != nil {
+		return nil, fmt.Errorf("phones of household %d: %w", id, err)
+	}
+	out := make([]DialPhone, len(rs))
+	for i, r := range rs {
+		n, err := s.box.Open(pii.FieldPhone, r.Enc)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = DialPhone{Number: n, Masked: r.Mask, Kind: r.Kind, MemberSeq: r.MemberSeq}
+	}
+	return out, nil
+}
