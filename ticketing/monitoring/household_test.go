@@ -344,3 +344,32 @@ func TestDialPhones(t *testing.T) {
 	}
 	assertMasked(t, "DialPhone JSON", ps)
 }
+
+// The caller lookup is one query that probes indexes only, never a scan of a table that grows with households.
+func TestLookupPlanUsesIndexes(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	if err := f.svc.LoadDemo(ctx(), 0, 3000, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range []string{"households", "household_members", "household_phones", "tickets"} {
+		if _, err := f.db.Exec(ctx(), "ANALYZE "+tb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := f.db.Query(ctx(), "EXPLAIN "+lookupSQL, f.box.Hash("phone", DemoPhone(7)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan []string
+	for rows.Next() {
+		var line string
+		rows.Scan(&line)
+		plan = append(plan, line)
+	}
+	p := strings.Join(plan, "\n")
+	t.Logf("lookup plan:\n%s", p)
+	if !strings.Contains(p, "household_phones_hash_idx") || strings.Contains(p, "Seq Scan on household") {
+		t.Fatalf("lookup plan:\n%s", p)
+	}
+}

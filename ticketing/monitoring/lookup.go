@@ -60,17 +60,7 @@ func (s *Service) LookupPhone(ctx context.Context, raw string) ([]Match, error) 
 }
 
 func (s *Service) lookupHash(ctx context.Context, hash []byte) ([]Match, error) {
-	rows, _ := s.db.Query(ctx, `
-		SELECT h.id, h.number, h.township_code, h.village, h.head_name, h.monitoring_type, h.risk_types, h.status,
-		       h.lead_at, h.last_contact_at, p.phone_mask, p.member_seq,
-		       (SELECT coalesce(json_agg(json_build_object('seq', m.seq, 'name', m.name, 'relation', m.relation,
-		                 'id_number', m.id_mask, 'health', m.health, 'labour', m.labour, 'in_school', m.in_school)
-		                 ORDER BY m.seq), '[]')
-		          FROM household_members m WHERE m.household_id = h.id),
-		       `+openTicketsSQL+`
-		  FROM household_phones p JOIN households h ON h.id = p.household_id
-		 WHERE p.phone_hash = $1
-		 ORDER BY h.id`, hash)
+	rows, _ := s.db.Query(ctx, lookupSQL, hash)
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Match, error) {
 		var m Match
 		var members, tickets []byte
@@ -101,6 +91,20 @@ func (s *Service) lookupHash(ctx context.Context, hash []byte) ([]Match, error) 
 	}
 	return out, nil
 }
+
+// lookupSQL is the caller lookup: one probe of household_phones_hash_idx, then the household by primary key, its
+// members and its open tickets (tickets_household_idx).
+const lookupSQL = `
+		SELECT h.id, h.number, h.township_code, h.village, h.head_name, h.monitoring_type, h.risk_types, h.status,
+		       h.lead_at, h.last_contact_at, p.phone_mask, p.member_seq,
+		       (SELECT coalesce(json_agg(json_build_object('seq', m.seq, 'name', m.name, 'relation', m.relation,
+		                 'id_number', m.id_mask, 'health', m.health, 'labour', m.labour, 'in_school', m.in_school)
+		                 ORDER BY m.seq), '[]')
+		          FROM household_members m WHERE m.household_id = h.id),
+		       ` + openTicketsSQL + `
+		  FROM household_phones p JOIN households h ON h.id = p.household_id
+		 WHERE p.phone_hash = $1
+		 ORDER BY h.id`
 
 // openTicketsSQL selects the household's open tickets as a JSON array.
 const openTicketsSQL = `(SELECT coalesce(json_agg(json_build_object('id', t.id, 'number', t.number,
