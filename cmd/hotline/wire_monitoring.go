@@ -24,7 +24,7 @@ func init() {
 	wirers = append(wirers, wireMonitoring)
 	demoSeeders = append(demoSeeders, demoHouseholds)
 	commands = append(commands,
-		command{name: "import", summary: "import households FILE: load monitored households from CSV (UTF-8 or GBK); prints the report", run: runImport},
+		command{name: "import", summary: "import [--flags] households FILE: load monitored households from CSV (UTF-8 or GBK); prints the report", run: runImport},
 		command{name: "demo-data", summary: "demo-data [--households N]: add N synthetic households (valid IDs, test phone ranges)", run: runDemoData},
 	)
 }
