@@ -31,6 +31,7 @@ func unitID(t *testing.T, r *rig, code string) ticketing.UnitID {
 
 func TestVoicemailWhenNobodyIsStaffed(t *testing.T) {
 	r := newRig(t, rigOpts{})
+	hid, _ := r.household(caller)
 	citizen := r.caller("127.0.0.1", 440)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -71,6 +72,7 @@ func TestVoicemailWhenNobodyIsStaffed(t *testing.T) {
 		t.Fatal(err)
 	}
 	if tk.Source != ticketing.SourceVoicemail || tk.CallerPhone != caller || tk.Status != ticketing.StatusNew ||
+		tk.HouseholdID == nil || *tk.HouseholdID != int64(hid) || c.HouseholdID != int64(hid) ||
 		!strings.Contains(tk.Content, "录音 #"+strconv.FormatInt(int64(rec.ID), 10)) {
 		t.Errorf("voicemail ticket %+v", tk)
 	}
