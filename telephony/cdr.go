@@ -24,6 +24,7 @@ type CallStart struct {
 
 // CallEnd is how a call ended.
 type CallEnd struct {
+	Caller          string // the normalised number, as in CallStart ('' when unusable)
 	Disposition     Disposition
 	Reason          string // free text: caller_hangup, agent_hangup, queue_timeout, closed, ...
 	SIPStatus       int    // final status we sent when the call was refused
@@ -150,8 +151,23 @@ func (s *Service) endCallTx(ctx context.Context, tx pgx.Tx, id CallID, e CallEnd
 	return caller, nil
 }
 
-// EndCall completes a CDR; an abandoned call from a usable number also leaves a callback task.
+// EndCall completes a CDR; an abandoned call from a usable number also leaves a callback task. e.Caller must be
+// the number the call started with.
 func (s *Service) EndCall(ctx context.Context, id CallID, e CallEnd) error {
+	if e.Caller == "" && e.HouseholdID == 0 && e.AgentID == 0 && e.Disposition != DispAnswered {
+		// Nothing to write but the CDR (no number to ring back, no timeline, no event): one statement, no
+		// transaction round trips. This is the common case of calls from withheld or odd numbers under load.
+		if e.EndedAt.IsZero() {
+			e.EndedAt = time.Now()
+		}
+		_, err := s.db.Exec(ctx, `UPDATE calls SET answered_at = $2, ended_at = $3::timestamptz, disposition = $4, end_reason = $5,
+			sip_status = $6, agents_tried = $7, wait_seconds = extract(epoch FROM $3::timestamptz - offered_at) WHERE id = $1`,
+			id, nzTime(e.AnsweredAt), e.EndedAt, e.Disposition, e.Reason, nz(e.SIPStatus), e.AgentsTried)
+		if err != nil {
+			return fmt.Errorf("end CDR %d: %w", id, err)
+		}
+		return nil
+	}
 	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		caller, err := s.endCallTx(ctx, tx, id, e)
 		if err != nil {

@@ -21,11 +21,15 @@ mkdir -p "$work/prompts"
 cp "$root/telephony/media/prompts/short.wav" "$work/prompts/greeting.wav"
 cp "$root/telephony/media/prompts/short.wav" "$work/prompts/queue.wav"
 
-HOTLINE_PROMPTS_DIR="$work/prompts" HOTLINE_LOG_LEVEL=warn HOTLINE_QUEUE_LIMIT=10m HOTLINE_SIP_MAX_CALLS=4000 \
+HOTLINE_PROMPTS_DIR="$work/prompts" HOTLINE_LOG_LEVEL=warn HOTLINE_QUEUE_LIMIT=10m HOTLINE_SIP_MAX_CALLS=4000 HOTLINE_SIP_RATE_PER_SOURCE=100000 \
 HOTLINE_SIP_LISTEN="udp:127.0.0.1:$sip" HOTLINE_SIP_TRUNKS="name=bench,net=127.0.0.1/32,numbers=12345" \
   "$work/hotline" up --data-dir "$work/data" --http "127.0.0.1:$http" --pg-port "$pg" --redis-port "$rds" >"$work/hotline.log" 2>&1 &
 hl=$!
-cleanup() { kill -TERM "$hl" 2>/dev/null || true; wait "$hl" 2>/dev/null || true; rm -rf "$work"; }
+cleanup() {
+  kill -TERM "$hl" 2>/dev/null || true; wait "$hl" 2>/dev/null || true
+  if [ -n "${BENCH_LOG:-}" ]; then cp "$work/hotline.log" "$BENCH_LOG"; cp "$work"/sipp.*.out "$(dirname "$BENCH_LOG")/" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
 trap cleanup EXIT
 for _ in $(seq 1 120); do curl -fs "http://127.0.0.1:$http/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
 curl -fs "http://127.0.0.1:$http/readyz" >/dev/null || { cat "$work/hotline.log"; exit 1; }
@@ -35,7 +39,7 @@ cpu() { awk '{print $14+$15}' "/proc/$1/stat"; } # clock ticks (1/100 s)
 
 sipp_step() { # target rate seconds → "ok failed retrans"
   local target=$1 rate=$2 secs=$3
-  local out="$work/sipp.$rate.out"
+  local out="$work/sipp.$rate.${target##*:}.out"
   ( cd "$work" && sipp -sn uac "$target" -s 12345 -i 127.0.0.1 -p "$(port)" -r "$rate" -m $((rate * secs)) -d 1000 \
       -nostdin -timeout $((secs + 60))s -max_socket 60000 >"$out" 2>&1 || true )
   local ok failed retrans

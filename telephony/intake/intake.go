@@ -137,6 +137,9 @@ func (in *Intake) HandleCall(hard context.Context, c *sipua.Call) {
 	k := &call{in: in, c: c, d: c.Dialog, ctx: ctx, hard: hard, digits: make(chan rune, 32),
 		start: in.start(c.Trunk, c.Caller, c.Dialled, c.SIPCallID)}
 	k.log = in.log.With("sip_call_id", c.SIPCallID, "trunk", c.Trunk.Name)
+	// 180 at once, before any database work: sipgo sends its own 100 Trying if the INVITE has no provisional
+	// answer after 200 ms, and a second 100 after ours (under load) makes strict callers such as SIPp fail the call.
+	c.Dialog.Ringing()
 	bg := context.WithoutCancel(ctx)
 	id, err := in.svc.StartCall(bg, k.start)
 	if err != nil {
@@ -145,6 +148,7 @@ func (in *Intake) HandleCall(hard context.Context, c *sipua.Call) {
 		return
 	}
 	k.id = id
+	k.end.Caller = k.start.Caller
 	k.log = k.log.With("call_id", id)
 	k.end.Disposition, k.end.Reason = telephony.DispFailed, "internal"
 	finished := false
@@ -165,8 +169,6 @@ func (in *Intake) HandleCall(hard context.Context, c *sipua.Call) {
 // run carries the call; it returns true when it stored the CDR's end itself.
 func (k *call) run() bool {
 	d, cfg := k.d, k.in.cfg
-	d.Trying()
-	d.Ringing()
 	if cfg.AnswerDelay > 0 {
 		t := time.NewTimer(cfg.AnswerDelay)
 		select {
