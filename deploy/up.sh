@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The README's run command: installs what is missing (PostgreSQL server, Redis), builds hotline and runs
+# `hotline up` on the embedded default. Extra arguments go to `hotline up` (e.g. --http 0.0.0.0:8080).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+deploy/install-deps.sh run
+go build -o bin/hotline ./cmd/hotline
+exec bin/hotline up "$@"
