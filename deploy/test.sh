@@ -3,6 +3,7 @@
 # and runs every test against real PostgreSQL, Redis and SIP peers that the tests start themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+command -v go >/dev/null 2>&1 || export PATH="$PATH:/usr/local/go/bin"
 deploy/install-deps.sh test
 go vet ./...
 # -p 2: two packages at a time on the 2-core machines; each starts its own servers.

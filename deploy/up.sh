@@ -3,6 +3,7 @@
 # `hotline up` on the embedded default. Extra arguments go to `hotline up` (e.g. --http 0.0.0.0:8080).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+command -v go >/dev/null 2>&1 || export PATH="$PATH:/usr/local/go/bin"
 deploy/install-deps.sh run
 go build -o bin/hotline ./cmd/hotline
 exec bin/hotline up "$@"
