@@ -54,6 +54,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/v1/units", s.authed(s.listUnits))
 	s.mux.HandleFunc("GET /api/v1/me", s.authed(s.me))
 	s.mux.HandleFunc("/api/", s.notFound)
+	s.mux.Handle("/", s.console())
 }
 
 // healthz answers as long as the process can serve HTTP.

@@ -67,3 +67,12 @@ func TestBadTokenIs401(t *testing.T) {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
 	}
 }
+
+func TestConsoleIsServedInChinese(t *testing.T) {
+	h := New(Deps{DB: testenv.DB(t)})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `lang="zh-CN"`) || !strings.Contains(rec.Body.String(), "工单") {
+		t.Fatalf("%d %.200s", rec.Code, rec.Body)
+	}
+}
