@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"os"
@@ -240,7 +242,9 @@ func TestMigrateThenServe(t *testing.T) {
 
 	port := testenv.FreePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	s := startHotline(t, append(env, "HOTLINE_REDIS_URL="+testenv.RedisURL(t), fmt.Sprintf("HOTLINE_HTTP_ADDR=127.0.0.1:%d", port)), "serve")
+	// serve needs the personal-data key (hotline up makes one in its data directory).
+	key := "HOTLINE_PII_KEY=" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	s := startHotline(t, append(env, key, "HOTLINE_REDIS_URL="+testenv.RedisURL(t), fmt.Sprintf("HOTLINE_HTTP_ADDR=127.0.0.1:%d", port)), "serve")
 	waitReady(t, s, base)
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	if code := s.wait(t, 60*time.Second); code != 0 {
