@@ -1,21 +1,16 @@
-# The two commands of the README: `make run` and `make test`.
+# Shortcuts; the README's two commands are deploy/up.sh and deploy/test.sh (make is not needed).
 GO ?= go
-BIN := bin/hotline
 
-.PHONY: run test build vet bench clean
+.PHONY: run test build bench clean
 
-run: build
-	deploy/install-deps.sh run
-	$(BIN) up
+run:
+	deploy/up.sh
+
+test:
+	deploy/test.sh
 
 build:
-	$(GO) build -o $(BIN) ./cmd/hotline
-
-# Every test, against real PostgreSQL, Redis, SIP peers and Chromium that the tests start themselves.
-test:
-	deploy/install-deps.sh test
-	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 14m ./...
+	$(GO) build -o bin/hotline ./cmd/hotline
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./...

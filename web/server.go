@@ -63,6 +63,7 @@ func (s *Server) routes() {
 	s.callRoutes()
 	s.householdRoutes()
 	s.mux.HandleFunc("/api/", s.notFound)
+	s.mux.Handle("/", s.console())
 }
 
 // healthz answers as long as the process can serve HTTP.

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
 )
 
 // Options say where and how to run the servers.
@@ -428,8 +429,39 @@ func (rt *Runtime) startRedis(ctx context.Context, bins Binaries) error {
 		return &Error{What: "Redis did not start", Fix: "see " + filepath.Join(rt.opts.Dir, "redis.log"),
 			Err: fmt.Errorf("%w: %s", err, tailFile(filepath.Join(rt.opts.Dir, "redis.log"), 3))}
 	}
+	// The port opens before an AOF is replayed; until then Redis answers LOADING to every command.
+	if err := waitRedisLoaded(ctx, rt.RedisURL, rt.redisDone, 5*time.Minute); err != nil {
+		return &Error{What: "Redis did not finish loading its data", Fix: "see " + filepath.Join(rt.opts.Dir, "redis.log"), Err: err}
+	}
 	rt.opts.Logger.Info("redis started", "port", rt.opts.RedisPort, "pid", cmd.Process.Pid)
 	return nil
+}
+
+func waitRedisLoaded(ctx context.Context, url string, exited <-chan struct{}, limit time.Duration) error {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return err
+	}
+	opt.MaxRetries = -1
+	c := redis.NewClient(opt)
+	defer c.Close()
+	deadline := time.Now().Add(limit)
+	for {
+		err := c.Ping(ctx).Err()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-exited:
+			return errors.New("redis-server exited")
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // Stop shuts both servers down and waits for them; it is safe to call more than once.

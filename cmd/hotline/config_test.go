@@ -1,0 +1,118 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigDefaultsEnvAndFlags(t *testing.T) {
+	c, rest, warns, err := loadConfig([]string{"--http", "127.0.0.1:9999", "extra"},
+		[]string{"HOTLINE_PG_PORT=6000", "HOTLINE_HTTP_ADDR=127.0.0.1:1111", "HOTLINE_SHUTDOWN_TIMEOUT=5s", "PATH=/bin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PGPort != 6000 || c.HTTPAddr != "127.0.0.1:9999" || c.ShutdownTimeout != 5*time.Second || c.RedisPort != 6380 {
+		t.Fatalf("got %+v", c)
+	}
+	if len(rest) != 1 || rest[0] != "extra" || len(warns) != 0 {
+		t.Fatalf("rest %v warnings %v", rest, warns)
+	}
+}
+
+func TestUnknownVariableWarned(t *testing.T) {
+	_, _, warns, err := loadConfig(nil, []string{"HOTLINE_PG_PROT=5", "HOTLINE_DATA_DIR=/tmp/x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warns) != 1 || !strings.Contains(warns[0], "HOTLINE_PG_PROT") {
+		t.Fatalf("warnings: %v", warns)
+	}
+}
+
+func TestInvalidValuesNameTheVariable(t *testing.T) {
+	cases := []struct {
+		env  []string
+		args []string
+		want string
+	}{
+		{env: []string{"HOTLINE_PG_PORT=abc"}, want: "HOTLINE_PG_PORT"},
+		{env: []string{"HOTLINE_PG_PORT=70000"}, want: "HOTLINE_PG_PORT"},
+		{env: []string{"HOTLINE_LOG_LEVEL=loud"}, want: "HOTLINE_LOG_LEVEL"},
+		{env: []string{"HOTLINE_DEMO_DATA=maybe"}, want: "HOTLINE_DEMO_DATA"},
+		{env: []string{"HOTLINE_SHUTDOWN_TIMEOUT=soon"}, want: "HOTLINE_SHUTDOWN_TIMEOUT"},
+		{env: []string{"HOTLINE_DB_MAX_CONNS=1"}, want: "HOTLINE_DB_MAX_CONNS"},
+		{args: []string{"--redis-port=x"}, want: "HOTLINE_REDIS_PORT"},
+		{env: []string{"HOTLINE_DATABASE_URL_FILE=/nonexistent/secret"}, want: "HOTLINE_DATABASE_URL_FILE"},
+	}
+	for _, c := range cases {
+		_, _, _, err := loadConfig(c.args, c.env)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v %v: error %v, want one naming %s", c.env, c.args, err, c.want)
+		}
+	}
+}
+
+func TestSecretFromFile(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "url")
+	os.WriteFile(f, []byte("postgres://u:p@db:5432/hotline\n"), 0o600)
+	c, _, warns, err := loadConfig(nil, []string{"HOTLINE_DATABASE_URL_FILE=" + f})
+	if err != nil || len(warns) != 0 {
+		t.Fatal(err, warns)
+	}
+	if c.DatabaseURL != "postgres://u:p@db:5432/hotline" {
+		t.Fatalf("got %q", c.DatabaseURL)
+	}
+}
+
+// deploy/hotline.env.example lists every setting with its default; regenerate it with
+// `UPDATE_ENV_EXAMPLE=1 go test ./cmd/hotline -run EnvExample`.
+func TestEnvExampleIsCurrent(t *testing.T) {
+	path := filepath.Join("..", "..", "deploy", "hotline.env.example")
+	want := envExample()
+	if os.Getenv("UPDATE_ENV_EXAMPLE") != "" {
+		os.WriteFile(path, []byte(want), 0o644)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want {
+		t.Fatalf("%s is out of date: run UPDATE_ENV_EXAMPLE=1 go test ./cmd/hotline -run EnvExample", path)
+	}
+	for _, s := range settings {
+		if !strings.Contains(string(got), s.Env+"=") {
+			t.Errorf("%s missing from the example", s.Env)
+		}
+	}
+}
+
+func TestHelpListsEverySetting(t *testing.T) {
+	var b strings.Builder
+	if code := run([]string{"help"}, nil, &b, &b); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, s := range settings {
+		if !strings.Contains(b.String(), s.Env) || !strings.Contains(b.String(), "--"+s.Flag) {
+			t.Errorf("help lacks %s / --%s", s.Env, s.Flag)
+		}
+	}
+	for _, c := range commands {
+		if !strings.Contains(b.String(), c.name) {
+			t.Errorf("help lacks command %s", c.name)
+		}
+	}
+}
+
+func TestUnknownCommandAndBadFlag(t *testing.T) {
+	var out, errb strings.Builder
+	if code := run([]string{"fly"}, nil, &out, &errb); code != 2 || !strings.Contains(errb.String(), "unknown command") {
+		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	}
+	errb.Reset()
+	if code := run([]string{"serve", "--pg-port=nope"}, nil, &out, &errb); code != 2 || !strings.Contains(errb.String(), "HOTLINE_PG_PORT") {
+		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	}
+}
