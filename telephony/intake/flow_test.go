@@ -397,3 +397,28 @@ func TestOutsideServiceHoursGoesToVoicemail(t *testing.T) {
 		t.Errorf("CDR %+v", c)
 	}
 }
+
+func TestQueueLimitLeadsToVoicemail(t *testing.T) {
+	r := newRig(t, rigOpts{queueLimit: 2 * time.Second})
+	id := r.agent("agent1")
+	r.setState(id, telephony.StatePaused, "meeting") // staffed, nobody ready
+	citizen := r.caller("127.0.0.1", 440)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	call, err := citizen.Dial(ctx, r.uri("12345"), phonetest.DialOptions{From: caller})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "queued", func() bool { return r.intake.Waiting() == 1 })
+	waitFor(t, "out of the queue", func() bool { return r.intake.Waiting() == 0 })
+	// Voicemail prompt and tone, then a message.
+	heard := call.Stats().Seconds
+	waitFor(t, "voicemail prompt", func() bool { return call.Stats().Seconds >= heard+1.2 })
+	time.Sleep(1200 * time.Millisecond)
+	call.SendDigits("#")
+	<-call.Done()
+	c := r.endedCDR("CDR")
+	if *c.Disposition != telephony.DispVoicemail || c.EndReason != "queue_timeout/hash" || c.TicketID == 0 || *c.WaitSeconds < 2 {
+		t.Errorf("CDR %+v", c)
+	}
+}

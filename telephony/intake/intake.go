@@ -330,14 +330,14 @@ func (k *call) recordingPath(kind string) (string, string) {
 	return filepath.Join(k.in.svc.RecordingsDir(), rel), rel
 }
 
-// hold plays the queue prompt once and then hold music in a loop until stop is called; stop waits for the
-// player to finish, so the caller's writer is free afterwards.
-func (k *call) hold() (stop func()) {
+// hold plays the queue prompt once (when announce) and then hold music in a loop until stop is called; stop
+// waits for the player to finish, so the caller's writer is free afterwards.
+func (k *call) hold(announce bool) (stop func()) {
 	ctx, cancel := context.WithCancel(k.ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if k.playCtx(ctx, k.in.cfg.Prompts.Queue) != nil {
+		if announce && k.playCtx(ctx, k.in.cfg.Prompts.Queue) != nil {
 			return
 		}
 		for ctx.Err() == nil {
@@ -353,28 +353,39 @@ func (k *call) hold() (stop func()) {
 // queueAndRing waits for agents and rings them until one answers, the caller leaves or the queue limit passes.
 func (k *call) queueAndRing() bool {
 	cfg := k.in.cfg
-	stopHold := k.hold()
-	defer stopHold()
 	deadline := time.NewTimer(time.Until(k.start.OfferedAt.Add(cfg.QueueLimit)))
 	defer deadline.Stop()
 	w := &waiter{call: k.id, skills: k.c.Trunk.Skills}
+	k.in.queue.join(w)
+	// An agent free at once: ring it with music only; otherwise tell the caller to wait ("坐席忙，请稍候").
+	var first *telephony.Agent
+	select {
+	case a := <-w.got:
+		first = &a
+	case <-time.After(300 * time.Millisecond):
+	}
+	stopHold := k.hold(first == nil)
+	defer stopHold()
 	for {
-		k.in.queue.join(w)
 		var a telephony.Agent
-		select {
-		case a = <-w.got:
-		case <-deadline.C:
-			if a2, ok := k.in.queue.leave(w); ok {
-				k.release(a2, false, "")
+		if first != nil {
+			a, first = *first, nil
+		} else {
+			select {
+			case a = <-w.got:
+			case <-deadline.C:
+				if a2, ok := k.in.queue.leave(w); ok {
+					k.release(a2, false, "")
+				}
+				stopHold()
+				return k.voicemail(cfg.Prompts.Voicemail, "queue_timeout")
+			case <-k.ctx.Done():
+				if a2, ok := k.in.queue.leave(w); ok {
+					k.release(a2, false, "")
+				}
+				k.abandoned("caller_hangup")
+				return false
 			}
-			stopHold()
-			return k.voicemail(cfg.Prompts.Voicemail, "queue_timeout")
-		case <-k.ctx.Done():
-			if a2, ok := k.in.queue.leave(w); ok {
-				k.release(a2, false, "")
-			}
-			k.abandoned("caller_hangup")
-			return false
 		}
 		k.end.AgentsTried++
 		done, talked := k.ringAgent(a, stopHold)
@@ -382,6 +393,7 @@ func (k *call) queueAndRing() bool {
 			return talked
 		}
 		w.exclude = append(w.exclude, a.UserID)
+		k.in.queue.join(w)
 	}
 }
 
