@@ -3,8 +3,10 @@
 #
 #   telephony/bench/bench.sh cps  "500 1000 1500" [seconds per step, default 10]
 #       SIPp's built-in uac (INVITE, 200, ACK, 1 s, BYE; no RTP) at each rate against `hotline up` with no agent
-#       signed in and a 1 s greeting (answer, CDR, prompt, hang-up), then the same SIPp client against
-#       `sipp -sn uas`. Prints successful/failed calls, retransmissions and hotline's CPU per step.
+#       signed in and a 1 s greeting (trunk check, CDR rows, answer, prompt = 50 RTP packets, hang-up), then the
+#       same SIPp client against `sipp -sn uas` (which sends no media). Prints successful/failed calls,
+#       retransmissions and hotline's CPU (% of one core) per step. The per-source INVITE limit is lifted for the
+#       run (all calls come from one address), the call limit set to 4000.
 #   telephony/bench/bench.sh media 1500 [rate 150] [hold 20s]
 #       cmd/loadsip places N simultaneous calls that wait in the queue (an agent is signed in but paused), so
 #       hotline plays the greeting and then hold music to every caller; loadsip measures the gaps in the RTP it
