@@ -23,11 +23,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// diago's media layer logs through the default logger (RTCP noise from sipp's pcap replays).
+	slog.SetDefault(slog.New(slog.DiscardHandler))
 	if os.Getenv("DIALER_TEST_CHILD") == "1" {
 		os.Exit(runChild())
 	}
-	// diago's media layer logs through the default logger (RTCP noise from sipp's pcap replays).
-	slog.SetDefault(slog.New(slog.DiscardHandler))
 	os.Exit(testenv.Main(m))
 }
 
