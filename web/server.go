@@ -24,6 +24,7 @@ type Deps struct {
 	Log      *slog.Logger
 	Registry *prometheus.Registry // where /metrics reads from
 	Version  string
+	Tickets  *Tickets // the ticket API (ticketing); nil: not served
 }
 
 // Server holds the dependencies of every handler.
@@ -53,6 +54,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /api/v1/units", s.authed(s.listUnits))
 	s.mux.HandleFunc("GET /api/v1/me", s.authed(s.me))
+	s.ticketRoutes()
 	s.mux.HandleFunc("/api/", s.notFound)
 }
 

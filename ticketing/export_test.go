@@ -1,0 +1,4 @@
+package ticketing
+
+// SetAfterPublish lets tests stop the relay between publishing and deleting the rows, as a crash would.
+func SetAfterPublish(r *Relay, f func() error) { r.afterPublish = f }

@@ -1,0 +1,91 @@
+package ticketing_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"hotline/deploy/testenv"
+	"hotline/ticketing"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+type fixture struct {
+	t   *testing.T
+	db  *pgxpool.Pool
+	svc *ticketing.Service
+	ctx context.Context
+	now time.Time
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	db := testenv.DB(t)
+	f := &fixture{t: t, db: db, ctx: context.Background(), now: time.Date(2026, 11, 30, 10, 0, 0, 0, time.FixedZone("CST", 8*3600))}
+	f.svc = ticketing.NewService(db, ticketing.Options{Now: func() time.Time { return f.now }})
+	return f
+}
+
+func (f *fixture) unit(code string) ticketing.UnitID {
+	f.t.Helper()
+	u, err := ticketing.UnitByCode(f.ctx, f.db, code)
+	if err != nil {
+		f.t.Fatalf("unit %s: %v", code, err)
+	}
+	return u.ID
+}
+
+var userSeq int
+
+// actor creates a user with the role in the unit and returns it as an actor.
+func (f *fixture) actor(role ticketing.Role, unitCode string, perms ...ticketing.Permission) ticketing.Actor {
+	f.t.Helper()
+	userSeq++
+	u, err := ticketing.CreateUser(f.ctx, f.db, ticketing.NewUser{Username: string(role) + "-" + unitCode + "-" + itoa(userSeq),
+		DisplayName: string(role), Password: "password1", Role: role, UnitID: f.unit(unitCode), Permissions: perms})
+	if err != nil {
+		f.t.Fatalf("create user: %v", err)
+	}
+	return u.Actor()
+}
+
+func itoa(n int) string {
+	b := []byte{}
+	for n > 0 || len(b) == 0 {
+		b = append([]byte{byte('0' + n%10)}, b...)
+		n /= 10
+	}
+	return string(b)
+}
+
+func (f *fixture) create(a ticketing.Actor, nt ticketing.NewTicket) ticketing.Ticket {
+	f.t.Helper()
+	tk, err := f.svc.Create(f.ctx, a, nt)
+	if err != nil {
+		f.t.Fatalf("create: %v", err)
+	}
+	return tk
+}
+
+func (f *fixture) do(a ticketing.Actor, tk ticketing.Ticket, act ticketing.Action, in ticketing.ActionInput) ticketing.Ticket {
+	f.t.Helper()
+	if in.Version == 0 {
+		in.Version = tk.Version
+	}
+	n, err := f.svc.Do(f.ctx, a, tk.ID, act, in)
+	if err != nil {
+		f.t.Fatalf("%s: %v", act, err)
+	}
+	return n
+}
+
+func heshanHousehold() ticketing.NewTicket {
+	hh := int64(42)
+	return ticketing.NewTicket{Source: ticketing.SourcePhone, CallerName: "张三", CallerPhone: "138 1234 5678",
+		RegionCode: "430903", HouseholdID: &hh, Kind: ticketing.KindHelp, Category: ticketing.CategoryMonitoringHelp,
+		Content: "家里老人生病住院,收入下降"}
+}

@@ -1,0 +1,267 @@
+package ticketing
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"hotline/ticketing/phone"
+)
+
+// canRead: division staff and heads see the tickets their unit leads or co-handles; the other roles see all.
+func canRead(t Ticket, a Actor) bool {
+	if a.Role == RoleStaff || a.Role == RoleHead {
+		return t.LeadUnitID == a.UnitID || slices.Contains(t.CoUnitIDs, a.UnitID)
+	}
+	return true
+}
+
+// View hides what the actor may not see: the identity of a confidential report's caller (shown only to the
+// discipline-inspection unit, supervisors and holders of the confidential permission), the full phone number
+// (masked without reveal_pii) and the caller's query code (agents and admins only).
+func (s *Service) View(ctx context.Context, t Ticket, a Actor) Ticket {
+	if t.Confidential && !a.Can(PermConfidential) && a.Role != RoleSupervisor {
+		disc, err := s.unitByCodeCached(ctx, s.db, "div-discipline")
+		if err != nil || a.UnitID != disc.ID {
+			t.CallerName, t.CallerPhone = "", ""
+		}
+	}
+	if t.CallerPhone != "" && !a.Can(PermRevealPII) {
+		t.CallerPhone = phone.Mask(t.CallerPhone)
+	}
+	if a.Role != RoleAgent && a.Role != RoleAdmin {
+		t.QueryCode = ""
+	}
+	return t
+}
+
+// Get returns a ticket as the actor may see it.
+func (s *Service) Get(ctx context.Context, a Actor, id TicketID) (Ticket, error) {
+	t, err := getTicket(ctx, s.db, id, false)
+	if err != nil {
+		return Ticket{}, err
+	}
+	if !canRead(t, a) {
+		return Ticket{}, fmt.Errorf("ticket %d: %w", id, ErrForbidden)
+	}
+	return s.View(ctx, t, a), nil
+}
+
+// Filter selects tickets for List. Zero fields do not filter.
+type Filter struct {
+	UnitID       UnitID
+	Status       []Status
+	Kind         Kind
+	Category     string
+	RegionPrefix string
+	Overdue      bool // the running clock is past its deadline
+	Yellow       bool // the running clock is yellow (not yet red)
+	Text         string
+	From, To     time.Time // created_at range [From, To)
+	HouseholdID  int64
+	Before       TicketID // page: tickets with a smaller id (newest first)
+	Limit        int      // default 50, at most 200
+}
+
+// List returns tickets newest first, and the cursor for the next page (0: none).
+func (s *Service) List(ctx context.Context, a Actor, f Filter) ([]Ticket, TicketID, error) {
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if a.Role == RoleStaff || a.Role == RoleHead {
+		if f.UnitID != 0 && f.UnitID != a.UnitID {
+			return nil, 0, fmt.Errorf("list tickets of unit %d: %w", f.UnitID, ErrForbidden)
+		}
+		p := arg(int64(a.UnitID))
+		where = append(where, "(lead_unit_id = "+p+" OR "+p+" = ANY(co_unit_ids))")
+	} else if f.UnitID != 0 {
+		where = append(where, "lead_unit_id = "+arg(int64(f.UnitID)))
+	}
+	if len(f.Status) > 0 {
+		ss := make([]string, len(f.Status))
+		for i, st := range f.Status {
+			ss[i] = string(st)
+		}
+		where = append(where, "status = ANY("+arg(ss)+")")
+	}
+	if f.Kind != "" {
+		where = append(where, "kind = "+arg(string(f.Kind)))
+	}
+	if f.Category != "" {
+		where = append(where, "category = "+arg(f.Category))
+	}
+	if f.RegionPrefix != "" {
+		where = append(where, "region_code LIKE "+arg(likeEscape(f.RegionPrefix)+"%"))
+	}
+	now := s.now()
+	if f.Overdue {
+		where = append(where, "due_at <= "+arg(now))
+	}
+	if f.Yellow {
+		p := arg(now)
+		where = append(where, "yellow_at <= "+p+" AND due_at > "+p)
+	}
+	if t := strings.TrimSpace(f.Text); t != "" {
+		p := arg("%" + likeEscape(t) + "%")
+		where = append(where, "(content ILIKE "+p+" OR number = "+arg(t)+")")
+	}
+	if !f.From.IsZero() {
+		where = append(where, "created_at >= "+arg(f.From))
+	}
+	if !f.To.IsZero() {
+		where = append(where, "created_at < "+arg(f.To))
+	}
+	if f.HouseholdID != 0 {
+		where = append(where, "household_id = "+arg(f.HouseholdID))
+	}
+	if f.Before != 0 {
+		where = append(where, "id < "+arg(int64(f.Before)))
+	}
+	if f.Limit <= 0 || f.Limit > 200 {
+		f.Limit = 50
+	}
+	q := `SELECT ` + ticketColumns + ` FROM tickets`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY id DESC LIMIT " + arg(f.Limit+1)
+	rows, err := s.db.Query(ctx, q, args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list tickets: %w", err)
+	}
+	ts, err := pgx.CollectRows(rows, scanTicket)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list tickets: %w", err)
+	}
+	var next TicketID
+	if len(ts) > f.Limit {
+		ts = ts[:f.Limit]
+		next = ts[len(ts)-1].ID
+	}
+	for i := range ts {
+		ts[i] = s.View(ctx, ts[i], a)
+	}
+	return ts, next, nil
+}
+
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// Events returns a ticket's history, oldest first.
+func (s *Service) Events(ctx context.Context, a Actor, id TicketID) ([]Event, error) {
+	if _, err := s.Get(ctx, a, id); err != nil {
+		return nil, err
+	}
+	return listEvents(ctx, s.db, id)
+}
+
+func listEvents(ctx context.Context, db DB, id TicketID) ([]Event, error) {
+	rows, err := db.Query(ctx, `SELECT id, ticket_id, at, coalesce(actor_id, 0), actor_name, actor_role, action,
+			from_status, to_status, note, data
+		FROM ticket_events WHERE ticket_id = $1 ORDER BY id`, int64(id))
+	if err != nil {
+		return nil, fmt.Errorf("events of ticket %d: %w", id, err)
+	}
+	evs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Event, error) {
+		var e Event
+		err := row.Scan(&e.ID, &e.TicketID, &e.At, &e.ActorID, &e.ActorName, &e.ActorRole, &e.Action, &e.From, &e.To, &e.Note, &e.Data)
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("events of ticket %d: %w", id, err)
+	}
+	return evs, nil
+}
+
+// Duplicates returns merge suggestions for a ticket: open tickets from the same phone or household with the
+// same category created in the last DuplicateDays days.
+func (s *Service) Duplicates(ctx context.Context, a Actor, id TicketID) ([]Ticket, error) {
+	t, err := s.Get(ctx, a, id)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := getTicket(ctx, s.db, id, false)
+	if err != nil {
+		return nil, err
+	}
+	if raw.CallerPhone == "" && raw.HouseholdID == nil {
+		return []Ticket{}, nil
+	}
+	since := s.now().AddDate(0, 0, -s.opt.DuplicateDays)
+	rows, err := s.db.Query(ctx, `SELECT `+ticketColumns+` FROM tickets
+		WHERE id <> $1 AND category = $2 AND status <> 'closed' AND created_at >= $3
+		  AND (($4 <> '' AND caller_phone = $4) OR ($5::bigint IS NOT NULL AND household_id = $5))
+		ORDER BY id DESC LIMIT 20`, int64(id), t.Category, since, raw.CallerPhone, raw.HouseholdID)
+	if err != nil {
+		return nil, fmt.Errorf("duplicates of ticket %d: %w", id, err)
+	}
+	ts, err := pgx.CollectRows(rows, scanTicket)
+	if err != nil {
+		return nil, fmt.Errorf("duplicates of ticket %d: %w", id, err)
+	}
+	out := ts[:0]
+	for _, d := range ts {
+		if canRead(d, a) {
+			out = append(out, s.View(ctx, d, a))
+		}
+	}
+	return out, nil
+}
+
+// Progress is what the public progress query shows: no personal data, only the state and the replies.
+type Progress struct {
+	Number    string          `json:"number"`
+	Status    Status          `json:"status"`
+	Kind      Kind            `json:"kind"`
+	Category  string          `json:"category"`
+	CreatedAt time.Time       `json:"created_at"`
+	ClosedAt  *time.Time      `json:"closed_at,omitempty"`
+	Replies   []ProgressReply `json:"replies"`
+}
+
+// ProgressReply is one reply to the caller.
+type ProgressReply struct {
+	At   time.Time `json:"at"`
+	Text string    `json:"text"`
+}
+
+// PublicProgress answers the caller's query by ticket number and query code. A wrong code and an unknown number
+// are the same ErrNotFound, so numbers cannot be probed.
+func (s *Service) PublicProgress(ctx context.Context, number, code string) (Progress, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE number = $1`, number)
+	if err != nil {
+		return Progress{}, fmt.Errorf("progress query: %w", err)
+	}
+	t, err := pgx.CollectExactlyOneRow(rows, scanTicket)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare([]byte(t.QueryCode), []byte(code)) != 1) {
+		return Progress{}, fmt.Errorf("progress query: %w", ErrNotFound)
+	}
+	if err != nil {
+		return Progress{}, fmt.Errorf("progress query: %w", err)
+	}
+	p := Progress{Number: t.Number, Status: t.Status, Kind: t.Kind, Category: t.Category, CreatedAt: t.CreatedAt,
+		ClosedAt: t.ClosedAt, Replies: []ProgressReply{}}
+	evs, err := listEvents(ctx, s.db, t.ID)
+	if err != nil {
+		return Progress{}, err
+	}
+	for _, e := range evs {
+		if e.Action == string(ActReply) || e.Action == string(ActCloseFirstContact) {
+			if text, ok := e.Data["reply"].(string); ok {
+				p.Replies = append(p.Replies, ProgressReply{At: e.At, Text: text})
+			}
+		}
+	}
+	return p, nil
+}

@@ -1,0 +1,429 @@
+package ticketing
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+
+	"hotline/ticketing/calendar"
+	"hotline/ticketing/phone"
+	"hotline/ticketing/region"
+)
+
+// Options configure a Service; the zero value gives the documented defaults.
+type Options struct {
+	Calendar      *calendar.Calendar // default: the embedded calendar
+	SLA           SLAConfig
+	DuplicateDays int          // look-back for merge suggestions; default 30
+	Log           *slog.Logger // default: discard
+	// Kick, if set, is called after a transaction that wrote outbox rows commits, so a relay in this process
+	// publishes at once instead of at its next poll.
+	Kick func()
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+}
+
+// TransitionHook runs inside the transaction of every ticket action (create included), after the change and
+// its event are written. An error rolls the whole action back.
+type TransitionHook func(ctx context.Context, tx pgx.Tx, t Ticket, ev Event) error
+
+// Service is the work-order lifecycle: create, the actions of the state machine, reads. Every change is one
+// transaction holding the ticket row, its event and its outbox rows.
+type Service struct {
+	db    TxBeginner
+	opt   Options
+	cal   *calendar.Calendar
+	log   *slog.Logger
+	now   func() time.Time
+	hooks []TransitionHook
+
+	cacheMu sync.Mutex
+	rules   *ruleCache
+	units   map[string]Unit
+	cats    map[string]Category
+	catsAt  time.Time
+
+	numMu   sync.Mutex
+	numDay  string
+	numNext int
+	numLast int
+}
+
+// NewService returns the ticket service on db (a pool).
+func NewService(db TxBeginner, opt Options) *Service {
+	if opt.Calendar == nil {
+		opt.Calendar = calendar.Default()
+	}
+	if opt.DuplicateDays <= 0 {
+		opt.DuplicateDays = 30
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	opt.SLA = opt.SLA.withDefaults()
+	return &Service{db: db, opt: opt, cal: opt.Calendar, log: opt.Log, now: opt.Now}
+}
+
+// OnTransition registers a hook; register hooks at wiring time, before the service is used.
+func (s *Service) OnTransition(h TransitionHook) { s.hooks = append(s.hooks, h) }
+
+// Calendar returns the working-day calendar the service counts deadlines on.
+func (s *Service) Calendar() *calendar.Calendar { return s.cal }
+
+func (s *Service) kick() {
+	if s.opt.Kick != nil {
+		s.opt.Kick()
+	}
+}
+
+// Create validates, numbers, routes and stores a new ticket in a transaction of its own.
+func (s *Service) Create(ctx context.Context, a Actor, nt NewTicket) (Ticket, error) {
+	var t Ticket
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		var err error
+		t, err = s.CreateTx(ctx, tx, a, nt)
+		return err
+	})
+	if err != nil {
+		return Ticket{}, err
+	}
+	if !t.Replayed {
+		s.kick()
+	}
+	return t, nil
+}
+
+// CreateTx creates the ticket inside the caller's transaction, so a voicemail or a campaign answer and its ticket
+// commit together. With an IdempotencyKey that this actor used before, it returns the earlier ticket (Replayed).
+func (s *Service) CreateTx(ctx context.Context, tx pgx.Tx, a Actor, nt NewTicket) (Ticket, error) {
+	if err := s.validateNew(ctx, tx, &nt); err != nil {
+		return Ticket{}, err
+	}
+	now := s.now()
+	number, err := s.nextNumber(ctx, now)
+	if err != nil {
+		return Ticket{}, err
+	}
+	desk, err := s.unitByCodeCached(ctx, tx, CodeDesk)
+	if err != nil {
+		return Ticket{}, fmt.Errorf("create ticket: dispatch desk: %w", err)
+	}
+	rt, err := s.route(ctx, tx, routeInput{Kind: nt.Kind, Category: nt.Category, RegionCode: nt.RegionCode,
+		HasHousehold: nt.HouseholdID != nil, Content: nt.Content})
+	if err != nil {
+		return Ticket{}, err
+	}
+	var idem, createdBy any
+	if nt.IdempotencyKey != "" {
+		idem = nt.IdempotencyKey
+	}
+	if a.UserID != 0 {
+		createdBy = int64(a.UserID)
+	}
+	var ruleID, ruleVer, routeUnit any
+	if rt.RuleID != 0 {
+		ruleID, ruleVer = rt.RuleID, rt.RuleVersion
+	}
+	if rt.UnitID != 0 {
+		routeUnit = int64(rt.UnitID)
+	}
+	rows, err := tx.Query(ctx, `INSERT INTO tickets (number, query_code, source, caller_name, caller_phone, region_code,
+			household_id, kind, category, urgency, content, confidential, status, lead_unit_id, route_unit_id,
+			route_rule_id, route_rule_version, idempotency_key, created_by, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'new', $13, $14, $15, $16, $17, $18, $19, $19)
+		ON CONFLICT (coalesce(created_by, 0), idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+		RETURNING `+ticketColumns,
+		number, queryCode(), string(nt.Source), nt.CallerName, nt.CallerPhone, nt.RegionCode, nt.HouseholdID,
+		string(nt.Kind), nt.Category, string(nt.Urgency), nt.Content, nt.Confidential, int64(desk.ID), routeUnit,
+		ruleID, ruleVer, idem, createdBy, now)
+	if err != nil {
+		return Ticket{}, fmt.Errorf("create ticket: %w", err)
+	}
+	ts, err := pgx.CollectRows(rows, scanTicket)
+	if err != nil {
+		return Ticket{}, fmt.Errorf("create ticket: %w", err)
+	}
+	if len(ts) == 0 { // the idempotency key was used before: hand back that ticket
+		rows, err := tx.Query(ctx, `SELECT `+ticketColumns+` FROM tickets
+			WHERE coalesce(created_by, 0) = $1 AND idempotency_key = $2`, int64(a.UserID), nt.IdempotencyKey)
+		if err != nil {
+			return Ticket{}, fmt.Errorf("create ticket: replay: %w", err)
+		}
+		t, err := pgx.CollectExactlyOneRow(rows, scanTicket)
+		if err != nil {
+			return Ticket{}, fmt.Errorf("create ticket: replay: %w", err)
+		}
+		t.Replayed = true
+		return t, nil
+	}
+	t := ts[0]
+	data := map[string]any{"source": t.Source, "category": t.Category, "kind": t.Kind}
+	if rt.UnitID != 0 {
+		data["route_unit_id"], data["route_rule_id"], data["route_rule_version"] = rt.UnitID, rt.RuleID, rt.RuleVersion
+	}
+	ev, err := s.appendEvent(ctx, tx, a, t.ID, "create", StatusNew, StatusNew, "", data)
+	if err != nil {
+		return Ticket{}, err
+	}
+	// A new ticket waits in the desk's queue until it is dispatched.
+	q := &queueOps{Add: &queueAdd{Unit: desk.ID, Urgent: t.Urgency == UrgencyUrgent, Seq: t.Version}}
+	if err := s.writeOutbox(ctx, tx, "ticket.created", t, ev, q); err != nil {
+		return Ticket{}, err
+	}
+	if err := s.runHooks(ctx, tx, t, ev); err != nil {
+		return Ticket{}, err
+	}
+	if nt.Dispatch && rt.UnitID != 0 && rt.UnitID != desk.ID {
+		return s.doTx(ctx, tx, a, t.ID, ActDispatch, ActionInput{Version: t.Version})
+	}
+	return t, nil
+}
+
+func (s *Service) validateNew(ctx context.Context, db DB, nt *NewTicket) error {
+	v := &ValidationError{}
+	if nt.Source == "" {
+		nt.Source = SourceAPI
+	}
+	if !validSource(nt.Source) {
+		v.Add("source", "one of phone, voicemail, campaign, web, api, 12345")
+	}
+	if !validKind(nt.Kind) {
+		v.Add("kind", "one of consultation, help, complaint, report, suggestion")
+	}
+	if nt.Urgency == "" {
+		nt.Urgency = UrgencyNormal
+	}
+	if nt.Urgency != UrgencyNormal && nt.Urgency != UrgencyUrgent {
+		v.Add("urgency", "normal or urgent")
+	}
+	nt.Content = strings.TrimSpace(nt.Content)
+	switch n := utf8.RuneCountInString(nt.Content); {
+	case n == 0:
+		v.Add("content", "required")
+	case n > 10000:
+		v.Add("content", "at most 10000 characters")
+	}
+	nt.CallerName = strings.TrimSpace(nt.CallerName)
+	if utf8.RuneCountInString(nt.CallerName) > 100 {
+		v.Add("caller_name", "at most 100 characters")
+	}
+	if strings.TrimSpace(nt.CallerPhone) != "" {
+		p, _, err := phone.Normalize(nt.CallerPhone)
+		if err != nil {
+			v.Add("caller_phone", "not a valid phone number")
+		}
+		nt.CallerPhone = p
+	}
+	if nt.RegionCode != "" {
+		if _, ok := region.Lookup(nt.RegionCode); !ok || !strings.HasPrefix(nt.RegionCode, "43") {
+			v.Add("region_code", "not a Hunan region code")
+		}
+	}
+	if nt.Confidential && nt.Kind != KindReport {
+		v.Add("confidential", "only a report (举报) can be confidential")
+	}
+	if len(nt.IdempotencyKey) > 200 {
+		v.Add("idempotency_key", "at most 200 characters")
+	}
+	if nt.Category == "" {
+		v.Add("category", "required")
+	} else if _, err := s.category(ctx, db, nt.Category); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			v.Add("category", "unknown category")
+		} else {
+			return err
+		}
+	}
+	return v.Err()
+}
+
+// nextNumber returns the next people-facing number of the day in China time, e.g. 20261130-000123. Numbers are
+// taken from ticket_counters in blocks, in a short transaction of their own that need not wait for its commit
+// to reach disk: a ticket that uses a number commits after it, so a crash can only lose numbers no committed
+// ticket holds. Numbers thus have gaps, and across processes they are not in creation order.
+func (s *Service) nextNumber(ctx context.Context, now time.Time) (string, error) {
+	const block = 20
+	day := now.In(calendar.CST).Format("20060102")
+	s.numMu.Lock()
+	defer s.numMu.Unlock()
+	if s.numDay != day || s.numNext > s.numLast {
+		var last int
+		err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+				return err
+			}
+			return tx.QueryRow(ctx, `INSERT INTO ticket_counters (day, last) VALUES ($1, $2)
+				ON CONFLICT (day) DO UPDATE SET last = ticket_counters.last + $2 RETURNING last`,
+				now.In(calendar.CST).Format("2006-01-02"), block).Scan(&last)
+		})
+		if err != nil {
+			return "", fmt.Errorf("ticket number: %w", err)
+		}
+		s.numDay, s.numNext, s.numLast = day, last-block+1, last
+	}
+	n := s.numNext
+	s.numNext++
+	return fmt.Sprintf("%s-%06d", day, n), nil
+}
+
+func queryCode() string {
+	n, _ := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	return fmt.Sprintf("%06d", n.Int64())
+}
+
+const ticketColumns = `id, number, query_code, source, caller_name, caller_phone, region_code, household_id, kind,
+	category, urgency, content, confidential, status, lead_unit_id, co_unit_ids, assignee_id, route_unit_id,
+	route_rule_id, route_rule_version, sign_by, reply_by, callback_by, due_kind, due_at, yellow_at,
+	extension_status, extension_days, urge_count, supervised, reply_text, outcome, satisfaction, reopen_count,
+	merged_into, coalesce(created_by, 0), created_at, updated_at, dispatched_at, closed_at, version`
+
+func scanTicket(row pgx.CollectableRow) (Ticket, error) {
+	var t Ticket
+	var co []int64
+	err := row.Scan(&t.ID, &t.Number, &t.QueryCode, &t.Source, &t.CallerName, &t.CallerPhone, &t.RegionCode,
+		&t.HouseholdID, &t.Kind, &t.Category, &t.Urgency, &t.Content, &t.Confidential, &t.Status, &t.LeadUnitID,
+		&co, &t.AssigneeID, &t.RouteUnitID, &t.RouteRuleID, &t.RouteRuleVersion, &t.SignBy, &t.ReplyBy,
+		&t.CallbackBy, &t.DueKind, &t.DueAt, &t.YellowAt, &t.ExtensionStatus, &t.ExtensionDays, &t.UrgeCount,
+		&t.Supervised, &t.ReplyText, &t.Outcome, &t.Satisfaction, &t.ReopenCount, &t.MergedInto, &t.CreatedBy,
+		&t.CreatedAt, &t.UpdatedAt, &t.DispatchedAt, &t.ClosedAt, &t.Version)
+	t.CoUnitIDs = make([]UnitID, len(co))
+	for i, c := range co {
+		t.CoUnitIDs[i] = UnitID(c)
+	}
+	return t, err
+}
+
+func getTicket(ctx context.Context, db DB, id TicketID, lock bool) (Ticket, error) {
+	q := `SELECT ` + ticketColumns + ` FROM tickets WHERE id = $1`
+	if lock {
+		q += ` FOR UPDATE`
+	}
+	rows, err := db.Query(ctx, q, int64(id))
+	if err != nil {
+		return Ticket{}, fmt.Errorf("get ticket %d: %w", id, err)
+	}
+	t, err := pgx.CollectExactlyOneRow(rows, scanTicket)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Ticket{}, fmt.Errorf("ticket %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Ticket{}, fmt.Errorf("get ticket %d: %w", id, err)
+	}
+	return t, nil
+}
+
+func (s *Service) appendEvent(ctx context.Context, tx DB, a Actor, id TicketID, action string, from, to Status, note string, data map[string]any) (Event, error) {
+	if data == nil {
+		data = map[string]any{}
+	}
+	ev := Event{TicketID: id, ActorID: a.UserID, ActorName: a.Name, ActorRole: a.Role, Action: action, From: from, To: to, Note: note, Data: data}
+	if ev.ActorName == "" {
+		ev.ActorName = a.Username
+	}
+	var actorID any
+	if a.UserID != 0 {
+		actorID = int64(a.UserID)
+	}
+	err := tx.QueryRow(ctx, `INSERT INTO ticket_events (ticket_id, actor_id, actor_name, actor_role, action, from_status, to_status, note, data)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id, at`,
+		int64(id), actorID, ev.ActorName, string(a.Role), action, string(from), string(to), note, data).Scan(&ev.ID, &ev.At)
+	if err != nil {
+		return Event{}, fmt.Errorf("ticket %d: append event %s: %w", id, action, err)
+	}
+	return ev, nil
+}
+
+func (s *Service) runHooks(ctx context.Context, tx pgx.Tx, t Ticket, ev Event) error {
+	for _, h := range s.hooks {
+		if err := h(ctx, tx, t, ev); err != nil {
+			return fmt.Errorf("ticket %d %s: hook: %w", t.ID, ev.Action, err)
+		}
+	}
+	return nil
+}
+
+// ticketMessage is the payload of ticket.* events on the event stream: enough for consoles to refresh and
+// notifications to decide, without personal data.
+type ticketMessage struct {
+	TicketID   TicketID `json:"ticket_id"`
+	Number     string   `json:"number"`
+	Action     string   `json:"action"`
+	From       Status   `json:"from_status"`
+	Status     Status   `json:"status"`
+	Kind       Kind     `json:"kind"`
+	Category   string   `json:"category"`
+	Urgency    Urgency  `json:"urgency"`
+	LeadUnitID UnitID   `json:"lead_unit_id"`
+	CoUnitIDs  []UnitID `json:"co_unit_ids"`
+	RegionCode string   `json:"region_code"`
+	Household  *int64   `json:"household_id,omitempty"`
+	Version    int      `json:"version"`
+	EventID    int64    `json:"event_id"`
+	ActorID    UserID   `json:"actor_id"`
+	At         string   `json:"at"`
+}
+
+func (s *Service) writeOutbox(ctx context.Context, tx DB, topic string, t Ticket, ev Event, q *queueOps) error {
+	msg := ticketMessage{TicketID: t.ID, Number: t.Number, Action: ev.Action, From: ev.From, Status: t.Status,
+		Kind: t.Kind, Category: t.Category, Urgency: t.Urgency, LeadUnitID: t.LeadUnitID, CoUnitIDs: t.CoUnitIDs,
+		RegionCode: t.RegionCode, Household: t.HouseholdID, Version: t.Version, EventID: ev.ID, ActorID: ev.ActorID,
+		At: ev.At.UTC().Format(time.RFC3339Nano)}
+	if q != nil {
+		q.Ticket = t.ID
+	}
+	return publish(ctx, tx, topic, fmt.Sprint(t.ID), msg, q)
+}
+
+// Publish writes an event to the outbox in db (pass your transaction to publish atomically with your change).
+// The relay puts it on the Redis event stream `<prefix>events` as fields topic, key and payload (JSON).
+func Publish(ctx context.Context, db DB, topic, key string, payload any) error {
+	return publish(ctx, db, topic, key, payload, nil)
+}
+
+func publish(ctx context.Context, db DB, topic, key string, payload any, q *queueOps) error {
+	if topic == "" {
+		return Invalid("topic", "required")
+	}
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return fmt.Errorf("publish %s: %w", topic, err)
+	}
+	var qb any
+	if q != nil {
+		j, err := json.Marshal(q)
+		if err != nil {
+			return fmt.Errorf("publish %s: %w", topic, err)
+		}
+		qb = j
+	}
+	if _, err := db.Exec(ctx, `INSERT INTO outbox (topic, key, payload, queue) VALUES ($1, $2, $3, $4)`, topic, key, b, qb); err != nil {
+		return fmt.Errorf("publish %s: %w", topic, err)
+	}
+	return nil
+}
+
+// queueOps tell the relay how a change moves a ticket between unit queues.
+type queueOps struct {
+	Ticket TicketID  `json:"ticket"`
+	Add    *queueAdd `json:"add,omitempty"`
+	Remove []UnitID  `json:"remove,omitempty"`
+}
+
+type queueAdd struct {
+	Unit   UnitID `json:"unit"`
+	Urgent bool   `json:"urgent"`
+	Seq    int    `json:"seq"` // ticket version when queued: the same entry published twice is recognised
+}

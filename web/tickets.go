@@ -1,0 +1,453 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"hotline/ticketing"
+)
+
+// Tickets is what the ticket API is built from.
+type Tickets struct {
+	Service     *ticketing.Service
+	Queues      *ticketing.Queues
+	RedisPrefix string
+	// PublicLimit is how many public progress queries one client address may make per minute; default 20.
+	PublicLimit int
+}
+
+// ticketRoutes registers the ticket API: create/get/list, one endpoint per action, the history, the duplicate
+// suggestions, categories, routing rules, the unit queues, token login and the public progress query.
+func (s *Server) ticketRoutes() {
+	if s.deps.Tickets == nil || s.deps.Tickets.Service == nil {
+		return
+	}
+	s.mux.HandleFunc("POST /api/v1/tokens", s.login)
+	s.mux.HandleFunc("POST /api/v1/tickets", s.authed(s.createTicket))
+	s.mux.HandleFunc("GET /api/v1/tickets", s.authed(s.listTickets))
+	s.mux.HandleFunc("GET /api/v1/tickets/{id}", s.authed(s.getTicket))
+	s.mux.HandleFunc("GET /api/v1/tickets/{id}/events", s.authed(s.ticketEvents))
+	s.mux.HandleFunc("GET /api/v1/tickets/{id}/duplicates", s.authed(s.ticketDuplicates))
+	for _, act := range ticketing.Actions {
+		s.mux.HandleFunc("POST /api/v1/tickets/{id}/"+string(act), s.authed(s.ticketAction(act)))
+	}
+	s.mux.HandleFunc("GET /api/v1/categories", s.authed(s.listCategories))
+	s.mux.HandleFunc("GET /api/v1/routing-rules", s.authed(s.listRules))
+	s.mux.HandleFunc("POST /api/v1/routing-rules", s.authed(s.createRule))
+	s.mux.HandleFunc("PUT /api/v1/routing-rules/{id}", s.authed(s.updateRule))
+	s.mux.HandleFunc("GET /api/v1/queues/{unit}", s.authed(s.queueEntries))
+	s.mux.HandleFunc("POST /api/v1/queues/{unit}/claim", s.authed(s.claim))
+	s.mux.HandleFunc("POST /api/v1/queues/{unit}/reclaim", s.authed(s.reclaim))
+	s.mux.HandleFunc("GET /api/v1/public/tickets/{number}", s.publicProgress)
+}
+
+func (s *Server) tickets() *ticketing.Service { return s.deps.Tickets.Service }
+
+// login exchanges a username and password for a bearer token (valid 12 hours).
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+	}
+	if err := decode(w, r, &body); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	u, err := ticketing.CheckPassword(r.Context(), s.deps.DB, body.Username, body.Password)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	const ttl = 12 * time.Hour
+	tok, err := ticketing.CreateToken(r.Context(), s.deps.DB, u.ID, "login", ttl)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"token": tok, "expires_in": int(ttl / time.Second), "user": u})
+}
+
+type newTicketBody struct {
+	Source       ticketing.Source  `json:"source"`
+	CallerName   string            `json:"caller_name"`
+	CallerPhone  string            `json:"caller_phone"`
+	RegionCode   string            `json:"region_code"`
+	HouseholdID  *int64            `json:"household_id"`
+	Kind         ticketing.Kind    `json:"kind"`
+	Category     string            `json:"category"`
+	Urgency      ticketing.Urgency `json:"urgency"`
+	Content      string            `json:"content"`
+	Confidential bool              `json:"confidential"`
+	Dispatch     bool              `json:"dispatch"`
+}
+
+type ticketView struct {
+	Ticket     ticketing.Ticket   `json:"ticket"`
+	SLA        string             `json:"sla,omitempty"`
+	Allowed    []string           `json:"allowed_actions"`
+	Duplicates []ticketing.Ticket `json:"duplicates,omitempty"`
+}
+
+func (s *Server) view(r *http.Request, t ticketing.Ticket) ticketView {
+	a := actor(r)
+	return ticketView{Ticket: t, SLA: t.SLA(time.Now()), Allowed: ticketing.AllowedActions(t, a)}
+}
+
+// createTicket: an Idempotency-Key header makes a retried create return the first ticket (200 instead of 201).
+func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) {
+	var b newTicketBody
+	if err := decode(w, r, &b); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	a := actor(r)
+	t, err := s.tickets().Create(r.Context(), a, ticketing.NewTicket{Source: b.Source, CallerName: b.CallerName,
+		CallerPhone: b.CallerPhone, RegionCode: b.RegionCode, HouseholdID: b.HouseholdID, Kind: b.Kind,
+		Category: b.Category, Urgency: b.Urgency, Content: b.Content, Confidential: b.Confidential,
+		IdempotencyKey: strings.TrimSpace(r.Header.Get("Idempotency-Key")), Dispatch: b.Dispatch})
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	code := http.StatusCreated
+	if t.Replayed {
+		code = http.StatusOK
+	}
+	qc := t.QueryCode // the caller is told the query code once, at intake
+	v := s.view(r, s.tickets().View(r.Context(), t, a))
+	v.Ticket.QueryCode = qc
+	if t.CallerPhone != "" || t.HouseholdID != nil {
+		if v.Duplicates, err = s.tickets().Duplicates(r.Context(), a, t.ID); err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+	}
+	w.Header().Set("Location", fmt.Sprintf("/api/v1/tickets/%d", t.ID))
+	writeJSON(w, code, v)
+}
+
+func pathID(r *http.Request, name string) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fmt.Errorf("%s %q: %w", name, r.PathValue(name), ticketing.ErrNotFound)
+	}
+	return id, nil
+}
+
+func (s *Server) getTicket(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err == nil {
+		var t ticketing.Ticket
+		if t, err = s.tickets().Get(r.Context(), actor(r), ticketing.TicketID(id)); err == nil {
+			writeJSON(w, http.StatusOK, s.view(r, t))
+			return
+		}
+	}
+	writeError(w, r, s.log, err)
+}
+
+func (s *Server) listTickets(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := ticketing.Filter{Kind: ticketing.Kind(q.Get("kind")), Category: q.Get("category"), RegionPrefix: q.Get("region"), Text: q.Get("q")}
+	v := &ticketing.ValidationError{}
+	intParam := func(name string) int64 {
+		if s := q.Get(name); s != "" {
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil || n < 0 {
+				v.Add(name, "a whole number")
+			}
+			return n
+		}
+		return 0
+	}
+	boolParam := func(name string) bool {
+		if s := q.Get(name); s != "" {
+			b, err := strconv.ParseBool(s)
+			if err != nil {
+				v.Add(name, "true or false")
+			}
+			return b
+		}
+		return false
+	}
+	timeParam := func(name string) time.Time {
+		if s := q.Get(name); s != "" {
+			t, err := time.Parse(time.RFC3339, s)
+			if err != nil {
+				if t, err = time.ParseInLocation("2006-01-02", s, time.FixedZone("CST", 8*3600)); err != nil {
+					v.Add(name, "a date (2026-11-30) or RFC 3339 time")
+				}
+			}
+			return t
+		}
+		return time.Time{}
+	}
+	f.UnitID = ticketing.UnitID(intParam("unit"))
+	f.HouseholdID = intParam("household_id")
+	f.Before = ticketing.TicketID(intParam("before"))
+	f.Limit = int(intParam("limit"))
+	f.Overdue, f.Yellow = boolParam("overdue"), boolParam("yellow")
+	f.From, f.To = timeParam("from"), timeParam("to")
+	for _, st := range q["status"] {
+		for _, one := range strings.Split(st, ",") {
+			f.Status = append(f.Status, ticketing.Status(one))
+		}
+	}
+	if err := v.Err(); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	ts, next, err := s.tickets().List(r.Context(), actor(r), f)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	out := make([]ticketView, len(ts))
+	for i, t := range ts {
+		out[i] = s.view(r, t)
+	}
+	body := map[string]any{"tickets": out}
+	if next != 0 {
+		body["next_before"] = next
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+func (s *Server) ticketEvents(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err == nil {
+		var evs []ticketing.Event
+		if evs, err = s.tickets().Events(r.Context(), actor(r), ticketing.TicketID(id)); err == nil {
+			writeJSON(w, http.StatusOK, map[string]any{"events": evs})
+			return
+		}
+	}
+	writeError(w, r, s.log, err)
+}
+
+func (s *Server) ticketDuplicates(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err == nil {
+		var ds []ticketing.Ticket
+		if ds, err = s.tickets().Duplicates(r.Context(), actor(r), ticketing.TicketID(id)); err == nil {
+			writeJSON(w, http.StatusOK, map[string]any{"duplicates": ds})
+			return
+		}
+	}
+	writeError(w, r, s.log, err)
+}
+
+type actionBody struct {
+	Version    *int               `json:"version"`
+	Note       string             `json:"note"`
+	UnitID     ticketing.UnitID   `json:"unit_id"`
+	CoUnitIDs  []ticketing.UnitID `json:"co_unit_ids"`
+	Reason     string             `json:"reason"`
+	Reply      string             `json:"reply"`
+	Outcome    string             `json:"outcome"`
+	Days       int                `json:"days"`
+	Result     string             `json:"result"`
+	TargetID   ticketing.TicketID `json:"target_id"`
+	AssigneeID ticketing.UserID   `json:"assignee_id"`
+}
+
+// ticketAction serves POST /api/v1/tickets/{id}/<action>. The body must carry the version the client saw.
+func (s *Server) ticketAction(act ticketing.Action) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r, "id")
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		var b actionBody
+		if err := decode(w, r, &b); err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		if b.Version == nil || *b.Version <= 0 {
+			writeError(w, r, s.log, ticketing.Invalid("version", "required: the version of the ticket you saw"))
+			return
+		}
+		t, err := s.tickets().Do(r.Context(), actor(r), ticketing.TicketID(id), act, ticketing.ActionInput{
+			Version: *b.Version, Note: b.Note, UnitID: b.UnitID, CoUnitIDs: b.CoUnitIDs, Reason: b.Reason, Reply: b.Reply,
+			Outcome: b.Outcome, Days: b.Days, Result: b.Result, TargetID: b.TargetID, AssigneeID: b.AssigneeID})
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, s.view(r, s.tickets().View(r.Context(), t, actor(r))))
+	}
+}
+
+func (s *Server) listCategories(w http.ResponseWriter, r *http.Request) {
+	cs, err := s.tickets().Categories(r.Context())
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"categories": cs})
+}
+
+func (s *Server) listRules(w http.ResponseWriter, r *http.Request) {
+	rs, err := s.tickets().Rules(r.Context())
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"rules": rs})
+}
+
+func (s *Server) createRule(w http.ResponseWriter, r *http.Request) {
+	var in ticketing.RuleInput
+	if err := decode(w, r, &in); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	rule, err := s.tickets().CreateRule(r.Context(), actor(r), in)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, rule)
+}
+
+func (s *Server) updateRule(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	var in ticketing.RuleInput
+	if err := decode(w, r, &in); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	if in.Version <= 0 {
+		writeError(w, r, s.log, ticketing.Invalid("version", "required: the version of the rule you saw"))
+		return
+	}
+	rule, err := s.tickets().UpdateRule(r.Context(), actor(r), id, in)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rule)
+}
+
+func (s *Server) queueEntries(w http.ResponseWriter, r *http.Request) {
+	unit, err := pathID(r, "unit")
+	if err == nil {
+		var es []ticketing.QueueEntry
+		if es, err = s.deps.Tickets.Queues.Entries(r.Context(), ticketing.UnitID(unit)); err == nil {
+			if es == nil {
+				es = []ticketing.QueueEntry{}
+			}
+			writeJSON(w, http.StatusOK, map[string]any{"entries": es})
+			return
+		}
+	}
+	writeError(w, r, s.log, err)
+}
+
+// claim takes the next ticket of the unit's queue for the caller (404 when the queue is empty).
+func (s *Server) claim(w http.ResponseWriter, r *http.Request) {
+	s.take(w, r, func(ctx context.Context, a ticketing.Actor, unit ticketing.UnitID) (ticketing.QueueEntry, error) {
+		return s.deps.Tickets.Queues.Claim(ctx, a, unit)
+	})
+}
+
+// reclaim takes over an entry another handler claimed min_idle ago (default 30m) and never signed.
+func (s *Server) reclaim(w http.ResponseWriter, r *http.Request) {
+	idle := 30 * time.Minute
+	if v := r.URL.Query().Get("min_idle"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			writeError(w, r, s.log, ticketing.Invalid("min_idle", "a duration such as 30m"))
+			return
+		}
+		idle = d
+	}
+	s.take(w, r, func(ctx context.Context, a ticketing.Actor, unit ticketing.UnitID) (ticketing.QueueEntry, error) {
+		return s.deps.Tickets.Queues.Reclaim(ctx, a, unit, idle)
+	})
+}
+
+func (s *Server) take(w http.ResponseWriter, r *http.Request, f func(context.Context, ticketing.Actor, ticketing.UnitID) (ticketing.QueueEntry, error)) {
+	unit, err := pathID(r, "unit")
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	e, err := f(r.Context(), actor(r), ticketing.UnitID(unit))
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	t, err := s.tickets().Get(r.Context(), actor(r), e.Ticket)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	v := s.view(r, t)
+	writeJSON(w, http.StatusOK, map[string]any{"entry": e, "ticket": v.Ticket, "allowed_actions": v.Allowed, "sla": v.SLA})
+}
+
+// publicProgress answers GET /api/v1/public/tickets/{number}?code=NNNNNN without authentication: status and
+// replies only, rate-limited per client address.
+func (s *Server) publicProgress(w http.ResponseWriter, r *http.Request) {
+	if err := s.rateLimit(r.Context(), "progress", clientIP(r), s.publicLimit()); err != nil {
+		w.Header().Set("Retry-After", "60")
+		writeError(w, r, s.log, err)
+		return
+	}
+	code := r.URL.Query().Get("code")
+	if len(code) != 6 {
+		writeError(w, r, s.log, ticketing.Invalid("code", "the 6-digit query code given at intake"))
+		return
+	}
+	p, err := s.tickets().PublicProgress(r.Context(), r.PathValue("number"), code)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (s *Server) publicLimit() int {
+	if s.deps.Tickets.PublicLimit > 0 {
+		return s.deps.Tickets.PublicLimit
+	}
+	return 20
+}
+
+// rateLimit counts requests per key in fixed one-minute windows in Redis, so every instance shares the count.
+func (s *Server) rateLimit(ctx context.Context, name, key string, limit int) error {
+	k := fmt.Sprintf("%srl:%s:%s:%d", s.deps.Tickets.RedisPrefix, name, key, time.Now().Unix()/60)
+	pipe := s.deps.Redis.TxPipeline()
+	incr := pipe.Incr(ctx, k)
+	pipe.Expire(ctx, k, 2*time.Minute)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("rate limit: %w", err)
+	}
+	if incr.Val() > int64(limit) {
+		return errRateLimit
+	}
+	return nil
+}
+
+// clientIP is the peer address; behind a proxy, configure the proxy to limit instead.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,245 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"hotline/deploy/testenv"
+	"hotline/ticketing"
+)
+
+type apiFixture struct {
+	t   *testing.T
+	srv *httptest.Server
+	db  *pgxpool.Pool
+}
+
+func newAPI(t *testing.T) *apiFixture {
+	db := testenv.DB(t)
+	rdb, prefix := testenv.Redis(t)
+	svc := ticketing.NewService(db, ticketing.Options{})
+	h := New(Deps{DB: db, Redis: rdb, Tickets: &Tickets{Service: svc, Queues: ticketing.NewQueues(db, rdb, prefix), RedisPrefix: prefix, PublicLimit: 5}})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &apiFixture{t: t, srv: srv, db: db}
+}
+
+// user creates a user and logs in through POST /api/v1/tokens.
+func (f *apiFixture) user(name string, role ticketing.Role, unitCode string) string {
+	f.t.Helper()
+	ctx := context.Background()
+	u, err := ticketing.UnitByCode(ctx, f.db, unitCode)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := ticketing.CreateUser(ctx, f.db, ticketing.NewUser{Username: name, DisplayName: name, Password: "password1", Role: role, UnitID: u.ID}); err != nil {
+		f.t.Fatal(err)
+	}
+	var out struct{ Token string }
+	if code := f.call("", "POST", "/api/v1/tokens", map[string]string{"username": name, "password": "password1"}, nil, &out); code != 201 {
+		f.t.Fatalf("login %s: %d", name, code)
+	}
+	return out.Token
+}
+
+func (f *apiFixture) call(token, method, path string, body any, hdr map[string]string, out any) int {
+	f.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		j, _ := json.Marshal(b)
+		rd = bytes.NewReader(j)
+	}
+	req, _ := http.NewRequest(method, f.srv.URL+path, rd)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			f.t.Fatalf("%s %s: %d %s: %v", method, path, resp.StatusCode, raw, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+type viewResp struct {
+	Ticket     ticketing.Ticket
+	Allowed    []string `json:"allowed_actions"`
+	Duplicates []ticketing.Ticket
+}
+
+func (f *apiFixture) events(id ticketing.TicketID) int {
+	var n int
+	f.db.QueryRow(context.Background(), `SELECT count(*) FROM ticket_events WHERE ticket_id = $1`, int64(id)).Scan(&n)
+	return n
+}
+
+func TestTicketAPI(t *testing.T) {
+	f := newAPI(t)
+	agent := f.user("agent1", ticketing.RoleAgent, "desk")
+	staff := f.user("heshan1", ticketing.RoleStaff, "430903")
+	hh := int64(5)
+	body := map[string]any{"source": "phone", "caller_name": "王五", "caller_phone": "+86 138-0000-1111", "region_code": "430903",
+		"household_id": hh, "kind": "help", "category": "monitoring_help", "content": "房屋漏雨,需要危房改造"}
+
+	var v viewResp
+	if code := f.call(agent, "POST", "/api/v1/tickets", body, map[string]string{"Idempotency-Key": "k1"}, &v); code != 201 {
+		t.Fatalf("create: %d", code)
+	}
+	first := v.Ticket
+	if first.QueryCode == "" || first.CallerPhone != "138****1111" || first.Status != "new" {
+		t.Fatalf("created %+v", first)
+	}
+	var again viewResp
+	if code := f.call(agent, "POST", "/api/v1/tickets", body, map[string]string{"Idempotency-Key": "k1"}, &again); code != 200 || again.Ticket.ID != first.ID {
+		t.Fatalf("retried create: %d ticket %d, want 200 and %d", code, again.Ticket.ID, first.ID)
+	}
+	var second viewResp
+	f.call(agent, "POST", "/api/v1/tickets", body, map[string]string{"Idempotency-Key": "k2"}, &second)
+	if len(second.Duplicates) != 1 || second.Duplicates[0].ID != first.ID {
+		t.Fatalf("duplicate suggestions %v", second.Duplicates)
+	}
+
+	var e apiError
+	// Unknown ticket.
+	if code := f.call(agent, "GET", "/api/v1/tickets/999999", nil, nil, &e); code != 404 || e.Code != "not_found" {
+		t.Fatalf("unknown ticket: %d %+v", code, e)
+	}
+	if code := f.call(agent, "POST", "/api/v1/tickets/999999/dispatch", map[string]any{"version": 1}, nil, &e); code != 404 {
+		t.Fatalf("action on an unknown ticket: %d %+v", code, e)
+	}
+	// Action not allowed in this state: 409 with the allowed actions.
+	e = apiError{}
+	if code := f.call(staff, "POST", fmt.Sprintf("/api/v1/tickets/%d/sign", first.ID), map[string]any{"version": first.Version}, nil, &e); code != 409 || e.Code != "action_not_allowed" {
+		t.Fatalf("sign a new ticket: %d %+v", code, e)
+	}
+	// Role not allowed: 403 with what the role may do.
+	e = apiError{}
+	if code := f.call(agent, "POST", fmt.Sprintf("/api/v1/tickets/%d/reply", first.ID), map[string]any{"version": first.Version, "reply": "x"}, nil, &e); code != 403 || e.Code != "role_not_allowed" || !contains(e.Allowed, "dispatch") {
+		t.Fatalf("agent replies: %d %+v", code, e)
+	}
+	// Malformed, unknown field, oversized, missing version.
+	for _, tc := range []struct {
+		body any
+		code int
+	}{
+		{"{not json", 400},
+		{map[string]any{"version": 1, "colour": "red"}, 400},
+		{`{"version": 1, "note": "` + strings.Repeat("x", 2<<20) + `"}`, 413},
+		{map[string]any{"note": "x"}, 400},
+	} {
+		if code := f.call(agent, "POST", fmt.Sprintf("/api/v1/tickets/%d/dispatch", first.ID), tc.body, nil, nil); code != tc.code {
+			t.Errorf("bad body: %d, want %d", code, tc.code)
+		}
+	}
+	if code := f.call(agent, "POST", "/api/v1/tickets", map[string]any{"kind": "gossip", "content": ""}, nil, &e); code != 400 || e.Fields["kind"] == "" || e.Fields["content"] == "" || e.Fields["category"] == "" {
+		t.Fatalf("invalid create: %d %+v", code, e)
+	}
+	if n := f.events(first.ID); n != 1 {
+		t.Fatalf("refused requests wrote %d events", n)
+	}
+	// Dispatch, then a stale version is a conflict.
+	var d viewResp
+	if code := f.call(agent, "POST", fmt.Sprintf("/api/v1/tickets/%d/dispatch", first.ID), map[string]any{"version": first.Version}, nil, &d); code != 200 || d.Ticket.Status != "dispatched" {
+		t.Fatalf("dispatch: %d %+v", code, d.Ticket)
+	}
+	e = apiError{}
+	if code := f.call(staff, "POST", fmt.Sprintf("/api/v1/tickets/%d/sign", first.ID), map[string]any{"version": first.Version}, nil, &e); code != 409 || e.Code != "conflict" {
+		t.Fatalf("stale version: %d %+v", code, e)
+	}
+	var sv viewResp
+	if code := f.call(staff, "POST", fmt.Sprintf("/api/v1/tickets/%d/sign", first.ID), map[string]any{"version": d.Ticket.Version}, nil, &sv); code != 200 || !contains(sv.Allowed, "reply") {
+		t.Fatalf("sign: %d %+v", code, sv)
+	}
+	var rv viewResp
+	if code := f.call(staff, "POST", fmt.Sprintf("/api/v1/tickets/%d/reply", first.ID), map[string]any{"version": sv.Ticket.Version, "reply": "已纳入危房改造计划"}, nil, &rv); code != 200 {
+		t.Fatalf("reply: %d", code)
+	}
+	// History and lists.
+	var evs struct{ Events []ticketing.Event }
+	f.call(staff, "GET", fmt.Sprintf("/api/v1/tickets/%d/events", first.ID), nil, nil, &evs)
+	if len(evs.Events) != 4 || evs.Events[3].Action != "reply" {
+		t.Fatalf("events %+v", evs.Events)
+	}
+	var list struct {
+		Tickets    []viewResp
+		NextBefore int64 `json:"next_before"`
+	}
+	f.call(agent, "GET", "/api/v1/tickets?status=new&limit=1", nil, nil, &list)
+	if len(list.Tickets) != 1 || list.Tickets[0].Ticket.ID != second.Ticket.ID || list.NextBefore != 0 {
+		t.Fatalf("list new: %+v", list)
+	}
+	f.call(agent, "GET", "/api/v1/tickets?region=4309&q=危房", nil, nil, &list)
+	if len(list.Tickets) != 2 {
+		t.Fatalf("list by region and text: %d", len(list.Tickets))
+	}
+	if code := f.call(agent, "GET", "/api/v1/tickets?overdue=maybe", nil, nil, &e); code != 400 || e.Fields["overdue"] == "" {
+		t.Fatalf("bad filter: %d %+v", code, e)
+	}
+
+	// Public progress: number + code, no personal data, rate limited.
+	var p map[string]any
+	path := fmt.Sprintf("/api/v1/public/tickets/%s?code=%s", first.Number, first.QueryCode)
+	if code := f.call("", "GET", path, nil, nil, &p); code != 200 || p["status"] != "replied" {
+		t.Fatalf("progress: %d %v", code, p)
+	}
+	raw, _ := json.Marshal(p)
+	for _, secret := range []string{"王五", "1111", "138", "430903", "房屋漏雨"} {
+		if strings.Contains(string(raw), secret) {
+			t.Fatalf("progress shows personal data %q: %s", secret, raw)
+		}
+	}
+	if !strings.Contains(string(raw), "已纳入危房改造计划") {
+		t.Fatalf("progress lacks the reply: %s", raw)
+	}
+	wrong := "000000"
+	if first.QueryCode == wrong {
+		wrong = "111111"
+	}
+	if code := f.call("", "GET", fmt.Sprintf("/api/v1/public/tickets/%s?code=%s", first.Number, wrong), nil, nil, nil); code != 404 {
+		t.Fatalf("wrong code: %d", code)
+	}
+	limited := 0
+	for range 6 {
+		if f.call("", "GET", path, nil, nil, nil) == 429 {
+			limited++
+		}
+	}
+	if limited == 0 {
+		t.Fatal("the public query is not rate-limited")
+	}
+	// Unauthenticated API calls are refused.
+	if code := f.call("", "GET", "/api/v1/tickets", nil, nil, nil); code != 401 {
+		t.Fatalf("no token: %d", code)
+	}
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
