@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"hotline/migrations"
+	"hotline/ticketing/monitoring"
 )
 
 // Deps is what the web layer is built from. Optional services are nil when their role is not running.
@@ -25,6 +26,8 @@ type Deps struct {
 	Registry *prometheus.Registry // where /metrics reads from
 	Version  string
 	Tickets  *Tickets // the ticket API (ticketing); nil: not served
+
+	Monitoring *monitoring.Service // households, caller lookup (nil: routes not registered)
 }
 
 // Server holds the dependencies of every handler.
@@ -55,6 +58,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/v1/units", s.authed(s.listUnits))
 	s.mux.HandleFunc("GET /api/v1/me", s.authed(s.me))
 	s.ticketRoutes()
+	s.householdRoutes()
 	s.mux.HandleFunc("/api/", s.notFound)
 }
 

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"hotline/migrations"
+	"hotline/ticketing"
+	"hotline/ticketing/monitoring"
+	"hotline/ticketing/monitoring/pii"
+)
+
+func init() {
+	wirers = append(wirers, wireMonitoring)
+	demoSeeders = append(demoSeeders, demoHouseholds)
+	commands = append(commands,
+		command{name: "import", summary: "import households FILE: load monitored households from CSV (UTF-8 or GBK); prints the report", run: runImport},
+		command{name: "demo-data", summary: "demo-data [--households N]: add N synthetic households (valid IDs, test phone ranges)", run: runDemoData},
+	)
+}
+
+var (
+	monitoringMu sync.Mutex
+	monitoringOf = map[*App]*monitoring.Service{}
+)
+
+// monitoringService returns the App's monitoring service (telephony's wirer calls it for the caller lookup and
+// to put calls on households' timelines).
+func monitoringService(a *App) (*monitoring.Service, error) {
+	monitoringMu.Lock()
+	defer monitoringMu.Unlock()
+	if s, ok := monitoringOf[a]; ok {
+		return s, nil
+	}
+	box, err := piiBox(a.cfg, hasEmbeddedData(a.cfg))
+	if err != nil {
+		return nil, err
+	}
+	s := newMonitoring(a.cfg, a.db, box)
+	monitoringOf[a] = s
+	return s, nil
+}
+
+func newMonitoring(cfg *Config, db *pgxpool.Pool, box *pii.Box) *monitoring.Service {
+	c := cfg.Monitoring
+	return monitoring.New(monitoring.Config{DB: db, Box: box, Log: newLogger(cfg, os.Stderr).With("component", "monitoring"),
+		Clocks: monitoring.Clocks{LeadToIdentify: c.LeadToIdentify, IdentifyPublicity: c.IdentifyPublicity,
+			EliminationPublicity: c.EliminationPublicity, YellowBefore: c.YellowBefore}})
+}
+
+func wireMonitoring(ctx context.Context, a *App) error {
+	s, err := monitoringService(a)
+	if err != nil {
+		return err
+	}
+	a.webDeps.Monitoring = s
+	// The verification loop joins the ticketing service here once both are wired: see attachMonitoringTickets.
+	return attachMonitoringTickets(a, s)
+}
+
+// hasEmbeddedData reports whether the data directory holds the embedded PostgreSQL of `hotline up`: only then
+// may a personal-data key be generated and kept beside it.
+func hasEmbeddedData(cfg *Config) bool {
+	_, err := os.Stat(filepath.Join(cfg.DataDir, "postgres", "PG_VERSION"))
+	return err == nil
+}
+
+// piiBox builds the personal-data box from HOTLINE_PII_KEY, or from <data dir>/pii.key, which is created on the
+// first run of `hotline up` (generate) and reused ever after.
+func piiBox(cfg *Config, generate bool) (*pii.Box, error) {
+	raw := cfg.Monitoring.PIIKey
+	path := filepath.Join(cfg.DataDir, "pii.key")
+	if raw == "" {
+		b, err := os.ReadFile(path)
+		switch {
+		case err == nil:
+			raw = strings.TrimSpace(string(b))
+		case errors.Is(err, fs.ErrNotExist) && generate:
+			raw = pii.NewKey()
+			if err := writeKeyFile(path, raw); err != nil {
+				return nil, fmt.Errorf("personal-data key: cannot write %s: %v", path, err)
+			}
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, usageError{"HOTLINE_PII_KEY is not set (nor " + path + "): set it to base64 of 32 random bytes (openssl rand -base64 32) and keep it safe; it seals ID and phone numbers"}
+		default:
+			return nil, fmt.Errorf("personal-data key %s: %v", path, err)
+		}
+	}
+	key, err := pii.ParseKey(raw)
+	if err != nil {
+		return nil, fmt.Errorf("personal-data key: %v", err)
+	}
+	return pii.New(key)
+}
+
+// writeKeyFile creates the key file readable by its owner only, and never overwrites one.
+func writeKeyFile(path, key string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(key + "\n"); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// demoHouseholds loads the synthetic households on the first run of `hotline up`.
+func demoHouseholds(ctx context.Context, a *App) error {
+	s, err := monitoringService(a)
+	if err != nil {
+		return err
+	}
+	n := a.cfg.Monitoring.DemoHouseholds
+	if n == 0 {
+		return nil
+	}
+	from, err := s.DemoNext(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.LoadDemo(ctx, from, n, nil); err != nil {
+		return fmt.Errorf("demo households: %w", err)
+	}
+	fmt.Fprintf(a.stdout, "demo households: %d (numbers D%08d-D%08d; phones 1700xxxxxxx)\n", n, from, from+n-1)
+	return nil
+}
+
+// toolDB connects a command-line tool to HOTLINE_DATABASE_URL, or to the embedded PostgreSQL of a running
+// `hotline up`, and checks the schema is current.
+func toolDB(ctx context.Context, cfg *Config) (*pgxpool.Pool, error) {
+	url := cfg.DatabaseURL
+	if url == "" {
+		url = fmt.Sprintf("postgres://hotline@127.0.0.1:%d/hotline?sslmode=disable", cfg.PGPort)
+	}
+	db, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("HOTLINE_DATABASE_URL is not a valid PostgreSQL URL: %v", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := db.Ping(pctx); err != nil {
+		db.Close()
+		if cfg.DatabaseURL == "" {
+			return nil, usageError{fmt.Sprintf("no database: set HOTLINE_DATABASE_URL, or start `hotline up` (its PostgreSQL listens on 127.0.0.1:%d)", cfg.PGPort)}
+		}
+		return nil, fmt.Errorf("cannot reach PostgreSQL at %s (HOTLINE_DATABASE_URL): %v", redact(cfg.DatabaseURL), err)
+	}
+	if err := migrations.Check(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%v: run `hotline migrate` first", err)
+	}
+	return db, nil
+}
+
+func runImport(ctx context.Context, cfg *Config, args []string, stdout io.Writer) error {
+	if len(args) != 2 || args[0] != "households" {
+		return usageError{"usage: hotline import households FILE.csv"}
+	}
+	f, err := os.Open(args[1])
+	if err != nil {
+		return usageError{fmt.Sprintf("cannot open %s: %v", args[1], err)}
+	}
+	defer f.Close()
+	db, err := toolDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	box, err := piiBox(cfg, false)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	rep, err := newMonitoring(cfg, db, box).Import(ctx, ticketing.System, f)
+	if err != nil {
+		return err
+	}
+	took := time.Since(start)
+	fmt.Fprintf(stdout, "%s: %d rows (%s), %d accepted in %d households: %d created, %d updated, %d unchanged; %d rows rejected; %.1fs (%.0f rows/s)\n",
+		args[1], rep.Rows, rep.Encoding, rep.RowsAccepted, rep.Households, rep.Created, rep.Updated, rep.Unchanged,
+		len(rep.Rejected), took.Seconds(), float64(rep.Rows)/took.Seconds())
+	for _, r := range rep.Rejected {
+		fmt.Fprintf(stdout, "  line %d (%s): %s\n", r.Line, r.Household, strings.Join(r.Reasons, "; "))
+	}
+	if len(rep.Rejected) > 0 {
+		return errors.New("some rows were rejected (listed above); the accepted households were imported")
+	}
+	return nil
+}
+
+func runDemoData(ctx context.Context, cfg *Config, args []string, stdout io.Writer) error {
+	if len(args) > 0 {
+		return usageError{"usage: hotline demo-data [--households N]"}
+	}
+	db, err := toolDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	box, err := piiBox(cfg, false)
+	if err != nil {
+		return err
+	}
+	s := newMonitoring(cfg, db, box)
+	from, err := s.DemoNext(ctx)
+	if err != nil {
+		return err
+	}
+	n := cfg.Monitoring.DemoHouseholds
+	start := time.Now()
+	err = s.LoadDemo(ctx, from, n, func(done int) {
+		fmt.Fprintf(stdout, "\r%d/%d households", done, n)
+	})
+	fmt.Fprintln(stdout)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "added %d synthetic households (D%08d-D%08d) in %.1fs\n", n, from, from+n-1, time.Since(start).Seconds())
+	return nil
+}
+
+// attachMonitoringTickets joins the verification loop to the ticketing service (help ticket → verification
+// ticket → outcome moves the household). The ticketing wiring (wire_ticketing.go) provides ticketService(a).
+func attachMonitoringTickets(a *App, s *monitoring.Service) error {
+	return nil
+}

@@ -1,0 +1,200 @@
+package monitoring
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"hotline/ticketing"
+	"hotline/ticketing/monitoring/pii"
+)
+
+// Export writes the households matching q as CSV in the import layout (UTF-8 with BOM, which spreadsheet
+// programs open correctly), one row per member. ID and phone numbers are masked unless reveal is set, which needs
+// PermRevealPII and a reason and writes one audit row for the whole export before anything is written.
+func (s *Service) Export(ctx context.Context, actor ticketing.Actor, q Query, reveal bool, reason string, w io.Writer) (int, error) {
+	if reveal {
+		if !actor.Can(ticketing.PermRevealPII) {
+			return 0, fmt.Errorf("export with full personal data: %w: needs the %s permission", ticketing.ErrForbidden, ticketing.PermRevealPII)
+		}
+		if strings.TrimSpace(reason) == "" {
+			return 0, ticketing.Invalid("reason", "required to export full personal data")
+		}
+		var auditID int64
+		why := fmt.Sprintf("%s [export %s]", strings.TrimSpace(reason), describeQuery(q))
+		if err := writeAudit(ctx, s.db, actor, nil, nil, "export", why, s.now(), &auditID); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := io.WriteString(w, "\ufeff"); err != nil {
+		return 0, err
+	}
+	cw := csv.NewWriter(w)
+	header := make([]string, len(importColumns))
+	for i, c := range importColumns {
+		header[i] = c.names[1]
+	}
+	cw.Write(header)
+	rowsOut := 0
+	q.Limit, q.After = 500, 0
+	for {
+		page, err := s.Search(ctx, q)
+		if err != nil {
+			return rowsOut, err
+		}
+		if len(page.Households) == 0 {
+			break
+		}
+		n, err := s.exportPage(ctx, cw, page.Households, reveal)
+		rowsOut += n
+		if err != nil {
+			return rowsOut, err
+		}
+		cw.Flush()
+		if err := cw.Error(); err != nil {
+			return rowsOut, err
+		}
+		if page.Next == nil {
+			break
+		}
+		q.After = *page.Next
+	}
+	cw.Flush()
+	return rowsOut, cw.Error()
+}
+
+func (s *Service) exportPage(ctx context.Context, cw *csv.Writer, hs []Household, reveal bool) (int, error) {
+	ids := make([]int64, len(hs))
+	for i, h := range hs {
+		ids[i] = int64(h.ID)
+	}
+	encCol := "NULL::bytea"
+	if reveal {
+		encCol = "id_enc"
+	}
+	type mem struct {
+		HID                  int64
+		Seq                  int
+		Name, Relation, Mask string
+		Enc                  []byte
+		Health, Labour       string
+		InSchool             bool
+	}
+	rows, _ := s.db.Query(ctx, `SELECT household_id, seq, name, relation, id_mask, `+encCol+`, health, labour, in_school
+		FROM household_members WHERE household_id = ANY($1) ORDER BY household_id, seq`, ids)
+	mems, err := pgx.CollectRows(rows, pgx.RowToStructByPos[mem])
+	if err != nil {
+		return 0, fmt.Errorf("export members: %w", err)
+	}
+	type ph struct {
+		HID  int64
+		Mask string
+		Enc  []byte
+		Seq  *int
+	}
+	rows, _ = s.db.Query(ctx, `SELECT household_id, phone_mask, `+strings.Replace(encCol, "id_enc", "phone_enc", 1)+`, member_seq
+		FROM household_phones WHERE household_id = ANY($1) ORDER BY household_id, phone_mask`, ids)
+	phs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[ph])
+	if err != nil {
+		return 0, fmt.Errorf("export phones: %w", err)
+	}
+	var cadreEnc map[int64][]byte
+	if reveal {
+		cadreEnc = map[int64][]byte{}
+		rows, _ = s.db.Query(ctx, `SELECT id, cadre_phone_enc FROM households WHERE id = ANY($1) AND cadre_phone_enc IS NOT NULL`, ids)
+		type ce struct {
+			ID  int64
+			Enc []byte
+		}
+		ces, err := pgx.CollectRows(rows, pgx.RowToStructByPos[ce])
+		if err != nil {
+			return 0, err
+		}
+		for _, c := range ces {
+			cadreEnc[c.ID] = c.Enc
+		}
+	}
+	open := func(f pii.Field, mask string, enc []byte) string {
+		if !reveal || enc == nil {
+			return mask
+		}
+		v, err := s.box.Open(f, enc)
+		if err != nil {
+			return mask
+		}
+		return v
+	}
+	household := map[int64][]string{}    // household phones
+	memberPhone := map[[2]int64]string{} // (household, seq) → phone
+	for _, p := range phs {
+		v := open(pii.FieldPhone, p.Mask, p.Enc)
+		if p.Seq != nil {
+			memberPhone[[2]int64{p.HID, int64(*p.Seq)}] = v
+		} else {
+			household[p.HID] = append(household[p.HID], v)
+		}
+	}
+	byID := map[int64]Household{}
+	for _, h := range hs {
+		byID[int64(h.ID)] = h
+	}
+	n := 0
+	for _, m := range mems {
+		h := byID[m.HID]
+		school := "否"
+		if m.InSchool {
+			school = "是"
+		}
+		risks := make([]string, len(h.RiskTypes))
+		for i, r := range h.RiskTypes {
+			risks[i] = r.Name()
+		}
+		rec := map[string]string{
+			"number": h.Number, "county_code": h.CountyCode, "township_code": h.TownshipCode, "village": h.Village,
+			"group": h.Group, "address": h.Address, "monitoring_type": h.MonitoringType.Name(),
+			"risk_types": strings.Join(risks, "、"), "cadre_name": h.CadreName,
+			"cadre_phone": open(pii.FieldPhone, h.CadrePhone, cadreEnc[m.HID]), "phones": strings.Join(household[m.HID], ";"),
+			"member_name": m.Name, "relation": m.Relation, "id_number": open(pii.FieldIDNumber, m.Mask, m.Enc),
+			"health": m.Health, "labour": m.Labour, "in_school": school,
+			"member_phone": memberPhone[[2]int64{m.HID, int64(m.Seq)}],
+		}
+		row := make([]string, len(importColumns))
+		for i, c := range importColumns {
+			row[i] = rec[c.key]
+		}
+		if err := cw.Write(row); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+func describeQuery(q Query) string {
+	var parts []string
+	add := func(k, v string) {
+		if v != "" {
+			parts = append(parts, k+"="+v)
+		}
+	}
+	add("name", q.Name)
+	if q.Phone != "" {
+		add("phone", "(given)")
+	}
+	add("id_last4", q.IDLast4)
+	add("region", q.Region)
+	add("monitoring_type", string(q.MonitoringType))
+	add("risk_type", string(q.RiskType))
+	add("status", string(q.Status))
+	if q.NoContactDays > 0 {
+		add("no_contact_days", fmt.Sprint(q.NoContactDays))
+	}
+	if len(parts) == 0 {
+		return "all"
+	}
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,332 @@
+package monitoring
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"hotline/ticketing"
+)
+
+// fullValues are the full personal data of sampleInput that must never appear on a read path.
+var fullValues = []string{"43090319650505123X", "13812345678", "13907371234", "07374221234"}
+
+func assertMasked(t *testing.T, what string, v any) {
+	t.Helper()
+	var b []byte
+	switch x := v.(type) {
+	case []byte:
+		b = x
+	case string:
+		b = []byte(x)
+	default:
+		b, _ = json.Marshal(v)
+	}
+	for _, full := range fullValues {
+		if bytes.Contains(b, []byte(full)) {
+			t.Errorf("%s shows %s in full: %s", what, full, b)
+		}
+	}
+}
+
+func TestCreateGetMasked(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	h, err := f.svc.Create(ctx(), staff, sampleInput("H001", "+86 138 1234 5678"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Status != StatusScreened || h.HeadName != "刘建国" || len(h.Members) != 2 || len(h.Phones) != 2 {
+		t.Fatalf("created household: %+v", h)
+	}
+	if h.Members[0].IDNumber != "430903********123X" {
+		t.Errorf("member ID = %q, want masked 430903********123X", h.Members[0].IDNumber)
+	}
+	if h.CadrePhone != "139****1234" {
+		t.Errorf("cadre phone = %q", h.CadrePhone)
+	}
+	got := map[string]bool{}
+	for _, p := range h.Phones {
+		got[p.Number] = true
+	}
+	if !got["138****5678"] || !got["073****1234"] {
+		t.Errorf("phones = %+v", h.Phones)
+	}
+	assertMasked(t, "Get", h)
+
+	// Nothing in the database holds the full values in clear.
+	var dump string
+	if err := f.db.QueryRow(ctx(), `SELECT concat_ws('|', (SELECT string_agg(t::text, '|') FROM households t),
+		(SELECT string_agg(t::text, '|') FROM household_members t), (SELECT string_agg(t::text, '|') FROM household_phones t),
+		(SELECT string_agg(encode(id_enc, 'escape'), '|') FROM household_members))`).Scan(&dump); err != nil {
+		t.Fatal(err)
+	}
+	assertMasked(t, "database rows", dump)
+
+	// A second household with the same number is a conflict naming the field.
+	_, err = f.svc.Create(ctx(), staff, sampleInput("H001", "13812340000"))
+	var ve *ticketing.ValidationError
+	if !errors.Is(err, ticketing.ErrConflict) || !errors.As(err, &ve) || ve.Fields["number"] == "" {
+		t.Fatalf("duplicate number: %v", err)
+	}
+}
+
+func TestCreateValidation(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	in := sampleInput("H002", "12345")
+	in.TownshipCode = "430903999"
+	in.Members[1].IDNumber = "430903196803030021"
+	in.Members = append(in.Members, MemberInput{Name: "刘二", Relation: "户主", IDNumber: "43090319900101"})
+	in.RiskTypes = append(in.RiskTypes, "因懒")
+	_, err := f.svc.Create(ctx(), staff, in)
+	var ve *ticketing.ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("want validation error, got %v", err)
+	}
+	for _, field := range []string{"township_code", "members[1].id_number", "members[2].id_number", "members", "risk_types", "members[0].phone"} {
+		if ve.Fields[field] == "" {
+			t.Errorf("no error for %s; got %v", field, ve.Fields)
+		}
+	}
+	var n int
+	f.db.QueryRow(ctx(), `SELECT count(*) FROM households`).Scan(&n)
+	if n != 0 {
+		t.Fatalf("%d households written by a rejected create", n)
+	}
+}
+
+func TestUpdateKeepsMaskedValues(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	h, err := f.svc.Create(ctx(), staff, sampleInput("H003", "13812345678"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Send back what was read (masked), with a change of address and a new member.
+	in := HouseholdInput{Number: h.Number, CountyCode: h.CountyCode, TownshipCode: h.TownshipCode, Village: h.Village,
+		Address: "新地址 8 号", MonitoringType: string(h.MonitoringType), CadreName: h.CadreName, CadrePhone: h.CadrePhone}
+	for _, m := range h.Members {
+		in.Members = append(in.Members, MemberInput{Seq: m.Seq, Name: m.Name, Relation: m.Relation, IDNumber: m.IDNumber})
+	}
+	in.Members = append(in.Members, MemberInput{Seq: 3, Name: "刘小明", Relation: "之子", IDNumber: mkID("43090320100101003"), InSchool: true})
+	for _, p := range h.Phones {
+		in.Phones = append(in.Phones, PhoneInput{Number: p.Number, MemberSeq: p.MemberSeq})
+	}
+	h2, err := f.svc.Update(ctx(), staff, h.ID, h.Version, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h2.Address != "新地址 8 号" || len(h2.Members) != 3 || h2.Version != h.Version+1 {
+		t.Fatalf("updated: %+v", h2)
+	}
+	r, err := f.svc.Reveal(ctx(), revealer, h.ID, RevealRequest{Field: RevealIDNumber, MemberSeq: 1, Reason: "核对身份"})
+	if err != nil || r.Value != "43090319650505123X" {
+		t.Fatalf("kept ID number = %q, %v", r.Value, err)
+	}
+	r, err = f.svc.Reveal(ctx(), revealer, h.ID, RevealRequest{Field: RevealPhone, Phone: "138****5678", Reason: "回访"})
+	if err != nil || r.Value != "13812345678" {
+		t.Fatalf("kept phone = %q, %v", r.Value, err)
+	}
+	if _, err := f.svc.Update(ctx(), staff, h.ID, h.Version, in); !errors.Is(err, ticketing.ErrConflict) {
+		t.Fatalf("stale version: %v", err)
+	}
+	// A new member must bring a full ID number.
+	in.Members = append(in.Members, MemberInput{Seq: 4, Name: "刘四", Relation: "之女", IDNumber: "430903********0000"})
+	var ve *ticketing.ValidationError
+	if _, err := f.svc.Update(ctx(), staff, h.ID, h2.Version, in); !errors.As(err, &ve) || ve.Fields["members[3].id_number"] == "" {
+		t.Fatalf("masked ID for a new member: %v", err)
+	}
+}
+
+func TestRevealNeedsPermissionAndIsAudited(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	h, err := f.svc.Create(ctx(), staff, sampleInput("H004", "13812345678"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Reveal(ctx(), staff, h.ID, RevealRequest{Field: RevealIDNumber, MemberSeq: 1, Reason: "想看"}); !errors.Is(err, ticketing.ErrForbidden) {
+		t.Fatalf("reveal without permission: %v", err)
+	}
+	if _, err := f.svc.Reveal(ctx(), revealer, h.ID, RevealRequest{Field: RevealIDNumber, MemberSeq: 1, Reason: "  "}); !errors.Is(err, ticketing.ErrInvalid) {
+		t.Fatalf("reveal without reason: %v", err)
+	}
+	audits, _ := f.svc.Reveals(ctx(), h.ID, 10)
+	if len(audits) != 0 {
+		t.Fatalf("refused reveals wrote audit rows: %+v", audits)
+	}
+	r, err := f.svc.Reveal(ctx(), revealer, h.ID, RevealRequest{Field: RevealCadrePhone, Reason: "联系帮扶干部"})
+	if err != nil || r.Value != "13907371234" || r.AuditID == 0 {
+		t.Fatalf("reveal = %+v, %v", r, err)
+	}
+	audits, _ = f.svc.Reveals(ctx(), h.ID, 10)
+	if len(audits) != 1 || audits[0].ActorUsername != "auditor" || audits[0].Field != RevealCadrePhone || audits[0].Reason != "联系帮扶干部" ||
+		!audits[0].At.Equal(f.clock.Now()) {
+		t.Fatalf("audit = %+v", audits)
+	}
+	// The audit cannot be rewritten, not even by the application's own database user.
+	for _, sql := range []string{`UPDATE pii_reveals SET reason = 'x'`, `DELETE FROM pii_reveals`, `TRUNCATE pii_reveals`} {
+		if _, err := f.db.Exec(ctx(), sql); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: err = %v, want refusal", sql, err)
+		}
+	}
+	audits, _ = f.svc.Reveals(ctx(), h.ID, 10)
+	if len(audits) != 1 || audits[0].Reason != "联系帮扶干部" {
+		t.Fatalf("audit changed: %+v", audits)
+	}
+}
+
+func TestSharedPhoneLookup(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	a, err := f.svc.Create(ctx(), staff, sampleInput("H010", "13812345678"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := sampleInput("H011", "13899990000")
+	in.Members[0].IDNumber, in.Members[1].IDNumber = mkID("43090319700101001"), mkID("43090319720101002")
+	in.Phones = []PhoneInput{{Number: "138-1234-5678"}} // the same phone, written differently
+	b, err := f.svc.Create(ctx(), staff, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Create(ctx(), staff, sampleInput("H012", "13700000000")); err != nil { // shares the landline only
+		t.Fatal(err)
+	}
+	for _, raw := range []string{"13812345678", "+86 138 1234 5678", "0086-138-1234-5678", "8613812345678", "(138)12345678"} {
+		ms, err := f.svc.LookupPhone(ctx(), raw)
+		if err != nil {
+			t.Fatalf("lookup %q: %v", raw, err)
+		}
+		if len(ms) != 2 || ms[0].HouseholdID != a.ID || ms[1].HouseholdID != b.ID {
+			t.Fatalf("lookup %q: %d matches %+v", raw, len(ms), ms)
+		}
+		if ms[0].MemberSeq == nil || *ms[0].MemberSeq != 1 || ms[1].MemberSeq != nil {
+			t.Errorf("member of the matched phone: %v %v", ms[0].MemberSeq, ms[1].MemberSeq)
+		}
+		if ms[0].Phone != "138****5678" || len(ms[0].Members) != 2 || ms[0].Members[0].IDNumber != "430903********123X" ||
+			len(ms[0].RiskNames) != 2 || ms[0].StatusName != "排查" {
+			t.Errorf("match: %+v", ms[0])
+		}
+		assertMasked(t, "LookupPhone", ms)
+	}
+	// Landline with area code, in several formats.
+	for _, raw := range []string{"0737-4221234", "+86 737 4221234", "(0737)4221234"} {
+		ms, err := f.svc.LookupPhone(ctx(), raw)
+		if err != nil || len(ms) != 2 || ms[0].HouseholdID != a.ID || ms[1].Number != "H012" {
+			t.Fatalf("landline lookup %q: %d matches, %v", raw, len(ms), err)
+		}
+	}
+	if ms, err := f.svc.LookupPhone(ctx(), "13500000000"); err != nil || len(ms) != 0 {
+		t.Fatalf("unknown number: %v %v", ms, err)
+	}
+	if _, err := f.svc.LookupPhone(ctx(), "not a phone"); !errors.Is(err, ticketing.ErrInvalid) {
+		t.Fatalf("garbage: %v", err)
+	}
+}
+
+func TestSearch(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	for i := 0; i < 30; i++ {
+		if _, err := f.svc.Create(ctx(), staff, DemoHousehold(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := f.svc.Search(ctx(), Query{Limit: 500})
+	if err != nil || len(all.Households) != 30 || all.Next != nil {
+		t.Fatalf("all: %d %v", len(all.Households), err)
+	}
+	assertMasked(t, "Search", all)
+	// Pages of 7 cover everything once, in ID order.
+	var seen []HouseholdID
+	q := Query{Limit: 7}
+	for {
+		p, err := f.svc.Search(ctx(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range p.Households {
+			seen = append(seen, h.ID)
+		}
+		if p.Next == nil {
+			break
+		}
+		q.After = *p.Next
+	}
+	if len(seen) != 30 {
+		t.Fatalf("paging saw %d households", len(seen))
+	}
+	h5 := DemoHousehold(5)
+	count := func(q Query, want func(HouseholdInput) bool) {
+		t.Helper()
+		exp := 0
+		for i := 0; i < 30; i++ {
+			if want(DemoHousehold(i)) {
+				exp++
+			}
+		}
+		p, err := f.svc.Search(ctx(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Households) != exp || exp == 0 {
+			t.Errorf("search %+v: %d results, want %d (>0)", q, len(p.Households), exp)
+		}
+	}
+	count(Query{Name: h5.Members[0].Name}, func(h HouseholdInput) bool {
+		for _, m := range h.Members {
+			if strings.HasPrefix(m.Name, h5.Members[0].Name) {
+				return true
+			}
+		}
+		return false
+	})
+	count(Query{Phone: "+86 " + DemoPhone(5)}, func(h HouseholdInput) bool { return h.Members[0].Phone == DemoPhone(5) })
+	count(Query{IDLast4: h5.Members[0].IDNumber[14:]}, func(h HouseholdInput) bool {
+		for _, m := range h.Members {
+			if m.IDNumber[14:] == h5.Members[0].IDNumber[14:] {
+				return true
+			}
+		}
+		return false
+	})
+	count(Query{IDNumber: h5.Members[0].IDNumber}, func(h HouseholdInput) bool { return h.Number == h5.Number })
+	count(Query{Region: h5.CountyCode[:4]}, func(h HouseholdInput) bool { return strings.HasPrefix(h.TownshipCode, h5.CountyCode[:4]) })
+	mt, _ := parseLabel(MonitoringTypes, h5.MonitoringType)
+	count(Query{MonitoringType: mt}, func(h HouseholdInput) bool { return h.MonitoringType == h5.MonitoringType })
+	count(Query{RiskType: RiskType(h5.RiskTypes[0])}, func(h HouseholdInput) bool {
+		for _, r := range h.RiskTypes {
+			if r == h5.RiskTypes[0] {
+				return true
+			}
+		}
+		return false
+	})
+	// Days since last contact: contact household 5 today; 10 days later everyone matches ≥7, after contacting
+	// household 5 again nobody but the 29 others.
+	if _, err := f.svc.AddContact(ctx(), staff, Contact{HouseholdID: all.Households[5].ID, Kind: ContactVisit, Summary: "入户走访"}); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := f.svc.Search(ctx(), Query{NoContactDays: 7, Limit: 100})
+	if len(p.Households) != 29 {
+		t.Errorf("no contact for 7 days: %d, want 29", len(p.Households))
+	}
+	f.clock.Add(10 * 24 * time.Hour)
+	p, _ = f.svc.Search(ctx(), Query{NoContactDays: 7, Limit: 100})
+	if len(p.Households) != 30 {
+		t.Errorf("no contact for 7 days, 10 days later: %d, want 30", len(p.Households))
+	}
+	p, _ = f.svc.Search(ctx(), Query{Status: StatusVerified})
+	if len(p.Households) != 0 {
+		t.Errorf("status verified: %d", len(p.Households))
+	}
+	var ve *ticketing.ValidationError
+	if _, err := f.svc.Search(ctx(), Query{Region: "43-09", IDLast4: "12", Status: "gone"}); !errors.As(err, &ve) || len(ve.Fields) != 3 {
+		t.Errorf("bad query: %v", err)
+	}
+}

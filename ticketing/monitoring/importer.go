@@ -1,0 +1,490 @@
+package monitoring
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/text/encoding/simplifiedchinese"
+
+	"hotline/ticketing"
+	"hotline/ticketing/monitoring/idcard"
+	"hotline/ticketing/region"
+)
+
+// The CSV layout: one row per member; the household columns repeat on every row of the household (or are left
+// empty after its first row). Headers may be in English or in Chinese as government spreadsheets name them.
+var importColumns = []struct {
+	key      string
+	names    []string
+	required bool
+}{
+	{"number", []string{"household_number", "户编号"}, true},
+	{"county_code", []string{"county_code", "县级代码"}, false},
+	{"township_code", []string{"township_code", "乡镇代码"}, true},
+	{"village", []string{"village", "行政村"}, false},
+	{"group", []string{"group", "村民小组"}, false},
+	{"address", []string{"address", "住址"}, false},
+	{"monitoring_type", []string{"monitoring_type", "监测对象类别"}, true},
+	{"risk_types", []string{"risk_types", "风险类型"}, false},
+	{"cadre_name", []string{"cadre_name", "帮扶干部"}, false},
+	{"cadre_phone", []string{"cadre_phone", "帮扶干部电话"}, false},
+	{"phones", []string{"phones", "联系电话"}, false},
+	{"member_name", []string{"member_name", "姓名"}, true},
+	{"relation", []string{"relation", "与户主关系"}, true},
+	{"id_number", []string{"id_number", "身份证号"}, true},
+	{"health", []string{"health", "健康状况"}, false},
+	{"labour", []string{"labour", "劳动技能"}, false},
+	{"in_school", []string{"in_school", "在校生"}, false},
+	{"member_phone", []string{"member_phone", "本人电话"}, false},
+}
+
+// householdKeys are the columns that describe the household rather than the member.
+var householdKeys = []string{"county_code", "township_code", "village", "group", "address", "monitoring_type",
+	"risk_types", "cadre_name", "cadre_phone", "phones"}
+
+// ImportReport says what an import did. Rejected lists every rejected row with its line number (the header is
+// line 1) and reasons; a household with any rejected row is rejected whole.
+type ImportReport struct {
+	Encoding     string        `json:"encoding"` // utf-8 or gbk
+	Rows         int           `json:"rows"`
+	RowsAccepted int           `json:"rows_accepted"`
+	Households   int           `json:"households"` // accepted households
+	Created      int           `json:"created"`
+	Updated      int           `json:"updated"`
+	Unchanged    int           `json:"unchanged"`
+	Rejected     []RejectedRow `json:"rejected"`
+}
+
+// RejectedRow is one row that was not imported.
+type RejectedRow struct {
+	Line      int      `json:"line"`
+	Household string   `json:"household"`
+	Reasons   []string `json:"reasons"`
+}
+
+// ErrFile is returned for a file that cannot be read as a household CSV at all.
+var ErrFile = errors.New("not a household CSV file")
+
+type importRow struct {
+	line    int
+	vals    map[string]string
+	reasons []string
+}
+
+// decodeCSV returns the text of a CSV file in UTF-8 (with or without BOM) or GBK (GB 18030, its superset).
+func decodeCSV(data []byte) (string, string, error) {
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	if utf8.Valid(data) {
+		return string(data), "utf-8", nil
+	}
+	out, err := simplifiedchinese.GB18030.NewDecoder().Bytes(data)
+	if err != nil {
+		return "", "", fmt.Errorf("%w: neither UTF-8 nor GBK", ErrFile)
+	}
+	return string(out), "gbk", nil
+}
+
+// parseImport reads and validates every row; it returns the households that are whole and valid, in file order,
+// and the report of rejected rows.
+func parseImport(data []byte, now time.Time) ([]importHousehold, *ImportReport, error) {
+	text, enc, err := decodeCSV(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	rep := &ImportReport{Encoding: enc, Rejected: []RejectedRow{}}
+	cr := csv.NewReader(strings.NewReader(text))
+	cr.FieldsPerRecord = -1
+	cr.TrimLeadingSpace = true
+	header, err := cr.Read()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: cannot read the header: %v", ErrFile, err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		h = strings.TrimSpace(h)
+		for _, c := range importColumns {
+			if slices.Contains(c.names, h) || slices.Contains(c.names, strings.ToLower(h)) {
+				col[c.key] = i
+			}
+		}
+	}
+	var missing []string
+	for _, c := range importColumns {
+		if _, ok := col[c.key]; c.required && !ok {
+			missing = append(missing, c.names[0]+" ("+c.names[1]+")")
+		}
+	}
+	if len(missing) > 0 {
+		return nil, nil, fmt.Errorf("%w: missing columns %s", ErrFile, strings.Join(missing, ", "))
+	}
+
+	var order []string
+	groups := map[string][]*importRow{}
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		line, _ := cr.FieldPos(0)
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				rep.Rows++
+				rep.Rejected = append(rep.Rejected, RejectedRow{Line: pe.StartLine, Reasons: []string{"malformed CSV: " + pe.Err.Error()}})
+				continue
+			}
+			return nil, nil, fmt.Errorf("%w: %v", ErrFile, err)
+		}
+		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+			continue // blank line
+		}
+		rep.Rows++
+		row := &importRow{line: line, vals: map[string]string{}}
+		for k, i := range col {
+			if i < len(rec) {
+				row.vals[k] = strings.TrimSpace(rec[i])
+			}
+		}
+		checkRow(row, now)
+		num := row.vals["number"]
+		if _, ok := groups[num]; !ok {
+			order = append(order, num)
+		}
+		groups[num] = append(groups[num], row)
+	}
+
+	var out []importHousehold
+	for _, num := range order {
+		rows := groups[num]
+		// Household columns may be left empty after the first row, but must not contradict it.
+		first := rows[0]
+		for _, r := range rows[1:] {
+			for _, k := range householdKeys {
+				if v := r.vals[k]; v != "" && first.vals[k] != "" && v != first.vals[k] && !(k == "county_code" && first.vals[k] == "") {
+					r.reasons = append(r.reasons, fmt.Sprintf("%s %q differs from line %d (%q)", k, v, first.line, first.vals[k]))
+				}
+			}
+		}
+		for _, c := range importColumns {
+			if !c.required || !slices.Contains(householdKeys, c.key) {
+				continue
+			}
+			if !slices.ContainsFunc(rows, func(r *importRow) bool { return r.vals[c.key] != "" }) {
+				first.reasons = append(first.reasons, fmt.Sprintf("%s (%s) is required", c.names[0], c.names[1]))
+			}
+		}
+		var bad []int
+		for _, r := range rows {
+			if len(r.reasons) > 0 {
+				bad = append(bad, r.line)
+			}
+		}
+		if num == "" {
+			for _, r := range rows {
+				rep.Rejected = append(rep.Rejected, RejectedRow{Line: r.line, Reasons: r.reasons})
+			}
+			continue
+		}
+		if len(bad) == 0 {
+			in := householdInput(rows)
+			if _, err := validate(in, now, false); err != nil {
+				var ve *ticketing.ValidationError
+				if !errors.As(err, &ve) {
+					return nil, nil, err
+				}
+				attributeErrors(rows, ve)
+				for _, r := range rows {
+					if len(r.reasons) > 0 {
+						bad = append(bad, r.line)
+					}
+				}
+			} else {
+				out = append(out, importHousehold{in: in, lines: len(rows)})
+				rep.RowsAccepted += len(rows)
+				continue
+			}
+		}
+		for _, r := range rows {
+			reasons := r.reasons
+			if len(reasons) == 0 {
+				reasons = []string{fmt.Sprintf("household %s has rejected rows (line %s); it is imported whole or not at all", num, joinInts(bad))}
+			}
+			rep.Rejected = append(rep.Rejected, RejectedRow{Line: r.line, Household: num, Reasons: reasons})
+		}
+	}
+	slices.SortFunc(rep.Rejected, func(a, b RejectedRow) int { return a.Line - b.Line })
+	rep.Households = len(out)
+	return out, rep, nil
+}
+
+type importHousehold struct {
+	in    HouseholdInput
+	lines int
+}
+
+// checkRow validates the fields of one row on their own, with reasons people can act on.
+func checkRow(r *importRow, now time.Time) {
+	bad := func(f string, args ...any) { r.reasons = append(r.reasons, fmt.Sprintf(f, args...)) }
+	for _, c := range importColumns {
+		// Household columns may be empty after the household's first row; parseImport checks them per household.
+		if c.required && r.vals[c.key] == "" && !slices.Contains(householdKeys, c.key) {
+			bad("%s (%s) is required", c.names[0], c.names[1])
+		}
+	}
+	if n := r.vals["number"]; n != "" && !numberRE.MatchString(n) {
+		bad("household_number %q must be 1-40 letters, digits, - or _", n)
+	}
+	if id := r.vals["id_number"]; id != "" {
+		if _, err := idcard.Validate(id, now); err != nil {
+			bad("id_number %q: %v", id, err)
+		}
+	}
+	if t := r.vals["township_code"]; t != "" {
+		if reg, ok := region.Lookup(t); !ok || reg.Level != region.LevelTownship {
+			bad("township_code %q is not a known township code", t)
+		} else if c := r.vals["county_code"]; c != "" && reg.ParentCode != c {
+			bad("township_code %q is not in county %s", t, c)
+		}
+	}
+	if c := r.vals["county_code"]; c != "" && region.County(c) != c {
+		bad("county_code %q is not a county of Hunan", c)
+	}
+	if mt := r.vals["monitoring_type"]; mt != "" {
+		if _, ok := parseLabel(MonitoringTypes, mt); !ok {
+			bad("monitoring_type %q is not one of 脱贫不稳定户, 边缘易致贫户, 突发严重困难户", mt)
+		}
+	}
+	for _, rt := range splitList(r.vals["risk_types"]) {
+		if _, ok := parseLabel(RiskTypes, rt); !ok {
+			bad("risk type %q is unknown", rt)
+		}
+	}
+	for _, k := range []string{"cadre_phone", "member_phone"} {
+		if p := r.vals[k]; p != "" {
+			if _, _, err := normalizePhone(p); err != nil {
+				bad("%s: %v", k, err)
+			}
+		}
+	}
+	for _, p := range splitList(r.vals["phones"]) {
+		if _, _, err := normalizePhone(p); err != nil {
+			bad("phones: %v", err)
+		}
+	}
+	if s := r.vals["in_school"]; s != "" {
+		if _, ok := parseBool(s); !ok {
+			bad("in_school %q must be 是/否 (yes/no)", s)
+		}
+	}
+}
+
+// householdInput assembles a household from its rows (household columns from the first row that has them).
+func householdInput(rows []*importRow) HouseholdInput {
+	get := func(k string) string {
+		for _, r := range rows {
+			if v := r.vals[k]; v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	in := HouseholdInput{
+		Number: rows[0].vals["number"], CountyCode: get("county_code"), TownshipCode: get("township_code"),
+		Village: get("village"), Group: get("group"), Address: get("address"), MonitoringType: get("monitoring_type"),
+		RiskTypes: splitList(get("risk_types")), CadreName: get("cadre_name"), CadrePhone: get("cadre_phone"),
+	}
+	for _, p := range splitList(get("phones")) {
+		in.Phones = append(in.Phones, PhoneInput{Number: p})
+	}
+	for i, r := range rows {
+		school, _ := parseBool(r.vals["in_school"])
+		in.Members = append(in.Members, MemberInput{Seq: i + 1, Name: r.vals["member_name"], Relation: r.vals["relation"],
+			IDNumber: r.vals["id_number"], Health: r.vals["health"], Labour: r.vals["labour"], InSchool: school,
+			Phone: r.vals["member_phone"]})
+	}
+	return in
+}
+
+// attributeErrors puts household-level validation errors on the rows they concern: members[i] on row i, the
+// rest on the first row.
+func attributeErrors(rows []*importRow, ve *ticketing.ValidationError) {
+	keys := make([]string, 0, len(ve.Fields))
+	for k := range ve.Fields {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		target := rows[0]
+		var i int
+		if _, err := fmt.Sscanf(k, "members[%d]", &i); err == nil && i < len(rows) {
+			target = rows[i]
+		}
+		target.reasons = append(target.reasons, k+": "+ve.Fields[k])
+	}
+}
+
+func splitList(s string) []string {
+	f := strings.FieldsFunc(s, func(r rune) bool { return r == ';' || r == '；' || r == '、' || r == ',' || r == '，' || r == '|' })
+	out := f[:0]
+	for _, x := range f {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func parseBool(s string) (bool, bool) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "是", "y", "yes", "true", "1":
+		return true, true
+	case "否", "n", "no", "false", "0", "":
+		return false, true
+	}
+	return false, false
+}
+
+func joinInts(xs []int) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = fmt.Sprint(x)
+	}
+	return strings.Join(s, ", ")
+}
+
+// importChunk is how many households one statement writes.
+const importChunk = 2000
+
+// Import reads a household CSV, validates every row, and writes the accepted households in one transaction,
+// upserting by household number: a household whose content did not change is not written at all, so importing
+// the same file again changes nothing. Rejected rows are listed in the report; they are not an error.
+func (s *Service) Import(ctx context.Context, actor ticketing.Actor, r io.Reader) (ImportReport, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return ImportReport{}, fmt.Errorf("read import: %w", err)
+	}
+	hs, rep, err := parseImport(data, s.now())
+	if err != nil {
+		return ImportReport{}, err
+	}
+	recs := make([]*sealed, len(hs))
+	for i, h := range hs {
+		rec, err := validate(h.in, s.now(), false)
+		if err != nil {
+			return ImportReport{}, err // parseImport validated it: cannot happen
+		}
+		recs[i] = seal(s.box, rec)
+	}
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		for start := 0; start < len(recs); start += importChunk {
+			end := min(start+importChunk, len(recs))
+			c, u, err := s.upsertChunk(ctx, tx, actor, recs[start:end])
+			if err != nil {
+				return err
+			}
+			rep.Created += c
+			rep.Updated += u
+		}
+		return nil
+	})
+	if err != nil {
+		return ImportReport{}, err
+	}
+	rep.Unchanged = rep.Households - rep.Created - rep.Updated
+	s.log.Info("households imported", "rows", rep.Rows, "rejected", len(rep.Rejected), "created", rep.Created,
+		"updated", rep.Updated, "unchanged", rep.Unchanged, "actor", actor.Username)
+	return *rep, nil
+}
+
+func (s *Service) upsertChunk(ctx context.Context, tx pgx.Tx, actor ticketing.Actor, recs []*sealed) (created, updated int, err error) {
+	n := len(recs)
+	num, cty, twn, vil, grp, adr, head, mt, rt, cn, cm := make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n)
+	ce, dg := make([][]byte, n), make([][]byte, n)
+	byNumber := map[string]*sealed{}
+	for i, sl := range recs {
+		r := sl.rec
+		num[i], cty[i], twn[i], vil[i], grp[i], adr[i], head[i] = r.Number, r.CountyCode, r.TownshipCode, r.Village, r.Group, r.Address, r.HeadName
+		mt[i], rt[i], cn[i], cm[i] = string(r.MonitoringType), strings.Join(riskStrings(r.RiskTypes), ","), r.CadreName, sl.cadreMask
+		ce[i], dg[i] = sl.cadreEnc, sl.digest
+		byNumber[r.Number] = sl
+	}
+	now := s.now()
+	rows, _ := tx.Query(ctx, `INSERT INTO households AS h (number, county_code, township_code, village, grp, address,
+			head_name, monitoring_type, risk_types, cadre_name, cadre_phone_enc, cadre_phone_mask, digest, status_at, created_at, updated_at)
+		SELECT n, c, t, v, g, a, hd, mt, string_to_array(rt, ','), cn, ce, cm, d, $14, $14, $14
+		  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+		              $9::text[], $10::text[], $11::bytea[], $12::text[], $13::bytea[]) AS u(n, c, t, v, g, a, hd, mt, rt, cn, ce, cm, d)
+		ON CONFLICT (number) DO UPDATE SET county_code = excluded.county_code, township_code = excluded.township_code,
+			village = excluded.village, grp = excluded.grp, address = excluded.address, head_name = excluded.head_name,
+			monitoring_type = excluded.monitoring_type, risk_types = excluded.risk_types, cadre_name = excluded.cadre_name,
+			cadre_phone_enc = excluded.cadre_phone_enc, cadre_phone_mask = excluded.cadre_phone_mask,
+			digest = excluded.digest, version = h.version + 1, updated_at = excluded.updated_at
+		WHERE h.digest IS DISTINCT FROM excluded.digest
+		RETURNING id, number, (xmax = 0)`, num, cty, twn, vil, grp, adr, head, mt, rt, cn, ce, cm, dg, now)
+	type written struct {
+		ID       int64
+		Number   string
+		Inserted bool
+	}
+	ws, err := pgx.CollectRows(rows, pgx.RowToStructByPos[written])
+	if err != nil {
+		return 0, 0, fmt.Errorf("import households: %w", err)
+	}
+	var ids, updatedIDs []int64
+	var evHID []int64
+	var evAction, evReason []string
+	var changed []*sealed
+	for _, w := range ws {
+		ids = append(ids, w.ID)
+		changed = append(changed, byNumber[w.Number])
+		evHID = append(evHID, w.ID)
+		if w.Inserted {
+			created++
+			evAction, evReason = append(evAction, "create"), append(evReason, "导入新建")
+		} else {
+			updated++
+			updatedIDs = append(updatedIDs, w.ID)
+			evAction, evReason = append(evAction, "update"), append(evReason, "导入更新")
+		}
+	}
+	if len(updatedIDs) > 0 {
+		if err := deleteChildren(ctx, tx, updatedIDs, false); err != nil {
+			return 0, 0, err
+		}
+	}
+	if err := writeChildren(ctx, tx, ids, changed); err != nil {
+		return 0, 0, err
+	}
+	var actorID *int64
+	if actor.UserID != 0 {
+		v := int64(actor.UserID)
+		actorID = &v
+	}
+	if len(evHID) > 0 {
+		if _, err := tx.Exec(ctx, `INSERT INTO household_events (household_id, at, actor_id, actor_name, action, to_status, reason)
+			SELECT hid, $2, $3, $4, act, CASE WHEN act = 'create' THEN 'screened' END, why
+			  FROM unnest($1::bigint[], $5::text[], $6::text[]) AS u(hid, act, why)`,
+			evHID, now, actorID, actorName(actor), evAction, evReason); err != nil {
+			return 0, 0, fmt.Errorf("import events: %w", err)
+		}
+	}
+	return created, updated, nil
+}
+
+func actorName(a ticketing.Actor) string {
+	if a.Name != "" {
+		return a.Name
+	}
+	return a.Username
+}

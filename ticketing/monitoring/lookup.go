@@ -1,0 +1,108 @@
+package monitoring
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"hotline/ticketing"
+	"hotline/ticketing/monitoring/pii"
+	"hotline/ticketing/phone"
+	"hotline/ticketing/region"
+)
+
+// Match is a household that uses a phone number, as the agent's screen-pop shows it: personal data masked.
+type Match struct {
+	HouseholdID    HouseholdID    `json:"household_id"`
+	Number         string         `json:"number"`
+	RegionCode     string         `json:"region_code"` // township code
+	RegionName     string         `json:"region_name"`
+	Village        string         `json:"village"`
+	HeadName       string         `json:"head_name"`
+	MonitoringType MonitoringType `json:"monitoring_type"`
+	RiskTypes      []RiskType     `json:"risk_types"`
+	RiskNames      []string       `json:"risk_names"`
+	Status         Status         `json:"status"`
+	StatusName     string         `json:"status_name"`
+	LeadAt         *time.Time     `json:"lead_at,omitempty"` // an open risk lead
+	LastContactAt  *time.Time     `json:"last_contact_at,omitempty"`
+	Phone          string         `json:"phone"`                // the matched number, masked
+	MemberSeq      *int           `json:"member_seq,omitempty"` // whose phone it is, when known
+	Members        []Member       `json:"members"`
+	OpenTickets    []TicketRef    `json:"open_tickets"`
+}
+
+// TicketRef is an open ticket of a household.
+type TicketRef struct {
+	ID        int64      `json:"id"`
+	Number    string     `json:"number"`
+	Category  string     `json:"category"`
+	Status    string     `json:"status"`
+	CreatedAt time.Time  `json:"created_at"`
+	DueAt     *time.Time `json:"due_at,omitempty"`
+}
+
+// LookupPhone returns the households (with members, risk flags and open tickets) that use a phone number, given
+// in any common format (+86 138…, 0086…, 0737-…). An unknown number returns no matches; a malformed one is
+// ErrInvalid. It is one query on the phone-hash index.
+func (s *Service) LookupPhone(ctx context.Context, raw string) ([]Match, error) {
+	n, kind, err := phone.Normalize(raw)
+	if err != nil {
+		return nil, ticketing.Invalid("phone", fmt.Sprintf("%q is not a phone number", raw))
+	}
+	if kind == phone.Service {
+		return []Match{}, nil
+	}
+	return s.lookupHash(ctx, s.box.Hash(pii.FieldPhone, n))
+}
+
+func (s *Service) lookupHash(ctx context.Context, hash []byte) ([]Match, error) {
+	rows, _ := s.db.Query(ctx, `
+		SELECT h.id, h.number, h.township_code, h.village, h.head_name, h.monitoring_type, h.risk_types, h.status,
+		       h.lead_at, h.last_contact_at, p.phone_mask, p.member_seq,
+		       (SELECT coalesce(json_agg(json_build_object('seq', m.seq, 'name', m.name, 'relation', m.relation,
+		                 'id_number', m.id_mask, 'health', m.health, 'labour', m.labour, 'in_school', m.in_school)
+		                 ORDER BY m.seq), '[]')
+		          FROM household_members m WHERE m.household_id = h.id),
+		       `+openTicketsSQL+`
+		  FROM household_phones p JOIN households h ON h.id = p.household_id
+		 WHERE p.phone_hash = $1
+		 ORDER BY h.id`, hash)
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Match, error) {
+		var m Match
+		var members, tickets []byte
+		err := r.Scan(&m.HouseholdID, &m.Number, &m.RegionCode, &m.Village, &m.HeadName, &m.MonitoringType,
+			&m.RiskTypes, &m.Status, &m.LeadAt, &m.LastContactAt, &m.Phone, &m.MemberSeq, &members, &tickets)
+		if err != nil {
+			return m, err
+		}
+		if err := json.Unmarshal(members, &m.Members); err != nil {
+			return m, err
+		}
+		if err := json.Unmarshal(tickets, &m.OpenTickets); err != nil {
+			return m, err
+		}
+		m.RegionName = region.FullName(m.RegionCode)
+		m.StatusName = m.Status.Name()
+		m.RiskNames = make([]string, len(m.RiskTypes))
+		for i, r := range m.RiskTypes {
+			m.RiskNames[i] = r.Name()
+		}
+		return m, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("caller lookup: %w", err)
+	}
+	if out == nil {
+		out = []Match{}
+	}
+	return out, nil
+}
+
+// openTicketsSQL selects the household's open tickets as a JSON array.
+const openTicketsSQL = `(SELECT coalesce(json_agg(json_build_object('id', t.id, 'number', t.number,
+		'category', t.category, 'status', t.status, 'created_at', t.created_at, 'due_at', t.due_at) ORDER BY t.id), '[]')
+	  FROM tickets t WHERE t.household_id = h.id AND t.status <> 'closed')`

@@ -1,0 +1,156 @@
+package monitoring
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"hotline/ticketing"
+)
+
+// ContactKind is how the household was reached.
+type ContactKind string
+
+const (
+	ContactInboundCall     ContactKind = "inbound_call"     // the household called the hotline
+	ContactOutboundCall    ContactKind = "outbound_call"    // an agent or campaign reached the household
+	ContactOutboundAttempt ContactKind = "outbound_attempt" // a call that did not reach anyone (no answer, busy...)
+	ContactVisit           ContactKind = "visit"            // 入户走访
+	ContactSMS             ContactKind = "sms"
+	ContactNote            ContactKind = "note"
+)
+
+var contactKinds = []ContactKind{ContactInboundCall, ContactOutboundCall, ContactOutboundAttempt, ContactVisit, ContactSMS, ContactNote}
+
+// Contact is one contact with a household. Ref links to what it came from (call:123, campaign:4/target:56);
+// Answers holds keypad answers of a campaign call (question → key pressed).
+type Contact struct {
+	ID          int64             `json:"id,omitempty"`
+	HouseholdID HouseholdID       `json:"household_id"`
+	Kind        ContactKind       `json:"kind"`
+	At          time.Time         `json:"at"`
+	Summary     string            `json:"summary"`
+	Ref         string            `json:"ref,omitempty"`
+	Answers     map[string]string `json:"answers,omitempty"`
+	ActorName   string            `json:"actor_name,omitempty"`
+}
+
+// AddContactTx appends a contact to the household's timeline inside the caller's transaction (telephony records
+// a call and its contact together) and moves the household's last-contact time forward.
+func (s *Service) AddContactTx(ctx context.Context, tx ticketing.DB, c Contact) (int64, error) {
+	v := &ticketing.ValidationError{}
+	found := false
+	for _, k := range contactKinds {
+		found = found || k == c.Kind
+	}
+	if !found {
+		v.Add("kind", fmt.Sprintf("%q is not a contact kind", c.Kind))
+	}
+	if c.HouseholdID == 0 {
+		v.Add("household_id", "required")
+	}
+	if len(c.Summary) > 4000 {
+		v.Add("summary", "at most 4000 bytes")
+	}
+	if err := v.Err(); err != nil {
+		return 0, err
+	}
+	if c.At.IsZero() {
+		c.At = s.now()
+	}
+	var answers []byte
+	if len(c.Answers) > 0 {
+		answers, _ = json.Marshal(c.Answers)
+	}
+	var id int64
+	err := tx.QueryRow(ctx, `WITH h AS (
+			UPDATE households SET last_contact_at = greatest(coalesce(last_contact_at, $2), $2) WHERE id = $1 RETURNING id)
+		INSERT INTO household_contacts (household_id, at, kind, summary, ref, answers, actor_name)
+		SELECT h.id, $2, $3, $4, $5, $6, $7 FROM h RETURNING id`,
+		c.HouseholdID, c.At, c.Kind, strings.TrimSpace(c.Summary), c.Ref, answers, c.ActorName).Scan(&id)
+	if isNoRows(err) {
+		return 0, notFound(c.HouseholdID)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("add contact to household %d: %w", c.HouseholdID, err)
+	}
+	return id, nil
+}
+
+// AddContact records a contact (a visit, a note) made by an actor.
+func (s *Service) AddContact(ctx context.Context, actor ticketing.Actor, c Contact) (Contact, error) {
+	if c.ActorName == "" {
+		c.ActorName = actor.Name
+	}
+	if c.At.IsZero() {
+		c.At = s.now()
+	}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		id, err := s.AddContactTx(ctx, tx, c)
+		c.ID = id
+		return err
+	})
+	return c, err
+}
+
+// TimelineEntry is one item of a household's timeline: a contact, a status event, or a ticket.
+type TimelineEntry struct {
+	At       time.Time       `json:"at"`
+	Type     string          `json:"type"` // contact, event, ticket
+	Kind     string          `json:"kind"` // contact kind, event action, or ticket category
+	Summary  string          `json:"summary"`
+	Actor    string          `json:"actor,omitempty"`
+	Ref      string          `json:"ref,omitempty"`
+	Link     string          `json:"link,omitempty"` // API path of the linked object
+	Answers  json.RawMessage `json:"answers,omitempty"`
+	Status   string          `json:"status,omitempty"` // event: the status after; ticket: its status
+	TicketID *int64          `json:"ticket_id,omitempty"`
+}
+
+// Timeline returns the household's contacts, status events and tickets, newest first.
+func (s *Service) Timeline(ctx context.Context, id HouseholdID, limit int) ([]TimelineEntry, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 200
+	}
+	var exists bool
+	if err := s.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM households WHERE id = $1)`, id).Scan(&exists); err != nil {
+		return nil, fmt.Errorf("timeline of household %d: %w", id, err)
+	}
+	if !exists {
+		return nil, notFound(id)
+	}
+	rows, _ := s.db.Query(ctx, `
+		SELECT at, 'contact', kind, summary, actor_name, ref, answers, '', NULL::bigint
+		  FROM household_contacts WHERE household_id = $1
+		UNION ALL
+		SELECT at, 'event', action, reason, actor_name, '', NULL, coalesce(to_status, ''), ticket_id
+		  FROM household_events WHERE household_id = $1
+		`+timelineTickets+`
+		ORDER BY 1 DESC LIMIT $2`, id, limit)
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (TimelineEntry, error) {
+		var e TimelineEntry
+		var answers []byte
+		err := r.Scan(&e.At, &e.Type, &e.Kind, &e.Summary, &e.Actor, &e.Ref, &answers, &e.Status, &e.TicketID)
+		if len(answers) > 0 {
+			e.Answers = answers
+		}
+		if e.TicketID != nil {
+			e.Link = fmt.Sprintf("/api/v1/tickets/%d", *e.TicketID)
+		}
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("timeline of household %d: %w", id, err)
+	}
+	return out, nil
+}
+
+// timelineTickets adds the household's tickets to the timeline (tickets.household_id).
+const timelineTickets = `UNION ALL
+		SELECT created_at, 'ticket', category,
+		       number || ' ' || CASE WHEN confidential THEN '(保密)' ELSE left(content, 200) END, '', '', NULL, status, id
+		  FROM tickets WHERE household_id = $1`

@@ -1,0 +1,290 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"hotline/ticketing"
+	"hotline/ticketing/monitoring"
+)
+
+// maxImport is the largest household CSV accepted over HTTP (about 500,000 rows); larger files go through
+// `hotline import households FILE`.
+const maxImport = 64 << 20
+
+// householdRoutes registers the monitoring-record endpoints.
+func (s *Server) householdRoutes() {
+	if s.deps.Monitoring == nil {
+		return
+	}
+	s.mux.HandleFunc("GET /api/v1/households", s.authed(s.searchHouseholds))
+	s.mux.HandleFunc("POST /api/v1/households", s.authed(s.createHousehold))
+	s.mux.HandleFunc("GET /api/v1/households/meta", s.authed(s.householdMeta))
+	s.mux.HandleFunc("POST /api/v1/households/import", s.authed(s.importHouseholds))
+	s.mux.HandleFunc("GET /api/v1/households/export", s.authed(s.exportHouseholds))
+	s.mux.HandleFunc("GET /api/v1/households/{id}", s.authed(s.getHousehold))
+	s.mux.HandleFunc("PUT /api/v1/households/{id}", s.authed(s.updateHousehold))
+	s.mux.HandleFunc("POST /api/v1/households/{id}/actions/{action}", s.authed(s.householdAction))
+	s.mux.HandleFunc("GET /api/v1/households/{id}/timeline", s.authed(s.householdTimeline))
+	s.mux.HandleFunc("POST /api/v1/households/{id}/contacts", s.authed(s.addHouseholdContact))
+	s.mux.HandleFunc("POST /api/v1/households/{id}/reveal", s.authed(s.revealHousehold))
+	s.mux.HandleFunc("GET /api/v1/households/{id}/reveals", s.authed(s.householdReveals))
+	s.mux.HandleFunc("GET /api/v1/caller-lookup", s.authed(s.callerLookup))
+}
+
+// canEditHouseholds: agents read records and add contacts; changing records is for bureau staff.
+func canEditHouseholds(a ticketing.Actor) error {
+	switch a.Role {
+	case ticketing.RoleStaff, ticketing.RoleHead, ticketing.RoleSupervisor, ticketing.RoleAdmin:
+		return nil
+	}
+	return fmt.Errorf("change monitoring records: %w: role %s", ticketing.ErrForbidden, a.Role)
+}
+
+func householdID(r *http.Request) (monitoring.HouseholdID, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fmt.Errorf("household id %q: %w", r.PathValue("id"), ticketing.ErrNotFound)
+	}
+	return monitoring.HouseholdID(id), nil
+}
+
+func householdQuery(r *http.Request) (monitoring.Query, error) {
+	v := r.URL.Query()
+	q := monitoring.Query{Name: v.Get("name"), Phone: v.Get("phone"), IDNumber: v.Get("id_number"), IDLast4: v.Get("id_last4"),
+		Region: v.Get("region"), MonitoringType: monitoring.MonitoringType(v.Get("monitoring_type")),
+		RiskType: monitoring.RiskType(v.Get("risk_type")), Status: monitoring.Status(v.Get("status"))}
+	ve := &ticketing.ValidationError{}
+	num := func(name string) int64 {
+		s := v.Get(name)
+		if s == "" {
+			return 0
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			ve.Add(name, "must be a whole number")
+		}
+		return n
+	}
+	q.NoContactDays, q.After, q.Limit = int(num("no_contact_days")), monitoring.HouseholdID(num("after")), int(num("limit"))
+	return q, ve.Err()
+}
+
+func (s *Server) searchHouseholds(w http.ResponseWriter, r *http.Request) {
+	q, err := householdQuery(r)
+	if err == nil {
+		var page monitoring.Page
+		if page, err = s.deps.Monitoring.Search(r.Context(), q); err == nil {
+			writeJSON(w, http.StatusOK, page)
+			return
+		}
+	}
+	writeError(w, r, s.log, err)
+}
+
+func (s *Server) householdMeta(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"monitoring_types": monitoring.MonitoringTypes,
+		"risk_types": monitoring.RiskTypes, "statuses": monitoring.Statuses})
+}
+
+func (s *Server) createHousehold(w http.ResponseWriter, r *http.Request) {
+	var in monitoring.HouseholdInput
+	if err := decode(w, r, &in); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	if err := canEditHouseholds(actor(r)); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	h, err := s.deps.Monitoring.Create(r.Context(), actor(r), in)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	w.Header().Set("Location", fmt.Sprintf("/api/v1/households/%d", h.ID))
+	writeJSON(w, http.StatusCreated, h)
+}
+
+func (s *Server) getHousehold(w http.ResponseWriter, r *http.Request) {
+	id, err := householdID(r)
+	if err == nil {
+		var h monitoring.Household
+		if h, err = s.deps.Monitoring.Get(r.Context(), id); err == nil {
+			writeJSON(w, http.StatusOK, map[string]any{"household": h, "allowed_actions": monitoring.AllowedActions(h.Status)})
+			return
+		}
+	}
+	writeError(w, r, s.log, err)
+}
+
+func (s *Server) updateHousehold(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Version int `json:"version"`
+		monitoring.HouseholdInput
+	}
+	id, err := householdID(r)
+	if err == nil {
+		err = decode(w, r, &body)
+	}
+	if err == nil {
+		err = canEditHouseholds(actor(r))
+	}
+	if err == nil && body.Version <= 0 {
+		err = ticketing.Invalid("version", "required: the version you read")
+	}
+	if err == nil {
+		var h monitoring.Household
+		if h, err = s.deps.Monitoring.Update(r.Context(), actor(r), id, body.Version, body.HouseholdInput); err == nil {
+			writeJSON(w, http.StatusOK, h)
+			return
+		}
+	}
+	writeError(w, r, s.log, err)
+}
+
+func (s *Server) householdAction(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Reason string `json:"reason"`
+	}
+	id, err := householdID(r)
+	if err == nil {
+		err = decode(w, r, &body)
+	}
+	if err == nil {
+		var h monitoring.Household
+		h, err = s.deps.Monitoring.Act(r.Context(), actor(r), id, monitoring.Action(r.PathValue("action")), body.Reason)
+		if err == nil {
+			writeJSON(w, http.StatusOK, h)
+			return
+		}
+	}
+	writeError(w, r, s.log, err)
+}
+
+func (s *Server) householdTimeline(w http.ResponseWriter, r *http.Request) {
+	id, err := householdID(r)
+	if err == nil {
+		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+		var tl []monitoring.TimelineEntry
+		if tl, err = s.deps.Monitoring.Timeline(r.Context(), id, limit); err == nil {
+			writeJSON(w, http.StatusOK, map[string]any{"timeline": tl})
+			return
+		}
+	}
+	writeError(w, r, s.log, err)
+}
+
+func (s *Server) addHouseholdContact(w http.ResponseWriter, r *http.Request) {
+	var c monitoring.Contact
+	id, err := householdID(r)
+	if err == nil {
+		err = decode(w, r, &c)
+	}
+	if err == nil {
+		c.HouseholdID = id
+		if c, err = s.deps.Monitoring.AddContact(r.Context(), actor(r), c); err == nil {
+			writeJSON(w, http.StatusCreated, c)
+			return
+		}
+	}
+	writeError(w, r, s.log, err)
+}
+
+func (s *Server) revealHousehold(w http.ResponseWriter, r *http.Request) {
+	var req monitoring.RevealRequest
+	id, err := householdID(r)
+	if err == nil {
+		err = decode(w, r, &req)
+	}
+	if err == nil {
+		var out monitoring.Revealed
+		if out, err = s.deps.Monitoring.Reveal(r.Context(), actor(r), id, req); err == nil {
+			w.Header().Set("Cache-Control", "no-store")
+			writeJSON(w, http.StatusOK, out)
+			return
+		}
+	}
+	writeError(w, r, s.log, err)
+}
+
+func (s *Server) householdReveals(w http.ResponseWriter, r *http.Request) {
+	id, err := householdID(r)
+	if err == nil && !actor(r).Can(ticketing.PermRevealPII) {
+		err = fmt.Errorf("read the personal-data audit: %w", ticketing.ErrForbidden)
+	}
+	if err == nil {
+		var rs []monitoring.Reveal
+		if rs, err = s.deps.Monitoring.Reveals(r.Context(), id, 0); err == nil {
+			writeJSON(w, http.StatusOK, map[string]any{"reveals": rs})
+			return
+		}
+	}
+	writeError(w, r, s.log, err)
+}
+
+// importHouseholds takes the CSV file as the request body (text/csv, UTF-8 or GBK) and answers with the report.
+func (s *Server) importHouseholds(w http.ResponseWriter, r *http.Request) {
+	if err := canEditHouseholds(actor(r)); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	body := http.MaxBytesReader(w, r.Body, maxImport)
+	rep, err := s.deps.Monitoring.Import(r.Context(), actor(r), body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			err = errTooLarge
+		case errors.Is(err, monitoring.ErrFile):
+			err = ticketing.Invalid("file", err.Error())
+		}
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+// exportHouseholds streams CSV; reveal=true (with reason=...) exports full values, audited.
+func (s *Server) exportHouseholds(w http.ResponseWriter, r *http.Request) {
+	q, err := householdQuery(r)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	reveal := r.URL.Query().Get("reveal") == "true"
+	if reveal && !actor(r).Can(ticketing.PermRevealPII) {
+		writeError(w, r, s.log, fmt.Errorf("export full personal data: %w", ticketing.ErrForbidden))
+		return
+	}
+	if reveal && strings.TrimSpace(r.URL.Query().Get("reason")) == "" {
+		writeError(w, r, s.log, ticketing.Invalid("reason", "required to export full personal data"))
+		return
+	}
+	if _, err := s.deps.Monitoring.Search(r.Context(), monitoring.Query{Name: q.Name, Phone: q.Phone, IDNumber: q.IDNumber,
+		IDLast4: q.IDLast4, Region: q.Region, MonitoringType: q.MonitoringType, RiskType: q.RiskType, Status: q.Status,
+		NoContactDays: q.NoContactDays, Limit: 1}); err != nil {
+		writeError(w, r, s.log, err) // a bad filter is a JSON error, before any CSV is written
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="households.csv"`)
+	w.Header().Set("Cache-Control", "no-store")
+	if _, err := s.deps.Monitoring.Export(r.Context(), actor(r), q, reveal, r.URL.Query().Get("reason"), w); err != nil {
+		// Headers are gone; the truncated file is the signal. Log it once, here.
+		s.log.Error("household export failed", "err", err, "actor", actor(r).Username)
+	}
+}
+
+// callerLookup is the screen-pop: the households that use a phone number.
+func (s *Server) callerLookup(w http.ResponseWriter, r *http.Request) {
+	ms, err := s.deps.Monitoring.LookupPhone(r.Context(), r.URL.Query().Get("phone"))
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"matches": ms})
+}
