@@ -13,10 +13,11 @@ import (
 	"time"
 
 	"github.com/emiago/diago"
-	"github.com/emiago/diago/media"
+	dmedia "github.com/emiago/diago/media"
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"hotline/telephony/media"
 	"hotline/ticketing/campaign"
 	"hotline/ticketing/phone"
 )
@@ -75,7 +76,7 @@ func NewUA(c UAConfig) (*UA, error) {
 		return nil, fmt.Errorf("sip server: %w", err)
 	}
 	// China's trunks are G.711 A-law; one codec keeps click-to-call legs bridgeable (diago does not transcode).
-	mc := diago.MediaConfig{Codecs: []media.Codec{media.CodecAudioAlaw, media.CodecAudioUlaw, media.CodecTelephoneEvent8000}}
+	mc := diago.MediaConfig{Codecs: []dmedia.Codec{dmedia.CodecAudioAlaw, dmedia.CodecAudioUlaw, dmedia.CodecTelephoneEvent8000}}
 	tr := diago.Transport{Transport: c.Transport, BindHost: c.BindHost, BindPort: c.BindPort}
 	if c.ExternalIP != "" {
 		tr.ExternalHost = c.ExternalIP
@@ -162,12 +163,13 @@ func (u *UA) Place(ctx context.Context, p CallPlan) campaign.Result {
 	u.info.register(res.CallID, digits)
 	defer u.info.unregister(res.CallID)
 
-	rctx, onResp, timedOut, stop := ringContext(ctx, p.RingTimeout)
-	opts := diago.InviteClientOptions{Username: p.Trunk.Username, Password: p.Trunk.Password, OnResponse: onResp}
+	ring := media.NewRing(ctx, p.RingTimeout) // B4: CANCEL after a 1xx, no 32 s wait without one
+	defer ring.Release()
+	opts := diago.InviteClientOptions{Username: p.Trunk.Username, Password: p.Trunk.Password, OnResponse: ring.OnResponse}
 	opts.WithCaller("", p.CallerID, u.host)
 	opts.Headers = append(opts.Headers, &cid)
-	med, err := d.Invite(rctx, opts)
-	stop()
+	med, err := d.Invite(ring.Ctx, opts)
+	ring.Stop()
 	if err != nil {
 		res.EndedAt = time.Now()
 		var de *sipgo.ErrDialogResponse
@@ -177,7 +179,7 @@ func (u *UA) Place(ctx context.Context, p CallPlan) campaign.Result {
 			res.SIPCode, res.Outcome = de.Res.StatusCode, outcomeOf(de.Res.StatusCode)
 		case errors.As(err, &dv):
 			res.SIPCode, res.Outcome = dv.Res.StatusCode, outcomeOf(dv.Res.StatusCode)
-		case timedOut():
+		case ring.RangOut():
 			res.SIPCode, res.Outcome = 487, campaign.OutcomeNoAnswer
 		default:
 			res.Outcome = campaign.OutcomeFailed
@@ -212,25 +214,21 @@ func (u *UA) runScript(ctx context.Context, d *diago.DialogClientSession, med *d
 	answers := map[string]string{}
 	callCtx := d.Context()
 	// One reader for the whole call: RTP → our DTMF detector. Nothing is detected unless something reads.
+	// B1: telephony/media's detector, not diago's (which loses digits from Duration=0 senders).
 	if base, err := med.AudioReader(); err == nil {
-		pt, ok := telephoneEventPT(med)
+		pt, ok := media.TelephoneEventPT(med)
 		if !ok {
 			pt = 255 // not negotiated: only SIP INFO digits
 		}
-		det := &dtmfDetector{r: base, pr: med.RTPPacketReader, pt: pt, onDigit: func(r rune) {
+		det := &media.DTMFDetector{PT: pt, OnDigit: func(r rune) {
 			select {
 			case digits <- r:
 			default:
 			}
 		}}
-		go func() {
-			buf := make([]byte, media.RTPBufSize)
-			for {
-				if _, err := det.Read(buf); err != nil {
-					return
-				}
-			}
-		}()
+		go media.ReadPackets(med, base, func(pt uint8, ts uint32, marker bool, payload []byte) {
+			det.Observe(pt, ts, marker, payload)
+		})
 	}
 	silence := p.Script.Silence()
 	play := func(name string) (rune, bool) {
