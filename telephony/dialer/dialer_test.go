@@ -42,6 +42,7 @@ type engineOpts struct {
 	leaseTTL  time.Duration
 	channels  int
 	workers   int
+	phones    PhoneBook
 	log       *slog.Logger
 	publish   Publisher
 }
@@ -63,6 +64,9 @@ func runEngine(ctx context.Context, svc *campaign.Service, rdb *redis.Client, pr
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
 	}
+	if o.phones == nil {
+		o.phones = schemePhones{}
+	}
 	if o.channels == 0 {
 		o.channels = 500
 	}
@@ -79,7 +83,7 @@ func runEngine(ctx context.Context, svc *campaign.Service, rdb *redis.Client, pr
 	d := New(Config{Prefix: prefix, WorkerID: o.workerID, Workers: o.workers, DeadAfter: o.deadAfter, StaleQueued: o.stale,
 		LeaseTTL: o.leaseTTL, DrainTimeout: 10 * time.Second,
 		Trunks: map[string]Trunk{"default": {Name: "default", Host: "127.0.0.1", Port: o.sippPort, Channels: o.channels}}},
-		svc, rdb, ua, schemePhones{}, o.publish, o.log)
+		svc, rdb, ua, o.phones, o.publish, o.log)
 	go func() {
 		defer close(done)
 		d.Run(ctx)
@@ -168,6 +172,8 @@ func TestCampaignAgainstSipp(t *testing.T) {
 			want = `completed 1 "" [answered] [200]` // silent: asked twice, then moved on
 		case d == 1:
 			want = `completed 1 "1" [answered] [200]`
+		case d == 3: // pressed 3, not a valid key: asked twice, then moved on
+			want = `completed 1 "" [answered] [200]`
 		default:
 			want = `completed 1 "2" [answered] [200]`
 		}

@@ -76,7 +76,7 @@ func startSipp(t testing.TB, answerDelay time.Duration) int {
 	if err := os.WriteFile(filepath.Join(dir, "households.xml"), []byte(sc), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"1", "2", "9"} {
+	for _, k := range []string{"1", "2", "3", "9"} {
 		p, err := os.ReadFile("/usr/share/sip-tester/dtmf_2833_" + k + ".pcap")
 		if err != nil {
 			t.Fatalf("sip-tester pcaps (apt-get install sip-tester): %v", err)

@@ -162,30 +162,33 @@ func (s *Service) Claim(ctx context.Context, q Queued, worker string) (*Job, err
 		}
 		return putBack(TargetPending, next)
 	}
-	// One household at a time across campaigns: the opt-out and daily-cap checks below must not race.
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('hotline.household', $1))`, int64(t.HouseholdID)); err != nil {
-		return nil, err
-	}
-	var optedOut bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM campaign_optouts WHERE household_id = $1 AND purpose = $2)`,
-		t.HouseholdID, c.Purpose).Scan(&optedOut); err != nil {
-		return nil, err
-	}
-	if optedOut {
-		return putBack(TargetOptedOut, t.NextAt)
-	}
 	day := c.Windows.LocalDay(now)
-	var today int
-	if err := tx.QueryRow(ctx, `SELECT count(*) FROM campaign_attempts WHERE household_id = $1 AND local_day = $2`,
-		t.HouseholdID, day).Scan(&today); err != nil {
-		return nil, err
-	}
-	if today >= c.DailyCap {
-		next, ok := c.Windows.NextOpen(c.Windows.StartOfNextDay(now), s.hol)
-		if !ok {
-			return putBack(TargetExhausted, t.NextAt)
+	// A 回访 of a caller who is not a monitored household (household 0) has only its retry rules.
+	if t.HouseholdID != 0 {
+		// One household at a time across campaigns: the opt-out and daily-cap checks below must not race.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('hotline.household', $1))`, int64(t.HouseholdID)); err != nil {
+			return nil, err
 		}
-		return putBack(TargetPending, next)
+		var optedOut bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM campaign_optouts WHERE household_id = $1 AND purpose = $2)`,
+			t.HouseholdID, c.Purpose).Scan(&optedOut); err != nil {
+			return nil, err
+		}
+		if optedOut {
+			return putBack(TargetOptedOut, t.NextAt)
+		}
+		var today int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM campaign_attempts WHERE household_id = $1 AND local_day = $2`,
+			t.HouseholdID, day).Scan(&today); err != nil {
+			return nil, err
+		}
+		if today >= c.DailyCap {
+			next, ok := c.Windows.NextOpen(c.Windows.StartOfNextDay(now), s.hol)
+			if !ok {
+				return putBack(TargetExhausted, t.NextAt)
+			}
+			return putBack(TargetPending, next)
+		}
 	}
 	a := &Attempt{CampaignID: c.ID, TargetID: t.ID, HouseholdID: t.HouseholdID, No: t.Attempts + 1,
 		PhoneIndex: t.PhoneIndex % max(t.PhoneCount, 1), Worker: worker, StartedAt: now, Outcome: OutcomeInProgress}
@@ -285,7 +288,7 @@ func (s *Service) finishTx(ctx context.Context, tx pgx.Tx, attemptID AttemptID, 
 		return fmt.Errorf("finish attempt %d: update target: %w", attemptID, err)
 	}
 	t.State, t.NextAt, t.LastOutcome, t.Answers, t.PhoneIndex = d.State, nextAt, r.Outcome, answers, phoneIndex
-	if r.OptedOut {
+	if r.OptedOut && t.HouseholdID != 0 {
 		if _, err := tx.Exec(ctx, `INSERT INTO campaign_optouts (household_id, purpose, campaign_id) VALUES ($1, $2, $3)
 			ON CONFLICT DO NOTHING`, t.HouseholdID, c.Purpose, c.ID); err != nil {
 			return fmt.Errorf("record opt-out: %w", err)
