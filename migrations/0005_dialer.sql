@@ -107,7 +107,7 @@ CREATE TABLE click_calls (
     remote_call_id text NOT NULL DEFAULT '',
     sip_code       int NOT NULL DEFAULT 0,
     reason         text NOT NULL DEFAULT '',
-    recording      text NOT NULL DEFAULT '',
+    cdr_id         bigint,           -- the call's CDR (telephony), which links the recording
     created_at     timestamptz NOT NULL DEFAULT now(),
     bridged_at     timestamptz,
     ended_at       timestamptz

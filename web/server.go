@@ -28,6 +28,7 @@ type Deps struct {
 	Tickets  *Tickets // the ticket API (ticketing); nil: not served
 
 	Monitoring *monitoring.Service // households, caller lookup (nil: routes not registered)
+	Campaigns  *Campaigns          // outbound campaigns and click-to-call (nil: routes not registered)
 }
 
 // Server holds the dependencies of every handler.
@@ -59,6 +60,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/v1/me", s.authed(s.me))
 	s.ticketRoutes()
 	s.householdRoutes()
+	s.campaignRoutes()
 	s.mux.HandleFunc("/api/", s.notFound)
 }
 
