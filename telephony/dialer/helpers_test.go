@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"math"
 	"net"
 	"os"
@@ -186,3 +187,5 @@ func waitFinished(t *testing.T, svc *campaign.Service, id campaign.ID, limit tim
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+func testLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
