@@ -179,7 +179,7 @@ func (s *Server) manualCallbacks(w http.ResponseWriter, r *http.Request) {
 // call to follow (GET /api/v1/click-to-call/{id}). The number is never in the request or the answer.
 func (s *Server) clickToCall(w http.ResponseWriter, r *http.Request) {
 	if s.deps.Campaigns.Click == nil {
-		writeError(w, r, s.log, fmt.Errorf("click-to-call is not running in this process: %w", ticketing.ErrState))
+		writeError(w, r, s.log, &ticketing.StateError{Action: "click_to_call", State: "no_dialer", Allowed: []string{}, Reason: ticketing.ErrState})
 		return
 	}
 	var req campaign.ClickRequest

@@ -69,8 +69,8 @@ func (k *Clicker) Run(ctx context.Context) error {
 	return nil
 }
 
-// ErrNotRunning is returned by Dial before Run (or after it ended).
-var ErrNotRunning = errors.New("click-to-call is not running")
+// ErrNotRunning is the reason Dial refuses before Run (or after it ended); it wraps ticketing.ErrState.
+var ErrNotRunning = fmt.Errorf("click-to-call is not running: %w", ticketing.ErrState)
 
 // Dial starts a click-to-call and returns at once with its record; the call proceeds in the background.
 func (k *Clicker) Dial(ctx context.Context, a ticketing.Actor, r campaign.ClickRequest) (*campaign.ClickCall, error) {
@@ -82,7 +82,7 @@ func (k *Clicker) Dial(ctx context.Context, a ticketing.Actor, r campaign.ClickR
 		return nil, err
 	}
 	if len(contacts) == 0 {
-		return nil, fmt.Errorf("your phone is not registered: %w", ticketing.ErrState)
+		return nil, &ticketing.StateError{Action: "click_to_call", State: "agent_phone_not_registered", Allowed: []string{}, Reason: ticketing.ErrState}
 	}
 	phones, err := k.Phones.Phones(ctx, r.HouseholdID, r.TicketID)
 	if err != nil {
@@ -99,7 +99,7 @@ func (k *Clicker) Dial(ctx context.Context, a ticketing.Actor, r campaign.ClickR
 	}
 	k.mu.Unlock()
 	if base == nil {
-		return nil, fmt.Errorf("%w: %w", ErrNotRunning, ticketing.ErrState)
+		return nil, &ticketing.StateError{Action: "click_to_call", State: "dialer_stopped", Allowed: []string{}, Reason: ErrNotRunning}
 	}
 	c, err := k.Campaigns.StartClick(ctx, a.UserID, r, phone.Mask(number))
 	if err != nil {
