@@ -39,6 +39,8 @@ import (
 	"hotline/ticketing/campaign"
 )
 
+var verbose bool
+
 type synthetic struct{ n int }
 
 func (s synthetic) SelectHouseholds(context.Context, ticketing.DB, campaign.TargetQuery) ([]campaign.Household, error) {
@@ -65,6 +67,7 @@ func main() {
 		workers = flag.Int("workers", 2000, "simultaneous calls of the dialer process")
 		limit   = flag.Duration("limit", 10*time.Minute, "give up a campaign after this long")
 	)
+	flag.BoolVar(&verbose, "v", false, "print attempts started per second")
 	flag.Parse()
 	ctx := context.Background()
 	slog.SetDefault(slog.New(slog.DiscardHandler)) // diago's media layer logs through the default logger
@@ -191,6 +194,9 @@ func report(ctx context.Context, db *pgxpool.Pool, id campaign.ID, rate float64,
 		perSec := make([]int, secs+1)
 		for _, t := range starts {
 			perSec[int(t.Sub(t0).Seconds())]++
+		}
+		if verbose {
+			fmt.Println("attempts started per second:", perSec)
 		}
 		if secs >= 3 {
 			steady := perSec[1:secs]

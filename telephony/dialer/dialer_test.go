@@ -371,3 +371,37 @@ func TestKillAndRestart(t *testing.T) {
 	}
 	t.Logf("outcomes after kill and restart: %+v", p.ByOutcome)
 }
+
+// TestKeysBySIPInfo: a household phone that sends its keypad answer as SIP INFO (application/dtmf-relay), which
+// diago alone answers 406 (B3), has its answer stored like an RFC 4733 one.
+func TestKeysBySIPInfo(t *testing.T) {
+	ctx := context.Background()
+	db := testenv.DB(t)
+	rdb, prefix := testenv.Redis(t)
+	dir := testenv.TempDir(t)
+	b, err := os.ReadFile("testdata/household_info.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "household_info.xml"), b, 0o644)
+	port := runSipp(t, dir, "-sf", "household_info.xml")
+	svc := campaign.NewService(db, campaign.Options{Directory: onlyDigit2{3}})
+	startEngine(t, svc, rdb, prefix, engineOpts{sippPort: port, promptDir: prompts(t)})
+	c, err := svc.Create(ctx, manager, campaign.NewCampaign{Name: "INFO", Purpose: campaign.PurposeCheckin, CallerID: "12345",
+		Windows: allDay(), Pace: 10, Script: surveyScript(1500), Retry: &campaign.RetryRules{NoAnswer: campaign.Retry{MaxAttempts: 1},
+			Busy: campaign.Retry{MaxAttempts: 1}, Failed: campaign.Retry{MaxAttempts: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Launch(ctx, manager, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFinished(t, svc, c.ID, time.Minute)
+	var n int
+	db.QueryRow(ctx, `SELECT count(*) FROM campaign_targets WHERE campaign_id = $1 AND state = 'completed' AND answers->>'income' = '2'`, c.ID).Scan(&n)
+	if n != 3 {
+		var dump string
+		db.QueryRow(ctx, `SELECT string_agg(state || ' ' || answers::text, '; ') FROM campaign_targets WHERE campaign_id = $1`, c.ID).Scan(&dump)
+		t.Fatalf("answers by SIP INFO: %d of 3 stored (%s)", n, dump)
+	}
+}

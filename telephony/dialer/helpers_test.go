@@ -95,7 +95,7 @@ func runSipp(t testing.TB, dir string, args ...string) int {
 	mediaPortBase.next += 2000
 	mediaPortBase.Unlock()
 	args = append(args, "-i", "127.0.0.1", "-p", fmt.Sprint(port), "-mi", "127.0.0.1", "-mp", fmt.Sprint(mp),
-		"-nostdin", "-trace_err", "-timeout", "300s", "-max_socket", "2000")
+		"-nostdin", "-trace_err", "-trace_msg", "-timeout", "300s", "-max_socket", "2000")
 	cmd := exec.Command("sipp", args...)
 	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -2,6 +2,7 @@ package dialer
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"time"
 
@@ -79,15 +80,18 @@ func (d *Dialer) renewLeases(ctx context.Context) {
 			held[m] = k
 		}
 		d.mu.Unlock()
+		// One round trip for all of them: a thousand calls up must not mean a thousand sequential scripts.
+		pipe := d.rdb.Pipeline()
 		for m, keys := range held {
-			if err := renewScript.Run(ctx, d.rdb, keys, m, d.cfg.LeaseTTL.Milliseconds()).Err(); err != nil && ctx.Err() == nil {
-				d.log.Warn("dialer: renew channel lease", "err", err)
-			}
+			renewScript.Eval(ctx, pipe, keys, m, d.cfg.LeaseTTL.Milliseconds())
+		}
+		if _, err := pipe.Exec(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, redis.Nil) {
+			d.log.Warn("dialer: renew channel leases", "err", err)
 		}
 	}
 }
 
-// releaseLeaderScript gives the scheduler lease up only if we hold it.
+// keepLeaderScript extends the scheduler lease if we hold it, or takes it if nobody does.
 var keepLeaderScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
