@@ -106,9 +106,10 @@ type Dialer struct {
 
 	stream, group string
 
-	mu     sync.Mutex
-	leases map[string][]string // lease member → keys it is held in
-	camps  map[campaign.ID]*campaign.Campaign
+	mu        sync.Mutex
+	leases    map[string][]string // lease member → keys it is held in
+	camps     map[campaign.ID]*campaign.Campaign
+	published map[campaign.ID]string // last progress published, to skip repeats
 }
 
 // New returns a dialer engine.
@@ -118,7 +119,8 @@ func New(cfg Config, svc *campaign.Service, rdb *redis.Client, placer Placer, ph
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Dialer{cfg: cfg, svc: svc, rdb: rdb, placer: placer, phones: phones, publish: publish, log: log,
-		stream: cfg.Prefix + "dialer:jobs", group: "dialers", leases: map[string][]string{}, camps: map[campaign.ID]*campaign.Campaign{}}
+		stream: cfg.Prefix + "dialer:jobs", group: "dialers", leases: map[string][]string{}, camps: map[campaign.ID]*campaign.Campaign{},
+		published: map[campaign.ID]string{}}
 }
 
 // WorkerID names this process in attempt rows.

@@ -3,6 +3,7 @@ package dialer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -238,6 +239,15 @@ func (d *Dialer) publishProgress(ctx context.Context, id campaign.ID) {
 	}
 	p, err := d.svc.Progress(ctx, id)
 	if err != nil {
+		return
+	}
+	// An idle campaign (the standing 回访 one, most of the time) does not repeat the same event every second.
+	sig := fmt.Sprint(p.Status, p.ByState, p.ByOutcome)
+	d.mu.Lock()
+	same := d.published[id] == sig
+	d.published[id] = sig
+	d.mu.Unlock()
+	if same {
 		return
 	}
 	if err := d.publish(ctx, "campaign.progress", strconv.FormatInt(int64(id), 10), p); err != nil && ctx.Err() == nil {
