@@ -15,14 +15,14 @@ import (
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 type fixture struct {
-	t   *testing.T
+	t   testing.TB
 	db  *pgxpool.Pool
 	svc *ticketing.Service
 	ctx context.Context
 	now time.Time
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	db := testenv.DB(t)
 	f := &fixture{t: t, db: db, ctx: context.Background(), now: time.Date(2026, 11, 30, 10, 0, 0, 0, time.FixedZone("CST", 8*3600))}

@@ -187,30 +187,34 @@ func listEvents(ctx context.Context, db DB, id TicketID) ([]Event, error) {
 // Duplicates returns merge suggestions for a ticket: open tickets from the same phone or household with the
 // same category created in the last DuplicateDays days.
 func (s *Service) Duplicates(ctx context.Context, a Actor, id TicketID) ([]Ticket, error) {
-	t, err := s.Get(ctx, a, id)
-	if err != nil {
+	if _, err := s.Get(ctx, a, id); err != nil {
 		return nil, err
 	}
 	raw, err := getTicket(ctx, s.db, id, false)
 	if err != nil {
 		return nil, err
 	}
-	if raw.CallerPhone == "" && raw.HouseholdID == nil {
+	return s.DuplicatesFor(ctx, a, raw)
+}
+
+// DuplicatesFor is Duplicates for a ticket the caller holds unredacted (as Create returns it), in one query.
+func (s *Service) DuplicatesFor(ctx context.Context, a Actor, t Ticket) ([]Ticket, error) {
+	if t.CallerPhone == "" && t.HouseholdID == nil {
 		return []Ticket{}, nil
 	}
 	since := s.now().AddDate(0, 0, -s.opt.DuplicateDays)
 	rows, err := s.db.Query(ctx, `SELECT `+ticketColumns+` FROM tickets
 		WHERE id <> $1 AND category = $2 AND status <> 'closed' AND created_at >= $3
 		  AND (($4 <> '' AND caller_phone = $4) OR ($5::bigint IS NOT NULL AND household_id = $5))
-		ORDER BY id DESC LIMIT 20`, int64(id), t.Category, since, raw.CallerPhone, raw.HouseholdID)
+		ORDER BY id DESC LIMIT 20`, int64(t.ID), t.Category, since, t.CallerPhone, t.HouseholdID)
 	if err != nil {
-		return nil, fmt.Errorf("duplicates of ticket %d: %w", id, err)
+		return nil, fmt.Errorf("duplicates of ticket %d: %w", t.ID, err)
 	}
 	ts, err := pgx.CollectRows(rows, scanTicket)
 	if err != nil {
-		return nil, fmt.Errorf("duplicates of ticket %d: %w", id, err)
+		return nil, fmt.Errorf("duplicates of ticket %d: %w", t.ID, err)
 	}
-	out := ts[:0]
+	out := []Ticket{}
 	for _, d := range ts {
 		if canRead(d, a) {
 			out = append(out, s.View(ctx, d, a))

@@ -30,14 +30,13 @@ type RelayOptions struct {
 //
 // Run blocks until ctx ends. Kick wakes it at once (the service calls it after a commit).
 type Relay struct {
-	db     TxBeginner
-	rdb    *redis.Client
-	opt    RelayOptions
-	log    *slog.Logger
-	kick   chan struct{}
-	pubs   prometheus.Counter
-	errs   prometheus.Counter
-	loaded bool
+	db   TxBeginner
+	rdb  *redis.Client
+	opt  RelayOptions
+	log  *slog.Logger
+	kick chan struct{}
+	pubs prometheus.Counter
+	errs prometheus.Counter
 
 	afterPublish func() error // test hook: runs between publishing and deleting
 }

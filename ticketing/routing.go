@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -131,10 +132,20 @@ func (s *Service) route(ctx context.Context, db DB, in routeInput) (Route, error
 }
 
 func (s *Service) resolveUnit(ctx context.Context, db DB, code, regionCode string) (Unit, error) {
-	if code == RegionTarget {
-		return UnitForRegion(ctx, db, regionCode)
+	if code != RegionTarget {
+		return s.unitByCodeCached(ctx, db, code)
 	}
-	return s.unitByCodeCached(ctx, db, code)
+	// The county's bureau, or for a statistical-only zone the prefecture's (as UnitForRegion, but cached).
+	if c := region.County(regionCode); c != "" {
+		u, err := s.unitByCodeCached(ctx, db, c)
+		if !errors.Is(err, ErrNotFound) {
+			return u, err
+		}
+	}
+	if p := region.Prefecture(regionCode); p != "" {
+		return s.unitByCodeCached(ctx, db, p)
+	}
+	return Unit{}, fmt.Errorf("unit for region %q: %w", regionCode, ErrNotFound)
 }
 
 // Rules and units change rarely and are read on every create; they are cached for a short while per process
@@ -159,6 +170,7 @@ func (s *Service) cachedRules(ctx context.Context, db DB) ([]Rule, error) {
 	}
 	s.cacheMu.Lock()
 	s.rules = &ruleCache{at: s.now(), rules: rs}
+	s.units = nil // units are refreshed as often as the rules
 	s.cacheMu.Unlock()
 	return rs, nil
 }
@@ -376,3 +388,49 @@ func nullUser(a Actor) any {
 	}
 	return int64(a.UserID)
 }
+
+// SaveCategory creates or changes a matter category (admins). The code is stable once used: tickets refer to it.
+func (s *Service) SaveCategory(ctx context.Context, a Actor, c Category) (Category, error) {
+	if !canEditRules(a) {
+		return Category{}, fmt.Errorf("save category: %w", ErrForbidden)
+	}
+	v := &ValidationError{}
+	if !categoryCode.MatchString(c.Code) {
+		v.Add("code", "2 to 48 characters: a-z, 0-9, _ (starting with a letter)")
+	}
+	if strings.TrimSpace(c.Name) == "" {
+		v.Add("name", "required")
+	}
+	for field, code := range map[string]string{"lead_unit_code": c.LeadUnitCode, "fallback_unit_code": c.FallbackUnitCode} {
+		if code == "" && field == "fallback_unit_code" || code == RegionTarget && field == "lead_unit_code" {
+			continue
+		}
+		if _, err := UnitByCode(ctx, s.db, code); err != nil {
+			v.Add(field, "unknown unit")
+		}
+	}
+	if c.ReplyDays != nil && (*c.ReplyDays < 1 || *c.ReplyDays > 60) {
+		v.Add("reply_days", "1 to 60 working days")
+	}
+	if c.UrgentReplyHours != nil && (*c.UrgentReplyHours < 1 || *c.UrgentReplyHours > 240) {
+		v.Add("urgent_reply_hours", "1 to 240 working hours")
+	}
+	if err := v.Err(); err != nil {
+		return Category{}, err
+	}
+	_, err := s.db.Exec(ctx, `INSERT INTO ticket_categories (code, name, lead_unit_code, fallback_unit_code, reply_days, urgent_reply_hours, active, position)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT coalesce(max(position), 0) + 10 FROM ticket_categories))
+		ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, lead_unit_code = EXCLUDED.lead_unit_code,
+			fallback_unit_code = EXCLUDED.fallback_unit_code, reply_days = EXCLUDED.reply_days,
+			urgent_reply_hours = EXCLUDED.urgent_reply_hours, active = EXCLUDED.active`,
+		c.Code, c.Name, c.LeadUnitCode, c.FallbackUnitCode, c.ReplyDays, c.UrgentReplyHours, c.Active)
+	if err != nil {
+		return Category{}, fmt.Errorf("save category %s: %w", c.Code, err)
+	}
+	s.cacheMu.Lock()
+	s.cats = nil
+	s.cacheMu.Unlock()
+	return c, nil
+}
+
+var categoryCode = regexp.MustCompile(`^[a-z][a-z0-9_]{1,47}$`)

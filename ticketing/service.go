@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -92,11 +93,18 @@ func (s *Service) kick() {
 // Create validates, numbers, routes and stores a new ticket in a transaction of its own.
 func (s *Service) Create(ctx context.Context, a Actor, nt NewTicket) (Ticket, error) {
 	var t Ticket
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		var err error
-		t, err = s.CreateTx(ctx, tx, a, nt)
-		return err
-	})
+	var err error
+	if len(s.hooks) == 0 {
+		// Without hooks the ticket, its events and outbox rows are one statement: atomic without a transaction
+		// block, and one round trip.
+		t, err = s.create(ctx, s.db, nil, a, nt)
+	} else {
+		err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+			var err error
+			t, err = s.create(ctx, tx, tx, a, nt)
+			return err
+		})
+	}
 	if err != nil {
 		return Ticket{}, err
 	}
@@ -109,6 +117,11 @@ func (s *Service) Create(ctx context.Context, a Actor, nt NewTicket) (Ticket, er
 // CreateTx creates the ticket inside the caller's transaction, so a voicemail or a campaign answer and its ticket
 // commit together. With an IdempotencyKey that this actor used before, it returns the earlier ticket (Replayed).
 func (s *Service) CreateTx(ctx context.Context, tx pgx.Tx, a Actor, nt NewTicket) (Ticket, error) {
+	return s.create(ctx, tx, tx, a, nt)
+}
+
+// create writes the ticket through db; hooks run in hookTx (nil only when there are no hooks).
+func (s *Service) create(ctx context.Context, tx DB, hookTx pgx.Tx, a Actor, nt NewTicket) (Ticket, error) {
 	if err := s.validateNew(ctx, tx, &nt); err != nil {
 		return Ticket{}, err
 	}
@@ -126,37 +139,45 @@ func (s *Service) CreateTx(ctx context.Context, tx pgx.Tx, a Actor, nt NewTicket
 	if err != nil {
 		return Ticket{}, err
 	}
-	var idem, createdBy any
-	if nt.IdempotencyKey != "" {
-		idem = nt.IdempotencyKey
-	}
-	if a.UserID != 0 {
-		createdBy = int64(a.UserID)
-	}
-	var ruleID, ruleVer, routeUnit any
-	if rt.RuleID != 0 {
-		ruleID, ruleVer = rt.RuleID, rt.RuleVersion
-	}
+	t := Ticket{Number: number, QueryCode: queryCode(), Source: nt.Source, CallerName: nt.CallerName,
+		CallerPhone: nt.CallerPhone, RegionCode: nt.RegionCode, HouseholdID: nt.HouseholdID, Kind: nt.Kind,
+		Category: nt.Category, Urgency: nt.Urgency, Content: nt.Content, Confidential: nt.Confidential,
+		Status: StatusNew, LeadUnitID: desk.ID, CoUnitIDs: []UnitID{}, ExtensionStatus: "none", CreatedBy: a.UserID,
+		CreatedAt: now, UpdatedAt: now}
 	if rt.UnitID != 0 {
-		routeUnit = int64(rt.UnitID)
+		ru := rt.UnitID
+		t.RouteUnitID = &ru
 	}
-	rows, err := tx.Query(ctx, `INSERT INTO tickets (number, query_code, source, caller_name, caller_phone, region_code,
-			household_id, kind, category, urgency, content, confidential, status, lead_unit_id, route_unit_id,
-			route_rule_id, route_rule_version, idempotency_key, created_by, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'new', $13, $14, $15, $16, $17, $18, $19, $19)
-		ON CONFLICT (coalesce(created_by, 0), idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-		RETURNING `+ticketColumns,
-		number, queryCode(), string(nt.Source), nt.CallerName, nt.CallerPhone, nt.RegionCode, nt.HouseholdID,
-		string(nt.Kind), nt.Category, string(nt.Urgency), nt.Content, nt.Confidential, int64(desk.ID), routeUnit,
-		ruleID, ruleVer, idem, createdBy, now)
-	if err != nil {
-		return Ticket{}, fmt.Errorf("create ticket: %w", err)
+	if rt.RuleID != 0 {
+		rid, rv := rt.RuleID, rt.RuleVersion
+		t.RouteRuleID, t.RouteRuleVersion = &rid, &rv
 	}
-	ts, err := pgx.CollectRows(rows, scanTicket)
-	if err != nil {
-		return Ticket{}, fmt.Errorf("create ticket: %w", err)
+	createData := map[string]any{"source": t.Source, "category": t.Category, "kind": t.Kind}
+	if rt.UnitID != 0 {
+		createData["route_unit_id"], createData["route_rule_id"], createData["route_rule_version"] = rt.UnitID, rt.RuleID, rt.RuleVersion
 	}
-	if len(ts) == 0 { // the idempotency key was used before: hand back that ticket
+	// Dispatching at intake is the common path (12345 imports, campaigns): the ticket is written dispatched at
+	// once, with both events, instead of being inserted and then updated.
+	dispatch := nt.Dispatch && rt.UnitID != 0 && rt.UnitID != desk.ID
+	var dispatchData map[string]any
+	if dispatch {
+		cat, err := s.category(ctx, tx, t.Category)
+		if err != nil {
+			return Ticket{}, err
+		}
+		dispatchData = s.applyDispatch(&t, rt.UnitID, []UnitID{}, rt, cat, now)
+	}
+	t.Version = 1
+	pes := []pendingEvent{{action: "create", from: StatusNew, to: StatusNew, data: createData, topic: "ticket.created",
+		// A new ticket waits in the desk's queue until it is dispatched.
+		q: &queueOps{Add: &queueAdd{Unit: desk.ID, Urgent: t.Urgency == UrgencyUrgent, Seq: t.Version}}}}
+	if dispatch {
+		pes[0].q = nil
+		pes = append(pes, pendingEvent{action: string(ActDispatch), from: StatusNew, to: StatusDispatched, data: dispatchData,
+			topic: "ticket." + string(ActDispatch), q: &queueOps{Add: &queueAdd{Unit: t.LeadUnitID, Urgent: t.Urgency == UrgencyUrgent, Seq: t.Version}}})
+	}
+	t, evs, err := s.insertTicket(ctx, tx, t, nt.IdempotencyKey, a, pes)
+	if errors.Is(err, errReplay) { // the idempotency key was used before: hand back that ticket
 		rows, err := tx.Query(ctx, `SELECT `+ticketColumns+` FROM tickets
 			WHERE coalesce(created_by, 0) = $1 AND idempotency_key = $2`, int64(a.UserID), nt.IdempotencyKey)
 		if err != nil {
@@ -169,27 +190,130 @@ func (s *Service) CreateTx(ctx context.Context, tx pgx.Tx, a Actor, nt NewTicket
 		t.Replayed = true
 		return t, nil
 	}
-	t := ts[0]
-	data := map[string]any{"source": t.Source, "category": t.Category, "kind": t.Kind}
-	if rt.UnitID != 0 {
-		data["route_unit_id"], data["route_rule_id"], data["route_rule_version"] = rt.UnitID, rt.RuleID, rt.RuleVersion
-	}
-	ev, err := s.appendEvent(ctx, tx, a, t.ID, "create", StatusNew, StatusNew, "", data)
 	if err != nil {
-		return Ticket{}, err
+		return Ticket{}, fmt.Errorf("create ticket: %w", err)
 	}
-	// A new ticket waits in the desk's queue until it is dispatched.
-	q := &queueOps{Add: &queueAdd{Unit: desk.ID, Urgent: t.Urgency == UrgencyUrgent, Seq: t.Version}}
-	if err := s.writeOutbox(ctx, tx, "ticket.created", t, ev, q); err != nil {
-		return Ticket{}, err
-	}
-	if err := s.runHooks(ctx, tx, t, ev); err != nil {
-		return Ticket{}, err
-	}
-	if nt.Dispatch && rt.UnitID != 0 && rt.UnitID != desk.ID {
-		return s.doTx(ctx, tx, a, t.ID, ActDispatch, ActionInput{Version: t.Version})
+	for _, ev := range evs {
+		if err := s.runHooks(ctx, hookTx, t, ev); err != nil {
+			return Ticket{}, err
+		}
 	}
 	return t, nil
+}
+
+var errReplay = errors.New("idempotency key used before")
+
+// insertTicket writes the ticket, its events and their outbox rows in one statement (data-modifying CTEs). With
+// an idempotency key used before, nothing is written and errReplay is returned.
+func (s *Service) insertTicket(ctx context.Context, db DB, t Ticket, idemKey string, a Actor, pes []pendingEvent) (Ticket, []Event, error) {
+	var idem, createdBy any
+	if idemKey != "" {
+		idem = idemKey
+	}
+	if t.CreatedBy != 0 {
+		createdBy = int64(t.CreatedBy)
+	}
+	co := make([]int64, len(t.CoUnitIDs))
+	for i, c := range t.CoUnitIDs {
+		co[i] = int64(c)
+	}
+	args := []any{t.Number, t.QueryCode, string(t.Source), t.CallerName, t.CallerPhone, t.RegionCode, t.HouseholdID,
+		string(t.Kind), t.Category, string(t.Urgency), t.Content, t.Confidential, string(t.Status), int64(t.LeadUnitID), co,
+		t.RouteUnitID, t.RouteRuleID, t.RouteRuleVersion, t.SignBy, t.ReplyBy, t.DueKind, t.DueAt, t.YellowAt,
+		t.DispatchedAt, idem, createdBy, t.CreatedAt}
+	p := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	name := a.Name
+	if name == "" {
+		name = a.Username
+	}
+	var actorID any
+	if a.UserID != 0 {
+		actorID = int64(a.UserID)
+	}
+	at := s.now().UTC().Format(time.RFC3339Nano)
+	var evVals, obVals []string
+	evs := make([]Event, len(pes))
+	for i, pe := range pes {
+		if pe.data == nil {
+			pe.data = map[string]any{}
+		}
+		evs[i] = Event{ActorID: a.UserID, ActorName: name, ActorRole: a.Role, Action: pe.action, From: pe.from, To: pe.to, Note: pe.note, Data: pe.data}
+		evVals = append(evVals, fmt.Sprintf("(%d, %s::bigint, %s::text, %s::text, %s::text, %s::text, %s::text, %s::text, %s::jsonb)",
+			i, p(actorID), p(name), p(string(a.Role)), p(pe.action), p(string(pe.from)), p(string(pe.to)), p(pe.note), p(pe.data)))
+		msg := ticketMessage{Number: t.Number, Action: pe.action, From: pe.from, Status: pe.to, Kind: t.Kind,
+			Category: t.Category, Urgency: t.Urgency, LeadUnitID: t.LeadUnitID, CoUnitIDs: t.CoUnitIDs,
+			RegionCode: t.RegionCode, Household: t.HouseholdID, Version: t.Version, ActorID: a.UserID, At: at}
+		payload, err := json.Marshal(msg)
+		if err != nil {
+			return Ticket{}, nil, err
+		}
+		var q any
+		if pe.q != nil {
+			if q, err = json.Marshal(pe.q); err != nil {
+				return Ticket{}, nil, err
+			}
+		}
+		obVals = append(obVals, fmt.Sprintf("(%d, %s::text, %s::jsonb, %s::jsonb)", i, p(pe.topic), p(payload), p(q)))
+	}
+	rows, err := db.Query(ctx, `WITH t AS (
+			INSERT INTO tickets (number, query_code, source, caller_name, caller_phone, region_code,
+				household_id, kind, category, urgency, content, confidential, status, lead_unit_id, co_unit_ids,
+				route_unit_id, route_rule_id, route_rule_version, sign_by, reply_by, due_kind, due_at, yellow_at,
+				dispatched_at, idempotency_key, created_by, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
+				$23, $24, $25, $26, $27, $27)
+			ON CONFLICT (coalesce(created_by, 0), idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+			RETURNING *
+		), e AS (
+			INSERT INTO ticket_events (ticket_id, actor_id, actor_name, actor_role, action, from_status, to_status, note, data)
+			SELECT t.id, v.actor_id, v.actor_name, v.actor_role, v.action, v.from_status, v.to_status, v.note, v.data
+			FROM t CROSS JOIN (VALUES `+strings.Join(evVals, ", ")+`) AS v(ord, actor_id, actor_name, actor_role, action, from_status, to_status, note, data)
+			ORDER BY v.ord
+			RETURNING id, at
+		), o AS (
+			INSERT INTO outbox (topic, key, payload, queue)
+			SELECT v.topic, t.id::text, v.payload || jsonb_build_object('ticket_id', t.id),
+				CASE WHEN v.queue IS NULL THEN NULL ELSE v.queue || jsonb_build_object('ticket', t.id) END
+			FROM t CROSS JOIN (VALUES `+strings.Join(obVals, ", ")+`) AS v(ord, topic, payload, queue)
+			ORDER BY v.ord
+		)
+		SELECT `+ticketColumns+`, (SELECT array_agg(id ORDER BY id) FROM e), (SELECT array_agg(at ORDER BY id) FROM e) FROM t`, args...)
+	if err != nil {
+		return Ticket{}, nil, err
+	}
+	var ids []int64
+	var ats []time.Time
+	ts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Ticket, error) {
+		var t Ticket
+		var co []int64
+		err := row.Scan(&t.ID, &t.Number, &t.QueryCode, &t.Source, &t.CallerName, &t.CallerPhone, &t.RegionCode,
+			&t.HouseholdID, &t.Kind, &t.Category, &t.Urgency, &t.Content, &t.Confidential, &t.Status, &t.LeadUnitID,
+			&co, &t.AssigneeID, &t.RouteUnitID, &t.RouteRuleID, &t.RouteRuleVersion, &t.SignBy, &t.ReplyBy,
+			&t.CallbackBy, &t.DueKind, &t.DueAt, &t.YellowAt, &t.ExtensionStatus, &t.ExtensionDays, &t.UrgeCount,
+			&t.Supervised, &t.ReplyText, &t.Outcome, &t.Satisfaction, &t.ReopenCount, &t.MergedInto, &t.CreatedBy,
+			&t.CreatedAt, &t.UpdatedAt, &t.DispatchedAt, &t.ClosedAt, &t.Version, &ids, &ats)
+		t.CoUnitIDs = make([]UnitID, len(co))
+		for i, c := range co {
+			t.CoUnitIDs[i] = UnitID(c)
+		}
+		return t, err
+	})
+	if err != nil {
+		return Ticket{}, nil, err
+	}
+	if len(ts) == 0 {
+		return Ticket{}, nil, errReplay
+	}
+	if len(ids) != len(evs) || len(ats) != len(evs) {
+		return Ticket{}, nil, fmt.Errorf("create ticket: %d events written, want %d", len(ids), len(evs))
+	}
+	for i := range evs {
+		evs[i].ID, evs[i].At, evs[i].TicketID = ids[i], ats[i], ts[0].ID
+	}
+	return ts[0], evs, nil
 }
 
 func (s *Service) validateNew(ctx context.Context, db DB, nt *NewTicket) error {
@@ -232,6 +356,9 @@ func (s *Service) validateNew(ctx context.Context, db DB, nt *NewTicket) error {
 			v.Add("region_code", "not a Hunan region code")
 		}
 	}
+	if nt.HouseholdID != nil && *nt.HouseholdID <= 0 {
+		v.Add("household_id", "a household id (positive)")
+	}
 	if nt.Confidential && nt.Kind != KindReport {
 		v.Add("confidential", "only a report (举报) can be confidential")
 	}
@@ -255,7 +382,7 @@ func (s *Service) validateNew(ctx context.Context, db DB, nt *NewTicket) error {
 // to reach disk: a ticket that uses a number commits after it, so a crash can only lose numbers no committed
 // ticket holds. Numbers thus have gaps, and across processes they are not in creation order.
 func (s *Service) nextNumber(ctx context.Context, now time.Time) (string, error) {
-	const block = 20
+	const block = 100
 	day := now.In(calendar.CST).Format("20060102")
 	s.numMu.Lock()
 	defer s.numMu.Unlock()
@@ -325,25 +452,53 @@ func getTicket(ctx context.Context, db DB, id TicketID, lock bool) (Ticket, erro
 	return t, nil
 }
 
-func (s *Service) appendEvent(ctx context.Context, tx DB, a Actor, id TicketID, action string, from, to Status, note string, data map[string]any) (Event, error) {
-	if data == nil {
-		data = map[string]any{}
-	}
-	ev := Event{TicketID: id, ActorID: a.UserID, ActorName: a.Name, ActorRole: a.Role, Action: action, From: from, To: to, Note: note, Data: data}
-	if ev.ActorName == "" {
-		ev.ActorName = a.Username
+// pendingEvent is an event to append and publish for a change.
+type pendingEvent struct {
+	action   string
+	from, to Status
+	note     string
+	data     map[string]any
+	topic    string
+	q        *queueOps
+}
+
+// record appends the events of a change and their outbox rows in one round trip.
+func (s *Service) record(ctx context.Context, tx pgx.Tx, a Actor, t Ticket, pes ...pendingEvent) ([]Event, error) {
+	name := a.Name
+	if name == "" {
+		name = a.Username
 	}
 	var actorID any
 	if a.UserID != 0 {
 		actorID = int64(a.UserID)
 	}
-	err := tx.QueryRow(ctx, `INSERT INTO ticket_events (ticket_id, actor_id, actor_name, actor_role, action, from_status, to_status, note, data)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id, at`,
-		int64(id), actorID, ev.ActorName, string(a.Role), action, string(from), string(to), note, data).Scan(&ev.ID, &ev.At)
-	if err != nil {
-		return Event{}, fmt.Errorf("ticket %d: append event %s: %w", id, action, err)
+	b := &pgx.Batch{}
+	evs := make([]Event, len(pes))
+	at := s.now().UTC().Format(time.RFC3339Nano)
+	for i, pe := range pes {
+		if pe.data == nil {
+			pe.data = map[string]any{}
+		}
+		evs[i] = Event{TicketID: t.ID, ActorID: a.UserID, ActorName: name, ActorRole: a.Role, Action: pe.action,
+			From: pe.from, To: pe.to, Note: pe.note, Data: pe.data}
+		b.Queue(`INSERT INTO ticket_events (ticket_id, actor_id, actor_name, actor_role, action, from_status, to_status, note, data)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id, at`,
+			int64(t.ID), actorID, name, string(a.Role), pe.action, string(pe.from), string(pe.to), pe.note, pe.data).
+			QueryRow(func(row pgx.Row) error { return row.Scan(&evs[i].ID, &evs[i].At) })
+		msg := ticketMessage{TicketID: t.ID, Number: t.Number, Action: pe.action, From: pe.from, Status: pe.to,
+			Kind: t.Kind, Category: t.Category, Urgency: t.Urgency, LeadUnitID: t.LeadUnitID, CoUnitIDs: t.CoUnitIDs,
+			RegionCode: t.RegionCode, Household: t.HouseholdID, Version: t.Version, ActorID: a.UserID, At: at}
+		if pe.q != nil {
+			pe.q.Ticket = t.ID
+		}
+		if err := queuePublish(b, pe.topic, strconv.FormatInt(int64(t.ID), 10), msg, pe.q); err != nil {
+			return nil, err
+		}
 	}
-	return ev, nil
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("ticket %d: record %s: %w", t.ID, pes[0].action, err)
+	}
+	return evs, nil
 }
 
 func (s *Service) runHooks(ctx context.Context, tx pgx.Tx, t Ticket, ev Event) error {
@@ -355,8 +510,8 @@ func (s *Service) runHooks(ctx context.Context, tx pgx.Tx, t Ticket, ev Event) e
 	return nil
 }
 
-// ticketMessage is the payload of ticket.* events on the event stream: enough for consoles to refresh and
-// notifications to decide, without personal data.
+// ticketMessage is the payload of ticket.* and sla.* events on the event stream: enough for consoles to refresh
+// and notifications to decide, without personal data.
 type ticketMessage struct {
 	TicketID   TicketID `json:"ticket_id"`
 	Number     string   `json:"number"`
@@ -371,20 +526,8 @@ type ticketMessage struct {
 	RegionCode string   `json:"region_code"`
 	Household  *int64   `json:"household_id,omitempty"`
 	Version    int      `json:"version"`
-	EventID    int64    `json:"event_id"`
 	ActorID    UserID   `json:"actor_id"`
 	At         string   `json:"at"`
-}
-
-func (s *Service) writeOutbox(ctx context.Context, tx DB, topic string, t Ticket, ev Event, q *queueOps) error {
-	msg := ticketMessage{TicketID: t.ID, Number: t.Number, Action: ev.Action, From: ev.From, Status: t.Status,
-		Kind: t.Kind, Category: t.Category, Urgency: t.Urgency, LeadUnitID: t.LeadUnitID, CoUnitIDs: t.CoUnitIDs,
-		RegionCode: t.RegionCode, Household: t.HouseholdID, Version: t.Version, EventID: ev.ID, ActorID: ev.ActorID,
-		At: ev.At.UTC().Format(time.RFC3339Nano)}
-	if q != nil {
-		q.Ticket = t.ID
-	}
-	return publish(ctx, tx, topic, fmt.Sprint(t.ID), msg, q)
 }
 
 // Publish writes an event to the outbox in db (pass your transaction to publish atomically with your change).
@@ -394,25 +537,42 @@ func Publish(ctx context.Context, db DB, topic, key string, payload any) error {
 }
 
 func publish(ctx context.Context, db DB, topic, key string, payload any, q *queueOps) error {
+	sql, args, err := outboxInsert(topic, key, payload, q)
+	if err != nil {
+		return err
+	}
+	if _, err := db.Exec(ctx, sql, args...); err != nil {
+		return fmt.Errorf("publish %s: %w", topic, err)
+	}
+	return nil
+}
+
+func queuePublish(b *pgx.Batch, topic, key string, payload any, q *queueOps) error {
+	sql, args, err := outboxInsert(topic, key, payload, q)
+	if err != nil {
+		return err
+	}
+	b.Queue(sql, args...)
+	return nil
+}
+
+func outboxInsert(topic, key string, payload any, q *queueOps) (string, []any, error) {
 	if topic == "" {
-		return Invalid("topic", "required")
+		return "", nil, Invalid("topic", "required")
 	}
 	b, err := json.Marshal(payload)
 	if err != nil {
-		return fmt.Errorf("publish %s: %w", topic, err)
+		return "", nil, fmt.Errorf("publish %s: %w", topic, err)
 	}
 	var qb any
 	if q != nil {
 		j, err := json.Marshal(q)
 		if err != nil {
-			return fmt.Errorf("publish %s: %w", topic, err)
+			return "", nil, fmt.Errorf("publish %s: %w", topic, err)
 		}
 		qb = j
 	}
-	if _, err := db.Exec(ctx, `INSERT INTO outbox (topic, key, payload, queue) VALUES ($1, $2, $3, $4)`, topic, key, b, qb); err != nil {
-		return fmt.Errorf("publish %s: %w", topic, err)
-	}
-	return nil
+	return `INSERT INTO outbox (topic, key, payload, queue) VALUES ($1, $2, $3, $4)`, []any{topic, key, b, qb}, nil
 }
 
 // queueOps tell the relay how a change moves a ticket between unit queues.

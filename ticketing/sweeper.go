@@ -27,7 +27,7 @@ func (s *Service) Sweep(ctx context.Context) ([]SLAAlert, error) {
 		rows, err := tx.Query(ctx, `
 			WITH due AS (
 				SELECT id, due_kind, due_at, 'red' AS level FROM tickets
-				WHERE due_at IS NOT NULL AND due_at <= $1
+				WHERE due_at IS NOT NULL AND yellow_at <= $1 AND due_at <= $1 -- yellow_at is never after due_at: the index serves both
 				UNION ALL
 				SELECT id, due_kind, due_at, 'yellow' FROM tickets
 				WHERE due_at IS NOT NULL AND yellow_at <= $1 AND due_at > $1
@@ -52,13 +52,9 @@ func (s *Service) Sweep(ctx context.Context) ([]SLAAlert, error) {
 			if err != nil {
 				return err
 			}
-			action := "sla_" + al.Level
-			ev, err := s.appendEvent(ctx, tx, System, t.ID, action, t.Status, t.Status, "",
-				map[string]any{"due_kind": al.DueKind, "due_at": al.DueAt, "level": al.Level})
+			_, err = s.record(ctx, tx, System, t, pendingEvent{action: "sla_" + al.Level, from: t.Status, to: t.Status,
+				topic: "sla." + al.Level, data: map[string]any{"due_kind": al.DueKind, "due_at": al.DueAt, "level": al.Level}})
 			if err != nil {
-				return err
-			}
-			if err := s.writeOutbox(ctx, tx, "sla."+al.Level, t, ev, nil); err != nil {
 				return err
 			}
 		}

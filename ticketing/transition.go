@@ -311,13 +311,9 @@ func (s *Service) doTx(ctx context.Context, tx pgx.Tx, a Actor, id TicketID, act
 		if err := v.Err(); err != nil {
 			return Ticket{}, err
 		}
-		t.Status, t.LeadUnitID, t.CoUnitIDs, t.AssigneeID = StatusDispatched, unit, co, nil
-		t.DispatchedAt = &now
-		sb, rb := s.cal.Add(now, s.signAllowed(t)), s.cal.Add(now, s.replyAllowed(t, cat))
-		t.SignBy, t.ReplyBy, t.CallbackBy = &sb, &rb, nil
-		t.ExtensionStatus, t.ExtensionDays = "none", 0
-		setClock(s.runClock(DueSign, now, sb))
-		data["unit_id"], data["co_unit_ids"], data["sign_by"], data["reply_by"] = unit, co, sb, rb
+		for k, v := range s.applyDispatch(&t, unit, co, rt, cat, now) {
+			data[k] = v
+		}
 
 	case ActSign:
 		t.Status = StatusSigned
@@ -487,10 +483,6 @@ func (s *Service) doTx(ctx context.Context, tx pgx.Tx, a Actor, id TicketID, act
 	if err != nil {
 		return Ticket{}, fmt.Errorf("%s ticket %d: %w", act, id, err)
 	}
-	ev, err := s.appendEvent(ctx, tx, a, t.ID, string(act), before.Status, t.Status, strings.TrimSpace(in.Note), data)
-	if err != nil {
-		return Ticket{}, err
-	}
 	var q *queueOps
 	if from, to := queuedAt(before, desk.ID), queuedAt(t, desk.ID); from != to || (to != 0 && act == ActDispatch) {
 		q = &queueOps{}
@@ -501,16 +493,17 @@ func (s *Service) doTx(ctx context.Context, tx pgx.Tx, a Actor, id TicketID, act
 			q.Add = &queueAdd{Unit: to, Urgent: t.Urgency == UrgencyUrgent, Seq: t.Version}
 		}
 	}
-	if err := s.writeOutbox(ctx, tx, "ticket."+string(act), t, ev, q); err != nil {
+	evs, err := s.record(ctx, tx, a, t, pendingEvent{action: string(act), from: before.Status, to: t.Status,
+		note: strings.TrimSpace(in.Note), data: data, topic: "ticket." + string(act), q: q})
+	if err != nil {
 		return Ticket{}, err
 	}
+	ev := evs[0]
 	if mergeTarget != nil {
-		tev, err := s.appendEvent(ctx, tx, a, mergeTarget.ID, "merged_from", mergeTarget.Status, mergeTarget.Status,
-			strings.TrimSpace(in.Note), map[string]any{"duplicate_id": t.ID, "duplicate_number": t.Number})
+		_, err := s.record(ctx, tx, a, *mergeTarget, pendingEvent{action: "merged_from", from: mergeTarget.Status,
+			to: mergeTarget.Status, note: strings.TrimSpace(in.Note), topic: "ticket.merged_from",
+			data: map[string]any{"duplicate_id": t.ID, "duplicate_number": t.Number}})
 		if err != nil {
-			return Ticket{}, err
-		}
-		if err := s.writeOutbox(ctx, tx, "ticket.merged_from", *mergeTarget, tev, nil); err != nil {
 			return Ticket{}, err
 		}
 	}
@@ -518,6 +511,22 @@ func (s *Service) doTx(ctx context.Context, tx pgx.Tx, a Actor, id TicketID, act
 		return Ticket{}, err
 	}
 	return t, nil
+}
+
+// applyDispatch sets what a dispatch sets (unit, clocks) and returns the event data.
+func (s *Service) applyDispatch(t *Ticket, unit UnitID, co []UnitID, rt Route, cat Category, now time.Time) map[string]any {
+	t.Status, t.LeadUnitID, t.CoUnitIDs, t.AssigneeID = StatusDispatched, unit, co, nil
+	t.DispatchedAt = &now
+	sb, rb := s.cal.Add(now, s.signAllowed(*t)), s.cal.Add(now, s.replyAllowed(*t, cat))
+	t.SignBy, t.ReplyBy, t.CallbackBy = &sb, &rb, nil
+	t.ExtensionStatus, t.ExtensionDays = "none", 0
+	c := s.runClock(DueSign, now, sb)
+	t.DueKind, t.DueAt, t.YellowAt = c.kind, c.due, c.yellow
+	data := map[string]any{"unit_id": unit, "co_unit_ids": co, "sign_by": sb, "reply_by": rb, "route_unit_id": rt.UnitID}
+	if rt.RuleID != 0 {
+		data["rule_id"], data["rule_version"] = rt.RuleID, rt.RuleVersion
+	}
+	return data
 }
 
 func updateTicket(ctx context.Context, tx pgx.Tx, t Ticket, version int) (Ticket, error) {

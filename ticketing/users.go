@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -161,21 +162,77 @@ func CreateToken(ctx context.Context, db DB, user UserID, name string, ttl time.
 	return token, nil
 }
 
+// TokenCacheTTL is how long a resolved token is remembered in this process, so an API client's every request
+// does not cost a database round trip. A revoked token or a deactivated user keeps working for at most this
+// long; 0 turns the cache off.
+var TokenCacheTTL = 5 * time.Second
+
+type cachedActor struct {
+	actor Actor
+	until time.Time
+}
+
+var (
+	tokenCacheMu sync.Mutex
+	tokenCache   = map[[32]byte]cachedActor{}
+)
+
 // ActorByToken resolves a bearer token to its active user, or ErrAuth.
 func ActorByToken(ctx context.Context, db DB, token string) (Actor, error) {
 	sum := sha256.Sum256([]byte(token))
-	rows, err := db.Query(ctx, `SELECT u.id, u.username, u.display_name, u.role, coalesce(u.unit_id, 0), u.permissions, u.active
+	now := time.Now()
+	if TokenCacheTTL > 0 {
+		tokenCacheMu.Lock()
+		c, ok := tokenCache[sum]
+		tokenCacheMu.Unlock()
+		if ok && now.Before(c.until) {
+			return c.actor, nil
+		}
+	}
+	a, exp, err := actorByToken(ctx, db, sum)
+	if err != nil || TokenCacheTTL <= 0 {
+		return a, err
+	}
+	until := now.Add(TokenCacheTTL)
+	if exp != nil && exp.Before(until) {
+		until = *exp
+	}
+	tokenCacheMu.Lock()
+	if len(tokenCache) > 10000 { // bounded: drop everything rather than track ages
+		clear(tokenCache)
+	}
+	tokenCache[sum] = cachedActor{actor: a, until: until}
+	tokenCacheMu.Unlock()
+	return a, nil
+}
+
+func actorByToken(ctx context.Context, db DB, sum [32]byte) (Actor, *time.Time, error) {
+	var exp *time.Time
+	rows, err := db.Query(ctx, `SELECT u.id, u.username, u.display_name, u.role, coalesce(u.unit_id, 0), u.permissions, u.active, t.expires_at
 		FROM api_tokens t JOIN users u ON u.id = t.user_id
 		WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now()) AND u.active`, sum[:])
 	if err != nil {
-		return Actor{}, fmt.Errorf("check token: %w", err)
+		return Actor{}, nil, fmt.Errorf("check token: %w", err)
 	}
-	u, err := pgx.CollectExactlyOneRow(rows, scanUser)
+	u, err := pgx.CollectExactlyOneRow(rows, func(row pgx.CollectableRow) (User, error) {
+		var u User
+		var perms []string
+		if err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &u.Role, &u.UnitID, &perms, &u.Active, &exp); err != nil {
+			return u, err
+		}
+		for _, p := range perms {
+			u.Permissions = append(u.Permissions, Permission(p))
+		}
+		if u.Permissions == nil {
+			u.Permissions = []Permission{}
+		}
+		return u, nil
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Actor{}, ErrAuth
+		return Actor{}, nil, ErrAuth
 	}
 	if err != nil {
-		return Actor{}, fmt.Errorf("check token: %w", err)
+		return Actor{}, nil, fmt.Errorf("check token: %w", err)
 	}
-	return u.Actor(), nil
+	return u.Actor(), exp, nil
 }

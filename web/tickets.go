@@ -40,6 +40,7 @@ func (s *Server) ticketRoutes() {
 		s.mux.HandleFunc("POST /api/v1/tickets/{id}/"+string(act), s.authed(s.ticketAction(act)))
 	}
 	s.mux.HandleFunc("GET /api/v1/categories", s.authed(s.listCategories))
+	s.mux.HandleFunc("PUT /api/v1/categories/{code}", s.authed(s.saveCategory))
 	s.mux.HandleFunc("GET /api/v1/routing-rules", s.authed(s.listRules))
 	s.mux.HandleFunc("POST /api/v1/routing-rules", s.authed(s.createRule))
 	s.mux.HandleFunc("PUT /api/v1/routing-rules/{id}", s.authed(s.updateRule))
@@ -125,7 +126,7 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) {
 	v := s.view(r, s.tickets().View(r.Context(), t, a))
 	v.Ticket.QueryCode = qc
 	if t.CallerPhone != "" || t.HouseholdID != nil {
-		if v.Duplicates, err = s.tickets().Duplicates(r.Context(), a, t.ID); err != nil {
+		if v.Duplicates, err = s.tickets().DuplicatesFor(r.Context(), a, t); err != nil {
 			writeError(w, r, s.log, err)
 			return
 		}
@@ -294,6 +295,22 @@ func (s *Server) listCategories(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"categories": cs})
+}
+
+// saveCategory creates or changes a category (admins).
+func (s *Server) saveCategory(w http.ResponseWriter, r *http.Request) {
+	var c ticketing.Category
+	if err := decode(w, r, &c); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	c.Code = r.PathValue("code")
+	c, err := s.tickets().SaveCategory(r.Context(), actor(r), c)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
 }
 
 func (s *Server) listRules(w http.ResponseWriter, r *http.Request) {

@@ -12,15 +12,18 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 
 	"hotline/deploy/testenv"
 	"hotline/ticketing"
 )
 
 type apiFixture struct {
-	t   *testing.T
-	srv *httptest.Server
-	db  *pgxpool.Pool
+	t      *testing.T
+	srv    *httptest.Server
+	db     *pgxpool.Pool
+	rdb    *redis.Client
+	prefix string
 }
 
 func newAPI(t *testing.T) *apiFixture {
@@ -30,7 +33,7 @@ func newAPI(t *testing.T) *apiFixture {
 	h := New(Deps{DB: db, Redis: rdb, Tickets: &Tickets{Service: svc, Queues: ticketing.NewQueues(db, rdb, prefix), RedisPrefix: prefix, PublicLimit: 5}})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &apiFixture{t: t, srv: srv, db: db}
+	return &apiFixture{t: t, srv: srv, db: db, rdb: rdb, prefix: prefix}
 }
 
 // user creates a user and logs in through POST /api/v1/tokens.
@@ -242,4 +245,80 @@ func contains(xs []string, x string) bool {
 		}
 	}
 	return false
+}
+
+func TestDirectoryAndQueueAPI(t *testing.T) {
+	f := newAPI(t)
+	admin := f.user("admin", ticketing.RoleAdmin, "430000")
+	agent := f.user("agent1", ticketing.RoleAgent, "desk")
+	staff := f.user("policy1", ticketing.RoleStaff, "div-policy")
+	// Categories are editable by admins only.
+	var cats struct{ Categories []ticketing.Category }
+	f.call(agent, "GET", "/api/v1/categories", nil, nil, &cats)
+	codes := map[string]bool{}
+	for _, c := range cats.Categories {
+		codes[c.Code] = true
+	}
+	if !codes["monitoring_help"] || !codes["monitoring_verify"] || len(cats.Categories) < 15 {
+		t.Fatalf("seeded categories %v", codes)
+	}
+	days := 5
+	cat := map[string]any{"name": "农村低保政策咨询", "lead_unit_code": "div-policy", "reply_days": days, "active": true}
+	if code := f.call(agent, "PUT", "/api/v1/categories/dibao_question", cat, nil, nil); code != 403 {
+		t.Fatalf("agent edits a category: %d", code)
+	}
+	if code := f.call(admin, "PUT", "/api/v1/categories/dibao_question", cat, nil, nil); code != 200 {
+		t.Fatalf("admin adds a category: %d", code)
+	}
+	var e apiError
+	if code := f.call(admin, "PUT", "/api/v1/categories/Bad-Code", cat, nil, &e); code != 400 || e.Fields["code"] == "" {
+		t.Fatalf("bad category code: %d %+v", code, e)
+	}
+	// A rule for it, through the API.
+	var rule ticketing.Rule
+	if code := f.call(admin, "POST", "/api/v1/routing-rules", map[string]any{"position": 5, "name": "低保咨询 → 政策法规处",
+		"categories": []string{"dibao_question"}, "unit_code": "div-policy"}, nil, &rule); code != 201 || rule.Version != 1 {
+		t.Fatalf("create rule: %d %+v", code, rule)
+	}
+	if code := f.call(admin, "PUT", fmt.Sprintf("/api/v1/routing-rules/%d", rule.ID), map[string]any{"position": 5, "name": "x",
+		"unit_code": "div-policy", "categories": []string{"dibao_question"}, "version": 7}, nil, &e); code != 409 {
+		t.Fatalf("stale rule update: %d", code)
+	}
+	// A ticket in the new category lands in the policy division's queue; its staff claim and sign it.
+	var v viewResp
+	f.call(agent, "POST", "/api/v1/tickets", map[string]any{"kind": "consultation", "category": "dibao_question", "content": "低保怎么申请", "dispatch": true}, nil, &v)
+	if v.Ticket.Status != "dispatched" || v.Ticket.RouteRuleID == nil || *v.Ticket.RouteRuleID != rule.ID {
+		t.Fatalf("ticket %+v", v.Ticket)
+	}
+	if !v.Ticket.ReplyBy.Equal(ticketing.NewService(f.db, ticketing.Options{}).Calendar().AddDays(*v.Ticket.DispatchedAt, days)) {
+		t.Fatalf("the category's reply_days not used: reply_by %v", v.Ticket.ReplyBy)
+	}
+	relay := ticketing.NewRelay(f.db, f.rdb, ticketing.RelayOptions{Prefix: f.prefix})
+	if _, err := relay.PublishOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	unit := v.Ticket.LeadUnitID
+	var claimed struct {
+		Entry   ticketing.QueueEntry
+		Ticket  ticketing.Ticket
+		Allowed []string `json:"allowed_actions"`
+	}
+	if code := f.call(agent, "POST", fmt.Sprintf("/api/v1/queues/%d/claim", unit), nil, nil, nil); code != 403 {
+		t.Fatalf("agent claims from a division queue: %d", code)
+	}
+	if code := f.call(staff, "POST", fmt.Sprintf("/api/v1/queues/%d/claim", unit), nil, nil, &claimed); code != 200 || claimed.Ticket.ID != v.Ticket.ID || !contains(claimed.Allowed, "sign") {
+		t.Fatalf("claim: %d %+v", code, claimed)
+	}
+	if code := f.call(staff, "POST", fmt.Sprintf("/api/v1/queues/%d/claim", unit), nil, nil, &e); code != 404 {
+		t.Fatalf("claim from an empty queue: %d", code)
+	}
+	if code := f.call(staff, "POST", fmt.Sprintf("/api/v1/tickets/%d/sign", v.Ticket.ID), map[string]any{"version": claimed.Ticket.Version}, nil, nil); code != 200 {
+		t.Fatalf("sign: %d", code)
+	}
+	relay.PublishOnce(context.Background())
+	var entries struct{ Entries []ticketing.QueueEntry }
+	f.call(staff, "GET", fmt.Sprintf("/api/v1/queues/%d", unit), nil, nil, &entries)
+	if len(entries.Entries) != 0 {
+		t.Fatalf("queue after sign: %+v", entries.Entries)
+	}
 }

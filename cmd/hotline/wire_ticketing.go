@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 
 	"hotline/ticketing"
 	"hotline/ticketing/calendar"
@@ -54,6 +55,9 @@ func ticketingFor(a *App) *ticketingParts {
 			p.err = fmt.Errorf("HOTLINE_HOLIDAYS_FILE: %v", err)
 			return p
 		}
+	}
+	if _, last := cal.Years(); time.Now().Year() > last {
+		a.log.Warn("the holiday calendar ends before this year: only weekends count as days off; load a newer one with HOTLINE_HOLIDAYS_FILE", "calendar_until", last)
 	}
 	p.relay = ticketing.NewRelay(a.db, a.rdb, ticketing.RelayOptions{Prefix: a.cfg.RedisPrefix, Batch: c.OutboxBatch,
 		PollInterval: c.OutboxPoll, EventsMaxLen: int64(c.EventsMaxLen), Log: a.log.With("component", "outbox-relay")})
