@@ -55,7 +55,7 @@ func householdID(r *http.Request) (monitoring.HouseholdID, error) {
 func householdQuery(r *http.Request) (monitoring.Query, error) {
 	v := r.URL.Query()
 	q := monitoring.Query{Name: v.Get("name"), Phone: v.Get("phone"), IDNumber: v.Get("id_number"), IDLast4: v.Get("id_last4"),
-		Region: v.Get("region"), MonitoringType: monitoring.MonitoringType(v.Get("monitoring_type")),
+		Region: v.Get("region"), Clock: v.Get("clock"), MonitoringType: monitoring.MonitoringType(v.Get("monitoring_type")),
 		RiskType: monitoring.RiskType(v.Get("risk_type")), Status: monitoring.Status(v.Get("status"))}
 	ve := &ticketing.ValidationError{}
 	num := func(name string) int64 {
@@ -266,7 +266,7 @@ func (s *Server) exportHouseholds(w http.ResponseWriter, r *http.Request) {
 	}
 	if _, err := s.deps.Monitoring.Search(r.Context(), monitoring.Query{Name: q.Name, Phone: q.Phone, IDNumber: q.IDNumber,
 		IDLast4: q.IDLast4, Region: q.Region, MonitoringType: q.MonitoringType, RiskType: q.RiskType, Status: q.Status,
-		NoContactDays: q.NoContactDays, Limit: 1}); err != nil {
+		NoContactDays: q.NoContactDays, Clock: q.Clock, Limit: 1}); err != nil {
 		writeError(w, r, s.log, err) // a bad filter is a JSON error, before any CSV is written
 		return
 	}

@@ -24,7 +24,7 @@ func init() {
 	wirers = append(wirers, wireMonitoring)
 	demoSeeders = append(demoSeeders, demoHouseholds)
 	commands = append(commands,
-		command{name: "import", summary: "import households FILE: load monitored households from CSV (UTF-8 or GBK); prints the report", run: runImport},
+		command{name: "import", summary: "import [--flags] households FILE: load monitored households from CSV (UTF-8 or GBK); prints the report", run: runImport},
 		command{name: "demo-data", summary: "demo-data [--households N]: add N synthetic households (valid IDs, test phone ranges)", run: runDemoData},
 	)
 }
@@ -235,7 +235,12 @@ func runDemoData(ctx context.Context, cfg *Config, args []string, stdout io.Writ
 }
 
 // attachMonitoringTickets joins the verification loop to the ticketing service (help ticket → verification
-// ticket → outcome moves the household). The ticketing wiring (wire_ticketing.go) provides ticketService(a).
+// ticket → outcome moves the household), whatever order the wirers run in: ticketService builds the service once.
 func attachMonitoringTickets(a *App, s *monitoring.Service) error {
+	ts, err := ticketService(a)
+	if err != nil {
+		return err
+	}
+	s.AttachTickets(ts)
 	return nil
 }

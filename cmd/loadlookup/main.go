@@ -35,6 +35,7 @@ func main() {
 		lookups    = flag.Int("lookups", 20_000, "caller lookups to time (one at a time)")
 		importRows = flag.Int("import-rows", 100_000, "rows of the CSV file whose import is timed (0: skip)")
 		durable    = flag.Bool("durable", true, "fsync on, as `hotline up` runs (private PostgreSQL only)")
+		tickets    = flag.Int("tickets", 200_000, "tickets linked to random households (a third closed), so lookups find open tickets")
 		csvOut     = flag.String("csv-out", "", "only write a CSV of -import-rows synthetic rows to this file and exit")
 	)
 	flag.Parse()
@@ -99,8 +100,19 @@ func main() {
 	db.QueryRow(ctx, `SELECT (SELECT count(*) FROM household_members), (SELECT count(*) FROM household_phones)`).Scan(&members, &phones)
 	fmt.Printf("generation: %d households, %d members, %d phones in %.1fs (%.0f households/s, COPY, sealed in Go)\n",
 		*households, members, phones, gen.Seconds(), float64(*households)/gen.Seconds())
+	if *tickets > 0 {
+		start = time.Now()
+		if _, err := db.Exec(ctx, `INSERT INTO tickets (number, query_code, source, household_id, kind, category, content,
+				status, lead_unit_id)
+			SELECT 'LOAD-' || g, '000000', 'phone', (g::bigint * 7919) % $2 + 1, 'help', 'monitoring_help', '压测工单',
+			       CASE WHEN g % 3 = 0 THEN 'closed' ELSE 'dispatched' END, (SELECT id FROM units WHERE code = 'desk')
+			  FROM generate_series(1, $1) AS g`, *tickets, *households); err != nil {
+			fatal(err)
+		}
+		fmt.Printf("tickets: %d linked to households in %.1fs (generate_series)\n", *tickets, time.Since(start).Seconds())
+	}
 	start = time.Now()
-	for _, t := range []string{"households", "household_members", "household_phones"} {
+	for _, t := range []string{"households", "household_members", "household_phones", "tickets"} {
 		if _, err := db.Exec(ctx, `VACUUM ANALYZE `+t); err != nil {
 			fatal(err)
 		}
@@ -126,7 +138,7 @@ func main() {
 		}
 	}
 	lat := make([]time.Duration, *lookups)
-	found := 0
+	found, openTickets := 0, 0
 	start = time.Now()
 	for i := range lat {
 		n := number()
@@ -137,12 +149,15 @@ func main() {
 			fatal(err)
 		}
 		found += len(ms)
+		for _, m := range ms {
+			openTickets += len(m.OpenTickets)
+		}
 	}
 	total := time.Since(start)
 	slices.Sort(lat)
 	pct := func(p float64) time.Duration { return lat[int(float64(len(lat)-1)*p)] }
-	fmt.Printf("caller lookup over %d households: %d lookups in %.1fs (one at a time), %d households matched\n",
-		*households, *lookups, total.Seconds(), found)
+	fmt.Printf("caller lookup over %d households: %d lookups in %.1fs (one at a time), %d households and %d open tickets matched\n",
+		*households, *lookups, total.Seconds(), found, openTickets)
 	fmt.Printf("  p50 %s  p90 %s  p99 %s  max %s\n", pct(0.50).Round(time.Microsecond), pct(0.90).Round(time.Microsecond),
 		pct(0.99).Round(time.Microsecond), lat[len(lat)-1].Round(time.Microsecond))
 

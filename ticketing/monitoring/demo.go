@@ -62,6 +62,17 @@ func DemoHousehold(i int) HouseholdInput {
 	ts := demoTownships()
 	t := ts[rng.IntN(len(ts))]
 	surname := string(surnames[rng.IntN(len(surnames))])
+	if i == 0 {
+		// The first household is in 赫山区 (430903), where the demo users heshan1 and heshanhead work, and is
+		// the 刘建国 of the demo help ticket: its verification ticket lands in their queue.
+		for _, r := range ts {
+			if r.ParentCode == "430903" {
+				t = r
+				break
+			}
+		}
+		surname = "刘"
+	}
 	name := func(sur string) string {
 		n := sur + string(givenChars[rng.IntN(len(givenChars))])
 		if rng.IntN(3) > 0 {
@@ -87,7 +98,11 @@ func DemoHousehold(i int) HouseholdInput {
 	for n := 1 + rng.IntN(2); n > 0; n-- {
 		in.RiskTypes = append(in.RiskTypes, string(RiskTypes[rng.IntN(len(RiskTypes))].Code))
 	}
-	in.Members = append(in.Members, MemberInput{Seq: 1, Name: name(surname), Relation: "户主", IDNumber: id(headYear, 1),
+	headName := name(surname)
+	if i == 0 {
+		headName = "刘建国"
+	}
+	in.Members = append(in.Members, MemberInput{Seq: 1, Name: headName, Relation: "户主", IDNumber: id(headYear, 1),
 		Health: healths[rng.IntN(len(healths))], Labour: labours[rng.IntN(len(labours))], Phone: DemoPhone(i)})
 	if rng.IntN(10) < 8 {
 		in.Members = append(in.Members, MemberInput{Seq: 2, Name: name(string(surnames[rng.IntN(len(surnames))])), Relation: "配偶",

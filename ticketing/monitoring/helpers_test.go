@@ -37,7 +37,7 @@ type fixture struct {
 	box   *pii.Box
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	db := testenv.DB(t)
 	key, _ := pii.ParseKey(pii.NewKey())

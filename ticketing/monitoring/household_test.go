@@ -330,3 +330,87 @@ func TestSearch(t *testing.T) {
 		t.Errorf("bad query: %v", err)
 	}
 }
+
+func TestDialPhones(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	h, err := f.svc.Create(ctx(), staff, sampleInput("P001", "13812345678"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := f.svc.DialPhones(ctx(), f.db, h.ID)
+	if err != nil || len(ps) != 2 || ps[0].Number != "13812345678" || ps[0].MemberSeq == nil || ps[1].Number != "07374221234" {
+		t.Fatalf("dial phones: %+v %v", ps, err)
+	}
+	assertMasked(t, "DialPhone JSON", ps)
+}
+
+// The caller lookup is one query that probes indexes only, never a scan of a table that grows with households.
+func TestLookupPlanUsesIndexes(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	if err := f.svc.LoadDemo(ctx(), 0, 3000, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range []string{"households", "household_members", "household_phones", "tickets"} {
+		if _, err := f.db.Exec(ctx(), "ANALYZE "+tb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := f.db.Query(ctx(), "EXPLAIN "+lookupSQL, f.box.Hash("phone", DemoPhone(7)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan []string
+	for rows.Next() {
+		var line string
+		rows.Scan(&line)
+		plan = append(plan, line)
+	}
+	p := strings.Join(plan, "\n")
+	t.Logf("lookup plan:\n%s", p)
+	if !strings.Contains(p, "household_phones_hash_idx") || strings.Contains(p, "Seq Scan on household") {
+		t.Fatalf("lookup plan:\n%s", p)
+	}
+}
+
+func TestCountyScope(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	unit := func(code string) ticketing.UnitID {
+		u, err := ticketing.UnitByCode(ctx(), f.db, code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.ID
+	}
+	heshan := ticketing.Actor{Username: "heshan1", Role: ticketing.RoleStaff, UnitID: unit("430903"), Permissions: []ticketing.Permission{ticketing.PermRevealPII}}
+	yiyang := ticketing.Actor{Username: "yiyang1", Role: ticketing.RoleStaff, UnitID: unit("430900")}
+	taojiang := ticketing.Actor{Username: "taojiang1", Role: ticketing.RoleStaff, UnitID: unit("430922"), Permissions: []ticketing.Permission{ticketing.PermRevealPII}}
+	division := ticketing.Actor{Username: "monitor1", Role: ticketing.RoleStaff, UnitID: unit("div-monitoring")}
+	h, err := f.svc.Create(ctx(), heshan, sampleInput("Z001", "13812345678"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := DemoHousehold(3)
+	other.CountyCode, other.TownshipCode = "430922", firstTownship("430922")
+	if _, err := f.svc.Create(ctx(), heshan, other); !errors.Is(err, ticketing.ErrForbidden) {
+		t.Fatalf("heshan creates in 桃江: %v", err)
+	}
+	if _, err := f.svc.Act(ctx(), taojiang, h.ID, ActVerify, "核实"); !errors.Is(err, ticketing.ErrForbidden) {
+		t.Fatalf("taojiang acts on a heshan household: %v", err)
+	}
+	if _, err := f.svc.Reveal(ctx(), taojiang, h.ID, RevealRequest{Field: RevealCadrePhone, Reason: "x"}); !errors.Is(err, ticketing.ErrForbidden) {
+		t.Fatalf("taojiang reveals a heshan household: %v", err)
+	}
+	if _, err := f.svc.Act(ctx(), yiyang, h.ID, ActVerify, "市局核实"); err != nil {
+		t.Fatalf("the prefecture acts in its county: %v", err)
+	}
+	if _, err := f.svc.Act(ctx(), division, h.ID, ActNotInclude, "省防贫监测处"); err != nil {
+		t.Fatalf("the provincial division acts anywhere: %v", err)
+	}
+	audits, _ := f.svc.Reveals(ctx(), h.ID, 10)
+	if len(audits) != 0 {
+		t.Fatalf("refused reveal audited as seen: %+v", audits)
+	}
+}

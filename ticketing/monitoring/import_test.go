@@ -99,7 +99,9 @@ func TestImportReport(t *testing.T) {
 
 	// Again: nothing changes, not even versions or events.
 	var events, version int
-	f.db.QueryRow(ctx(), `SELECT (SELECT count(*) FROM household_events), (SELECT sum(version) FROM households)`).Scan(&events, &version)
+	var tuples string
+	f.db.QueryRow(ctx(), `SELECT (SELECT count(*) FROM household_events), (SELECT sum(version) FROM households),
+		(SELECT string_agg(xmin::text || '/' || xmax::text, ',' ORDER BY id) FROM households)`).Scan(&events, &version, &tuples)
 	rep2, err := f.svc.Import(ctx(), staff, strings.NewReader(file))
 	if err != nil {
 		t.Fatal(err)
@@ -109,9 +111,11 @@ func TestImportReport(t *testing.T) {
 		t.Fatalf("re-import report: %+v", rep2)
 	}
 	var events2, version2 int
-	f.db.QueryRow(ctx(), `SELECT (SELECT count(*) FROM household_events), (SELECT sum(version) FROM households)`).Scan(&events2, &version2)
-	if events2 != events || version2 != version {
-		t.Fatalf("re-import wrote: events %d→%d, versions %d→%d", events, events2, version, version2)
+	var tuples2 string
+	f.db.QueryRow(ctx(), `SELECT (SELECT count(*) FROM household_events), (SELECT sum(version) FROM households),
+		(SELECT string_agg(xmin::text || '/' || xmax::text, ',' ORDER BY id) FROM households)`).Scan(&events2, &version2, &tuples2)
+	if events2 != events || version2 != version || tuples2 != tuples {
+		t.Fatalf("re-import wrote: events %d→%d, versions %d→%d, tuples %s→%s", events, events2, version, version2, tuples, tuples2)
 	}
 
 	// The same file in GBK (as a government spreadsheet exports it), and in UTF-8 with a BOM: same result.

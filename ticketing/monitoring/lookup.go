@@ -60,17 +60,7 @@ func (s *Service) LookupPhone(ctx context.Context, raw string) ([]Match, error) 
 }
 
 func (s *Service) lookupHash(ctx context.Context, hash []byte) ([]Match, error) {
-	rows, _ := s.db.Query(ctx, `
-		SELECT h.id, h.number, h.township_code, h.village, h.head_name, h.monitoring_type, h.risk_types, h.status,
-		       h.lead_at, h.last_contact_at, p.phone_mask, p.member_seq,
-		       (SELECT coalesce(json_agg(json_build_object('seq', m.seq, 'name', m.name, 'relation', m.relation,
-		                 'id_number', m.id_mask, 'health', m.health, 'labour', m.labour, 'in_school', m.in_school)
-		                 ORDER BY m.seq), '[]')
-		          FROM household_members m WHERE m.household_id = h.id),
-		       `+openTicketsSQL+`
-		  FROM household_phones p JOIN households h ON h.id = p.household_id
-		 WHERE p.phone_hash = $1
-		 ORDER BY h.id`, hash)
+	rows, _ := s.db.Query(ctx, lookupSQL, hash)
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Match, error) {
 		var m Match
 		var members, tickets []byte
@@ -102,7 +92,56 @@ func (s *Service) lookupHash(ctx context.Context, hash []byte) ([]Match, error) 
 	return out, nil
 }
 
+// lookupSQL is the caller lookup: one probe of household_phones_hash_idx, then the household by primary key, its
+// members and its open tickets (tickets_household_idx).
+const lookupSQL = `
+		SELECT h.id, h.number, h.township_code, h.village, h.head_name, h.monitoring_type, h.risk_types, h.status,
+		       h.lead_at, h.last_contact_at, p.phone_mask, p.member_seq,
+		       (SELECT coalesce(json_agg(json_build_object('seq', m.seq, 'name', m.name, 'relation', m.relation,
+		                 'id_number', m.id_mask, 'health', m.health, 'labour', m.labour, 'in_school', m.in_school)
+		                 ORDER BY m.seq), '[]')
+		          FROM household_members m WHERE m.household_id = h.id),
+		       ` + openTicketsSQL + `
+		  FROM household_phones p JOIN households h ON h.id = p.household_id
+		 WHERE p.phone_hash = $1
+		 ORDER BY h.id`
+
 // openTicketsSQL selects the household's open tickets as a JSON array.
 const openTicketsSQL = `(SELECT coalesce(json_agg(json_build_object('id', t.id, 'number', t.number,
 		'category', t.category, 'status', t.status, 'created_at', t.created_at, 'due_at', t.due_at) ORDER BY t.id), '[]')
 	  FROM tickets t WHERE t.household_id = h.id AND t.status <> 'closed')`
+
+// DialPhone is a full number for the dialer, with the mask people may see.
+type DialPhone struct {
+	Number    string `json:"-"` // full, for the SIP INVITE only: never send it to a browser or a log
+	Masked    string `json:"number"`
+	Kind      string `json:"kind"`
+	MemberSeq *int   `json:"member_seq,omitempty"`
+}
+
+// DialPhones returns a household's phone numbers in full for the machines that place calls (the campaign dialer,
+// click-to-call that rings the agent first, so the agent never sees the number). It writes no audit row because
+// no person sees the value; anything that shows a number to a person must use Reveal.
+func (s *Service) DialPhones(ctx context.Context, db ticketing.DB, id HouseholdID) ([]DialPhone, error) {
+	rows, _ := db.Query(ctx, `SELECT phone_enc, phone_mask, kind, member_seq FROM household_phones
+		WHERE household_id = $1 ORDER BY member_seq NULLS LAST, phone_mask`, id)
+	type row struct {
+		Enc       []byte
+		Mask      string
+		Kind      string
+		MemberSeq *int
+	}
+	rs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+	if err != nil {
+		return nil, fmt.Errorf("phones of household %d: %w", id, err)
+	}
+	out := make([]DialPhone, len(rs))
+	for i, r := range rs {
+		n, err := s.box.Open(pii.FieldPhone, r.Enc)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = DialPhone{Number: n, Masked: r.Mask, Kind: r.Kind, MemberSeq: r.MemberSeq}
+	}
+	return out, nil
+}

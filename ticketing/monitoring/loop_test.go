@@ -108,9 +108,18 @@ func TestLoopIdentified(t *testing.T) {
 	if h, _ = l.svc.Get(ctx(), h.ID); h.Clock.Level != "yellow" {
 		t.Fatalf("day 12: %+v", h.Clock)
 	}
+	if p, _ := l.svc.Search(ctx(), Query{Clock: "yellow"}); len(p.Households) != 1 {
+		t.Fatalf("yellow search: %d", len(p.Households))
+	}
+	if p, _ := l.svc.Search(ctx(), Query{Clock: "red"}); len(p.Households) != 0 {
+		t.Fatalf("red search on day 12: %d", len(p.Households))
+	}
 	l.clock.Add(3 * 24 * time.Hour)
 	if h, _ = l.svc.Get(ctx(), h.ID); h.Clock.Level != "red" {
 		t.Fatalf("day 15: %+v", h.Clock)
+	}
+	if p, _ := l.svc.Search(ctx(), Query{Clock: "red"}); len(p.Households) != 1 || p.Households[0].Clock.Level != "red" {
+		t.Fatalf("red search: %+v", p.Households)
 	}
 
 	// The county signs and replies "identified": the household is identified in that same transaction.

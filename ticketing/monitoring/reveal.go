@@ -47,6 +47,9 @@ func (s *Service) Reveal(ctx context.Context, actor ticketing.Actor, id Househol
 	}
 	out := Revealed{Field: req.Field, At: s.now()}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := scopeOf(ctx, tx, actor, id); err != nil {
+			return err
+		}
 		var enc []byte
 		var f pii.Field
 		var seq *int16

@@ -25,6 +25,7 @@ type Query struct {
 	RiskType       RiskType       //
 	Status         Status         //
 	NoContactDays  int            // no contact for at least this many days (or never)
+	Clock          string         // yellow or red: households whose lead-to-identification clock is at least that late
 	After          HouseholdID    // cursor: the last ID of the previous page
 	Limit          int            // default 50, at most 500
 }
@@ -100,6 +101,17 @@ func (s *Service) Search(ctx context.Context, q Query) (Page, error) {
 	} else if q.NoContactDays > 0 {
 		cut := s.now().Add(-time.Duration(q.NoContactDays) * 24 * time.Hour)
 		where = append(where, `(h.last_contact_at IS NULL OR h.last_contact_at < `+arg(cut)+`)`)
+	}
+	switch q.Clock {
+	case "":
+	case "yellow", "red":
+		cut := s.now().Add(-s.clocks.LeadToIdentify)
+		if q.Clock == "yellow" {
+			cut = cut.Add(s.clocks.YellowBefore)
+		}
+		where = append(where, `h.lead_at IS NOT NULL AND h.status IN ('screened', 'verified') AND h.lead_at <= `+arg(cut))
+	default:
+		v.Add("clock", "yellow or red")
 	}
 	if q.After > 0 {
 		where = append(where, `h.id > `+arg(q.After))

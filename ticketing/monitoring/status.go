@@ -133,6 +133,9 @@ func (s *Service) ActTx(ctx context.Context, tx pgx.Tx, actor ticketing.Actor, i
 	if err != nil {
 		return fmt.Errorf("household %d %s: %w", id, action, err)
 	}
+	if err := scopeOf(ctx, tx, actor, id); err != nil {
+		return err
+	}
 	if !slices.Contains(t.from, st) {
 		return &ticketing.StateError{Action: string(action), State: string(st), Allowed: AllowedActions(st), Reason: ticketing.ErrState}
 	}

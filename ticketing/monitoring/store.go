@@ -108,6 +108,9 @@ func (s *Service) Create(ctx context.Context, actor ticketing.Actor, in Househol
 	if err != nil {
 		return Household{}, err
 	}
+	if err := checkScope(ctx, s.db, actor, r.CountyCode); err != nil {
+		return Household{}, err
+	}
 	sl := seal(s.box, r)
 	var id HouseholdID
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
@@ -157,6 +160,12 @@ func (s *Service) Update(ctx context.Context, actor ticketing.Actor, id Househol
 		}
 		if r.Number != number {
 			return ticketing.Invalid("number", "the household number cannot change")
+		}
+		if err := scopeOf(ctx, tx, actor, id); err != nil {
+			return err
+		}
+		if err := checkScope(ctx, tx, actor, r.CountyCode); err != nil {
+			return err
 		}
 		if err := s.resolveKept(ctx, tx, id, r); err != nil {
 			return err

@@ -321,11 +321,15 @@ type sealed struct {
 	phoneMask          []string
 }
 
+// digestOf is the keyed digest of a record's content (measures excluded): equal content, equal digest.
+func digestOf(box *pii.Box, r *record) []byte {
+	b, _ := json.Marshal(r)
+	return box.Digest(b)
+}
+
 // seal encrypts a record whose kept values have been resolved.
 func seal(box *pii.Box, r *record) *sealed {
-	s := &sealed{rec: r}
-	b, _ := json.Marshal(r)
-	s.digest = box.Digest(b)
+	s := &sealed{rec: r, digest: digestOf(box, r)}
 	if r.CadrePhone != "" {
 		s.cadreEnc = box.Seal(pii.FieldPhone, r.CadrePhone)
 		s.cadreMask = phone.Mask(r.CadrePhone)

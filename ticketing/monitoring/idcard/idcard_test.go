@@ -67,3 +67,19 @@ func TestMask(t *testing.T) {
 		t.Fatalf("Last4 = %q", got)
 	}
 }
+
+// FuzzIDNumber: a number Validate accepts has a check character that matches and masks to 18 characters.
+func FuzzIDNumber(f *testing.F) {
+	f.Add("11010519491231002X")
+	f.Add("430903198002301234")
+	now := time.Now()
+	f.Fuzz(func(t *testing.T, s string) {
+		id, err := Validate(s, now)
+		if err != nil {
+			return
+		}
+		if len(id) != 18 || CheckChar(id) != id[17] || len(Mask(id)) != 18 {
+			t.Fatalf("accepted %q as %q", s, id)
+		}
+	})
+}
