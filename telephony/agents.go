@@ -307,4 +307,3 @@ func (s *Service) Staffed(ctx context.Context, skills []string) (bool, error) {
 		WHERE a.state <> 'offline' AND s.skills @> $1)`, skills).Scan(&ok)
 	return ok, err
 }
-

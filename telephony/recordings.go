@@ -66,7 +66,7 @@ func (s *Service) FinishAgentCall(ctx context.Context, id CallID, rec *NewRecord
 // FinishVoicemail stores a voicemail: the recording, the ticket of source voicemail (when ticketing is wired), a
 // callback task and the completed CDR, all in one transaction, so there is never a ticket without its recording
 // or a message without its callback task. It returns the ticket id (0 without ticketing).
-func (s *Service) FinishVoicemail(ctx context.Context, id CallID, caller string, rec NewRecording, e CallEnd) (int64, error) {
+func (s *Service) FinishVoicemail(ctx context.Context, id CallID, caller, region string, rec NewRecording, e CallEnd) (int64, error) {
 	var ticket int64
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		rid, err := insertRecordingTx(ctx, tx, rec, 0)
@@ -75,7 +75,7 @@ func (s *Service) FinishVoicemail(ctx context.Context, id CallID, caller string,
 		}
 		if s.tickets != nil {
 			ticket, err = s.tickets.CreateVoicemailTicket(ctx, tx, Voicemail{CallID: id, CallerPhone: caller, RecordingID: rid,
-				RecordingPath: rec.Path, Duration: rec.Duration, HouseholdID: e.HouseholdID, ReceivedAt: e.EndedAt})
+				RecordingPath: rec.Path, Duration: rec.Duration, HouseholdID: e.HouseholdID, RegionCode: region, ReceivedAt: e.EndedAt})
 			if err != nil {
 				return fmt.Errorf("voicemail ticket for call %d: %w", id, err)
 			}

@@ -101,7 +101,8 @@ type Voicemail struct {
 	RecordingID   RecordingID
 	RecordingPath string // relative to the recordings directory
 	Duration      time.Duration
-	HouseholdID   int64 // 0 when the number matched no single household
+	HouseholdID   int64  // 0 when the number matched no single household
+	RegionCode    string // the household's region, when there is one
 	ReceivedAt    time.Time
 }
 

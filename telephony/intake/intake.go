@@ -194,6 +194,7 @@ func (k *call) run() bool {
 		k.end.Reason = "media_failed"
 		return false
 	}
+	k.lookupCaller()
 	k.play(k.in.cfg.Prompts.Greeting)
 	if k.ctx.Err() != nil {
 		k.abandoned("caller_hangup")
@@ -206,6 +207,23 @@ func (k *call) run() bool {
 		return k.voicemail(cfg.Prompts.Voicemail, "unstaffed")
 	}
 	return k.queueAndRing()
+}
+
+// lookupCaller finds the caller's households for the screen-pop, the CDR and a voicemail ticket.
+func (k *call) lookupCaller() {
+	lk := k.in.svc.Callers()
+	if lk == nil || k.start.Caller == "" {
+		return
+	}
+	hh, err := lk.LookupCaller(k.ctx, k.start.Caller)
+	if err != nil {
+		k.log.Warn("caller lookup failed", "err", err)
+		return
+	}
+	k.households = hh
+	if len(hh) == 1 {
+		k.end.HouseholdID = hh[0].ID
+	}
 }
 
 func (k *call) abandoned(reason string) {
@@ -333,16 +351,6 @@ func (k *call) hold() (stop func()) {
 // queueAndRing waits for agents and rings them until one answers, the caller leaves or the queue limit passes.
 func (k *call) queueAndRing() bool {
 	cfg := k.in.cfg
-	if lk := k.in.svc.Callers(); lk != nil && k.start.Caller != "" {
-		hh, err := lk.LookupCaller(k.ctx, k.start.Caller)
-		if err != nil {
-			k.log.Warn("caller lookup failed", "err", err)
-		}
-		k.households = hh
-		if len(hh) == 1 {
-			k.end.HouseholdID = hh[0].ID
-		}
-	}
 	stopHold := k.hold()
 	defer stopHold()
 	deadline := time.NewTimer(time.Until(k.start.OfferedAt.Add(cfg.QueueLimit)))
@@ -544,7 +552,11 @@ func (k *call) voicemail(prompt media.Prompt, why string) bool {
 		k.end.Disposition = telephony.DispAbandoned // no message: still a missed call to ring back
 		return false
 	}
-	ticket, err := k.in.svc.FinishVoicemail(context.WithoutCancel(k.ctx), k.id, k.start.Caller,
+	region := ""
+	if len(k.households) == 1 {
+		region = k.households[0].Region
+	}
+	ticket, err := k.in.svc.FinishVoicemail(context.WithoutCancel(k.ctx), k.id, k.start.Caller, region,
 		telephony.NewRecording{CallID: k.id, Kind: "voicemail", Path: rel, Channels: 1, Bytes: size, Duration: dur}, k.end)
 	if err != nil {
 		k.log.Error("voicemail not stored", "err", err)

@@ -16,19 +16,11 @@ import (
 
 const caller = "13812345678"
 
-// households is the caller lookup used until monitoring records are wired in (see wire tests in cmd/hotline).
-type households map[string][]telephony.Household
-
-func (h households) LookupCaller(_ context.Context, phone string) ([]telephony.Household, error) {
-	return h[phone], nil
-}
-
 func near(got, want, tol float64) bool { return math.Abs(got-want) <= tol }
 
 func TestAgentCallEndToEnd(t *testing.T) {
-	hh := households{caller: {{ID: 42, Head: "张*", Region: "430903", RegionName: "湖南省益阳市赫山区", RiskFlags: []string{"因病"},
-		OpenTickets: []telephony.TicketRef{{ID: 7, Title: "医疗报销咨询", Status: "dispatched"}}}}}
-	r := newRig(t, rigOpts{opt: telephony.Options{Callers: hh}})
+	r := newRig(t, rigOpts{})
+	hid, tid := r.household(caller)
 	agentID := r.agent("agent1")
 	agent := r.agentPhone("agent1", phonetest.Options{ToneHz: 1000, AnswerAfter: 300 * time.Millisecond})
 	r.setState(agentID, telephony.StateReady, "")
@@ -55,7 +47,7 @@ func TestAgentCallEndToEnd(t *testing.T) {
 	}
 
 	// Screen-pop: published to this agent when the phone rang, with the household and its open tickets.
-	ev, ok := r.events.find(telephony.TopicScreenPop, "")
+	ev, ok := r.outboxEvent(telephony.TopicScreenPop)
 	if !ok {
 		t.Fatal("no screen-pop event")
 	}
@@ -66,8 +58,10 @@ func TestAgentCallEndToEnd(t *testing.T) {
 	if ev.Key != itoa(int64(agentID)) || pop.AgentID != agentID || pop.Caller != caller || pop.Trunk != "main" {
 		t.Errorf("screen-pop key %s payload %+v", ev.Key, pop)
 	}
-	if len(pop.Households) != 1 || pop.Households[0].ID != 42 || len(pop.Households[0].OpenTickets) != 1 || pop.Households[0].OpenTickets[0].ID != 7 {
-		t.Errorf("screen-pop households %+v", pop.Households)
+	if len(pop.Households) != 1 || pop.Households[0].ID != int64(hid) || pop.Households[0].Head != "刘建国" ||
+		len(pop.Households[0].OpenTickets) != 1 || pop.Households[0].OpenTickets[0].ID != int64(tid) ||
+		len(pop.Households[0].RiskFlags) != 1 {
+		t.Errorf("screen-pop households %+v (want household %d of 刘建国, open ticket %d)", pop.Households, hid, tid)
 	}
 
 	// Audio both ways: the agent hears the citizen's 440 Hz tone, the citizen the agent's 1000 Hz.
@@ -83,6 +77,9 @@ func TestAgentCallEndToEnd(t *testing.T) {
 	if s := call.Stats(); s.RMS < 0.05 || !near(s.FreqHz, 1000, 60) {
 		t.Errorf("caller hears %+v, want the agent's 1000 Hz tone", s)
 	}
+	if countUDPSockets() < base.udp+4 { // caller leg and agent leg: RTP and RTCP each
+		t.Errorf("RTP sockets not visible during the call (%d, baseline %d): the leak check would be blind", countUDPSockets(), base.udp)
+	}
 	if st := agentRow(t, r.db, agentID); st.State != telephony.StateBusy || st.Reason != telephony.ReasonTalking {
 		t.Errorf("agent state during call %s/%s", st.State, st.Reason)
 	}
@@ -93,7 +90,7 @@ func TestAgentCallEndToEnd(t *testing.T) {
 
 	c := r.endedCDR("CDR of the answered call")
 	if *c.Disposition != telephony.DispAnswered || c.AgentID != agentID || c.Caller != caller || c.Trunk != "main" ||
-		c.AgentAnsweredAt == nil || c.TalkSeconds == nil || *c.TalkSeconds <= 0 || c.HouseholdID != 42 || c.EndReason != "caller_hangup" {
+		c.AgentAnsweredAt == nil || c.TalkSeconds == nil || *c.TalkSeconds <= 0 || c.HouseholdID != int64(hid) || c.EndReason != "caller_hangup" {
 		t.Errorf("CDR %+v", c)
 	}
 	if c.RecordingID == 0 {
@@ -109,6 +106,18 @@ func TestAgentCallEndToEnd(t *testing.T) {
 	}
 	if len(lv) != 2 || lv[0] < 0.02 || lv[1] < 0.02 {
 		t.Errorf("recording levels %v: want audio from both parties", lv)
+	}
+	// The call is on the household's timeline.
+	tl, err := r.msvc.Timeline(context.Background(), hid, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onTimeline := false
+	for _, e := range tl {
+		onTimeline = onTimeline || (e.Kind == "inbound_call" && e.Ref == "call:"+itoa(int64(c.ID)))
+	}
+	if !onTimeline {
+		t.Errorf("call %d not on the household's timeline %+v", c.ID, tl)
 	}
 	waitFor(t, "agent back to ready", func() bool { return agentRow(t, r.db, agentID).State == telephony.StateReady })
 	checkNoLeaks(t, base)

@@ -9,19 +9,25 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"hotline/deploy/testenv"
 	"hotline/telephony"
 	"hotline/telephony/media"
 	"hotline/telephony/phonetest"
 	"hotline/telephony/sipua"
+	"hotline/telephony/ticketlink"
 	"hotline/ticketing"
+	"hotline/ticketing/monitoring"
+	"hotline/ticketing/monitoring/pii"
+	"hotline/ticketing/region"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -64,6 +70,8 @@ type rig struct {
 	t      *testing.T
 	db     *pgxpool.Pool
 	svc    *telephony.Service
+	tsvc   *ticketing.Service
+	msvc   *monitoring.Service
 	sip    *sipua.Server
 	intake *Intake
 	events *eventLog
@@ -73,14 +81,14 @@ type rig struct {
 }
 
 type rigOpts struct {
-	answerDelay   time.Duration
-	queueLimit    time.Duration
-	ringTimeout   time.Duration
-	rate          float64
-	hours         string
-	opt           telephony.Options // interfaces to wire
-	drainTimeout  time.Duration
-	keepRunningOn func(*rig)
+	answerDelay  time.Duration
+	queueLimit   time.Duration
+	ringTimeout  time.Duration
+	rate         float64
+	hours        string
+	opt          telephony.Options // interfaces to wire
+	drainTimeout time.Duration
+	registry     *prometheus.Registry
 }
 
 // newRig starts hotline's SIP side on a free loopback port, with trunks "main" (127.0.0.1), "other" (127.0.0.3)
@@ -90,10 +98,30 @@ func newRig(t *testing.T, o rigOpts) *rig {
 	db := testenv.DB(t)
 	rdb, prefix := testenv.Redis(t)
 	r := &rig{t: t, db: db, events: &eventLog{}, recDir: testenv.TempDir(t)}
+	// The real ticketing core and monitoring records, on this test's database.
+	r.tsvc = ticketing.NewService(db, ticketing.Options{})
+	key, _ := pii.ParseKey(pii.NewKey())
+	box, err := pii.New(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.msvc = monitoring.New(monitoring.Config{DB: db, Box: box})
 	opt := o.opt
 	opt.DB, opt.RecordingsDir = db, r.recDir
 	if opt.Events == nil {
-		opt.Events = r.events
+		opt.Events = ticketlink.Events
+	}
+	if opt.Tickets == nil {
+		opt.Tickets = ticketlink.Tickets{Svc: r.tsvc}
+	}
+	if opt.Callers == nil {
+		opt.Callers = ticketlink.Callers{Svc: r.msvc}
+	}
+	if opt.Contacts == nil {
+		opt.Contacts = ticketlink.Contacts{Svc: r.msvc}
+	}
+	if opt.TicketAccess == nil {
+		opt.TicketAccess = ticketlink.Access{Svc: r.tsvc}
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	opt.Log = log
@@ -110,10 +138,14 @@ func newRig(t *testing.T, o rigOpts) *rig {
 	if o.drainTimeout == 0 {
 		o.drainTimeout = 10 * time.Second
 	}
+	var regr prometheus.Registerer
+	if o.registry != nil {
+		regr = o.registry
+	}
 	srv, err := sipua.New(sipua.Config{
 		Listeners: []sipua.Listener{{Transport: "udp", Addr: "127.0.0.1:" + strconv.Itoa(r.port)}, {Transport: "tcp", Addr: "127.0.0.1:" + strconv.Itoa(r.port)}},
 		Trunks:    trunks, MaxCalls: 200, RatePerSource: o.rate, Burst: int(o.rate), DrainTimeout: o.drainTimeout,
-	}, sipua.Deps{DB: db, Redis: rdb, Prefix: prefix, Log: log})
+	}, sipua.Deps{DB: db, Redis: rdb, Prefix: prefix, Log: log, Registry: regr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,31 +284,49 @@ func (r *rig) openCallbacks() []telephony.Callback {
 	return cbs
 }
 
-// baseline records goroutines and open files, to check that calls leave nothing behind.
-type baseline struct{ goroutines, fds int }
+// baseline records goroutines and UDP sockets (RTP and RTCP ports), to check that calls leave nothing behind.
+// (TCP sockets are left out: the database pool grows on its own.)
+type baseline struct{ goroutines, udp int }
 
 func takeBaseline() baseline {
-	return baseline{runtime.NumGoroutine(), countFDs()}
+	return baseline{runtime.NumGoroutine(), countUDPSockets()}
 }
 
-func countFDs() int {
+// countUDPSockets counts this process's open UDP sockets: its socket fds whose inode is in /proc/net/udp{,6}.
+func countUDPSockets() int {
+	inodes := map[string]bool{}
+	for _, f := range []string{"/proc/net/udp", "/proc/net/udp6"} {
+		b, _ := os.ReadFile(f)
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			if fs := strings.Fields(line); len(fs) > 9 {
+				inodes[fs[9]] = true
+			}
+		}
+	}
 	es, _ := os.ReadDir("/proc/self/fd")
-	return len(es)
+	n := 0
+	for _, e := range es {
+		l, err := os.Readlink("/proc/self/fd/" + e.Name())
+		if err == nil && strings.HasPrefix(l, "socket:[") && inodes[strings.Trim(l[7:], "[]")] {
+			n++
+		}
+	}
+	return n
 }
 
-// checkNoLeaks waits until goroutines and file descriptors (RTP sockets are fds) are back to the baseline.
+// checkNoLeaks waits until goroutines and UDP sockets are back to the baseline.
 func checkNoLeaks(t *testing.T, b baseline) {
 	t.Helper()
-	var g, f int
+	var g, u int
 	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
-		g, f = runtime.NumGoroutine(), countFDs()
-		if g <= b.goroutines && f <= b.fds {
+		g, u = runtime.NumGoroutine(), countUDPSockets()
+		if g <= b.goroutines && u <= b.udp {
 			return
 		}
 	}
 	buf := make([]byte, 1<<20)
 	n := runtime.Stack(buf, true)
-	t.Fatalf("leak: goroutines %d (baseline %d), fds %d (baseline %d)\n%s", g, b.goroutines, f, b.fds, buf[:n])
+	t.Fatalf("leak: goroutines %d (baseline %d), UDP sockets %d (baseline %d)\n%s", g, b.goroutines, u, b.udp, buf[:n])
 }
 
 func agentRow(t *testing.T, db *pgxpool.Pool, id ticketing.UserID) telephony.Agent {
@@ -288,4 +338,40 @@ func agentRow(t *testing.T, db *pgxpool.Pool, id ticketing.UserID) telephony.Age
 	return a
 }
 
-var _ = pgx.ErrNoRows
+// outboxEvent returns the first event of a topic written to ticketing's outbox (what the relay puts on the Redis
+// event stream for the consoles).
+func (r *rig) outboxEvent(topic string) (event, bool) {
+	r.t.Helper()
+	var e event
+	err := r.db.QueryRow(context.Background(), `SELECT topic, key, payload FROM outbox WHERE topic = $1 ORDER BY id LIMIT 1`, topic).
+		Scan(&e.Topic, &e.Key, &e.Payload)
+	if err == pgx.ErrNoRows {
+		return e, false
+	}
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return e, true
+}
+
+// household creates a monitored household of 赫山区 whose head uses phone, with one open ticket.
+func (r *rig) household(phone string) (monitoring.HouseholdID, ticketing.TicketID) {
+	r.t.Helper()
+	ctx := context.Background()
+	town := region.Children("430903")[0].Code
+	h, err := r.msvc.Create(ctx, ticketing.Actor{Username: "heshan1", Name: "赫山区承办人", Role: ticketing.RoleStaff}, monitoring.HouseholdInput{
+		Number: "HS-0001", CountyCode: "430903", TownshipCode: town, Village: "新华村", MonitoringType: "边缘易致贫户",
+		RiskTypes: []string{"因病"}, CadreName: "周敏", CadrePhone: "13907371234",
+		Members: []monitoring.MemberInput{{Name: "刘建国", Relation: "户主", IDNumber: "43090319650505123X", Health: "大病", Phone: phone}},
+	})
+	if err != nil {
+		r.t.Fatalf("create household: %v", err)
+	}
+	hid := int64(h.ID)
+	tk, err := r.tsvc.Create(ctx, ticketing.System, ticketing.NewTicket{Source: ticketing.SourcePhone, CallerPhone: phone,
+		Kind: ticketing.KindHelp, Category: "monitoring_help", Content: "家中老人住院，医疗费用报销进度咨询", HouseholdID: &hid, RegionCode: "430903"})
+	if err != nil {
+		r.t.Fatalf("create ticket: %v", err)
+	}
+	return h.ID, tk.ID
+}

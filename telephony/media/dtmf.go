@@ -45,8 +45,11 @@ type DTMFDetector struct {
 // Observe looks at one RTP packet (header fields and payload) and reports whether it was a telephone-event
 // packet (so callers can keep it out of recordings, B8).
 func (d *DTMFDetector) Observe(pt uint8, ts uint32, marker bool, payload []byte) bool {
-	if pt != d.PT || len(payload) < 4 {
+	if pt != d.PT {
 		return false
+	}
+	if len(payload) < 4 {
+		return true
 	}
 	ev := dmedia.DTMFEvent{}
 	if err := dmedia.DTMFDecode(payload, &ev); err != nil {

@@ -254,6 +254,11 @@ type Call struct {
 	stopOnce    sync.Once
 	wg          sync.WaitGroup
 
+	// writeMu is held by the tone writer around each packet and by SendDigits for all its digits: diago's RTP
+	// writer is not safe for two writers, and RFC 4733 events must not be interleaved with audio packets that
+	// move the RTP timestamp (a receiver would take each end packet for a new event).
+	writeMu sync.Mutex
+
 	mu      sync.Mutex
 	sumSq   float64
 	n       int
@@ -341,7 +346,10 @@ func (c *Call) sendTone(w interface{ Write([]byte) (int, error) }, hz float64, a
 		} else {
 			enc = g711.EncodeUlaw(pcm)
 		}
-		if _, err := w.Write(enc); err != nil { // paced at 20 ms by diago's RTP writer
+		c.writeMu.Lock()
+		_, err := w.Write(enc) // paced at 20 ms by diago's RTP writer
+		c.writeMu.Unlock()
+		if err != nil {
 			return
 		}
 	}
@@ -383,6 +391,8 @@ func (c *Call) Digits() string {
 
 // SendDigits sends RFC 4733 keypad digits (with the B2 timestamp fix).
 func (c *Call) SendDigits(digits string) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
 	return media.SendDigits(c.med, digits, 150*time.Millisecond)
 }
 
@@ -411,4 +421,7 @@ func (c *Call) stop() {
 }
 
 // String describes the call for test logs.
-func (c *Call) String() string { s := c.Stats(); return fmt.Sprintf("call rms=%.3f freq=%.0fHz", s.RMS, s.FreqHz) }
+func (c *Call) String() string {
+	s := c.Stats()
+	return fmt.Sprintf("call rms=%.3f freq=%.0fHz", s.RMS, s.FreqHz)
+}

@@ -217,6 +217,9 @@ func (s *Server) Ready() <-chan struct{} { return s.ready }
 // Addrs returns the listening addresses as "transport://host:port" (valid after Ready).
 func (s *Server) Addrs() []string { return s.addrs }
 
+// Draining reports whether the server refuses new calls because it is stopping.
+func (s *Server) Draining() bool { return s.draining.Load() }
+
 // ActiveCalls is the number of calls in progress.
 func (s *Server) ActiveCalls() int { return int(s.active.Load()) }
 
