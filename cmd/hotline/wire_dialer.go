@@ -16,6 +16,7 @@ import (
 
 	"hotline/telephony"
 	"hotline/telephony/dialer"
+	"hotline/telephony/ticketlink"
 	"hotline/ticketing"
 	"hotline/ticketing/campaign"
 	"hotline/ticketing/monitoring"
@@ -105,11 +106,7 @@ func wireDialer(ctx context.Context, a *App) error {
 	if err != nil {
 		return err
 	}
-	box, err := piiBox(a.cfg, hasEmbeddedData(a.cfg))
-	if err != nil {
-		return err
-	}
-	phones := campaign.Phones{DB: a.db, Box: box}
+	phones := campaign.Phones{DB: a.db, Households: mon}
 	trunk := dialer.Trunk{Name: "default", Host: host, Port: port, Transport: cfg.TrunkTransport, Username: cfg.TrunkUser,
 		Password: cfg.TrunkPassword, Channels: cfg.TrunkChannels}
 	publish := func(ctx context.Context, topic, key string, payload any) error {
@@ -119,8 +116,12 @@ func wireDialer(ctx context.Context, a *App) error {
 		DeadAfter: cfg.DeadAfter, StaleQueued: cfg.StaleQueued, DrainTimeout: a.cfg.ShutdownTimeout}, svc, a.rdb, ua, phones, publish, log)
 	// Click-to-call CDRs and recordings go through telephony's call records; the household's timeline gets the
 	// call through its contact recorder.
-	tel := telephony.NewService(telephony.Options{DB: a.db, Log: log, Events: telephony.PublishFunc(ticketing.Publish),
-		Contacts: callContacts{mon}, RecordingsDir: filepath.Join(a.cfg.DataDir, "recordings")})
+	recDir := a.cfg.Telephony.RecordingsDir
+	if recDir == "" {
+		recDir = filepath.Join(a.cfg.DataDir, "recordings")
+	}
+	tel := telephony.NewService(telephony.Options{DB: a.db, Log: log, Events: ticketlink.Events,
+		Contacts: outboundContacts{mon}, RecordingsDir: recDir})
 	clicker := &dialer.Clicker{UA: ua, Campaigns: svc, Phones: phones, Agents: agentPhones{db: a.db, rdb: a.rdb, prefix: a.cfg.RedisPrefix, uriTemplate: cfg.AgentURI},
 		CDRs: tel, Trunk: trunk, CallerID: cfg.CallerID, Ring: cfg.ClickRing, Log: log.With("part", "click-to-call")}
 	webC.Click = clicker
@@ -141,14 +142,17 @@ func wireDialer(ctx context.Context, a *App) error {
 	return nil
 }
 
-// callContacts puts click-to-call CDRs on households' timelines.
-type callContacts struct{ mon *monitoring.Service }
+// outboundContacts puts click-to-call CDRs on households' timelines as outbound calls (ticketlink.Contacts words
+// them as inbound calls: telephony.CallContact carries no direction).
+type outboundContacts struct{ mon *monitoring.Service }
 
-func (c callContacts) RecordCallContact(ctx context.Context, tx pgx.Tx, cc telephony.CallContact) error {
-	kind := monitoring.ContactOutboundAttempt
-	summary := "坐席外呼未接通"
+func (c outboundContacts) RecordCallContact(ctx context.Context, tx pgx.Tx, cc telephony.CallContact) error {
+	kind, summary := monitoring.ContactOutboundAttempt, "坐席一键外呼，未接通"
 	if cc.Disposition == telephony.DispAnswered {
-		kind, summary = monitoring.ContactOutboundCall, fmt.Sprintf("坐席一键外呼，通话 %.0f 秒", cc.Talk.Seconds())
+		kind, summary = monitoring.ContactOutboundCall, fmt.Sprintf("坐席一键外呼，通话 %d 秒", int(cc.Talk.Seconds()))
+	}
+	if cc.TicketID != 0 {
+		summary += fmt.Sprintf("，工单 #%d", cc.TicketID)
 	}
 	_, err := c.mon.AddContactTx(ctx, tx, monitoring.Contact{HouseholdID: monitoring.HouseholdID(cc.HouseholdID), Kind: kind,
 		At: cc.At, Summary: summary, Ref: fmt.Sprintf("call:%d", cc.CallID)})

@@ -78,7 +78,7 @@ func TestClickToCall(t *testing.T) {
 	hport, _ := strconv.Atoi(hp)
 	var agentURI sip.Uri
 	sip.ParseUri("sip:agent7@"+agentPhone.Addr(), &agentURI)
-	k := &Clicker{UA: ua, Campaigns: svc, Phones: campaign.Phones{DB: db, Box: box}, Agents: staticAgent{agentURI}, CDRs: tel,
+	k := &Clicker{UA: ua, Campaigns: svc, Phones: campaign.Phones{DB: db, Households: mon}, Agents: staticAgent{agentURI}, CDRs: tel,
 		Trunk: Trunk{Name: "default", Host: hh, Port: hport}, CallerID: "12345", Ring: 5 * time.Second, Log: testLog()}
 	runCtx, stop := context.WithCancel(ctx)
 	runDone := make(chan struct{})

@@ -49,7 +49,7 @@ func TestRiskAnswerAndCallbacks(t *testing.T) {
 	svc := campaign.NewService(db, campaign.Options{Directory: campaign.MonitoringDirectory{Households: mon},
 		Holidays: campaign.CalendarHolidays{Cal: calendar.Default()}, Hooks: campaign.LinkHooks(mon, tickets)})
 	tickets.OnTransition(svc.CallbackOnReply())
-	startEngine(t, svc, rdb, prefix, engineOpts{sippPort: port, promptDir: prompts(t), phones: campaign.Phones{DB: db, Box: box}})
+	startEngine(t, svc, rdb, prefix, engineOpts{sippPort: port, promptDir: prompts(t), phones: campaign.Phones{DB: db, Households: mon}})
 
 	heshan := household(t, mon, "H001", "430903", "13900000001")   // 赫山区, presses 1 (risk)
 	taojiang := household(t, mon, "H002", "430922", "13900000011") // 桃江县, presses 1 (risk)

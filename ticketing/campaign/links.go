@@ -12,7 +12,6 @@ import (
 	"hotline/ticketing"
 	"hotline/ticketing/calendar"
 	"hotline/ticketing/monitoring"
-	"hotline/ticketing/monitoring/pii"
 )
 
 // This file joins campaigns to the other parts of ticketing: the holiday calendar, the monitoring records
@@ -114,12 +113,11 @@ func (d MonitoringDirectory) SelectHouseholds(ctx context.Context, db ticketing.
 	return out, nil
 }
 
-// Phones resolves numbers at dial time: a household's phones (unsealed with the personal-data key, in a stable
-// order: the head's first), or for a 回访 the caller's number on the ticket. Numbers never leave this process
-// except in the INVITE.
+// Phones resolves numbers at dial time: a household's phones (monitoring's DialPhones, unsealed, head's first),
+// or for a 回访 the caller's number on the ticket. Numbers never leave this process except in the INVITE.
 type Phones struct {
-	DB  ticketing.DB
-	Box *pii.Box
+	DB         ticketing.DB
+	Households *monitoring.Service
 }
 
 func (p Phones) Phones(ctx context.Context, h HouseholdID, ticket TicketID) ([]string, error) {
@@ -136,22 +134,13 @@ func (p Phones) Phones(ctx context.Context, h HouseholdID, ticket TicketID) ([]s
 	if h == 0 {
 		return nil, nil
 	}
-	rows, err := p.DB.Query(ctx, `SELECT phone_enc FROM household_phones WHERE household_id = $1
-		ORDER BY member_seq NULLS LAST, phone_mask`, h)
+	ps, err := p.Households.DialPhones(ctx, p.DB, monitoring.HouseholdID(h))
 	if err != nil {
-		return nil, fmt.Errorf("phones of household %d: %w", h, err)
+		return nil, err
 	}
-	encs, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
-	if err != nil {
-		return nil, fmt.Errorf("phones of household %d: %w", h, err)
-	}
-	out := make([]string, 0, len(encs))
-	for _, e := range encs {
-		n, err := p.Box.Open(pii.FieldPhone, e)
-		if err != nil {
-			return nil, fmt.Errorf("phones of household %d: %w", h, err)
-		}
-		out = append(out, n)
+	out := make([]string, len(ps))
+	for i, x := range ps {
+		out[i] = x.Number
 	}
 	return out, nil
 }
