@@ -50,7 +50,8 @@ func campaignService(a *App) (*campaign.Service, error) {
 	}
 	s := campaign.NewService(a.db, campaign.Options{Directory: campaign.MonitoringDirectory{Households: mon},
 		Holidays: campaign.CalendarHolidays{Cal: tickets.Calendar()}, Hooks: campaign.LinkHooks(mon, tickets),
-		Log: a.log.With("component", "campaigns")})
+		Log:    a.log.With("component", "campaigns"),
+		Prompt: func(name string) error { return dialer.CheckPrompts(promptDir(a.cfg), []string{name}) }})
 	// A replied ticket gets its 回访 in the standing campaign, in the reply's transaction.
 	tickets.OnTransition(s.CallbackOnReply())
 	campaignsOf[a] = s
@@ -114,6 +115,11 @@ func wireDialer(ctx context.Context, a *App) error {
 	}
 	d := dialer.New(dialer.Config{Prefix: a.cfg.RedisPrefix, Workers: cfg.Workers, Trunks: map[string]dialer.Trunk{"default": trunk},
 		DeadAfter: cfg.DeadAfter, StaleQueued: cfg.StaleQueued, DrainTimeout: a.cfg.ShutdownTimeout}, svc, a.rdb, ua, phones, publish, log)
+	for _, c := range d.Collectors() {
+		if err := a.reg.Register(c); err != nil {
+			return fmt.Errorf("dialer metrics: %w", err)
+		}
+	}
 	// Click-to-call CDRs and recordings go through telephony's call records; the household's timeline gets the
 	// call through its contact recorder.
 	recDir := a.cfg.Telephony.RecordingsDir

@@ -110,6 +110,7 @@ type Dialer struct {
 	leases    map[string][]string // lease member → keys it is held in
 	camps     map[campaign.ID]*campaign.Campaign
 	published map[campaign.ID]string // last progress published, to skip repeats
+	m         *metrics
 }
 
 // New returns a dialer engine.
@@ -118,9 +119,11 @@ func New(cfg Config, svc *campaign.Service, rdb *redis.Client, placer Placer, ph
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Dialer{cfg: cfg, svc: svc, rdb: rdb, placer: placer, phones: phones, publish: publish, log: log,
+	d := &Dialer{cfg: cfg, svc: svc, rdb: rdb, placer: placer, phones: phones, publish: publish, log: log,
 		stream: cfg.Prefix + "dialer:jobs", group: "dialers", leases: map[string][]string{}, camps: map[campaign.ID]*campaign.Campaign{},
 		published: map[campaign.ID]string{}}
+	d.m = newMetrics(d)
+	return d
 }
 
 // WorkerID names this process in attempt rows.
@@ -367,5 +370,7 @@ func (d *Dialer) attempt(ctx, callCtx context.Context, q campaign.Queued) {
 	defer cancel()
 	if err := d.svc.Finish(fctx, job.Attempt.ID, result); err != nil && !errors.Is(err, campaign.ErrAlreadyFinished) {
 		log.Error("dialer: record result", "err", err)
+		return
 	}
+	d.m.attempts.WithLabelValues(string(result.Outcome)).Inc()
 }

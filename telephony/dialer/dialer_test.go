@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
 	"hotline/deploy/testenv"
@@ -116,7 +117,7 @@ func TestCampaignAgainstSipp(t *testing.T) {
 	var hl hookLog
 	svc := campaign.NewService(db, campaign.Options{Directory: rangeDirectory{1, 1000}, Hooks: hl.hooks()})
 	var events sync.Map
-	startEngine(t, svc, rdb, prefix, engineOpts{sippPort: port, promptDir: prompts(t),
+	eng := startEngine(t, svc, rdb, prefix, engineOpts{sippPort: port, promptDir: prompts(t),
 		publish: func(_ context.Context, topic, key string, p any) error { events.Store(key, p); return nil }})
 	retry := campaign.RetryRules{NoAnswer: campaign.Retry{DelayMS: 300, MaxAttempts: 2},
 		Busy: campaign.Retry{DelayMS: 300, MaxAttempts: 3}, Failed: campaign.Retry{MaxAttempts: 1}}
@@ -200,6 +201,9 @@ func TestCampaignAgainstSipp(t *testing.T) {
 	}
 	if _, ok := events.Load(strconv.FormatInt(int64(c.ID), 10)); !ok {
 		t.Fatal("no progress event published")
+	}
+	if got := testutil.ToFloat64(eng.m.attempts.WithLabelValues("answered")); got != float64(p.ByOutcome[campaign.OutcomeAnswered]) {
+		t.Fatalf("answered attempts metric %v, progress %d", got, p.ByOutcome[campaign.OutcomeAnswered])
 	}
 	// Channels are all given back.
 	if n, _ := rdb.ZCard(ctx, prefix+"dialer:chan:default").Result(); n != 0 {

@@ -51,10 +51,10 @@ func CheckPrompts(dir string, names []string) error {
 	for _, n := range names {
 		b, err := os.ReadFile(filepath.Join(dir, n))
 		if err != nil {
-			return fmt.Errorf("prompt %s: %w", n, err)
+			return fmt.Errorf("no prompt file %s in the prompt directory", n)
 		}
 		if err := media.CheckWAV(b); err != nil {
-			return fmt.Errorf("prompt %s: %w", n, err)
+			return fmt.Errorf("prompt %s: %v (convert with: sox in.wav -r 8000 -c 1 -b 16 -e signed-integer %s)", n, err, n)
 		}
 	}
 	return nil

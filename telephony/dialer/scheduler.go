@@ -193,6 +193,7 @@ func (d *Dialer) add(ctx context.Context, qs []campaign.Queued) {
 	if len(qs) == 0 {
 		return
 	}
+	d.m.enqueued.Add(float64(len(qs)))
 	pipe := d.rdb.Pipeline()
 	for _, q := range qs {
 		pipe.XAdd(ctx, &redis.XAddArgs{Stream: d.stream, Values: []any{
@@ -206,9 +207,11 @@ func (d *Dialer) add(ctx context.Context, qs []campaign.Queued) {
 // housekeeping runs once a second on the leader: interrupted attempts, lost entries, finished campaigns,
 // progress events; it returns the running campaigns.
 func (d *Dialer) housekeeping(ctx context.Context) []*campaign.Campaign {
-	if _, err := d.svc.SweepInterrupted(ctx, d.cfg.DeadAfter); err != nil && ctx.Err() == nil {
+	n, err := d.svc.SweepInterrupted(ctx, d.cfg.DeadAfter)
+	if err != nil && ctx.Err() == nil {
 		d.log.Warn("dialer: sweep interrupted attempts", "err", err)
 	}
+	d.m.swept.Add(float64(n))
 	if qs, err := d.svc.StaleQueued(ctx, d.cfg.StaleQueued); err == nil && len(qs) > 0 {
 		d.log.Info("dialer: re-adding lost stream entries", "count", len(qs))
 		d.add(ctx, qs)

@@ -46,16 +46,19 @@ type Options struct {
 	Hooks     Hooks
 	Clock     func() time.Time // campaign time: windows, next_at; default time.Now
 	Log       *slog.Logger
+	// Prompt checks that a prompt file exists and plays (8 kHz 16-bit mono WAV); nil: not checked.
+	Prompt func(name string) error
 }
 
 // Service is the campaign domain over PostgreSQL.
 type Service struct {
-	db    ticketing.TxBeginner
-	dir   Directory
-	hol   Holidays
-	hooks Hooks
-	now   func() time.Time
-	log   *slog.Logger
+	db     ticketing.TxBeginner
+	dir    Directory
+	hol    Holidays
+	hooks  Hooks
+	now    func() time.Time
+	log    *slog.Logger
+	prompt func(string) error
 }
 
 // NewService returns the campaign service.
@@ -69,7 +72,7 @@ func NewService(db ticketing.TxBeginner, o Options) *Service {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{db: db, dir: o.Directory, hol: o.Holidays, hooks: o.Hooks, now: o.Clock, log: o.Log}
+	return &Service{db: db, dir: o.Directory, hol: o.Holidays, hooks: o.Hooks, now: o.Clock, log: o.Log, prompt: o.Prompt}
 }
 
 // Now is the campaign clock (injected in tests).
@@ -110,6 +113,23 @@ func (s *Service) Create(ctx context.Context, actor ticketing.Actor, n NewCampai
 	c, err := n.normalize()
 	if err != nil {
 		return nil, err
+	}
+	if s.prompt != nil {
+		// A missing prompt would be silence on every call: refuse it now, by field.
+		v := &ticketing.ValidationError{}
+		for i, q := range c.Script.Questions {
+			if err := s.prompt(q.Prompt); err != nil {
+				v.Add(fmt.Sprintf("script.questions[%d].prompt", i), err.Error())
+			}
+		}
+		if c.Script.Final != "" {
+			if err := s.prompt(c.Script.Final); err != nil {
+				v.Add("script.final", err.Error())
+			}
+		}
+		if err := v.Err(); err != nil {
+			return nil, err
+		}
 	}
 	var by *int64
 	if actor.UserID != 0 {

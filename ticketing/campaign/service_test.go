@@ -242,3 +242,24 @@ func TestClaimChecksWindowCapAndOptOut(t *testing.T) {
 		t.Fatalf("after cancel: %+v", p)
 	}
 }
+
+func TestCreateChecksPrompts(t *testing.T) {
+	db := testenv.DB(t)
+	svc := NewService(db, Options{Prompt: func(name string) error {
+		if name != "q.wav" {
+			return errors.New("no prompt file " + name)
+		}
+		return nil
+	}})
+	n := newCampaign("prompts")
+	n.Script.Final = "missing.wav"
+	_, err := svc.Create(context.Background(), manager(), n)
+	var ve *ticketing.ValidationError
+	if !errors.As(err, &ve) || ve.Fields["script.final"] == "" || ve.Fields["script.questions[0].prompt"] != "" {
+		t.Fatalf("missing final prompt: %v", err)
+	}
+	n.Script.Final = ""
+	if _, err := svc.Create(context.Background(), manager(), n); err != nil {
+		t.Fatal(err)
+	}
+}
