@@ -329,7 +329,9 @@ func (d *Dialer) attempt(ctx, callCtx context.Context, q campaign.Queued) {
 	member := "t" + strconv.FormatInt(int64(q.Target), 10)
 	keys := []string{d.cfg.Prefix + "dialer:chan:" + trunk.Name, d.cfg.Prefix + "dialer:camp:" + strconv.FormatInt(int64(c.ID), 10)}
 	caps := []int{trunk.Channels, c.MaxConcurrent}
-	// Wait for a channel; the target stays queued meanwhile (the backlog cap keeps this short).
+	// Wait for a channel; the target stays queued meanwhile (the scheduler keeps queued + dialing within the
+	// campaign's cap, so this wait is for the trunk shared with other campaigns, and short).
+	wait := 5 * time.Millisecond
 	for {
 		got, err := d.acquire(ctx, keys, caps, member)
 		if err != nil {
@@ -341,7 +343,8 @@ func (d *Dialer) attempt(ctx, callCtx context.Context, q campaign.Queued) {
 		if ctx.Err() != nil {
 			return
 		}
-		sleep(ctx, 5*time.Millisecond)
+		sleep(ctx, wait)
+		wait = min(2*wait, 200*time.Millisecond)
 	}
 	defer d.release(member)
 	job, err := d.svc.Claim(ctx, q, d.cfg.WorkerID)

@@ -409,3 +409,49 @@ func TestKeysBySIPInfo(t *testing.T) {
 		t.Fatalf("answers by SIP INFO: %d of 3 stored (%s)", n, dump)
 	}
 }
+
+// TestTrunkCapSharedByProcesses: two dialer engines (as two processes would) share one trunk of 4 channels through
+// Redis: never more than 4 calls are up at once, however many workers and however fast the pace.
+func TestTrunkCapSharedByProcesses(t *testing.T) {
+	ctx := context.Background()
+	db := testenv.DB(t)
+	rdb, prefix := testenv.Redis(t)
+	port := startSipp(t, 600*time.Millisecond)
+	svc := campaign.NewService(db, campaign.Options{Directory: onlyDigit2{24}})
+	dir := prompts(t)
+	startEngine(t, svc, rdb, prefix, engineOpts{sippPort: port, promptDir: dir, workerID: "p1", channels: 4})
+	startEngine(t, svc, rdb, prefix, engineOpts{sippPort: port, promptDir: dir, workerID: "p2", channels: 4})
+	c, err := svc.Create(ctx, manager, campaign.NewCampaign{Name: "cap", Purpose: campaign.PurposeCheckin, CallerID: "12345",
+		Windows: allDay(), Pace: 100, MaxConcurrent: 100, Script: surveyScript(1500)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Launch(ctx, manager, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	peak := 0
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var live int
+		var status string
+		db.QueryRow(ctx, `SELECT (SELECT count(*) FROM campaign_attempts WHERE campaign_id = $1 AND outcome = 'in_progress'),
+			(SELECT status FROM campaigns WHERE id = $1)`, c.ID).Scan(&live, &status)
+		peak = max(peak, live)
+		if status == "finished" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("campaign not finished within a minute")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var workers int
+	db.QueryRow(ctx, `SELECT count(DISTINCT worker) FROM campaign_attempts WHERE campaign_id = $1`, c.ID).Scan(&workers)
+	t.Logf("peak calls up %d, placed by %d processes", peak, workers)
+	if peak > 4 || peak < 2 {
+		t.Fatalf("peak calls up %d with a trunk of 4 channels", peak)
+	}
+	if workers != 2 {
+		t.Fatalf("calls placed by %d engines, want both", workers)
+	}
+}

@@ -135,6 +135,10 @@ func (d *Dialer) schedule(ctx context.Context) {
 			}
 		}
 		if !leader {
+			if now.Sub(lastSecond) >= 10*time.Second {
+				lastSecond = now
+				d.forgetCampaigns() // followers reload campaign settings too, and keep the cache small
+			}
 			continue
 		}
 		if now.Sub(lastSecond) >= time.Second {
@@ -164,11 +168,11 @@ func (d *Dialer) schedule(ctx context.Context) {
 			if backlog <= 0 {
 				backlog = max(10, int(c.Pace))
 			}
-			queued, err := d.svc.QueuedCount(ctx, c.ID)
+			queued, dialing, err := d.svc.InFlight(ctx, c.ID)
 			if err != nil {
 				continue
 			}
-			want := backlog - queued
+			want := min(backlog-queued, c.MaxConcurrent-dialing-queued)
 			if want <= 0 {
 				continue
 			}

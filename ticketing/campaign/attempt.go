@@ -87,12 +87,19 @@ func (s *Service) StaleQueued(ctx context.Context, age time.Duration) ([]Queued,
 	})
 }
 
-// QueuedCount is how many targets of a campaign wait on the stream (the scheduler keeps this small so that a
-// backlog cannot turn into a burst above the pace).
+// InFlight is how many targets of a campaign wait on the stream (queued) and how many are being called
+// (dialing). The scheduler keeps queued small, so a backlog cannot turn into a burst above the pace, and
+// queued + dialing within the campaign's concurrency, so workers do not hold entries they cannot call.
+func (s *Service) InFlight(ctx context.Context, c ID) (queued, dialing int, err error) {
+	err = s.db.QueryRow(ctx, `SELECT count(*) FILTER (WHERE state = 'queued'), count(*) FILTER (WHERE state = 'dialing')
+		FROM campaign_targets WHERE campaign_id = $1 AND state IN ('queued', 'dialing')`, c).Scan(&queued, &dialing)
+	return queued, dialing, err
+}
+
+// QueuedCount is how many targets of a campaign wait on the stream.
 func (s *Service) QueuedCount(ctx context.Context, c ID) (int, error) {
-	var n int
-	err := s.db.QueryRow(ctx, `SELECT count(*) FROM campaign_targets WHERE campaign_id = $1 AND state = 'queued'`, c).Scan(&n)
-	return n, err
+	q, _, err := s.InFlight(ctx, c)
+	return q, err
 }
 
 // Job is a claimed attempt: what a dialer worker needs to place the call.
