@@ -31,7 +31,8 @@ CREATE TABLE campaigns (
 CREATE UNIQUE INDEX campaigns_standing_idx ON campaigns (purpose) WHERE standing AND status IN ('draft', 'running', 'paused');
 CREATE INDEX campaigns_status_idx ON campaigns (status);
 
--- One target per household (or per ticket for 回访), frozen at launch.
+-- One target per household (or per ticket for 回访), frozen at launch. household_id 0: a 回访 of a caller who is not
+-- a monitored household (only its retry rules apply; no daily cap or opt-out can be keyed on it).
 CREATE TABLE campaign_targets (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     campaign_id  bigint NOT NULL REFERENCES campaigns (id),
