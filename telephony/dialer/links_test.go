@@ -96,7 +96,9 @@ func TestRiskAnswerAndCallbacks(t *testing.T) {
 	}
 
 	// 回访: the standing campaign, tickets replied → calls → key 3 reopens, key 1 closes.
+	one := campaign.Retry{MaxAttempts: 1}
 	if _, err := svc.EnsureStandingCallback(ctx, campaign.NewCampaign{Name: "工单回访", CallerID: "12345", Windows: allDay(), Pace: 10,
+		RingTimeoutMS: 800, Retry: &campaign.RetryRules{NoAnswer: one, Busy: one, Failed: one},
 		Script: campaign.Script{Questions: []campaign.Question{{ID: "satisfaction", Prompt: "q.wav", Keys: "123"}}, Final: "bye.wav", SilenceMS: 1500}}); err != nil {
 		t.Fatal(err)
 	}
@@ -116,12 +118,13 @@ func TestRiskAnswerAndCallbacks(t *testing.T) {
 	}
 	unhappy := replied("13900000013") // presses 3
 	happy := replied("13900000021")   // presses 1
+	absent := replied("13900000018")  // never answers: after its one attempt, a manual callback task
 	deadline := time.Now().Add(time.Minute)
 	for {
-		var done int
-		db.QueryRow(ctx, `SELECT count(*) FROM campaign_targets WHERE ticket_id = ANY($1) AND state = 'completed'`,
-			[]int64{int64(unhappy), int64(happy)}).Scan(&done)
-		if done == 2 {
+		var done, manual int
+		db.QueryRow(ctx, `SELECT count(*) FILTER (WHERE state = 'completed'), count(*) FILTER (WHERE state = 'manual' AND ticket_id = $2)
+			FROM campaign_targets WHERE ticket_id = ANY($1)`, []int64{int64(unhappy), int64(happy), int64(absent)}, int64(absent)).Scan(&done, &manual)
+		if done == 2 && manual == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -140,6 +143,16 @@ func TestRiskAnswerAndCallbacks(t *testing.T) {
 	}
 	check(happy, ticketing.StatusClosed, ticketing.Satisfied, 0)
 	check(unhappy, "", ticketing.Unsatisfied, 1)
+	check(absent, ticketing.StatusReplied, "", 0)
+	tasks, err := svc.ManualCallbacks(ctx, 10)
+	if err != nil || len(tasks) != 1 || tasks[0].TicketID != campaign.TicketID(absent) {
+		t.Fatalf("manual callback tasks: %+v %v", tasks, err)
+	}
+	var events int
+	db.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE topic = 'callback.manual'`).Scan(&events)
+	if events != 1 {
+		t.Errorf("%d callback.manual events", events)
+	}
 	var st ticketing.Status
 	db.QueryRow(ctx, `SELECT status FROM tickets WHERE id = $1`, unhappy).Scan(&st)
 	if st == ticketing.StatusClosed || st == ticketing.StatusReplied {
