@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -59,11 +60,6 @@ func freeUDPPort(t testing.TB) int {
 	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
-var mediaPortBase = struct {
-	sync.Mutex
-	next int
-}{next: 32000 + os.Getpid()%8*1000}
-
 // startSipp runs sipp as a UAS with our households scenario (answerDelay before the key is sent) and returns its
 // SIP port. SIPp's pcap play needs root (CAP_NET_RAW); the process is killed at cleanup.
 func startSipp(t testing.TB, answerDelay time.Duration) int {
@@ -89,24 +85,58 @@ func startSipp(t testing.TB, answerDelay time.Duration) int {
 
 func runSipp(t testing.TB, dir string, args ...string) int {
 	t.Helper()
-	port := freeUDPPort(t)
-	mediaPortBase.Lock()
-	mp := mediaPortBase.next
-	mediaPortBase.next += 2000
-	mediaPortBase.Unlock()
-	args = append(args, "-i", "127.0.0.1", "-p", fmt.Sprint(port), "-mi", "127.0.0.1", "-mp", fmt.Sprint(mp),
-		"-nostdin", "-trace_err", "-trace_msg", "-timeout", "300s", "-max_socket", "2000")
-	cmd := exec.Command("sipp", args...)
-	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out, _ := os.Create(filepath.Join(dir, "sipp.out"))
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start sipp (apt-get install sip-tester): %v", err)
+	// A port picked free may be taken again before sipp binds it (RTP sockets of other engines use the same
+	// ephemeral range): if sipp exits at once, try other ports.
+	for try := 0; try < 4; try++ {
+		port := freeUDPPort(t)
+		// sipp's [auto_media_port] counts up from -mp per call: keep it below the ephemeral range (32768+) that
+		// diago's RTP sockets and freeUDPPort draw from.
+		mp := 10000 + rand.IntN(12)*1000
+		full := append(append([]string(nil), args...), "-i", "127.0.0.1", "-p", fmt.Sprint(port), "-mi", "127.0.0.1",
+			"-mp", fmt.Sprint(mp), "-nostdin", "-trace_err", "-timeout", "300s", "-max_socket", "2000")
+		cmd := exec.Command("sipp", full...)
+		cmd.Dir = dir
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		outPath := filepath.Join(dir, fmt.Sprintf("sipp-%d.out", try))
+		out, _ := os.Create(outPath)
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("start sipp (apt-get install sip-tester): %v", err)
+		}
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		select {
+		case <-exited:
+			out.Close()
+			b, _ := os.ReadFile(outPath)
+			t.Logf("sipp exited at start (try %d): %s", try, tail(string(b), 400))
+			continue
+		case <-time.After(400 * time.Millisecond):
+		}
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			<-exited
+			out.Close()
+			if t.Failed() {
+				b, _ := os.ReadFile(outPath)
+				t.Logf("sipp output: %s", tail(string(b), 2000))
+				if logs, _ := filepath.Glob(filepath.Join(dir, "*_errors.log")); len(logs) > 0 {
+					b, _ := os.ReadFile(logs[0])
+					t.Logf("sipp errors: %s", tail(string(b), 2000))
+				}
+			}
+		})
+		return port
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); out.Close() })
-	time.Sleep(300 * time.Millisecond)
-	return port
+	t.Fatal("sipp did not start")
+	return 0
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
 }
 
 // numberOf is the phone scheme of the tests: household h's first phone ends in h%10, which tells sipp what to do.
