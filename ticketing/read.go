@@ -197,9 +197,10 @@ func (s *Service) Duplicates(ctx context.Context, a Actor, id TicketID) ([]Ticke
 	return s.DuplicatesFor(ctx, a, raw)
 }
 
-// DuplicatesFor is Duplicates for a ticket the caller holds unredacted (as Create returns it), in one query.
+// DuplicatesFor is Duplicates for a ticket the caller holds unredacted (as Create returns it), in one query; for
+// a ticket fresh from Create that found none, in none.
 func (s *Service) DuplicatesFor(ctx context.Context, a Actor, t Ticket) ([]Ticket, error) {
-	if t.CallerPhone == "" && t.HouseholdID == nil {
+	if (t.CallerPhone == "" && t.HouseholdID == nil) || (t.DuplicateIDs != nil && len(t.DuplicateIDs) == 0) {
 		return []Ticket{}, nil
 	}
 	since := s.now().AddDate(0, 0, -s.opt.DuplicateDays)
@@ -268,4 +269,20 @@ func (s *Service) PublicProgress(ctx context.Context, number, code string) (Prog
 		}
 	}
 	return p, nil
+}
+
+// MergedFrom returns the duplicates merged into a ticket (the other direction of Ticket.MergedInto).
+func (s *Service) MergedFrom(ctx context.Context, a Actor, id TicketID) ([]TicketID, error) {
+	if _, err := s.Get(ctx, a, id); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.Query(ctx, `SELECT id FROM tickets WHERE merged_into = $1 ORDER BY id`, int64(id))
+	if err != nil {
+		return nil, fmt.Errorf("merged into ticket %d: %w", id, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[TicketID])
+	if err != nil {
+		return nil, fmt.Errorf("merged into ticket %d: %w", id, err)
+	}
+	return ids, nil
 }

@@ -279,8 +279,15 @@ func (s *Service) insertTicket(ctx context.Context, db DB, t Ticket, idemKey str
 				CASE WHEN v.queue IS NULL THEN NULL ELSE v.queue || jsonb_build_object('ticket', t.id) END
 			FROM t CROSS JOIN (VALUES `+strings.Join(obVals, ", ")+`) AS v(ord, topic, payload, queue)
 			ORDER BY v.ord
+		), dup AS (
+			-- merge suggestions, read from the snapshot before this insert (DuplicatesFor has the same rule)
+			SELECT id FROM tickets
+			WHERE category = $9 AND status <> 'closed' AND created_at >= `+p(t.CreatedAt.AddDate(0, 0, -s.opt.DuplicateDays))+`
+			  AND (($5 <> '' AND caller_phone = $5) OR ($7::bigint IS NOT NULL AND household_id = $7))
+			ORDER BY id DESC LIMIT 20
 		)
-		SELECT `+ticketColumns+`, (SELECT array_agg(id ORDER BY id) FROM e), (SELECT array_agg(at ORDER BY id) FROM e) FROM t`, args...)
+		SELECT `+ticketColumns+`, (SELECT array_agg(id ORDER BY id) FROM e), (SELECT array_agg(at ORDER BY id) FROM e),
+			(SELECT coalesce(array_agg(id), '{}') FROM dup) FROM t`, args...)
 	if err != nil {
 		return Ticket{}, nil, err
 	}
@@ -294,7 +301,7 @@ func (s *Service) insertTicket(ctx context.Context, db DB, t Ticket, idemKey str
 			&co, &t.AssigneeID, &t.RouteUnitID, &t.RouteRuleID, &t.RouteRuleVersion, &t.SignBy, &t.ReplyBy,
 			&t.CallbackBy, &t.DueKind, &t.DueAt, &t.YellowAt, &t.ExtensionStatus, &t.ExtensionDays, &t.UrgeCount,
 			&t.Supervised, &t.ReplyText, &t.Outcome, &t.Satisfaction, &t.ReopenCount, &t.MergedInto, &t.CreatedBy,
-			&t.CreatedAt, &t.UpdatedAt, &t.DispatchedAt, &t.ClosedAt, &t.Version, &ids, &ats)
+			&t.CreatedAt, &t.UpdatedAt, &t.DispatchedAt, &t.ClosedAt, &t.Version, &ids, &ats, &t.DuplicateIDs)
 		t.CoUnitIDs = make([]UnitID, len(co))
 		for i, c := range co {
 			t.CoUnitIDs[i] = UnitID(c)

@@ -142,6 +142,8 @@ type Ticket struct {
 
 	// Replayed is set by Create when the Idempotency-Key matched an earlier ticket, which is returned instead.
 	Replayed bool `json:"-"`
+	// DuplicateIDs is set by Create: the open tickets DuplicatesFor would suggest (found in the same statement).
+	DuplicateIDs []TicketID `json:"-"`
 }
 
 // SLA returns the colour of the running clock at now: "", "green", "yellow" or "red".

@@ -475,6 +475,9 @@ func TestMergeAndDuplicates(t *testing.T) {
 	if dup.Status != ticketing.StatusClosed || dup.MergedInto == nil || *dup.MergedInto != first.ID {
 		t.Fatalf("merged duplicate: %s into %v", dup.Status, dup.MergedInto)
 	}
+	if ids, err := f.svc.MergedFrom(f.ctx, agent, first.ID); err != nil || !slices.Equal(ids, []ticketing.TicketID{dup.ID}) {
+		t.Fatalf("merged into the target: %v %v", ids, err)
+	}
 	if got := eventActions(t, f, first.ID); !slices.Equal(got, []string{"create", "merged_from"}) {
 		t.Fatalf("target events %v", got)
 	}

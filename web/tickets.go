@@ -91,10 +91,11 @@ type newTicketBody struct {
 }
 
 type ticketView struct {
-	Ticket     ticketing.Ticket   `json:"ticket"`
-	SLA        string             `json:"sla,omitempty"`
-	Allowed    []string           `json:"allowed_actions"`
-	Duplicates []ticketing.Ticket `json:"duplicates,omitempty"`
+	Ticket     ticketing.Ticket     `json:"ticket"`
+	MergedFrom []ticketing.TicketID `json:"merged_from,omitempty"` // duplicates merged into this ticket
+	SLA        string               `json:"sla,omitempty"`
+	Allowed    []string             `json:"allowed_actions"`
+	Duplicates []ticketing.Ticket   `json:"duplicates,omitempty"`
 }
 
 func (s *Server) view(r *http.Request, t ticketing.Ticket) ticketView {
@@ -148,8 +149,11 @@ func (s *Server) getTicket(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		var t ticketing.Ticket
 		if t, err = s.tickets().Get(r.Context(), actor(r), ticketing.TicketID(id)); err == nil {
-			writeJSON(w, http.StatusOK, s.view(r, t))
-			return
+			v := s.view(r, t)
+			if v.MergedFrom, err = s.tickets().MergedFrom(r.Context(), actor(r), t.ID); err == nil {
+				writeJSON(w, http.StatusOK, v)
+				return
+			}
 		}
 	}
 	writeError(w, r, s.log, err)

@@ -6,7 +6,7 @@
 //
 //	hotline up &   # or serve
 //	go run ./cmd/loadtickets -url http://127.0.0.1:8080 -redis-url redis://127.0.0.1:6380/0 \
-//	    -database-url 'postgres://hotline@127.0.0.1:5433/hotline?sslmode=disable' -clients 32 -duration 10s
+//	    -database-url 'postgres://hotline@127.0.0.1:5433/hotline?sslmode=disable' -clients 8 -rounds 5 -duration 2s
 package main
 
 import (
@@ -50,14 +50,15 @@ func run() error {
 	user := flag.String("user", "agent1", "username to log in with (POST /api/v1/tokens)")
 	pass := flag.String("password", "hotline-demo", "password")
 	clients := flag.Int("clients", 32, "concurrent HTTP clients (and INSERT connections)")
-	dur := flag.Duration("duration", 10*time.Second, "how long each phase runs")
+	dur := flag.Duration("duration", 2*time.Second, "how long each phase of a round runs")
+	rounds := flag.Int("rounds", 5, "rounds of (tickets, then plain INSERTs)")
 	redisURL := flag.String("redis-url", "redis://127.0.0.1:6380/0", "Redis of the hotline")
 	prefix := flag.String("redis-prefix", "hl:", "Redis key prefix of the hotline")
 	dbURL := flag.String("database-url", "", "PostgreSQL of the hotline, for the plain INSERT baseline (empty: skip)")
 	category := flag.String("category", "policy_question", "category of the tickets (its routing rule picks the unit whose queue is watched)")
 	flag.Parse()
-	if *clients < 1 || *dur <= 0 {
-		return errors.New("need -clients >= 1 and -duration > 0")
+	if *clients < 1 || *dur <= 0 || *rounds < 1 {
+		return errors.New("need -clients >= 1, -duration > 0 and -rounds >= 1")
 	}
 	ctx := context.Background()
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConns: *clients * 2, MaxIdleConnsPerHost: *clients * 2}, Timeout: 30 * time.Second}
@@ -90,46 +91,64 @@ func run() error {
 		arrived = map[int64]time.Time{}
 	)
 	rctx, stopReader := context.WithCancel(ctx)
+	defer stopReader()
 	readerDone := make(chan error, 1)
 	go func() {
 		readerDone <- readQueue(rctx, rdb, streams, func(id int64, at time.Time) { mu.Lock(); arrived[id] = at; mu.Unlock() })
 	}()
 	time.Sleep(200 * time.Millisecond) // the reader starts at the stream's end
 
-	fmt.Printf("tickets: %d clients for %s, category %s → unit %d\n", *clients, *dur, *category, unit)
-	var ok, failed atomic.Int64
+	var ins *inserter
+	if *dbURL != "" {
+		if ins, err = newInserter(ctx, *dbURL, *clients); err != nil {
+			return err
+		}
+		defer ins.close(ctx)
+	}
+	// The phases alternate in rounds, so load from other processes on a shared machine weighs on both alike.
+	fmt.Printf("tickets: %d clients, %d rounds of %s, category %s → unit %d\n", *clients, *rounds, *dur, *category, unit)
+	var ok, failed, inserts atomic.Int64
 	var httpLat []time.Duration
 	var latMu sync.Mutex
-	end := time.Now().Add(*dur)
-	var wg sync.WaitGroup
-	for c := range *clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var mine []time.Duration
-			for i := 0; time.Now().Before(end); i++ {
-				t0 := time.Now()
-				res, err := create(hc, *base, token, *category, fmt.Sprintf("load-%d-%d-%d", os.Getpid(), c, i))
-				if err != nil {
-					if failed.Add(1) <= 3 {
-						fmt.Fprintln(os.Stderr, "create:", err)
+	var ticketTime, insertTime time.Duration
+	for round := range *rounds {
+		end := time.Now().Add(*dur)
+		var wg sync.WaitGroup
+		for c := range *clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var mine []time.Duration
+				for i := 0; time.Now().Before(end); i++ {
+					t0 := time.Now()
+					res, err := create(hc, *base, token, *category, fmt.Sprintf("load-%d-%d-%d-%d", os.Getpid(), round, c, i))
+					if err != nil {
+						if failed.Add(1) <= 3 {
+							fmt.Fprintln(os.Stderr, "create:", err)
+						}
+						continue
 					}
-					continue
+					mine = append(mine, time.Since(t0))
+					ok.Add(1)
+					mu.Lock()
+					started[res.Ticket.ID] = t0
+					mu.Unlock()
 				}
-				mine = append(mine, time.Since(t0))
-				ok.Add(1)
-				mu.Lock()
-				started[res.Ticket.ID] = t0
-				mu.Unlock()
-			}
-			latMu.Lock()
-			httpLat = append(httpLat, mine...)
-			latMu.Unlock()
-		}()
+				latMu.Lock()
+				httpLat = append(httpLat, mine...)
+				latMu.Unlock()
+			}()
+		}
+		t0 := time.Now()
+		wg.Wait()
+		ticketTime += time.Since(t0)
+		if ins != nil {
+			time.Sleep(200 * time.Millisecond) // let the relay finish this round's tickets
+			n, d := ins.run(ctx, *clients, *dur)
+			inserts.Add(n)
+			insertTime += d
+		}
 	}
-	t0 := time.Now()
-	wg.Wait()
-	elapsed := time.Since(t0)
 	// Wait for the last arrivals (at most 5 s).
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		mu.Lock()
@@ -156,20 +175,16 @@ func run() error {
 		}
 		e2e = append(e2e, a.Sub(s))
 	}
-	rate := float64(ok.Load()) / elapsed.Seconds()
-	fmt.Printf("  created %d tickets in %s: %.0f tickets/s (%d failed)\n", ok.Load(), elapsed.Round(time.Millisecond), rate, failed.Load())
+	rate := float64(ok.Load()) / ticketTime.Seconds()
+	fmt.Printf("  created %d tickets in %s: %.0f tickets/s (%d failed)\n", ok.Load(), ticketTime.Round(time.Millisecond), rate, failed.Load())
 	fmt.Printf("  create call          p50 %s  p99 %s\n", pct(httpLat, 50), pct(httpLat, 99))
 	fmt.Printf("  create → unit queue  p50 %s  p99 %s  (%d never arrived)\n", pct(e2e, 50), pct(e2e, 99), missing)
-
-	if *dbURL == "" {
+	if ins == nil {
 		return nil
 	}
-	ins, err := insertRate(ctx, *dbURL, *clients, *dur)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("plain INSERT: %d connections for %s: %.0f inserts/s\n", *clients, *dur, ins)
-	fmt.Printf("ratio tickets/INSERT: %.2f\n", rate/ins)
+	irate := float64(inserts.Load()) / insertTime.Seconds()
+	fmt.Printf("plain INSERT: %d connections: %d inserts in %s: %.0f inserts/s\n", *clients, inserts.Load(), insertTime.Round(time.Millisecond), irate)
+	fmt.Printf("ratio tickets/INSERT: %.2f\n", rate/irate)
 	return nil
 }
 
@@ -240,22 +255,33 @@ func readQueue(ctx context.Context, rdb *redis.Client, streams []string, arrived
 	return nil
 }
 
-func insertRate(ctx context.Context, url string, clients int, dur time.Duration) (float64, error) {
+// inserter runs the baseline: single-row INSERT transactions into a table of its own, dropped at the end.
+type inserter struct{ pool *pgxpool.Pool }
+
+func newInserter(ctx context.Context, url string, clients int) (*inserter, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	cfg.MaxConns = int32(clients)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	defer pool.Close()
 	if _, err := pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS loadtickets_insert (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 		payload text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-		return 0, fmt.Errorf("baseline table: %w", err)
+		pool.Close()
+		return nil, fmt.Errorf("baseline table: %w", err)
 	}
-	defer pool.Exec(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS loadtickets_insert`)
+	return &inserter{pool: pool}, nil
+}
+
+func (in *inserter) close(ctx context.Context) {
+	in.pool.Exec(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS loadtickets_insert`)
+	in.pool.Close()
+}
+
+func (in *inserter) run(ctx context.Context, clients int, dur time.Duration) (int64, time.Duration) {
 	var n atomic.Int64
 	end := time.Now().Add(dur)
 	var wg sync.WaitGroup
@@ -265,14 +291,14 @@ func insertRate(ctx context.Context, url string, clients int, dur time.Duration)
 		go func() {
 			defer wg.Done()
 			for time.Now().Before(end) {
-				if _, err := pool.Exec(ctx, `INSERT INTO loadtickets_insert (payload) VALUES ($1)`, "压力测试工单:雨露计划补助政策咨询"); err == nil {
+				if _, err := in.pool.Exec(ctx, `INSERT INTO loadtickets_insert (payload) VALUES ($1)`, "压力测试工单:雨露计划补助政策咨询"); err == nil {
 					n.Add(1)
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	return float64(n.Load()) / time.Since(t0).Seconds(), nil
+	return n.Load(), time.Since(t0)
 }
 
 func pct(ds []time.Duration, p int) time.Duration {
