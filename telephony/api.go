@@ -2,7 +2,10 @@ package telephony
 
 import (
 	"context"
+	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"hotline/ticketing"
 	"hotline/ticketing/phone"
@@ -96,4 +99,39 @@ func (s *Service) Callbacks(ctx context.Context, actor ticketing.Actor, status s
 		return nil, forbidden("list_callbacks")
 	}
 	return ListCallbacks(ctx, s.db, status, limit)
+}
+
+// LinkTicket links a call (and its recording) to the ticket the agent opened for it, so the recording is served
+// with the ticket, to those who may see the ticket. The agent who took the call or a supervisor may link it,
+// once, to a ticket they can see.
+func (s *Service) LinkTicket(ctx context.Context, actor ticketing.Actor, id CallID, ticket int64) (CDR, error) {
+	c, err := GetCDR(ctx, s.db, id)
+	if err != nil {
+		return c, err
+	}
+	if !supervising(actor) && !(actor.Role == ticketing.RoleAgent && c.AgentID == actor.UserID) {
+		return CDR{}, forbidden("link_ticket")
+	}
+	if ticket <= 0 {
+		return CDR{}, ticketing.Invalid("ticket_id", "required")
+	}
+	if c.TicketID != 0 && c.TicketID != ticket {
+		return CDR{}, &ticketing.StateError{Action: "link_ticket", State: "linked", Allowed: []string{}, Reason: ticketing.ErrState}
+	}
+	if s.access != nil {
+		if err := s.access.CanSeeTicket(ctx, actor, ticket); err != nil {
+			return CDR{}, err
+		}
+	}
+	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE calls SET ticket_id = $2 WHERE id = $1`, id, ticket); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE recordings SET ticket_id = $2 WHERE call_id = $1 AND ticket_id IS NULL`, id, ticket)
+		return err
+	})
+	if err != nil {
+		return CDR{}, fmt.Errorf("link call %d to ticket %d: %w", id, ticket, err)
+	}
+	return s.CDR(ctx, actor, id)
 }

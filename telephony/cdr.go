@@ -24,6 +24,7 @@ type CallStart struct {
 
 // CallEnd is how a call ended.
 type CallEnd struct {
+	Caller          string // the normalised number, as in CallStart ('' when unusable)
 	Disposition     Disposition
 	Reason          string // free text: caller_hangup, agent_hangup, queue_timeout, closed, ...
 	SIPStatus       int    // final status we sent when the call was refused
@@ -108,8 +109,9 @@ type CallEndedEvent struct {
 	TicketID    int64            `json:"ticket_id,omitempty"`
 }
 
-// endCallTx completes the CDR in tx: times, wait and talk, links, and the household timeline entry.
-func (s *Service) endCallTx(ctx context.Context, tx pgx.Tx, id CallID, e CallEnd) error {
+// endCallTx completes the CDR in tx: times, wait and talk, links, and the household timeline entry. It returns
+// the caller's number.
+func (s *Service) endCallTx(ctx context.Context, tx pgx.Tx, id CallID, e CallEnd) (string, error) {
 	if e.EndedAt.IsZero() {
 		e.EndedAt = time.Now()
 	}
@@ -124,12 +126,12 @@ func (s *Service) endCallTx(ctx context.Context, tx pgx.Tx, id CallID, e CallEnd
 		id, nzTime(e.AnsweredAt), nzTime(e.AgentAnsweredAt), e.EndedAt, e.Disposition, e.Reason, nz(e.SIPStatus),
 		nz(e.AgentID), e.AgentsTried, nz(e.RecordingID), nz(e.TicketID), nz(e.HouseholdID)).Scan(&caller, &offered)
 	if err != nil {
-		return fmt.Errorf("end CDR %d: %w", id, err)
+		return "", fmt.Errorf("end CDR %d: %w", id, err)
 	}
 	if e.Disposition == DispAnswered && caller != "" {
 		// A conversation with the caller is what a callback task waits for.
 		if err := s.closeCallbacksTx(ctx, tx, caller, 0, fmt.Sprintf("caller reached on call %d", id)); err != nil {
-			return err
+			return "", err
 		}
 	}
 	if s.contacts != nil && e.HouseholdID != 0 {
@@ -139,31 +141,41 @@ func (s *Service) endCallTx(ctx context.Context, tx pgx.Tx, id CallID, e CallEnd
 			c.Talk = e.EndedAt.Sub(e.AgentAnsweredAt)
 		}
 		if err := s.contacts.RecordCallContact(ctx, tx, c); err != nil {
-			return fmt.Errorf("call %d on household %d timeline: %w", id, e.HouseholdID, err)
+			return "", fmt.Errorf("call %d on household %d timeline: %w", id, e.HouseholdID, err)
 		}
 	}
 	if e.Disposition == DispAnswered || e.AgentID != 0 {
-		return s.publish(ctx, tx, TopicCallEnded, strconv.FormatInt(int64(id), 10),
+		return caller, s.publish(ctx, tx, TopicCallEnded, strconv.FormatInt(int64(id), 10),
 			CallEndedEvent{CallID: id, Caller: caller, Disposition: e.Disposition, AgentID: e.AgentID, TicketID: e.TicketID})
 	}
-	return nil
+	return caller, nil
 }
 
-// EndCall completes a CDR; an abandoned call from a usable number also leaves a callback task.
+// EndCall completes a CDR; an abandoned call from a usable number also leaves a callback task. e.Caller must be
+// the number the call started with.
 func (s *Service) EndCall(ctx context.Context, id CallID, e CallEnd) error {
+	if e.Caller == "" && e.HouseholdID == 0 && e.AgentID == 0 && e.Disposition != DispAnswered {
+		// Nothing to write but the CDR (no number to ring back, no timeline, no event): one statement, no
+		// transaction round trips. This is the common case of calls from withheld or odd numbers under load.
+		if e.EndedAt.IsZero() {
+			e.EndedAt = time.Now()
+		}
+		_, err := s.db.Exec(ctx, `UPDATE calls SET answered_at = $2, ended_at = $3::timestamptz, disposition = $4, end_reason = $5,
+			sip_status = $6, agents_tried = $7, wait_seconds = extract(epoch FROM $3::timestamptz - offered_at) WHERE id = $1`,
+			id, nzTime(e.AnsweredAt), e.EndedAt, e.Disposition, e.Reason, nz(e.SIPStatus), e.AgentsTried)
+		if err != nil {
+			return fmt.Errorf("end CDR %d: %w", id, err)
+		}
+		return nil
+	}
 	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		if err := s.endCallTx(ctx, tx, id, e); err != nil {
+		caller, err := s.endCallTx(ctx, tx, id, e)
+		if err != nil {
 			return err
 		}
-		if e.Disposition == DispAbandoned {
-			var caller string
-			if err := tx.QueryRow(ctx, `SELECT caller FROM calls WHERE id = $1`, id).Scan(&caller); err != nil {
+		if e.Disposition == DispAbandoned && caller != "" {
+			if _, err := s.openCallbackTx(ctx, tx, caller, "abandoned", id, 0); err != nil {
 				return err
-			}
-			if caller != "" {
-				if _, err := s.openCallbackTx(ctx, tx, caller, "abandoned", id, 0); err != nil {
-					return err
-				}
 			}
 		}
 		return nil

@@ -59,7 +59,8 @@ func (s *Service) FinishAgentCall(ctx context.Context, id CallID, rec *NewRecord
 			}
 			e.RecordingID = rid
 		}
-		return s.endCallTx(ctx, tx, id, e)
+		_, err := s.endCallTx(ctx, tx, id, e)
+		return err
 	})
 }
 
@@ -84,7 +85,7 @@ func (s *Service) FinishVoicemail(ctx context.Context, id CallID, caller, region
 			}
 		}
 		e.RecordingID, e.TicketID, e.Disposition = rid, ticket, DispVoicemail
-		if err := s.endCallTx(ctx, tx, id, e); err != nil {
+		if _, err := s.endCallTx(ctx, tx, id, e); err != nil {
 			return err
 		}
 		if caller != "" {

@@ -105,6 +105,7 @@ func TestCallbacksAndKPIs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		e.Caller = caller
 		if e.EndedAt.IsZero() {
 			e.EndedAt = t0.Add(off + 30*time.Second)
 		}

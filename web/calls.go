@@ -19,6 +19,7 @@ func (s *Server) callRoutes() {
 	s.mux.HandleFunc("GET /api/v1/calls", s.authed(s.listCalls))
 	s.mux.HandleFunc("GET /api/v1/calls/kpis", s.authed(s.callKPIs))
 	s.mux.HandleFunc("GET /api/v1/calls/{id}", s.authed(s.getCall))
+	s.mux.HandleFunc("PUT /api/v1/calls/{id}/ticket", s.authed(s.linkCallTicket))
 	s.mux.HandleFunc("GET /api/v1/callbacks", s.authed(s.listCallbacks))
 	s.mux.HandleFunc("POST /api/v1/callbacks/{id}/close", s.authed(s.closeCallback))
 	s.mux.HandleFunc("GET /api/v1/recordings/{id}", s.authed(s.getRecording))
@@ -132,6 +133,28 @@ func (s *Server) getCall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c, err := s.deps.Telephony.CDR(r.Context(), actor(r), telephony.CallID(id))
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+// linkCallTicket: {"ticket_id": N} links the call and its recording to the ticket opened for it.
+func (s *Server) linkCallTicket(w http.ResponseWriter, r *http.Request) {
+	id, err := callID(r)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	var body struct {
+		TicketID int64 `json:"ticket_id"`
+	}
+	if err := decode(w, r, &body); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	c, err := s.deps.Telephony.LinkTicket(r.Context(), actor(r), telephony.CallID(id), body.TicketID)
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return

@@ -104,6 +104,19 @@ func TestCallsAPI(t *testing.T) {
 	if r := get(clerk); r.StatusCode != 403 {
 		t.Errorf("clerk download: %d", r.StatusCode)
 	}
+	// The agent links the call to the ticket it opened; the recording follows the ticket.
+	if code, m, raw := e.do(t, agent, "PUT", fmt.Sprintf("/api/v1/calls/%d/ticket", id), map[string]int{"ticket_id": 77}); code != 200 || m["ticket_id"] != 77.0 {
+		t.Errorf("link ticket: %d %s", code, raw)
+	}
+	if rec, err := telephony.GetRecording(ctx, db, telephony.RecordingID(rid)); err != nil || rec.TicketID != 77 {
+		t.Errorf("recording after link: %v %+v", err, rec)
+	}
+	if code, _, _ := e.do(t, agent, "PUT", fmt.Sprintf("/api/v1/calls/%d/ticket", id), map[string]int{"ticket_id": 78}); code != 409 {
+		t.Errorf("relink to another ticket: %d", code)
+	}
+	if code, _, _ := e.do(t, clerk, "PUT", fmt.Sprintf("/api/v1/calls/%d/ticket", id), map[string]int{"ticket_id": 77}); code != 403 {
+		t.Errorf("clerk linked a call: %d", code)
+	}
 	if code, m, raw := e.do(t, agent, "GET", "/api/v1/callbacks", nil); code != 200 || len(m["callbacks"].([]any)) != 0 {
 		t.Errorf("callbacks: %d %s", code, raw)
 	}

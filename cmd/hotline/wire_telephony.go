@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"hotline/telephony"
@@ -50,6 +52,9 @@ func wireTelephony(ctx context.Context, a *App) error {
 		return err
 	}
 	for i, l := range listeners {
+		if err := probeListen(l); err != nil {
+			return fmt.Errorf("cannot listen for SIP on %s://%s (HOTLINE_SIP_LISTEN): %v; stop what uses it, choose another address, or set HOTLINE_SIP_LISTEN= to run without SIP", l.Transport, l.Addr, err)
+		}
 		if l.Transport == "tls" {
 			cert, err := tls.LoadX509KeyPair(tc.SIPTLSCert, tc.SIPTLSKey)
 			if err != nil {
@@ -73,6 +78,8 @@ func wireTelephony(ctx context.Context, a *App) error {
 	hours, _ := intake.ParseHours(tc.ServiceHours, nil)
 	in := intake.New(intake.Config{QueueLimit: tc.QueueLimit, RingTimeout: tc.RingTimeout, AnswerDelay: tc.AnswerDelay,
 		VoicemailMax: tc.VoicemailMax, Hours: hours, Prompts: prompts}, svc, srv, a.log.With("component", "intake"))
+	a.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hotline_queue_waiting",
+		Help: "Callers waiting for an agent in this process."}, func() float64 { return float64(in.Waiting()) }))
 	// One component: the queue dispatcher lives as long as the SIP server, which drains (new INVITEs 503, calls
 	// finish, up to HOTLINE_SIP_DRAIN_TIMEOUT) when the component is stopped.
 	a.components = append(a.components, component{name: "sip", run: func(ctx context.Context) error {
@@ -91,6 +98,23 @@ func wireTelephony(ctx context.Context, a *App) error {
 	}
 	a.endpoints = append(a.endpoints, [2]string{"sip", strings.Join(addrs, " ")})
 	return nil
+}
+
+// probeListen checks at start that a SIP address can be bound, so a taken port is a clear start-up error rather
+// than a component failing later.
+func probeListen(l sipua.Listener) error {
+	if l.Transport == "udp" {
+		c, err := net.ListenPacket("udp", l.Addr)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	}
+	ln, err := net.Listen("tcp", l.Addr)
+	if err != nil {
+		return err
+	}
+	return ln.Close()
 }
 
 // loadPrompts returns the prompts: the built-in ones, replaced by files in the prompts directory. The default

@@ -31,6 +31,7 @@ func unitID(t *testing.T, r *rig, code string) ticketing.UnitID {
 
 func TestVoicemailWhenNobodyIsStaffed(t *testing.T) {
 	r := newRig(t, rigOpts{})
+	hid, _ := r.household(caller)
 	citizen := r.caller("127.0.0.1", 440)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -71,6 +72,7 @@ func TestVoicemailWhenNobodyIsStaffed(t *testing.T) {
 		t.Fatal(err)
 	}
 	if tk.Source != ticketing.SourceVoicemail || tk.CallerPhone != caller || tk.Status != ticketing.StatusNew ||
+		tk.HouseholdID == nil || *tk.HouseholdID != int64(hid) || c.HouseholdID != int64(hid) ||
 		!strings.Contains(tk.Content, "录音 #"+strconv.FormatInt(int64(rec.ID), 10)) {
 		t.Errorf("voicemail ticket %+v", tk)
 	}
@@ -325,5 +327,73 @@ func TestDrainRefusesNewCallsWhileCallsFinish(t *testing.T) {
 	case <-stopped:
 	case <-ctx.Done():
 		t.Fatal("server did not stop after the last call")
+	}
+}
+
+func TestTrunkWithDigestCredentials(t *testing.T) {
+	r := newRig(t, rigOpts{})
+	county := r.caller("127.0.0.5", 440)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := county.Dial(ctx, r.uri("12345"), phonetest.DialOptions{From: caller, Username: "county", Password: "wrong"})
+	var de *sipgo.ErrDialogResponse
+	if !errors.As(err, &de) || de.Res.StatusCode != 403 {
+		t.Fatalf("wrong trunk password: %v, want 403", err)
+	}
+	call, err := county.Dial(ctx, r.uri("12345"), phonetest.DialOptions{From: caller, Username: "county", Password: "trunk-secret"})
+	if err != nil {
+		t.Fatalf("trunk with the right password: %v", err)
+	}
+	call.Hangup(ctx)
+	if c := r.endedCDR("CDR"); c.Trunk != "auth" {
+		t.Errorf("CDR trunk %q", c.Trunk)
+	}
+}
+
+func TestMaxConcurrentCalls(t *testing.T) {
+	r := newRig(t, rigOpts{maxCalls: 1})
+	citizen := r.caller("127.0.0.1", 440)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	first, err := citizen.Dial(ctx, r.uri("12345"), phonetest.DialOptions{From: caller})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.caller("127.0.0.1", 440).Dial(ctx, r.uri("12345"), phonetest.DialOptions{From: "13900001111"})
+	var de *sipgo.ErrDialogResponse
+	if !errors.As(err, &de) || de.Res.StatusCode != 503 {
+		t.Fatalf("call beyond the maximum: %v, want 503", err)
+	}
+	if c := r.endedCDR("rejected CDR"); *c.Disposition != telephony.DispRejected || c.Caller != "13900001111" || *c.SIPStatus != 503 {
+		t.Errorf("CDR %+v", c)
+	}
+	first.Hangup(ctx)
+}
+
+func TestOutsideServiceHoursGoesToVoicemail(t *testing.T) {
+	// Open one minute a day, twelve hours from now: closed now.
+	at := time.Now().In(time.FixedZone("CST", 8*3600)).Add(12 * time.Hour)
+	hours := at.Format("15:04") + "-" + at.Add(time.Minute).Format("15:04")
+	if at.Add(time.Minute).Format("15:04") < at.Format("15:04") {
+		hours = "00:00-00:01"
+	}
+	r := newRig(t, rigOpts{hours: hours})
+	id := r.agent("agent1")
+	r.agentPhone("agent1", phonetest.Options{})
+	r.setState(id, telephony.StateReady, "") // ready, but it is after hours
+	citizen := r.caller("127.0.0.1", 440)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	call, err := citizen.Dial(ctx, r.uri("12345"), phonetest.DialOptions{From: caller})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompts := media.ShortPrompt().Duration()*2 + media.DefaultPrompts().Beep.Duration()
+	waitFor(t, "prompts heard", func() bool { return call.Stats().Seconds >= prompts-0.1 })
+	time.Sleep(1200 * time.Millisecond)
+	call.SendDigits("#")
+	<-call.Done()
+	if c := r.endedCDR("CDR"); *c.Disposition != telephony.DispVoicemail || c.EndReason != "closed/hash" || c.AgentsTried != 0 {
+		t.Errorf("CDR %+v", c)
 	}
 }

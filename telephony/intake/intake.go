@@ -13,7 +13,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -111,6 +110,7 @@ type call struct {
 	c     *sipua.Call
 	d     *diago.DialogServerSession
 	ctx   context.Context // ends when the caller hangs up or the server gives up draining
+	hard  context.Context // ends when the server gives up draining
 	id    telephony.CallID
 	start telephony.CallStart
 	log   *slog.Logger
@@ -134,9 +134,12 @@ func (in *Intake) HandleCall(hard context.Context, c *sipua.Call) {
 	ctx, cancel := context.WithCancel(c.Dialog.Context())
 	defer cancel()
 	defer context.AfterFunc(hard, cancel)()
-	k := &call{in: in, c: c, d: c.Dialog, ctx: ctx, digits: make(chan rune, 32),
+	k := &call{in: in, c: c, d: c.Dialog, ctx: ctx, hard: hard, digits: make(chan rune, 32),
 		start: in.start(c.Trunk, c.Caller, c.Dialled, c.SIPCallID)}
 	k.log = in.log.With("sip_call_id", c.SIPCallID, "trunk", c.Trunk.Name)
+	// 180 at once, before any database work: sipgo sends its own 100 Trying if the INVITE has no provisional
+	// answer after 200 ms, and a second 100 after ours (under load) makes strict callers such as SIPp fail the call.
+	c.Dialog.Ringing()
 	bg := context.WithoutCancel(ctx)
 	id, err := in.svc.StartCall(bg, k.start)
 	if err != nil {
@@ -145,6 +148,7 @@ func (in *Intake) HandleCall(hard context.Context, c *sipua.Call) {
 		return
 	}
 	k.id = id
+	k.end.Caller = k.start.Caller
 	k.log = k.log.With("call_id", id)
 	k.end.Disposition, k.end.Reason = telephony.DispFailed, "internal"
 	finished := false
@@ -165,8 +169,6 @@ func (in *Intake) HandleCall(hard context.Context, c *sipua.Call) {
 // run carries the call; it returns true when it stored the CDR's end itself.
 func (k *call) run() bool {
 	d, cfg := k.d, k.in.cfg
-	d.Trying()
-	d.Ringing()
 	if cfg.AnswerDelay > 0 {
 		t := time.NewTimer(cfg.AnswerDelay)
 		select {
@@ -474,6 +476,9 @@ func (k *call) talk(a telephony.Agent, leg *sipua.Leg, stopHold func(), log *slo
 		select {
 		case <-k.ctx.Done():
 			k.end.Reason = "caller_hangup"
+			if k.hard.Err() != nil {
+				k.end.Reason = "shutdown" // drain timeout: hotline hangs up both sides
+			}
 			hctx, cancel := context.WithTimeout(bg, 5*time.Second)
 			leg.Dialog.Hangup(hctx)
 			cancel()
@@ -571,5 +576,3 @@ func (k *call) voicemail(prompt media.Prompt, why string) bool {
 }
 
 var _ sipua.Handler = (*Intake)(nil)
-
-func (k *call) String() string { return fmt.Sprintf("call %d", k.id) }

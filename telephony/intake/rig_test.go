@@ -89,10 +89,11 @@ type rigOpts struct {
 	opt          telephony.Options // interfaces to wire
 	drainTimeout time.Duration
 	registry     *prometheus.Registry
+	maxCalls     int
 }
 
 // newRig starts hotline's SIP side on a free loopback port, with trunks "main" (127.0.0.1), "other" (127.0.0.3)
-// and "flood" (127.0.0.4), all for 12345; 127.0.0.2 is no trunk.
+// "flood" (127.0.0.4) and "auth" (127.0.0.5, digest county/trunk-secret), all for 12345; 127.0.0.2 is no trunk.
 func newRig(t *testing.T, o rigOpts) *rig {
 	t.Helper()
 	db := testenv.DB(t)
@@ -131,9 +132,13 @@ func newRig(t *testing.T, o rigOpts) *rig {
 		{Name: "main", Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, Numbers: []string{"12345"}},
 		{Name: "other", Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.3/32")}, Numbers: []string{"12345"}},
 		{Name: "flood", Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.4/32")}, Numbers: []string{"12345"}},
+		{Name: "auth", Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.5/32")}, Numbers: []string{"12345"}, Username: "county", Password: "trunk-secret"},
 	}
 	if o.rate == 0 {
 		o.rate = 100
+	}
+	if o.maxCalls == 0 {
+		o.maxCalls = 200
 	}
 	if o.drainTimeout == 0 {
 		o.drainTimeout = 10 * time.Second
@@ -144,7 +149,7 @@ func newRig(t *testing.T, o rigOpts) *rig {
 	}
 	srv, err := sipua.New(sipua.Config{
 		Listeners: []sipua.Listener{{Transport: "udp", Addr: "127.0.0.1:" + strconv.Itoa(r.port)}, {Transport: "tcp", Addr: "127.0.0.1:" + strconv.Itoa(r.port)}},
-		Trunks:    trunks, MaxCalls: 200, RatePerSource: o.rate, Burst: int(o.rate), DrainTimeout: o.drainTimeout,
+		Trunks:    trunks, MaxCalls: o.maxCalls, RatePerSource: o.rate, Burst: int(o.rate), DrainTimeout: o.drainTimeout,
 	}, sipua.Deps{DB: db, Redis: rdb, Prefix: prefix, Log: log, Registry: regr})
 	if err != nil {
 		t.Fatal(err)

@@ -138,6 +138,11 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "hotline"
 	}
+	// B10 (found here, not in the notes' list): sipgo answers an INVITE with its own 100 Trying when the handler
+	// has not responded within Timer_1xx (200 ms), from a timer goroutine that races with the handler's response;
+	// under load the 100 can go out after our 180, and strict peers (SIPp) fail the call. The gate sends 100 itself
+	// at once, so the timer is not needed. Process-wide, like the RTP port range.
+	sip.Timer_1xx = time.Hour
 	if cfg.RTPPortStart > 0 {
 		// Process-wide in diago; set once, here.
 		dmedia.RTPPortStart, dmedia.RTPPortEnd = cfg.RTPPortStart, cfg.RTPPortEnd
@@ -333,6 +338,7 @@ func (s *Server) gate(next sipgo.RequestHandler) sipgo.RequestHandler {
 		}
 		defer s.active.Add(-1)
 		s.mAccepted.Inc()
+		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusTrying, "Trying", nil))
 		k := pendingKey(req)
 		if _, dup := s.pending.LoadOrStore(k, t); dup {
 			s.refuse(req, tx, ErrMalformed) // same Call-ID and From tag as a call already being set up
