@@ -109,6 +109,7 @@ func (d *Dialer) schedule(ctx context.Context) {
 		lastSecond  time.Time
 		running     []*campaign.Campaign
 		pacers      = map[campaign.ID]*campaign.Pacer{}
+		idle        = map[campaign.ID]time.Time{}
 		leaseLength = 3 * time.Second
 	)
 	for {
@@ -154,6 +155,7 @@ func (d *Dialer) schedule(ctx context.Context) {
 			for id := range pacers {
 				if !live[id] {
 					delete(pacers, id)
+					delete(idle, id)
 				}
 			}
 		}
@@ -163,6 +165,9 @@ func (d *Dialer) schedule(ctx context.Context) {
 			if !c.Windows.Open(clock, d.svc.Holidays()) {
 				p.Reset() // a window opening is not a burst
 				continue
+			}
+			if now.Before(idle[c.ID]) {
+				continue // nothing was due a moment ago (the standing 回访 campaign, mostly): look again shortly
 			}
 			backlog := d.cfg.Backlog
 			if backlog <= 0 {
@@ -186,6 +191,7 @@ func (d *Dialer) schedule(ctx context.Context) {
 			}
 			if len(qs) < n {
 				p.Refund(n - len(qs))
+				idle[c.ID] = now.Add(250 * time.Millisecond)
 			}
 			d.add(ctx, qs)
 		}
