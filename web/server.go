@@ -15,19 +15,22 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"hotline/migrations"
+	"hotline/telephony"
 	"hotline/ticketing/monitoring"
 )
 
 // Deps is what the web layer is built from. Optional services are nil when their role is not running.
 type Deps struct {
-	DB       *pgxpool.Pool
-	Redis    *redis.Client
-	Log      *slog.Logger
-	Registry *prometheus.Registry // where /metrics reads from
-	Version  string
-	Tickets  *Tickets // the ticket API (ticketing); nil: not served
+	DB        *pgxpool.Pool
+	Redis     *redis.Client
+	Log       *slog.Logger
+	Registry  *prometheus.Registry // where /metrics reads from
+	Version   string
+	Tickets   *Tickets           // the ticket API (ticketing); nil: not served
+	Telephony *telephony.Service // agents, calls, callbacks, recordings; nil without telephony
 
 	Monitoring *monitoring.Service // households, caller lookup (nil: routes not registered)
+	Campaigns  *Campaigns          // outbound campaigns and click-to-call (nil: routes not registered)
 }
 
 // Server holds the dependencies of every handler.
@@ -58,7 +61,9 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/v1/units", s.authed(s.listUnits))
 	s.mux.HandleFunc("GET /api/v1/me", s.authed(s.me))
 	s.ticketRoutes()
+	s.callRoutes()
 	s.householdRoutes()
+	s.campaignRoutes()
 	s.mux.HandleFunc("/api/", s.notFound)
 	s.mux.Handle("/", s.console())
 }

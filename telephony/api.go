@@ -1,0 +1,137 @@
+package telephony
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"hotline/ticketing"
+	"hotline/ticketing/phone"
+)
+
+// What the API may read, by role. Call-centre figures are for agents (their own calls), supervisors, heads and
+// admins; personal numbers are masked for anyone without reveal_pii, except on callback tasks, which an agent
+// must be able to ring back.
+
+func forbidden(action string) error {
+	return &ticketing.StateError{Action: action, State: "role", Allowed: []string{}, Reason: ticketing.ErrForbidden}
+}
+
+func staff(a ticketing.Actor) bool {
+	switch a.Role {
+	case ticketing.RoleAgent, ticketing.RoleSupervisor, ticketing.RoleHead, ticketing.RoleAdmin:
+		return true
+	}
+	return false
+}
+
+func supervising(a ticketing.Actor) bool {
+	return a.Role == ticketing.RoleSupervisor || a.Role == ticketing.RoleHead || a.Role == ticketing.RoleAdmin
+}
+
+// Agents lists agents and their states (the wallboard).
+func (s *Service) Agents(ctx context.Context, actor ticketing.Actor) ([]Agent, error) {
+	if !staff(actor) {
+		return nil, forbidden("list_agents")
+	}
+	return ListAgents(ctx, s.db)
+}
+
+// CDRs lists calls: supervisors see all, an agent only the calls it took.
+func (s *Service) CDRs(ctx context.Context, actor ticketing.Actor, f CDRFilter) ([]CDR, error) {
+	switch {
+	case supervising(actor):
+	case actor.Role == ticketing.RoleAgent:
+		f.AgentID = actor.UserID
+	default:
+		return nil, forbidden("list_calls")
+	}
+	if f.Caller != "" {
+		n, _, err := phone.Normalize(f.Caller)
+		if err != nil {
+			return nil, ticketing.Invalid("caller", "not a phone number")
+		}
+		f.Caller = n
+	}
+	cs, err := ListCDRs(ctx, s.db, f)
+	if err != nil {
+		return nil, err
+	}
+	if !actor.Can(ticketing.PermRevealPII) {
+		for i := range cs {
+			cs[i].Caller = phone.Mask(cs[i].Caller)
+		}
+	}
+	return cs, nil
+}
+
+// CDR returns one call, under the same rules as CDRs.
+func (s *Service) CDR(ctx context.Context, actor ticketing.Actor, id CallID) (CDR, error) {
+	c, err := GetCDR(ctx, s.db, id)
+	if err != nil {
+		return c, err
+	}
+	if !supervising(actor) && !(actor.Role == ticketing.RoleAgent && c.AgentID == actor.UserID) {
+		return CDR{}, forbidden("get_call")
+	}
+	if !actor.Can(ticketing.PermRevealPII) {
+		c.Caller = phone.Mask(c.Caller)
+	}
+	return c, nil
+}
+
+// KPIs returns call-centre KPIs per hour or day (supervisors, heads, admins).
+func (s *Service) KPIs(ctx context.Context, actor ticketing.Actor, per string, from, to time.Time) ([]KPI, error) {
+	if !supervising(actor) {
+		return nil, forbidden("kpis")
+	}
+	if to.Sub(from) > 400*24*time.Hour {
+		return nil, ticketing.Invalid("from", "at most 400 days")
+	}
+	return KPIs(ctx, s.db, per, from, to)
+}
+
+// Callbacks lists callback tasks for agents and supervisors.
+func (s *Service) Callbacks(ctx context.Context, actor ticketing.Actor, status string, limit int) ([]Callback, error) {
+	if !staff(actor) {
+		return nil, forbidden("list_callbacks")
+	}
+	return ListCallbacks(ctx, s.db, status, limit)
+}
+
+// LinkTicket links a call (and its recording) to the ticket the agent opened for it, so the recording is served
+// with the ticket, to those who may see the ticket. The agent who took the call or a supervisor may link it,
+// once, to a ticket they can see.
+func (s *Service) LinkTicket(ctx context.Context, actor ticketing.Actor, id CallID, ticket int64) (CDR, error) {
+	c, err := GetCDR(ctx, s.db, id)
+	if err != nil {
+		return c, err
+	}
+	if !supervising(actor) && !(actor.Role == ticketing.RoleAgent && c.AgentID == actor.UserID) {
+		return CDR{}, forbidden("link_ticket")
+	}
+	if ticket <= 0 {
+		return CDR{}, ticketing.Invalid("ticket_id", "required")
+	}
+	if c.TicketID != 0 && c.TicketID != ticket {
+		return CDR{}, &ticketing.StateError{Action: "link_ticket", State: "linked", Allowed: []string{}, Reason: ticketing.ErrState}
+	}
+	if s.access != nil {
+		if err := s.access.CanSeeTicket(ctx, actor, ticket); err != nil {
+			return CDR{}, err
+		}
+	}
+	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE calls SET ticket_id = $2 WHERE id = $1`, id, ticket); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE recordings SET ticket_id = $2 WHERE call_id = $1 AND ticket_id IS NULL`, id, ticket)
+		return err
+	})
+	if err != nil {
+		return CDR{}, fmt.Errorf("link call %d to ticket %d: %w", id, ticket, err)
+	}
+	return s.CDR(ctx, actor, id)
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Benchmarks of the SIP intake on loopback; stops by itself. Needs sipp (Debian sip-tester), curl, python3.
+#
+#   telephony/bench/bench.sh cps  "500 1000 1500" [seconds per step, default 10]
+#       SIPp's built-in uac (INVITE, 200, ACK, 1 s, BYE; no RTP) at each rate against `hotline up` with no agent
+#       signed in and a 1 s greeting (answer, CDR, prompt, hang-up), then the same SIPp client against
+#       `sipp -sn uas`. Prints successful/failed calls, retransmissions and hotline's CPU per step.
+#   telephony/bench/bench.sh media 1500 [rate 150] [hold 20s]
+#       cmd/loadsip places N simultaneous calls that wait in the queue (an agent is signed in but paused), so
+#       hotline plays the greeting and then hold music to every caller; loadsip measures the gaps in the RTP it
+#       receives with kernel timestamps.
+set -euo pipefail
+mode=${1:-cps}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d /tmp/hotline-bench-XXXXXX)
+chmod 755 "$work"
+port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+sip=$(port); http=$(port); pg=$(port); rds=$(port); uas=$(port)
+(cd "$root" && go build -o "$work/hotline" ./cmd/hotline && go build -o "$work/loadsip" ./cmd/loadsip)
+mkdir -p "$work/prompts"
+cp "$root/telephony/media/prompts/short.wav" "$work/prompts/greeting.wav"
+cp "$root/telephony/media/prompts/short.wav" "$work/prompts/queue.wav"
+
+HOTLINE_PROMPTS_DIR="$work/prompts" HOTLINE_LOG_LEVEL=warn HOTLINE_QUEUE_LIMIT=10m HOTLINE_SIP_MAX_CALLS=4000 HOTLINE_SIP_RATE_PER_SOURCE=100000 \
+HOTLINE_SIP_LISTEN="udp:127.0.0.1:$sip" HOTLINE_SIP_TRUNKS="name=bench,net=127.0.0.1/32,numbers=12345" \
+  "$work/hotline" up --data-dir "$work/data" --http "127.0.0.1:$http" --pg-port "$pg" --redis-port "$rds" >"$work/hotline.log" 2>&1 &
+hl=$!
+cleanup() {
+  kill -TERM "$hl" 2>/dev/null || true; wait "$hl" 2>/dev/null || true
+  if [ -n "${BENCH_LOG:-}" ]; then cp "$work/hotline.log" "$BENCH_LOG"; cp "$work"/sipp.*.out "$(dirname "$BENCH_LOG")/" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+for _ in $(seq 1 120); do curl -fs "http://127.0.0.1:$http/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
+curl -fs "http://127.0.0.1:$http/readyz" >/dev/null || { cat "$work/hotline.log"; exit 1; }
+sleep 1
+
+cpu() { awk '{print $14+$15}' "/proc/$1/stat"; } # clock ticks (1/100 s)
+
+sipp_step() { # target rate seconds → "ok failed retrans"
+  local target=$1 rate=$2 secs=$3
+  local out="$work/sipp.$rate.${target##*:}.out"
+  ( cd "$work" && sipp -sn uac "$target" -s 12345 -i 127.0.0.1 -p "$(port)" -r "$rate" -m $((rate * secs)) -d 1000 \
+      -nostdin -timeout $((secs + 60))s -max_socket 60000 >"$out" 2>&1 || true )
+  local ok failed retrans
+  ok=$(grep -E '^ +Successful call' "$out" | tail -1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')
+  failed=$(grep -E '^ +Failed call' "$out" | tail -1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')
+  retrans=$(grep -E '^ +(INVITE|BYE) ----------> ' "$out" | tail -2 | awk '{s+=$4} END {print s+0}')
+  echo "$ok $failed $retrans"
+}
+
+case "$mode" in
+cps)
+  rates=${2:-"500 1000 1500"}
+  secs=${3:-10}
+  echo "rate/s | hotline intake: ok failed retrans cpu% | sipp -sn uas: ok failed retrans"
+  sipp -sn uas -i 127.0.0.1 -p "$uas" -nostdin >/dev/null 2>&1 &
+  uaspid=$!
+  for r in $rates; do
+    c0=$(cpu "$hl"); t0=$(date +%s.%N)
+    read -r ok failed retrans < <(sipp_step "127.0.0.1:$sip" "$r" "$secs")
+    c1=$(cpu "$hl"); t1=$(date +%s.%N)
+    pct=$(python3 -c "print(round(($c1-$c0)/($t1-$t0),0))")
+    read -r uok ufailed uretrans < <(sipp_step "127.0.0.1:$uas" "$r" "$secs")
+    echo "$r | $ok $failed $retrans ${pct}% | $uok $ufailed $uretrans"
+    sleep 5 # let the transactions of the previous step expire (timer J/K)
+  done
+  kill "$uaspid" 2>/dev/null || true
+  ;;
+media)
+  calls=${2:-1500}; rate=${3:-150}; hold=${4:-20s}
+  tok=$(curl -fs -X POST "http://127.0.0.1:$http/api/v1/tokens" -d '{"username":"agent1","password":"hotline-demo"}' |
+        python3 -c 'import sys,json;print(json.load(sys.stdin)["token"])')
+  curl -fs -X PUT -H "Authorization: Bearer $tok" "http://127.0.0.1:$http/api/v1/agents/me/state" -d '{"state":"paused","reason":"bench"}' >/dev/null
+  c0=$(cpu "$hl"); t0=$(date +%s.%N)
+  "$work/loadsip" -target "127.0.0.1:$sip" -calls "$calls" -rate "$rate" -hold "$hold" || true
+  c1=$(cpu "$hl"); t1=$(date +%s.%N)
+  echo "hotline CPU over the run: $(python3 -c "print(round(($c1-$c0)/($t1-$t0),0))")% of one core; RSS $(awk '/VmHWM/{print $2/1024 " MB peak"}' /proc/$hl/status)"
+  ;;
+*) echo "usage: $0 cps|media ..." >&2; exit 2 ;;
+esac

@@ -1,0 +1,461 @@
+// Package sipua is hotline's SIP user agent: one sipgo UserAgent and one diago instance per process, listening on
+// UDP and TCP (TLS where a certificate is configured). It owns everything that happens before a call reaches
+// intake — the trunk check (source networks, optional digest), per-source INVITE rate limits, the maximum of
+// concurrent calls, draining on shutdown, malformed-request refusal — plus the registrar for agents' phones, SIP
+// INFO keypad digits (B3) and ringing agents' contacts in parallel (B4 ring timeouts). Status and Response are
+// the one place mapping refusals to SIP responses.
+//
+// Run(ctx, handler) serves until ctx ends; then new INVITEs get 503 while the calls up finish, for at most the
+// drain timeout, after which the calls still up are told to hang up (their context ends) and the listeners
+// close. Each call runs in the goroutine sipgo gives its INVITE (the handler is the call); Server starts no
+// other long-lived goroutines than the listeners, which stop with Run.
+package sipua
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/diago"
+	dmedia "github.com/emiago/diago/media"
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/time/rate"
+
+	"hotline/telephony/media"
+	"hotline/ticketing"
+)
+
+// Listener is one SIP listening address.
+type Listener struct {
+	Transport string // udp, tcp or tls
+	Addr      string // host:port
+	TLS       *tls.Config
+}
+
+// Config is the SIP side's configuration.
+type Config struct {
+	Listeners     []Listener
+	ExternalHost  string // address put in Contact and SDP when behind NAT; default: the listen host
+	Trunks        []Trunk
+	Realm         string
+	MaxCalls      int     // concurrent calls; beyond: 503
+	RatePerSource float64 // out-of-dialog requests (INVITE, REGISTER) per second per source address
+	Burst         int
+	DrainTimeout  time.Duration
+	RTPPortStart  int // 0: ephemeral ports
+	RTPPortEnd    int
+	UserAgent     string
+}
+
+// Deps are what the server needs from the rest of the process.
+type Deps struct {
+	DB       ticketing.DB // SIP accounts (registrar)
+	Redis    *redis.Client
+	Prefix   string // Redis key prefix
+	Log      *slog.Logger
+	Registry prometheus.Registerer // nil: no metrics
+}
+
+// Call is an accepted INVITE, handed to the handler before it is answered.
+type Call struct {
+	Dialog    *diago.DialogServerSession
+	Trunk     *Trunk
+	Caller    string // From user, as sent
+	Dialled   string // To user
+	SIPCallID string
+	Source    string
+	Digits    <-chan rune // keypad digits that came as SIP INFO (B3); RTP events are the handler's to read
+}
+
+// Handler runs calls. HandleCall is the call: it runs in the INVITE's goroutine, and when it returns the call is
+// hung up. ctx ends when the server gives up draining. Refused is told of calls from a known trunk that were
+// refused before answer (capacity, draining, number not served), for their CDRs.
+type Handler interface {
+	HandleCall(ctx context.Context, c *Call)
+	Refused(t *Trunk, req *sip.Request, err error)
+}
+
+// Server is the SIP user agent.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	ua    *sipgo.UserAgent
+	srv   *sipgo.Server
+	dg    *diago.Diago
+	reg   *Registrar
+	trunk nonces
+
+	handler  Handler
+	hardStop context.Context
+	stopAll  context.CancelFunc
+
+	limMu    sync.Mutex
+	limiters map[netip.Addr]*rate.Limiter
+
+	pending  sync.Map // pendingKey → *Trunk, from the gate to the dialog handler
+	digits   sync.Map // dialog id → chan rune
+	active   atomic.Int64
+	draining atomic.Bool
+	ready    chan struct{}
+	addrs    []string
+
+	mCalls    *prometheus.GaugeVec
+	mRefused  *prometheus.CounterVec
+	mAccepted prometheus.Counter
+}
+
+// New builds the server; nothing listens until Run.
+func New(cfg Config, deps Deps) (*Server, error) {
+	if deps.Log == nil {
+		deps.Log = slog.New(slog.DiscardHandler)
+	}
+	if len(cfg.Listeners) == 0 {
+		return nil, errors.New("no SIP listeners configured")
+	}
+	if cfg.Realm == "" {
+		cfg.Realm = "hotline"
+	}
+	if cfg.MaxCalls <= 0 {
+		cfg.MaxCalls = 2000
+	}
+	if cfg.RatePerSource <= 0 {
+		cfg.RatePerSource = 200
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = int(cfg.RatePerSource)
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "hotline"
+	}
+	// B10 (found here, not in the notes' list): sipgo answers an INVITE with its own 100 Trying when the handler
+	// has not responded within Timer_1xx (200 ms), from a timer goroutine that races with the handler's response;
+	// under load the 100 can go out after our 180, and strict peers (SIPp) fail the call. The gate sends 100 itself
+	// at once, so the timer is not needed. Process-wide, like the RTP port range.
+	sip.Timer_1xx = time.Hour
+	if cfg.RTPPortStart > 0 {
+		// Process-wide in diago; set once, here.
+		dmedia.RTPPortStart, dmedia.RTPPortEnd = cfg.RTPPortStart, cfg.RTPPortEnd
+	}
+	host, _, err := net.SplitHostPort(cfg.Listeners[0].Addr)
+	if err != nil {
+		return nil, fmt.Errorf("SIP listen address %q: %w", cfg.Listeners[0].Addr, err)
+	}
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(host))
+	if err != nil {
+		return nil, err
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(deps.Log))
+	if err != nil {
+		ua.Close()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: deps.Log, ua: ua, srv: srv, limiters: map[netip.Addr]*rate.Limiter{}, ready: make(chan struct{}),
+		trunk: nonces{rdb: deps.Redis, prefix: deps.Prefix, ttl: 30 * time.Second}}
+	s.reg = newRegistrar(deps.DB, deps.Redis, deps.Prefix, cfg.Realm, deps.Log)
+	opts := []diago.DiagoOption{
+		diago.WithLogger(deps.Log), diago.WithServer(srv), diago.WithServerRequestMiddleware(s.gate),
+		// China's carrier trunks speak G.711 A-law first.
+		diago.WithMediaConfig(diago.MediaConfig{Codecs: []dmedia.Codec{dmedia.CodecAudioAlaw, dmedia.CodecAudioUlaw, dmedia.CodecTelephoneEvent8000}}),
+	}
+	for _, l := range cfg.Listeners {
+		h, p, err := net.SplitHostPort(l.Addr)
+		if err != nil {
+			ua.Close()
+			return nil, fmt.Errorf("SIP listen address %q: %w", l.Addr, err)
+		}
+		port, _ := strconv.Atoi(p)
+		t := diago.Transport{Transport: l.Transport, BindHost: h, BindPort: port, ExternalHost: cfg.ExternalHost, TLSConf: l.TLS}
+		if l.Transport == "tls" && l.TLS == nil {
+			ua.Close()
+			return nil, fmt.Errorf("SIP listener %s: tls needs a certificate", l.Addr)
+		}
+		opts = append(opts, diago.WithTransport(t))
+	}
+	s.dg = diago.NewDiago(ua, opts...)
+	// Registered after NewDiago: the last registration wins, replacing diago's 406-for-everything INFO (B3).
+	srv.OnInfo(s.onInfo)
+	srv.OnRegister(func(req *sip.Request, tx sip.ServerTransaction) {
+		if err := s.admit(req); err != nil {
+			tx.Respond(Response(req, err))
+			return
+		}
+		s.reg.serve(req, tx)
+	})
+	s.metrics(deps.Registry)
+	return s, nil
+}
+
+func (s *Server) metrics(reg prometheus.Registerer) {
+	s.mRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hotline_sip_refused_total",
+		Help: "Out-of-dialog SIP requests refused, by SIP status."}, []string{"status"})
+	s.mAccepted = prometheus.NewCounter(prometheus.CounterOpts{Name: "hotline_sip_calls_accepted_total",
+		Help: "INVITEs accepted from trunks."})
+	active := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hotline_sip_calls_active", Help: "Calls up."},
+		func() float64 { return float64(s.active.Load()) })
+	if reg != nil {
+		reg.Register(s.mRefused)
+		reg.Register(s.mAccepted)
+		reg.Register(active)
+	}
+}
+
+// Diago returns the media stack, for ringing agents and for tests.
+func (s *Server) Diago() *diago.Diago { return s.dg }
+
+// Registrar returns the registrar (agents' contacts).
+func (s *Server) Registrar() *Registrar { return s.reg }
+
+// Ready is closed when the listeners are up.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Addrs returns the listening addresses as "transport://host:port" (valid after Ready).
+func (s *Server) Addrs() []string { return s.addrs }
+
+// Draining reports whether the server refuses new calls because it is stopping.
+func (s *Server) Draining() bool { return s.draining.Load() }
+
+// ActiveCalls is the number of calls in progress.
+func (s *Server) ActiveCalls() int { return int(s.active.Load()) }
+
+// Run serves until ctx ends, then drains (see the package comment).
+func (s *Server) Run(ctx context.Context, h Handler) error {
+	s.handler = h
+	var stopAll context.CancelFunc
+	s.hardStop, stopAll = context.WithCancel(context.Background())
+	defer stopAll()
+	lctx, stopListeners := context.WithCancel(context.Background())
+	defer stopListeners()
+	if err := s.dg.ServeBackground(lctx, s.serveDialog); err != nil {
+		return fmt.Errorf("SIP listen: %w", err)
+	}
+	// B5: sipgo reports a listener ready before it is in the connection pool; an INVITE sent at once could try
+	// to bind the port again. Settle before declaring ready.
+	time.Sleep(100 * time.Millisecond)
+	for _, l := range s.cfg.Listeners {
+		s.addrs = append(s.addrs, l.Transport+"://"+l.Addr)
+	}
+	close(s.ready)
+	s.log.Info("SIP listening", "addrs", s.addrs, "trunks", len(s.cfg.Trunks))
+
+	<-ctx.Done()
+	s.draining.Store(true)
+	s.log.Info("SIP draining: new calls get 503", "calls", s.active.Load(), "timeout", s.cfg.DrainTimeout)
+	deadline := time.Now().Add(s.cfg.DrainTimeout)
+	for s.active.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := s.active.Load(); n > 0 {
+		s.log.Warn("SIP drain timeout: hanging up calls still up", "calls", n)
+		stopAll()
+		for end := time.Now().Add(10 * time.Second); s.active.Load() > 0 && time.Now().Before(end); {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	stopListeners()
+	return s.ua.Close()
+}
+
+func (s *Server) refuse(req *sip.Request, tx sip.ServerTransaction, err error) {
+	code, _ := Status(err)
+	s.mRefused.WithLabelValues(strconv.Itoa(code)).Inc()
+	if code >= 500 || err == ErrUnknownSource {
+		s.log.Debug("INVITE refused", "source", req.Source(), "err", err)
+	}
+	tx.Respond(Response(req, err))
+}
+
+// admit applies the per-source rate limit to an out-of-dialog request.
+func (s *Server) admit(req *sip.Request) error {
+	ap, err := netip.ParseAddrPort(req.Source())
+	if err != nil {
+		return ErrMalformed
+	}
+	a := ap.Addr().Unmap()
+	s.limMu.Lock()
+	l, ok := s.limiters[a]
+	if !ok {
+		if len(s.limiters) > 10000 {
+			// Forget sources whose bucket is full again (idle): the map cannot grow without bound under a spoofed flood.
+			for k, v := range s.limiters {
+				if v.Tokens() >= float64(s.cfg.Burst) {
+					delete(s.limiters, k)
+				}
+			}
+		}
+		l = rate.NewLimiter(rate.Limit(s.cfg.RatePerSource), s.cfg.Burst)
+		s.limiters[a] = l
+	}
+	s.limMu.Unlock()
+	if !l.Allow() {
+		return ErrRateLimited
+	}
+	return nil
+}
+
+// gate wraps diago's handlers: every new INVITE passes the checks here before diago builds a dialog for it.
+func (s *Server) gate(next sipgo.RequestHandler) sipgo.RequestHandler {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		if req.Method != sip.INVITE {
+			next(req, tx)
+			return
+		}
+		if to := req.To(); to != nil {
+			if _, hasTag := to.Params.Get("tag"); hasTag {
+				next(req, tx) // re-INVITE inside a dialog
+				return
+			}
+		}
+		t, err := s.check(req)
+		if err != nil {
+			if t != nil && (errors.Is(err, ErrDraining) || errors.Is(err, ErrNumberNotServed) || errors.Is(err, ErrNoOffer)) {
+				s.handler.Refused(t, req, err)
+			}
+			if errors.Is(err, ErrAuthRequired) {
+				if res, cerr := s.trunk.challenge(context.Background(), req, s.cfg.Realm, "trunk:"+t.Name, false); cerr == nil {
+					tx.Respond(res)
+					return
+				}
+			}
+			s.refuse(req, tx, err)
+			return
+		}
+		if n := s.active.Add(1); n > int64(s.cfg.MaxCalls) {
+			s.active.Add(-1)
+			s.handler.Refused(t, req, ErrOverCapacity)
+			s.refuse(req, tx, ErrOverCapacity)
+			return
+		}
+		defer s.active.Add(-1)
+		s.mAccepted.Inc()
+		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusTrying, "Trying", nil))
+		k := pendingKey(req)
+		if _, dup := s.pending.LoadOrStore(k, t); dup {
+			s.refuse(req, tx, ErrMalformed) // same Call-ID and From tag as a call already being set up
+			return
+		}
+		defer s.pending.Delete(k)
+		next(req, tx)
+	}
+}
+
+// check decides whether a new INVITE may become a call; it returns the trunk when the source is known.
+func (s *Server) check(req *sip.Request) (*Trunk, error) {
+	if err := s.admit(req); err != nil {
+		return nil, err
+	}
+	from, to, cid := req.From(), req.To(), req.CallID()
+	if from == nil || to == nil || cid == nil || SafeHeaderValue(from.Address.User) != nil ||
+		SafeHeaderValue(to.Address.User) != nil || SafeHeaderValue(cid.Value()) != nil || len(from.Address.User) > 64 {
+		return nil, ErrMalformed
+	}
+	ap, err := netip.ParseAddrPort(req.Source())
+	if err != nil {
+		return nil, ErrMalformed
+	}
+	t := matchTrunk(s.cfg.Trunks, ap.Addr().Unmap())
+	if t == nil {
+		return nil, ErrUnknownSource
+	}
+	if t.Username != "" {
+		if err := s.authTrunk(req, t); err != nil {
+			return t, err
+		}
+	}
+	if s.draining.Load() {
+		return t, ErrDraining
+	}
+	if !t.serves(to.Address.User) {
+		return t, ErrNumberNotServed
+	}
+	if ct := req.ContentType(); len(req.Body()) == 0 || ct == nil || ct.Value() != "application/sdp" {
+		return t, ErrNoOffer
+	}
+	return t, nil
+}
+
+func (s *Server) authTrunk(req *sip.Request, t *Trunk) error {
+	cred := credentials(req)
+	if cred == nil {
+		return ErrAuthRequired
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	ok, err := s.trunk.consume(ctx, cred.Nonce, "trunk:"+t.Name)
+	if err != nil {
+		return ErrInternal
+	}
+	if !ok {
+		return ErrAuthRequired
+	}
+	if cred.Username != t.Username || !verify(cred, string(req.Method), md5hex(t.Username+":"+s.cfg.Realm+":"+t.Password)) {
+		return ErrBadCredentials
+	}
+	return nil
+}
+
+// serveDialog is diago's handler for an INVITE that passed the gate.
+func (s *Server) serveDialog(d *diago.DialogServerSession) {
+	v, ok := s.pending.Load(pendingKey(d.InviteRequest))
+	if !ok {
+		d.Respond(sip.StatusInternalServerError, "Server Internal Error", nil)
+		return
+	}
+	digits := make(chan rune, 32)
+	s.digits.Store(d.ID, digits)
+	defer s.digits.Delete(d.ID)
+	c := &Call{Dialog: d, Trunk: v.(*Trunk), Caller: d.FromUser(), Dialled: d.ToUser(),
+		SIPCallID: d.InviteRequest.CallID().Value(), Source: d.InviteRequest.Source(), Digits: digits}
+	s.handler.HandleCall(s.hardStop, c)
+}
+
+// onInfo takes keypad digits sent as SIP INFO (B3).
+func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
+	id, err := sip.DialogIDFromRequestUAS(req)
+	if err != nil {
+		tx.Respond(Response(req, ErrMalformed))
+		return
+	}
+	sd, err := s.dg.DialogCacheServer().DialogLoad(context.Background(), id)
+	if err != nil {
+		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
+		return
+	}
+	if err := sd.ReadRequest(req, tx); err != nil {
+		tx.Respond(Response(req, ErrMalformed))
+		return
+	}
+	ct := ""
+	if h := req.ContentType(); h != nil {
+		ct = h.Value()
+	}
+	digit, ok := media.ParseINFODigit(ct, req.Body())
+	if !ok {
+		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusUnsupportedMediaType, "Unsupported Media Type", nil))
+		return
+	}
+	tx.Respond(sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
+	if ch, ok := s.digits.Load(id); ok {
+		select {
+		case ch.(chan rune) <- digit:
+		default:
+		}
+	}
+}
+
+// pendingKey identifies a new INVITE between the gate and diago's dialog handler (diago hands on a copy of the
+// request, not the same pointer).
+func pendingKey(req *sip.Request) string {
+	tag, _ := req.From().Params.Get("tag")
+	return req.CallID().Value() + "\x00" + tag
+}

@@ -1,0 +1,5 @@
+package ticketlink
+
+import "time"
+
+var cst = time.FixedZone("CST", 8*3600)
