@@ -30,6 +30,7 @@ type Deps struct {
 	Telephony *telephony.Service // agents, calls, callbacks, recordings; nil without telephony
 
 	Monitoring *monitoring.Service // households, caller lookup (nil: routes not registered)
+	Campaigns  *Campaigns          // outbound campaigns and click-to-call (nil: routes not registered)
 }
 
 // Server holds the dependencies of every handler.
@@ -62,6 +63,7 @@ func (s *Server) routes() {
 	s.ticketRoutes()
 	s.callRoutes()
 	s.householdRoutes()
+	s.campaignRoutes()
 	s.mux.HandleFunc("/api/", s.notFound)
 	s.mux.Handle("/", s.console())
 }

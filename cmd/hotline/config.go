@@ -36,6 +36,7 @@ type Config struct {
 	Ticketing  TicketingConfig
 	Monitoring MonitoringConfig
 	Telephony  TelephonyConfig
+	Dialer     DialerConfig
 }
 
 // setting binds one variable to a field of Config.

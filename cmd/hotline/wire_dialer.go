@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+
+	"hotline/telephony"
+	"hotline/telephony/dialer"
+	"hotline/telephony/ticketlink"
+	"hotline/ticketing"
+	"hotline/ticketing/campaign"
+	"hotline/ticketing/monitoring"
+	"hotline/web"
+)
+
+func init() {
+	wirers = append(wirers, wireDialer)
+	demoSeeders = append(demoSeeders, demoCampaign)
+}
+
+var (
+	campaignsMu sync.Mutex
+	campaignsOf = map[*App]*campaign.Service{}
+)
+
+// campaignService returns the App's campaign service, built once.
+func campaignService(a *App) (*campaign.Service, error) {
+	campaignsMu.Lock()
+	defer campaignsMu.Unlock()
+	if s, ok := campaignsOf[a]; ok {
+		return s, nil
+	}
+	tickets, err := ticketService(a)
+	if err != nil {
+		return nil, err
+	}
+	mon, err := monitoringService(a)
+	if err != nil {
+		return nil, err
+	}
+	s := campaign.NewService(a.db, campaign.Options{Directory: campaign.MonitoringDirectory{Households: mon},
+		Holidays: campaign.CalendarHolidays{Cal: tickets.Calendar()}, Hooks: campaign.LinkHooks(mon, tickets),
+		Log:    a.log.With("component", "campaigns"),
+		Prompt: func(name string) error { return dialer.CheckPrompts(promptDir(a.cfg), []string{name}) }})
+	// A replied ticket gets its 回访 in the standing campaign, in the reply's transaction.
+	tickets.OnTransition(s.CallbackOnReply())
+	campaignsOf[a] = s
+	return s, nil
+}
+
+func promptDir(cfg *Config) string {
+	if cfg.Dialer.PromptDir != "" {
+		return cfg.Dialer.PromptDir
+	}
+	return filepath.Join(cfg.DataDir, "prompts", "dialer")
+}
+
+// standingCallback is the 回访 campaign every replied ticket joins.
+func standingCallback(cfg DialerConfig) campaign.NewCampaign {
+	return campaign.NewCampaign{Name: "工单回访（自动）", CallerID: cfg.CallerID, Pace: 5, MaxConcurrent: 30,
+		Script: campaign.Script{Questions: []campaign.Question{{ID: "satisfaction", Prompt: dialer.PromptCallbackQuestion, Keys: "123"}},
+			Final: dialer.PromptCallbackBye, SilenceMS: 6000},
+		Retry: &campaign.RetryRules{NoAnswer: campaign.Retry{DelayMS: time.Hour.Milliseconds(), MaxAttempts: 3},
+			Busy: campaign.Retry{DelayMS: (10 * time.Minute).Milliseconds(), MaxAttempts: 3}, Failed: campaign.Retry{DelayMS: (30 * time.Minute).Milliseconds(), MaxAttempts: 2}}}
+}
+
+func wireDialer(ctx context.Context, a *App) error {
+	cfg := a.cfg.Dialer
+	svc, err := campaignService(a)
+	if err != nil {
+		return err
+	}
+	dir := promptDir(a.cfg)
+	if err := dialer.WritePrompts(dir); err != nil {
+		return fmt.Errorf("dialer prompts in %s (HOTLINE_DIALER_PROMPT_DIR): %v", dir, err)
+	}
+	if cfg.Callback {
+		if _, err := svc.EnsureStandingCallback(ctx, standingCallback(cfg)); err != nil {
+			return fmt.Errorf("standing 回访 campaign: %w", err)
+		}
+	}
+	webC := &web.Campaigns{Service: svc}
+	a.webDeps.Campaigns = webC
+	if !cfg.Enabled || cfg.Trunk == "" {
+		a.log.Info("dialer: no calls placed by this process (HOTLINE_DIALER_ENABLED off or HOTLINE_DIALER_TRUNK empty)")
+		return nil
+	}
+	host, port, _ := cfg.trunkHostPort()
+	bindHost, bindPortS, _ := net.SplitHostPort(cfg.SIPAddr)
+	bindPort, _ := strconv.Atoi(bindPortS)
+	log := a.log.With("component", "dialer")
+	ua, err := dialer.NewUA(dialer.UAConfig{BindHost: bindHost, BindPort: bindPort, ExternalIP: cfg.ExternalIP, PromptDir: dir, Log: log})
+	if err != nil {
+		return err
+	}
+	mon, err := monitoringService(a)
+	if err != nil {
+		return err
+	}
+	phones := campaign.Phones{DB: a.db, Households: mon}
+	trunk := dialer.Trunk{Name: "default", Host: host, Port: port, Transport: cfg.TrunkTransport, Username: cfg.TrunkUser,
+		Password: cfg.TrunkPassword, Channels: cfg.TrunkChannels}
+	publish := func(ctx context.Context, topic, key string, payload any) error {
+		return ticketing.Publish(ctx, a.db, topic, key, payload)
+	}
+	d := dialer.New(dialer.Config{Prefix: a.cfg.RedisPrefix, Workers: cfg.Workers, Trunks: map[string]dialer.Trunk{"default": trunk},
+		DeadAfter: cfg.DeadAfter, StaleQueued: cfg.StaleQueued, DrainTimeout: a.cfg.ShutdownTimeout}, svc, a.rdb, ua, phones, publish, log)
+	for _, c := range d.Collectors() {
+		if err := a.reg.Register(c); err != nil {
+			return fmt.Errorf("dialer metrics: %w", err)
+		}
+	}
+	// Click-to-call CDRs and recordings go through telephony's call records; the household's timeline gets the
+	// call through its contact recorder.
+	recDir := a.cfg.Telephony.RecordingsDir
+	if recDir == "" {
+		recDir = filepath.Join(a.cfg.DataDir, "recordings")
+	}
+	tel := telephony.NewService(telephony.Options{DB: a.db, Log: log, Events: ticketlink.Events,
+		Contacts: outboundContacts{mon}, RecordingsDir: recDir})
+	clicker := &dialer.Clicker{UA: ua, Campaigns: svc, Phones: phones, Agents: agentPhones{db: a.db, rdb: a.rdb, prefix: a.cfg.RedisPrefix, uriTemplate: cfg.AgentURI},
+		CDRs: tel, Trunk: trunk, CallerID: cfg.CallerID, Ring: cfg.ClickRing, Log: log.With("part", "click-to-call")}
+	webC.Click = clicker
+	ready := make(chan struct{})
+	a.components = append(a.components,
+		component{name: "dialer sip", run: func(ctx context.Context) error { return ua.Serve(ctx, func() { close(ready) }) }},
+		component{name: "dialer", run: func(ctx context.Context) error {
+			select {
+			case <-ready:
+			case <-ctx.Done():
+				return nil
+			}
+			return d.Run(ctx)
+		}},
+		component{name: "click-to-call", run: clicker.Run},
+	)
+	a.endpoints = append(a.endpoints, [2]string{"dialer", "udp://" + cfg.SIPAddr + " → trunk " + cfg.Trunk})
+	return nil
+}
+
+// outboundContacts puts click-to-call CDRs on households' timelines as outbound calls (ticketlink.Contacts words
+// them as inbound calls: telephony.CallContact carries no direction).
+type outboundContacts struct{ mon *monitoring.Service }
+
+func (c outboundContacts) RecordCallContact(ctx context.Context, tx pgx.Tx, cc telephony.CallContact) error {
+	kind, summary := monitoring.ContactOutboundAttempt, "坐席一键外呼，未接通"
+	if cc.Disposition == telephony.DispAnswered {
+		kind, summary = monitoring.ContactOutboundCall, fmt.Sprintf("坐席一键外呼，通话 %d 秒", int(cc.Talk.Seconds()))
+	}
+	if cc.TicketID != 0 {
+		summary += fmt.Sprintf("，工单 #%d", cc.TicketID)
+	}
+	_, err := c.mon.AddContactTx(ctx, tx, monitoring.Contact{HouseholdID: monitoring.HouseholdID(cc.HouseholdID), Kind: kind,
+		At: cc.At, Summary: summary, Ref: fmt.Sprintf("call:%d", cc.CallID)})
+	return err
+}
+
+// agentPhones finds an agent's phone: the registrar's live bindings (telephony/sipua keeps them in Redis), else the
+// configured URI template with the agent's SIP user.
+type agentPhones struct {
+	db          ticketing.DB
+	rdb         *redis.Client
+	prefix      string
+	uriTemplate string
+}
+
+func (p agentPhones) AgentContacts(ctx context.Context, agent ticketing.UserID) ([]sip.Uri, error) {
+	ag, err := telephony.GetAgent(ctx, p.db, agent)
+	if err != nil {
+		return nil, fmt.Errorf("click-to-call needs the agent's SIP account: %w", err)
+	}
+	// The registrar's bindings: a sorted set per SIP user scored by expiry (telephony/sipua/registrar.go).
+	key := p.prefix + "sip:reg:" + ag.SIPUser
+	vals, err := p.rdb.ZRangeByScore(ctx, key, &redis.ZRangeBy{Min: strconv.FormatInt(time.Now().UnixMilli(), 10), Max: "+inf"}).Result()
+	if err == nil {
+		var out []sip.Uri
+		for _, v := range vals {
+			var u sip.Uri
+			if !strings.ContainsAny(v, "\r\n\x00") && sip.ParseUri(v, &u) == nil {
+				out = append(out, u)
+			}
+		}
+		if len(out) > 0 {
+			return out, nil
+		}
+	}
+	if p.uriTemplate == "" {
+		return nil, nil
+	}
+	var u sip.Uri
+	if err := sip.ParseUri(strings.ReplaceAll(p.uriTemplate, "{user}", ag.SIPUser), &u); err != nil {
+		return nil, fmt.Errorf("HOTLINE_DIALER_AGENT_URI: %v", err)
+	}
+	return []sip.Uri{u}, nil
+}
+
+// demoCampaign adds a draft survey over the demo households of 益阳市, ready to launch from the console.
+func demoCampaign(ctx context.Context, a *App) error {
+	svc, err := campaignService(a)
+	if err != nil {
+		return err
+	}
+	_, err = svc.Create(ctx, ticketing.System, campaign.NewCampaign{Name: "益阳市监测户收入变化电话排查（示例）",
+		Purpose: campaign.PurposeCheckin, CallerID: a.cfg.Dialer.CallerID, OptOutKey: "9", Pace: 5, MaxConcurrent: 20,
+		Query: campaign.TargetQuery{RegionPrefix: "4309", MinDaysSinceContact: 30},
+		Script: campaign.Script{Questions: []campaign.Question{
+			{ID: "income", Prompt: dialer.PromptIncomeQuestion, Keys: "12", RiskKeys: "1", Next: map[string]string{"2": "health"}},
+			{ID: "health", Prompt: dialer.PromptHealthQuestion, Keys: "12", RiskKeys: "1"},
+		}, Final: dialer.PromptSurveyBye}})
+	if err != nil {
+		return fmt.Errorf("demo campaign: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,279 @@
+// Command loaddialer measures the outbound dialer on this machine: pacing accuracy at a configured rate, the
+// highest attempt rate with zero failed calls, and the wall time of a large campaign. It starts its own PostgreSQL
+// and Redis (deploy/localrt, in a temporary directory) and `sipp -sn uas` as the trunk, all on 127.0.0.1, runs
+// the dialer engine in-process against synthetic targets, and stops by itself.
+//
+//	go run ./cmd/loaddialer -pace 50 -targets 1000                        # pacing accuracy at 50/s
+//	go run ./cmd/loaddialer -sweep 200,300,400,500 -targets 3000          # failures and achieved rate per step
+//	go run ./cmd/loaddialer -pace 400 -targets 10000 -prompt 1s -silence 500ms  # wall time, ~3 s calls
+//
+// Each answered call plays the one question (-prompt long) twice with -silence after each (sipp sends no keys),
+// then hangs up: call length ≈ 2 × (prompt + silence).
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"hotline/deploy/localrt"
+	"hotline/migrations"
+	"hotline/telephony/dialer"
+	"hotline/ticketing"
+	"hotline/ticketing/campaign"
+)
+
+var verbose bool
+
+type synthetic struct{ n int }
+
+func (s synthetic) SelectHouseholds(context.Context, ticketing.DB, campaign.TargetQuery) ([]campaign.Household, error) {
+	out := make([]campaign.Household, s.n)
+	for i := range out {
+		out[i] = campaign.Household{ID: campaign.HouseholdID(i + 1), RegionCode: "430903", PhoneCount: 1}
+	}
+	return out, nil
+}
+
+type phones struct{}
+
+func (phones) Phones(_ context.Context, h campaign.HouseholdID, _ campaign.TicketID) ([]string, error) {
+	return []string{fmt.Sprintf("139%08d", int64(h))}, nil
+}
+
+func main() {
+	var (
+		pace    = flag.Float64("pace", 50, "attempts per second of the campaign")
+		sweep   = flag.String("sweep", "", "comma-separated rates: run one campaign per rate and report failures")
+		targets = flag.Int("targets", 1000, "targets per campaign")
+		prompt  = flag.Duration("prompt", 200*time.Millisecond, "length of the question prompt")
+		silence = flag.Duration("silence", 100*time.Millisecond, "silence timeout after the prompt")
+		workers = flag.Int("workers", 2000, "simultaneous calls of the dialer process")
+		limit   = flag.Duration("limit", 10*time.Minute, "give up a campaign after this long")
+	)
+	flag.BoolVar(&verbose, "v", false, "print attempts started per second")
+	flag.Parse()
+	ctx := context.Background()
+	slog.SetDefault(slog.New(slog.DiscardHandler)) // diago's media layer logs through the default logger
+	dir, err := os.MkdirTemp("", "loaddialer-")
+	if err != nil {
+		fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	defer os.RemoveAll(dir)
+	rt, err := localrt.Start(ctx, localrt.Options{Dir: filepath.Join(dir, "data"), PGPort: freePort(), RedisPort: freePort()})
+	if err != nil {
+		fatal(err)
+	}
+	defer rt.Stop()
+	db, err := pgxpool.New(ctx, rt.DatabaseURL+"&pool_max_conns=40")
+	if err != nil {
+		fatal(err)
+	}
+	defer db.Close()
+	if _, err := migrations.Up(ctx, db, slog.New(slog.DiscardHandler)); err != nil {
+		fatal(err)
+	}
+	ropt, _ := redis.ParseURL(rt.RedisURL)
+	ropt.PoolSize = 100
+	rdb := redis.NewClient(ropt)
+	defer rdb.Close()
+
+	promptDir := filepath.Join(dir, "prompts")
+	os.MkdirAll(promptDir, 0o755)
+	writeTone(filepath.Join(promptDir, "q.wav"), *prompt)
+
+	sippPort := freeUDPPort()
+	sipp := exec.Command("sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", strconv.Itoa(sippPort), "-mi", "127.0.0.1",
+		"-mp", "40000", "-nostdin", "-max_socket", "10000", "-timeout", "3600s")
+	sipp.Dir = dir
+	sipp.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := sipp.Start(); err != nil {
+		fatal(fmt.Errorf("sipp (apt-get install sip-tester): %w", err))
+	}
+	defer func() { sipp.Process.Kill(); sipp.Wait() }()
+	time.Sleep(300 * time.Millisecond)
+
+	ua, err := dialer.NewUA(dialer.UAConfig{BindHost: "127.0.0.1", PromptDir: promptDir})
+	if err != nil {
+		fatal(err)
+	}
+	uaCtx, stopUA := context.WithCancel(ctx)
+	defer stopUA()
+	ready := make(chan struct{})
+	go ua.Serve(uaCtx, func() { close(ready) })
+	<-ready
+
+	rates := []float64{*pace}
+	if *sweep != "" {
+		rates = nil
+		for _, f := range strings.Split(*sweep, ",") {
+			r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+			if err != nil {
+				fatal(fmt.Errorf("-sweep: %v", err))
+			}
+			rates = append(rates, r)
+		}
+	}
+	fmt.Printf("loaddialer: %d targets per campaign, calls ≈ %s (prompt %s + silence %s, twice), GOMAXPROCS %d, sipp -sn uas on 127.0.0.1:%d\n",
+		*targets, 2*(*prompt+*silence), *prompt, *silence, numCPU(), sippPort)
+	for i, rate := range rates {
+		prefix := fmt.Sprintf("ld%d:", i)
+		svc := campaign.NewService(db, campaign.Options{Directory: synthetic{*targets}})
+		ectx, stop := context.WithCancel(ctx)
+		d := dialer.New(dialer.Config{Prefix: prefix, Workers: *workers, DrainTimeout: 30 * time.Second,
+			Trunks: map[string]dialer.Trunk{"default": {Name: "default", Host: "127.0.0.1", Port: sippPort, Channels: 100000}}},
+			svc, rdb, ua, phones{}, nil, slog.New(slog.DiscardHandler))
+		done := make(chan struct{})
+		go func() { d.Run(ectx); close(done) }()
+		one := campaign.Retry{MaxAttempts: 1}
+		c, err := svc.Create(ctx, ticketing.System, campaign.NewCampaign{Name: fmt.Sprintf("load %.0f/s", rate), Purpose: campaign.PurposeNotice,
+			CallerID: "12345", Pace: rate, MaxConcurrent: 10000, DailyCap: 5, RingTimeoutMS: 5000,
+			Windows: &campaign.Windows{Spans: []campaign.Span{{Start: "00:00", End: "24:00"}}, CallOnHolidays: true},
+			Retry:   &campaign.RetryRules{NoAnswer: one, Busy: one, Failed: one},
+			Script:  campaign.Script{Questions: []campaign.Question{{ID: "q", Prompt: "q.wav", Keys: "12"}}, SilenceMS: int(silence.Milliseconds())}})
+		if err != nil {
+			fatal(err)
+		}
+		t0 := time.Now()
+		if _, err := svc.Launch(ctx, ticketing.System, c.ID); err != nil {
+			fatal(err)
+		}
+		var p *campaign.Progress
+		for {
+			time.Sleep(100 * time.Millisecond)
+			p, err = svc.Progress(ctx, c.ID)
+			if err != nil {
+				fatal(err)
+			}
+			if p.Status == campaign.StatusFinished || time.Since(t0) > *limit {
+				break
+			}
+		}
+		wall := time.Since(t0)
+		stop()
+		<-done
+		report(ctx, db, c.ID, rate, wall, p)
+	}
+}
+
+// report prints the achieved rate (attempt starts between the 2nd second and the last full second) and outcomes.
+func report(ctx context.Context, db *pgxpool.Pool, id campaign.ID, rate float64, wall time.Duration, p *campaign.Progress) {
+	rows, err := db.Query(ctx, `SELECT started_at FROM campaign_attempts WHERE campaign_id = $1 ORDER BY started_at`, id)
+	if err != nil {
+		fatal(err)
+	}
+	var starts []time.Time
+	for rows.Next() {
+		var t time.Time
+		rows.Scan(&t)
+		starts = append(starts, t)
+	}
+	rows.Close()
+	measured, minS, maxS := 0.0, 0, 0
+	if len(starts) > 2 {
+		t0 := starts[0]
+		// Whole seconds after the first, up to the last whole second: the steady state.
+		secs := int(starts[len(starts)-1].Sub(t0).Seconds())
+		perSec := make([]int, secs+1)
+		for _, t := range starts {
+			perSec[int(t.Sub(t0).Seconds())]++
+		}
+		if verbose {
+			fmt.Println("attempts started per second:", perSec)
+		}
+		if secs >= 3 {
+			steady := perSec[1:secs]
+			n := 0
+			for _, v := range steady {
+				n += v
+			}
+			measured = float64(n) / float64(len(steady))
+			s := append([]int(nil), steady...)
+			sort.Ints(s)
+			minS, maxS = s[0], s[len(s)-1]
+		} else {
+			measured = float64(len(starts)-1) / starts[len(starts)-1].Sub(t0).Seconds()
+		}
+	}
+	failed := p.Attempts - p.ByOutcome[campaign.OutcomeAnswered]
+	fmt.Printf("pace %6.0f/s: measured %7.1f/s (%+.1f %%, per-second min %d max %d), attempts %d, answered %d, failed %d %v, wall %s\n",
+		rate, measured, (measured-rate)/rate*100, minS, maxS, p.Attempts, p.ByOutcome[campaign.OutcomeAnswered], failed,
+		outcomes(p), wall.Round(10*time.Millisecond))
+}
+
+func outcomes(p *campaign.Progress) map[campaign.Outcome]int {
+	out := map[campaign.Outcome]int{}
+	for k, v := range p.ByOutcome {
+		if k != campaign.OutcomeAnswered {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// writeTone writes an 8 kHz 16-bit mono WAV tone of length d.
+func writeTone(path string, d time.Duration) {
+	n := int(d.Seconds() * 8000)
+	data := make([]byte, 2*n)
+	for i := 0; i < n; i++ {
+		binary.LittleEndian.PutUint16(data[2*i:], uint16(int16(3000*math.Sin(2*math.Pi*440*float64(i)/8000))))
+	}
+	h := make([]byte, 44)
+	copy(h, "RIFF")
+	binary.LittleEndian.PutUint32(h[4:], uint32(36+len(data)))
+	copy(h[8:], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(h[16:], 16)
+	binary.LittleEndian.PutUint16(h[20:], 1)
+	binary.LittleEndian.PutUint16(h[22:], 1)
+	binary.LittleEndian.PutUint32(h[24:], 8000)
+	binary.LittleEndian.PutUint32(h[28:], 16000)
+	binary.LittleEndian.PutUint16(h[32:], 2)
+	binary.LittleEndian.PutUint16(h[34:], 16)
+	copy(h[36:], "data")
+	binary.LittleEndian.PutUint32(h[40:], uint32(len(data)))
+	if err := os.WriteFile(path, append(h, data...), 0o644); err != nil {
+		fatal(err)
+	}
+}
+
+func numCPU() int { return runtime.GOMAXPROCS(0) }
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func freeUDPPort() int {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "loaddialer:", err)
+	os.Exit(1)
+}

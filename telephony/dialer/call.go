@@ -1,0 +1,312 @@
+package dialer
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/emiago/diago"
+	dmedia "github.com/emiago/diago/media"
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"hotline/telephony/media"
+	"hotline/ticketing/campaign"
+	"hotline/ticketing/phone"
+)
+
+// Trunk is where outbound calls go: every INVITE is sip:<number>@Host:Port.
+type Trunk struct {
+	Name      string
+	Host      string
+	Port      int
+	Transport string // udp (default) or tcp
+	Username  string // digest credentials, if the trunk challenges
+	Password  string
+	Channels  int // simultaneous calls the carrier allows, shared by all dialer processes
+}
+
+// UAConfig is the dialer's SIP user agent.
+type UAConfig struct {
+	BindHost   string // e.g. 127.0.0.1 or 0.0.0.0
+	BindPort   int
+	ExternalIP string // public address for SDP/Contact behind NAT
+	Transport  string // udp (default) or tcp
+	PromptDir  string
+	Log        *slog.Logger
+}
+
+// UA is the dialer's SIP side: a diago instance with our INFO handler, placing campaign calls and
+// click-to-call legs.
+type UA struct {
+	dg      *diago.Diago
+	ua      *sipgo.UserAgent
+	info    *infoDigits
+	prompts string
+	log     *slog.Logger
+	host    string
+}
+
+// NewUA creates the user agent; Serve must run before calls are placed.
+func NewUA(c UAConfig) (*UA, error) {
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.Transport == "" {
+		c.Transport = "udp"
+	}
+	host := c.BindHost
+	if host == "" || host == "0.0.0.0" {
+		host = c.ExternalIP
+	}
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("hotline-dialer"), sipgo.WithUserAgentHostname(host))
+	if err != nil {
+		return nil, fmt.Errorf("sip user agent: %w", err)
+	}
+	srv, err := sipgo.NewServer(ua)
+	if err != nil {
+		ua.Close()
+		return nil, fmt.Errorf("sip server: %w", err)
+	}
+	// China's trunks are G.711 A-law; one codec keeps click-to-call legs bridgeable (diago does not transcode).
+	mc := diago.MediaConfig{Codecs: []dmedia.Codec{dmedia.CodecAudioAlaw, dmedia.CodecAudioUlaw, dmedia.CodecTelephoneEvent8000}}
+	tr := diago.Transport{Transport: c.Transport, BindHost: c.BindHost, BindPort: c.BindPort}
+	if c.ExternalIP != "" {
+		tr.ExternalHost = c.ExternalIP
+		tr.MediaExternalIP = net.ParseIP(c.ExternalIP)
+	}
+	dg := diago.NewDiago(ua, diago.WithTransport(tr), diago.WithMediaConfig(mc), diago.WithServer(srv), diago.WithLogger(c.Log))
+	u := &UA{dg: dg, ua: ua, info: &infoDigits{}, prompts: c.PromptDir, log: c.Log, host: host}
+	// Registered after NewDiago: the last registration wins, replacing diago's 406 (B3).
+	srv.OnInfo(u.info.handle)
+	return u, nil
+}
+
+// Serve listens until ctx ends. Nobody calls the dialer: inbound INVITEs are refused.
+func (u *UA) Serve(ctx context.Context, ready func()) error {
+	defer u.ua.Close()
+	if err := u.dg.ServeBackground(ctx, func(in *diago.DialogServerSession) {
+		_ = in.Respond(sip.StatusForbidden, "Forbidden", nil)
+	}); err != nil {
+		return fmt.Errorf("dialer sip listen: %w", err)
+	}
+	// B5: sipgo reports ready before the UDP listener is in its pool; an INVITE right away may try to bind again.
+	time.Sleep(150 * time.Millisecond)
+	if ready != nil {
+		ready()
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// dialURI builds the request URI of a number on a trunk. Only digits reach the header (B9: sipgo writes header
+// values verbatim).
+func dialURI(t Trunk, number string) (sip.Uri, error) {
+	if number == "" || len(number) > 20 || strings.Trim(number, "0123456789") != "" {
+		return sip.Uri{}, fmt.Errorf("number %q is not dialable", phone.Mask(number))
+	}
+	u := sip.Uri{Scheme: "sip", User: number, Host: t.Host, Port: t.Port}
+	if t.Transport == "tcp" {
+		u.UriParams = sip.NewParams()
+		u.UriParams.Add("transport", "tcp")
+	}
+	return u, nil
+}
+
+// CallPlan is one campaign call to place.
+type CallPlan struct {
+	Trunk       Trunk
+	Number      string
+	CallerID    string
+	RingTimeout time.Duration
+	Script      campaign.Script
+	OptOutKey   string
+}
+
+// outcomeOf maps a failed INVITE to a campaign outcome: the one place that turns SIP codes into outcomes.
+func outcomeOf(code int) campaign.Outcome {
+	switch code {
+	case 486, 600:
+		return campaign.OutcomeBusy
+	case 408, 480, 487, 603:
+		return campaign.OutcomeNoAnswer
+	}
+	return campaign.OutcomeFailed
+}
+
+// Place calls the number, plays the script and collects the keypad answers. It never returns an error: every
+// way a call can end is an outcome.
+func (u *UA) Place(ctx context.Context, p CallPlan) campaign.Result {
+	res := campaign.Result{PhoneMasked: phone.Mask(p.Number)}
+	uri, err := dialURI(p.Trunk, p.Number)
+	if err != nil {
+		res.Outcome, res.EndedAt = campaign.OutcomeFailed, time.Now()
+		return res
+	}
+	d, err := u.dg.NewDialog(uri, diago.NewDialogOptions{Transport: p.Trunk.Transport})
+	if err != nil {
+		res.Outcome, res.EndedAt = campaign.OutcomeFailed, time.Now()
+		return res
+	}
+	defer d.Close()
+	// Our own Call-ID, known before the INVITE leaves, so SIP INFO keys find the call from the first moment.
+	res.CallID = newCallID()
+	cid := sip.CallIDHeader(res.CallID)
+	digits := make(chan rune, 16)
+	u.info.register(res.CallID, digits)
+	defer u.info.unregister(res.CallID)
+
+	ring := media.NewRing(ctx, p.RingTimeout) // B4: CANCEL after a 1xx, no 32 s wait without one
+	defer ring.Release()
+	opts := diago.InviteClientOptions{Username: p.Trunk.Username, Password: p.Trunk.Password, OnResponse: ring.OnResponse}
+	opts.WithCaller("", p.CallerID, u.host)
+	opts.Headers = append(opts.Headers, &cid)
+	med, err := d.Invite(ring.Ctx, opts)
+	ring.Stop()
+	if err != nil {
+		res.EndedAt = time.Now()
+		var de *sipgo.ErrDialogResponse
+		var dv sipgo.ErrDialogResponse
+		switch {
+		case errors.As(err, &de):
+			res.SIPCode, res.Outcome = de.Res.StatusCode, outcomeOf(de.Res.StatusCode)
+		case errors.As(err, &dv):
+			res.SIPCode, res.Outcome = dv.Res.StatusCode, outcomeOf(dv.Res.StatusCode)
+		case ring.RangOut():
+			res.SIPCode, res.Outcome = 487, campaign.OutcomeNoAnswer
+		default:
+			res.Outcome = campaign.OutcomeFailed
+			if ctx.Err() != nil {
+				res.Outcome = campaign.OutcomeInterrupted // we are shutting down hard
+			}
+		}
+		return res
+	}
+	defer med.Close()
+	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err = d.Ack(actx)
+	cancel()
+	now := time.Now()
+	res.AnsweredAt, res.SIPCode, res.Outcome = &now, 200, campaign.OutcomeAnswered
+	if err != nil {
+		u.log.Warn("ack failed", "call_id", res.CallID, "err", err)
+	}
+	res.Answers, res.OptedOut = u.runScript(ctx, d, med, digits, p)
+	if d.Context().Err() == nil {
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_ = d.Hangup(hctx)
+		cancel()
+	}
+	res.EndedAt = time.Now()
+	return res
+}
+
+// runScript plays the questions with barge-in, reads keys (RFC 4733 and SIP INFO into one channel), repeats a
+// question once on silence, then moves on; the opt-out key ends the call.
+func (u *UA) runScript(ctx context.Context, d *diago.DialogClientSession, med *diago.DialogMedia, digits chan rune, p CallPlan) (map[string]string, bool) {
+	answers := map[string]string{}
+	callCtx := d.Context()
+	// One reader for the whole call: RTP → our DTMF detector. Nothing is detected unless something reads.
+	// B1: telephony/media's detector, not diago's (which loses digits from Duration=0 senders).
+	if base, err := med.AudioReader(); err == nil {
+		pt, ok := media.TelephoneEventPT(med)
+		if !ok {
+			pt = 255 // not negotiated: only SIP INFO digits
+		}
+		det := &media.DTMFDetector{PT: pt, OnDigit: func(r rune) {
+			select {
+			case digits <- r:
+			default:
+			}
+		}}
+		go media.ReadPackets(med, base, func(pt uint8, ts uint32, marker bool, payload []byte) {
+			det.Observe(pt, ts, marker, payload)
+		})
+	}
+	silence := p.Script.Silence()
+	play := func(name string) (rune, bool) {
+		pb, err := med.PlaybackControlCreate()
+		if err != nil {
+			return 0, false
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_, _ = pb.PlayFile(filepath.Join(u.prompts, name))
+		}()
+		select {
+		case r := <-digits:
+			pb.Stop()
+			<-done
+			return r, true
+		case <-done:
+			return 0, true
+		case <-callCtx.Done():
+			pb.Stop()
+			<-done
+			return 0, false
+		case <-ctx.Done():
+			pb.Stop()
+			<-done
+			return 0, false
+		}
+	}
+	i, more := 0, len(p.Script.Questions) > 0
+	for more {
+		q := p.Script.Questions[i]
+		key := ""
+	ask:
+		for try := 0; try < 2; try++ {
+			r, alive := play(q.Prompt)
+			if !alive {
+				return answers, false
+			}
+			wait := time.NewTimer(silence)
+			for {
+				if r != 0 {
+					k := string(r)
+					if p.OptOutKey != "" && k == p.OptOutKey {
+						wait.Stop()
+						return answers, true
+					}
+					if strings.Contains(q.Keys, k) {
+						key = k
+						wait.Stop()
+						break ask
+					}
+					r = 0 // not a valid key: keep waiting
+				}
+				select {
+				case r = <-digits:
+				case <-wait.C:
+					continue ask // silence: repeat once
+				case <-callCtx.Done():
+					wait.Stop()
+					return answers, false
+				case <-ctx.Done():
+					wait.Stop()
+					return answers, false
+				}
+			}
+		}
+		answers[q.ID] = key
+		i, more = p.Script.NextQuestion(i, key)
+	}
+	if p.Script.Final != "" {
+		play(p.Script.Final)
+	}
+	return answers, false
+}
+
+func newCallID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b) + "@hotline-dialer"
+}

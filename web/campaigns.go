@@ -1,0 +1,210 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"hotline/ticketing"
+	"hotline/ticketing/campaign"
+)
+
+// ClickDialer places agents' click-to-calls (telephony/dialer); declared here with the one method the API needs.
+type ClickDialer interface {
+	Dial(ctx context.Context, a ticketing.Actor, r campaign.ClickRequest) (*campaign.ClickCall, error)
+}
+
+// Campaigns is what the campaign API is built from.
+type Campaigns struct {
+	Service *campaign.Service
+	Click   ClickDialer // nil: click-to-call is not offered by this process
+}
+
+// campaignRoutes registers the campaign API: build, lifecycle, live progress, results, 回访 manual tasks and
+// click-to-call.
+func (s *Server) campaignRoutes() {
+	if s.deps.Campaigns == nil || s.deps.Campaigns.Service == nil {
+		return
+	}
+	s.mux.HandleFunc("POST /api/v1/campaigns", s.authed(s.createCampaign))
+	s.mux.HandleFunc("GET /api/v1/campaigns", s.authed(s.listCampaigns))
+	s.mux.HandleFunc("GET /api/v1/campaigns/{id}", s.authed(s.getCampaign))
+	s.mux.HandleFunc("GET /api/v1/campaigns/{id}/progress", s.authed(s.campaignProgress))
+	s.mux.HandleFunc("GET /api/v1/campaigns/{id}/results.csv", s.authed(s.campaignResults))
+	for _, act := range []string{"launch", "pause", "resume", "cancel"} {
+		s.mux.HandleFunc("POST /api/v1/campaigns/{id}/"+act, s.authed(s.campaignAction(act)))
+	}
+	s.mux.HandleFunc("GET /api/v1/callbacks/manual", s.authed(s.manualCallbacks))
+	s.mux.HandleFunc("POST /api/v1/click-to-call", s.authed(s.clickToCall))
+	s.mux.HandleFunc("GET /api/v1/click-to-call/{id}", s.authed(s.getClickToCall))
+}
+
+func (s *Server) campaigns() *campaign.Service { return s.deps.Campaigns.Service }
+
+// canReadCampaigns: campaign managers, supervisors and admins read campaigns and their results.
+func canReadCampaigns(a ticketing.Actor) error {
+	switch a.Role {
+	case ticketing.RoleCampaignManager, ticketing.RoleSupervisor, ticketing.RoleAdmin:
+		return nil
+	}
+	return fmt.Errorf("campaigns: %w", ticketing.ErrForbidden)
+}
+
+func campaignID(r *http.Request) (campaign.ID, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, ticketing.Invalid("id", "not a campaign id")
+	}
+	return campaign.ID(id), nil
+}
+
+func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
+	var n campaign.NewCampaign
+	if err := decode(w, r, &n); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	c, err := s.campaigns().Create(r.Context(), actor(r), n)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, c)
+}
+
+func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) {
+	if err := canReadCampaigns(actor(r)); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	cs, err := s.campaigns().List(r.Context(), limit)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"campaigns": cs})
+}
+
+func (s *Server) getCampaign(w http.ResponseWriter, r *http.Request) {
+	id, err := campaignID(r)
+	if err == nil {
+		err = canReadCampaigns(actor(r))
+	}
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	c, err := s.campaigns().Get(r.Context(), id)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+func (s *Server) campaignProgress(w http.ResponseWriter, r *http.Request) {
+	id, err := campaignID(r)
+	if err == nil {
+		err = canReadCampaigns(actor(r))
+	}
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	p, err := s.campaigns().Progress(r.Context(), id)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (s *Server) campaignResults(w http.ResponseWriter, r *http.Request) {
+	id, err := campaignID(r)
+	if err == nil {
+		err = canReadCampaigns(actor(r))
+	}
+	if err == nil {
+		_, err = s.campaigns().Get(r.Context(), id) // 404 before any CSV byte is written
+	}
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="campaign-%d.csv"`, id))
+	w.Write([]byte("\xef\xbb\xbf")) // BOM: Excel opens UTF-8 CSV with Chinese correctly
+	if err := s.campaigns().WriteResultsCSV(r.Context(), id, w); err != nil {
+		s.log.Error("campaign results", "campaign_id", id, "err", err)
+	}
+}
+
+func (s *Server) campaignAction(act string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := campaignID(r)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		svc := s.campaigns()
+		do := map[string]func(context.Context, ticketing.Actor, campaign.ID) (*campaign.Campaign, error){
+			"launch": svc.Launch, "pause": svc.Pause, "resume": svc.Resume, "cancel": svc.Cancel}[act]
+		c, err := do(r.Context(), actor(r), id)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, c)
+	}
+}
+
+// manualCallbacks lists 回访 that the dialer could not complete: tasks for agents.
+func (s *Server) manualCallbacks(w http.ResponseWriter, r *http.Request) {
+	a := actor(r)
+	if a.Role != ticketing.RoleAgent && canReadCampaigns(a) != nil {
+		writeError(w, r, s.log, fmt.Errorf("manual callbacks: %w", ticketing.ErrForbidden))
+		return
+	}
+	ts, err := s.campaigns().ManualCallbacks(r.Context(), 100)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"callbacks": ts})
+}
+
+// clickToCall rings the agent's phone, then the household, and bridges them; it answers 202 at once with the
+// call to follow (GET /api/v1/click-to-call/{id}). The number is never in the request or the answer.
+func (s *Server) clickToCall(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Campaigns.Click == nil {
+		writeError(w, r, s.log, &ticketing.StateError{Action: "click_to_call", State: "no_dialer", Allowed: []string{}, Reason: ticketing.ErrState})
+		return
+	}
+	var req campaign.ClickRequest
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	c, err := s.deps.Campaigns.Click.Dial(r.Context(), actor(r), req)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, c)
+}
+
+func (s *Server) getClickToCall(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		writeError(w, r, s.log, ticketing.Invalid("id", "not a click-to-call id"))
+		return
+	}
+	c, err := s.campaigns().GetClick(r.Context(), actor(r), campaign.ClickID(id))
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
