@@ -14,6 +14,7 @@ import (
 
 // CallStart is what is known when an INVITE is accepted.
 type CallStart struct {
+	Direction string // "inbound" (default) or "outbound" (dialer, click-to-call); KPIs count inbound calls only
 	SIPCallID string
 	Trunk     string
 	Caller    string // normalised, '' when the number is unusable
@@ -79,9 +80,12 @@ func nzTime(t time.Time) any {
 // StartCall writes the CDR row of an offered call.
 func (s *Service) StartCall(ctx context.Context, c CallStart) (CallID, error) {
 	var id CallID
-	err := s.db.QueryRow(ctx, `INSERT INTO calls (sip_call_id, trunk, caller, caller_raw, dialled, offered_at)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-		c.SIPCallID, c.Trunk, c.Caller, c.CallerRaw, c.Dialled, c.OfferedAt).Scan(&id)
+	if c.Direction == "" {
+		c.Direction = "inbound"
+	}
+	err := s.db.QueryRow(ctx, `INSERT INTO calls (sip_call_id, trunk, caller, caller_raw, dialled, offered_at, direction)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+		c.SIPCallID, c.Trunk, c.Caller, c.CallerRaw, c.Dialled, c.OfferedAt, c.Direction).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("start CDR of %s: %w", c.SIPCallID, err)
 	}
