@@ -20,14 +20,15 @@ import (
 )
 
 type upEnv struct {
-	dir, base, dbURL string
+	dir, base, dbURL, sip string
 	env              []string
 }
 
 func newUpEnv(t *testing.T) upEnv {
 	dir := filepath.Join(testenv.TempDir(t), "data")
-	httpPort, pgPort, redisPort := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
+	httpPort, pgPort, redisPort, sipPort := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
 	return upEnv{
+		sip: fmt.Sprintf("127.0.0.1:%d", sipPort),
 		dir:   dir,
 		base:  fmt.Sprintf("http://127.0.0.1:%d", httpPort),
 		dbURL: fmt.Sprintf("postgres://hotline@127.0.0.1:%d/hotline?sslmode=disable", pgPort),
@@ -36,6 +37,8 @@ func newUpEnv(t *testing.T) upEnv {
 			fmt.Sprintf("HOTLINE_HTTP_ADDR=127.0.0.1:%d", httpPort),
 			fmt.Sprintf("HOTLINE_PG_PORT=%d", pgPort),
 			fmt.Sprintf("HOTLINE_REDIS_PORT=%d", redisPort),
+			fmt.Sprintf("HOTLINE_SIP_LISTEN=udp:127.0.0.1:%d,tcp:127.0.0.1:%d", sipPort, sipPort),
+			fmt.Sprintf("HOTLINE_DIALER_SIP_ADDR=127.0.0.1:%d", testenv.FreePort(t)),
 		},
 	}
 }
@@ -51,8 +54,8 @@ func TestUpEndToEnd(t *testing.T) {
 	if !strings.Contains(p.out.String(), "initialised PostgreSQL cluster") {
 		t.Errorf("first run did not initialise a cluster:\n%s", p.out.String())
 	}
-	if !strings.Contains(p.out.String(), e.base+"/api/v1/") {
-		t.Errorf("start-up output does not say where the API is:\n%s", p.out.String())
+	if !strings.Contains(p.out.String(), e.base+"/api/v1/") || !strings.Contains(p.out.String(), e.sip) {
+		t.Errorf("start-up output does not say where the API and the SIP listener are:\n%s", p.out.String())
 	}
 
 	conn, err := pgx.Connect(ctx, e.dbURL)
@@ -187,10 +190,19 @@ func TestUpFaults(t *testing.T) {
 	})
 }
 
+// serveEnv keeps a serve test off the default SIP ports and out of the working directory.
+func serveEnv(t *testing.T) []string {
+	return []string{
+		"HOTLINE_DATA_DIR=" + testenv.TempDir(t),
+		fmt.Sprintf("HOTLINE_SIP_LISTEN=udp:127.0.0.1:%d", testenv.FreePort(t)),
+		fmt.Sprintf("HOTLINE_DIALER_SIP_ADDR=127.0.0.1:%d", testenv.FreePort(t)),
+	}
+}
+
 func TestServeFaults(t *testing.T) {
 	redisURL := testenv.RedisURL(t)
 	t.Run("unreachable database", func(t *testing.T) {
-		p := startHotline(t, []string{"HOTLINE_DATABASE_URL=postgres://nobody@127.0.0.1:1/x?connect_timeout=2", "HOTLINE_REDIS_URL=" + redisURL}, "serve")
+		p := startHotline(t, append(serveEnv(t), "HOTLINE_DATABASE_URL=postgres://nobody@127.0.0.1:1/x?connect_timeout=2", "HOTLINE_REDIS_URL="+redisURL), "serve")
 		if code := p.wait(t, 30*time.Second); code != 1 {
 			t.Fatalf("exit %d", code)
 		}
@@ -199,7 +211,7 @@ func TestServeFaults(t *testing.T) {
 		}
 	})
 	t.Run("not a URL", func(t *testing.T) {
-		p := startHotline(t, []string{"HOTLINE_DATABASE_URL=::not a url::", "HOTLINE_REDIS_URL=" + redisURL}, "serve")
+		p := startHotline(t, append(serveEnv(t), "HOTLINE_DATABASE_URL=::not a url::", "HOTLINE_REDIS_URL="+redisURL), "serve")
 		if code := p.wait(t, 30*time.Second); code == 0 {
 			t.Fatal("exit 0")
 		}
@@ -209,7 +221,7 @@ func TestServeFaults(t *testing.T) {
 	})
 	t.Run("schema out of date", func(t *testing.T) {
 		url := testenv.NewDatabase(t)
-		p := startHotline(t, []string{"HOTLINE_DATABASE_URL=" + url, "HOTLINE_REDIS_URL=" + redisURL, fmt.Sprintf("HOTLINE_HTTP_ADDR=127.0.0.1:%d", testenv.FreePort(t))}, "serve")
+		p := startHotline(t, append(serveEnv(t), "HOTLINE_DATABASE_URL="+url, "HOTLINE_REDIS_URL="+redisURL, fmt.Sprintf("HOTLINE_HTTP_ADDR=127.0.0.1:%d", testenv.FreePort(t))), "serve")
 		if code := p.wait(t, 30*time.Second); code != 1 {
 			t.Fatalf("exit %d", code)
 		}
@@ -244,7 +256,7 @@ func TestMigrateThenServe(t *testing.T) {
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	// serve needs the personal-data key (hotline up makes one in its data directory).
 	key := "HOTLINE_PII_KEY=" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
-	s := startHotline(t, append(env, key, "HOTLINE_REDIS_URL="+testenv.RedisURL(t), fmt.Sprintf("HOTLINE_HTTP_ADDR=127.0.0.1:%d", port)), "serve")
+	s := startHotline(t, append(append(env, serveEnv(t)...), key, "HOTLINE_REDIS_URL="+testenv.RedisURL(t), fmt.Sprintf("HOTLINE_HTTP_ADDR=127.0.0.1:%d", port)), "serve")
 	waitReady(t, s, base)
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	if code := s.wait(t, 60*time.Second); code != 0 {

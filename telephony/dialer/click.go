@@ -191,7 +191,7 @@ func (k *Clicker) run(ctx context.Context, c *campaign.ClickCall, a ticketing.Ac
 	hFrom.Params.Add("tag", sip.GenerateTagN(16))
 	hD, hMed, code, err := k.leg(ctx, uri, []sip.Header{hFrom}, true)
 	cdr, cerr := k.CDRs.StartCall(context.WithoutCancel(ctx), telephony.CallStart{SIPCallID: callIDOf(hD), Trunk: k.Trunk.Name,
-		Dialled: phone.Mask(number), OfferedAt: started})
+		Dialled: phone.Mask(number), OfferedAt: started, Direction: "outbound"})
 	if cerr != nil {
 		log.Error("click-to-call CDR", "err", cerr)
 	}

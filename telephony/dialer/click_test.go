@@ -156,6 +156,11 @@ func TestClickToCall(t *testing.T) {
 		*cdr.Disposition != telephony.DispAnswered || cdr.Dialled != "139****5678" {
 		t.Fatalf("CDR: %+v", cdr)
 	}
+	// Click-to-call is an outbound call: it must not count in the inbound answer-rate KPIs.
+	var direction string
+	if err := db.QueryRow(ctx, `SELECT direction FROM calls WHERE id = $1`, cdr.ID).Scan(&direction); err != nil || direction != "outbound" {
+		t.Fatalf("CDR direction %q (%v), want outbound", direction, err)
+	}
 	rec, err := telephony.GetRecording(ctx, db, cdr.RecordingID)
 	if err != nil {
 		t.Fatal(err)
