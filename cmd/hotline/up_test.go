@@ -21,14 +21,14 @@ import (
 
 type upEnv struct {
 	dir, base, dbURL, sip string
-	env              []string
+	env                   []string
 }
 
 func newUpEnv(t *testing.T) upEnv {
 	dir := filepath.Join(testenv.TempDir(t), "data")
 	httpPort, pgPort, redisPort, sipPort := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
 	return upEnv{
-		sip: fmt.Sprintf("127.0.0.1:%d", sipPort),
+		sip:   fmt.Sprintf("127.0.0.1:%d", sipPort),
 		dir:   dir,
 		base:  fmt.Sprintf("http://127.0.0.1:%d", httpPort),
 		dbURL: fmt.Sprintf("postgres://hotline@127.0.0.1:%d/hotline?sslmode=disable", pgPort),
