@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages hotline needs, only those missing, so a second run installs nothing.
 #   deploy/install-deps.sh run    what `hotline up` needs: PostgreSQL server, Redis
-#   deploy/install-deps.sh test   plus the test peers: SIPp, baresip, espeak-ng, sox
+#   deploy/install-deps.sh test   plus the SIP test peer SIPp (sip-tester); prompts are embedded, so espeak-ng/sox
+#                                 are needed only to remake them (telephony/media/prompts/make_prompts.sh)
 set -euo pipefail
 what=${1:-run}
 
@@ -11,9 +12,6 @@ have_pg || need+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if [ "$what" = test ]; then
   command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
-  command -v baresip >/dev/null 2>&1 || need+=(baresip)
-  command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
-  command -v sox >/dev/null 2>&1 || need+=(sox)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 

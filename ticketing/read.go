@@ -205,8 +205,7 @@ func (s *Service) DuplicatesFor(ctx context.Context, a Actor, t Ticket) ([]Ticke
 	}
 	since := s.now().AddDate(0, 0, -s.opt.DuplicateDays)
 	rows, err := s.db.Query(ctx, `SELECT `+ticketColumns+` FROM tickets
-		WHERE id <> $1 AND category = $2 AND status <> 'closed' AND created_at >= $3
-		  AND (($4 <> '' AND caller_phone = $4) OR ($5::bigint IS NOT NULL AND household_id = $5))
+		WHERE id <> $1 AND id IN (`+duplicateCandidates("$4", "$5::bigint", "$2", "$3")+`)
 		ORDER BY id DESC LIMIT 20`, int64(t.ID), t.Category, since, t.CallerPhone, t.HouseholdID)
 	if err != nil {
 		return nil, fmt.Errorf("duplicates of ticket %d: %w", t.ID, err)
@@ -285,4 +284,18 @@ func (s *Service) MergedFrom(ctx context.Context, a Actor, id TicketID) ([]Ticke
 		return nil, fmt.Errorf("merged into ticket %d: %w", id, err)
 	}
 	return ids, nil
+}
+
+// duplicateCandidates is the SQL of merge suggestions: open tickets of the same category from the same phone or
+// household since a time, newest first, at most 21 (one more than shown, as the ticket itself may be among
+// them). Each branch walks its own index (phone, household) so the cost does not grow with the table; one query
+// with OR between the two would walk the primary key over every ticket.
+func duplicateCandidates(phone, household, category, since string) string {
+	return `SELECT id FROM (
+		(SELECT id FROM tickets WHERE caller_phone = ` + phone + ` AND caller_phone <> '' AND category = ` + category + `
+			AND status <> 'closed' AND created_at >= ` + since + ` ORDER BY created_at DESC LIMIT 21)
+		UNION
+		(SELECT id FROM tickets WHERE household_id = ` + household + ` AND category = ` + category + `
+			AND status <> 'closed' AND created_at >= ` + since + ` ORDER BY created_at DESC LIMIT 21)
+	) d ORDER BY id DESC LIMIT 20`
 }

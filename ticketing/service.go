@@ -281,10 +281,7 @@ func (s *Service) insertTicket(ctx context.Context, db DB, t Ticket, idemKey str
 			ORDER BY v.ord
 		), dup AS (
 			-- merge suggestions, read from the snapshot before this insert (DuplicatesFor has the same rule)
-			SELECT id FROM tickets
-			WHERE category = $9 AND status <> 'closed' AND created_at >= `+p(t.CreatedAt.AddDate(0, 0, -s.opt.DuplicateDays))+`
-			  AND (($5 <> '' AND caller_phone = $5) OR ($7::bigint IS NOT NULL AND household_id = $7))
-			ORDER BY id DESC LIMIT 20
+			`+duplicateCandidates("$5", "$7::bigint", "$9", p(t.CreatedAt.AddDate(0, 0, -s.opt.DuplicateDays)))+`
 		)
 		SELECT `+ticketColumns+`, (SELECT array_agg(id ORDER BY id) FROM e), (SELECT array_agg(at ORDER BY id) FROM e),
 			(SELECT coalesce(array_agg(id), '{}') FROM dup) FROM t`, args...)
