@@ -2,3 +2,6 @@ package ticketing
 
 // SetAfterPublish lets tests stop the relay between publishing and deleting the rows, as a crash would.
 func SetAfterPublish(r *Relay, f func() error) { r.afterPublish = f }
+
+// DuplicateCandidates exposes the merge-suggestion SQL to the plan test.
+var DuplicateCandidates = duplicateCandidates
