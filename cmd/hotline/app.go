@@ -52,23 +52,9 @@ var wirers []func(ctx context.Context, a *App) error
 var demoSeeders []func(ctx context.Context, a *App) error
 
 func connect(ctx context.Context, cfg *Config, log *slog.Logger) (*pgxpool.Pool, *redis.Client, error) {
-	if cfg.DatabaseURL == "" {
-		return nil, nil, usageError{"HOTLINE_DATABASE_URL is not set: give the PostgreSQL URL (or use `hotline up` for the embedded one)"}
-	}
-	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	db, err := openDB(ctx, cfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("HOTLINE_DATABASE_URL is not a valid PostgreSQL URL: %v", err)
-	}
-	pcfg.MaxConns = int32(cfg.DBMaxConns)
-	db, err := pgxpool.NewWithConfig(ctx, pcfg)
-	if err != nil {
-		return nil, nil, fmt.Errorf("HOTLINE_DATABASE_URL: %v", err)
-	}
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := db.Ping(pctx); err != nil {
-		db.Close()
-		return nil, nil, fmt.Errorf("cannot reach PostgreSQL at %s (HOTLINE_DATABASE_URL): %v", redact(cfg.DatabaseURL), err)
+		return nil, nil, err
 	}
 	if cfg.RedisURL == "" {
 		db.Close()
@@ -80,12 +66,37 @@ func connect(ctx context.Context, cfg *Config, log *slog.Logger) (*pgxpool.Pool,
 		return nil, nil, fmt.Errorf("HOTLINE_REDIS_URL is not a valid Redis URL: %v", err)
 	}
 	rdb := redis.NewClient(ropt)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		db.Close()
 		rdb.Close()
 		return nil, nil, fmt.Errorf("cannot reach Redis at %s (HOTLINE_REDIS_URL): %v", redact(cfg.RedisURL), err)
 	}
 	return db, rdb, nil
+}
+
+// openDB opens and checks the PostgreSQL pool, with errors that name the setting.
+func openDB(ctx context.Context, cfg *Config) (*pgxpool.Pool, error) {
+	if cfg.DatabaseURL == "" {
+		return nil, usageError{"HOTLINE_DATABASE_URL is not set: give the PostgreSQL URL (or use `hotline up` for the embedded one)"}
+	}
+	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("HOTLINE_DATABASE_URL is not a valid PostgreSQL URL: %v", err)
+	}
+	pcfg.MaxConns = int32(cfg.DBMaxConns)
+	db, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("HOTLINE_DATABASE_URL: %v", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.Ping(pctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("cannot reach PostgreSQL at %s (HOTLINE_DATABASE_URL): %v", redact(cfg.DatabaseURL), err)
+	}
+	return db, nil
 }
 
 func redact(raw string) string {
@@ -175,7 +186,7 @@ func runServe(ctx context.Context, cfg *Config, args []string, stdout io.Writer)
 	if len(args) > 0 {
 		return usageError{"serve takes no arguments"}
 	}
-	log := newLogger(cfg, stdoutOrErr(stdout))
+	log := newLogger(cfg, stdout)
 	db, rdb, err := connect(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -198,20 +209,17 @@ func runServe(ctx context.Context, cfg *Config, args []string, stdout io.Writer)
 	return a.serve(ctx)
 }
 
-func stdoutOrErr(w io.Writer) io.Writer { return w }
-
 func runMigrate(ctx context.Context, cfg *Config, args []string, stdout io.Writer) error {
 	what, err := needArgs(args, "up", "status")
 	if err != nil {
 		return err
 	}
 	log := newLogger(cfg, stdout)
-	db, rdb, err := connectDBOnly(ctx, cfg)
+	db, err := openDB(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	_ = rdb
 	switch what {
 	case "status":
 		st, err := migrations.GetStatus(ctx, db)
@@ -238,24 +246,6 @@ func runMigrate(ctx context.Context, cfg *Config, args []string, stdout io.Write
 		fmt.Fprintf(stdout, "applied %d migrations; schema at version %d; %d units in the organisation tree\n", len(applied), migrations.Latest(), n)
 	}
 	return nil
-}
-
-// connectDBOnly is for commands that need PostgreSQL alone.
-func connectDBOnly(ctx context.Context, cfg *Config) (*pgxpool.Pool, *redis.Client, error) {
-	if cfg.DatabaseURL == "" {
-		return nil, nil, usageError{"HOTLINE_DATABASE_URL is not set: give the PostgreSQL URL"}
-	}
-	db, err := pgxpool.New(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return nil, nil, fmt.Errorf("HOTLINE_DATABASE_URL is not a valid PostgreSQL URL: %v", err)
-	}
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := db.Ping(pctx); err != nil {
-		db.Close()
-		return nil, nil, fmt.Errorf("cannot reach PostgreSQL at %s (HOTLINE_DATABASE_URL): %v", redact(cfg.DatabaseURL), err)
-	}
-	return db, nil, nil
 }
 
 func runUp(ctx context.Context, cfg *Config, args []string, stdout io.Writer) error {

@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
 	"syscall"
 )
@@ -96,9 +95,7 @@ func run(args []string, environ []string, stdout, stderr io.Writer) int {
 func printHelp(w io.Writer) {
 	fmt.Fprintln(w, "hotline: the 12345 complaint hotline, ticket routing and household call service")
 	fmt.Fprintln(w, "\nUsage: hotline COMMAND [--flag=value ...]\n\nCommands:")
-	cs := append([]command(nil), commands...)
-	sort.SliceStable(cs, func(i, j int) bool { return false })
-	for _, c := range cs {
+	for _, c := range commands {
 		fmt.Fprintf(w, "  %-18s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nSettings (environment variable, flag, default):")

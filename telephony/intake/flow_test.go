@@ -13,7 +13,6 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"hotline/telephony"
 	"hotline/telephony/media"
@@ -215,7 +214,6 @@ func counter(t *testing.T, reg *prometheus.Registry, name, label, value string) 
 	return 0
 }
 
-var _ = dto.MetricType_COUNTER
 
 func TestFloodFromOneSourceRefusedOtherTrunkServed(t *testing.T) {
 	if _, err := exec.LookPath("sipp"); err != nil {
