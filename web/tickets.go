@@ -53,6 +53,9 @@ func (s *Server) ticketRoutes() {
 func (s *Server) tickets() *ticketing.Service { return s.deps.Tickets.Service }
 
 // login exchanges a username and password for a bearer token (valid 12 hours).
+// maxLoginFailures is how many wrong passwords a username may take per minute.
+const maxLoginFailures = 10
+
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Username string `json:"username"`
@@ -62,8 +65,21 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
+	// Failed logins per username are capped per minute across all instances, so passwords cannot be guessed
+	// at the speed of the API; successful logins are not counted.
+	failKey := fmt.Sprintf("%srl:login_fail:%s:%d", s.deps.Tickets.RedisPrefix, body.Username, time.Now().Unix()/60)
+	if n, _ := s.deps.Redis.Get(r.Context(), failKey).Int(); n >= maxLoginFailures {
+		writeError(w, r, s.log, errRateLimit)
+		return
+	}
 	u, err := ticketing.CheckPassword(r.Context(), s.deps.DB, body.Username, body.Password)
 	if err != nil {
+		if errors.Is(err, ticketing.ErrAuth) {
+			pipe := s.deps.Redis.TxPipeline()
+			pipe.Incr(r.Context(), failKey)
+			pipe.Expire(r.Context(), failKey, 2*time.Minute)
+			pipe.Exec(r.Context())
+		}
 		writeError(w, r, s.log, err)
 		return
 	}

@@ -322,3 +322,19 @@ func TestDirectoryAndQueueAPI(t *testing.T) {
 		t.Fatalf("queue after sign: %+v", entries.Entries)
 	}
 }
+
+// Wrong passwords are capped per username; then even the right one waits for the next minute, and other users
+// are not affected.
+func TestLoginFailuresAreCapped(t *testing.T) {
+	f := newAPI(t)
+	f.user("guarded", ticketing.RoleAgent, ticketing.CodeDesk)
+	for i := 0; i < maxLoginFailures; i++ {
+		if code := f.call("", "POST", "/api/v1/tokens", map[string]string{"username": "guarded", "password": "wrong-guess"}, nil, nil); code != 401 {
+			t.Fatalf("wrong password %d: %d, want 401", i, code)
+		}
+	}
+	if code := f.call("", "POST", "/api/v1/tokens", map[string]string{"username": "guarded", "password": "password1"}, nil, nil); code != 429 {
+		t.Fatalf("after %d failures: %d, want 429", maxLoginFailures, code)
+	}
+	f.user("other", ticketing.RoleAgent, ticketing.CodeDesk) // logs in fine
+}
