@@ -214,7 +214,6 @@ func counter(t *testing.T, reg *prometheus.Registry, name, label, value string) 
 	return 0
 }
 
-
 func TestFloodFromOneSourceRefusedOtherTrunkServed(t *testing.T) {
 	if _, err := exec.LookPath("sipp"); err != nil {
 		t.Fatal("sipp is not installed (deploy/install-deps.sh test)")
