@@ -13,11 +13,9 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"flag"
 	"fmt"
 	"log/slog"
-	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -35,6 +33,7 @@ import (
 	"hotline/deploy/localrt"
 	"hotline/migrations"
 	"hotline/telephony/dialer"
+	"hotline/telephony/media"
 	"hotline/ticketing"
 	"hotline/ticketing/campaign"
 )
@@ -230,25 +229,7 @@ func outcomes(p *campaign.Progress) map[campaign.Outcome]int {
 
 // writeTone writes an 8 kHz 16-bit mono WAV tone of length d.
 func writeTone(path string, d time.Duration) {
-	n := int(d.Seconds() * 8000)
-	data := make([]byte, 2*n)
-	for i := 0; i < n; i++ {
-		binary.LittleEndian.PutUint16(data[2*i:], uint16(int16(3000*math.Sin(2*math.Pi*440*float64(i)/8000))))
-	}
-	h := make([]byte, 44)
-	copy(h, "RIFF")
-	binary.LittleEndian.PutUint32(h[4:], uint32(36+len(data)))
-	copy(h[8:], "WAVEfmt ")
-	binary.LittleEndian.PutUint32(h[16:], 16)
-	binary.LittleEndian.PutUint16(h[20:], 1)
-	binary.LittleEndian.PutUint16(h[22:], 1)
-	binary.LittleEndian.PutUint32(h[24:], 8000)
-	binary.LittleEndian.PutUint32(h[28:], 16000)
-	binary.LittleEndian.PutUint16(h[32:], 2)
-	binary.LittleEndian.PutUint16(h[34:], 16)
-	copy(h[36:], "data")
-	binary.LittleEndian.PutUint32(h[40:], uint32(len(data)))
-	if err := os.WriteFile(path, append(h, data...), 0o644); err != nil {
+	if err := os.WriteFile(path, media.ToneWAV(440, d), 0o644); err != nil {
 		fatal(err)
 	}
 }

@@ -2,10 +2,8 @@ package dialer
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"log/slog"
-	"math"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -20,32 +18,14 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"hotline/deploy/testenv"
+	"hotline/telephony/media"
 	"hotline/ticketing"
 	"hotline/ticketing/campaign"
 )
 
 // writePrompt writes a short 8 kHz 16-bit mono WAV tone (the format diago plays without resampling).
 func writePrompt(t testing.TB, path string, ms int) {
-	n := 8 * ms
-	data := make([]byte, 2*n)
-	for i := 0; i < n; i++ {
-		v := int16(3000 * math.Sin(2*math.Pi*440*float64(i)/8000))
-		binary.LittleEndian.PutUint16(data[2*i:], uint16(v))
-	}
-	h := make([]byte, 44)
-	copy(h, "RIFF")
-	binary.LittleEndian.PutUint32(h[4:], uint32(36+len(data)))
-	copy(h[8:], "WAVEfmt ")
-	binary.LittleEndian.PutUint32(h[16:], 16)
-	binary.LittleEndian.PutUint16(h[20:], 1)
-	binary.LittleEndian.PutUint16(h[22:], 1)
-	binary.LittleEndian.PutUint32(h[24:], 8000)
-	binary.LittleEndian.PutUint32(h[28:], 16000)
-	binary.LittleEndian.PutUint16(h[32:], 2)
-	binary.LittleEndian.PutUint16(h[34:], 16)
-	copy(h[36:], "data")
-	binary.LittleEndian.PutUint32(h[40:], uint32(len(data)))
-	if err := os.WriteFile(path, append(h, data...), 0o644); err != nil {
+	if err := os.WriteFile(path, media.ToneWAV(440, time.Duration(ms)*time.Millisecond), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
