@@ -6,18 +6,17 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hotline/ticketing/org"
 	"regexp"
 	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"hotline/ticketing"
 )
 
 // SIPAccount is an agent's SIP identity: the registrar authenticates REGISTER against HA1.
 type SIPAccount struct {
-	UserID  ticketing.UserID
+	UserID  org.UserID
 	SIPUser string
 	Realm   string
 	HA1     string
@@ -34,8 +33,8 @@ func HA1(user, realm, password string) string {
 
 // SetSIPAccount gives an agent SIP credentials and skills (e.g. "xiang" for a 湘语 dialect seat), creating or
 // replacing them, and an agent_status row (offline) if there is none.
-func SetSIPAccount(ctx context.Context, db ticketing.TxBeginner, user ticketing.UserID, sipUser, realm, password string, skills []string) error {
-	ve := &ticketing.ValidationError{}
+func SetSIPAccount(ctx context.Context, db org.TxBeginner, user org.UserID, sipUser, realm, password string, skills []string) error {
+	ve := &org.ValidationError{}
 	if !sipUserRE.MatchString(sipUser) {
 		ve.Add("sip_user", "2-64 of a-z 0-9 _ . -")
 	}
@@ -52,12 +51,12 @@ func SetSIPAccount(ctx context.Context, db ticketing.TxBeginner, user ticketing.
 		var role string
 		if err := tx.QueryRow(ctx, `SELECT role FROM users WHERE id = $1`, user).Scan(&role); err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
-				return fmt.Errorf("user %d: %w", user, ticketing.ErrNotFound)
+				return fmt.Errorf("user %d: %w", user, org.ErrNotFound)
 			}
 			return err
 		}
-		if ticketing.Role(role) != ticketing.RoleAgent {
-			return ticketing.Invalid("user", "only agents get SIP accounts")
+		if org.Role(role) != org.RoleAgent {
+			return org.Invalid("user", "only agents get SIP accounts")
 		}
 		_, err := tx.Exec(ctx, `
 			INSERT INTO sip_accounts (user_id, sip_user, realm, ha1, skills) VALUES ($1, $2, $3, $4, $5)
@@ -66,7 +65,7 @@ func SetSIPAccount(ctx context.Context, db ticketing.TxBeginner, user ticketing.
 			user, sipUser, realm, HA1(sipUser, realm, password), skills)
 		if err != nil {
 			if pgCode(err) == "23505" {
-				return ticketing.Invalid("sip_user", "taken")
+				return org.Invalid("sip_user", "taken")
 			}
 			return fmt.Errorf("set SIP account of user %d: %w", user, err)
 		}
@@ -76,28 +75,28 @@ func SetSIPAccount(ctx context.Context, db ticketing.TxBeginner, user ticketing.
 }
 
 // SIPAccountByUser finds the account of a SIP user name (REGISTER's username), active users only.
-func SIPAccountByUser(ctx context.Context, db ticketing.DB, sipUser string) (SIPAccount, error) {
+func SIPAccountByUser(ctx context.Context, db org.DB, sipUser string) (SIPAccount, error) {
 	var a SIPAccount
 	err := db.QueryRow(ctx, `
 		SELECT s.user_id, s.sip_user, s.realm, s.ha1, s.skills FROM sip_accounts s JOIN users u ON u.id = s.user_id
 		WHERE s.sip_user = $1 AND u.active`, sipUser).Scan(&a.UserID, &a.SIPUser, &a.Realm, &a.HA1, &a.Skills)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return a, fmt.Errorf("SIP user %q: %w", sipUser, ticketing.ErrNotFound)
+		return a, fmt.Errorf("SIP user %q: %w", sipUser, org.ErrNotFound)
 	}
 	return a, err
 }
 
 // Agent is an agent as ACD and the API see it.
 type Agent struct {
-	UserID   ticketing.UserID `json:"user_id"`
-	Username string           `json:"username"`
-	Name     string           `json:"name"`
-	SIPUser  string           `json:"sip_user"`
-	Skills   []string         `json:"skills"`
-	State    AgentState       `json:"state"`
-	Reason   string           `json:"reason"`
-	CallID   CallID           `json:"call_id,omitempty"`
-	Since    time.Time        `json:"since"`
+	UserID   org.UserID `json:"user_id"`
+	Username string     `json:"username"`
+	Name     string     `json:"name"`
+	SIPUser  string     `json:"sip_user"`
+	Skills   []string   `json:"skills"`
+	State    AgentState `json:"state"`
+	Reason   string     `json:"reason"`
+	CallID   CallID     `json:"call_id,omitempty"`
+	Since    time.Time  `json:"since"`
 }
 
 const agentCols = `a.user_id, u.username, u.display_name, s.sip_user, s.skills, a.state, a.reason, coalesce(a.call_id, 0), a.since`
@@ -109,7 +108,7 @@ func scanAgent(row pgx.CollectableRow) (Agent, error) {
 }
 
 // ListAgents returns every agent with a SIP account and its state.
-func ListAgents(ctx context.Context, db ticketing.DB) ([]Agent, error) {
+func ListAgents(ctx context.Context, db org.DB) ([]Agent, error) {
 	rows, err := db.Query(ctx, `SELECT `+agentCols+` FROM agent_status a JOIN users u ON u.id = a.user_id
 		JOIN sip_accounts s ON s.user_id = a.user_id ORDER BY u.username`)
 	if err != nil {
@@ -119,7 +118,7 @@ func ListAgents(ctx context.Context, db ticketing.DB) ([]Agent, error) {
 }
 
 // GetAgent returns one agent.
-func GetAgent(ctx context.Context, db ticketing.DB, id ticketing.UserID) (Agent, error) {
+func GetAgent(ctx context.Context, db org.DB, id org.UserID) (Agent, error) {
 	rows, err := db.Query(ctx, `SELECT `+agentCols+` FROM agent_status a JOIN users u ON u.id = a.user_id
 		JOIN sip_accounts s ON s.user_id = a.user_id WHERE a.user_id = $1`, id)
 	if err != nil {
@@ -127,22 +126,22 @@ func GetAgent(ctx context.Context, db ticketing.DB, id ticketing.UserID) (Agent,
 	}
 	a, err := pgx.CollectExactlyOneRow(rows, scanAgent)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return a, fmt.Errorf("agent %d: %w", id, ticketing.ErrNotFound)
+		return a, fmt.Errorf("agent %d: %w", id, org.ErrNotFound)
 	}
 	return a, err
 }
 
 // AgentStateEvent is the payload of TopicAgentState.
 type AgentStateEvent struct {
-	UserID ticketing.UserID `json:"user_id"`
-	State  AgentState       `json:"state"`
-	Reason string           `json:"reason"`
-	CallID CallID           `json:"call_id,omitempty"`
-	At     time.Time        `json:"at"`
+	UserID org.UserID `json:"user_id"`
+	State  AgentState `json:"state"`
+	Reason string     `json:"reason"`
+	CallID CallID     `json:"call_id,omitempty"`
+	At     time.Time  `json:"at"`
 }
 
 // setState writes the state, the log row and the event in tx.
-func (s *Service) setState(ctx context.Context, tx pgx.Tx, user ticketing.UserID, st AgentState, reason string, call CallID) error {
+func (s *Service) setState(ctx context.Context, tx pgx.Tx, user org.UserID, st AgentState, reason string, call CallID) error {
 	var callArg any
 	if call != 0 {
 		callArg = call
@@ -167,33 +166,33 @@ func (s *Service) setState(ctx context.Context, tx pgx.Tx, user ticketing.UserID
 // SetAgentState is the API's state change: an agent sets itself ready, paused (with a reason) or offline; a
 // supervisor may do so for any agent. Busy and after-call work belong to calls: an agent on a call cannot leave
 // it by API, and after-call work may only be ended early (→ ready).
-func (s *Service) SetAgentState(ctx context.Context, actor ticketing.Actor, user ticketing.UserID, st AgentState, reason string) (Agent, error) {
-	if actor.UserID != user && actor.Role != ticketing.RoleSupervisor && actor.Role != ticketing.RoleAdmin {
-		return Agent{}, &ticketing.StateError{Action: "set_agent_state", State: "other_agent", Allowed: []string{}, Reason: ticketing.ErrForbidden}
+func (s *Service) SetAgentState(ctx context.Context, actor org.Actor, user org.UserID, st AgentState, reason string) (Agent, error) {
+	if actor.UserID != user && actor.Role != org.RoleSupervisor && actor.Role != org.RoleAdmin {
+		return Agent{}, &org.StateError{Action: "set_agent_state", State: "other_agent", Allowed: []string{}, Reason: org.ErrForbidden}
 	}
 	switch st {
 	case StateReady, StateOffline:
 		reason = ""
 	case StatePaused:
 		if reason == "" {
-			return Agent{}, ticketing.Invalid("reason", "required when paused")
+			return Agent{}, org.Invalid("reason", "required when paused")
 		}
 		if len(reason) > 100 {
-			return Agent{}, ticketing.Invalid("reason", "at most 100 characters")
+			return Agent{}, org.Invalid("reason", "at most 100 characters")
 		}
 	default:
-		return Agent{}, ticketing.Invalid("state", "one of ready, paused, offline")
+		return Agent{}, org.Invalid("state", "one of ready, paused, offline")
 	}
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		var cur AgentState
 		if err := tx.QueryRow(ctx, `SELECT state FROM agent_status WHERE user_id = $1 FOR UPDATE`, user).Scan(&cur); err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
-				return fmt.Errorf("agent %d: %w", user, ticketing.ErrNotFound)
+				return fmt.Errorf("agent %d: %w", user, org.ErrNotFound)
 			}
 			return err
 		}
 		if cur == StateBusy {
-			return &ticketing.StateError{Action: "set_agent_state", State: string(cur), Allowed: []string{}, Reason: ticketing.ErrState}
+			return &org.StateError{Action: "set_agent_state", State: string(cur), Allowed: []string{}, Reason: org.ErrState}
 		}
 		return s.setState(ctx, tx, user, st, reason, 0)
 	})
@@ -207,7 +206,7 @@ func (s *Service) SetAgentState(ctx context.Context, actor ticketing.Actor, user
 // ReserveAgent picks the ready agent idle longest whose skills include all of skills, not in exclude, and marks
 // it busy (ringing) for the call, in one transaction; concurrent callers skip each other's locked rows. It
 // returns ticketing.ErrNotFound when nobody fits.
-func (s *Service) ReserveAgent(ctx context.Context, call CallID, skills []string, exclude []ticketing.UserID) (Agent, error) {
+func (s *Service) ReserveAgent(ctx context.Context, call CallID, skills []string, exclude []org.UserID) (Agent, error) {
 	if skills == nil {
 		skills = []string{}
 	}
@@ -224,7 +223,7 @@ func (s *Service) ReserveAgent(ctx context.Context, call CallID, skills []string
 			ORDER BY a.idle_since LIMIT 1 FOR UPDATE OF a SKIP LOCKED`, skills, ex).
 			Scan(&a.UserID, &a.Username, &a.Name, &a.SIPUser, &a.Skills)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("no ready agent with skills %v: %w", skills, ticketing.ErrNotFound)
+			return fmt.Errorf("no ready agent with skills %v: %w", skills, org.ErrNotFound)
 		}
 		if err != nil {
 			return err
@@ -236,14 +235,14 @@ func (s *Service) ReserveAgent(ctx context.Context, call CallID, skills []string
 }
 
 // MarkTalking records that the reserved agent answered.
-func (s *Service) MarkTalking(ctx context.Context, user ticketing.UserID, call CallID) error {
+func (s *Service) MarkTalking(ctx context.Context, user org.UserID, call CallID) error {
 	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error { return s.setState(ctx, tx, user, StateBusy, ReasonTalking, call) })
 }
 
 // ReleaseAgent ends an agent's part in a call: after a talk into after-call work (or ready when it is zero); after
 // no answer or an unreachable phone into paused with that reason. Only a row still busy with this call changes,
 // so a supervisor's change in the meantime is kept.
-func (s *Service) ReleaseAgent(ctx context.Context, user ticketing.UserID, call CallID, talked bool, pauseReason string) error {
+func (s *Service) ReleaseAgent(ctx context.Context, user org.UserID, call CallID, talked bool, pauseReason string) error {
 	st, reason := StateReady, ""
 	switch {
 	case pauseReason != "":
@@ -283,7 +282,7 @@ func (s *Service) SweepACW(ctx context.Context) (int, error) {
 			return err
 		}
 		for _, id := range ids {
-			if err := s.setState(ctx, tx, ticketing.UserID(id), StateReady, "", 0); err != nil {
+			if err := s.setState(ctx, tx, org.UserID(id), StateReady, "", 0); err != nil {
 				return err
 			}
 		}

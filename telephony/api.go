@@ -7,7 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"hotline/ticketing"
+	"hotline/ticketing/org"
 	"hotline/ticketing/phone"
 )
 
@@ -16,23 +16,23 @@ import (
 // must be able to ring back.
 
 func forbidden(action string) error {
-	return &ticketing.StateError{Action: action, State: "role", Allowed: []string{}, Reason: ticketing.ErrForbidden}
+	return &org.StateError{Action: action, State: "role", Allowed: []string{}, Reason: org.ErrForbidden}
 }
 
-func staff(a ticketing.Actor) bool {
+func staff(a org.Actor) bool {
 	switch a.Role {
-	case ticketing.RoleAgent, ticketing.RoleSupervisor, ticketing.RoleHead, ticketing.RoleAdmin:
+	case org.RoleAgent, org.RoleSupervisor, org.RoleHead, org.RoleAdmin:
 		return true
 	}
 	return false
 }
 
-func supervising(a ticketing.Actor) bool {
-	return a.Role == ticketing.RoleSupervisor || a.Role == ticketing.RoleHead || a.Role == ticketing.RoleAdmin
+func supervising(a org.Actor) bool {
+	return a.Role == org.RoleSupervisor || a.Role == org.RoleHead || a.Role == org.RoleAdmin
 }
 
 // Agents lists agents and their states (the wallboard).
-func (s *Service) Agents(ctx context.Context, actor ticketing.Actor) ([]Agent, error) {
+func (s *Service) Agents(ctx context.Context, actor org.Actor) ([]Agent, error) {
 	if !staff(actor) {
 		return nil, forbidden("list_agents")
 	}
@@ -40,10 +40,10 @@ func (s *Service) Agents(ctx context.Context, actor ticketing.Actor) ([]Agent, e
 }
 
 // CDRs lists calls: supervisors see all, an agent only the calls it took.
-func (s *Service) CDRs(ctx context.Context, actor ticketing.Actor, f CDRFilter) ([]CDR, error) {
+func (s *Service) CDRs(ctx context.Context, actor org.Actor, f CDRFilter) ([]CDR, error) {
 	switch {
 	case supervising(actor):
-	case actor.Role == ticketing.RoleAgent:
+	case actor.Role == org.RoleAgent:
 		f.AgentID = actor.UserID
 	default:
 		return nil, forbidden("list_calls")
@@ -51,7 +51,7 @@ func (s *Service) CDRs(ctx context.Context, actor ticketing.Actor, f CDRFilter) 
 	if f.Caller != "" {
 		n, _, err := phone.Normalize(f.Caller)
 		if err != nil {
-			return nil, ticketing.Invalid("caller", "not a phone number")
+			return nil, org.Invalid("caller", "not a phone number")
 		}
 		f.Caller = n
 	}
@@ -59,7 +59,7 @@ func (s *Service) CDRs(ctx context.Context, actor ticketing.Actor, f CDRFilter) 
 	if err != nil {
 		return nil, err
 	}
-	if !actor.Can(ticketing.PermRevealPII) {
+	if !actor.Can(org.PermRevealPII) {
 		for i := range cs {
 			cs[i].Caller = phone.Mask(cs[i].Caller)
 		}
@@ -68,33 +68,33 @@ func (s *Service) CDRs(ctx context.Context, actor ticketing.Actor, f CDRFilter) 
 }
 
 // CDR returns one call, under the same rules as CDRs.
-func (s *Service) CDR(ctx context.Context, actor ticketing.Actor, id CallID) (CDR, error) {
+func (s *Service) CDR(ctx context.Context, actor org.Actor, id CallID) (CDR, error) {
 	c, err := GetCDR(ctx, s.db, id)
 	if err != nil {
 		return c, err
 	}
-	if !supervising(actor) && !(actor.Role == ticketing.RoleAgent && c.AgentID == actor.UserID) {
+	if !supervising(actor) && !(actor.Role == org.RoleAgent && c.AgentID == actor.UserID) {
 		return CDR{}, forbidden("get_call")
 	}
-	if !actor.Can(ticketing.PermRevealPII) {
+	if !actor.Can(org.PermRevealPII) {
 		c.Caller = phone.Mask(c.Caller)
 	}
 	return c, nil
 }
 
 // KPIs returns call-centre KPIs per hour or day (supervisors, heads, admins).
-func (s *Service) KPIs(ctx context.Context, actor ticketing.Actor, per string, from, to time.Time) ([]KPI, error) {
+func (s *Service) KPIs(ctx context.Context, actor org.Actor, per string, from, to time.Time) ([]KPI, error) {
 	if !supervising(actor) {
 		return nil, forbidden("kpis")
 	}
 	if to.Sub(from) > 400*24*time.Hour {
-		return nil, ticketing.Invalid("from", "at most 400 days")
+		return nil, org.Invalid("from", "at most 400 days")
 	}
 	return KPIs(ctx, s.db, per, from, to)
 }
 
 // Callbacks lists callback tasks for agents and supervisors.
-func (s *Service) Callbacks(ctx context.Context, actor ticketing.Actor, status string, limit int) ([]Callback, error) {
+func (s *Service) Callbacks(ctx context.Context, actor org.Actor, status string, limit int) ([]Callback, error) {
 	if !staff(actor) {
 		return nil, forbidden("list_callbacks")
 	}
@@ -104,19 +104,19 @@ func (s *Service) Callbacks(ctx context.Context, actor ticketing.Actor, status s
 // LinkTicket links a call (and its recording) to the ticket the agent opened for it, so the recording is served
 // with the ticket, to those who may see the ticket. The agent who took the call or a supervisor may link it,
 // once, to a ticket they can see.
-func (s *Service) LinkTicket(ctx context.Context, actor ticketing.Actor, id CallID, ticket int64) (CDR, error) {
+func (s *Service) LinkTicket(ctx context.Context, actor org.Actor, id CallID, ticket int64) (CDR, error) {
 	c, err := GetCDR(ctx, s.db, id)
 	if err != nil {
 		return c, err
 	}
-	if !supervising(actor) && !(actor.Role == ticketing.RoleAgent && c.AgentID == actor.UserID) {
+	if !supervising(actor) && !(actor.Role == org.RoleAgent && c.AgentID == actor.UserID) {
 		return CDR{}, forbidden("link_ticket")
 	}
 	if ticket <= 0 {
-		return CDR{}, ticketing.Invalid("ticket_id", "required")
+		return CDR{}, org.Invalid("ticket_id", "required")
 	}
 	if c.TicketID != 0 && c.TicketID != ticket {
-		return CDR{}, &ticketing.StateError{Action: "link_ticket", State: "linked", Allowed: []string{}, Reason: ticketing.ErrState}
+		return CDR{}, &org.StateError{Action: "link_ticket", State: "linked", Allowed: []string{}, Reason: org.ErrState}
 	}
 	if s.access != nil {
 		if err := s.access.CanSeeTicket(ctx, actor, ticket); err != nil {

@@ -4,28 +4,27 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hotline/ticketing/org"
 	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"hotline/ticketing"
 )
 
 // Callback is a missed call to ring back (漏接回拨).
 type Callback struct {
-	ID        CallbackID       `json:"id"`
-	Caller    string           `json:"caller"`
-	Reason    string           `json:"reason"` // voicemail | abandoned
-	CallID    CallID           `json:"call_id"`
-	TicketID  int64            `json:"ticket_id,omitempty"`
-	Misses    int              `json:"misses"`
-	Status    string           `json:"status"` // open | done
-	CreatedAt time.Time        `json:"created_at"`
-	UpdatedAt time.Time        `json:"updated_at"`
-	ClosedAt  *time.Time       `json:"closed_at"`
-	ClosedBy  ticketing.UserID `json:"closed_by,omitempty"`
-	Note      string           `json:"note"`
+	ID        CallbackID `json:"id"`
+	Caller    string     `json:"caller"`
+	Reason    string     `json:"reason"` // voicemail | abandoned
+	CallID    CallID     `json:"call_id"`
+	TicketID  int64      `json:"ticket_id,omitempty"`
+	Misses    int        `json:"misses"`
+	Status    string     `json:"status"` // open | done
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
+	ClosedAt  *time.Time `json:"closed_at"`
+	ClosedBy  org.UserID `json:"closed_by,omitempty"`
+	Note      string     `json:"note"`
 }
 
 const callbackCols = `id, caller, reason, call_id, coalesce(ticket_id, 0), misses, status, created_at, updated_at, closed_at,
@@ -57,7 +56,7 @@ func (s *Service) openCallbackTx(ctx context.Context, tx pgx.Tx, caller, reason 
 }
 
 // closeCallbacksTx closes the caller's open task (if any).
-func (s *Service) closeCallbacksTx(ctx context.Context, tx pgx.Tx, caller string, by ticketing.UserID, note string) error {
+func (s *Service) closeCallbacksTx(ctx context.Context, tx pgx.Tx, caller string, by org.UserID, note string) error {
 	rows, err := tx.Query(ctx, `UPDATE callback_tasks SET status = 'done', closed_at = now(), closed_by = $2, closed_note = $3,
 		updated_at = now() WHERE caller = $1 AND status = 'open' RETURNING `+callbackCols, caller, nz(by), note)
 	if err != nil {
@@ -77,17 +76,17 @@ func (s *Service) closeCallbacksTx(ctx context.Context, tx pgx.Tx, caller string
 
 // CallbackReached closes the open callback task of a number: a call-back (by the dialer or an agent's
 // click-to-call) reached the caller. It is a no-op when there is none.
-func (s *Service) CallbackReached(ctx context.Context, phone string, by ticketing.UserID, note string) error {
+func (s *Service) CallbackReached(ctx context.Context, phone string, by org.UserID, note string) error {
 	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error { return s.closeCallbacksTx(ctx, tx, phone, by, note) })
 }
 
 // CloseCallback closes one task by id, by an agent who rang the caller back.
-func (s *Service) CloseCallback(ctx context.Context, actor ticketing.Actor, id CallbackID, note string) (Callback, error) {
-	if actor.Role != ticketing.RoleAgent && actor.Role != ticketing.RoleSupervisor && actor.Role != ticketing.RoleAdmin {
-		return Callback{}, &ticketing.StateError{Action: "close_callback", State: "open", Allowed: []string{}, Reason: ticketing.ErrForbidden}
+func (s *Service) CloseCallback(ctx context.Context, actor org.Actor, id CallbackID, note string) (Callback, error) {
+	if actor.Role != org.RoleAgent && actor.Role != org.RoleSupervisor && actor.Role != org.RoleAdmin {
+		return Callback{}, &org.StateError{Action: "close_callback", State: "open", Allowed: []string{}, Reason: org.ErrForbidden}
 	}
 	if len(note) > 500 {
-		return Callback{}, ticketing.Invalid("note", "at most 500 characters")
+		return Callback{}, org.Invalid("note", "at most 500 characters")
 	}
 	var cb Callback
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
@@ -97,13 +96,13 @@ func (s *Service) CloseCallback(ctx context.Context, actor ticketing.Actor, id C
 		}
 		cur, err := pgx.CollectExactlyOneRow(rows, scanCallback)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("callback task %d: %w", id, ticketing.ErrNotFound)
+			return fmt.Errorf("callback task %d: %w", id, org.ErrNotFound)
 		}
 		if err != nil {
 			return err
 		}
 		if cur.Status != "open" {
-			return &ticketing.StateError{Action: "close_callback", State: cur.Status, Allowed: []string{}, Reason: ticketing.ErrState}
+			return &org.StateError{Action: "close_callback", State: cur.Status, Allowed: []string{}, Reason: org.ErrState}
 		}
 		rows, err = tx.Query(ctx, `UPDATE callback_tasks SET status = 'done', closed_at = now(), closed_by = $2, closed_note = $3,
 			updated_at = now() WHERE id = $1 RETURNING `+callbackCols, id, nz(actor.UserID), note)
@@ -121,12 +120,12 @@ func (s *Service) CloseCallback(ctx context.Context, actor ticketing.Actor, id C
 
 // ListCallbacks returns tasks of a status ("open" by default), oldest first, so the longest-waiting caller is
 // rung back first.
-func ListCallbacks(ctx context.Context, db ticketing.DB, status string, limit int) ([]Callback, error) {
+func ListCallbacks(ctx context.Context, db org.DB, status string, limit int) ([]Callback, error) {
 	if status == "" {
 		status = "open"
 	}
 	if status != "open" && status != "done" {
-		return nil, ticketing.Invalid("status", "open or done")
+		return nil, org.Invalid("status", "open or done")
 	}
 	if limit <= 0 || limit > 500 {
 		limit = 100

@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hotline/ticketing/org"
 	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"hotline/ticketing"
 )
 
 // CallStart is what is known when an INVITE is accepted.
@@ -30,7 +29,7 @@ type CallEnd struct {
 	Reason          string // free text: caller_hangup, agent_hangup, queue_timeout, closed, ...
 	SIPStatus       int    // final status we sent when the call was refused
 	AnsweredAt      time.Time
-	AgentID         ticketing.UserID
+	AgentID         org.UserID
 	AgentAnsweredAt time.Time
 	AgentsTried     int
 	EndedAt         time.Time
@@ -41,25 +40,25 @@ type CallEnd struct {
 
 // CDR is one call as the API shows it.
 type CDR struct {
-	ID              CallID           `json:"id"`
-	SIPCallID       string           `json:"sip_call_id"`
-	Trunk           string           `json:"trunk"`
-	Caller          string           `json:"caller"`
-	Dialled         string           `json:"dialled"`
-	OfferedAt       time.Time        `json:"offered_at"`
-	AnsweredAt      *time.Time       `json:"answered_at"`
-	AgentAnsweredAt *time.Time       `json:"agent_answered_at"`
-	EndedAt         *time.Time       `json:"ended_at"`
-	Disposition     *Disposition     `json:"disposition"`
-	EndReason       string           `json:"end_reason"`
-	SIPStatus       *int             `json:"sip_status"`
-	AgentID         ticketing.UserID `json:"agent_id,omitempty"`
-	AgentsTried     int              `json:"agents_tried"`
-	RecordingID     RecordingID      `json:"recording_id,omitempty"`
-	TicketID        int64            `json:"ticket_id,omitempty"`
-	HouseholdID     int64            `json:"household_id,omitempty"`
-	WaitSeconds     *float64         `json:"wait_seconds"`
-	TalkSeconds     *float64         `json:"talk_seconds"`
+	ID              CallID       `json:"id"`
+	SIPCallID       string       `json:"sip_call_id"`
+	Trunk           string       `json:"trunk"`
+	Caller          string       `json:"caller"`
+	Dialled         string       `json:"dialled"`
+	OfferedAt       time.Time    `json:"offered_at"`
+	AnsweredAt      *time.Time   `json:"answered_at"`
+	AgentAnsweredAt *time.Time   `json:"agent_answered_at"`
+	EndedAt         *time.Time   `json:"ended_at"`
+	Disposition     *Disposition `json:"disposition"`
+	EndReason       string       `json:"end_reason"`
+	SIPStatus       *int         `json:"sip_status"`
+	AgentID         org.UserID   `json:"agent_id,omitempty"`
+	AgentsTried     int          `json:"agents_tried"`
+	RecordingID     RecordingID  `json:"recording_id,omitempty"`
+	TicketID        int64        `json:"ticket_id,omitempty"`
+	HouseholdID     int64        `json:"household_id,omitempty"`
+	WaitSeconds     *float64     `json:"wait_seconds"`
+	TalkSeconds     *float64     `json:"talk_seconds"`
 }
 
 func nz[T comparable](v T) any {
@@ -106,11 +105,11 @@ func (s *Service) RejectCall(ctx context.Context, c CallStart, status int, reaso
 
 // CallEndedEvent is the payload of TopicCallEnded.
 type CallEndedEvent struct {
-	CallID      CallID           `json:"call_id"`
-	Caller      string           `json:"caller"`
-	Disposition Disposition      `json:"disposition"`
-	AgentID     ticketing.UserID `json:"agent_id,omitempty"`
-	TicketID    int64            `json:"ticket_id,omitempty"`
+	CallID      CallID      `json:"call_id"`
+	Caller      string      `json:"caller"`
+	Disposition Disposition `json:"disposition"`
+	AgentID     org.UserID  `json:"agent_id,omitempty"`
+	TicketID    int64       `json:"ticket_id,omitempty"`
 }
 
 // endCallTx completes the CDR in tx: times, wait and talk, links, and the household timeline entry. It returns
@@ -187,14 +186,14 @@ func (s *Service) EndCall(ctx context.Context, id CallID, e CallEnd) error {
 }
 
 // GetCDR returns one call.
-func GetCDR(ctx context.Context, db ticketing.DB, id CallID) (CDR, error) {
+func GetCDR(ctx context.Context, db org.DB, id CallID) (CDR, error) {
 	rows, err := db.Query(ctx, `SELECT `+cdrCols+` FROM calls WHERE id = $1`, id)
 	if err != nil {
 		return CDR{}, err
 	}
 	c, err := pgx.CollectExactlyOneRow(rows, scanCDR)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return c, fmt.Errorf("call %d: %w", id, ticketing.ErrNotFound)
+		return c, fmt.Errorf("call %d: %w", id, org.ErrNotFound)
 	}
 	return c, err
 }
@@ -215,14 +214,14 @@ func scanCDR(row pgx.CollectableRow) (CDR, error) {
 type CDRFilter struct {
 	From, To    time.Time
 	Caller      string
-	AgentID     ticketing.UserID
+	AgentID     org.UserID
 	Disposition Disposition
 	Limit       int
 	BeforeID    CallID // keyset paging: calls with a smaller id
 }
 
 // ListCDRs returns calls, newest first.
-func ListCDRs(ctx context.Context, db ticketing.DB, f CDRFilter) ([]CDR, error) {
+func ListCDRs(ctx context.Context, db org.DB, f CDRFilter) ([]CDR, error) {
 	if f.Limit <= 0 || f.Limit > 500 {
 		f.Limit = 100
 	}
@@ -240,14 +239,14 @@ func ListCDRs(ctx context.Context, db ticketing.DB, f CDRFilter) ([]CDR, error) 
 
 // ScreenPop is the payload of TopicScreenPop: what the agent's console shows while the phone rings.
 type ScreenPop struct {
-	CallID     CallID           `json:"call_id"`
-	AgentID    ticketing.UserID `json:"agent_id"`
-	Caller     string           `json:"caller"` // normalised; the agent's phone shows it too
-	CallerRaw  string           `json:"caller_raw"`
-	Trunk      string           `json:"trunk"`
-	Dialled    string           `json:"dialled"`
-	OfferedAt  time.Time        `json:"offered_at"`
-	Households []Household      `json:"households"`
+	CallID     CallID      `json:"call_id"`
+	AgentID    org.UserID  `json:"agent_id"`
+	Caller     string      `json:"caller"` // normalised; the agent's phone shows it too
+	CallerRaw  string      `json:"caller_raw"`
+	Trunk      string      `json:"trunk"`
+	Dialled    string      `json:"dialled"`
+	OfferedAt  time.Time   `json:"offered_at"`
+	Households []Household `json:"households"`
 }
 
 // PublishScreenPop sends the screen-pop to the agent's console (key: the agent's user id).

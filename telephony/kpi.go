@@ -3,11 +3,10 @@ package telephony
 import (
 	"context"
 	"fmt"
+	"hotline/ticketing/org"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"hotline/ticketing"
 )
 
 // KPI is one bucket (hour or day, China Standard Time) of call-centre figures read from CDRs. Rates are
@@ -28,12 +27,12 @@ type KPI struct {
 }
 
 // KPIs returns buckets of "hour" or "day" between from and to (offered time), oldest first.
-func KPIs(ctx context.Context, db ticketing.DB, per string, from, to time.Time) ([]KPI, error) {
+func KPIs(ctx context.Context, db org.DB, per string, from, to time.Time) ([]KPI, error) {
 	if per != "hour" && per != "day" {
-		return nil, ticketing.Invalid("per", "hour or day")
+		return nil, org.Invalid("per", "hour or day")
 	}
 	if !to.After(from) {
-		return nil, ticketing.Invalid("to", "must be after from")
+		return nil, org.Invalid("to", "must be after from")
 	}
 	rows, err := db.Query(ctx, `
 		SELECT date_trunc($1, offered_at AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai' AS bucket,

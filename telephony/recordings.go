@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hotline/ticketing/org"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"hotline/ticketing"
 )
 
 // Recording is a stored WAV file of a call or a voicemail.
@@ -37,7 +36,7 @@ type NewRecording struct {
 	Duration time.Duration
 }
 
-func insertRecordingTx(ctx context.Context, tx ticketing.DB, r NewRecording, ticket int64) (RecordingID, error) {
+func insertRecordingTx(ctx context.Context, tx org.DB, r NewRecording, ticket int64) (RecordingID, error) {
 	var id RecordingID
 	err := tx.QueryRow(ctx, `INSERT INTO recordings (call_id, kind, path, channels, bytes, duration_ms, ticket_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
@@ -99,13 +98,13 @@ func (s *Service) FinishVoicemail(ctx context.Context, id CallID, caller, region
 }
 
 // GetRecording returns a recording's row.
-func GetRecording(ctx context.Context, db ticketing.DB, id RecordingID) (Recording, error) {
+func GetRecording(ctx context.Context, db org.DB, id RecordingID) (Recording, error) {
 	var r Recording
 	var ms int64
 	err := db.QueryRow(ctx, `SELECT id, call_id, kind, path, channels, bytes, duration_ms, coalesce(ticket_id, 0), created_at
 		FROM recordings WHERE id = $1`, id).Scan(&r.ID, &r.CallID, &r.Kind, &r.Path, &r.Channels, &r.Bytes, &ms, &r.TicketID, &r.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return r, fmt.Errorf("recording %d: %w", id, ticketing.ErrNotFound)
+		return r, fmt.Errorf("recording %d: %w", id, org.ErrNotFound)
 	}
 	r.Duration = float64(ms) / 1000
 	return r, err
@@ -114,7 +113,7 @@ func GetRecording(ctx context.Context, db ticketing.DB, id RecordingID) (Recordi
 // OpenRecording returns a recording and its open file, if the actor may hear it: a recording linked to a ticket
 // only to those who may see the ticket; one without a ticket to agents, supervisors and admins (call-centre
 // staff). The caller closes the file.
-func (s *Service) OpenRecording(ctx context.Context, actor ticketing.Actor, id RecordingID) (Recording, *os.File, error) {
+func (s *Service) OpenRecording(ctx context.Context, actor org.Actor, id RecordingID) (Recording, *os.File, error) {
 	r, err := GetRecording(ctx, s.db, id)
 	if err != nil {
 		return r, nil, err
@@ -125,9 +124,9 @@ func (s *Service) OpenRecording(ctx context.Context, actor ticketing.Actor, id R
 		}
 	} else {
 		switch actor.Role {
-		case ticketing.RoleAgent, ticketing.RoleSupervisor, ticketing.RoleAdmin:
+		case org.RoleAgent, org.RoleSupervisor, org.RoleAdmin:
 		default:
-			return r, nil, fmt.Errorf("recording %d: %w", id, ticketing.ErrForbidden)
+			return r, nil, fmt.Errorf("recording %d: %w", id, org.ErrForbidden)
 		}
 	}
 	full, err := s.recordingPath(r.Path)
@@ -146,7 +145,7 @@ func (s *Service) OpenRecording(ctx context.Context, actor ticketing.Actor, id R
 func (s *Service) recordingPath(rel string) (string, error) {
 	clean := filepath.Clean("/" + rel)
 	if strings.Contains(rel, "..") || clean == "/" {
-		return "", fmt.Errorf("recording path %q: %w", rel, ticketing.ErrInvalid)
+		return "", fmt.Errorf("recording path %q: %w", rel, org.ErrInvalid)
 	}
 	return filepath.Join(s.recDir, clean), nil
 }

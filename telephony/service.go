@@ -3,13 +3,12 @@ package telephony
 import (
 	"context"
 	"errors"
+	"hotline/ticketing/org"
 	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"hotline/ticketing"
 )
 
 // Options builds a Service. Only DB is required; the interfaces are nil when their feature is not wired, and the
@@ -66,7 +65,7 @@ func (s *Service) wake() {
 	}
 }
 
-func (s *Service) publish(ctx context.Context, db ticketing.DB, topic, key string, payload any) error {
+func (s *Service) publish(ctx context.Context, db org.DB, topic, key string, payload any) error {
 	if s.events == nil {
 		return nil
 	}

@@ -8,19 +8,19 @@ import (
 	"time"
 
 	"hotline/deploy/testenv"
-	"hotline/ticketing"
+	"hotline/ticketing/org"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
-func newSvc(t *testing.T) (*Service, ticketing.UserID, ticketing.UserID) {
+func newSvc(t *testing.T) (*Service, org.UserID, org.UserID) {
 	t.Helper()
 	db := testenv.DB(t)
 	ctx := context.Background()
 	svc := NewService(Options{DB: db, ACW: time.Hour})
-	var ids []ticketing.UserID
+	var ids []org.UserID
 	for _, n := range []string{"agent1", "agent2"} {
-		u, err := ticketing.CreateUser(ctx, db, ticketing.NewUser{Username: n, DisplayName: n, Password: "password-" + n, Role: ticketing.RoleAgent})
+		u, err := org.CreateUser(ctx, db, org.NewUser{Username: n, DisplayName: n, Password: "password-" + n, Role: org.RoleAgent})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -39,20 +39,20 @@ func newSvc(t *testing.T) (*Service, ticketing.UserID, ticketing.UserID) {
 func TestAgentStates(t *testing.T) {
 	svc, a1, a2 := newSvc(t)
 	ctx := context.Background()
-	me := ticketing.Actor{UserID: a1, Role: ticketing.RoleAgent}
-	if _, err := svc.SetAgentState(ctx, me, a2, StateReady, ""); !errors.Is(err, ticketing.ErrForbidden) {
+	me := org.Actor{UserID: a1, Role: org.RoleAgent}
+	if _, err := svc.SetAgentState(ctx, me, a2, StateReady, ""); !errors.Is(err, org.ErrForbidden) {
 		t.Errorf("agent set another agent's state: %v", err)
 	}
-	if _, err := svc.SetAgentState(ctx, me, a1, StatePaused, ""); !errors.Is(err, ticketing.ErrInvalid) {
+	if _, err := svc.SetAgentState(ctx, me, a1, StatePaused, ""); !errors.Is(err, org.ErrInvalid) {
 		t.Errorf("pause without reason: %v", err)
 	}
-	if _, err := svc.SetAgentState(ctx, me, a1, StateBusy, ""); !errors.Is(err, ticketing.ErrInvalid) {
+	if _, err := svc.SetAgentState(ctx, me, a1, StateBusy, ""); !errors.Is(err, org.ErrInvalid) {
 		t.Errorf("busy by API: %v", err)
 	}
 	if ag, err := svc.SetAgentState(ctx, me, a1, StateReady, ""); err != nil || ag.State != StateReady {
 		t.Fatalf("ready: %v %+v", err, ag)
 	}
-	if _, err := svc.SetAgentState(ctx, ticketing.System, a2, StateReady, ""); err != nil {
+	if _, err := svc.SetAgentState(ctx, org.System, a2, StateReady, ""); err != nil {
 		t.Fatal(err)
 	}
 	// ACD: longest idle first; skills must fit; busy agents are not offered again.
@@ -66,10 +66,10 @@ func TestAgentStates(t *testing.T) {
 	if a, err := svc.ReserveAgent(ctx, call, nil, nil); err != nil || a.UserID != a1 {
 		t.Fatalf("longest idle: %v %+v", err, a)
 	}
-	if _, err := svc.ReserveAgent(ctx, call, nil, nil); !errors.Is(err, ticketing.ErrNotFound) {
+	if _, err := svc.ReserveAgent(ctx, call, nil, nil); !errors.Is(err, org.ErrNotFound) {
 		t.Fatalf("third reservation: %v", err)
 	}
-	if _, err := svc.SetAgentState(ctx, me, a1, StatePaused, "lunch"); !errors.Is(err, ticketing.ErrState) {
+	if _, err := svc.SetAgentState(ctx, me, a1, StatePaused, "lunch"); !errors.Is(err, org.ErrState) {
 		t.Errorf("agent left a call by API: %v", err)
 	}
 	if err := svc.ReleaseAgent(ctx, a1, call, true, ""); err != nil {
@@ -133,11 +133,11 @@ func TestCallbacksAndKPIs(t *testing.T) {
 	}
 	mk(55*time.Minute, "13800000004", CallEnd{Disposition: DispAbandoned})
 	cbs, _ = ListCallbacks(ctx, svc.db, "open", 10)
-	agent := ticketing.Actor{UserID: a1, Role: ticketing.RoleAgent}
+	agent := org.Actor{UserID: a1, Role: org.RoleAgent}
 	if cb, err := svc.CloseCallback(ctx, agent, cbs[0].ID, "回拨已接通，已答复"); err != nil || cb.Status != "done" || cb.ClosedBy != a1 {
 		t.Fatalf("close: %v %+v", err, cb)
 	}
-	if _, err := svc.CloseCallback(ctx, agent, cbs[0].ID, ""); !errors.Is(err, ticketing.ErrState) {
+	if _, err := svc.CloseCallback(ctx, agent, cbs[0].ID, ""); !errors.Is(err, org.ErrState) {
 		t.Errorf("closing twice: %v", err)
 	}
 
@@ -156,7 +156,7 @@ func TestCallbacksAndKPIs(t *testing.T) {
 	if !k.Bucket.Equal(t0) {
 		t.Errorf("bucket %s, want %s", k.Bucket, t0)
 	}
-	if _, err := svc.KPIs(ctx, agent, "hour", t0, t0.Add(time.Hour)); !errors.Is(err, ticketing.ErrForbidden) {
+	if _, err := svc.KPIs(ctx, agent, "hour", t0, t0.Add(time.Hour)); !errors.Is(err, org.ErrForbidden) {
 		t.Errorf("agent read KPIs: %v", err)
 	}
 	cs, err := svc.CDRs(ctx, agent, CDRFilter{})

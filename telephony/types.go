@@ -2,11 +2,10 @@ package telephony
 
 import (
 	"context"
+	"hotline/ticketing/org"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"hotline/ticketing"
 )
 
 // CallID is the id of a CDR row (table calls), not the SIP Call-ID.
@@ -59,13 +58,13 @@ const (
 // EventPublisher writes an event in the caller's transaction (ticketing's outbox), so the event exists exactly
 // when the state change does.
 type EventPublisher interface {
-	Publish(ctx context.Context, db ticketing.DB, topic, key string, payload any) error
+	Publish(ctx context.Context, db org.DB, topic, key string, payload any) error
 }
 
 // PublishFunc adapts a function (ticketing.Publish) to EventPublisher.
-type PublishFunc func(ctx context.Context, db ticketing.DB, topic, key string, payload any) error
+type PublishFunc func(ctx context.Context, db org.DB, topic, key string, payload any) error
 
-func (f PublishFunc) Publish(ctx context.Context, db ticketing.DB, topic, key string, payload any) error {
+func (f PublishFunc) Publish(ctx context.Context, db org.DB, topic, key string, payload any) error {
 	return f(ctx, db, topic, key, payload)
 }
 
@@ -117,7 +116,7 @@ type CallContact struct {
 	HouseholdID int64
 	Phone       string
 	Disposition Disposition
-	AgentID     ticketing.UserID
+	AgentID     org.UserID
 	TicketID    int64
 	At          time.Time
 	Talk        time.Duration
@@ -131,5 +130,5 @@ type ContactRecorder interface {
 // TicketAccess says whether an actor may see a ticket (nil), or why not (ticketing.ErrForbidden/ErrNotFound).
 // Recordings linked to a ticket are served only to those who may see it.
 type TicketAccess interface {
-	CanSeeTicket(ctx context.Context, actor ticketing.Actor, ticketID int64) error
+	CanSeeTicket(ctx context.Context, actor org.Actor, ticketID int64) error
 }

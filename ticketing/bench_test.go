@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"hotline/ticketing"
+	"hotline/ticketing/org"
 )
 
 // BenchmarkCreateDispatched measures the service path of intake (validate, number, route, insert dispatched,
@@ -16,7 +17,7 @@ func BenchmarkCreateDispatched(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := svc.Create(f.ctx, ticketing.System, nt); err != nil {
+			if _, err := svc.Create(f.ctx, org.System, nt); err != nil {
 				b.Error(err)
 				return
 			}

@@ -5,11 +5,12 @@ import (
 	"testing"
 
 	"hotline/ticketing"
+	"hotline/ticketing/org"
 )
 
 func TestCreateNumbersRoutesAndIsIdempotent(t *testing.T) {
 	f := newFixture(t)
-	agent := f.actor(ticketing.RoleAgent, "desk")
+	agent := f.actor(org.RoleAgent, "desk")
 	nt := heshanHousehold()
 	nt.IdempotencyKey = "call-1"
 	tk := f.create(agent, nt)

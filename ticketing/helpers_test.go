@@ -10,6 +10,7 @@ import (
 
 	"hotline/deploy/testenv"
 	"hotline/ticketing"
+	"hotline/ticketing/org"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -30,9 +31,9 @@ func newFixture(t testing.TB) *fixture {
 	return f
 }
 
-func (f *fixture) unit(code string) ticketing.UnitID {
+func (f *fixture) unit(code string) org.UnitID {
 	f.t.Helper()
-	u, err := ticketing.UnitByCode(f.ctx, f.db, code)
+	u, err := org.UnitByCode(f.ctx, f.db, code)
 	if err != nil {
 		f.t.Fatalf("unit %s: %v", code, err)
 	}
@@ -42,10 +43,10 @@ func (f *fixture) unit(code string) ticketing.UnitID {
 var userSeq int
 
 // actor creates a user with the role in the unit and returns it as an actor.
-func (f *fixture) actor(role ticketing.Role, unitCode string, perms ...ticketing.Permission) ticketing.Actor {
+func (f *fixture) actor(role org.Role, unitCode string, perms ...org.Permission) org.Actor {
 	f.t.Helper()
 	userSeq++
-	u, err := ticketing.CreateUser(f.ctx, f.db, ticketing.NewUser{Username: string(role) + "-" + unitCode + "-" + itoa(userSeq),
+	u, err := org.CreateUser(f.ctx, f.db, org.NewUser{Username: string(role) + "-" + unitCode + "-" + itoa(userSeq),
 		DisplayName: string(role), Password: "password1", Role: role, UnitID: f.unit(unitCode), Permissions: perms})
 	if err != nil {
 		f.t.Fatalf("create user: %v", err)
@@ -62,7 +63,7 @@ func itoa(n int) string {
 	return string(b)
 }
 
-func (f *fixture) create(a ticketing.Actor, nt ticketing.NewTicket) ticketing.Ticket {
+func (f *fixture) create(a org.Actor, nt ticketing.NewTicket) ticketing.Ticket {
 	f.t.Helper()
 	tk, err := f.svc.Create(f.ctx, a, nt)
 	if err != nil {
@@ -71,7 +72,7 @@ func (f *fixture) create(a ticketing.Actor, nt ticketing.NewTicket) ticketing.Ti
 	return tk
 }
 
-func (f *fixture) do(a ticketing.Actor, tk ticketing.Ticket, act ticketing.Action, in ticketing.ActionInput) ticketing.Ticket {
+func (f *fixture) do(a org.Actor, tk ticketing.Ticket, act ticketing.Action, in ticketing.ActionInput) ticketing.Ticket {
 	f.t.Helper()
 	if in.Version == 0 {
 		in.Version = tk.Version

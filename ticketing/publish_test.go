@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"hotline/ticketing"
+	"hotline/ticketing/org"
 )
 
 func TestCreateTxIsTheCallersTransaction(t *testing.T) {
@@ -23,7 +24,7 @@ func TestCreateTxIsTheCallersTransaction(t *testing.T) {
 	nt.Dispatch = true
 	// The caller's own write and the ticket roll back together.
 	err := pgx.BeginFunc(f.ctx, f.db, func(tx pgx.Tx) error {
-		if _, err := f.svc.CreateTx(f.ctx, tx, ticketing.System, nt); err != nil {
+		if _, err := f.svc.CreateTx(f.ctx, tx, org.System, nt); err != nil {
 			return err
 		}
 		if err := ticketing.Publish(f.ctx, tx, "call.voicemail", "call-1", map[string]any{"call_id": "call-1"}); err != nil {
@@ -43,7 +44,7 @@ func TestCreateTxIsTheCallersTransaction(t *testing.T) {
 	var tk ticketing.Ticket
 	err = pgx.BeginFunc(f.ctx, f.db, func(tx pgx.Tx) error {
 		var err error
-		if tk, err = f.svc.CreateTx(f.ctx, tx, ticketing.System, nt); err != nil {
+		if tk, err = f.svc.CreateTx(f.ctx, tx, org.System, nt); err != nil {
 			return err
 		}
 		return ticketing.Publish(f.ctx, tx, "screen.pop", "agent1", map[string]any{"ticket_id": tk.ID, "phone": "138****5678"})
@@ -67,7 +68,7 @@ func TestCreateTxIsTheCallersTransaction(t *testing.T) {
 	if msgs[1].Values["topic"] != "ticket.dispatch" {
 		t.Fatalf("second event %v", msgs[1].Values)
 	}
-	if err := ticketing.Publish(f.ctx, f.db, "", "k", 1); !errors.Is(err, ticketing.ErrInvalid) {
+	if err := ticketing.Publish(f.ctx, f.db, "", "k", 1); !errors.Is(err, org.ErrInvalid) {
 		t.Fatalf("publish without a topic: %v", err)
 	}
 }

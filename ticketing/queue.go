@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hotline/ticketing/org"
 	"strconv"
 	"strings"
 	"time"
@@ -29,13 +30,13 @@ const Group = "handlers"
 
 // Queue key names.
 func EventsKey(prefix string) string { return prefix + "events" }
-func QueueKey(prefix string, unit UnitID, urgent bool) string {
+func QueueKey(prefix string, unit org.UnitID, urgent bool) string {
 	if urgent {
 		return fmt.Sprintf("%squeue:%d:urgent", prefix, unit)
 	}
 	return fmt.Sprintf("%squeue:%d:normal", prefix, unit)
 }
-func membersKey(prefix string, unit UnitID) string {
+func membersKey(prefix string, unit org.UnitID) string {
 	return fmt.Sprintf("%squeue:%d:members", prefix, unit)
 }
 
@@ -114,29 +115,29 @@ func queueArgs(marker string, ttl time.Duration, events string, maxLen int64, to
 
 // Queues is the Redis side of the unit queues: claim, reclaim, depth, rebuild.
 type Queues struct {
-	db     DB
+	db     org.DB
 	rdb    *redis.Client
 	prefix string
 }
 
 // NewQueues returns the queues under prefix.
-func NewQueues(db DB, rdb *redis.Client, prefix string) *Queues {
+func NewQueues(db org.DB, rdb *redis.Client, prefix string) *Queues {
 	return &Queues{db: db, rdb: rdb, prefix: prefix}
 }
 
 // QueueEntry is a ticket taken from a unit's queue.
 type QueueEntry struct {
-	Ticket  TicketID `json:"ticket_id"`
-	EntryID string   `json:"entry_id"`
-	Urgent  bool     `json:"urgent"`
+	Ticket  org.TicketID `json:"ticket_id"`
+	EntryID string       `json:"entry_id"`
+	Urgent  bool         `json:"urgent"`
 }
 
-func consumer(a Actor) string { return "u" + strconv.FormatInt(int64(a.UserID), 10) }
+func consumer(a org.Actor) string { return "u" + strconv.FormatInt(int64(a.UserID), 10) }
 
 // Claim takes the next ticket of the actor's unit queue, urgent first, for the actor: the entry stays pending
 // for the actor until the ticket is signed (which acknowledges it). Entries whose ticket no longer waits for the
 // unit (signed, returned or moved while Redis lagged) are dropped on the way. ErrNotFound: the queue is empty.
-func (q *Queues) Claim(ctx context.Context, a Actor, unit UnitID) (QueueEntry, error) {
+func (q *Queues) Claim(ctx context.Context, a org.Actor, unit org.UnitID) (QueueEntry, error) {
 	if err := q.canUse(a, unit); err != nil {
 		return QueueEntry{}, err
 	}
@@ -153,20 +154,20 @@ func (q *Queues) Claim(ctx context.Context, a Actor, unit UnitID) (QueueEntry, e
 			return e, nil
 		}
 	}
-	return QueueEntry{}, fmt.Errorf("claim from unit %d: %w", unit, ErrNotFound)
+	return QueueEntry{}, fmt.Errorf("claim from unit %d: %w", unit, org.ErrNotFound)
 }
 
-func (q *Queues) canUse(a Actor, unit UnitID) error {
-	if (a.Role == RoleStaff || a.Role == RoleHead || a.Role == RoleDispatcher || a.Role == RoleAgent) && a.UnitID != unit {
-		return fmt.Errorf("queue of unit %d: %w", unit, ErrForbidden)
+func (q *Queues) canUse(a org.Actor, unit org.UnitID) error {
+	if (a.Role == org.RoleStaff || a.Role == org.RoleHead || a.Role == org.RoleDispatcher || a.Role == org.RoleAgent) && a.UnitID != unit {
+		return fmt.Errorf("queue of unit %d: %w", unit, org.ErrForbidden)
 	}
-	if a.Role == RoleCampaignManager || a.Role == RoleSupervisor {
-		return fmt.Errorf("queue of unit %d: %w", unit, ErrForbidden)
+	if a.Role == org.RoleCampaignManager || a.Role == org.RoleSupervisor {
+		return fmt.Errorf("queue of unit %d: %w", unit, org.ErrForbidden)
 	}
 	return nil
 }
 
-func (q *Queues) read(ctx context.Context, a Actor, unit UnitID) (QueueEntry, error) {
+func (q *Queues) read(ctx context.Context, a org.Actor, unit org.UnitID) (QueueEntry, error) {
 	for _, urgent := range []bool{true, false} {
 		res, err := q.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: Group, Consumer: consumer(a),
 			Streams: []string{QueueKey(q.prefix, unit, urgent), ">"}, Count: 1, Block: -1}).Result()
@@ -180,18 +181,18 @@ func (q *Queues) read(ctx context.Context, a Actor, unit UnitID) (QueueEntry, er
 			return entryOf(res[0].Messages[0], urgent), nil
 		}
 	}
-	return QueueEntry{}, fmt.Errorf("claim from unit %d: %w", unit, ErrNotFound)
+	return QueueEntry{}, fmt.Errorf("claim from unit %d: %w", unit, org.ErrNotFound)
 }
 
 func entryOf(m redis.XMessage, urgent bool) QueueEntry {
 	id, _ := strconv.ParseInt(fmt.Sprint(m.Values["ticket"]), 10, 64)
-	return QueueEntry{Ticket: TicketID(id), EntryID: m.ID, Urgent: urgent}
+	return QueueEntry{Ticket: org.TicketID(id), EntryID: m.ID, Urgent: urgent}
 }
 
 // valid checks the entry against PostgreSQL and drops it from Redis when its ticket no longer waits there.
-func (q *Queues) valid(ctx context.Context, unit UnitID, e QueueEntry) (bool, error) {
+func (q *Queues) valid(ctx context.Context, unit org.UnitID, e QueueEntry) (bool, error) {
 	var status Status
-	var lead UnitID
+	var lead org.UnitID
 	err := q.db.QueryRow(ctx, `SELECT status, lead_unit_id FROM tickets WHERE id = $1`, int64(e.Ticket)).Scan(&status, &lead)
 	if err != nil && !strings.Contains(err.Error(), "no rows") {
 		return false, fmt.Errorf("claim: check ticket %d: %w", e.Ticket, err)
@@ -201,8 +202,8 @@ func (q *Queues) valid(ctx context.Context, unit UnitID, e QueueEntry) (bool, er
 	}
 	desk := err == nil && (status == StatusNew || status == StatusReturned)
 	if desk { // the desk's own queue: the ticket waits there while new or returned
-		var deskID UnitID
-		if q.db.QueryRow(ctx, `SELECT id FROM units WHERE code = $1`, CodeDesk).Scan(&deskID) == nil && deskID == unit {
+		var deskID org.UnitID
+		if q.db.QueryRow(ctx, `SELECT id FROM units WHERE code = $1`, org.CodeDesk).Scan(&deskID) == nil && deskID == unit {
 			return true, nil
 		}
 	}
@@ -223,7 +224,7 @@ func (q *Queues) valid(ctx context.Context, unit UnitID, e QueueEntry) (bool, er
 
 // Reclaim takes over an entry another handler claimed at least minIdle ago and never signed for (its claimant
 // went away): the sign-by deadline passing is reported by the SLA sweeper, and this hands the ticket on.
-func (q *Queues) Reclaim(ctx context.Context, a Actor, unit UnitID, minIdle time.Duration) (QueueEntry, error) {
+func (q *Queues) Reclaim(ctx context.Context, a org.Actor, unit org.UnitID, minIdle time.Duration) (QueueEntry, error) {
 	if err := q.canUse(a, unit); err != nil {
 		return QueueEntry{}, err
 	}
@@ -247,11 +248,11 @@ func (q *Queues) Reclaim(ctx context.Context, a Actor, unit UnitID, minIdle time
 			}
 		}
 	}
-	return QueueEntry{}, fmt.Errorf("reclaim from unit %d: %w", unit, ErrNotFound)
+	return QueueEntry{}, fmt.Errorf("reclaim from unit %d: %w", unit, org.ErrNotFound)
 }
 
 // Entries lists a unit's queue in order (urgent first) without claiming.
-func (q *Queues) Entries(ctx context.Context, unit UnitID) ([]QueueEntry, error) {
+func (q *Queues) Entries(ctx context.Context, unit org.UnitID) ([]QueueEntry, error) {
 	var out []QueueEntry
 	for _, urgent := range []bool{true, false} {
 		msgs, err := q.rdb.XRange(ctx, QueueKey(q.prefix, unit, urgent), "-", "+").Result()
@@ -266,7 +267,7 @@ func (q *Queues) Entries(ctx context.Context, unit UnitID) ([]QueueEntry, error)
 }
 
 // Depth returns the number of tickets in each unit's queue.
-func (q *Queues) Depth(ctx context.Context) (map[UnitID]int64, error) {
+func (q *Queues) Depth(ctx context.Context) (map[org.UnitID]int64, error) {
 	units, err := q.rdb.SMembers(ctx, q.prefix+"queues").Result()
 	if err != nil {
 		return nil, fmt.Errorf("queue depth: %w", err)
@@ -275,17 +276,17 @@ func (q *Queues) Depth(ctx context.Context) (map[UnitID]int64, error) {
 	cmds := make([]*redis.IntCmd, len(units))
 	for i, u := range units {
 		id, _ := strconv.ParseInt(u, 10, 64)
-		cmds[i] = pipe.HLen(ctx, membersKey(q.prefix, UnitID(id)))
+		cmds[i] = pipe.HLen(ctx, membersKey(q.prefix, org.UnitID(id)))
 	}
 	if len(units) > 0 {
 		if _, err := pipe.Exec(ctx); err != nil {
 			return nil, fmt.Errorf("queue depth: %w", err)
 		}
 	}
-	out := make(map[UnitID]int64, len(units))
+	out := make(map[org.UnitID]int64, len(units))
 	for i, u := range units {
 		id, _ := strconv.ParseInt(u, 10, 64)
-		out[UnitID(id)] = cmds[i].Val()
+		out[org.UnitID(id)] = cmds[i].Val()
 	}
 	return out, nil
 }
@@ -294,8 +295,8 @@ func (q *Queues) Depth(ctx context.Context) (map[UnitID]int64, error) {
 // unit's queue in order of dispatch, new and returned ones into the desk's queue in order of arrival. Use it after
 // Redis lost its data (`hotline queues rebuild`). It returns the number of tickets queued.
 func (q *Queues) RebuildQueues(ctx context.Context) (int, error) {
-	var deskID UnitID
-	if err := q.db.QueryRow(ctx, `SELECT id FROM units WHERE code = $1`, CodeDesk).Scan(&deskID); err != nil {
+	var deskID org.UnitID
+	if err := q.db.QueryRow(ctx, `SELECT id FROM units WHERE code = $1`, org.CodeDesk).Scan(&deskID); err != nil {
 		return 0, fmt.Errorf("rebuild queues: dispatch desk: %w", err)
 	}
 	iter := q.rdb.Scan(ctx, 0, q.prefix+"queue:*", 1000).Iterator()
@@ -323,7 +324,7 @@ func (q *Queues) RebuildQueues(ctx context.Context) (int, error) {
 	for rows.Next() {
 		var id int64
 		var status Status
-		var lead UnitID
+		var lead org.UnitID
 		var urgency Urgency
 		var version int
 		if err := rows.Scan(&id, &status, &lead, &urgency, &version); err != nil {
@@ -333,7 +334,7 @@ func (q *Queues) RebuildQueues(ctx context.Context) (int, error) {
 		if status != StatusDispatched {
 			unit = deskID
 		}
-		batch = append(batch, &queueOps{Ticket: TicketID(id), Add: &queueAdd{Unit: unit, Urgent: urgency == UrgencyUrgent, Seq: version}})
+		batch = append(batch, &queueOps{Ticket: org.TicketID(id), Add: &queueAdd{Unit: unit, Urgent: urgency == UrgencyUrgent, Seq: version}})
 	}
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("rebuild queues: %w", err)

@@ -15,6 +15,7 @@ import (
 
 	"hotline/deploy/testenv"
 	"hotline/ticketing"
+	"hotline/ticketing/org"
 )
 
 type queueFixture struct {
@@ -47,13 +48,13 @@ func (f *queueFixture) drain() {
 }
 
 // queued returns the ticket ids in a unit's queue, urgent first, in order.
-func (f *queueFixture) queued(unit ticketing.UnitID) []ticketing.TicketID {
+func (f *queueFixture) queued(unit org.UnitID) []org.TicketID {
 	f.t.Helper()
 	es, err := f.q.Entries(f.ctx, unit)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	out := []ticketing.TicketID{}
+	out := []org.TicketID{}
 	for _, e := range es {
 		out = append(out, e.Ticket)
 	}
@@ -62,12 +63,12 @@ func (f *queueFixture) queued(unit ticketing.UnitID) []ticketing.TicketID {
 
 func TestQueueFollowsTheTicket(t *testing.T) {
 	f := newQueueFixture(t)
-	agent := f.actor(ticketing.RoleAgent, "desk")
-	staff := f.actor(ticketing.RoleStaff, "430903")
+	agent := f.actor(org.RoleAgent, "desk")
+	staff := f.actor(org.RoleStaff, "430903")
 	county, desk := f.unit("430903"), f.unit("desk")
 	a := f.create(agent, heshanHousehold())
 	f.drain()
-	if got := f.queued(desk); !slices.Equal(got, []ticketing.TicketID{a.ID}) {
+	if got := f.queued(desk); !slices.Equal(got, []org.TicketID{a.ID}) {
 		t.Fatalf("desk queue %v, want [%d]", got, a.ID)
 	}
 	a = f.do(agent, a, ticketing.ActDispatch, ticketing.ActionInput{})
@@ -80,7 +81,7 @@ func TestQueueFollowsTheTicket(t *testing.T) {
 	if got := f.queued(desk); len(got) != 0 {
 		t.Fatalf("desk queue after dispatch %v", got)
 	}
-	if got := f.queued(county); !slices.Equal(got, []ticketing.TicketID{c.ID, a.ID, b.ID}) {
+	if got := f.queued(county); !slices.Equal(got, []org.TicketID{c.ID, a.ID, b.ID}) {
 		t.Fatalf("county queue %v, want urgent %d first then %d, %d", got, c.ID, a.ID, b.ID)
 	}
 	// Claim takes the urgent one first; signing it acknowledges the entry.
@@ -90,7 +91,7 @@ func TestQueueFollowsTheTicket(t *testing.T) {
 	}
 	f.do(staff, c, ticketing.ActSign, ticketing.ActionInput{})
 	f.drain()
-	if got := f.queued(county); !slices.Equal(got, []ticketing.TicketID{a.ID, b.ID}) {
+	if got := f.queued(county); !slices.Equal(got, []org.TicketID{a.ID, b.ID}) {
 		t.Fatalf("county queue after sign %v", got)
 	}
 	pend, err := f.rdb.XPending(f.ctx, ticketing.QueueKey(f.prefix, county, true), ticketing.Group).Result()
@@ -98,7 +99,7 @@ func TestQueueFollowsTheTicket(t *testing.T) {
 		t.Fatalf("pending after sign: %+v %v", pend, err)
 	}
 	// Staff of another unit cannot take from this queue.
-	if _, err := f.q.Claim(f.ctx, f.actor(ticketing.RoleStaff, "430902"), county); !errors.Is(err, ticketing.ErrForbidden) {
+	if _, err := f.q.Claim(f.ctx, f.actor(org.RoleStaff, "430902"), county); !errors.Is(err, org.ErrForbidden) {
 		t.Fatalf("claim from another unit: %v", err)
 	}
 	// A claimant who goes away: another staff member reclaims after the idle time.
@@ -106,8 +107,8 @@ func TestQueueFollowsTheTicket(t *testing.T) {
 	if err != nil || e.Ticket != a.ID {
 		t.Fatalf("claim: %+v %v", e, err)
 	}
-	other := f.actor(ticketing.RoleStaff, "430903")
-	if _, err := f.q.Reclaim(f.ctx, other, county, time.Hour); !errors.Is(err, ticketing.ErrNotFound) {
+	other := f.actor(org.RoleStaff, "430903")
+	if _, err := f.q.Reclaim(f.ctx, other, county, time.Hour); !errors.Is(err, org.ErrNotFound) {
 		t.Fatalf("reclaim before the idle time: %v", err)
 	}
 	e2, err := f.q.Reclaim(f.ctx, other, county, 0)
@@ -116,11 +117,11 @@ func TestQueueFollowsTheTicket(t *testing.T) {
 	}
 	// A ticket that left the unit while Redis lagged is skipped by claims.
 	f.do(staff, b, ticketing.ActReturn, ticketing.ActionInput{Reason: "错派"}) // not yet relayed
-	if _, err := f.q.Claim(f.ctx, other, county); !errors.Is(err, ticketing.ErrNotFound) {
+	if _, err := f.q.Claim(f.ctx, other, county); !errors.Is(err, org.ErrNotFound) {
 		t.Fatalf("claim of a returned ticket: %v", err)
 	}
 	f.drain()
-	if got := f.queued(desk); !slices.Equal(got, []ticketing.TicketID{b.ID}) {
+	if got := f.queued(desk); !slices.Equal(got, []org.TicketID{b.ID}) {
 		t.Fatalf("desk queue after return %v", got)
 	}
 	// Events reached the stream with topic, key and JSON payload.
@@ -168,7 +169,7 @@ func (g gatherOne) Collect(ch chan<- prometheus.Metric) {
 
 func TestRelayCrashBetweenPublishAndMark(t *testing.T) {
 	f := newQueueFixture(t)
-	agent := f.actor(ticketing.RoleAgent, "desk")
+	agent := f.actor(org.RoleAgent, "desk")
 	nt := heshanHousehold()
 	nt.Dispatch = true
 	tk := f.create(agent, nt)
@@ -184,11 +185,11 @@ func TestRelayCrashBetweenPublishAndMark(t *testing.T) {
 	if left != outbox {
 		t.Fatalf("%d of %d outbox rows left after the crash", left, outbox)
 	}
-	if got := f.queued(f.unit("430903")); !slices.Equal(got, []ticketing.TicketID{tk.ID}) {
+	if got := f.queued(f.unit("430903")); !slices.Equal(got, []org.TicketID{tk.ID}) {
 		t.Fatalf("queue after the crash %v", got)
 	}
 	f.drain() // the restarted relay publishes the same rows again
-	if got := f.queued(f.unit("430903")); !slices.Equal(got, []ticketing.TicketID{tk.ID}) {
+	if got := f.queued(f.unit("430903")); !slices.Equal(got, []org.TicketID{tk.ID}) {
 		t.Fatalf("queue after the restart %v, want the ticket once", got)
 	}
 	if n, _ := f.rdb.XLen(f.ctx, ticketing.EventsKey(f.prefix)).Result(); n != int64(outbox) {
@@ -202,7 +203,7 @@ func TestRelayCrashBetweenPublishAndMark(t *testing.T) {
 
 func TestRelaysInParallel(t *testing.T) {
 	f := newQueueFixture(t)
-	agent := f.actor(ticketing.RoleAgent, "desk")
+	agent := f.actor(org.RoleAgent, "desk")
 	nt := heshanHousehold()
 	nt.Dispatch = true
 	const n = 60
@@ -223,7 +224,7 @@ func TestRelaysInParallel(t *testing.T) {
 	cancel()
 	wg.Wait()
 	got := f.queued(f.unit("430903"))
-	seen := map[ticketing.TicketID]bool{}
+	seen := map[org.TicketID]bool{}
 	for _, id := range got {
 		if seen[id] {
 			t.Fatalf("ticket %d queued twice", id)
@@ -237,13 +238,13 @@ func TestRelaysInParallel(t *testing.T) {
 
 func TestRebuildAfterFlush(t *testing.T) {
 	f := newQueueFixture(t)
-	agent := f.actor(ticketing.RoleAgent, "desk")
-	staff := f.actor(ticketing.RoleStaff, "430903")
+	agent := f.actor(org.RoleAgent, "desk")
+	staff := f.actor(org.RoleStaff, "430903")
 	county, desk := f.unit("430903"), f.unit("desk")
 	nt := heshanHousehold()
 	nt.Dispatch = true
-	var want []ticketing.TicketID
-	var urgent ticketing.TicketID
+	var want []org.TicketID
+	var urgent org.TicketID
 	for i := range 6 {
 		f.now = f.now.Add(time.Minute)
 		if i == 4 {
@@ -270,11 +271,11 @@ func TestRebuildAfterFlush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantCounty := append([]ticketing.TicketID{urgent}, want...)
+	wantCounty := append([]org.TicketID{urgent}, want...)
 	if got := f.queued(county); !slices.Equal(got, wantCounty) || !slices.Equal(got, before) {
 		t.Fatalf("rebuilt queue %v, want %v (before the flush %v)", got, wantCounty, before)
 	}
-	if got := f.queued(desk); !slices.Equal(got, []ticketing.TicketID{waiting.ID}) {
+	if got := f.queued(desk); !slices.Equal(got, []org.TicketID{waiting.ID}) {
 		t.Fatalf("rebuilt desk queue %v", got)
 	}
 	if n != len(wantCounty)+1 {
@@ -294,14 +295,14 @@ func TestRebuildAfterFlush(t *testing.T) {
 
 func TestSweeperAlertsOnceWithTwoSweepers(t *testing.T) {
 	f := newFixture(t)
-	agent := f.actor(ticketing.RoleAgent, "desk")
+	agent := f.actor(org.RoleAgent, "desk")
 	nt := heshanHousehold()
 	nt.Dispatch = true
-	var ids []ticketing.TicketID
+	var ids []org.TicketID
 	for range 10 {
 		ids = append(ids, f.create(agent, nt).ID)
 	}
-	tk, _ := f.svc.Get(f.ctx, ticketing.System, ids[0])
+	tk, _ := f.svc.Get(f.ctx, org.System, ids[0])
 	// Two services (two processes) sweeping at the same moments.
 	other := ticketing.NewService(f.db, ticketing.Options{Now: func() time.Time { return f.now }})
 	sweepBoth := func() int {
@@ -347,7 +348,7 @@ func TestSweeperAlertsOnceWithTwoSweepers(t *testing.T) {
 		}
 	}
 	// Listing by colour.
-	red, _, err := f.svc.List(f.ctx, ticketing.System, ticketing.Filter{Overdue: true})
+	red, _, err := f.svc.List(f.ctx, org.System, ticketing.Filter{Overdue: true})
 	if err != nil || len(red) != len(ids) {
 		t.Fatalf("overdue list %d %v", len(red), err)
 	}

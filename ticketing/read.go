@@ -12,12 +12,13 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"hotline/ticketing/org"
 	"hotline/ticketing/phone"
 )
 
 // canRead: division staff and heads see the tickets their unit leads or co-handles; the other roles see all.
-func canRead(t Ticket, a Actor) bool {
-	if a.Role == RoleStaff || a.Role == RoleHead {
+func canRead(t Ticket, a org.Actor) bool {
+	if a.Role == org.RoleStaff || a.Role == org.RoleHead {
 		return t.LeadUnitID == a.UnitID || slices.Contains(t.CoUnitIDs, a.UnitID)
 	}
 	return true
@@ -26,37 +27,37 @@ func canRead(t Ticket, a Actor) bool {
 // View hides what the actor may not see: the identity of a confidential report's caller (shown only to the
 // discipline-inspection unit, supervisors and holders of the confidential permission), the full phone number
 // (masked without reveal_pii) and the caller's query code (agents and admins only).
-func (s *Service) View(ctx context.Context, t Ticket, a Actor) Ticket {
-	if t.Confidential && !a.Can(PermConfidential) && a.Role != RoleSupervisor {
+func (s *Service) View(ctx context.Context, t Ticket, a org.Actor) Ticket {
+	if t.Confidential && !a.Can(org.PermConfidential) && a.Role != org.RoleSupervisor {
 		disc, err := s.unitByCodeCached(ctx, s.db, "div-discipline")
 		if err != nil || a.UnitID != disc.ID {
 			t.CallerName, t.CallerPhone = "", ""
 		}
 	}
-	if t.CallerPhone != "" && !a.Can(PermRevealPII) {
+	if t.CallerPhone != "" && !a.Can(org.PermRevealPII) {
 		t.CallerPhone = phone.Mask(t.CallerPhone)
 	}
-	if a.Role != RoleAgent && a.Role != RoleAdmin {
+	if a.Role != org.RoleAgent && a.Role != org.RoleAdmin {
 		t.QueryCode = ""
 	}
 	return t
 }
 
 // Get returns a ticket as the actor may see it.
-func (s *Service) Get(ctx context.Context, a Actor, id TicketID) (Ticket, error) {
+func (s *Service) Get(ctx context.Context, a org.Actor, id org.TicketID) (Ticket, error) {
 	t, err := getTicket(ctx, s.db, id, false)
 	if err != nil {
 		return Ticket{}, err
 	}
 	if !canRead(t, a) {
-		return Ticket{}, fmt.Errorf("ticket %d: %w", id, ErrForbidden)
+		return Ticket{}, fmt.Errorf("ticket %d: %w", id, org.ErrForbidden)
 	}
 	return s.View(ctx, t, a), nil
 }
 
 // Filter selects tickets for List. Zero fields do not filter.
 type Filter struct {
-	UnitID       UnitID
+	UnitID       org.UnitID
 	Status       []Status
 	Kind         Kind
 	Category     string
@@ -66,21 +67,21 @@ type Filter struct {
 	Text         string
 	From, To     time.Time // created_at range [From, To)
 	HouseholdID  int64
-	Before       TicketID // page: tickets with a smaller id (newest first)
-	Limit        int      // default 50, at most 200
+	Before       org.TicketID // page: tickets with a smaller id (newest first)
+	Limit        int          // default 50, at most 200
 }
 
 // List returns tickets newest first, and the cursor for the next page (0: none).
-func (s *Service) List(ctx context.Context, a Actor, f Filter) ([]Ticket, TicketID, error) {
+func (s *Service) List(ctx context.Context, a org.Actor, f Filter) ([]Ticket, org.TicketID, error) {
 	var where []string
 	var args []any
 	arg := func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
-	if a.Role == RoleStaff || a.Role == RoleHead {
+	if a.Role == org.RoleStaff || a.Role == org.RoleHead {
 		if f.UnitID != 0 && f.UnitID != a.UnitID {
-			return nil, 0, fmt.Errorf("list tickets of unit %d: %w", f.UnitID, ErrForbidden)
+			return nil, 0, fmt.Errorf("list tickets of unit %d: %w", f.UnitID, org.ErrForbidden)
 		}
 		p := arg(int64(a.UnitID))
 		where = append(where, "(lead_unit_id = "+p+" OR "+p+" = ANY(co_unit_ids))")
@@ -143,7 +144,7 @@ func (s *Service) List(ctx context.Context, a Actor, f Filter) ([]Ticket, Ticket
 	if err != nil {
 		return nil, 0, fmt.Errorf("list tickets: %w", err)
 	}
-	var next TicketID
+	var next org.TicketID
 	if len(ts) > f.Limit {
 		ts = ts[:f.Limit]
 		next = ts[len(ts)-1].ID
@@ -159,14 +160,14 @@ func likeEscape(s string) string {
 }
 
 // Events returns a ticket's history, oldest first.
-func (s *Service) Events(ctx context.Context, a Actor, id TicketID) ([]Event, error) {
+func (s *Service) Events(ctx context.Context, a org.Actor, id org.TicketID) ([]Event, error) {
 	if _, err := s.Get(ctx, a, id); err != nil {
 		return nil, err
 	}
 	return listEvents(ctx, s.db, id)
 }
 
-func listEvents(ctx context.Context, db DB, id TicketID) ([]Event, error) {
+func listEvents(ctx context.Context, db org.DB, id org.TicketID) ([]Event, error) {
 	rows, err := db.Query(ctx, `SELECT id, ticket_id, at, coalesce(actor_id, 0), actor_name, actor_role, action,
 			from_status, to_status, note, data
 		FROM ticket_events WHERE ticket_id = $1 ORDER BY id`, int64(id))
@@ -186,7 +187,7 @@ func listEvents(ctx context.Context, db DB, id TicketID) ([]Event, error) {
 
 // Duplicates returns merge suggestions for a ticket: open tickets from the same phone or household with the
 // same category created in the last DuplicateDays days.
-func (s *Service) Duplicates(ctx context.Context, a Actor, id TicketID) ([]Ticket, error) {
+func (s *Service) Duplicates(ctx context.Context, a org.Actor, id org.TicketID) ([]Ticket, error) {
 	if _, err := s.Get(ctx, a, id); err != nil {
 		return nil, err
 	}
@@ -199,7 +200,7 @@ func (s *Service) Duplicates(ctx context.Context, a Actor, id TicketID) ([]Ticke
 
 // DuplicatesFor is Duplicates for a ticket the caller holds unredacted (as Create returns it), in one query; for
 // a ticket fresh from Create that found none, in none.
-func (s *Service) DuplicatesFor(ctx context.Context, a Actor, t Ticket) ([]Ticket, error) {
+func (s *Service) DuplicatesFor(ctx context.Context, a org.Actor, t Ticket) ([]Ticket, error) {
 	if (t.CallerPhone == "" && t.HouseholdID == nil) || (t.DuplicateIDs != nil && len(t.DuplicateIDs) == 0) {
 		return []Ticket{}, nil
 	}
@@ -249,7 +250,7 @@ func (s *Service) PublicProgress(ctx context.Context, number, code string) (Prog
 	}
 	t, err := pgx.CollectExactlyOneRow(rows, scanTicket)
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare([]byte(t.QueryCode), []byte(code)) != 1) {
-		return Progress{}, fmt.Errorf("progress query: %w", ErrNotFound)
+		return Progress{}, fmt.Errorf("progress query: %w", org.ErrNotFound)
 	}
 	if err != nil {
 		return Progress{}, fmt.Errorf("progress query: %w", err)
@@ -271,7 +272,7 @@ func (s *Service) PublicProgress(ctx context.Context, number, code string) (Prog
 }
 
 // MergedFrom returns the duplicates merged into a ticket (the other direction of Ticket.MergedInto).
-func (s *Service) MergedFrom(ctx context.Context, a Actor, id TicketID) ([]TicketID, error) {
+func (s *Service) MergedFrom(ctx context.Context, a org.Actor, id org.TicketID) ([]org.TicketID, error) {
 	if _, err := s.Get(ctx, a, id); err != nil {
 		return nil, err
 	}
@@ -279,7 +280,7 @@ func (s *Service) MergedFrom(ctx context.Context, a Actor, id TicketID) ([]Ticke
 	if err != nil {
 		return nil, fmt.Errorf("merged into ticket %d: %w", id, err)
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[TicketID])
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[org.TicketID])
 	if err != nil {
 		return nil, fmt.Errorf("merged into ticket %d: %w", id, err)
 	}

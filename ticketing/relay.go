@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hotline/ticketing/org"
 	"log/slog"
 	"strings"
 	"time"
@@ -30,7 +31,7 @@ type RelayOptions struct {
 //
 // Run blocks until ctx ends. Kick wakes it at once (the service calls it after a commit).
 type Relay struct {
-	db   TxBeginner
+	db   org.TxBeginner
 	rdb  *redis.Client
 	opt  RelayOptions
 	log  *slog.Logger
@@ -42,7 +43,7 @@ type Relay struct {
 }
 
 // NewRelay returns a relay; call Run to start it.
-func NewRelay(db TxBeginner, rdb *redis.Client, opt RelayOptions) *Relay {
+func NewRelay(db org.TxBeginner, rdb *redis.Client, opt RelayOptions) *Relay {
 	if opt.Batch <= 0 {
 		opt.Batch = 500
 	}
@@ -205,7 +206,7 @@ func (r *Relay) Collectors() []prometheus.Collector { return []prometheus.Collec
 // metrics reads queue depth from Redis and outbox lag from PostgreSQL at scrape time.
 type metrics struct {
 	q       *Queues
-	db      DB
+	db      org.DB
 	depth   *prometheus.Desc
 	lag     *prometheus.Desc
 	backlog *prometheus.Desc
@@ -214,7 +215,7 @@ type metrics struct {
 
 // RegisterMetrics registers hotline_queue_depth{unit} (tickets waiting in each unit queue),
 // hotline_outbox_lag_seconds (age of the oldest unpublished outbox row) and hotline_outbox_backlog (rows waiting).
-func RegisterMetrics(reg prometheus.Registerer, db DB, q *Queues, log *slog.Logger) error {
+func RegisterMetrics(reg prometheus.Registerer, db org.DB, q *Queues, log *slog.Logger) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

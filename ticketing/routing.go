@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"hotline/ticketing/org"
 	"hotline/ticketing/region"
 )
 
@@ -43,9 +44,9 @@ type routeInput struct {
 
 // Route is a routing decision: the unit, and the rule and version that chose it (none: the desk).
 type Route struct {
-	UnitID      UnitID `json:"unit_id"`
-	RuleID      int64  `json:"rule_id,omitempty"`
-	RuleVersion int    `json:"rule_version,omitempty"`
+	UnitID      org.UnitID `json:"unit_id"`
+	RuleID      int64      `json:"rule_id,omitempty"`
+	RuleVersion int        `json:"rule_version,omitempty"`
 }
 
 // matches reports whether the rule applies; a rule naming the region's bureau does not apply without a region.
@@ -93,7 +94,7 @@ func scanRule(row pgx.CollectableRow) (Rule, error) {
 // Rules returns the routing directory in the order it is tried.
 func (s *Service) Rules(ctx context.Context) ([]Rule, error) { return listRules(ctx, s.db) }
 
-func listRules(ctx context.Context, db DB) ([]Rule, error) {
+func listRules(ctx context.Context, db org.DB) ([]Rule, error) {
 	rows, err := db.Query(ctx, `SELECT `+ruleColumns+` FROM routing_rules ORDER BY position, id`)
 	if err != nil {
 		return nil, fmt.Errorf("list routing rules: %w", err)
@@ -106,7 +107,7 @@ func listRules(ctx context.Context, db DB) ([]Rule, error) {
 }
 
 // route runs the directory: the first matching rule, else the dispatch desk (no rule).
-func (s *Service) route(ctx context.Context, db DB, in routeInput) (Route, error) {
+func (s *Service) route(ctx context.Context, db org.DB, in routeInput) (Route, error) {
 	rules, err := s.cachedRules(ctx, db)
 	if err != nil {
 		return Route{}, err
@@ -116,7 +117,7 @@ func (s *Service) route(ctx context.Context, db DB, in routeInput) (Route, error
 			continue
 		}
 		u, err := s.resolveUnit(ctx, db, r.UnitCode, in.RegionCode)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, org.ErrNotFound) {
 			continue // a rule naming a unit that is gone does not route
 		}
 		if err != nil {
@@ -124,28 +125,28 @@ func (s *Service) route(ctx context.Context, db DB, in routeInput) (Route, error
 		}
 		return Route{UnitID: u.ID, RuleID: r.ID, RuleVersion: r.Version}, nil
 	}
-	desk, err := s.unitByCodeCached(ctx, db, CodeDesk)
+	desk, err := s.unitByCodeCached(ctx, db, org.CodeDesk)
 	if err != nil {
 		return Route{}, fmt.Errorf("route: dispatch desk: %w", err)
 	}
 	return Route{UnitID: desk.ID}, nil
 }
 
-func (s *Service) resolveUnit(ctx context.Context, db DB, code, regionCode string) (Unit, error) {
+func (s *Service) resolveUnit(ctx context.Context, db org.DB, code, regionCode string) (org.Unit, error) {
 	if code != RegionTarget {
 		return s.unitByCodeCached(ctx, db, code)
 	}
 	// The county's bureau, or for a statistical-only zone the prefecture's (as UnitForRegion, but cached).
 	if c := region.County(regionCode); c != "" {
 		u, err := s.unitByCodeCached(ctx, db, c)
-		if !errors.Is(err, ErrNotFound) {
+		if !errors.Is(err, org.ErrNotFound) {
 			return u, err
 		}
 	}
 	if p := region.Prefecture(regionCode); p != "" {
 		return s.unitByCodeCached(ctx, db, p)
 	}
-	return Unit{}, fmt.Errorf("unit for region %q: %w", regionCode, ErrNotFound)
+	return org.Unit{}, fmt.Errorf("unit for region %q: %w", regionCode, org.ErrNotFound)
 }
 
 // Rules and units change rarely and are read on every create; they are cached for a short while per process
@@ -157,7 +158,7 @@ type ruleCache struct {
 	rules []Rule
 }
 
-func (s *Service) cachedRules(ctx context.Context, db DB) ([]Rule, error) {
+func (s *Service) cachedRules(ctx context.Context, db org.DB) ([]Rule, error) {
 	s.cacheMu.Lock()
 	c := s.rules
 	s.cacheMu.Unlock()
@@ -175,27 +176,27 @@ func (s *Service) cachedRules(ctx context.Context, db DB) ([]Rule, error) {
 	return rs, nil
 }
 
-func (s *Service) unitByCodeCached(ctx context.Context, db DB, code string) (Unit, error) {
+func (s *Service) unitByCodeCached(ctx context.Context, db org.DB, code string) (org.Unit, error) {
 	s.cacheMu.Lock()
 	u, ok := s.units[code]
 	s.cacheMu.Unlock()
 	if ok {
 		return u, nil
 	}
-	u, err := UnitByCode(ctx, db, code)
+	u, err := org.UnitByCode(ctx, db, code)
 	if err != nil {
-		return Unit{}, err
+		return org.Unit{}, err
 	}
 	s.cacheMu.Lock()
 	if s.units == nil {
-		s.units = map[string]Unit{}
+		s.units = map[string]org.Unit{}
 	}
 	s.units[code] = u
 	s.cacheMu.Unlock()
 	return u, nil
 }
 
-func (s *Service) category(ctx context.Context, db DB, code string) (Category, error) {
+func (s *Service) category(ctx context.Context, db org.DB, code string) (Category, error) {
 	s.cacheMu.Lock()
 	c, ok := s.cats[code]
 	fresh := s.now().Sub(s.catsAt) < cacheTTL
@@ -216,7 +217,7 @@ func (s *Service) category(ctx context.Context, db DB, code string) (Category, e
 	s.cacheMu.Unlock()
 	c, ok = m[code]
 	if !ok || !c.Active {
-		return Category{}, fmt.Errorf("category %q: %w", code, ErrNotFound)
+		return Category{}, fmt.Errorf("category %q: %w", code, org.ErrNotFound)
 	}
 	return c, nil
 }
@@ -226,7 +227,7 @@ func (s *Service) Categories(ctx context.Context) ([]Category, error) {
 	return listCategories(ctx, s.db)
 }
 
-func listCategories(ctx context.Context, db DB) ([]Category, error) {
+func listCategories(ctx context.Context, db org.DB) ([]Category, error) {
 	rows, err := db.Query(ctx, `SELECT code, name, lead_unit_code, fallback_unit_code, reply_days, urgent_reply_hours, active
 		FROM ticket_categories ORDER BY position, code`)
 	if err != nil {
@@ -258,7 +259,7 @@ type RuleInput struct {
 }
 
 func (s *Service) validateRule(ctx context.Context, in *RuleInput) error {
-	v := &ValidationError{}
+	v := &org.ValidationError{}
 	if strings.TrimSpace(in.Name) == "" {
 		v.Add("name", "required")
 	}
@@ -278,7 +279,7 @@ func (s *Service) validateRule(ctx context.Context, in *RuleInput) error {
 	if in.UnitCode == "" {
 		v.Add("unit_code", "required: a unit code or \"region\"")
 	} else if in.UnitCode != RegionTarget {
-		if _, err := UnitByCode(ctx, s.db, in.UnitCode); err != nil {
+		if _, err := org.UnitByCode(ctx, s.db, in.UnitCode); err != nil {
 			v.Add("unit_code", "unknown unit")
 		}
 	}
@@ -294,12 +295,12 @@ func (s *Service) validateRule(ctx context.Context, in *RuleInput) error {
 	return v.Err()
 }
 
-func canEditRules(a Actor) bool { return a.Role == RoleAdmin }
+func canEditRules(a org.Actor) bool { return a.Role == org.RoleAdmin }
 
 // CreateRule adds a rule to the directory (admins).
-func (s *Service) CreateRule(ctx context.Context, a Actor, in RuleInput) (Rule, error) {
+func (s *Service) CreateRule(ctx context.Context, a org.Actor, in RuleInput) (Rule, error) {
 	if !canEditRules(a) {
-		return Rule{}, fmt.Errorf("create routing rule: %w", ErrForbidden)
+		return Rule{}, fmt.Errorf("create routing rule: %w", org.ErrForbidden)
 	}
 	if err := s.validateRule(ctx, &in); err != nil {
 		return Rule{}, err
@@ -328,9 +329,9 @@ func (s *Service) CreateRule(ctx context.Context, a Actor, in RuleInput) (Rule, 
 }
 
 // UpdateRule changes a rule (admins); in.Version must be the current version, and the old one is kept.
-func (s *Service) UpdateRule(ctx context.Context, a Actor, id int64, in RuleInput) (Rule, error) {
+func (s *Service) UpdateRule(ctx context.Context, a org.Actor, id int64, in RuleInput) (Rule, error) {
 	if !canEditRules(a) {
-		return Rule{}, fmt.Errorf("update routing rule: %w", ErrForbidden)
+		return Rule{}, fmt.Errorf("update routing rule: %w", org.ErrForbidden)
 	}
 	if err := s.validateRule(ctx, &in); err != nil {
 		return Rule{}, err
@@ -352,9 +353,9 @@ func (s *Service) UpdateRule(ctx context.Context, a Actor, id int64, in RuleInpu
 			var exists bool
 			tx.QueryRow(ctx, `SELECT true FROM routing_rules WHERE id = $1`, id).Scan(&exists)
 			if !exists {
-				return ErrNotFound
+				return org.ErrNotFound
 			}
-			return fmt.Errorf("rule %d is not at version %d: %w", id, in.Version, ErrConflict)
+			return fmt.Errorf("rule %d is not at version %d: %w", id, in.Version, org.ErrConflict)
 		}
 		if err != nil {
 			return err
@@ -382,7 +383,7 @@ func (s *Service) clearRuleCache() {
 	s.cacheMu.Unlock()
 }
 
-func nullUser(a Actor) any {
+func nullUser(a org.Actor) any {
 	if a.UserID == 0 {
 		return nil
 	}
@@ -390,11 +391,11 @@ func nullUser(a Actor) any {
 }
 
 // SaveCategory creates or changes a matter category (admins). The code is stable once used: tickets refer to it.
-func (s *Service) SaveCategory(ctx context.Context, a Actor, c Category) (Category, error) {
+func (s *Service) SaveCategory(ctx context.Context, a org.Actor, c Category) (Category, error) {
 	if !canEditRules(a) {
-		return Category{}, fmt.Errorf("save category: %w", ErrForbidden)
+		return Category{}, fmt.Errorf("save category: %w", org.ErrForbidden)
 	}
-	v := &ValidationError{}
+	v := &org.ValidationError{}
 	if !categoryCode.MatchString(c.Code) {
 		v.Add("code", "2 to 48 characters: a-z, 0-9, _ (starting with a letter)")
 	}
@@ -405,7 +406,7 @@ func (s *Service) SaveCategory(ctx context.Context, a Actor, c Category) (Catego
 		if code == "" && field == "fallback_unit_code" || code == RegionTarget && field == "lead_unit_code" {
 			continue
 		}
-		if _, err := UnitByCode(ctx, s.db, code); err != nil {
+		if _, err := org.UnitByCode(ctx, s.db, code); err != nil {
 			v.Add(field, "unknown unit")
 		}
 	}

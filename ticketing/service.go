@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"hotline/ticketing/calendar"
+	"hotline/ticketing/org"
 	"hotline/ticketing/phone"
 	"hotline/ticketing/region"
 )
@@ -41,16 +42,19 @@ type TransitionHook func(ctx context.Context, tx pgx.Tx, t Ticket, ev Event) err
 // Service is the work-order lifecycle: create, the actions of the state machine, reads. Every change is one
 // transaction holding the ticket row, its event and its outbox rows.
 type Service struct {
-	db    TxBeginner
+	db    org.TxBeginner
 	opt   Options
 	cal   *calendar.Calendar
 	log   *slog.Logger
 	now   func() time.Time
 	hooks []TransitionHook
+	// outcomes holds, per category, the words a reply must carry as its outcome; the package that acts on
+	// them registers them (monitoring for monitoring_verify), so ticketing does not know their meaning.
+	outcomes map[string][]string
 
 	cacheMu sync.Mutex
 	rules   *ruleCache
-	units   map[string]Unit
+	units   map[string]org.Unit
 	cats    map[string]Category
 	catsAt  time.Time
 
@@ -61,7 +65,7 @@ type Service struct {
 }
 
 // NewService returns the ticket service on db (a pool).
-func NewService(db TxBeginner, opt Options) *Service {
+func NewService(db org.TxBeginner, opt Options) *Service {
 	if opt.Calendar == nil {
 		opt.Calendar = calendar.Default()
 	}
@@ -81,6 +85,15 @@ func NewService(db TxBeginner, opt Options) *Service {
 // OnTransition registers a hook; register hooks at wiring time, before the service is used.
 func (s *Service) OnTransition(h TransitionHook) { s.hooks = append(s.hooks, h) }
 
+// RequireOutcome makes a reply to a ticket of category carry one of words as its outcome; replies to other
+// categories carry none. Register at wiring time, before the service is used.
+func (s *Service) RequireOutcome(category string, words []string) {
+	if s.outcomes == nil {
+		s.outcomes = map[string][]string{}
+	}
+	s.outcomes[category] = words
+}
+
 // Calendar returns the working-day calendar the service counts deadlines on.
 func (s *Service) Calendar() *calendar.Calendar { return s.cal }
 
@@ -91,7 +104,7 @@ func (s *Service) kick() {
 }
 
 // Create validates, numbers, routes and stores a new ticket in a transaction of its own.
-func (s *Service) Create(ctx context.Context, a Actor, nt NewTicket) (Ticket, error) {
+func (s *Service) Create(ctx context.Context, a org.Actor, nt NewTicket) (Ticket, error) {
 	var t Ticket
 	var err error
 	if len(s.hooks) == 0 {
@@ -116,12 +129,12 @@ func (s *Service) Create(ctx context.Context, a Actor, nt NewTicket) (Ticket, er
 
 // CreateTx creates the ticket inside the caller's transaction, so a voicemail or a campaign answer and its ticket
 // commit together. With an IdempotencyKey that this actor used before, it returns the earlier ticket (Replayed).
-func (s *Service) CreateTx(ctx context.Context, tx pgx.Tx, a Actor, nt NewTicket) (Ticket, error) {
+func (s *Service) CreateTx(ctx context.Context, tx pgx.Tx, a org.Actor, nt NewTicket) (Ticket, error) {
 	return s.create(ctx, tx, tx, a, nt)
 }
 
 // create writes the ticket through db; hooks run in hookTx (nil only when there are no hooks).
-func (s *Service) create(ctx context.Context, tx DB, hookTx pgx.Tx, a Actor, nt NewTicket) (Ticket, error) {
+func (s *Service) create(ctx context.Context, tx org.DB, hookTx pgx.Tx, a org.Actor, nt NewTicket) (Ticket, error) {
 	if err := s.validateNew(ctx, tx, &nt); err != nil {
 		return Ticket{}, err
 	}
@@ -130,7 +143,7 @@ func (s *Service) create(ctx context.Context, tx DB, hookTx pgx.Tx, a Actor, nt 
 	if err != nil {
 		return Ticket{}, err
 	}
-	desk, err := s.unitByCodeCached(ctx, tx, CodeDesk)
+	desk, err := s.unitByCodeCached(ctx, tx, org.CodeDesk)
 	if err != nil {
 		return Ticket{}, fmt.Errorf("create ticket: dispatch desk: %w", err)
 	}
@@ -142,7 +155,7 @@ func (s *Service) create(ctx context.Context, tx DB, hookTx pgx.Tx, a Actor, nt 
 	t := Ticket{Number: number, QueryCode: queryCode(), Source: nt.Source, CallerName: nt.CallerName,
 		CallerPhone: nt.CallerPhone, RegionCode: nt.RegionCode, HouseholdID: nt.HouseholdID, Kind: nt.Kind,
 		Category: nt.Category, Urgency: nt.Urgency, Content: nt.Content, Confidential: nt.Confidential,
-		Status: StatusNew, LeadUnitID: desk.ID, CoUnitIDs: []UnitID{}, ExtensionStatus: "none", CreatedBy: a.UserID,
+		Status: StatusNew, LeadUnitID: desk.ID, CoUnitIDs: []org.UnitID{}, ExtensionStatus: "none", CreatedBy: a.UserID,
 		CreatedAt: now, UpdatedAt: now}
 	if rt.UnitID != 0 {
 		ru := rt.UnitID
@@ -165,7 +178,7 @@ func (s *Service) create(ctx context.Context, tx DB, hookTx pgx.Tx, a Actor, nt 
 		if err != nil {
 			return Ticket{}, err
 		}
-		dispatchData = s.applyDispatch(&t, rt.UnitID, []UnitID{}, rt, cat, now)
+		dispatchData = s.applyDispatch(&t, rt.UnitID, []org.UnitID{}, rt, cat, now)
 	}
 	t.Version = 1
 	pes := []pendingEvent{{action: "create", from: StatusNew, to: StatusNew, data: createData, topic: "ticket.created",
@@ -205,7 +218,7 @@ var errReplay = errors.New("idempotency key used before")
 
 // insertTicket writes the ticket, its events and their outbox rows in one statement (data-modifying CTEs). With
 // an idempotency key used before, nothing is written and errReplay is returned.
-func (s *Service) insertTicket(ctx context.Context, db DB, t Ticket, idemKey string, a Actor, pes []pendingEvent) (Ticket, []Event, error) {
+func (s *Service) insertTicket(ctx context.Context, db org.DB, t Ticket, idemKey string, a org.Actor, pes []pendingEvent) (Ticket, []Event, error) {
 	var idem, createdBy any
 	if idemKey != "" {
 		idem = idemKey
@@ -299,9 +312,9 @@ func (s *Service) insertTicket(ctx context.Context, db DB, t Ticket, idemKey str
 			&t.CallbackBy, &t.DueKind, &t.DueAt, &t.YellowAt, &t.ExtensionStatus, &t.ExtensionDays, &t.UrgeCount,
 			&t.Supervised, &t.ReplyText, &t.Outcome, &t.Satisfaction, &t.ReopenCount, &t.MergedInto, &t.CreatedBy,
 			&t.CreatedAt, &t.UpdatedAt, &t.DispatchedAt, &t.ClosedAt, &t.Version, &ids, &ats, &t.DuplicateIDs)
-		t.CoUnitIDs = make([]UnitID, len(co))
+		t.CoUnitIDs = make([]org.UnitID, len(co))
 		for i, c := range co {
-			t.CoUnitIDs[i] = UnitID(c)
+			t.CoUnitIDs[i] = org.UnitID(c)
 		}
 		return t, err
 	})
@@ -320,8 +333,8 @@ func (s *Service) insertTicket(ctx context.Context, db DB, t Ticket, idemKey str
 	return ts[0], evs, nil
 }
 
-func (s *Service) validateNew(ctx context.Context, db DB, nt *NewTicket) error {
-	v := &ValidationError{}
+func (s *Service) validateNew(ctx context.Context, db org.DB, nt *NewTicket) error {
+	v := &org.ValidationError{}
 	if nt.Source == "" {
 		nt.Source = SourceAPI
 	}
@@ -372,7 +385,7 @@ func (s *Service) validateNew(ctx context.Context, db DB, nt *NewTicket) error {
 	if nt.Category == "" {
 		v.Add("category", "required")
 	} else if _, err := s.category(ctx, db, nt.Category); err != nil {
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, org.ErrNotFound) {
 			v.Add("category", "unknown category")
 		} else {
 			return err
@@ -430,14 +443,14 @@ func scanTicket(row pgx.CollectableRow) (Ticket, error) {
 		&t.CallbackBy, &t.DueKind, &t.DueAt, &t.YellowAt, &t.ExtensionStatus, &t.ExtensionDays, &t.UrgeCount,
 		&t.Supervised, &t.ReplyText, &t.Outcome, &t.Satisfaction, &t.ReopenCount, &t.MergedInto, &t.CreatedBy,
 		&t.CreatedAt, &t.UpdatedAt, &t.DispatchedAt, &t.ClosedAt, &t.Version)
-	t.CoUnitIDs = make([]UnitID, len(co))
+	t.CoUnitIDs = make([]org.UnitID, len(co))
 	for i, c := range co {
-		t.CoUnitIDs[i] = UnitID(c)
+		t.CoUnitIDs[i] = org.UnitID(c)
 	}
 	return t, err
 }
 
-func getTicket(ctx context.Context, db DB, id TicketID, lock bool) (Ticket, error) {
+func getTicket(ctx context.Context, db org.DB, id org.TicketID, lock bool) (Ticket, error) {
 	q := `SELECT ` + ticketColumns + ` FROM tickets WHERE id = $1`
 	if lock {
 		q += ` FOR UPDATE`
@@ -448,7 +461,7 @@ func getTicket(ctx context.Context, db DB, id TicketID, lock bool) (Ticket, erro
 	}
 	t, err := pgx.CollectExactlyOneRow(rows, scanTicket)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Ticket{}, fmt.Errorf("ticket %d: %w", id, ErrNotFound)
+		return Ticket{}, fmt.Errorf("ticket %d: %w", id, org.ErrNotFound)
 	}
 	if err != nil {
 		return Ticket{}, fmt.Errorf("get ticket %d: %w", id, err)
@@ -467,7 +480,7 @@ type pendingEvent struct {
 }
 
 // record appends the events of a change and their outbox rows in one round trip.
-func (s *Service) record(ctx context.Context, tx pgx.Tx, a Actor, t Ticket, pes ...pendingEvent) ([]Event, error) {
+func (s *Service) record(ctx context.Context, tx pgx.Tx, a org.Actor, t Ticket, pes ...pendingEvent) ([]Event, error) {
 	name := a.Name
 	if name == "" {
 		name = a.Username
@@ -517,30 +530,30 @@ func (s *Service) runHooks(ctx context.Context, tx pgx.Tx, t Ticket, ev Event) e
 // ticketMessage is the payload of ticket.* and sla.* events on the event stream: enough for consoles to refresh
 // and notifications to decide, without personal data.
 type ticketMessage struct {
-	TicketID   TicketID `json:"ticket_id"`
-	Number     string   `json:"number"`
-	Action     string   `json:"action"`
-	From       Status   `json:"from_status"`
-	Status     Status   `json:"status"`
-	Kind       Kind     `json:"kind"`
-	Category   string   `json:"category"`
-	Urgency    Urgency  `json:"urgency"`
-	LeadUnitID UnitID   `json:"lead_unit_id"`
-	CoUnitIDs  []UnitID `json:"co_unit_ids"`
-	RegionCode string   `json:"region_code"`
-	Household  *int64   `json:"household_id,omitempty"`
-	Version    int      `json:"version"`
-	ActorID    UserID   `json:"actor_id"`
-	At         string   `json:"at"`
+	TicketID   org.TicketID `json:"ticket_id"`
+	Number     string       `json:"number"`
+	Action     string       `json:"action"`
+	From       Status       `json:"from_status"`
+	Status     Status       `json:"status"`
+	Kind       Kind         `json:"kind"`
+	Category   string       `json:"category"`
+	Urgency    Urgency      `json:"urgency"`
+	LeadUnitID org.UnitID   `json:"lead_unit_id"`
+	CoUnitIDs  []org.UnitID `json:"co_unit_ids"`
+	RegionCode string       `json:"region_code"`
+	Household  *int64       `json:"household_id,omitempty"`
+	Version    int          `json:"version"`
+	ActorID    org.UserID   `json:"actor_id"`
+	At         string       `json:"at"`
 }
 
 // Publish writes an event to the outbox in db (pass your transaction to publish atomically with your change).
 // The relay puts it on the Redis event stream `<prefix>events` as fields topic, key and payload (JSON).
-func Publish(ctx context.Context, db DB, topic, key string, payload any) error {
+func Publish(ctx context.Context, db org.DB, topic, key string, payload any) error {
 	return publish(ctx, db, topic, key, payload, nil)
 }
 
-func publish(ctx context.Context, db DB, topic, key string, payload any, q *queueOps) error {
+func publish(ctx context.Context, db org.DB, topic, key string, payload any, q *queueOps) error {
 	sql, args, err := outboxInsert(topic, key, payload, q)
 	if err != nil {
 		return err
@@ -562,7 +575,7 @@ func queuePublish(b *pgx.Batch, topic, key string, payload any, q *queueOps) err
 
 func outboxInsert(topic, key string, payload any, q *queueOps) (string, []any, error) {
 	if topic == "" {
-		return "", nil, Invalid("topic", "required")
+		return "", nil, org.Invalid("topic", "required")
 	}
 	b, err := json.Marshal(payload)
 	if err != nil {
@@ -581,13 +594,13 @@ func outboxInsert(topic, key string, payload any, q *queueOps) (string, []any, e
 
 // queueOps tell the relay how a change moves a ticket between unit queues.
 type queueOps struct {
-	Ticket TicketID  `json:"ticket"`
-	Add    *queueAdd `json:"add,omitempty"`
-	Remove []UnitID  `json:"remove,omitempty"`
+	Ticket org.TicketID `json:"ticket"`
+	Add    *queueAdd    `json:"add,omitempty"`
+	Remove []org.UnitID `json:"remove,omitempty"`
 }
 
 type queueAdd struct {
-	Unit   UnitID `json:"unit"`
-	Urgent bool   `json:"urgent"`
-	Seq    int    `json:"seq"` // ticket version when queued: the same entry published twice is recognised
+	Unit   org.UnitID `json:"unit"`
+	Urgent bool       `json:"urgent"`
+	Seq    int        `json:"seq"` // ticket version when queued: the same entry published twice is recognised
 }

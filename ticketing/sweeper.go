@@ -3,6 +3,7 @@ package ticketing
 import (
 	"context"
 	"fmt"
+	"hotline/ticketing/org"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -10,10 +11,10 @@ import (
 
 // SLAAlert is one yellow or red alert the sweeper emitted.
 type SLAAlert struct {
-	TicketID TicketID  `json:"ticket_id"`
-	DueKind  DueKind   `json:"due_kind"`
-	DueAt    time.Time `json:"due_at"`
-	Level    string    `json:"level"`
+	TicketID org.TicketID `json:"ticket_id"`
+	DueKind  DueKind      `json:"due_kind"`
+	DueAt    time.Time    `json:"due_at"`
+	Level    string       `json:"level"`
 }
 
 // Sweep emits sla.yellow and sla.red for running clocks that turned yellow or red: an event row on the ticket
@@ -52,7 +53,7 @@ func (s *Service) Sweep(ctx context.Context) ([]SLAAlert, error) {
 			if err != nil {
 				return err
 			}
-			_, err = s.record(ctx, tx, System, t, pendingEvent{action: "sla_" + al.Level, from: t.Status, to: t.Status,
+			_, err = s.record(ctx, tx, org.System, t, pendingEvent{action: "sla_" + al.Level, from: t.Status, to: t.Status,
 				topic: "sla." + al.Level, data: map[string]any{"due_kind": al.DueKind, "due_at": al.DueAt, "level": al.Level}})
 			if err != nil {
 				return err

@@ -1,12 +1,10 @@
 package ticketing
 
 import (
+	"hotline/ticketing/org"
 	"slices"
 	"time"
 )
-
-// TicketID identifies a ticket.
-type TicketID int64
 
 // Status of a ticket along the 12345 work-order loop.
 type Status string
@@ -70,16 +68,6 @@ const (
 	CategoryMonitoringVerify = "monitoring_verify" // 防返贫监测核实: the verification ticket for a household
 )
 
-// Outcomes of a monitoring_verify ticket, given with its reply.
-const (
-	OutcomeIdentified       = "identified"        // 认定为监测对象
-	OutcomeNotIncluded      = "not_included"      // 不纳入
-	OutcomeAlreadyMonitored = "already_monitored" // 已是监测对象
-)
-
-// VerifyOutcomes lists the outcomes a verification reply may carry.
-var VerifyOutcomes = []string{OutcomeIdentified, OutcomeNotIncluded, OutcomeAlreadyMonitored}
-
 // Satisfaction results of a callback (回访).
 const (
 	Satisfied          = "satisfied"           // 满意
@@ -98,52 +86,52 @@ const (
 
 // Ticket is a work order (工单).
 type Ticket struct {
-	ID               TicketID   `json:"id"`
-	Number           string     `json:"number"`
-	QueryCode        string     `json:"query_code,omitempty"`
-	Source           Source     `json:"source"`
-	CallerName       string     `json:"caller_name"`
-	CallerPhone      string     `json:"caller_phone"`
-	RegionCode       string     `json:"region_code"`
-	HouseholdID      *int64     `json:"household_id,omitempty"`
-	Kind             Kind       `json:"kind"`
-	Category         string     `json:"category"`
-	Urgency          Urgency    `json:"urgency"`
-	Content          string     `json:"content"`
-	Confidential     bool       `json:"confidential"`
-	Status           Status     `json:"status"`
-	LeadUnitID       UnitID     `json:"lead_unit_id"`
-	CoUnitIDs        []UnitID   `json:"co_unit_ids"`
-	AssigneeID       *UserID    `json:"assignee_id,omitempty"`
-	RouteUnitID      *UnitID    `json:"route_unit_id,omitempty"`
-	RouteRuleID      *int64     `json:"route_rule_id,omitempty"`
-	RouteRuleVersion *int       `json:"route_rule_version,omitempty"`
-	SignBy           *time.Time `json:"sign_by,omitempty"`
-	ReplyBy          *time.Time `json:"reply_by,omitempty"`
-	CallbackBy       *time.Time `json:"callback_by,omitempty"`
-	DueKind          *DueKind   `json:"due_kind,omitempty"`
-	DueAt            *time.Time `json:"due_at,omitempty"`
-	YellowAt         *time.Time `json:"yellow_at,omitempty"`
-	ExtensionStatus  string     `json:"extension_status"`
-	ExtensionDays    int        `json:"extension_days"`
-	UrgeCount        int        `json:"urge_count"`
-	Supervised       bool       `json:"supervised"`
-	ReplyText        string     `json:"reply_text"`
-	Outcome          string     `json:"outcome,omitempty"`
-	Satisfaction     string     `json:"satisfaction,omitempty"`
-	ReopenCount      int        `json:"reopen_count"`
-	MergedInto       *TicketID  `json:"merged_into,omitempty"`
-	CreatedBy        UserID     `json:"created_by"`
-	CreatedAt        time.Time  `json:"created_at"`
-	UpdatedAt        time.Time  `json:"updated_at"`
-	DispatchedAt     *time.Time `json:"dispatched_at,omitempty"`
-	ClosedAt         *time.Time `json:"closed_at,omitempty"`
-	Version          int        `json:"version"`
+	ID               org.TicketID  `json:"id"`
+	Number           string        `json:"number"`
+	QueryCode        string        `json:"query_code,omitempty"`
+	Source           Source        `json:"source"`
+	CallerName       string        `json:"caller_name"`
+	CallerPhone      string        `json:"caller_phone"`
+	RegionCode       string        `json:"region_code"`
+	HouseholdID      *int64        `json:"household_id,omitempty"`
+	Kind             Kind          `json:"kind"`
+	Category         string        `json:"category"`
+	Urgency          Urgency       `json:"urgency"`
+	Content          string        `json:"content"`
+	Confidential     bool          `json:"confidential"`
+	Status           Status        `json:"status"`
+	LeadUnitID       org.UnitID    `json:"lead_unit_id"`
+	CoUnitIDs        []org.UnitID  `json:"co_unit_ids"`
+	AssigneeID       *org.UserID   `json:"assignee_id,omitempty"`
+	RouteUnitID      *org.UnitID   `json:"route_unit_id,omitempty"`
+	RouteRuleID      *int64        `json:"route_rule_id,omitempty"`
+	RouteRuleVersion *int          `json:"route_rule_version,omitempty"`
+	SignBy           *time.Time    `json:"sign_by,omitempty"`
+	ReplyBy          *time.Time    `json:"reply_by,omitempty"`
+	CallbackBy       *time.Time    `json:"callback_by,omitempty"`
+	DueKind          *DueKind      `json:"due_kind,omitempty"`
+	DueAt            *time.Time    `json:"due_at,omitempty"`
+	YellowAt         *time.Time    `json:"yellow_at,omitempty"`
+	ExtensionStatus  string        `json:"extension_status"`
+	ExtensionDays    int           `json:"extension_days"`
+	UrgeCount        int           `json:"urge_count"`
+	Supervised       bool          `json:"supervised"`
+	ReplyText        string        `json:"reply_text"`
+	Outcome          string        `json:"outcome,omitempty"`
+	Satisfaction     string        `json:"satisfaction,omitempty"`
+	ReopenCount      int           `json:"reopen_count"`
+	MergedInto       *org.TicketID `json:"merged_into,omitempty"`
+	CreatedBy        org.UserID    `json:"created_by"`
+	CreatedAt        time.Time     `json:"created_at"`
+	UpdatedAt        time.Time     `json:"updated_at"`
+	DispatchedAt     *time.Time    `json:"dispatched_at,omitempty"`
+	ClosedAt         *time.Time    `json:"closed_at,omitempty"`
+	Version          int           `json:"version"`
 
 	// Replayed is set by Create when the Idempotency-Key matched an earlier ticket, which is returned instead.
 	Replayed bool `json:"-"`
 	// DuplicateIDs is set by Create: the open tickets DuplicatesFor would suggest (found in the same statement).
-	DuplicateIDs []TicketID `json:"-"`
+	DuplicateIDs []org.TicketID `json:"-"`
 }
 
 // SLA returns the colour of the running clock at now: "", "green", "yellow" or "red".
@@ -181,11 +169,11 @@ type NewTicket struct {
 // Event is one row of a ticket's history.
 type Event struct {
 	ID        int64          `json:"id"`
-	TicketID  TicketID       `json:"ticket_id"`
+	TicketID  org.TicketID   `json:"ticket_id"`
 	At        time.Time      `json:"at"`
-	ActorID   UserID         `json:"actor_id"`
+	ActorID   org.UserID     `json:"actor_id"`
 	ActorName string         `json:"actor_name"`
-	ActorRole Role           `json:"actor_role"`
+	ActorRole org.Role       `json:"actor_role"`
 	Action    string         `json:"action"`
 	From      Status         `json:"from_status"`
 	To        Status         `json:"to_status"`

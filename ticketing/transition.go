@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hotline/ticketing/org"
 	"slices"
 	"strings"
 	"time"
@@ -44,31 +45,31 @@ var openStates = []Status{StatusNew, StatusDispatched, StatusSigned, StatusRepli
 // staff and heads, limited to tickets their own unit leads.
 type actionRule struct {
 	from   []Status
-	roles  []Role
+	roles  []org.Role
 	scoped bool
 }
 
 var actionRules = map[Action]actionRule{
-	ActDispatch:          {from: []Status{StatusNew, StatusReturned}, roles: []Role{RoleAgent, RoleDispatcher, RoleAdmin}},
-	ActSign:              {from: []Status{StatusDispatched}, roles: []Role{RoleStaff, RoleHead, RoleAdmin}, scoped: true},
-	ActReply:             {from: []Status{StatusSigned}, roles: []Role{RoleStaff, RoleHead, RoleAdmin}, scoped: true},
-	ActReturn:            {from: []Status{StatusDispatched, StatusSigned}, roles: []Role{RoleStaff, RoleHead, RoleAdmin}, scoped: true},
-	ActRequestExtension:  {from: []Status{StatusSigned}, roles: []Role{RoleStaff, RoleHead, RoleAdmin}, scoped: true},
-	ActApproveExtension:  {from: []Status{StatusSigned}, roles: []Role{RoleSupervisor, RoleAdmin}},
-	ActRefuseExtension:   {from: []Status{StatusSigned}, roles: []Role{RoleSupervisor, RoleAdmin}},
-	ActUrge:              {from: openStates, roles: []Role{RoleDispatcher, RoleSupervisor, RoleAdmin}},
-	ActSupervise:         {from: openStates, roles: []Role{RoleSupervisor, RoleAdmin}},
-	ActAssign:            {from: []Status{StatusDispatched, StatusSigned}, roles: []Role{RoleHead, RoleAdmin}, scoped: true},
-	ActStartCallback:     {from: []Status{StatusReplied}, roles: []Role{RoleAgent, RoleAdmin}},
-	ActCallbackResult:    {from: []Status{StatusReplied, StatusCallback}, roles: []Role{RoleAgent, RoleAdmin}},
-	ActReopen:            {from: []Status{StatusCallback}, roles: []Role{RoleAgent, RoleSupervisor, RoleAdmin}},
-	ActMerge:             {from: []Status{StatusNew, StatusDispatched, StatusReturned}, roles: []Role{RoleAgent, RoleDispatcher, RoleAdmin}},
-	ActCloseFirstContact: {from: []Status{StatusNew}, roles: []Role{RoleAgent, RoleAdmin}},
+	ActDispatch:          {from: []Status{StatusNew, StatusReturned}, roles: []org.Role{org.RoleAgent, org.RoleDispatcher, org.RoleAdmin}},
+	ActSign:              {from: []Status{StatusDispatched}, roles: []org.Role{org.RoleStaff, org.RoleHead, org.RoleAdmin}, scoped: true},
+	ActReply:             {from: []Status{StatusSigned}, roles: []org.Role{org.RoleStaff, org.RoleHead, org.RoleAdmin}, scoped: true},
+	ActReturn:            {from: []Status{StatusDispatched, StatusSigned}, roles: []org.Role{org.RoleStaff, org.RoleHead, org.RoleAdmin}, scoped: true},
+	ActRequestExtension:  {from: []Status{StatusSigned}, roles: []org.Role{org.RoleStaff, org.RoleHead, org.RoleAdmin}, scoped: true},
+	ActApproveExtension:  {from: []Status{StatusSigned}, roles: []org.Role{org.RoleSupervisor, org.RoleAdmin}},
+	ActRefuseExtension:   {from: []Status{StatusSigned}, roles: []org.Role{org.RoleSupervisor, org.RoleAdmin}},
+	ActUrge:              {from: openStates, roles: []org.Role{org.RoleDispatcher, org.RoleSupervisor, org.RoleAdmin}},
+	ActSupervise:         {from: openStates, roles: []org.Role{org.RoleSupervisor, org.RoleAdmin}},
+	ActAssign:            {from: []Status{StatusDispatched, StatusSigned}, roles: []org.Role{org.RoleHead, org.RoleAdmin}, scoped: true},
+	ActStartCallback:     {from: []Status{StatusReplied}, roles: []org.Role{org.RoleAgent, org.RoleAdmin}},
+	ActCallbackResult:    {from: []Status{StatusReplied, StatusCallback}, roles: []org.Role{org.RoleAgent, org.RoleAdmin}},
+	ActReopen:            {from: []Status{StatusCallback}, roles: []org.Role{org.RoleAgent, org.RoleSupervisor, org.RoleAdmin}},
+	ActMerge:             {from: []Status{StatusNew, StatusDispatched, StatusReturned}, roles: []org.Role{org.RoleAgent, org.RoleDispatcher, org.RoleAdmin}},
+	ActCloseFirstContact: {from: []Status{StatusNew}, roles: []org.Role{org.RoleAgent, org.RoleAdmin}},
 }
 
 // Permitted reports whether the state machine lets role take action from status: stateOK (the action exists from
 // this status) and roleOK (the role may take it at all).
-func Permitted(st Status, act Action, role Role) (stateOK, roleOK bool) {
+func Permitted(st Status, act Action, role org.Role) (stateOK, roleOK bool) {
 	r, ok := actionRules[act]
 	if !ok {
 		return false, false
@@ -78,7 +79,7 @@ func Permitted(st Status, act Action, role Role) (stateOK, roleOK bool) {
 
 // AllowedActions lists what the actor may do to the ticket now (state, role, unit scope and the extension
 // sub-state considered).
-func AllowedActions(t Ticket, a Actor) []string {
+func AllowedActions(t Ticket, a org.Actor) []string {
 	out := []string{}
 	for _, act := range Actions {
 		if allowed(t, a, act) == nil {
@@ -88,33 +89,33 @@ func AllowedActions(t Ticket, a Actor) []string {
 	return out
 }
 
-func allowed(t Ticket, a Actor, act Action) error {
+func allowed(t Ticket, a org.Actor, act Action) error {
 	r, ok := actionRules[act]
 	if !ok {
-		return Invalid("action", "unknown action")
+		return org.Invalid("action", "unknown action")
 	}
 	stateOK, roleOK := Permitted(t.Status, act, a.Role)
 	if !roleOK {
-		return ErrForbidden
+		return org.ErrForbidden
 	}
 	if !stateOK {
-		return ErrState
+		return org.ErrState
 	}
-	if r.scoped && (a.Role == RoleStaff || a.Role == RoleHead) && a.UnitID != t.LeadUnitID {
-		return ErrForbidden
+	if r.scoped && (a.Role == org.RoleStaff || a.Role == org.RoleHead) && a.UnitID != t.LeadUnitID {
+		return org.ErrForbidden
 	}
 	switch act {
 	case ActRequestExtension:
 		if t.ExtensionStatus == "requested" {
-			return ErrState
+			return org.ErrState
 		}
 	case ActApproveExtension, ActRefuseExtension:
 		if t.ExtensionStatus != "requested" {
-			return ErrState
+			return org.ErrState
 		}
 	case ActCloseFirstContact:
 		if t.Kind != KindConsultation {
-			return ErrState
+			return org.ErrState
 		}
 	}
 	return nil
@@ -126,19 +127,19 @@ type ActionInput struct {
 	// (automated callers such as the dialer act on the latest state).
 	Version    int
 	Note       string
-	UnitID     UnitID   // dispatch: override the routing directory (needs Reason)
-	CoUnitIDs  []UnitID // dispatch: co-handling units (协办)
-	Reason     string   // return, refuse_extension, dispatch override
-	Reply      string   // reply, close_first_contact
-	Outcome    string   // reply of a monitoring_verify ticket: identified, not_included, already_monitored
-	Days       int      // request_extension
-	Result     string   // callback_result: satisfied, basically_satisfied, unsatisfied (满意, 基本满意, 不满意)
-	TargetID   TicketID // merge: the open ticket the duplicate goes into
-	AssigneeID UserID   // assign
+	UnitID     org.UnitID   // dispatch: override the routing directory (needs Reason)
+	CoUnitIDs  []org.UnitID // dispatch: co-handling units (协办)
+	Reason     string       // return, refuse_extension, dispatch override
+	Reply      string       // reply, close_first_contact
+	Outcome    string       // reply of a monitoring_verify ticket: identified, not_included, already_monitored
+	Days       int          // request_extension
+	Result     string       // callback_result: satisfied, basically_satisfied, unsatisfied (满意, 基本满意, 不满意)
+	TargetID   org.TicketID // merge: the open ticket the duplicate goes into
+	AssigneeID org.UserID   // assign
 }
 
 // Do takes an action on a ticket in a transaction of its own.
-func (s *Service) Do(ctx context.Context, a Actor, id TicketID, act Action, in ActionInput) (Ticket, error) {
+func (s *Service) Do(ctx context.Context, a org.Actor, id org.TicketID, act Action, in ActionInput) (Ticket, error) {
 	var t Ticket
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		var err error
@@ -153,35 +154,35 @@ func (s *Service) Do(ctx context.Context, a Actor, id TicketID, act Action, in A
 }
 
 // DoTx takes an action inside the caller's transaction.
-func (s *Service) DoTx(ctx context.Context, tx pgx.Tx, a Actor, id TicketID, act Action, in ActionInput) (Ticket, error) {
+func (s *Service) DoTx(ctx context.Context, tx pgx.Tx, a org.Actor, id org.TicketID, act Action, in ActionInput) (Ticket, error) {
 	return s.doTx(ctx, tx, a, id, act, in)
 }
 
 // Dispatch, Sign, Reply, CallbackResult are shorthands of Do.
-func (s *Service) Dispatch(ctx context.Context, a Actor, id TicketID, in ActionInput) (Ticket, error) {
+func (s *Service) Dispatch(ctx context.Context, a org.Actor, id org.TicketID, in ActionInput) (Ticket, error) {
 	return s.Do(ctx, a, id, ActDispatch, in)
 }
-func (s *Service) Sign(ctx context.Context, a Actor, id TicketID, version int) (Ticket, error) {
+func (s *Service) Sign(ctx context.Context, a org.Actor, id org.TicketID, version int) (Ticket, error) {
 	return s.Do(ctx, a, id, ActSign, ActionInput{Version: version})
 }
-func (s *Service) Reply(ctx context.Context, a Actor, id TicketID, in ActionInput) (Ticket, error) {
+func (s *Service) Reply(ctx context.Context, a org.Actor, id org.TicketID, in ActionInput) (Ticket, error) {
 	return s.Do(ctx, a, id, ActReply, in)
 }
 
 // CallbackResult records the caller's satisfaction (the dialer calls it as ticketing.System): satisfied and
 // basically satisfied close the ticket, unsatisfied reopens it (重办) with a new reply deadline.
-func (s *Service) CallbackResult(ctx context.Context, a Actor, id TicketID, result, note string) (Ticket, error) {
+func (s *Service) CallbackResult(ctx context.Context, a org.Actor, id org.TicketID, result, note string) (Ticket, error) {
 	return s.Do(ctx, a, id, ActCallbackResult, ActionInput{Result: result, Note: note})
 }
 
 // CallbackResultTx is CallbackResult inside the caller's transaction.
-func (s *Service) CallbackResultTx(ctx context.Context, tx pgx.Tx, a Actor, id TicketID, result, note string) (Ticket, error) {
+func (s *Service) CallbackResultTx(ctx context.Context, tx pgx.Tx, a org.Actor, id org.TicketID, result, note string) (Ticket, error) {
 	return s.doTx(ctx, tx, a, id, ActCallbackResult, ActionInput{Result: result, Note: note})
 }
 
 // queuedAt is the unit whose queue holds the ticket in a status: the desk for new and returned tickets, the lead
 // unit for dispatched (unsigned) ones, none otherwise.
-func queuedAt(t Ticket, desk UnitID) UnitID {
+func queuedAt(t Ticket, desk org.UnitID) org.UnitID {
 	switch t.Status {
 	case StatusNew, StatusReturned:
 		return desk
@@ -203,7 +204,7 @@ func normaliseResult(r string) string {
 	return ""
 }
 
-func textLimit(v *ValidationError, field, s string, required bool, limit int) {
+func textLimit(v *org.ValidationError, field, s string, required bool, limit int) {
 	n := utf8.RuneCountInString(strings.TrimSpace(s))
 	if required && n == 0 {
 		v.Add(field, "required")
@@ -213,37 +214,37 @@ func textLimit(v *ValidationError, field, s string, required bool, limit int) {
 	}
 }
 
-func (s *Service) doTx(ctx context.Context, tx pgx.Tx, a Actor, id TicketID, act Action, in ActionInput) (Ticket, error) {
+func (s *Service) doTx(ctx context.Context, tx pgx.Tx, a org.Actor, id org.TicketID, act Action, in ActionInput) (Ticket, error) {
 	if _, ok := actionRules[act]; !ok {
-		return Ticket{}, fmt.Errorf("ticket %d: %w", id, Invalid("action", "unknown action "+string(act)))
+		return Ticket{}, fmt.Errorf("ticket %d: %w", id, org.Invalid("action", "unknown action "+string(act)))
 	}
 	t, err := getTicket(ctx, tx, id, true)
 	if err != nil {
 		return Ticket{}, err
 	}
 	if in.Version != 0 && in.Version != t.Version {
-		return Ticket{}, fmt.Errorf("%s ticket %d: version %d is stale (now %d): %w", act, id, in.Version, t.Version, ErrConflict)
+		return Ticket{}, fmt.Errorf("%s ticket %d: version %d is stale (now %d): %w", act, id, in.Version, t.Version, org.ErrConflict)
 	}
 	if err := allowed(t, a, act); err != nil {
-		if errors.Is(err, ErrForbidden) || errors.Is(err, ErrState) {
-			return Ticket{}, &StateError{Action: string(act), State: string(t.Status), Allowed: AllowedActions(t, a), Reason: err}
+		if errors.Is(err, org.ErrForbidden) || errors.Is(err, org.ErrState) {
+			return Ticket{}, &org.StateError{Action: string(act), State: string(t.Status), Allowed: AllowedActions(t, a), Reason: err}
 		}
 		return Ticket{}, err
 	}
-	desk, err := s.unitByCodeCached(ctx, tx, CodeDesk)
+	desk, err := s.unitByCodeCached(ctx, tx, org.CodeDesk)
 	if err != nil {
 		return Ticket{}, fmt.Errorf("%s ticket %d: dispatch desk: %w", act, id, err)
 	}
 	now := s.now()
 	before := t
 	data := map[string]any{}
-	v := &ValidationError{}
+	v := &org.ValidationError{}
 	textLimit(v, "note", in.Note, false, 2000)
 	setClock := func(c clock) { t.DueKind, t.DueAt, t.YellowAt = c.kind, c.due, c.yellow }
 	stopClock := func() { t.DueKind, t.DueAt, t.YellowAt = nil, nil, nil }
 	var cat Category
 	if act == ActDispatch || act == ActCallbackResult || act == ActReopen {
-		if cat, err = s.category(ctx, tx, t.Category); err != nil && !errors.Is(err, ErrNotFound) {
+		if cat, err = s.category(ctx, tx, t.Category); err != nil && !errors.Is(err, org.ErrNotFound) {
 			return Ticket{}, err
 		}
 	}
@@ -260,12 +261,12 @@ func (s *Service) doTx(ctx context.Context, tx pgx.Tx, a Actor, id TicketID, act
 
 	switch act {
 	case ActDispatch:
-		var unit UnitID
+		var unit org.UnitID
 		if in.UnitID != 0 {
 			textLimit(v, "reason", in.Reason, true, 1000)
-			u, err := GetUnit(ctx, tx, in.UnitID)
+			u, err := org.GetUnit(ctx, tx, in.UnitID)
 			switch {
-			case errors.Is(err, ErrNotFound):
+			case errors.Is(err, org.ErrNotFound):
 				v.Add("unit_id", "no such unit")
 			case err != nil:
 				return Ticket{}, err
@@ -298,12 +299,12 @@ func (s *Service) doTx(ctx context.Context, tx pgx.Tx, a Actor, id TicketID, act
 			t.RouteRuleID, t.RouteRuleVersion = nil, nil
 		}
 		data["route_unit_id"] = rt.UnitID
-		co := []UnitID{}
+		co := []org.UnitID{}
 		for _, c := range in.CoUnitIDs {
 			if c == unit || slices.Contains(co, c) {
 				continue
 			}
-			if _, err := GetUnit(ctx, tx, c); err != nil {
+			if _, err := org.GetUnit(ctx, tx, c); err != nil {
 				v.Add("co_unit_ids", fmt.Sprintf("no such unit %d", c))
 			}
 			co = append(co, c)
@@ -327,12 +328,12 @@ func (s *Service) doTx(ctx context.Context, tx pgx.Tx, a Actor, id TicketID, act
 
 	case ActReply:
 		textLimit(v, "reply", in.Reply, true, 10000)
-		if t.Category == CategoryMonitoringVerify {
-			if !slices.Contains(VerifyOutcomes, in.Outcome) {
-				v.Add("outcome", "a verification reply needs an outcome: identified, not_included or already_monitored")
+		if words, ok := s.outcomes[t.Category]; ok {
+			if !slices.Contains(words, in.Outcome) {
+				v.Add("outcome", "a reply to this category needs an outcome: "+strings.Join(words, ", "))
 			}
 		} else if in.Outcome != "" {
-			v.Add("outcome", "only a monitoring_verify ticket has an outcome")
+			v.Add("outcome", "a reply to this category has no outcome")
 		}
 		if err := v.Err(); err != nil {
 			return Ticket{}, err
@@ -364,16 +365,16 @@ func (s *Service) doTx(ctx context.Context, tx pgx.Tx, a Actor, id TicketID, act
 			return Ticket{}, err
 		}
 		if t.ReplyBy != nil && !now.Before(*t.ReplyBy) {
-			return Ticket{}, &StateError{Action: string(act), State: string(t.Status), Allowed: AllowedActions(t, a),
-				Reason: fmt.Errorf("%w: the reply deadline has passed", ErrState)}
+			return Ticket{}, &org.StateError{Action: string(act), State: string(t.Status), Allowed: AllowedActions(t, a),
+				Reason: fmt.Errorf("%w: the reply deadline has passed", org.ErrState)}
 		}
 		t.ExtensionStatus, t.ExtensionDays = "requested", in.Days
 		data["days"], data["reason"] = in.Days, strings.TrimSpace(in.Reason)
 
 	case ActApproveExtension:
 		if t.ReplyBy == nil || !now.Before(*t.ReplyBy) {
-			return Ticket{}, &StateError{Action: string(act), State: string(t.Status), Allowed: []string{string(ActRefuseExtension)},
-				Reason: fmt.Errorf("%w: the reply deadline has passed", ErrState)}
+			return Ticket{}, &org.StateError{Action: string(act), State: string(t.Status), Allowed: []string{string(ActRefuseExtension)},
+				Reason: fmt.Errorf("%w: the reply deadline has passed", org.ErrState)}
 		}
 		rb := s.cal.Add(*t.ReplyBy, time.Duration(t.ExtensionDays)*workDay)
 		data["old_reply_by"], data["reply_by"], data["days"] = *t.ReplyBy, rb, t.ExtensionDays
@@ -406,9 +407,9 @@ func (s *Service) doTx(ctx context.Context, tx pgx.Tx, a Actor, id TicketID, act
 		}
 
 	case ActAssign:
-		u, err := GetUser(ctx, tx, in.AssigneeID)
-		if errors.Is(err, ErrNotFound) || (err == nil && (u.UnitID != t.LeadUnitID || !u.Active)) {
-			return Ticket{}, Invalid("assignee_id", "not an active user of the lead unit")
+		u, err := org.GetUser(ctx, tx, in.AssigneeID)
+		if errors.Is(err, org.ErrNotFound) || (err == nil && (u.UnitID != t.LeadUnitID || !u.Active)) {
+			return Ticket{}, org.Invalid("assignee_id", "not an active user of the lead unit")
 		}
 		if err != nil {
 			return Ticket{}, err
@@ -423,7 +424,7 @@ func (s *Service) doTx(ctx context.Context, tx pgx.Tx, a Actor, id TicketID, act
 	case ActCallbackResult:
 		res := normaliseResult(in.Result)
 		if res == "" {
-			return Ticket{}, Invalid("result", "satisfied, basically_satisfied or unsatisfied (满意, 基本满意, 不满意)")
+			return Ticket{}, org.Invalid("result", "satisfied, basically_satisfied or unsatisfied (满意, 基本满意, 不满意)")
 		}
 		if err := v.Err(); err != nil {
 			return Ticket{}, err
@@ -447,17 +448,17 @@ func (s *Service) doTx(ctx context.Context, tx pgx.Tx, a Actor, id TicketID, act
 
 	case ActMerge:
 		if in.TargetID == 0 || in.TargetID == t.ID {
-			return Ticket{}, Invalid("target_id", "the open ticket to merge into")
+			return Ticket{}, org.Invalid("target_id", "the open ticket to merge into")
 		}
 		target, err := getTicket(ctx, tx, in.TargetID, true)
-		if errors.Is(err, ErrNotFound) {
-			return Ticket{}, Invalid("target_id", "no such ticket")
+		if errors.Is(err, org.ErrNotFound) {
+			return Ticket{}, org.Invalid("target_id", "no such ticket")
 		}
 		if err != nil {
 			return Ticket{}, err
 		}
 		if !target.Status.Open() || target.MergedInto != nil {
-			return Ticket{}, Invalid("target_id", "the target ticket is closed")
+			return Ticket{}, org.Invalid("target_id", "the target ticket is closed")
 		}
 		mergeTarget = &target
 		tid := target.ID
@@ -487,7 +488,7 @@ func (s *Service) doTx(ctx context.Context, tx pgx.Tx, a Actor, id TicketID, act
 	if from, to := queuedAt(before, desk.ID), queuedAt(t, desk.ID); from != to || (to != 0 && act == ActDispatch) {
 		q = &queueOps{}
 		if from != 0 {
-			q.Remove = []UnitID{from}
+			q.Remove = []org.UnitID{from}
 		}
 		if to != 0 {
 			q.Add = &queueAdd{Unit: to, Urgent: t.Urgency == UrgencyUrgent, Seq: t.Version}
@@ -514,7 +515,7 @@ func (s *Service) doTx(ctx context.Context, tx pgx.Tx, a Actor, id TicketID, act
 }
 
 // applyDispatch sets what a dispatch sets (unit, clocks) and returns the event data.
-func (s *Service) applyDispatch(t *Ticket, unit UnitID, co []UnitID, rt Route, cat Category, now time.Time) map[string]any {
+func (s *Service) applyDispatch(t *Ticket, unit org.UnitID, co []org.UnitID, rt Route, cat Category, now time.Time) map[string]any {
 	t.Status, t.LeadUnitID, t.CoUnitIDs, t.AssigneeID = StatusDispatched, unit, co, nil
 	t.DispatchedAt = &now
 	sb, rb := s.cal.Add(now, s.signAllowed(*t)), s.cal.Add(now, s.replyAllowed(*t, cat))
@@ -550,7 +551,7 @@ func updateTicket(ctx context.Context, tx pgx.Tx, t Ticket, version int) (Ticket
 	}
 	nt, err := pgx.CollectExactlyOneRow(rows, scanTicket)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Ticket{}, ErrConflict
+		return Ticket{}, org.ErrConflict
 	}
 	return nt, err
 }

@@ -11,28 +11,29 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"hotline/ticketing"
+	"hotline/ticketing/org"
 )
 
 // expected is the state machine as the issue states it, written out independently of the code's table.
 var expected = map[ticketing.Action]struct {
 	states []string
-	roles  []ticketing.Role
+	roles  []org.Role
 }{
-	ticketing.ActDispatch:          {[]string{"new", "returned"}, []ticketing.Role{"agent", "dispatcher", "admin"}},
-	ticketing.ActSign:              {[]string{"dispatched"}, []ticketing.Role{"staff", "head", "admin"}},
-	ticketing.ActReply:             {[]string{"signed", "signed+ext"}, []ticketing.Role{"staff", "head", "admin"}},
-	ticketing.ActReturn:            {[]string{"dispatched", "signed", "signed+ext"}, []ticketing.Role{"staff", "head", "admin"}},
-	ticketing.ActRequestExtension:  {[]string{"signed"}, []ticketing.Role{"staff", "head", "admin"}},
-	ticketing.ActApproveExtension:  {[]string{"signed+ext"}, []ticketing.Role{"supervisor", "admin"}},
-	ticketing.ActRefuseExtension:   {[]string{"signed+ext"}, []ticketing.Role{"supervisor", "admin"}},
-	ticketing.ActUrge:              {[]string{"new", "dispatched", "signed", "signed+ext", "replied", "callback", "returned"}, []ticketing.Role{"dispatcher", "supervisor", "admin"}},
-	ticketing.ActSupervise:         {[]string{"new", "dispatched", "signed", "signed+ext", "replied", "callback", "returned"}, []ticketing.Role{"supervisor", "admin"}},
-	ticketing.ActAssign:            {[]string{"dispatched", "signed", "signed+ext"}, []ticketing.Role{"head", "admin"}},
-	ticketing.ActStartCallback:     {[]string{"replied"}, []ticketing.Role{"agent", "admin"}},
-	ticketing.ActCallbackResult:    {[]string{"replied", "callback"}, []ticketing.Role{"agent", "admin"}},
-	ticketing.ActReopen:            {[]string{"callback"}, []ticketing.Role{"agent", "supervisor", "admin"}},
-	ticketing.ActMerge:             {[]string{"new", "dispatched", "returned"}, []ticketing.Role{"agent", "dispatcher", "admin"}},
-	ticketing.ActCloseFirstContact: {[]string{"new"}, []ticketing.Role{"agent", "admin"}},
+	ticketing.ActDispatch:          {[]string{"new", "returned"}, []org.Role{"agent", "dispatcher", "admin"}},
+	ticketing.ActSign:              {[]string{"dispatched"}, []org.Role{"staff", "head", "admin"}},
+	ticketing.ActReply:             {[]string{"signed", "signed+ext"}, []org.Role{"staff", "head", "admin"}},
+	ticketing.ActReturn:            {[]string{"dispatched", "signed", "signed+ext"}, []org.Role{"staff", "head", "admin"}},
+	ticketing.ActRequestExtension:  {[]string{"signed"}, []org.Role{"staff", "head", "admin"}},
+	ticketing.ActApproveExtension:  {[]string{"signed+ext"}, []org.Role{"supervisor", "admin"}},
+	ticketing.ActRefuseExtension:   {[]string{"signed+ext"}, []org.Role{"supervisor", "admin"}},
+	ticketing.ActUrge:              {[]string{"new", "dispatched", "signed", "signed+ext", "replied", "callback", "returned"}, []org.Role{"dispatcher", "supervisor", "admin"}},
+	ticketing.ActSupervise:         {[]string{"new", "dispatched", "signed", "signed+ext", "replied", "callback", "returned"}, []org.Role{"supervisor", "admin"}},
+	ticketing.ActAssign:            {[]string{"dispatched", "signed", "signed+ext"}, []org.Role{"head", "admin"}},
+	ticketing.ActStartCallback:     {[]string{"replied"}, []org.Role{"agent", "admin"}},
+	ticketing.ActCallbackResult:    {[]string{"replied", "callback"}, []org.Role{"agent", "admin"}},
+	ticketing.ActReopen:            {[]string{"callback"}, []org.Role{"agent", "supervisor", "admin"}},
+	ticketing.ActMerge:             {[]string{"new", "dispatched", "returned"}, []org.Role{"agent", "dispatcher", "admin"}},
+	ticketing.ActCloseFirstContact: {[]string{"new"}, []org.Role{"agent", "admin"}},
 }
 
 // TestStateMachine tries every action from every state by every role, through the service on a real database,
@@ -40,17 +41,17 @@ var expected = map[ticketing.Action]struct {
 func TestStateMachine(t *testing.T) {
 	f := newFixture(t)
 	county := "430903"
-	actors := map[ticketing.Role]ticketing.Actor{
-		ticketing.RoleAgent:           f.actor(ticketing.RoleAgent, "desk"),
-		ticketing.RoleDispatcher:      f.actor(ticketing.RoleDispatcher, "desk"),
-		ticketing.RoleStaff:           f.actor(ticketing.RoleStaff, county),
-		ticketing.RoleHead:            f.actor(ticketing.RoleHead, county),
-		ticketing.RoleSupervisor:      f.actor(ticketing.RoleSupervisor, "div-inspection"),
-		ticketing.RoleCampaignManager: f.actor(ticketing.RoleCampaignManager, "div-monitoring"),
-		ticketing.RoleAdmin:           f.actor(ticketing.RoleAdmin, "430000"),
+	actors := map[org.Role]org.Actor{
+		org.RoleAgent:           f.actor(org.RoleAgent, "desk"),
+		org.RoleDispatcher:      f.actor(org.RoleDispatcher, "desk"),
+		org.RoleStaff:           f.actor(org.RoleStaff, county),
+		org.RoleHead:            f.actor(org.RoleHead, county),
+		org.RoleSupervisor:      f.actor(org.RoleSupervisor, "div-inspection"),
+		org.RoleCampaignManager: f.actor(org.RoleCampaignManager, "div-monitoring"),
+		org.RoleAdmin:           f.actor(org.RoleAdmin, "430000"),
 	}
-	staff2 := f.actor(ticketing.RoleStaff, county)
-	agent, staff, super := actors[ticketing.RoleAgent], actors[ticketing.RoleStaff], actors[ticketing.RoleSupervisor]
+	staff2 := f.actor(org.RoleStaff, county)
+	agent, staff, super := actors[org.RoleAgent], actors[org.RoleStaff], actors[org.RoleSupervisor]
 	nt := heshanHousehold()
 	nt.Kind = ticketing.KindConsultation
 	target := f.create(agent, nt)
@@ -62,7 +63,7 @@ func TestStateMachine(t *testing.T) {
 		}
 		return tk
 	}
-	step := func(a ticketing.Actor, act ticketing.Action, in ticketing.ActionInput) func(ticketing.Ticket) ticketing.Ticket {
+	step := func(a org.Actor, act ticketing.Action, in ticketing.ActionInput) func(ticketing.Ticket) ticketing.Ticket {
 		return func(tk ticketing.Ticket) ticketing.Ticket { return f.do(a, tk, act, in) }
 	}
 	dispatch := step(agent, ticketing.ActDispatch, ticketing.ActionInput{})
@@ -95,7 +96,7 @@ func TestStateMachine(t *testing.T) {
 	checked, allowedN := 0, 0
 	for stateName, tk := range states {
 		for _, act := range ticketing.Actions {
-			for _, role := range ticketing.Roles {
+			for _, role := range org.Roles {
 				exp := expected[act]
 				wantRole := slices.Contains(exp.roles, role)
 				wantState := slices.Contains(exp.states, stateName)
@@ -108,14 +109,14 @@ func TestStateMachine(t *testing.T) {
 				_, err = f.svc.DoTx(f.ctx, tx, actors[role], tk.ID, act, in)
 				tx.Rollback(f.ctx)
 				checked++
-				var se *ticketing.StateError
+				var se *org.StateError
 				switch {
 				case !wantRole:
-					if !errors.As(err, &se) || !errors.Is(err, ticketing.ErrForbidden) {
+					if !errors.As(err, &se) || !errors.Is(err, org.ErrForbidden) {
 						t.Errorf("%s from %s by %s: got %v, want forbidden", act, stateName, role, err)
 					}
 				case !wantState:
-					if !errors.As(err, &se) || !errors.Is(err, ticketing.ErrState) {
+					if !errors.As(err, &se) || !errors.Is(err, org.ErrState) {
 						t.Errorf("%s from %s by %s: got %v, want not allowed in state", act, stateName, role, err)
 					} else if slices.Contains(se.Allowed, string(act)) {
 						t.Errorf("%s from %s by %s: refused but listed as allowed %v", act, stateName, role, se.Allowed)
@@ -129,27 +130,27 @@ func TestStateMachine(t *testing.T) {
 			}
 		}
 	}
-	if checked != len(states)*len(ticketing.Actions)*len(ticketing.Roles) || allowedN < 50 {
+	if checked != len(states)*len(ticketing.Actions)*len(org.Roles) || allowedN < 50 {
 		t.Fatalf("checked %d cases, %d allowed", checked, allowedN)
 	}
 	// Nothing of the refused or rolled-back attempts was written.
 	for name, tk := range states {
-		now, err := f.svc.Get(f.ctx, ticketing.System, tk.ID)
+		now, err := f.svc.Get(f.ctx, org.System, tk.ID)
 		if err != nil || now.Version != tk.Version {
 			t.Errorf("%s ticket changed by rolled-back attempts: version %d → %d (%v)", name, tk.Version, now.Version, err)
 		}
 	}
 	// Unit scope: staff of another county cannot sign a ticket led by 赫山区.
-	other := f.actor(ticketing.RoleStaff, "430902")
+	other := f.actor(org.RoleStaff, "430902")
 	_, err := f.svc.Do(f.ctx, other, states["dispatched"].ID, ticketing.ActSign, ticketing.ActionInput{Version: states["dispatched"].Version})
-	if !errors.Is(err, ticketing.ErrForbidden) {
+	if !errors.Is(err, org.ErrForbidden) {
 		t.Fatalf("sign by another unit's staff: %v, want forbidden", err)
 	}
 }
 
-func eventActions(t *testing.T, f *fixture, id ticketing.TicketID) []string {
+func eventActions(t *testing.T, f *fixture, id org.TicketID) []string {
 	t.Helper()
-	evs, err := f.svc.Events(f.ctx, ticketing.System, id)
+	evs, err := f.svc.Events(f.ctx, org.System, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,9 +165,9 @@ func TestLifecycleDeadlinesAndEvents(t *testing.T) {
 	f := newFixture(t)
 	// Dispatched on the Wednesday before National Day 2026.
 	f.now = time.Date(2026, 9, 30, 10, 0, 0, 0, time.FixedZone("CST", 8*3600))
-	agent := f.actor(ticketing.RoleAgent, "desk")
-	staff := f.actor(ticketing.RoleStaff, "430903")
-	super := f.actor(ticketing.RoleSupervisor, "div-inspection")
+	agent := f.actor(org.RoleAgent, "desk")
+	staff := f.actor(org.RoleStaff, "430903")
+	super := f.actor(org.RoleSupervisor, "div-inspection")
 	nt := heshanHousehold() // 求助: 3 working days to reply
 	nt.Dispatch = true
 	tk := f.create(agent, nt)
@@ -199,7 +200,7 @@ func TestLifecycleDeadlinesAndEvents(t *testing.T) {
 	want("reply_by after reopen", tk.ReplyBy, time.Date(2026, 10, 13, 16, 0, 0, 0, cst)) // Fri 16:00 → make-up Sat → Mon → Tue 16:00
 	tk = f.do(staff, tk, ticketing.ActReply, ticketing.ActionInput{Reply: "已补办"})
 	// The dialer closes it as the system.
-	tk, err := f.svc.CallbackResult(f.ctx, ticketing.System, tk.ID, "基本满意", "按键回访")
+	tk, err := f.svc.CallbackResult(f.ctx, org.System, tk.ID, "基本满意", "按键回访")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +228,7 @@ func TestLifecycleDeadlinesAndEvents(t *testing.T) {
 	late = f.do(staff, late, ticketing.ActRequestExtension, ticketing.ActionInput{Days: 1, Reason: "x"})
 	f.now = late.ReplyBy.Add(time.Minute)
 	_, err = f.svc.Do(f.ctx, super, late.ID, ticketing.ActApproveExtension, ticketing.ActionInput{Version: late.Version})
-	if !errors.Is(err, ticketing.ErrState) {
+	if !errors.Is(err, org.ErrState) {
 		t.Fatalf("approving an extension after the deadline: %v, want not allowed", err)
 	}
 }
@@ -236,7 +237,7 @@ func TestUrgentClocksInHours(t *testing.T) {
 	f := newFixture(t)
 	cst := time.FixedZone("CST", 8*3600)
 	f.now = time.Date(2026, 9, 30, 20, 0, 0, 0, cst)
-	agent := f.actor(ticketing.RoleAgent, "desk")
+	agent := f.actor(org.RoleAgent, "desk")
 	nt := heshanHousehold()
 	nt.Urgency = ticketing.UrgencyUrgent
 	nt.Dispatch = true
@@ -249,8 +250,8 @@ func TestUrgentClocksInHours(t *testing.T) {
 
 func TestConcurrentSignOneWins(t *testing.T) {
 	f := newFixture(t)
-	agent := f.actor(ticketing.RoleAgent, "desk")
-	a1, a2 := f.actor(ticketing.RoleStaff, "430903"), f.actor(ticketing.RoleStaff, "430903")
+	agent := f.actor(org.RoleAgent, "desk")
+	a1, a2 := f.actor(org.RoleStaff, "430903"), f.actor(org.RoleStaff, "430903")
 	nt := heshanHousehold()
 	nt.Dispatch = true
 	for round := range 5 {
@@ -258,7 +259,7 @@ func TestConcurrentSignOneWins(t *testing.T) {
 		var wg sync.WaitGroup
 		errs := make([]error, 2)
 		start := make(chan struct{})
-		for i, a := range []ticketing.Actor{a1, a2} {
+		for i, a := range []org.Actor{a1, a2} {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -273,7 +274,7 @@ func TestConcurrentSignOneWins(t *testing.T) {
 			switch {
 			case err == nil:
 				ok++
-			case errors.Is(err, ticketing.ErrConflict):
+			case errors.Is(err, org.ErrConflict):
 				conflict++
 			default:
 				t.Fatalf("round %d: unexpected error %v", round, err)
@@ -292,26 +293,26 @@ func TestConcurrentSignOneWins(t *testing.T) {
 
 func TestStaleVersionIsConflict(t *testing.T) {
 	f := newFixture(t)
-	agent := f.actor(ticketing.RoleAgent, "desk")
-	sup := f.actor(ticketing.RoleSupervisor, "div-inspection")
+	agent := f.actor(org.RoleAgent, "desk")
+	sup := f.actor(org.RoleSupervisor, "div-inspection")
 	tk := f.create(agent, heshanHousehold())
 	f.do(sup, tk, ticketing.ActUrge, ticketing.ActionInput{Note: "加快"})
 	_, err := f.svc.Do(f.ctx, agent, tk.ID, ticketing.ActDispatch, ticketing.ActionInput{Version: tk.Version})
-	if !errors.Is(err, ticketing.ErrConflict) {
+	if !errors.Is(err, org.ErrConflict) {
 		t.Fatalf("dispatch with a stale version: %v, want conflict", err)
 	}
 }
 
 func TestReturnAndOverride(t *testing.T) {
 	f := newFixture(t)
-	agent := f.actor(ticketing.RoleAgent, "desk")
-	disp := f.actor(ticketing.RoleDispatcher, "desk")
-	staff := f.actor(ticketing.RoleStaff, "430903")
+	agent := f.actor(org.RoleAgent, "desk")
+	disp := f.actor(org.RoleDispatcher, "desk")
+	staff := f.actor(org.RoleStaff, "430903")
 	nt := heshanHousehold()
 	nt.Dispatch = true
 	tk := f.create(agent, nt)
 	_, err := f.svc.Do(f.ctx, staff, tk.ID, ticketing.ActReturn, ticketing.ActionInput{Version: tk.Version})
-	var ve *ticketing.ValidationError
+	var ve *org.ValidationError
 	if !errors.As(err, &ve) || ve.Fields["reason"] == "" {
 		t.Fatalf("return without a reason: %v, want a validation error on reason", err)
 	}
@@ -328,7 +329,7 @@ func TestReturnAndOverride(t *testing.T) {
 	if tk.LeadUnitID != f.unit("430902") || tk.RouteUnitID == nil || *tk.RouteUnitID != f.unit("430903") {
 		t.Fatalf("override: lead %d route %v", tk.LeadUnitID, tk.RouteUnitID)
 	}
-	evs, _ := f.svc.Events(f.ctx, ticketing.System, tk.ID)
+	evs, _ := f.svc.Events(f.ctx, org.System, tk.ID)
 	last := evs[len(evs)-1]
 	if last.Action != "dispatch" || last.Data["reason"] != "户籍在资阳区" || last.Data["override"] != true || last.Data["rule_id"] == nil {
 		t.Fatalf("override event data %v", last.Data)
@@ -337,7 +338,7 @@ func TestReturnAndOverride(t *testing.T) {
 
 func TestRouting(t *testing.T) {
 	f := newFixture(t)
-	agent := f.actor(ticketing.RoleAgent, "desk")
+	agent := f.actor(org.RoleAgent, "desk")
 	hh := int64(7)
 	for _, tc := range []struct {
 		name string
@@ -373,11 +374,11 @@ func TestRouting(t *testing.T) {
 	// Dispatching an unroutable ticket needs the dispatcher to choose.
 	tk := f.create(agent, ticketing.NewTicket{Kind: ticketing.KindHelp, Category: "monitoring_help", Content: "家里遭灾"})
 	_, err := f.svc.Do(f.ctx, agent, tk.ID, ticketing.ActDispatch, ticketing.ActionInput{Version: tk.Version})
-	if !errors.Is(err, ticketing.ErrInvalid) {
+	if !errors.Is(err, org.ErrInvalid) {
 		t.Fatalf("dispatching an unroutable ticket: %v", err)
 	}
 	// Rules are data: a new rule ahead of the others wins and is versioned.
-	admin := f.actor(ticketing.RoleAdmin, "430000")
+	admin := f.actor(org.RoleAdmin, "430000")
 	r, err := f.svc.CreateRule(f.ctx, admin, ticketing.RuleInput{Position: 1, Name: "益阳求助 → 防贫监测处", RegionPrefix: "4309",
 		Kinds: []ticketing.Kind{ticketing.KindHelp}, UnitCode: "div-monitoring"})
 	if err != nil {
@@ -392,7 +393,7 @@ func TestRouting(t *testing.T) {
 	if err != nil || r2.Version != 2 {
 		t.Fatalf("update rule: %v version %d", err, r2.Version)
 	}
-	if _, err := f.svc.UpdateRule(f.ctx, admin, r.ID, ticketing.RuleInput{Name: "x", UnitCode: "desk", Version: 1}); !errors.Is(err, ticketing.ErrConflict) {
+	if _, err := f.svc.UpdateRule(f.ctx, admin, r.ID, ticketing.RuleInput{Name: "x", UnitCode: "desk", Version: 1}); !errors.Is(err, org.ErrConflict) {
 		t.Fatalf("update with a stale version: %v", err)
 	}
 	tk = f.create(agent, heshanHousehold())
@@ -404,7 +405,7 @@ func TestRouting(t *testing.T) {
 	if hist != 2 {
 		t.Fatalf("%d history rows, want 2", hist)
 	}
-	if _, err := f.svc.CreateRule(f.ctx, agent, ticketing.RuleInput{Name: "x", UnitCode: "desk"}); !errors.Is(err, ticketing.ErrForbidden) {
+	if _, err := f.svc.CreateRule(f.ctx, agent, ticketing.RuleInput{Name: "x", UnitCode: "desk"}); !errors.Is(err, org.ErrForbidden) {
 		t.Fatalf("an agent edited the routing rules: %v", err)
 	}
 }
@@ -413,6 +414,8 @@ func TestVerifyOutcomeAndHook(t *testing.T) {
 	f := newFixture(t)
 	var seen []string
 	fail := false
+	// The words belong to the package that registers them (monitoring in production).
+	f.svc.RequireOutcome(ticketing.CategoryMonitoringVerify, []string{"identified", "not_included"})
 	f.svc.OnTransition(func(ctx context.Context, tx pgx.Tx, tk ticketing.Ticket, ev ticketing.Event) error {
 		if fail {
 			return errors.New("household update failed")
@@ -422,10 +425,10 @@ func TestVerifyOutcomeAndHook(t *testing.T) {
 		}
 		return nil
 	})
-	agent := f.actor(ticketing.RoleAgent, "desk")
-	staff := f.actor(ticketing.RoleStaff, "430903")
+	agent := f.actor(org.RoleAgent, "desk")
+	staff := f.actor(org.RoleStaff, "430903")
 	hh := int64(9)
-	tk := f.create(ticketing.System, ticketing.NewTicket{Source: ticketing.SourceCampaign, Kind: ticketing.KindHelp,
+	tk := f.create(org.System, ticketing.NewTicket{Source: ticketing.SourceCampaign, Kind: ticketing.KindHelp,
 		Category: ticketing.CategoryMonitoringVerify, RegionCode: "430903", HouseholdID: &hh, Content: "外呼:收入明显下降", Dispatch: true})
 	if tk.LeadUnitID != f.unit("430903") {
 		t.Fatalf("verification ticket led by %d", tk.LeadUnitID)
@@ -433,35 +436,35 @@ func TestVerifyOutcomeAndHook(t *testing.T) {
 	tk = f.do(staff, tk, ticketing.ActSign, ticketing.ActionInput{})
 	for _, bad := range []string{"", "maybe"} {
 		_, err := f.svc.Do(f.ctx, staff, tk.ID, ticketing.ActReply, ticketing.ActionInput{Version: tk.Version, Reply: "已核实", Outcome: bad})
-		if !errors.Is(err, ticketing.ErrInvalid) {
+		if !errors.Is(err, org.ErrInvalid) {
 			t.Fatalf("reply with outcome %q: %v", bad, err)
 		}
 	}
 	fail = true
-	_, err := f.svc.Do(f.ctx, staff, tk.ID, ticketing.ActReply, ticketing.ActionInput{Version: tk.Version, Reply: "已核实", Outcome: ticketing.OutcomeIdentified})
+	_, err := f.svc.Do(f.ctx, staff, tk.ID, ticketing.ActReply, ticketing.ActionInput{Version: tk.Version, Reply: "已核实", Outcome: "identified"})
 	if err == nil {
 		t.Fatal("a failing hook did not fail the action")
 	}
-	if now, _ := f.svc.Get(f.ctx, ticketing.System, tk.ID); now.Status != ticketing.StatusSigned || now.Version != tk.Version {
+	if now, _ := f.svc.Get(f.ctx, org.System, tk.ID); now.Status != ticketing.StatusSigned || now.Version != tk.Version {
 		t.Fatalf("a failing hook left the reply written: %s v%d", now.Status, now.Version)
 	}
 	fail = false
-	tk = f.do(staff, tk, ticketing.ActReply, ticketing.ActionInput{Reply: "已核实", Outcome: ticketing.OutcomeIdentified})
-	if tk.Outcome != ticketing.OutcomeIdentified || !slices.Equal(seen, []string{"identified"}) {
+	tk = f.do(staff, tk, ticketing.ActReply, ticketing.ActionInput{Reply: "已核实", Outcome: "identified"})
+	if tk.Outcome != "identified" || !slices.Equal(seen, []string{"identified"}) {
 		t.Fatalf("outcome %q, hook saw %v", tk.Outcome, seen)
 	}
 	// An outcome on an ordinary ticket is refused.
 	o := f.create(agent, heshanHousehold())
 	o = f.do(agent, o, ticketing.ActDispatch, ticketing.ActionInput{})
 	o = f.do(staff, o, ticketing.ActSign, ticketing.ActionInput{})
-	if _, err := f.svc.Do(f.ctx, staff, o.ID, ticketing.ActReply, ticketing.ActionInput{Version: o.Version, Reply: "x", Outcome: "identified"}); !errors.Is(err, ticketing.ErrInvalid) {
+	if _, err := f.svc.Do(f.ctx, staff, o.ID, ticketing.ActReply, ticketing.ActionInput{Version: o.Version, Reply: "x", Outcome: "identified"}); !errors.Is(err, org.ErrInvalid) {
 		t.Fatalf("outcome on a help ticket: %v", err)
 	}
 }
 
 func TestMergeAndDuplicates(t *testing.T) {
 	f := newFixture(t)
-	agent := f.actor(ticketing.RoleAgent, "desk")
+	agent := f.actor(org.RoleAgent, "desk")
 	first := f.create(agent, heshanHousehold())
 	dup := f.create(agent, heshanHousehold())
 	other := heshanHousehold()
@@ -475,7 +478,7 @@ func TestMergeAndDuplicates(t *testing.T) {
 	if dup.Status != ticketing.StatusClosed || dup.MergedInto == nil || *dup.MergedInto != first.ID {
 		t.Fatalf("merged duplicate: %s into %v", dup.Status, dup.MergedInto)
 	}
-	if ids, err := f.svc.MergedFrom(f.ctx, agent, first.ID); err != nil || !slices.Equal(ids, []ticketing.TicketID{dup.ID}) {
+	if ids, err := f.svc.MergedFrom(f.ctx, agent, first.ID); err != nil || !slices.Equal(ids, []org.TicketID{dup.ID}) {
 		t.Fatalf("merged into the target: %v %v", ids, err)
 	}
 	if got := eventActions(t, f, first.ID); !slices.Equal(got, []string{"create", "merged_from"}) {
@@ -483,7 +486,7 @@ func TestMergeAndDuplicates(t *testing.T) {
 	}
 	// A closed ticket is no target.
 	third := f.create(agent, heshanHousehold())
-	if _, err := f.svc.Do(f.ctx, agent, third.ID, ticketing.ActMerge, ticketing.ActionInput{Version: third.Version, TargetID: dup.ID}); !errors.Is(err, ticketing.ErrInvalid) {
+	if _, err := f.svc.Do(f.ctx, agent, third.ID, ticketing.ActMerge, ticketing.ActionInput{Version: third.Version, TargetID: dup.ID}); !errors.Is(err, org.ErrInvalid) {
 		t.Fatalf("merge into a closed ticket: %v", err)
 	}
 	if ds, _ := f.svc.Duplicates(f.ctx, agent, third.ID); len(ds) != 1 || ds[0].ID != first.ID {
@@ -493,9 +496,9 @@ func TestMergeAndDuplicates(t *testing.T) {
 
 func TestConfidentialAndMasking(t *testing.T) {
 	f := newFixture(t)
-	agent := f.actor(ticketing.RoleAgent, "desk")
-	disc := f.actor(ticketing.RoleStaff, "div-discipline")
-	pii := f.actor(ticketing.RoleAgent, "desk", ticketing.PermRevealPII)
+	agent := f.actor(org.RoleAgent, "desk")
+	disc := f.actor(org.RoleStaff, "div-discipline")
+	pii := f.actor(org.RoleAgent, "desk", org.PermRevealPII)
 	tk := f.create(agent, ticketing.NewTicket{Kind: ticketing.KindReport, Category: "misconduct_report", CallerName: "李四",
 		CallerPhone: "13912345678", Content: "村支书优亲厚友", Confidential: true, Dispatch: true})
 	if tk.LeadUnitID != f.unit("div-discipline") {
@@ -516,11 +519,11 @@ func TestConfidentialAndMasking(t *testing.T) {
 	if v, _ := f.svc.Get(f.ctx, pii, open.ID); v.CallerPhone != "13812345678" {
 		t.Fatalf("reveal_pii sees %q", v.CallerPhone)
 	}
-	if _, err := f.svc.Create(f.ctx, agent, ticketing.NewTicket{Kind: ticketing.KindHelp, Category: "monitoring_help", Content: "x", Confidential: true}); !errors.Is(err, ticketing.ErrInvalid) {
+	if _, err := f.svc.Create(f.ctx, agent, ticketing.NewTicket{Kind: ticketing.KindHelp, Category: "monitoring_help", Content: "x", Confidential: true}); !errors.Is(err, org.ErrInvalid) {
 		t.Fatalf("a confidential help ticket: %v", err)
 	}
 	// Staff of another unit cannot read it.
-	if _, err := f.svc.Get(f.ctx, f.actor(ticketing.RoleStaff, "430903"), tk.ID); !errors.Is(err, ticketing.ErrForbidden) {
+	if _, err := f.svc.Get(f.ctx, f.actor(org.RoleStaff, "430903"), tk.ID); !errors.Is(err, org.ErrForbidden) {
 		t.Fatalf("another unit reads the report: %v", err)
 	}
 }

@@ -1,10 +1,9 @@
 package web
 
 import (
+	"hotline/ticketing/org"
 	"net/http"
 	"strings"
-
-	"hotline/ticketing"
 )
 
 // authed wraps a handler that needs an actor: a bearer token (the API) resolves to the user. Sessions for the
@@ -13,21 +12,21 @@ func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || token == "" {
-			writeError(w, r, s.log, ticketing.ErrAuth)
+			writeError(w, r, s.log, org.ErrAuth)
 			return
 		}
-		actor, err := ticketing.ActorByToken(r.Context(), s.deps.DB, strings.TrimSpace(token))
+		actor, err := org.ActorByToken(r.Context(), s.deps.DB, strings.TrimSpace(token))
 		if err != nil {
 			writeError(w, r, s.log, err)
 			return
 		}
-		h(w, r.WithContext(ticketing.WithActor(r.Context(), actor)))
+		h(w, r.WithContext(org.WithActor(r.Context(), actor)))
 	}
 }
 
 // actor returns the authenticated actor; only call it inside authed handlers.
-func actor(r *http.Request) ticketing.Actor {
-	a, _ := ticketing.ActorFrom(r.Context())
+func actor(r *http.Request) org.Actor {
+	a, _ := org.ActorFrom(r.Context())
 	return a
 }
 

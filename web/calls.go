@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"hotline/telephony"
-	"hotline/ticketing"
+	"hotline/ticketing/org"
 )
 
 // Telephony endpoints: agent states, calls (CDRs) and KPIs, callback tasks, recordings.
@@ -28,7 +28,7 @@ func (s *Server) callRoutes() {
 func callID(r *http.Request) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, ticketing.Invalid("id", "not an id")
+		return 0, org.Invalid("id", "not an id")
 	}
 	return id, nil
 }
@@ -52,7 +52,7 @@ func (s *Server) setAgentState(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, s.log, err)
 			return
 		}
-		id = ticketing.UserID(n)
+		id = org.UserID(n)
 	}
 	var body struct {
 		State  telephony.AgentState `json:"state"`
@@ -77,7 +77,7 @@ func queryTime(r *http.Request, name string, def time.Time) (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339, v)
 	if err != nil {
-		return t, ticketing.Invalid(name, "RFC 3339 time, e.g. 2026-11-30T08:00:00+08:00")
+		return t, org.Invalid(name, "RFC 3339 time, e.g. 2026-11-30T08:00:00+08:00")
 	}
 	return t, nil
 }
@@ -89,7 +89,7 @@ func queryInt(r *http.Request, name string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 0 {
-		return 0, ticketing.Invalid(name, "a whole number")
+		return 0, org.Invalid(name, "a whole number")
 	}
 	return n, nil
 }
@@ -116,7 +116,7 @@ func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	f.AgentID, f.BeforeID, f.Limit = ticketing.UserID(agent), telephony.CallID(before), int(limit)
+	f.AgentID, f.BeforeID, f.Limit = org.UserID(agent), telephony.CallID(before), int(limit)
 	f.Caller, f.Disposition = q.Get("caller"), telephony.Disposition(q.Get("disposition"))
 	cs, err := s.deps.Telephony.CDRs(r.Context(), actor(r), f)
 	if err != nil {

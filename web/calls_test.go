@@ -12,7 +12,7 @@ import (
 
 	"hotline/deploy/testenv"
 	"hotline/telephony"
-	"hotline/ticketing"
+	"hotline/ticketing/org"
 )
 
 func TestCallsAPI(t *testing.T) {
@@ -24,20 +24,20 @@ func TestCallsAPI(t *testing.T) {
 	t.Cleanup(srv.Close)
 	e := &hhEnv{srv: srv}
 	ctx := context.Background()
-	user := func(name string, role ticketing.Role) (ticketing.UserID, string) {
-		u, err := ticketing.CreateUser(ctx, db, ticketing.NewUser{Username: name, DisplayName: name, Role: role, Password: "secret-password"})
+	user := func(name string, role org.Role) (org.UserID, string) {
+		u, err := org.CreateUser(ctx, db, org.NewUser{Username: name, DisplayName: name, Role: role, Password: "secret-password"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		tok, err := ticketing.CreateToken(ctx, db, u.ID, "test", 0)
+		tok, err := org.CreateToken(ctx, db, u.ID, "test", 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return u.ID, tok
 	}
-	agentID, agent := user("agent1", ticketing.RoleAgent)
-	_, super := user("super1", ticketing.RoleSupervisor)
-	_, clerk := user("clerk1", ticketing.RoleStaff)
+	agentID, agent := user("agent1", org.RoleAgent)
+	_, super := user("super1", org.RoleSupervisor)
+	_, clerk := user("clerk1", org.RoleStaff)
 	if err := telephony.SetSIPAccount(ctx, db, agentID, "agent1", "hotline", "sip-secret-1", nil); err != nil {
 		t.Fatal(err)
 	}

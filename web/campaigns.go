@@ -6,13 +6,13 @@ import (
 	"net/http"
 	"strconv"
 
-	"hotline/ticketing"
 	"hotline/ticketing/campaign"
+	"hotline/ticketing/org"
 )
 
 // ClickDialer places agents' click-to-calls (telephony/dialer); declared here with the one method the API needs.
 type ClickDialer interface {
-	Dial(ctx context.Context, a ticketing.Actor, r campaign.ClickRequest) (*campaign.ClickCall, error)
+	Dial(ctx context.Context, a org.Actor, r campaign.ClickRequest) (*campaign.ClickCall, error)
 }
 
 // Campaigns is what the campaign API is built from.
@@ -43,18 +43,18 @@ func (s *Server) campaignRoutes() {
 func (s *Server) campaigns() *campaign.Service { return s.deps.Campaigns.Service }
 
 // canReadCampaigns: campaign managers, supervisors and admins read campaigns and their results.
-func canReadCampaigns(a ticketing.Actor) error {
+func canReadCampaigns(a org.Actor) error {
 	switch a.Role {
-	case ticketing.RoleCampaignManager, ticketing.RoleSupervisor, ticketing.RoleAdmin:
+	case org.RoleCampaignManager, org.RoleSupervisor, org.RoleAdmin:
 		return nil
 	}
-	return fmt.Errorf("campaigns: %w", ticketing.ErrForbidden)
+	return fmt.Errorf("campaigns: %w", org.ErrForbidden)
 }
 
 func campaignID(r *http.Request) (campaign.ID, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, ticketing.Invalid("id", "not a campaign id")
+		return 0, org.Invalid("id", "not a campaign id")
 	}
 	return campaign.ID(id), nil
 }
@@ -149,7 +149,7 @@ func (s *Server) campaignAction(act string) http.HandlerFunc {
 			return
 		}
 		svc := s.campaigns()
-		do := map[string]func(context.Context, ticketing.Actor, campaign.ID) (*campaign.Campaign, error){
+		do := map[string]func(context.Context, org.Actor, campaign.ID) (*campaign.Campaign, error){
 			"launch": svc.Launch, "pause": svc.Pause, "resume": svc.Resume, "cancel": svc.Cancel}[act]
 		c, err := do(r.Context(), actor(r), id)
 		if err != nil {
@@ -163,8 +163,8 @@ func (s *Server) campaignAction(act string) http.HandlerFunc {
 // manualCallbacks lists 回访 that the dialer could not complete: tasks for agents.
 func (s *Server) manualCallbacks(w http.ResponseWriter, r *http.Request) {
 	a := actor(r)
-	if a.Role != ticketing.RoleAgent && canReadCampaigns(a) != nil {
-		writeError(w, r, s.log, fmt.Errorf("manual callbacks: %w", ticketing.ErrForbidden))
+	if a.Role != org.RoleAgent && canReadCampaigns(a) != nil {
+		writeError(w, r, s.log, fmt.Errorf("manual callbacks: %w", org.ErrForbidden))
 		return
 	}
 	ts, err := s.campaigns().ManualCallbacks(r.Context(), 100)
@@ -179,7 +179,7 @@ func (s *Server) manualCallbacks(w http.ResponseWriter, r *http.Request) {
 // call to follow (GET /api/v1/click-to-call/{id}). The number is never in the request or the answer.
 func (s *Server) clickToCall(w http.ResponseWriter, r *http.Request) {
 	if s.deps.Campaigns.Click == nil {
-		writeError(w, r, s.log, &ticketing.StateError{Action: "click_to_call", State: "no_dialer", Allowed: []string{}, Reason: ticketing.ErrState})
+		writeError(w, r, s.log, &org.StateError{Action: "click_to_call", State: "no_dialer", Allowed: []string{}, Reason: org.ErrState})
 		return
 	}
 	var req campaign.ClickRequest
@@ -198,7 +198,7 @@ func (s *Server) clickToCall(w http.ResponseWriter, r *http.Request) {
 func (s *Server) getClickToCall(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
-		writeError(w, r, s.log, ticketing.Invalid("id", "not a click-to-call id"))
+		writeError(w, r, s.log, org.Invalid("id", "not a click-to-call id"))
 		return
 	}
 	c, err := s.campaigns().GetClick(r.Context(), actor(r), campaign.ClickID(id))

@@ -10,10 +10,10 @@ import (
 	"testing"
 
 	"hotline/deploy/testenv"
-	"hotline/ticketing"
 	"hotline/ticketing/campaign"
 	"hotline/ticketing/monitoring"
 	"hotline/ticketing/monitoring/pii"
+	"hotline/ticketing/org"
 )
 
 // TestCampaignAPI: a campaign manager builds a campaign over monitored households, bad input names its fields,
@@ -27,7 +27,7 @@ func TestCampaignAPI(t *testing.T) {
 	box, _ := pii.New(key)
 	mon := monitoring.New(monitoring.Config{DB: db, Box: box})
 	for i := 1; i <= 5; i++ {
-		if _, err := mon.Create(ctx, ticketing.System, monitoring.DemoHousehold(i)); err != nil {
+		if _, err := mon.Create(ctx, org.System, monitoring.DemoHousehold(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -35,15 +35,15 @@ func TestCampaignAPI(t *testing.T) {
 	srv := httptest.NewServer(New(Deps{DB: db, Redis: rdb, Campaigns: &Campaigns{Service: svc}}))
 	t.Cleanup(srv.Close)
 	e := &hhEnv{srv: srv}
-	token := func(name string, role ticketing.Role) string {
-		u, err := ticketing.CreateUser(ctx, db, ticketing.NewUser{Username: name, DisplayName: name, Role: role, Password: "secret-password"})
+	token := func(name string, role org.Role) string {
+		u, err := org.CreateUser(ctx, db, org.NewUser{Username: name, DisplayName: name, Role: role, Password: "secret-password"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		tok, _ := ticketing.CreateToken(ctx, db, u.ID, "test", 0)
+		tok, _ := org.CreateToken(ctx, db, u.ID, "test", 0)
 		return tok
 	}
-	cm, agent := token("campaign1", ticketing.RoleCampaignManager), token("agent1", ticketing.RoleAgent)
+	cm, agent := token("campaign1", org.RoleCampaignManager), token("agent1", org.RoleAgent)
 	body := map[string]any{"name": "收入回访", "purpose": "checkin", "caller_id": "12345", "optout_key": "9",
 		"target_query": map[string]any{"region_prefix": "43"},
 		"script":       map[string]any{"questions": []any{map[string]any{"id": "income", "prompt": "income_question.wav", "keys": "12", "risk_keys": "1"}}}}

@@ -3,10 +3,9 @@ package web
 import (
 	"encoding/json"
 	"errors"
+	"hotline/ticketing/org"
 	"log/slog"
 	"net/http"
-
-	"hotline/ticketing"
 )
 
 // apiError is the one JSON shape of every error: a stable code, a message, and where it applies the fields at
@@ -27,7 +26,7 @@ var (
 
 // status maps an error to its HTTP status and stable code. This is the only place that does so.
 func status(err error) (int, string) {
-	var se *ticketing.StateError
+	var se *org.StateError
 	switch {
 	case errors.Is(err, errNoRoute):
 		return http.StatusNotFound, "no_route"
@@ -37,19 +36,19 @@ func status(err error) (int, string) {
 		return http.StatusBadRequest, "malformed_body"
 	case errors.Is(err, errRateLimit):
 		return http.StatusTooManyRequests, "rate_limited"
-	case errors.Is(err, ticketing.ErrAuth):
+	case errors.Is(err, org.ErrAuth):
 		return http.StatusUnauthorized, "unauthenticated"
-	case errors.As(err, &se) && errors.Is(err, ticketing.ErrState):
+	case errors.As(err, &se) && errors.Is(err, org.ErrState):
 		return http.StatusConflict, "action_not_allowed"
-	case errors.As(err, &se) && errors.Is(err, ticketing.ErrForbidden):
+	case errors.As(err, &se) && errors.Is(err, org.ErrForbidden):
 		return http.StatusForbidden, "role_not_allowed"
-	case errors.Is(err, ticketing.ErrForbidden):
+	case errors.Is(err, org.ErrForbidden):
 		return http.StatusForbidden, "forbidden"
-	case errors.Is(err, ticketing.ErrNotFound):
+	case errors.Is(err, org.ErrNotFound):
 		return http.StatusNotFound, "not_found"
-	case errors.Is(err, ticketing.ErrConflict):
+	case errors.Is(err, org.ErrConflict):
 		return http.StatusConflict, "conflict"
-	case errors.Is(err, ticketing.ErrInvalid):
+	case errors.Is(err, org.ErrInvalid):
 		return http.StatusBadRequest, "invalid"
 	}
 	return http.StatusInternalServerError, "internal"
@@ -58,11 +57,11 @@ func status(err error) (int, string) {
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	code, name := status(err)
 	body := apiError{Code: name, Message: err.Error()}
-	var ve *ticketing.ValidationError
+	var ve *org.ValidationError
 	if errors.As(err, &ve) {
 		body.Fields = ve.Fields
 	}
-	var se *ticketing.StateError
+	var se *org.StateError
 	if errors.As(err, &se) {
 		body.Allowed = se.Allowed
 		if body.Allowed == nil {
@@ -99,7 +98,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		}
 		var ute *json.UnmarshalTypeError
 		if errors.As(err, &ute) && ute.Field != "" {
-			return ticketing.Invalid(ute.Field, "wrong type: want "+ute.Type.String())
+			return org.Invalid(ute.Field, "wrong type: want "+ute.Type.String())
 		}
 		return errors.Join(errMalformed, err)
 	}
@@ -107,4 +106,17 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		return errMalformed
 	}
 	return nil
+}
+
+// handler is the shape of every API handler: it writes its answer, or returns the error it ends with, so each
+// handler ends in one place and status() stays the only mapping from errors to HTTP.
+type handler func(w http.ResponseWriter, r *http.Request) error
+
+// api adapts a handler to net/http, writing a returned error through writeError.
+func (s *Server) api(h handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			writeError(w, r, s.log, err)
+		}
+	}
 }

@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"strings"
 
-	"hotline/ticketing"
 	"hotline/ticketing/monitoring"
+	"hotline/ticketing/org"
 )
 
 // maxImport is the largest household CSV accepted over HTTP (about 500,000 rows); larger files go through
@@ -36,20 +36,20 @@ func (s *Server) householdRoutes() {
 }
 
 // canEditHouseholds: agents read records and add contacts; changing records is for bureau staff.
-func canEditHouseholds(a ticketing.Actor) error {
+func canEditHouseholds(a org.Actor) error {
 	switch a.Role {
-	case ticketing.RoleStaff, ticketing.RoleHead, ticketing.RoleSupervisor, ticketing.RoleAdmin:
+	case org.RoleStaff, org.RoleHead, org.RoleSupervisor, org.RoleAdmin:
 		return nil
 	}
-	return fmt.Errorf("change monitoring records: %w: role %s", ticketing.ErrForbidden, a.Role)
+	return fmt.Errorf("change monitoring records: %w: role %s", org.ErrForbidden, a.Role)
 }
 
-func householdID(r *http.Request) (monitoring.HouseholdID, error) {
+func householdID(r *http.Request) (org.HouseholdID, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, fmt.Errorf("household id %q: %w", r.PathValue("id"), ticketing.ErrNotFound)
+		return 0, fmt.Errorf("household id %q: %w", r.PathValue("id"), org.ErrNotFound)
 	}
-	return monitoring.HouseholdID(id), nil
+	return org.HouseholdID(id), nil
 }
 
 func householdQuery(r *http.Request) (monitoring.Query, error) {
@@ -57,7 +57,7 @@ func householdQuery(r *http.Request) (monitoring.Query, error) {
 	q := monitoring.Query{Name: v.Get("name"), Phone: v.Get("phone"), IDNumber: v.Get("id_number"), IDLast4: v.Get("id_last4"),
 		Region: v.Get("region"), Clock: v.Get("clock"), MonitoringType: monitoring.MonitoringType(v.Get("monitoring_type")),
 		RiskType: monitoring.RiskType(v.Get("risk_type")), Status: monitoring.Status(v.Get("status"))}
-	ve := &ticketing.ValidationError{}
+	ve := &org.ValidationError{}
 	num := func(name string) int64 {
 		s := v.Get(name)
 		if s == "" {
@@ -69,7 +69,7 @@ func householdQuery(r *http.Request) (monitoring.Query, error) {
 		}
 		return n
 	}
-	q.NoContactDays, q.After, q.Limit = int(num("no_contact_days")), monitoring.HouseholdID(num("after")), int(num("limit"))
+	q.NoContactDays, q.After, q.Limit = int(num("no_contact_days")), org.HouseholdID(num("after")), int(num("limit"))
 	return q, ve.Err()
 }
 
@@ -134,7 +134,7 @@ func (s *Server) updateHousehold(w http.ResponseWriter, r *http.Request) {
 		err = canEditHouseholds(actor(r))
 	}
 	if err == nil && body.Version <= 0 {
-		err = ticketing.Invalid("version", "required: the version you read")
+		err = org.Invalid("version", "required: the version you read")
 	}
 	if err == nil {
 		var h monitoring.Household
@@ -213,8 +213,8 @@ func (s *Server) revealHousehold(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) householdReveals(w http.ResponseWriter, r *http.Request) {
 	id, err := householdID(r)
-	if err == nil && !actor(r).Can(ticketing.PermRevealPII) {
-		err = fmt.Errorf("read the personal-data audit: %w", ticketing.ErrForbidden)
+	if err == nil && !actor(r).Can(org.PermRevealPII) {
+		err = fmt.Errorf("read the personal-data audit: %w", org.ErrForbidden)
 	}
 	if err == nil {
 		var rs []monitoring.Reveal
@@ -240,7 +240,7 @@ func (s *Server) importHouseholds(w http.ResponseWriter, r *http.Request) {
 		case errors.As(err, &mbe):
 			err = errTooLarge
 		case errors.Is(err, monitoring.ErrFile):
-			err = ticketing.Invalid("file", err.Error())
+			err = org.Invalid("file", err.Error())
 		}
 		writeError(w, r, s.log, err)
 		return
@@ -256,12 +256,12 @@ func (s *Server) exportHouseholds(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reveal := r.URL.Query().Get("reveal") == "true"
-	if reveal && !actor(r).Can(ticketing.PermRevealPII) {
-		writeError(w, r, s.log, fmt.Errorf("export full personal data: %w", ticketing.ErrForbidden))
+	if reveal && !actor(r).Can(org.PermRevealPII) {
+		writeError(w, r, s.log, fmt.Errorf("export full personal data: %w", org.ErrForbidden))
 		return
 	}
 	if reveal && strings.TrimSpace(r.URL.Query().Get("reason")) == "" {
-		writeError(w, r, s.log, ticketing.Invalid("reason", "required to export full personal data"))
+		writeError(w, r, s.log, org.Invalid("reason", "required to export full personal data"))
 		return
 	}
 	if _, err := s.deps.Monitoring.Search(r.Context(), monitoring.Query{Name: q.Name, Phone: q.Phone, IDNumber: q.IDNumber,

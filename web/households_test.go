@@ -12,9 +12,9 @@ import (
 	"testing"
 
 	"hotline/deploy/testenv"
-	"hotline/ticketing"
 	"hotline/ticketing/monitoring"
 	"hotline/ticketing/monitoring/pii"
+	"hotline/ticketing/org"
 )
 
 type hhEnv struct {
@@ -33,20 +33,20 @@ func newHouseholdEnv(t *testing.T) *hhEnv {
 	srv := httptest.NewServer(New(Deps{DB: db, Redis: rdb, Monitoring: svc}))
 	t.Cleanup(srv.Close)
 	ctx := context.Background()
-	token := func(name string, role ticketing.Role, perms ...ticketing.Permission) string {
-		u, err := ticketing.CreateUser(ctx, db, ticketing.NewUser{Username: name, DisplayName: name, Role: role,
+	token := func(name string, role org.Role, perms ...org.Permission) string {
+		u, err := org.CreateUser(ctx, db, org.NewUser{Username: name, DisplayName: name, Role: role,
 			Password: "secret-password", Permissions: perms})
 		if err != nil {
 			t.Fatal(err)
 		}
-		tok, err := ticketing.CreateToken(ctx, db, u.ID, "test", 0)
+		tok, err := org.CreateToken(ctx, db, u.ID, "test", 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return tok
 	}
-	return &hhEnv{srv: srv, svc: svc, agent: token("agent1", ticketing.RoleAgent),
-		admin: token("admin", ticketing.RoleAdmin, ticketing.PermRevealPII)}
+	return &hhEnv{srv: srv, svc: svc, agent: token("agent1", org.RoleAgent),
+		admin: token("admin", org.RoleAdmin, org.PermRevealPII)}
 }
 
 func (e *hhEnv) do(t *testing.T, token, method, path string, body any) (int, map[string]any, string) {

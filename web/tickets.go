@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"hotline/ticketing"
+	"hotline/ticketing/org"
 )
 
 // Tickets is what the ticket API is built from.
@@ -72,9 +73,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, errRateLimit)
 		return
 	}
-	u, err := ticketing.CheckPassword(r.Context(), s.deps.DB, body.Username, body.Password)
+	u, err := org.CheckPassword(r.Context(), s.deps.DB, body.Username, body.Password)
 	if err != nil {
-		if errors.Is(err, ticketing.ErrAuth) {
+		if errors.Is(err, org.ErrAuth) {
 			pipe := s.deps.Redis.TxPipeline()
 			pipe.Incr(r.Context(), failKey)
 			pipe.Expire(r.Context(), failKey, 2*time.Minute)
@@ -84,7 +85,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	const ttl = 12 * time.Hour
-	tok, err := ticketing.CreateToken(r.Context(), s.deps.DB, u.ID, "login", ttl)
+	tok, err := org.CreateToken(r.Context(), s.deps.DB, u.ID, "login", ttl)
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
@@ -107,11 +108,11 @@ type newTicketBody struct {
 }
 
 type ticketView struct {
-	Ticket     ticketing.Ticket     `json:"ticket"`
-	MergedFrom []ticketing.TicketID `json:"merged_from,omitempty"` // duplicates merged into this ticket
-	SLA        string               `json:"sla,omitempty"`
-	Allowed    []string             `json:"allowed_actions"`
-	Duplicates []ticketing.Ticket   `json:"duplicates,omitempty"`
+	Ticket     ticketing.Ticket   `json:"ticket"`
+	MergedFrom []org.TicketID     `json:"merged_from,omitempty"` // duplicates merged into this ticket
+	SLA        string             `json:"sla,omitempty"`
+	Allowed    []string           `json:"allowed_actions"`
+	Duplicates []ticketing.Ticket `json:"duplicates,omitempty"`
 }
 
 func (s *Server) view(r *http.Request, t ticketing.Ticket) ticketView {
@@ -155,7 +156,7 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) {
 func pathID(r *http.Request, name string) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, fmt.Errorf("%s %q: %w", name, r.PathValue(name), ticketing.ErrNotFound)
+		return 0, fmt.Errorf("%s %q: %w", name, r.PathValue(name), org.ErrNotFound)
 	}
 	return id, nil
 }
@@ -164,7 +165,7 @@ func (s *Server) getTicket(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r, "id")
 	if err == nil {
 		var t ticketing.Ticket
-		if t, err = s.tickets().Get(r.Context(), actor(r), ticketing.TicketID(id)); err == nil {
+		if t, err = s.tickets().Get(r.Context(), actor(r), org.TicketID(id)); err == nil {
 			v := s.view(r, t)
 			if v.MergedFrom, err = s.tickets().MergedFrom(r.Context(), actor(r), t.ID); err == nil {
 				writeJSON(w, http.StatusOK, v)
@@ -178,7 +179,7 @@ func (s *Server) getTicket(w http.ResponseWriter, r *http.Request) {
 func (s *Server) listTickets(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := ticketing.Filter{Kind: ticketing.Kind(q.Get("kind")), Category: q.Get("category"), RegionPrefix: q.Get("region"), Text: q.Get("q")}
-	v := &ticketing.ValidationError{}
+	v := &org.ValidationError{}
 	intParam := func(name string) int64 {
 		if s := q.Get(name); s != "" {
 			n, err := strconv.ParseInt(s, 10, 64)
@@ -211,9 +212,9 @@ func (s *Server) listTickets(w http.ResponseWriter, r *http.Request) {
 		}
 		return time.Time{}
 	}
-	f.UnitID = ticketing.UnitID(intParam("unit"))
+	f.UnitID = org.UnitID(intParam("unit"))
 	f.HouseholdID = intParam("household_id")
-	f.Before = ticketing.TicketID(intParam("before"))
+	f.Before = org.TicketID(intParam("before"))
 	f.Limit = int(intParam("limit"))
 	f.Overdue, f.Yellow = boolParam("overdue"), boolParam("yellow")
 	f.From, f.To = timeParam("from"), timeParam("to")
@@ -246,7 +247,7 @@ func (s *Server) ticketEvents(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r, "id")
 	if err == nil {
 		var evs []ticketing.Event
-		if evs, err = s.tickets().Events(r.Context(), actor(r), ticketing.TicketID(id)); err == nil {
+		if evs, err = s.tickets().Events(r.Context(), actor(r), org.TicketID(id)); err == nil {
 			writeJSON(w, http.StatusOK, map[string]any{"events": evs})
 			return
 		}
@@ -258,7 +259,7 @@ func (s *Server) ticketDuplicates(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r, "id")
 	if err == nil {
 		var ds []ticketing.Ticket
-		if ds, err = s.tickets().Duplicates(r.Context(), actor(r), ticketing.TicketID(id)); err == nil {
+		if ds, err = s.tickets().Duplicates(r.Context(), actor(r), org.TicketID(id)); err == nil {
 			writeJSON(w, http.StatusOK, map[string]any{"duplicates": ds})
 			return
 		}
@@ -267,17 +268,17 @@ func (s *Server) ticketDuplicates(w http.ResponseWriter, r *http.Request) {
 }
 
 type actionBody struct {
-	Version    *int               `json:"version"`
-	Note       string             `json:"note"`
-	UnitID     ticketing.UnitID   `json:"unit_id"`
-	CoUnitIDs  []ticketing.UnitID `json:"co_unit_ids"`
-	Reason     string             `json:"reason"`
-	Reply      string             `json:"reply"`
-	Outcome    string             `json:"outcome"`
-	Days       int                `json:"days"`
-	Result     string             `json:"result"`
-	TargetID   ticketing.TicketID `json:"target_id"`
-	AssigneeID ticketing.UserID   `json:"assignee_id"`
+	Version    *int         `json:"version"`
+	Note       string       `json:"note"`
+	UnitID     org.UnitID   `json:"unit_id"`
+	CoUnitIDs  []org.UnitID `json:"co_unit_ids"`
+	Reason     string       `json:"reason"`
+	Reply      string       `json:"reply"`
+	Outcome    string       `json:"outcome"`
+	Days       int          `json:"days"`
+	Result     string       `json:"result"`
+	TargetID   org.TicketID `json:"target_id"`
+	AssigneeID org.UserID   `json:"assignee_id"`
 }
 
 // ticketAction serves POST /api/v1/tickets/{id}/<action>. The body must carry the version the client saw.
@@ -294,10 +295,10 @@ func (s *Server) ticketAction(act ticketing.Action) http.HandlerFunc {
 			return
 		}
 		if b.Version == nil || *b.Version <= 0 {
-			writeError(w, r, s.log, ticketing.Invalid("version", "required: the version of the ticket you saw"))
+			writeError(w, r, s.log, org.Invalid("version", "required: the version of the ticket you saw"))
 			return
 		}
-		t, err := s.tickets().Do(r.Context(), actor(r), ticketing.TicketID(id), act, ticketing.ActionInput{
+		t, err := s.tickets().Do(r.Context(), actor(r), org.TicketID(id), act, ticketing.ActionInput{
 			Version: *b.Version, Note: b.Note, UnitID: b.UnitID, CoUnitIDs: b.CoUnitIDs, Reason: b.Reason, Reply: b.Reply,
 			Outcome: b.Outcome, Days: b.Days, Result: b.Result, TargetID: b.TargetID, AssigneeID: b.AssigneeID})
 		if err != nil {
@@ -368,7 +369,7 @@ func (s *Server) updateRule(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if in.Version <= 0 {
-		writeError(w, r, s.log, ticketing.Invalid("version", "required: the version of the rule you saw"))
+		writeError(w, r, s.log, org.Invalid("version", "required: the version of the rule you saw"))
 		return
 	}
 	rule, err := s.tickets().UpdateRule(r.Context(), actor(r), id, in)
@@ -383,7 +384,7 @@ func (s *Server) queueEntries(w http.ResponseWriter, r *http.Request) {
 	unit, err := pathID(r, "unit")
 	if err == nil {
 		var es []ticketing.QueueEntry
-		if es, err = s.deps.Tickets.Queues.Entries(r.Context(), ticketing.UnitID(unit)); err == nil {
+		if es, err = s.deps.Tickets.Queues.Entries(r.Context(), org.UnitID(unit)); err == nil {
 			if es == nil {
 				es = []ticketing.QueueEntry{}
 			}
@@ -396,7 +397,7 @@ func (s *Server) queueEntries(w http.ResponseWriter, r *http.Request) {
 
 // claim takes the next ticket of the unit's queue for the caller (404 when the queue is empty).
 func (s *Server) claim(w http.ResponseWriter, r *http.Request) {
-	s.take(w, r, func(ctx context.Context, a ticketing.Actor, unit ticketing.UnitID) (ticketing.QueueEntry, error) {
+	s.take(w, r, func(ctx context.Context, a org.Actor, unit org.UnitID) (ticketing.QueueEntry, error) {
 		return s.deps.Tickets.Queues.Claim(ctx, a, unit)
 	})
 }
@@ -407,23 +408,23 @@ func (s *Server) reclaim(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("min_idle"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
-			writeError(w, r, s.log, ticketing.Invalid("min_idle", "a duration such as 30m"))
+			writeError(w, r, s.log, org.Invalid("min_idle", "a duration such as 30m"))
 			return
 		}
 		idle = d
 	}
-	s.take(w, r, func(ctx context.Context, a ticketing.Actor, unit ticketing.UnitID) (ticketing.QueueEntry, error) {
+	s.take(w, r, func(ctx context.Context, a org.Actor, unit org.UnitID) (ticketing.QueueEntry, error) {
 		return s.deps.Tickets.Queues.Reclaim(ctx, a, unit, idle)
 	})
 }
 
-func (s *Server) take(w http.ResponseWriter, r *http.Request, f func(context.Context, ticketing.Actor, ticketing.UnitID) (ticketing.QueueEntry, error)) {
+func (s *Server) take(w http.ResponseWriter, r *http.Request, f func(context.Context, org.Actor, org.UnitID) (ticketing.QueueEntry, error)) {
 	unit, err := pathID(r, "unit")
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
-	e, err := f(r.Context(), actor(r), ticketing.UnitID(unit))
+	e, err := f(r.Context(), actor(r), org.UnitID(unit))
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
@@ -447,7 +448,7 @@ func (s *Server) publicProgress(w http.ResponseWriter, r *http.Request) {
 	}
 	code := r.URL.Query().Get("code")
 	if len(code) != 6 {
-		writeError(w, r, s.log, ticketing.Invalid("code", "the 6-digit query code given at intake"))
+		writeError(w, r, s.log, org.Invalid("code", "the 6-digit query code given at intake"))
 		return
 	}
 	p, err := s.tickets().PublicProgress(r.Context(), r.PathValue("number"), code)

@@ -9,6 +9,7 @@ import (
 
 	"hotline/deploy/testenv"
 	"hotline/ticketing"
+	"hotline/ticketing/org"
 )
 
 // BenchmarkCreateHTTP measures POST /api/v1/tickets (dispatched at intake) through the whole handler on the
@@ -19,12 +20,12 @@ func BenchmarkCreateHTTP(b *testing.B) {
 	svc := ticketing.NewService(db, ticketing.Options{})
 	h := New(Deps{DB: db, Redis: rdb, Tickets: &Tickets{Service: svc, Queues: ticketing.NewQueues(db, rdb, prefix), RedisPrefix: prefix}})
 	ctx := b.Context()
-	u, _ := ticketing.UnitByCode(ctx, db, "desk")
-	user, err := ticketing.CreateUser(ctx, db, ticketing.NewUser{Username: "bench", DisplayName: "bench", Password: "password1", Role: ticketing.RoleAgent, UnitID: u.ID})
+	u, _ := org.UnitByCode(ctx, db, "desk")
+	user, err := org.CreateUser(ctx, db, org.NewUser{Username: "bench", DisplayName: "bench", Password: "password1", Role: org.RoleAgent, UnitID: u.ID})
 	if err != nil {
 		b.Fatal(err)
 	}
-	tok, _ := ticketing.CreateToken(ctx, db, user.ID, "bench", 0)
+	tok, _ := org.CreateToken(ctx, db, user.ID, "bench", 0)
 	var n atomic.Int64
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {

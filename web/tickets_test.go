@@ -16,6 +16,7 @@ import (
 
 	"hotline/deploy/testenv"
 	"hotline/ticketing"
+	"hotline/ticketing/org"
 )
 
 type apiFixture struct {
@@ -37,14 +38,14 @@ func newAPI(t *testing.T) *apiFixture {
 }
 
 // user creates a user and logs in through POST /api/v1/tokens.
-func (f *apiFixture) user(name string, role ticketing.Role, unitCode string) string {
+func (f *apiFixture) user(name string, role org.Role, unitCode string) string {
 	f.t.Helper()
 	ctx := context.Background()
-	u, err := ticketing.UnitByCode(ctx, f.db, unitCode)
+	u, err := org.UnitByCode(ctx, f.db, unitCode)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	if _, err := ticketing.CreateUser(ctx, f.db, ticketing.NewUser{Username: name, DisplayName: name, Password: "password1", Role: role, UnitID: u.ID}); err != nil {
+	if _, err := org.CreateUser(ctx, f.db, org.NewUser{Username: name, DisplayName: name, Password: "password1", Role: role, UnitID: u.ID}); err != nil {
 		f.t.Fatal(err)
 	}
 	var out struct{ Token string }
@@ -92,7 +93,7 @@ type viewResp struct {
 	Duplicates []ticketing.Ticket
 }
 
-func (f *apiFixture) events(id ticketing.TicketID) int {
+func (f *apiFixture) events(id org.TicketID) int {
 	var n int
 	f.db.QueryRow(context.Background(), `SELECT count(*) FROM ticket_events WHERE ticket_id = $1`, int64(id)).Scan(&n)
 	return n
@@ -100,8 +101,8 @@ func (f *apiFixture) events(id ticketing.TicketID) int {
 
 func TestTicketAPI(t *testing.T) {
 	f := newAPI(t)
-	agent := f.user("agent1", ticketing.RoleAgent, "desk")
-	staff := f.user("heshan1", ticketing.RoleStaff, "430903")
+	agent := f.user("agent1", org.RoleAgent, "desk")
+	staff := f.user("heshan1", org.RoleStaff, "430903")
 	hh := int64(5)
 	body := map[string]any{"source": "phone", "caller_name": "王五", "caller_phone": "+86 138-0000-1111", "region_code": "430903",
 		"household_id": hh, "kind": "help", "category": "monitoring_help", "content": "房屋漏雨,需要危房改造"}
@@ -263,9 +264,9 @@ func contains(xs []string, x string) bool {
 
 func TestDirectoryAndQueueAPI(t *testing.T) {
 	f := newAPI(t)
-	admin := f.user("admin", ticketing.RoleAdmin, "430000")
-	agent := f.user("agent1", ticketing.RoleAgent, "desk")
-	staff := f.user("policy1", ticketing.RoleStaff, "div-policy")
+	admin := f.user("admin", org.RoleAdmin, "430000")
+	agent := f.user("agent1", org.RoleAgent, "desk")
+	staff := f.user("policy1", org.RoleStaff, "div-policy")
 	// Categories are editable by admins only.
 	var cats struct{ Categories []ticketing.Category }
 	f.call(agent, "GET", "/api/v1/categories", nil, nil, &cats)
@@ -341,7 +342,7 @@ func TestDirectoryAndQueueAPI(t *testing.T) {
 // are not affected.
 func TestLoginFailuresAreCapped(t *testing.T) {
 	f := newAPI(t)
-	f.user("guarded", ticketing.RoleAgent, ticketing.CodeDesk)
+	f.user("guarded", org.RoleAgent, org.CodeDesk)
 	for i := 0; i < maxLoginFailures; i++ {
 		if code := f.call("", "POST", "/api/v1/tokens", map[string]string{"username": "guarded", "password": "wrong-guess"}, nil, nil); code != 401 {
 			t.Fatalf("wrong password %d: %d, want 401", i, code)
@@ -350,5 +351,5 @@ func TestLoginFailuresAreCapped(t *testing.T) {
 	if code := f.call("", "POST", "/api/v1/tokens", map[string]string{"username": "guarded", "password": "password1"}, nil, nil); code != 429 {
 		t.Fatalf("after %d failures: %d, want 429", maxLoginFailures, code)
 	}
-	f.user("other", ticketing.RoleAgent, ticketing.CodeDesk) // logs in fine
+	f.user("other", org.RoleAgent, org.CodeDesk) // logs in fine
 }

@@ -1,13 +1,12 @@
 package web
 
 import (
+	"hotline/ticketing/org"
 	"net/http"
-
-	"hotline/ticketing"
 )
 
 func (s *Server) listUnits(w http.ResponseWriter, r *http.Request) {
-	us, err := ticketing.ListUnits(r.Context(), s.deps.DB)
+	us, err := org.ListUnits(r.Context(), s.deps.DB)
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return

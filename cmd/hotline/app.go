@@ -19,7 +19,7 @@ import (
 
 	"hotline/deploy/localrt"
 	"hotline/migrations"
-	"hotline/ticketing"
+	"hotline/ticketing/org"
 	"hotline/web"
 )
 
@@ -239,7 +239,7 @@ func runMigrate(ctx context.Context, cfg *Config, args []string, stdout io.Write
 		if err != nil {
 			return err
 		}
-		n, err := ticketing.SeedUnits(ctx, db)
+		n, err := org.SeedUnits(ctx, db)
 		if err != nil {
 			return err
 		}
@@ -270,7 +270,7 @@ func runUp(ctx context.Context, cfg *Config, args []string, stdout io.Writer) er
 		rdb.Close()
 		return err
 	}
-	if _, err := ticketing.SeedUnits(ctx, db); err != nil {
+	if _, err := org.SeedUnits(ctx, db); err != nil {
 		db.Close()
 		rdb.Close()
 		return err

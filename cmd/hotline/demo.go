@@ -3,8 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-
-	"hotline/ticketing"
+	"hotline/ticketing/org"
 )
 
 // demoPassword is the password of every demo user; `hotline up` prints it. Demo users exist only where
@@ -20,28 +19,28 @@ func (a *App) loadDemo(ctx context.Context) error {
 	if n > 0 {
 		return nil
 	}
-	unit := func(code string) ticketing.UnitID {
-		u, err := ticketing.UnitByCode(ctx, a.db, code)
+	unit := func(code string) org.UnitID {
+		u, err := org.UnitByCode(ctx, a.db, code)
 		if err != nil {
 			return 0
 		}
 		return u.ID
 	}
-	users := []ticketing.NewUser{
-		{Username: "admin", DisplayName: "系统管理员", Role: ticketing.RoleAdmin, UnitID: unit(ticketing.CodeBureau),
-			Permissions: []ticketing.Permission{ticketing.PermRevealPII, ticketing.PermConfidential}},
-		{Username: "agent1", DisplayName: "话务员 李娟", Role: ticketing.RoleAgent, UnitID: unit(ticketing.CodeDesk)},
-		{Username: "agent2", DisplayName: "话务员 王芳", Role: ticketing.RoleAgent, UnitID: unit(ticketing.CodeDesk)},
-		{Username: "dispatch1", DisplayName: "派单员 张伟", Role: ticketing.RoleDispatcher, UnitID: unit(ticketing.CodeDesk)},
-		{Username: "heshan1", DisplayName: "赫山区承办人 刘洋", Role: ticketing.RoleStaff, UnitID: unit("430903")},
-		{Username: "heshanhead", DisplayName: "赫山区负责人 陈静", Role: ticketing.RoleHead, UnitID: unit("430903")},
-		{Username: "monitor1", DisplayName: "防贫监测处 周敏", Role: ticketing.RoleStaff, UnitID: unit("div-monitoring")},
-		{Username: "super1", DisplayName: "督查考核处 赵强", Role: ticketing.RoleSupervisor, UnitID: unit("div-inspection")},
-		{Username: "campaign1", DisplayName: "外呼管理 孙丽", Role: ticketing.RoleCampaignManager, UnitID: unit("div-monitoring")},
+	users := []org.NewUser{
+		{Username: "admin", DisplayName: "系统管理员", Role: org.RoleAdmin, UnitID: unit(org.CodeBureau),
+			Permissions: []org.Permission{org.PermRevealPII, org.PermConfidential}},
+		{Username: "agent1", DisplayName: "话务员 李娟", Role: org.RoleAgent, UnitID: unit(org.CodeDesk)},
+		{Username: "agent2", DisplayName: "话务员 王芳", Role: org.RoleAgent, UnitID: unit(org.CodeDesk)},
+		{Username: "dispatch1", DisplayName: "派单员 张伟", Role: org.RoleDispatcher, UnitID: unit(org.CodeDesk)},
+		{Username: "heshan1", DisplayName: "赫山区承办人 刘洋", Role: org.RoleStaff, UnitID: unit("430903")},
+		{Username: "heshanhead", DisplayName: "赫山区负责人 陈静", Role: org.RoleHead, UnitID: unit("430903")},
+		{Username: "monitor1", DisplayName: "防贫监测处 周敏", Role: org.RoleStaff, UnitID: unit("div-monitoring")},
+		{Username: "super1", DisplayName: "督查考核处 赵强", Role: org.RoleSupervisor, UnitID: unit("div-inspection")},
+		{Username: "campaign1", DisplayName: "外呼管理 孙丽", Role: org.RoleCampaignManager, UnitID: unit("div-monitoring")},
 	}
 	for _, u := range users {
 		u.Password = demoPassword
-		if _, err := ticketing.CreateUser(ctx, a.db, u); err != nil {
+		if _, err := org.CreateUser(ctx, a.db, u); err != nil {
 			return fmt.Errorf("demo user %s: %w", u.Username, err)
 		}
 	}

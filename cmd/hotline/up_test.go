@@ -16,7 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"hotline/deploy/testenv"
-	"hotline/ticketing"
+	"hotline/ticketing/org"
 )
 
 type upEnv struct {
@@ -85,9 +85,9 @@ func TestUpEndToEnd(t *testing.T) {
 	if code, body := get(t, e.base+"/api/v1/units"); code != 401 || !strings.Contains(body, `"code":"unauthenticated"`) {
 		t.Errorf("no token: %d %s", code, body)
 	}
-	var adminID ticketing.UserID
+	var adminID org.UserID
 	conn.QueryRow(ctx, `SELECT id FROM users WHERE username = 'admin'`).Scan(&adminID)
-	token, err := ticketing.CreateToken(ctx, conn, adminID, "test", time.Hour)
+	token, err := org.CreateToken(ctx, conn, adminID, "test", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

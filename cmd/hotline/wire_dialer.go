@@ -20,6 +20,7 @@ import (
 	"hotline/ticketing"
 	"hotline/ticketing/campaign"
 	"hotline/ticketing/monitoring"
+	"hotline/ticketing/org"
 	"hotline/web"
 )
 
@@ -160,7 +161,7 @@ func (c outboundContacts) RecordCallContact(ctx context.Context, tx pgx.Tx, cc t
 	if cc.TicketID != 0 {
 		summary += fmt.Sprintf("，工单 #%d", cc.TicketID)
 	}
-	_, err := c.mon.AddContactTx(ctx, tx, monitoring.Contact{HouseholdID: monitoring.HouseholdID(cc.HouseholdID), Kind: kind,
+	_, err := c.mon.AddContactTx(ctx, tx, monitoring.Contact{HouseholdID: org.HouseholdID(cc.HouseholdID), Kind: kind,
 		At: cc.At, Summary: summary, Ref: fmt.Sprintf("call:%d", cc.CallID)})
 	return err
 }
@@ -168,13 +169,13 @@ func (c outboundContacts) RecordCallContact(ctx context.Context, tx pgx.Tx, cc t
 // agentPhones finds an agent's phone: the registrar's live bindings (telephony/sipua keeps them in Redis), else the
 // configured URI template with the agent's SIP user.
 type agentPhones struct {
-	db          ticketing.DB
+	db          org.DB
 	rdb         *redis.Client
 	prefix      string
 	uriTemplate string
 }
 
-func (p agentPhones) AgentContacts(ctx context.Context, agent ticketing.UserID) ([]sip.Uri, error) {
+func (p agentPhones) AgentContacts(ctx context.Context, agent org.UserID) ([]sip.Uri, error) {
 	ag, err := telephony.GetAgent(ctx, p.db, agent)
 	if err != nil {
 		return nil, fmt.Errorf("click-to-call needs the agent's SIP account: %w", err)
@@ -210,7 +211,7 @@ func demoCampaign(ctx context.Context, a *App) error {
 	if err != nil {
 		return err
 	}
-	_, err = svc.Create(ctx, ticketing.System, campaign.NewCampaign{Name: "益阳市监测户收入变化电话排查（示例）",
+	_, err = svc.Create(ctx, org.System, campaign.NewCampaign{Name: "益阳市监测户收入变化电话排查（示例）",
 		Purpose: campaign.PurposeCheckin, CallerID: a.cfg.Dialer.CallerID, OptOutKey: "9", Pace: 5, MaxConcurrent: 20,
 		Query: campaign.TargetQuery{RegionPrefix: "4309", MinDaysSinceContact: 30},
 		Script: campaign.Script{Questions: []campaign.Question{

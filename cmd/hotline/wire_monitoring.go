@@ -15,9 +15,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"hotline/migrations"
-	"hotline/ticketing"
 	"hotline/ticketing/monitoring"
 	"hotline/ticketing/monitoring/pii"
+	"hotline/ticketing/org"
 )
 
 func init() {
@@ -186,7 +186,7 @@ func runImport(ctx context.Context, cfg *Config, args []string, stdout io.Writer
 		return err
 	}
 	start := time.Now()
-	rep, err := newMonitoring(cfg, db, box).Import(ctx, ticketing.System, f)
+	rep, err := newMonitoring(cfg, db, box).Import(ctx, org.System, f)
 	if err != nil {
 		return err
 	}

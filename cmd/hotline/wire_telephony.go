@@ -16,7 +16,7 @@ import (
 	"hotline/telephony/media"
 	"hotline/telephony/sipua"
 	"hotline/telephony/ticketlink"
-	"hotline/ticketing"
+	"hotline/ticketing/org"
 )
 
 func init() {
@@ -167,4 +167,4 @@ func demoAgents(ctx context.Context, a *App) error {
 	return nil
 }
 
-func userID(id int64) ticketing.UserID { return ticketing.UserID(id) }
+func userID(id int64) org.UserID { return org.UserID(id) }

@@ -10,6 +10,7 @@ import (
 
 	"hotline/ticketing"
 	"hotline/ticketing/calendar"
+	"hotline/ticketing/org"
 	"hotline/web"
 )
 
@@ -139,7 +140,7 @@ func demoTickets(ctx context.Context, a *App) error {
 		{Source: ticketing.SourceWeb, CallerName: "张伟", CallerPhone: "18673700000", RegionCode: "430921",
 			Kind: ticketing.KindComplaint, Category: "living_environment", Urgency: ticketing.UrgencyUrgent, Content: "改厕后化粪池渗漏,影响饮水井", Dispatch: true},
 	} {
-		if _, err := svc.Create(ctx, ticketing.System, nt); err != nil {
+		if _, err := svc.Create(ctx, org.System, nt); err != nil {
 			return fmt.Errorf("demo ticket: %w", err)
 		}
 	}

@@ -34,15 +34,15 @@ import (
 	"hotline/migrations"
 	"hotline/telephony/dialer"
 	"hotline/telephony/media"
-	"hotline/ticketing"
 	"hotline/ticketing/campaign"
+	"hotline/ticketing/org"
 )
 
 var verbose bool
 
 type synthetic struct{ n int }
 
-func (s synthetic) SelectHouseholds(context.Context, ticketing.DB, campaign.TargetQuery) ([]campaign.Household, error) {
+func (s synthetic) SelectHouseholds(context.Context, org.DB, campaign.TargetQuery) ([]campaign.Household, error) {
 	out := make([]campaign.Household, s.n)
 	for i := range out {
 		out[i] = campaign.Household{ID: campaign.HouseholdID(i + 1), RegionCode: "430903", PhoneCount: 1}
@@ -142,7 +142,7 @@ func main() {
 		done := make(chan struct{})
 		go func() { d.Run(ectx); close(done) }()
 		one := campaign.Retry{MaxAttempts: 1}
-		c, err := svc.Create(ctx, ticketing.System, campaign.NewCampaign{Name: fmt.Sprintf("load %.0f/s", rate), Purpose: campaign.PurposeNotice,
+		c, err := svc.Create(ctx, org.System, campaign.NewCampaign{Name: fmt.Sprintf("load %.0f/s", rate), Purpose: campaign.PurposeNotice,
 			CallerID: "12345", Pace: rate, MaxConcurrent: 10000, DailyCap: 5, RingTimeoutMS: 5000,
 			Windows: &campaign.Windows{Spans: []campaign.Span{{Start: "00:00", End: "24:00"}}, CallOnHolidays: true},
 			Retry:   &campaign.RetryRules{NoAnswer: one, Busy: one, Failed: one},
@@ -151,7 +151,7 @@ func main() {
 			fatal(err)
 		}
 		t0 := time.Now()
-		if _, err := svc.Launch(ctx, ticketing.System, c.ID); err != nil {
+		if _, err := svc.Launch(ctx, org.System, c.ID); err != nil {
 			fatal(err)
 		}
 		var p *campaign.Progress

@@ -23,9 +23,9 @@ import (
 
 	"hotline/deploy/localrt"
 	"hotline/migrations"
-	"hotline/ticketing"
 	"hotline/ticketing/monitoring"
 	"hotline/ticketing/monitoring/pii"
+	"hotline/ticketing/org"
 )
 
 func main() {
@@ -71,7 +71,7 @@ func main() {
 	if _, err := migrations.Up(ctx, db, slog.New(slog.DiscardHandler)); err != nil {
 		fatal(err)
 	}
-	if _, err := ticketing.SeedUnits(ctx, db); err != nil {
+	if _, err := org.SeedUnits(ctx, db); err != nil {
 		fatal(err)
 	}
 	key, _ := pii.ParseKey(pii.NewKey())
@@ -166,7 +166,7 @@ func main() {
 		rows := strings.Count(data, "\n") - 1
 		for _, run := range []string{"new households", "same file again (unchanged)"} {
 			start = time.Now()
-			rep, err := svc.Import(ctx, ticketing.System, strings.NewReader(data))
+			rep, err := svc.Import(ctx, org.System, strings.NewReader(data))
 			if err != nil {
 				fatal(err)
 			}

@@ -28,7 +28,7 @@ import (
 
 	"hotline/deploy/localrt"
 	"hotline/migrations"
-	"hotline/ticketing"
+	"hotline/ticketing/org"
 )
 
 var (
@@ -125,7 +125,7 @@ func buildTemplate(ctx context.Context) error {
 	if _, err := migrations.Up(ctx, pool, nil); err != nil {
 		return fmt.Errorf("migrate template: %w", err)
 	}
-	if _, err := ticketing.SeedUnits(ctx, pool); err != nil {
+	if _, err := org.SeedUnits(ctx, pool); err != nil {
 		return fmt.Errorf("seed template: %w", err)
 	}
 	return nil

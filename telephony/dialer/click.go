@@ -18,14 +18,14 @@ import (
 
 	"hotline/telephony"
 	"hotline/telephony/media"
-	"hotline/ticketing"
 	"hotline/ticketing/campaign"
+	"hotline/ticketing/org"
 	"hotline/ticketing/phone"
 )
 
 // AgentPhones finds where an agent's phone can be rung (registrar bindings, or a configured static contact).
 type AgentPhones interface {
-	AgentContacts(ctx context.Context, agent ticketing.UserID) ([]sip.Uri, error)
+	AgentContacts(ctx context.Context, agent org.UserID) ([]sip.Uri, error)
 }
 
 // CDRs is what click-to-call needs of telephony's call records: the CDR, its recording, and (through the
@@ -70,10 +70,10 @@ func (k *Clicker) Run(ctx context.Context) error {
 }
 
 // ErrNotRunning is the reason Dial refuses before Run (or after it ended); it wraps ticketing.ErrState.
-var ErrNotRunning = fmt.Errorf("click-to-call is not running: %w", ticketing.ErrState)
+var ErrNotRunning = fmt.Errorf("click-to-call is not running: %w", org.ErrState)
 
 // Dial starts a click-to-call and returns at once with its record; the call proceeds in the background.
-func (k *Clicker) Dial(ctx context.Context, a ticketing.Actor, r campaign.ClickRequest) (*campaign.ClickCall, error) {
+func (k *Clicker) Dial(ctx context.Context, a org.Actor, r campaign.ClickRequest) (*campaign.ClickCall, error) {
 	if err := r.Validate(a); err != nil {
 		return nil, err
 	}
@@ -82,14 +82,14 @@ func (k *Clicker) Dial(ctx context.Context, a ticketing.Actor, r campaign.ClickR
 		return nil, err
 	}
 	if len(contacts) == 0 {
-		return nil, &ticketing.StateError{Action: "click_to_call", State: "agent_phone_not_registered", Allowed: []string{}, Reason: ticketing.ErrState}
+		return nil, &org.StateError{Action: "click_to_call", State: "agent_phone_not_registered", Allowed: []string{}, Reason: org.ErrState}
 	}
 	phones, err := k.Phones.Phones(ctx, r.HouseholdID, r.TicketID)
 	if err != nil {
 		return nil, err
 	}
 	if r.PhoneIndex >= len(phones) {
-		return nil, ticketing.Invalid("phone_index", fmt.Sprintf("there are %d numbers", len(phones)))
+		return nil, org.Invalid("phone_index", fmt.Sprintf("there are %d numbers", len(phones)))
 	}
 	number := phones[r.PhoneIndex]
 	k.mu.Lock()
@@ -99,7 +99,7 @@ func (k *Clicker) Dial(ctx context.Context, a ticketing.Actor, r campaign.ClickR
 	}
 	k.mu.Unlock()
 	if base == nil {
-		return nil, &ticketing.StateError{Action: "click_to_call", State: "dialer_stopped", Allowed: []string{}, Reason: ErrNotRunning}
+		return nil, &org.StateError{Action: "click_to_call", State: "dialer_stopped", Allowed: []string{}, Reason: ErrNotRunning}
 	}
 	c, err := k.Campaigns.StartClick(ctx, a.UserID, r, phone.Mask(number))
 	if err != nil {
@@ -157,7 +157,7 @@ func (k *Clicker) leg(ctx context.Context, to sip.Uri, headers []sip.Header, aut
 	return d, med, 200, nil
 }
 
-func (k *Clicker) run(ctx context.Context, c *campaign.ClickCall, a ticketing.Actor, agentURI sip.Uri, number string) {
+func (k *Clicker) run(ctx context.Context, c *campaign.ClickCall, a org.Actor, agentURI sip.Uri, number string) {
 	log := k.Log.With("click_id", c.ID, "agent", a.Username)
 	started := time.Now()
 	hangup := func(d *diago.DialogClientSession) {

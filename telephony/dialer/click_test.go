@@ -16,22 +16,22 @@ import (
 	"hotline/telephony"
 	"hotline/telephony/media"
 	"hotline/telephony/phonetest"
-	"hotline/ticketing"
 	"hotline/ticketing/campaign"
 	"hotline/ticketing/monitoring"
 	"hotline/ticketing/monitoring/pii"
+	"hotline/ticketing/org"
 )
 
 type staticAgent struct{ uri sip.Uri }
 
-func (s staticAgent) AgentContacts(context.Context, ticketing.UserID) ([]sip.Uri, error) {
+func (s staticAgent) AgentContacts(context.Context, org.UserID) ([]sip.Uri, error) {
 	return []sip.Uri{s.uri}, nil
 }
 
 type timelineContacts struct{ mon *monitoring.Service }
 
 func (c timelineContacts) RecordCallContact(ctx context.Context, tx pgx.Tx, cc telephony.CallContact) error {
-	_, err := c.mon.AddContactTx(ctx, tx, monitoring.Contact{HouseholdID: monitoring.HouseholdID(cc.HouseholdID),
+	_, err := c.mon.AddContactTx(ctx, tx, monitoring.Contact{HouseholdID: org.HouseholdID(cc.HouseholdID),
 		Kind: monitoring.ContactOutboundCall, At: cc.At, Summary: "click-to-call", Ref: fmt.Sprintf("call:%d", cc.CallID)})
 	return err
 }
@@ -56,7 +56,7 @@ func TestClickToCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer householdPhone.Close()
-	u, err := ticketing.CreateUser(ctx, db, ticketing.NewUser{Username: "agent7", DisplayName: "话务员", Role: ticketing.RoleAgent, Password: "secret-password"})
+	u, err := org.CreateUser(ctx, db, org.NewUser{Username: "agent7", DisplayName: "话务员", Role: org.RoleAgent, Password: "secret-password"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestClickToCall(t *testing.T) {
 	defer func() { stop(); <-runDone }()
 	time.Sleep(50 * time.Millisecond)
 
-	if _, err := k.Dial(ctx, ticketing.Actor{Role: ticketing.RoleDispatcher}, campaign.ClickRequest{HouseholdID: campaign.HouseholdID(h.ID)}); err == nil {
+	if _, err := k.Dial(ctx, org.Actor{Role: org.RoleDispatcher}, campaign.ClickRequest{HouseholdID: campaign.HouseholdID(h.ID)}); err == nil {
 		t.Fatal("a dispatcher placed a click-to-call")
 	}
 	if _, err := k.Dial(ctx, agent, campaign.ClickRequest{HouseholdID: campaign.HouseholdID(h.ID), PhoneIndex: 3}); err == nil {

@@ -19,8 +19,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"hotline/deploy/testenv"
-	"hotline/ticketing"
 	"hotline/ticketing/campaign"
+	"hotline/ticketing/org"
 )
 
 func TestMain(m *testing.M) {
@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m))
 }
 
-var manager = ticketing.Actor{Username: "cm", Role: ticketing.RoleCampaignManager}
+var manager = org.Actor{Username: "cm", Role: org.RoleCampaignManager}
 
 type engineOpts struct {
 	sippPort  int
@@ -291,7 +291,7 @@ func runChild() int {
 
 type onlyDigit2 struct{ n int }
 
-func (d onlyDigit2) SelectHouseholds(context.Context, ticketing.DB, campaign.TargetQuery) ([]campaign.Household, error) {
+func (d onlyDigit2) SelectHouseholds(context.Context, org.DB, campaign.TargetQuery) ([]campaign.Household, error) {
 	var out []campaign.Household
 	for k := 0; k < d.n; k++ {
 		out = append(out, campaign.Household{ID: campaign.HouseholdID(10*k + 2), RegionCode: "430903", PhoneCount: 1})

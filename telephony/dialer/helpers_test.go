@@ -19,8 +19,8 @@ import (
 
 	"hotline/deploy/testenv"
 	"hotline/telephony/media"
-	"hotline/ticketing"
 	"hotline/ticketing/campaign"
+	"hotline/ticketing/org"
 )
 
 // writePrompt writes a short 8 kHz 16-bit mono WAV tone (the format diago plays without resampling).
@@ -138,7 +138,7 @@ func (schemePhones) Phones(_ context.Context, h campaign.HouseholdID, _ campaign
 
 type rangeDirectory struct{ from, to int }
 
-func (d rangeDirectory) SelectHouseholds(context.Context, ticketing.DB, campaign.TargetQuery) ([]campaign.Household, error) {
+func (d rangeDirectory) SelectHouseholds(context.Context, org.DB, campaign.TargetQuery) ([]campaign.Household, error) {
 	var out []campaign.Household
 	for i := d.from; i <= d.to; i++ {
 		n := 1

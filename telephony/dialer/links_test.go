@@ -11,6 +11,7 @@ import (
 	"hotline/ticketing/campaign"
 	"hotline/ticketing/monitoring"
 	"hotline/ticketing/monitoring/pii"
+	"hotline/ticketing/org"
 	"hotline/ticketing/region"
 )
 
@@ -21,7 +22,7 @@ func household(t *testing.T, mon *monitoring.Service, number, county, phone stri
 	if len(ts) == 0 {
 		t.Fatalf("no township in %s", county)
 	}
-	h, err := mon.Create(context.Background(), ticketing.System, monitoring.HouseholdInput{Number: number, CountyCode: county,
+	h, err := mon.Create(context.Background(), org.System, monitoring.HouseholdInput{Number: number, CountyCode: county,
 		TownshipCode: ts[0].Code, Village: "新华村", MonitoringType: "marginal", RiskTypes: []string{"illness"},
 		Members: []monitoring.MemberInput{{Name: "刘建国", Relation: "户主", IDNumber: "43090319650505123X", Phone: phone}}})
 	if err != nil {
@@ -71,7 +72,7 @@ func TestRiskAnswerAndCallbacks(t *testing.T) {
 		county string
 		risky  bool
 	}{{heshan, "430903", true}, {taojiang, "430922", true}, {calm, "430903", false}} {
-		var unit ticketing.UnitID
+		var unit org.UnitID
 		var source string
 		err := db.QueryRow(ctx, `SELECT lead_unit_id, source FROM tickets WHERE household_id = $1 AND category = 'monitoring_verify'`,
 			int64(tc.h.ID)).Scan(&unit, &source)
@@ -80,7 +81,7 @@ func TestRiskAnswerAndCallbacks(t *testing.T) {
 				t.Errorf("household %s: a verification ticket without a risk answer", tc.h.Number)
 			}
 		} else {
-			want, _ := ticketing.UnitForRegion(ctx, db, tc.county)
+			want, _ := org.UnitForRegion(ctx, db, tc.county)
 			if err != nil || unit != want.ID || source != "campaign" {
 				t.Errorf("household %s: verification ticket unit %d source %q (%v), want unit %d of %s", tc.h.Number, unit, source, err, want.ID, tc.county)
 			}
@@ -102,16 +103,16 @@ func TestRiskAnswerAndCallbacks(t *testing.T) {
 		Script: campaign.Script{Questions: []campaign.Question{{ID: "satisfaction", Prompt: "q.wav", Keys: "123"}}, Final: "bye.wav", SilenceMS: 1500}}); err != nil {
 		t.Fatal(err)
 	}
-	replied := func(phone string) ticketing.TicketID {
-		tk, err := tickets.Create(ctx, ticketing.System, ticketing.NewTicket{Source: ticketing.SourcePhone, CallerPhone: phone,
+	replied := func(phone string) org.TicketID {
+		tk, err := tickets.Create(ctx, org.System, ticketing.NewTicket{Source: ticketing.SourcePhone, CallerPhone: phone,
 			RegionCode: "430903", Kind: ticketing.KindComplaint, Category: "employment", Content: "公益岗位工资未按时发放", Dispatch: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := tickets.Sign(ctx, ticketing.System, tk.ID, 0); err != nil {
+		if _, err := tickets.Sign(ctx, org.System, tk.ID, 0); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := tickets.Reply(ctx, ticketing.System, tk.ID, ticketing.ActionInput{Reply: "已协调发放"}); err != nil {
+		if _, err := tickets.Reply(ctx, org.System, tk.ID, ticketing.ActionInput{Reply: "已协调发放"}); err != nil {
 			t.Fatal(err)
 		}
 		return tk.ID
@@ -132,7 +133,7 @@ func TestRiskAnswerAndCallbacks(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	check := func(id ticketing.TicketID, status ticketing.Status, satisfaction string, reopens int) {
+	check := func(id org.TicketID, status ticketing.Status, satisfaction string, reopens int) {
 		var st ticketing.Status
 		var sat string
 		var n int

@@ -18,10 +18,11 @@ import (
 	"hotline/telephony/media"
 	"hotline/telephony/phonetest"
 	"hotline/ticketing"
+	"hotline/ticketing/org"
 )
 
-func unitID(t *testing.T, r *rig, code string) ticketing.UnitID {
-	u, err := ticketing.UnitByCode(context.Background(), r.db, code)
+func unitID(t *testing.T, r *rig, code string) org.UnitID {
+	u, err := org.UnitByCode(context.Background(), r.db, code)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func TestVoicemailWhenNobodyIsStaffed(t *testing.T) {
 	if err != nil || len(lv) != 1 || lv[0] < 0.05 {
 		t.Errorf("voicemail levels %v %v: want the caller's voice", lv, err)
 	}
-	tk, err := r.tsvc.Get(ctx, ticketing.System, ticketing.TicketID(c.TicketID))
+	tk, err := r.tsvc.Get(ctx, org.System, org.TicketID(c.TicketID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,12 +77,12 @@ func TestVoicemailWhenNobodyIsStaffed(t *testing.T) {
 		t.Errorf("voicemail ticket %+v", tk)
 	}
 	// Only those who may see the ticket hear the message: the dispatch desk's staff may, a county clerk may not.
-	clerk := ticketing.Actor{UserID: 0, Username: "heshan1", Role: ticketing.RoleStaff, UnitID: unitID(t, r, "430903")}
+	clerk := org.Actor{UserID: 0, Username: "heshan1", Role: org.RoleStaff, UnitID: unitID(t, r, "430903")}
 	if _, f, err := r.svc.OpenRecording(ctx, clerk, rec.ID); err == nil {
 		f.Close()
 		t.Error("a county clerk may hear a recording of a ticket not in its unit")
 	}
-	if _, f, err := r.svc.OpenRecording(ctx, ticketing.System, rec.ID); err != nil {
+	if _, f, err := r.svc.OpenRecording(ctx, org.System, rec.ID); err != nil {
 		t.Errorf("admin cannot open the recording: %v", err)
 	} else {
 		f.Close()

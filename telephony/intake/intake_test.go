@@ -11,7 +11,7 @@ import (
 	"hotline/telephony"
 	"hotline/telephony/media"
 	"hotline/telephony/phonetest"
-	"hotline/ticketing"
+	"hotline/ticketing/org"
 )
 
 const caller = "13812345678"
@@ -125,4 +125,4 @@ func TestAgentCallEndToEnd(t *testing.T) {
 
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
 
-var _ = ticketing.System
+var _ = org.System

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"hotline/telephony"
-	"hotline/ticketing"
+	"hotline/ticketing/org"
 )
 
 // queue holds this process's waiting callers in arrival order and hands each the ready agent idle longest that
@@ -27,7 +27,7 @@ type queue struct {
 type waiter struct {
 	call    telephony.CallID
 	skills  []string
-	exclude []ticketing.UserID
+	exclude []org.UserID
 	got     chan telephony.Agent // buffered 1; sent under queue.mu
 }
 
@@ -101,7 +101,7 @@ func (q *queue) dispatch(ctx context.Context) {
 			return
 		}
 		a, err := q.svc.ReserveAgent(ctx, w.call, w.skills, w.exclude)
-		if errors.Is(err, ticketing.ErrNotFound) {
+		if errors.Is(err, org.ErrNotFound) {
 			if len(w.skills) == 0 {
 				return // nobody is ready at all: no later caller can be served either
 			}

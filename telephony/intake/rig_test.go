@@ -27,6 +27,7 @@ import (
 	"hotline/ticketing"
 	"hotline/ticketing/monitoring"
 	"hotline/ticketing/monitoring/pii"
+	"hotline/ticketing/org"
 	"hotline/ticketing/region"
 )
 
@@ -44,7 +45,7 @@ type eventLog struct {
 	ev []event
 }
 
-func (l *eventLog) Publish(_ context.Context, _ ticketing.DB, topic, key string, payload any) error {
+func (l *eventLog) Publish(_ context.Context, _ org.DB, topic, key string, payload any) error {
 	b, err := json.Marshal(payload)
 	if err != nil {
 		return err
@@ -208,10 +209,10 @@ func freeUDP(t *testing.T) int {
 func (r *rig) uri(user string) string { return fmt.Sprintf("sip:%s@127.0.0.1:%d", user, r.port) }
 
 // agent creates an agent user with a SIP account and returns its id.
-func (r *rig) agent(name string, skills ...string) ticketing.UserID {
+func (r *rig) agent(name string, skills ...string) org.UserID {
 	r.t.Helper()
 	ctx := context.Background()
-	u, err := ticketing.CreateUser(ctx, r.db, ticketing.NewUser{Username: name, DisplayName: "坐席 " + name, Password: "password-" + name, Role: ticketing.RoleAgent})
+	u, err := org.CreateUser(ctx, r.db, org.NewUser{Username: name, DisplayName: "坐席 " + name, Password: "password-" + name, Role: org.RoleAgent})
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -237,9 +238,9 @@ func (r *rig) agentPhone(name string, o phonetest.Options) *phonetest.Phone {
 	return p
 }
 
-func (r *rig) setState(id ticketing.UserID, st telephony.AgentState, reason string) {
+func (r *rig) setState(id org.UserID, st telephony.AgentState, reason string) {
 	r.t.Helper()
-	if _, err := r.svc.SetAgentState(context.Background(), ticketing.System, id, st, reason); err != nil {
+	if _, err := r.svc.SetAgentState(context.Background(), org.System, id, st, reason); err != nil {
 		r.t.Fatal(err)
 	}
 }
@@ -334,7 +335,7 @@ func checkNoLeaks(t *testing.T, b baseline) {
 	t.Fatalf("leak: goroutines %d (baseline %d), UDP sockets %d (baseline %d)\n%s", g, b.goroutines, u, b.udp, buf[:n])
 }
 
-func agentRow(t *testing.T, db *pgxpool.Pool, id ticketing.UserID) telephony.Agent {
+func agentRow(t *testing.T, db *pgxpool.Pool, id org.UserID) telephony.Agent {
 	t.Helper()
 	a, err := telephony.GetAgent(context.Background(), db, id)
 	if err != nil {
@@ -360,11 +361,11 @@ func (r *rig) outboxEvent(topic string) (event, bool) {
 }
 
 // household creates a monitored household of 赫山区 whose head uses phone, with one open ticket.
-func (r *rig) household(phone string) (monitoring.HouseholdID, ticketing.TicketID) {
+func (r *rig) household(phone string) (org.HouseholdID, org.TicketID) {
 	r.t.Helper()
 	ctx := context.Background()
 	town := region.Children("430903")[0].Code
-	h, err := r.msvc.Create(ctx, ticketing.Actor{Username: "heshan1", Name: "赫山区承办人", Role: ticketing.RoleStaff}, monitoring.HouseholdInput{
+	h, err := r.msvc.Create(ctx, org.Actor{Username: "heshan1", Name: "赫山区承办人", Role: org.RoleStaff}, monitoring.HouseholdInput{
 		Number: "HS-0001", CountyCode: "430903", TownshipCode: town, Village: "新华村", MonitoringType: "边缘易致贫户",
 		RiskTypes: []string{"因病"}, CadreName: "周敏", CadrePhone: "13907371234",
 		Members: []monitoring.MemberInput{{Name: "刘建国", Relation: "户主", IDNumber: "43090319650505123X", Health: "大病", Phone: phone}},
@@ -373,7 +374,7 @@ func (r *rig) household(phone string) (monitoring.HouseholdID, ticketing.TicketI
 		r.t.Fatalf("create household: %v", err)
 	}
 	hid := int64(h.ID)
-	tk, err := r.tsvc.Create(ctx, ticketing.System, ticketing.NewTicket{Source: ticketing.SourcePhone, CallerPhone: phone,
+	tk, err := r.tsvc.Create(ctx, org.System, ticketing.NewTicket{Source: ticketing.SourcePhone, CallerPhone: phone,
 		Kind: ticketing.KindHelp, Category: "monitoring_help", Content: "家中老人住院，医疗费用报销进度咨询", HouseholdID: &hid, RegionCode: "430903"})
 	if err != nil {
 		r.t.Fatalf("create ticket: %v", err)

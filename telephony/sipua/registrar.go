@@ -13,14 +13,14 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"hotline/telephony"
-	"hotline/ticketing"
+	"hotline/ticketing/org"
 )
 
 // Registrar is the location service for agents' phones (neither sipgo nor diago has one): REGISTER with digest
 // authentication against the agent's SIP account, bindings with expiry, several contacts per agent. Bindings
 // live in Redis (a sorted set per SIP user, scored by expiry), so any process can ring any agent.
 type Registrar struct {
-	db     ticketing.DB
+	db     org.DB
 	rdb    *redis.Client
 	prefix string
 	realm  string
@@ -30,7 +30,7 @@ type Registrar struct {
 	maxExp time.Duration
 }
 
-func newRegistrar(db ticketing.DB, rdb *redis.Client, prefix, realm string, log *slog.Logger) *Registrar {
+func newRegistrar(db org.DB, rdb *redis.Client, prefix, realm string, log *slog.Logger) *Registrar {
 	return &Registrar{db: db, rdb: rdb, prefix: prefix, realm: realm, log: log,
 		nonces: nonces{rdb: rdb, prefix: prefix, ttl: 30 * time.Second}, minExp: 30 * time.Second, maxExp: time.Hour}
 }
@@ -96,7 +96,7 @@ func (r *Registrar) handle(ctx context.Context, req *sip.Request) (*sip.Response
 		return r.nonces.challenge(ctx, req, r.realm, scope, true)
 	}
 	acct, err := telephony.SIPAccountByUser(ctx, r.db, user)
-	if errors.Is(err, ticketing.ErrNotFound) || (err == nil && (cred.Username != user || cred.Realm != acct.Realm)) {
+	if errors.Is(err, org.ErrNotFound) || (err == nil && (cred.Username != user || cred.Realm != acct.Realm)) {
 		return nil, ErrBadCredentials
 	}
 	if err != nil {

@@ -33,7 +33,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"hotline/telephony/media"
-	"hotline/ticketing"
+	"hotline/ticketing/org"
 )
 
 // Listener is one SIP listening address.
@@ -60,7 +60,7 @@ type Config struct {
 
 // Deps are what the server needs from the rest of the process.
 type Deps struct {
-	DB       ticketing.DB // SIP accounts (registrar)
+	DB       org.DB // SIP accounts (registrar)
 	Redis    *redis.Client
 	Prefix   string // Redis key prefix
 	Log      *slog.Logger

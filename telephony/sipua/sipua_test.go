@@ -17,7 +17,7 @@ import (
 	"hotline/deploy/testenv"
 	"hotline/telephony"
 	"hotline/telephony/phonetest"
-	"hotline/ticketing"
+	"hotline/ticketing/org"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -100,7 +100,7 @@ func startServer(t *testing.T) (*Server, int) {
 	go func() { defer wg.Done(); srv.Run(ctx, refuseAll{}) }()
 	<-srv.Ready()
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	u, err := ticketing.CreateUser(context.Background(), db, ticketing.NewUser{Username: "agent7", DisplayName: "坐席七", Password: "password7", Role: ticketing.RoleAgent})
+	u, err := org.CreateUser(context.Background(), db, org.NewUser{Username: "agent7", DisplayName: "坐席七", Password: "password7", Role: org.RoleAgent})
 	if err != nil {
 		t.Fatal(err)
 	}

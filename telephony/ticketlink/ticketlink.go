@@ -15,6 +15,7 @@ import (
 	"hotline/telephony"
 	"hotline/ticketing"
 	"hotline/ticketing/monitoring"
+	"hotline/ticketing/org"
 	"hotline/ticketing/phone"
 )
 
@@ -47,7 +48,7 @@ func (t Tickets) CreateVoicemailTicket(ctx context.Context, tx pgx.Tx, v telepho
 		nt.HouseholdID, nt.Kind, nt.Category = &id, ticketing.KindHelp, "monitoring_help"
 		nt.RegionCode = v.RegionCode
 	}
-	tk, err := t.Svc.CreateTx(ctx, tx, ticketing.System, nt)
+	tk, err := t.Svc.CreateTx(ctx, tx, org.System, nt)
 	if err != nil {
 		return 0, err
 	}
@@ -57,8 +58,8 @@ func (t Tickets) CreateVoicemailTicket(ctx context.Context, tx pgx.Tx, v telepho
 // Access answers whether an actor may see a ticket (and so hear its recordings).
 type Access struct{ Svc *ticketing.Service }
 
-func (a Access) CanSeeTicket(ctx context.Context, actor ticketing.Actor, id int64) error {
-	_, err := a.Svc.Get(ctx, actor, ticketing.TicketID(id))
+func (a Access) CanSeeTicket(ctx context.Context, actor org.Actor, id int64) error {
+	_, err := a.Svc.Get(ctx, actor, org.TicketID(id))
 	return err
 }
 
@@ -103,7 +104,7 @@ func (c Contacts) RecordCallContact(ctx context.Context, tx pgx.Tx, cc telephony
 	if cc.TicketID != 0 {
 		summary += fmt.Sprintf("，工单 #%d", cc.TicketID)
 	}
-	_, err := c.Svc.AddContactTx(ctx, tx, monitoring.Contact{HouseholdID: monitoring.HouseholdID(cc.HouseholdID),
+	_, err := c.Svc.AddContactTx(ctx, tx, monitoring.Contact{HouseholdID: org.HouseholdID(cc.HouseholdID),
 		Kind: monitoring.ContactInboundCall, At: cc.At, Summary: summary, Ref: "call:" + strconv.FormatInt(int64(cc.CallID), 10)})
 	return err
 }

@@ -8,10 +8,9 @@ package campaign
 
 import (
 	"fmt"
+	"hotline/ticketing/org"
 	"strings"
 	"time"
-
-	"hotline/ticketing"
 )
 
 // Named IDs so that one cannot be passed for another.
@@ -141,7 +140,7 @@ func (s Script) NextQuestion(i int, key string) (int, bool) {
 
 const validKeys = "0123456789*#"
 
-func (s Script) validate(v *ticketing.ValidationError, optOut string) {
+func (s Script) validate(v *org.ValidationError, optOut string) {
 	if len(s.Questions) == 0 {
 		v.Add("script.questions", "at least one question")
 	}
@@ -265,7 +264,7 @@ const (
 
 // normalize fills defaults and validates; it returns the campaign to store.
 func (n NewCampaign) normalize() (Campaign, error) {
-	v := &ticketing.ValidationError{}
+	v := &org.ValidationError{}
 	c := Campaign{
 		Name: strings.TrimSpace(n.Name), Purpose: n.Purpose, Standing: n.Standing, Query: n.Query, Script: n.Script,
 		MaxConcurrent: n.MaxConcurrent, Pace: n.Pace, DailyCap: n.DailyCap, RingTimeoutMS: n.RingTimeoutMS,

@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hotline/ticketing/org"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"hotline/ticketing"
 )
 
 // ClickID names an agent's click-to-call.
@@ -35,27 +34,27 @@ const (
 
 // ClickCall is one click-to-call as the API shows it.
 type ClickCall struct {
-	ID          ClickID          `json:"id"`
-	AgentID     ticketing.UserID `json:"agent_id"`
-	HouseholdID HouseholdID      `json:"household_id,omitempty"`
-	TicketID    TicketID         `json:"ticket_id,omitempty"`
-	PhoneIndex  int              `json:"phone_index"`
-	PhoneMasked string           `json:"phone_masked"`
-	State       ClickState       `json:"state"`
-	SIPCode     int              `json:"sip_code,omitempty"`
-	Reason      string           `json:"reason,omitempty"`
-	CDRID       int64            `json:"cdr_id,omitempty"`
-	CreatedAt   time.Time        `json:"created_at"`
-	BridgedAt   *time.Time       `json:"bridged_at,omitempty"`
-	EndedAt     *time.Time       `json:"ended_at,omitempty"`
+	ID          ClickID     `json:"id"`
+	AgentID     org.UserID  `json:"agent_id"`
+	HouseholdID HouseholdID `json:"household_id,omitempty"`
+	TicketID    TicketID    `json:"ticket_id,omitempty"`
+	PhoneIndex  int         `json:"phone_index"`
+	PhoneMasked string      `json:"phone_masked"`
+	State       ClickState  `json:"state"`
+	SIPCode     int         `json:"sip_code,omitempty"`
+	Reason      string      `json:"reason,omitempty"`
+	CDRID       int64       `json:"cdr_id,omitempty"`
+	CreatedAt   time.Time   `json:"created_at"`
+	BridgedAt   *time.Time  `json:"bridged_at,omitempty"`
+	EndedAt     *time.Time  `json:"ended_at,omitempty"`
 }
 
 // Validate checks a request against the actor: only agents (and admins) place calls for themselves.
-func (r ClickRequest) Validate(a ticketing.Actor) error {
-	if a.Role != ticketing.RoleAgent && a.Role != ticketing.RoleAdmin {
-		return fmt.Errorf("click-to-call is for agents: %w", ticketing.ErrForbidden)
+func (r ClickRequest) Validate(a org.Actor) error {
+	if a.Role != org.RoleAgent && a.Role != org.RoleAdmin {
+		return fmt.Errorf("click-to-call is for agents: %w", org.ErrForbidden)
 	}
-	v := &ticketing.ValidationError{}
+	v := &org.ValidationError{}
 	if r.HouseholdID <= 0 && r.TicketID <= 0 {
 		v.Add("household_id", "a household or a ticket is required")
 	}
@@ -73,7 +72,7 @@ func scanClick(row pgx.Row) (*ClickCall, error) {
 	err := row.Scan(&c.ID, &c.AgentID, &c.HouseholdID, &c.TicketID, &c.PhoneIndex, &c.PhoneMasked, &c.State, &c.SIPCode,
 		&c.Reason, &c.CDRID, &c.CreatedAt, &c.BridgedAt, &c.EndedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, ticketing.ErrNotFound
+		return nil, org.ErrNotFound
 	}
 	return &c, err
 }
@@ -87,7 +86,7 @@ func nullable[T comparable](v T) any {
 }
 
 // StartClick records a new click-to-call.
-func (s *Service) StartClick(ctx context.Context, agent ticketing.UserID, r ClickRequest, masked string) (*ClickCall, error) {
+func (s *Service) StartClick(ctx context.Context, agent org.UserID, r ClickRequest, masked string) (*ClickCall, error) {
 	c, err := scanClick(s.db.QueryRow(ctx, `INSERT INTO click_calls (agent_id, household_id, ticket_id, phone_index, phone_masked)
 		VALUES ($1, $2, $3, $4, $5) RETURNING `+clickCols, agent, nullable(r.HouseholdID), nullable(r.TicketID), r.PhoneIndex, masked))
 	if err != nil {
@@ -118,13 +117,13 @@ func (s *Service) UpdateClick(ctx context.Context, id ClickID, u ClickUpdate) er
 }
 
 // GetClick returns a click-to-call; agents see their own only.
-func (s *Service) GetClick(ctx context.Context, a ticketing.Actor, id ClickID) (*ClickCall, error) {
+func (s *Service) GetClick(ctx context.Context, a org.Actor, id ClickID) (*ClickCall, error) {
 	c, err := scanClick(s.db.QueryRow(ctx, `SELECT `+clickCols+` FROM click_calls WHERE id = $1`, id))
 	if err != nil {
 		return nil, fmt.Errorf("click-to-call %d: %w", id, err)
 	}
-	if a.Role == ticketing.RoleAgent && c.AgentID != a.UserID {
-		return nil, fmt.Errorf("click-to-call %d: %w", id, ticketing.ErrNotFound)
+	if a.Role == org.RoleAgent && c.AgentID != a.UserID {
+		return nil, fmt.Errorf("click-to-call %d: %w", id, org.ErrNotFound)
 	}
 	return c, nil
 }

@@ -12,6 +12,7 @@ import (
 	"hotline/ticketing"
 	"hotline/ticketing/calendar"
 	"hotline/ticketing/monitoring"
+	"hotline/ticketing/org"
 )
 
 // This file joins campaigns to the other parts of ticketing: the holiday calendar, the monitoring records
@@ -54,7 +55,7 @@ type MonitoringDirectory struct {
 	Households *monitoring.Service
 }
 
-func (d MonitoringDirectory) SelectHouseholds(ctx context.Context, db ticketing.DB, q TargetQuery) ([]Household, error) {
+func (d MonitoringDirectory) SelectHouseholds(ctx context.Context, db org.DB, q TargetQuery) ([]Household, error) {
 	or := func(xs []string) []string {
 		if len(xs) == 0 {
 			return []string{""}
@@ -116,7 +117,7 @@ func (d MonitoringDirectory) SelectHouseholds(ctx context.Context, db ticketing.
 // Phones resolves numbers at dial time: a household's phones (monitoring's DialPhones, unsealed, head's first),
 // or for a 回访 the caller's number on the ticket. Numbers never leave this process except in the INVITE.
 type Phones struct {
-	DB         ticketing.DB
+	DB         org.DB
 	Households *monitoring.Service
 }
 
@@ -134,7 +135,7 @@ func (p Phones) Phones(ctx context.Context, h HouseholdID, ticket TicketID) ([]s
 	if h == 0 {
 		return nil, nil
 	}
-	ps, err := p.Households.DialPhones(ctx, p.DB, monitoring.HouseholdID(h))
+	ps, err := p.Households.DialPhones(ctx, p.DB, org.HouseholdID(h))
 	if err != nil {
 		return nil, err
 	}
@@ -173,10 +174,10 @@ func LinkHooks(mon *monitoring.Service, tickets *ticketing.Service) Hooks {
 			if a.Outcome == OutcomeAnswered && len(a.Answers) > 0 {
 				answers = a.Answers
 			}
-			_, err := mon.AddContactTx(ctx, tx, monitoring.Contact{HouseholdID: monitoring.HouseholdID(t.HouseholdID), Kind: kind,
+			_, err := mon.AddContactTx(ctx, tx, monitoring.Contact{HouseholdID: org.HouseholdID(t.HouseholdID), Kind: kind,
 				At: a.StartedAt, Summary: summary, Ref: fmt.Sprintf("campaign:%d/target:%d", c.ID, t.ID), Answers: answers,
 				ActorName: "外呼系统"})
-			if errors.Is(err, ticketing.ErrNotFound) {
+			if errors.Is(err, org.ErrNotFound) {
 				return nil // the record was removed since launch; the attempt stays in the campaign
 			}
 			return err
@@ -189,7 +190,7 @@ func LinkHooks(mon *monitoring.Service, tickets *ticketing.Service) Hooks {
 			for _, q := range questions {
 				parts = append(parts, fmt.Sprintf("%s=%s", q, a.Answers[q]))
 			}
-			_, err := mon.RaiseLeadTx(ctx, tx, ticketing.System, monitoring.Lead{HouseholdID: monitoring.HouseholdID(t.HouseholdID),
+			_, err := mon.RaiseLeadTx(ctx, tx, org.System, monitoring.Lead{HouseholdID: org.HouseholdID(t.HouseholdID),
 				Source:  ticketing.SourceCampaign,
 				Summary: fmt.Sprintf("外呼「%s」按键回答提示风险：%s", c.Name, strings.Join(parts, "，")),
 				Ref:     fmt.Sprintf("campaign:%d/target:%d", c.ID, t.ID)})
@@ -202,8 +203,8 @@ func LinkHooks(mon *monitoring.Service, tickets *ticketing.Service) Hooks {
 			if !ok {
 				return nil
 			}
-			_, err := tickets.CallbackResultTx(ctx, tx, ticketing.System, ticketing.TicketID(id), result, "自动回访按键 "+key)
-			var se *ticketing.StateError
+			_, err := tickets.CallbackResultTx(ctx, tx, org.System, org.TicketID(id), result, "自动回访按键 "+key)
+			var se *org.StateError
 			if errors.As(err, &se) {
 				return nil // the ticket moved on meanwhile (an agent did the callback by hand)
 			}

@@ -2,10 +2,9 @@ package campaign
 
 import (
 	"fmt"
+	"hotline/ticketing/org"
 	"math"
 	"time"
-
-	"hotline/ticketing"
 )
 
 // Retry is the rule for one unsuccessful outcome: after it, the target is tried again DelayMS later, as long as
@@ -33,7 +32,7 @@ func DefaultRetry() RetryRules {
 	}
 }
 
-func (r RetryRules) validate(v *ticketing.ValidationError) {
+func (r RetryRules) validate(v *org.ValidationError) {
 	for name, x := range map[string]Retry{"no_answer": r.NoAnswer, "busy": r.Busy, "failed": r.Failed} {
 		if x.MaxAttempts < 1 || x.MaxAttempts > 20 {
 			v.Add("retry."+name+".max_attempts", "1 to 20")
@@ -173,7 +172,7 @@ var lifecycle = map[string]struct {
 func Transition(from Status, action string) (Status, error) {
 	t, ok := lifecycle[action]
 	if !ok {
-		return "", ticketing.Invalid("action", fmt.Sprintf("unknown action %q", action))
+		return "", org.Invalid("action", fmt.Sprintf("unknown action %q", action))
 	}
 	for _, f := range t.from {
 		if f == from {
@@ -188,7 +187,7 @@ func Transition(from Status, action string) (Status, error) {
 			}
 		}
 	}
-	return "", &ticketing.StateError{Action: action, State: string(from), Allowed: sortStrings(allowed), Reason: ticketing.ErrState}
+	return "", &org.StateError{Action: action, State: string(from), Allowed: sortStrings(allowed), Reason: org.ErrState}
 }
 
 func sortStrings(s []string) []string {

@@ -2,10 +2,9 @@ package campaign
 
 import (
 	"errors"
+	"hotline/ticketing/org"
 	"testing"
 	"time"
-
-	"hotline/ticketing"
 )
 
 type holidaySet map[string]bool
@@ -182,14 +181,14 @@ func TestTransition(t *testing.T) {
 			t.Errorf("%s %s: %v %v", tc.from, tc.action, got, err)
 		}
 		if !tc.ok {
-			var se *ticketing.StateError
-			if !errors.As(err, &se) || !errors.Is(err, ticketing.ErrState) {
+			var se *org.StateError
+			if !errors.As(err, &se) || !errors.Is(err, org.ErrState) {
 				t.Errorf("%s %s: want state error, got %v", tc.from, tc.action, err)
 			}
 		}
 	}
 	_, err := Transition(StatusRunning, "launch")
-	var se *ticketing.StateError
+	var se *org.StateError
 	errors.As(err, &se)
 	if len(se.Allowed) != 2 || se.Allowed[0] != "cancel" || se.Allowed[1] != "pause" {
 		t.Fatalf("allowed from running: %v", se.Allowed)
@@ -230,7 +229,7 @@ func TestNewCampaignValidation(t *testing.T) {
 		n.Script.Questions = append([]Question(nil), good.Script.Questions...)
 		b.f(&n)
 		_, err := n.normalize()
-		var ve *ticketing.ValidationError
+		var ve *org.ValidationError
 		if !errors.As(err, &ve) || ve.Fields[b.field] == "" {
 			t.Errorf("%s: want a fault on that field, got %v", b.field, err)
 		}

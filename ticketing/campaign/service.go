@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hotline/ticketing/org"
 	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-
-	"hotline/ticketing"
 )
 
 // Household is a monitored household as a campaign needs it.
@@ -23,7 +22,7 @@ type Household struct {
 // Directory selects the households a target query matches; the monitoring records satisfy it. It runs in the
 // launch transaction so that the list is frozen at one moment.
 type Directory interface {
-	SelectHouseholds(ctx context.Context, db ticketing.DB, q TargetQuery) ([]Household, error)
+	SelectHouseholds(ctx context.Context, db org.DB, q TargetQuery) ([]Household, error)
 }
 
 // Hooks are what other features do inside an attempt's closing transaction. Each may be nil.
@@ -52,7 +51,7 @@ type Options struct {
 
 // Service is the campaign domain over PostgreSQL.
 type Service struct {
-	db     ticketing.TxBeginner
+	db     org.TxBeginner
 	dir    Directory
 	hol    Holidays
 	hooks  Hooks
@@ -62,7 +61,7 @@ type Service struct {
 }
 
 // NewService returns the campaign service.
-func NewService(db ticketing.TxBeginner, o Options) *Service {
+func NewService(db org.TxBeginner, o Options) *Service {
 	if o.Holidays == nil {
 		o.Holidays = NoHolidays{}
 	}
@@ -81,11 +80,11 @@ func (s *Service) Now() time.Time { return s.now() }
 // Holidays is the calendar the windows skip.
 func (s *Service) Holidays() Holidays { return s.hol }
 
-func canManage(a ticketing.Actor) error {
-	if a.Role == ticketing.RoleCampaignManager || a.Role == ticketing.RoleAdmin {
+func canManage(a org.Actor) error {
+	if a.Role == org.RoleCampaignManager || a.Role == org.RoleAdmin {
 		return nil
 	}
-	return fmt.Errorf("campaigns are managed by campaign managers: %w", ticketing.ErrForbidden)
+	return fmt.Errorf("campaigns are managed by campaign managers: %w", org.ErrForbidden)
 }
 
 const campaignCols = `id, name, purpose, status, standing, target_query, script, windows, max_concurrent, pace, retry,
@@ -97,7 +96,7 @@ func scanCampaign(row pgx.Row) (*Campaign, error) {
 		&c.MaxConcurrent, &c.Pace, &c.Retry, &c.DailyCap, &c.RingTimeoutMS, &c.CallerID, &c.Trunk, &c.OptOutKey,
 		&c.CreatedBy, &c.CreatedAt, &c.LaunchedAt, &c.EndedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, ticketing.ErrNotFound
+		return nil, org.ErrNotFound
 	}
 	if err != nil {
 		return nil, err
@@ -106,7 +105,7 @@ func scanCampaign(row pgx.Row) (*Campaign, error) {
 }
 
 // Create stores a draft campaign.
-func (s *Service) Create(ctx context.Context, actor ticketing.Actor, n NewCampaign) (*Campaign, error) {
+func (s *Service) Create(ctx context.Context, actor org.Actor, n NewCampaign) (*Campaign, error) {
 	if err := canManage(actor); err != nil {
 		return nil, err
 	}
@@ -116,7 +115,7 @@ func (s *Service) Create(ctx context.Context, actor ticketing.Actor, n NewCampai
 	}
 	if s.prompt != nil {
 		// A missing prompt would be silence on every call: refuse it now, by field.
-		v := &ticketing.ValidationError{}
+		v := &org.ValidationError{}
 		for i, q := range c.Script.Questions {
 			if err := s.prompt(q.Prompt); err != nil {
 				v.Add(fmt.Sprintf("script.questions[%d].prompt", i), err.Error())
@@ -145,7 +144,7 @@ func (s *Service) Create(ctx context.Context, actor ticketing.Actor, n NewCampai
 	if err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == "23505" {
-			return nil, fmt.Errorf("a standing %s campaign already exists: %w", c.Purpose, ticketing.ErrConflict)
+			return nil, fmt.Errorf("a standing %s campaign already exists: %w", c.Purpose, org.ErrConflict)
 		}
 		return nil, fmt.Errorf("create campaign: %w", err)
 	}
@@ -183,7 +182,7 @@ func (s *Service) Running(ctx context.Context) ([]*Campaign, error) {
 }
 
 // Launch freezes the target list (one target per household, opted-out households left out) and starts calling.
-func (s *Service) Launch(ctx context.Context, actor ticketing.Actor, id ID) (*Campaign, error) {
+func (s *Service) Launch(ctx context.Context, actor org.Actor, id ID) (*Campaign, error) {
 	if err := canManage(actor); err != nil {
 		return nil, err
 	}
@@ -199,7 +198,7 @@ func (s *Service) Launch(ctx context.Context, actor ticketing.Actor, id ID) (*Ca
 			return fmt.Errorf("select households: %w", err)
 		}
 		if len(hs) == 0 {
-			return ticketing.Invalid("target_query", "matches no household")
+			return org.Invalid("target_query", "matches no household")
 		}
 		return s.insertTargets(ctx, tx, c, hs)
 	})
@@ -229,7 +228,7 @@ func (s *Service) insertTargets(ctx context.Context, tx pgx.Tx, c *Campaign, hs 
 }
 
 // Pause stops placing new calls; calls in progress finish.
-func (s *Service) Pause(ctx context.Context, actor ticketing.Actor, id ID) (*Campaign, error) {
+func (s *Service) Pause(ctx context.Context, actor org.Actor, id ID) (*Campaign, error) {
 	if err := canManage(actor); err != nil {
 		return nil, err
 	}
@@ -242,7 +241,7 @@ func (s *Service) Pause(ctx context.Context, actor ticketing.Actor, id ID) (*Cam
 }
 
 // Resume continues a paused campaign.
-func (s *Service) Resume(ctx context.Context, actor ticketing.Actor, id ID) (*Campaign, error) {
+func (s *Service) Resume(ctx context.Context, actor org.Actor, id ID) (*Campaign, error) {
 	if err := canManage(actor); err != nil {
 		return nil, err
 	}
@@ -250,7 +249,7 @@ func (s *Service) Resume(ctx context.Context, actor ticketing.Actor, id ID) (*Ca
 }
 
 // Cancel ends a campaign: no further calls; calls in progress finish and are recorded.
-func (s *Service) Cancel(ctx context.Context, actor ticketing.Actor, id ID) (*Campaign, error) {
+func (s *Service) Cancel(ctx context.Context, actor org.Actor, id ID) (*Campaign, error) {
 	if err := canManage(actor); err != nil {
 		return nil, err
 	}
@@ -340,12 +339,12 @@ func (s *Service) EnsureStandingCallback(ctx context.Context, n NewCampaign) (*C
 		return nil, err
 	}
 	n.Purpose, n.Standing = PurposeCallback, true
-	c, err := s.Create(ctx, ticketing.System, n)
-	if errors.Is(err, ticketing.ErrConflict) {
+	c, err := s.Create(ctx, org.System, n)
+	if errors.Is(err, org.ErrConflict) {
 		return s.EnsureStandingCallback(ctx, n) // another process made it first
 	}
 	if err != nil {
 		return nil, err
 	}
-	return s.Launch(ctx, ticketing.System, c.ID)
+	return s.Launch(ctx, org.System, c.ID)
 }

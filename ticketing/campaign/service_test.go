@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"hotline/deploy/testenv"
-	"hotline/ticketing"
+	"hotline/ticketing/org"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -21,7 +21,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 // staticDirectory stands for the monitoring records in these tests: a fixed list of households.
 type staticDirectory []Household
 
-func (d staticDirectory) SelectHouseholds(_ context.Context, _ ticketing.DB, q TargetQuery) ([]Household, error) {
+func (d staticDirectory) SelectHouseholds(_ context.Context, _ org.DB, q TargetQuery) ([]Household, error) {
 	var out []Household
 	for _, h := range d {
 		if q.RegionPrefix == "" || len(h.RegionCode) >= len(q.RegionPrefix) && h.RegionCode[:len(q.RegionPrefix)] == q.RegionPrefix {
@@ -40,8 +40,8 @@ type clock struct {
 func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) Set(t time.Time)     { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-func manager() ticketing.Actor {
-	return ticketing.Actor{Username: "cm", Role: ticketing.RoleCampaignManager}
+func manager() org.Actor {
+	return org.Actor{Username: "cm", Role: org.RoleCampaignManager}
 }
 func simpleScript() Script {
 	return Script{Questions: []Question{{ID: "income", Prompt: "q.wav", Keys: "12", RiskKeys: "1"}}}
@@ -71,7 +71,7 @@ func TestCampaignLifecycleClaimFinish(t *testing.T) {
 	if _, err := db.Exec(ctx, `INSERT INTO campaign_optouts (household_id, purpose) VALUES (3, 'checkin')`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.Create(ctx, ticketing.Actor{Role: ticketing.RoleAgent}, newCampaign("x")); !errors.Is(err, ticketing.ErrForbidden) {
+	if _, err := svc.Create(ctx, org.Actor{Role: org.RoleAgent}, newCampaign("x")); !errors.Is(err, org.ErrForbidden) {
 		t.Fatalf("agent creating a campaign: %v", err)
 	}
 	n := newCampaign("赫山区与桃江县收入回访")
@@ -80,7 +80,7 @@ func TestCampaignLifecycleClaimFinish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.Pause(ctx, manager(), c.ID); !errors.Is(err, ticketing.ErrState) {
+	if _, err := svc.Pause(ctx, manager(), c.ID); !errors.Is(err, org.ErrState) {
 		t.Fatalf("pause a draft: %v", err)
 	}
 	if c, err = svc.Launch(ctx, manager(), c.ID); err != nil || c.Status != StatusRunning {
@@ -254,7 +254,7 @@ func TestCreateChecksPrompts(t *testing.T) {
 	n := newCampaign("prompts")
 	n.Script.Final = "missing.wav"
 	_, err := svc.Create(context.Background(), manager(), n)
-	var ve *ticketing.ValidationError
+	var ve *org.ValidationError
 	if !errors.As(err, &ve) || ve.Fields["script.final"] == "" || ve.Fields["script.questions[0].prompt"] != "" {
 		t.Fatalf("missing final prompt: %v", err)
 	}

@@ -2,9 +2,8 @@ package campaign
 
 import (
 	"fmt"
+	"hotline/ticketing/org"
 	"time"
-
-	"hotline/ticketing"
 )
 
 // Holidays tells whether a local calendar day is a public holiday (an off day on the national calendar). The
@@ -48,7 +47,7 @@ func parseHM(s string) (int, error) {
 	return t.Hour()*60 + t.Minute(), nil
 }
 
-func (w Windows) validate(v *ticketing.ValidationError) {
+func (w Windows) validate(v *org.ValidationError) {
 	if len(w.Spans) == 0 {
 		v.Add("windows.spans", "at least one calling period")
 	}

@@ -9,20 +9,20 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"hotline/ticketing"
 	"hotline/ticketing/monitoring/pii"
+	"hotline/ticketing/org"
 )
 
 // Export writes the households matching q as CSV in the import layout (UTF-8 with BOM, which spreadsheet
 // programs open correctly), one row per member. ID and phone numbers are masked unless reveal is set, which needs
 // PermRevealPII and a reason and writes one audit row for the whole export before anything is written.
-func (s *Service) Export(ctx context.Context, actor ticketing.Actor, q Query, reveal bool, reason string, w io.Writer) (int, error) {
+func (s *Service) Export(ctx context.Context, actor org.Actor, q Query, reveal bool, reason string, w io.Writer) (int, error) {
 	if reveal {
-		if !actor.Can(ticketing.PermRevealPII) {
-			return 0, fmt.Errorf("export with full personal data: %w: needs the %s permission", ticketing.ErrForbidden, ticketing.PermRevealPII)
+		if !actor.Can(org.PermRevealPII) {
+			return 0, fmt.Errorf("export with full personal data: %w: needs the %s permission", org.ErrForbidden, org.PermRevealPII)
 		}
 		if strings.TrimSpace(reason) == "" {
-			return 0, ticketing.Invalid("reason", "required to export full personal data")
+			return 0, org.Invalid("reason", "required to export full personal data")
 		}
 		var auditID int64
 		why := fmt.Sprintf("%s [export %s]", strings.TrimSpace(reason), describeQuery(q))

@@ -10,9 +10,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"hotline/deploy/testenv"
-	"hotline/ticketing"
 	"hotline/ticketing/monitoring/idcard"
 	"hotline/ticketing/monitoring/pii"
+	"hotline/ticketing/org"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -50,9 +50,9 @@ func newFixture(t testing.TB) *fixture {
 }
 
 var (
-	staff    = ticketing.Actor{UserID: 0, Username: "heshan1", Name: "赫山区承办人", Role: ticketing.RoleStaff}
-	revealer = ticketing.Actor{UserID: 0, Username: "auditor", Name: "审核员", Role: ticketing.RoleStaff,
-		Permissions: []ticketing.Permission{ticketing.PermRevealPII}}
+	staff    = org.Actor{UserID: 0, Username: "heshan1", Name: "赫山区承办人", Role: org.RoleStaff}
+	revealer = org.Actor{UserID: 0, Username: "auditor", Name: "审核员", Role: org.RoleStaff,
+		Permissions: []org.Permission{org.PermRevealPII}}
 )
 
 // sampleInput is a valid household of 赫山区 (430903), 龙光桥街道 or whatever township comes first.

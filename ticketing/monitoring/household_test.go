@@ -4,11 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"hotline/ticketing/org"
 	"strings"
 	"testing"
 	"time"
-
-	"hotline/ticketing"
 )
 
 // fullValues are the full personal data of sampleInput that must never appear on a read path.
@@ -68,8 +67,8 @@ func TestCreateGetMasked(t *testing.T) {
 
 	// A second household with the same number is a conflict naming the field.
 	_, err = f.svc.Create(ctx(), staff, sampleInput("H001", "13812340000"))
-	var ve *ticketing.ValidationError
-	if !errors.Is(err, ticketing.ErrConflict) || !errors.As(err, &ve) || ve.Fields["number"] == "" {
+	var ve *org.ValidationError
+	if !errors.Is(err, org.ErrConflict) || !errors.As(err, &ve) || ve.Fields["number"] == "" {
 		t.Fatalf("duplicate number: %v", err)
 	}
 }
@@ -83,7 +82,7 @@ func TestCreateValidation(t *testing.T) {
 	in.Members = append(in.Members, MemberInput{Name: "刘二", Relation: "户主", IDNumber: "43090319900101"})
 	in.RiskTypes = append(in.RiskTypes, "因懒")
 	_, err := f.svc.Create(ctx(), staff, in)
-	var ve *ticketing.ValidationError
+	var ve *org.ValidationError
 	if !errors.As(err, &ve) {
 		t.Fatalf("want validation error, got %v", err)
 	}
@@ -131,12 +130,12 @@ func TestUpdateKeepsMaskedValues(t *testing.T) {
 	if err != nil || r.Value != "13812345678" {
 		t.Fatalf("kept phone = %q, %v", r.Value, err)
 	}
-	if _, err := f.svc.Update(ctx(), staff, h.ID, h.Version, in); !errors.Is(err, ticketing.ErrConflict) {
+	if _, err := f.svc.Update(ctx(), staff, h.ID, h.Version, in); !errors.Is(err, org.ErrConflict) {
 		t.Fatalf("stale version: %v", err)
 	}
 	// A new member must bring a full ID number.
 	in.Members = append(in.Members, MemberInput{Seq: 4, Name: "刘四", Relation: "之女", IDNumber: "430903********0000"})
-	var ve *ticketing.ValidationError
+	var ve *org.ValidationError
 	if _, err := f.svc.Update(ctx(), staff, h.ID, h2.Version, in); !errors.As(err, &ve) || ve.Fields["members[3].id_number"] == "" {
 		t.Fatalf("masked ID for a new member: %v", err)
 	}
@@ -149,10 +148,10 @@ func TestRevealNeedsPermissionAndIsAudited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.Reveal(ctx(), staff, h.ID, RevealRequest{Field: RevealIDNumber, MemberSeq: 1, Reason: "想看"}); !errors.Is(err, ticketing.ErrForbidden) {
+	if _, err := f.svc.Reveal(ctx(), staff, h.ID, RevealRequest{Field: RevealIDNumber, MemberSeq: 1, Reason: "想看"}); !errors.Is(err, org.ErrForbidden) {
 		t.Fatalf("reveal without permission: %v", err)
 	}
-	if _, err := f.svc.Reveal(ctx(), revealer, h.ID, RevealRequest{Field: RevealIDNumber, MemberSeq: 1, Reason: "  "}); !errors.Is(err, ticketing.ErrInvalid) {
+	if _, err := f.svc.Reveal(ctx(), revealer, h.ID, RevealRequest{Field: RevealIDNumber, MemberSeq: 1, Reason: "  "}); !errors.Is(err, org.ErrInvalid) {
 		t.Fatalf("reveal without reason: %v", err)
 	}
 	audits, _ := f.svc.Reveals(ctx(), h.ID, 10)
@@ -224,7 +223,7 @@ func TestSharedPhoneLookup(t *testing.T) {
 	if ms, err := f.svc.LookupPhone(ctx(), "13500000000"); err != nil || len(ms) != 0 {
 		t.Fatalf("unknown number: %v %v", ms, err)
 	}
-	if _, err := f.svc.LookupPhone(ctx(), "not a phone"); !errors.Is(err, ticketing.ErrInvalid) {
+	if _, err := f.svc.LookupPhone(ctx(), "not a phone"); !errors.Is(err, org.ErrInvalid) {
 		t.Fatalf("garbage: %v", err)
 	}
 }
@@ -243,7 +242,7 @@ func TestSearch(t *testing.T) {
 	}
 	assertMasked(t, "Search", all)
 	// Pages of 7 cover everything once, in ID order.
-	var seen []HouseholdID
+	var seen []org.HouseholdID
 	q := Query{Limit: 7}
 	for {
 		p, err := f.svc.Search(ctx(), q)
@@ -325,7 +324,7 @@ func TestSearch(t *testing.T) {
 	if len(p.Households) != 0 {
 		t.Errorf("status verified: %d", len(p.Households))
 	}
-	var ve *ticketing.ValidationError
+	var ve *org.ValidationError
 	if _, err := f.svc.Search(ctx(), Query{Region: "43-09", IDLast4: "12", Status: "gone"}); !errors.As(err, &ve) || len(ve.Fields) != 3 {
 		t.Errorf("bad query: %v", err)
 	}
@@ -377,30 +376,30 @@ func TestLookupPlanUsesIndexes(t *testing.T) {
 func TestCountyScope(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	unit := func(code string) ticketing.UnitID {
-		u, err := ticketing.UnitByCode(ctx(), f.db, code)
+	unit := func(code string) org.UnitID {
+		u, err := org.UnitByCode(ctx(), f.db, code)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return u.ID
 	}
-	heshan := ticketing.Actor{Username: "heshan1", Role: ticketing.RoleStaff, UnitID: unit("430903"), Permissions: []ticketing.Permission{ticketing.PermRevealPII}}
-	yiyang := ticketing.Actor{Username: "yiyang1", Role: ticketing.RoleStaff, UnitID: unit("430900")}
-	taojiang := ticketing.Actor{Username: "taojiang1", Role: ticketing.RoleStaff, UnitID: unit("430922"), Permissions: []ticketing.Permission{ticketing.PermRevealPII}}
-	division := ticketing.Actor{Username: "monitor1", Role: ticketing.RoleStaff, UnitID: unit("div-monitoring")}
+	heshan := org.Actor{Username: "heshan1", Role: org.RoleStaff, UnitID: unit("430903"), Permissions: []org.Permission{org.PermRevealPII}}
+	yiyang := org.Actor{Username: "yiyang1", Role: org.RoleStaff, UnitID: unit("430900")}
+	taojiang := org.Actor{Username: "taojiang1", Role: org.RoleStaff, UnitID: unit("430922"), Permissions: []org.Permission{org.PermRevealPII}}
+	division := org.Actor{Username: "monitor1", Role: org.RoleStaff, UnitID: unit("div-monitoring")}
 	h, err := f.svc.Create(ctx(), heshan, sampleInput("Z001", "13812345678"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	other := DemoHousehold(3)
 	other.CountyCode, other.TownshipCode = "430922", firstTownship("430922")
-	if _, err := f.svc.Create(ctx(), heshan, other); !errors.Is(err, ticketing.ErrForbidden) {
+	if _, err := f.svc.Create(ctx(), heshan, other); !errors.Is(err, org.ErrForbidden) {
 		t.Fatalf("heshan creates in 桃江: %v", err)
 	}
-	if _, err := f.svc.Act(ctx(), taojiang, h.ID, ActVerify, "核实"); !errors.Is(err, ticketing.ErrForbidden) {
+	if _, err := f.svc.Act(ctx(), taojiang, h.ID, ActVerify, "核实"); !errors.Is(err, org.ErrForbidden) {
 		t.Fatalf("taojiang acts on a heshan household: %v", err)
 	}
-	if _, err := f.svc.Reveal(ctx(), taojiang, h.ID, RevealRequest{Field: RevealCadrePhone, Reason: "x"}); !errors.Is(err, ticketing.ErrForbidden) {
+	if _, err := f.svc.Reveal(ctx(), taojiang, h.ID, RevealRequest{Field: RevealCadrePhone, Reason: "x"}); !errors.Is(err, org.ErrForbidden) {
 		t.Fatalf("taojiang reveals a heshan household: %v", err)
 	}
 	if _, err := f.svc.Act(ctx(), yiyang, h.ID, ActVerify, "市局核实"); err != nil {

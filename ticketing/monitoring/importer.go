@@ -17,9 +17,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/text/encoding/simplifiedchinese"
 
-	"hotline/ticketing"
 	"hotline/ticketing/monitoring/idcard"
 	"hotline/ticketing/monitoring/pii"
+	"hotline/ticketing/org"
 	"hotline/ticketing/region"
 )
 
@@ -200,7 +200,7 @@ func parseImport(data []byte, now time.Time) ([]importHousehold, *ImportReport, 
 		if len(bad) == 0 {
 			in := householdInput(rows)
 			if rec, err := validate(in, now, false); err != nil {
-				var ve *ticketing.ValidationError
+				var ve *org.ValidationError
 				if !errors.As(err, &ve) {
 					return nil, nil, err
 				}
@@ -320,7 +320,7 @@ func householdInput(rows []*importRow) HouseholdInput {
 
 // attributeErrors puts household-level validation errors on the rows they concern: members[i] on row i, the
 // rest on the first row.
-func attributeErrors(rows []*importRow, ve *ticketing.ValidationError) {
+func attributeErrors(rows []*importRow, ve *org.ValidationError) {
 	keys := make([]string, 0, len(ve.Fields))
 	for k := range ve.Fields {
 		keys = append(keys, k)
@@ -371,7 +371,7 @@ const importChunk = 2000
 // Import reads a household CSV, validates every row, and writes the accepted households in one transaction,
 // upserting by household number: a household whose content did not change is not written at all, so importing
 // the same file again changes nothing. Rejected rows are listed in the report; they are not an error.
-func (s *Service) Import(ctx context.Context, actor ticketing.Actor, r io.Reader) (ImportReport, error) {
+func (s *Service) Import(ctx context.Context, actor org.Actor, r io.Reader) (ImportReport, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return ImportReport{}, fmt.Errorf("read import: %w", err)
@@ -455,7 +455,7 @@ func sealAll(box *pii.Box, recs []*record) []*sealed {
 	return out
 }
 
-func (s *Service) upsertChunk(ctx context.Context, tx pgx.Tx, actor ticketing.Actor, recs []*sealed) (created, updated int, err error) {
+func (s *Service) upsertChunk(ctx context.Context, tx pgx.Tx, actor org.Actor, recs []*sealed) (created, updated int, err error) {
 	n := len(recs)
 	num, cty, twn, vil, grp, adr, head, mt, rt, cn, cm := make([]string, n), make([]string, n), make([]string, n),
 		make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n),
@@ -532,7 +532,7 @@ func (s *Service) upsertChunk(ctx context.Context, tx pgx.Tx, actor ticketing.Ac
 	return created, updated, nil
 }
 
-func actorName(a ticketing.Actor) string {
+func actorName(a org.Actor) string {
 	if a.Name != "" {
 		return a.Name
 	}

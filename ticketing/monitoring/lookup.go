@@ -8,31 +8,31 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"hotline/ticketing"
 	"hotline/ticketing/monitoring/pii"
+	"hotline/ticketing/org"
 	"hotline/ticketing/phone"
 	"hotline/ticketing/region"
 )
 
 // Match is a household that uses a phone number, as the agent's screen-pop shows it: personal data masked.
 type Match struct {
-	HouseholdID    HouseholdID    `json:"household_id"`
-	Number         string         `json:"number"`
-	RegionCode     string         `json:"region_code"` // township code
-	RegionName     string         `json:"region_name"`
-	Village        string         `json:"village"`
-	HeadName       string         `json:"head_name"`
-	MonitoringType MonitoringType `json:"monitoring_type"`
-	RiskTypes      []RiskType     `json:"risk_types"`
-	RiskNames      []string       `json:"risk_names"`
-	Status         Status         `json:"status"`
-	StatusName     string         `json:"status_name"`
-	LeadAt         *time.Time     `json:"lead_at,omitempty"` // an open risk lead
-	LastContactAt  *time.Time     `json:"last_contact_at,omitempty"`
-	Phone          string         `json:"phone"`                // the matched number, masked
-	MemberSeq      *int           `json:"member_seq,omitempty"` // whose phone it is, when known
-	Members        []Member       `json:"members"`
-	OpenTickets    []TicketRef    `json:"open_tickets"`
+	HouseholdID    org.HouseholdID `json:"household_id"`
+	Number         string          `json:"number"`
+	RegionCode     string          `json:"region_code"` // township code
+	RegionName     string          `json:"region_name"`
+	Village        string          `json:"village"`
+	HeadName       string          `json:"head_name"`
+	MonitoringType MonitoringType  `json:"monitoring_type"`
+	RiskTypes      []RiskType      `json:"risk_types"`
+	RiskNames      []string        `json:"risk_names"`
+	Status         Status          `json:"status"`
+	StatusName     string          `json:"status_name"`
+	LeadAt         *time.Time      `json:"lead_at,omitempty"` // an open risk lead
+	LastContactAt  *time.Time      `json:"last_contact_at,omitempty"`
+	Phone          string          `json:"phone"`                // the matched number, masked
+	MemberSeq      *int            `json:"member_seq,omitempty"` // whose phone it is, when known
+	Members        []Member        `json:"members"`
+	OpenTickets    []TicketRef     `json:"open_tickets"`
 }
 
 // TicketRef is an open ticket of a household.
@@ -51,7 +51,7 @@ type TicketRef struct {
 func (s *Service) LookupPhone(ctx context.Context, raw string) ([]Match, error) {
 	n, kind, err := phone.Normalize(raw)
 	if err != nil {
-		return nil, ticketing.Invalid("phone", fmt.Sprintf("%q is not a phone number", raw))
+		return nil, org.Invalid("phone", fmt.Sprintf("%q is not a phone number", raw))
 	}
 	if kind == phone.Service {
 		return []Match{}, nil
@@ -122,7 +122,7 @@ type DialPhone struct {
 // DialPhones returns a household's phone numbers in full for the machines that place calls (the campaign dialer,
 // click-to-call that rings the agent first, so the agent never sees the number). It writes no audit row because
 // no person sees the value; anything that shows a number to a person must use Reveal.
-func (s *Service) DialPhones(ctx context.Context, db ticketing.DB, id HouseholdID) ([]DialPhone, error) {
+func (s *Service) DialPhones(ctx context.Context, db org.DB, id org.HouseholdID) ([]DialPhone, error) {
 	rows, _ := db.Query(ctx, `SELECT phone_enc, phone_mask, kind, member_seq FROM household_phones
 		WHERE household_id = $1 ORDER BY member_seq NULLS LAST, phone_mask`, id)
 	type row struct {

@@ -9,18 +9,31 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"hotline/ticketing"
+	"hotline/ticketing/org"
 	"hotline/ticketing/region"
 )
 
+// Outcomes of a monitoring_verify ticket, given with its reply. They are this package's words: it registers
+// them with the ticket service (AttachTickets) and acts on them (ApplyOutcomeTx).
+const (
+	OutcomeIdentified       = "identified"        // 认定为监测对象
+	OutcomeNotIncluded      = "not_included"      // 不纳入
+	OutcomeAlreadyMonitored = "already_monitored" // 已是监测对象
+)
+
+// VerifyOutcomes lists the outcomes a verification reply may carry.
+var VerifyOutcomes = []string{OutcomeIdentified, OutcomeNotIncluded, OutcomeAlreadyMonitored}
+
 // TicketService is what the verification loop needs of the ticketing service.
 type TicketService interface {
-	CreateTx(ctx context.Context, tx pgx.Tx, a ticketing.Actor, nt ticketing.NewTicket) (ticketing.Ticket, error)
+	CreateTx(ctx context.Context, tx pgx.Tx, a org.Actor, nt ticketing.NewTicket) (ticketing.Ticket, error)
 	OnTransition(h ticketing.TransitionHook)
+	RequireOutcome(category string, words []string)
 }
 
 // LeadOpener is the part of TicketService that opens verification tickets.
 type LeadOpener interface {
-	CreateTx(ctx context.Context, tx pgx.Tx, a ticketing.Actor, nt ticketing.NewTicket) (ticketing.Ticket, error)
+	CreateTx(ctx context.Context, tx pgx.Tx, a org.Actor, nt ticketing.NewTicket) (ticketing.Ticket, error)
 }
 
 // AttachTickets joins the loop to the ticketing service: a new 防返贫监测求助 (monitoring_help) ticket about a
@@ -29,6 +42,7 @@ type LeadOpener interface {
 // action that caused it. Call it once, at wiring time.
 func (s *Service) AttachTickets(ts TicketService) {
 	s.leads = ts
+	ts.RequireOutcome(ticketing.CategoryMonitoringVerify, VerifyOutcomes)
 	ts.OnTransition(s.onTicket)
 }
 
@@ -36,8 +50,8 @@ func (s *Service) onTicket(ctx context.Context, tx pgx.Tx, t ticketing.Ticket, e
 	if t.HouseholdID == nil {
 		return nil
 	}
-	hid := HouseholdID(*t.HouseholdID)
-	actor := ticketing.Actor{UserID: ev.ActorID, Name: ev.ActorName, Role: ev.ActorRole}
+	hid := org.HouseholdID(*t.HouseholdID)
+	actor := org.Actor{UserID: ev.ActorID, Name: ev.ActorName, Role: ev.ActorRole}
 	switch {
 	case ev.Action == "create" && t.Category == ticketing.CategoryMonitoringHelp:
 		_, err := s.RaiseLeadTx(ctx, tx, actor, Lead{HouseholdID: hid, Source: t.Source,
@@ -52,7 +66,7 @@ func (s *Service) onTicket(ctx context.Context, tx pgx.Tx, t ticketing.Ticket, e
 
 // Lead is a risk signal about a household: a help ticket, a risky campaign answer, a report from a visit.
 type Lead struct {
-	HouseholdID HouseholdID
+	HouseholdID org.HouseholdID
 	Source      ticketing.Source // campaign, phone, ...
 	Summary     string           // what was said or answered
 	Ref         string           // where it came from: ticket:12, campaign:4/target:56
@@ -63,7 +77,7 @@ type Lead struct {
 // (防返贫监测核实) for the county bureau of the household's region, dispatched at once. If the household already
 // has a verification ticket not yet replied to, that one is returned and no second ticket is opened (a campaign may hear the
 // same risk twice). A household that had left the loop (不纳入 or 风险消除) goes back to 排查.
-func (s *Service) RaiseLeadTx(ctx context.Context, tx pgx.Tx, actor ticketing.Actor, l Lead) (ticketing.Ticket, error) {
+func (s *Service) RaiseLeadTx(ctx context.Context, tx pgx.Tx, actor org.Actor, l Lead) (ticketing.Ticket, error) {
 	if s.leads == nil {
 		return ticketing.Ticket{}, errors.New("raise lead: the ticketing service is not attached")
 	}
@@ -72,7 +86,7 @@ func (s *Service) RaiseLeadTx(ctx context.Context, tx pgx.Tx, actor ticketing.Ac
 	err := tx.QueryRow(ctx, `SELECT status, township_code, number FROM households WHERE id = $1 FOR UPDATE`, l.HouseholdID).
 		Scan(&st, &township, &number)
 	if isNoRows(err) {
-		return ticketing.Ticket{}, ticketing.Invalid("household_id", fmt.Sprintf("household %d does not exist", l.HouseholdID))
+		return ticketing.Ticket{}, org.Invalid("household_id", fmt.Sprintf("household %d does not exist", l.HouseholdID))
 	}
 	if err != nil {
 		return ticketing.Ticket{}, fmt.Errorf("raise lead for household %d: %w", l.HouseholdID, err)
@@ -88,7 +102,7 @@ func (s *Service) RaiseLeadTx(ctx context.Context, tx pgx.Tx, actor ticketing.Ac
 			TicketID: &tid}, actor); err != nil {
 			return ticketing.Ticket{}, err
 		}
-		return ticketing.Ticket{ID: ticketing.TicketID(open)}, nil
+		return ticketing.Ticket{ID: org.TicketID(open)}, nil
 	}
 	if !isNoRows(err) {
 		return ticketing.Ticket{}, fmt.Errorf("raise lead for household %d: %w", l.HouseholdID, err)
@@ -134,7 +148,7 @@ func (s *Service) RaiseLeadTx(ctx context.Context, tx pgx.Tx, actor ticketing.Ac
 // ApplyOutcomeTx moves a household by the outcome of its verification ticket: identified → 认定 (from 排查 or
 // 核实; the county's verification includes its publicity), not_included → 不纳入, already_monitored → no change.
 // Every outcome closes the running lead clock and leaves an event linked to the ticket.
-func (s *Service) ApplyOutcomeTx(ctx context.Context, tx pgx.Tx, actor ticketing.Actor, id HouseholdID, outcome string, ticketID int64, reply string) error {
+func (s *Service) ApplyOutcomeTx(ctx context.Context, tx pgx.Tx, actor org.Actor, id org.HouseholdID, outcome string, ticketID int64, reply string) error {
 	var st Status
 	err := tx.QueryRow(ctx, `SELECT status FROM households WHERE id = $1 FOR UPDATE`, id).Scan(&st)
 	if isNoRows(err) {
@@ -145,17 +159,17 @@ func (s *Service) ApplyOutcomeTx(ctx context.Context, tx pgx.Tx, actor ticketing
 	}
 	to := st
 	switch outcome {
-	case ticketing.OutcomeIdentified:
+	case OutcomeIdentified:
 		if st == StatusScreened || st == StatusVerified {
 			to = StatusIdentified
 		}
-	case ticketing.OutcomeNotIncluded:
+	case OutcomeNotIncluded:
 		if st == StatusScreened || st == StatusVerified {
 			to = StatusNotIncluded
 		}
-	case ticketing.OutcomeAlreadyMonitored:
+	case OutcomeAlreadyMonitored:
 	default:
-		return ticketing.Invalid("outcome", fmt.Sprintf("%q is not a verification outcome", outcome))
+		return org.Invalid("outcome", fmt.Sprintf("%q is not a verification outcome", outcome))
 	}
 	now := s.now()
 	if _, err := tx.Exec(ctx, `UPDATE households SET status = $2,

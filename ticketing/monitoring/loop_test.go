@@ -9,36 +9,37 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"hotline/ticketing"
+	"hotline/ticketing/org"
 )
 
 type loopFixture struct {
 	*fixture
 	tickets *ticketing.Service
-	county  ticketing.Actor
-	agent   ticketing.Actor
+	county  org.Actor
+	agent   org.Actor
 }
 
 func newLoop(t *testing.T) *loopFixture {
 	f := newFixture(t)
 	ts := ticketing.NewService(f.db, ticketing.Options{Now: f.clock.Now})
 	f.svc.AttachTickets(ts)
-	unit, err := ticketing.UnitForRegion(ctx(), f.db, "430903")
+	unit, err := org.UnitForRegion(ctx(), f.db, "430903")
 	if err != nil {
 		t.Fatal(err)
 	}
-	mk := func(username string, role ticketing.Role, unit ticketing.UnitID) ticketing.Actor {
-		u, err := ticketing.CreateUser(ctx(), f.db, ticketing.NewUser{Username: username, DisplayName: username, Role: role,
+	mk := func(username string, role org.Role, unit org.UnitID) org.Actor {
+		u, err := org.CreateUser(ctx(), f.db, org.NewUser{Username: username, DisplayName: username, Role: role,
 			UnitID: unit, Password: "secret-password"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return u.Actor()
 	}
-	desk, _ := ticketing.UnitByCode(ctx(), f.db, ticketing.CodeDesk)
-	return &loopFixture{fixture: f, tickets: ts, county: mk("heshan1", ticketing.RoleStaff, unit.ID), agent: mk("agent1", ticketing.RoleAgent, desk.ID)}
+	desk, _ := org.UnitByCode(ctx(), f.db, org.CodeDesk)
+	return &loopFixture{fixture: f, tickets: ts, county: mk("heshan1", org.RoleStaff, unit.ID), agent: mk("agent1", org.RoleAgent, desk.ID)}
 }
 
-func (l *loopFixture) helpTicket(t *testing.T, hid HouseholdID) ticketing.Ticket {
+func (l *loopFixture) helpTicket(t *testing.T, hid org.HouseholdID) ticketing.Ticket {
 	t.Helper()
 	id := int64(hid)
 	tk, err := l.tickets.Create(ctx(), l.agent, ticketing.NewTicket{Source: ticketing.SourcePhone, CallerPhone: "13812345678",
@@ -50,7 +51,7 @@ func (l *loopFixture) helpTicket(t *testing.T, hid HouseholdID) ticketing.Ticket
 	return tk
 }
 
-func (l *loopFixture) verifyTicket(t *testing.T, hid HouseholdID) ticketing.Ticket {
+func (l *loopFixture) verifyTicket(t *testing.T, hid org.HouseholdID) ticketing.Ticket {
 	t.Helper()
 	var id int64
 	if err := l.db.QueryRow(ctx(), `SELECT id FROM tickets WHERE household_id = $1 AND category = 'monitoring_verify'
@@ -128,7 +129,7 @@ func TestLoopIdentified(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := l.tickets.Reply(ctx(), l.county, vt.ID, ticketing.ActionInput{Version: tk.Version,
-		Reply: "经入户核实，因病支出骤增，认定为突发严重困难户", Outcome: ticketing.OutcomeIdentified}); err != nil {
+		Reply: "经入户核实，因病支出骤增，认定为突发严重困难户", Outcome: OutcomeIdentified}); err != nil {
 		t.Fatal(err)
 	}
 	h, _ = l.svc.Get(ctx(), h.ID)
@@ -157,7 +158,7 @@ func TestLoopNotIncludedAndRepeatLead(t *testing.T) {
 	l.helpTicket(t, h.ID) // a second call about the same risk: no second verification ticket
 	// A risky campaign answer, raised by telephony in its own transaction.
 	err = pgx.BeginFunc(ctx(), l.db, func(tx pgx.Tx) error {
-		_, err := l.svc.RaiseLeadTx(ctx(), tx, ticketing.System, Lead{HouseholdID: h.ID, Source: ticketing.SourceCampaign,
+		_, err := l.svc.RaiseLeadTx(ctx(), tx, org.System, Lead{HouseholdID: h.ID, Source: ticketing.SourceCampaign,
 			Summary: "问卷第1题按1：近三个月收入明显下降", Ref: "campaign:1/target:1"})
 		return err
 	})
@@ -175,7 +176,7 @@ func TestLoopNotIncludedAndRepeatLead(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := l.tickets.Reply(ctx(), l.county, vt.ID, ticketing.ActionInput{Version: tk.Version,
-		Reply: "收入未低于监测范围，不纳入", Outcome: ticketing.OutcomeNotIncluded}); err != nil {
+		Reply: "收入未低于监测范围，不纳入", Outcome: OutcomeNotIncluded}); err != nil {
 		t.Fatal(err)
 	}
 	if h, _ = l.svc.Get(ctx(), h.ID); h.Status != StatusNotIncluded {
@@ -198,7 +199,7 @@ func TestLoopUnknownHouseholdRollsBack(t *testing.T) {
 	id := int64(999999)
 	_, err := l.tickets.Create(ctx(), l.agent, ticketing.NewTicket{Source: ticketing.SourcePhone, RegionCode: "430903",
 		HouseholdID: &id, Kind: ticketing.KindHelp, Category: ticketing.CategoryMonitoringHelp, Content: "求助"})
-	var ve *ticketing.ValidationError
+	var ve *org.ValidationError
 	if !errors.As(err, &ve) || !strings.Contains(ve.Fields["household_id"], "does not exist") {
 		t.Fatalf("help ticket for an unknown household: %v", err)
 	}
@@ -218,15 +219,15 @@ func TestStatusActions(t *testing.T) {
 		t.Fatal(err)
 	}
 	act := func(a Action, reason string) (Household, error) { return f.svc.Act(ctx(), staff, h.ID, a, reason) }
-	var se *ticketing.StateError
-	if _, err := act(ActIdentify, "直接认定"); !errors.As(err, &se) || !errors.Is(err, ticketing.ErrState) ||
+	var se *org.StateError
+	if _, err := act(ActIdentify, "直接认定"); !errors.As(err, &se) || !errors.Is(err, org.ErrState) ||
 		strings.Join(se.Allowed, ",") != "not_include,verify" {
 		t.Fatalf("identify from screened: %v", err)
 	}
-	if _, err := act(ActVerify, ""); !errors.Is(err, ticketing.ErrInvalid) {
+	if _, err := act(ActVerify, ""); !errors.Is(err, org.ErrInvalid) {
 		t.Fatalf("no reason: %v", err)
 	}
-	if _, err := f.svc.Act(ctx(), ticketing.Actor{Username: "a", Role: ticketing.RoleAgent}, h.ID, ActVerify, "x"); !errors.Is(err, ticketing.ErrForbidden) {
+	if _, err := f.svc.Act(ctx(), org.Actor{Username: "a", Role: org.RoleAgent}, h.ID, ActVerify, "x"); !errors.Is(err, org.ErrForbidden) {
 		t.Fatalf("agent: %v", err)
 	}
 	mustAct := func(a Action, want Status) Household {
@@ -241,7 +242,7 @@ func TestStatusActions(t *testing.T) {
 		return h
 	}
 	mustAct(ActVerify, StatusVerified)
-	if _, err := act(ActIdentify, "未公示"); !errors.Is(err, ticketing.ErrState) {
+	if _, err := act(ActIdentify, "未公示"); !errors.Is(err, org.ErrState) {
 		t.Fatalf("identify without publicity: %v", err)
 	}
 	h = mustAct(ActPublicizeIdentify, StatusVerified)
@@ -249,12 +250,12 @@ func TestStatusActions(t *testing.T) {
 		t.Fatalf("publicity clock: %+v", h.Clock)
 	}
 	f.clock.Add(4 * 24 * time.Hour)
-	if _, err := act(ActIdentify, "公示未满"); !errors.Is(err, ticketing.ErrState) {
+	if _, err := act(ActIdentify, "公示未满"); !errors.Is(err, org.ErrState) {
 		t.Fatalf("identify during publicity: %v", err)
 	}
 	f.clock.Add(24 * time.Hour)
 	mustAct(ActIdentify, StatusIdentified)
-	if _, err := act(ActAssist, "无措施"); !errors.Is(err, ticketing.ErrState) {
+	if _, err := act(ActAssist, "无措施"); !errors.Is(err, org.ErrState) {
 		t.Fatalf("assist without a measure: %v", err)
 	}
 	in.Measures = []Measure{{Type: "健康帮扶", Start: "2026-12-01", Note: "大病保险"}}
@@ -268,7 +269,7 @@ func TestStatusActions(t *testing.T) {
 	mustAct(ActAssist, StatusAssisted)
 	mustAct(ActPublicizeElimination, StatusAssisted)
 	f.clock.Add(6 * 24 * time.Hour)
-	if _, err := act(ActEliminate, "公示未满"); !errors.Is(err, ticketing.ErrState) {
+	if _, err := act(ActEliminate, "公示未满"); !errors.Is(err, org.ErrState) {
 		t.Fatalf("eliminate during publicity: %v", err)
 	}
 	f.clock.Add(24 * time.Hour)
@@ -318,10 +319,10 @@ func TestContactsOnTimeline(t *testing.T) {
 		f.svc.AddContactTx(ctx(), tx, Contact{HouseholdID: h.ID, Kind: ContactInboundCall, At: t0.Add(3 * time.Hour), Summary: "rolled back"})
 		return errors.New("call failed")
 	})
-	if _, err := f.svc.AddContactTx(ctx(), f.db, Contact{HouseholdID: h.ID, Kind: "fax"}); !errors.Is(err, ticketing.ErrInvalid) {
+	if _, err := f.svc.AddContactTx(ctx(), f.db, Contact{HouseholdID: h.ID, Kind: "fax"}); !errors.Is(err, org.ErrInvalid) {
 		t.Fatalf("bad kind: %v", err)
 	}
-	if _, err := f.svc.AddContactTx(ctx(), f.db, Contact{HouseholdID: 424242, Kind: ContactVisit}); !errors.Is(err, ticketing.ErrNotFound) {
+	if _, err := f.svc.AddContactTx(ctx(), f.db, Contact{HouseholdID: 424242, Kind: ContactVisit}); !errors.Is(err, org.ErrNotFound) {
 		t.Fatalf("unknown household: %v", err)
 	}
 	tl, err := f.svc.Timeline(ctx(), h.ID, 0)
@@ -337,7 +338,7 @@ func TestContactsOnTimeline(t *testing.T) {
 	if h.LastContactAt == nil || !h.LastContactAt.Equal(t0.Add(2*time.Hour)) {
 		t.Fatalf("last contact: %v", h.LastContactAt)
 	}
-	if _, err := f.svc.Timeline(ctx(), 424242, 0); !errors.Is(err, ticketing.ErrNotFound) {
+	if _, err := f.svc.Timeline(ctx(), 424242, 0); !errors.Is(err, org.ErrNotFound) {
 		t.Fatalf("timeline of unknown: %v", err)
 	}
 }

@@ -1,12 +1,10 @@
 package monitoring
 
 import (
+	"hotline/ticketing/org"
 	"slices"
 	"time"
 )
-
-// HouseholdID identifies a monitored household.
-type HouseholdID int64
 
 // MonitoringType is the category a household is monitored under.
 type MonitoringType string
@@ -109,32 +107,32 @@ func (s Status) Name() string         { return nameOf(Statuses, s) }
 
 // Household is a monitoring record as every read path returns it: personal data masked.
 type Household struct {
-	ID             HouseholdID    `json:"id"`
-	Number         string         `json:"number"`
-	CountyCode     string         `json:"county_code"`
-	TownshipCode   string         `json:"township_code"`
-	RegionName     string         `json:"region_name"`
-	Village        string         `json:"village"`
-	Group          string         `json:"group"`
-	Address        string         `json:"address"`
-	HeadName       string         `json:"head_name"`
-	MonitoringType MonitoringType `json:"monitoring_type"`
-	RiskTypes      []RiskType     `json:"risk_types"`
-	CadreName      string         `json:"cadre_name"`
-	CadrePhone     string         `json:"cadre_phone"` // masked
-	Status         Status         `json:"status"`
-	StatusAt       time.Time      `json:"status_at"`
-	LeadAt         *time.Time     `json:"lead_at,omitempty"`
-	PublicityKind  string         `json:"publicity_kind,omitempty"`
-	PublicityUntil *time.Time     `json:"publicity_until,omitempty"`
-	LastContactAt  *time.Time     `json:"last_contact_at,omitempty"`
-	Version        int            `json:"version"`
-	CreatedAt      time.Time      `json:"created_at"`
-	UpdatedAt      time.Time      `json:"updated_at"`
-	Clock          *Clock         `json:"clock,omitempty"`
-	Members        []Member       `json:"members,omitempty"`
-	Phones         []Phone        `json:"phones,omitempty"`
-	Measures       []Measure      `json:"measures,omitempty"`
+	ID             org.HouseholdID `json:"id"`
+	Number         string          `json:"number"`
+	CountyCode     string          `json:"county_code"`
+	TownshipCode   string          `json:"township_code"`
+	RegionName     string          `json:"region_name"`
+	Village        string          `json:"village"`
+	Group          string          `json:"group"`
+	Address        string          `json:"address"`
+	HeadName       string          `json:"head_name"`
+	MonitoringType MonitoringType  `json:"monitoring_type"`
+	RiskTypes      []RiskType      `json:"risk_types"`
+	CadreName      string          `json:"cadre_name"`
+	CadrePhone     string          `json:"cadre_phone"` // masked
+	Status         Status          `json:"status"`
+	StatusAt       time.Time       `json:"status_at"`
+	LeadAt         *time.Time      `json:"lead_at,omitempty"`
+	PublicityKind  string          `json:"publicity_kind,omitempty"`
+	PublicityUntil *time.Time      `json:"publicity_until,omitempty"`
+	LastContactAt  *time.Time      `json:"last_contact_at,omitempty"`
+	Version        int             `json:"version"`
+	CreatedAt      time.Time       `json:"created_at"`
+	UpdatedAt      time.Time       `json:"updated_at"`
+	Clock          *Clock          `json:"clock,omitempty"`
+	Members        []Member        `json:"members,omitempty"`
+	Phones         []Phone         `json:"phones,omitempty"`
+	Measures       []Measure       `json:"measures,omitempty"`
 }
 
 // Member of a household; IDNumber is masked (430903********1234).

@@ -8,8 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"hotline/ticketing"
 	"hotline/ticketing/monitoring/pii"
+	"hotline/ticketing/org"
 )
 
 // Fields that can be revealed.
@@ -37,13 +37,13 @@ type Revealed struct {
 
 // Reveal returns one full value to an actor holding PermRevealPII, with a stated reason, and appends the audit row
 // in the same transaction: no audit row, no value.
-func (s *Service) Reveal(ctx context.Context, actor ticketing.Actor, id HouseholdID, req RevealRequest) (Revealed, error) {
-	if !actor.Can(ticketing.PermRevealPII) {
-		return Revealed{}, fmt.Errorf("reveal personal data: %w: needs the %s permission", ticketing.ErrForbidden, ticketing.PermRevealPII)
+func (s *Service) Reveal(ctx context.Context, actor org.Actor, id org.HouseholdID, req RevealRequest) (Revealed, error) {
+	if !actor.Can(org.PermRevealPII) {
+		return Revealed{}, fmt.Errorf("reveal personal data: %w: needs the %s permission", org.ErrForbidden, org.PermRevealPII)
 	}
 	req.Reason = strings.TrimSpace(req.Reason)
 	if req.Reason == "" {
-		return Revealed{}, ticketing.Invalid("reason", "required: say why you need the full value")
+		return Revealed{}, org.Invalid("reason", "required: say why you need the full value")
 	}
 	out := Revealed{Field: req.Field, At: s.now()}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -68,10 +68,10 @@ func (s *Service) Reveal(ctx context.Context, actor ticketing.Actor, id Househol
 			f = pii.FieldPhone
 			err = tx.QueryRow(ctx, `SELECT cadre_phone_enc FROM households WHERE id = $1 AND cadre_phone_enc IS NOT NULL`, id).Scan(&enc)
 		default:
-			return ticketing.Invalid("field", "must be id_number, phone or cadre_phone")
+			return org.Invalid("field", "must be id_number, phone or cadre_phone")
 		}
 		if isNoRows(err) {
-			return fmt.Errorf("reveal %s of household %d: %w", req.Field, id, ticketing.ErrNotFound)
+			return fmt.Errorf("reveal %s of household %d: %w", req.Field, id, org.ErrNotFound)
 		}
 		if err != nil {
 			return fmt.Errorf("reveal %s of household %d: %w", req.Field, id, err)
@@ -87,7 +87,7 @@ func (s *Service) Reveal(ctx context.Context, actor ticketing.Actor, id Househol
 	return out, nil
 }
 
-func writeAudit(ctx context.Context, tx ticketing.DB, actor ticketing.Actor, id *HouseholdID, seq *int16, field, reason string, at time.Time, auditID *int64) error {
+func writeAudit(ctx context.Context, tx org.DB, actor org.Actor, id *org.HouseholdID, seq *int16, field, reason string, at time.Time, auditID *int64) error {
 	var actorID *int64
 	if actor.UserID != 0 {
 		v := int64(actor.UserID)
@@ -103,17 +103,17 @@ func writeAudit(ctx context.Context, tx ticketing.DB, actor ticketing.Actor, id 
 
 // Reveal is one row of the personal-data audit.
 type Reveal struct {
-	ID            int64        `json:"id"`
-	At            time.Time    `json:"at"`
-	ActorUsername string       `json:"actor_username"`
-	HouseholdID   *HouseholdID `json:"household_id,omitempty"`
-	MemberSeq     *int         `json:"member_seq,omitempty"`
-	Field         string       `json:"field"`
-	Reason        string       `json:"reason"`
+	ID            int64            `json:"id"`
+	At            time.Time        `json:"at"`
+	ActorUsername string           `json:"actor_username"`
+	HouseholdID   *org.HouseholdID `json:"household_id,omitempty"`
+	MemberSeq     *int             `json:"member_seq,omitempty"`
+	Field         string           `json:"field"`
+	Reason        string           `json:"reason"`
 }
 
 // Reveals lists the audit rows of a household (or all, for id 0), newest first.
-func (s *Service) Reveals(ctx context.Context, id HouseholdID, limit int) ([]Reveal, error) {
+func (s *Service) Reveals(ctx context.Context, id org.HouseholdID, limit int) ([]Reveal, error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}

@@ -9,36 +9,36 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"hotline/ticketing"
 	"hotline/ticketing/monitoring/idcard"
 	"hotline/ticketing/monitoring/pii"
+	"hotline/ticketing/org"
 )
 
 // Query filters a household search; zero fields do not filter. Results are ordered by ID and paged with After.
 type Query struct {
-	Name           string         // prefix of any member's name (the head is a member)
-	Phone          string         // any format; exact number
-	IDNumber       string         // full ID number, exact
-	IDLast4        string         // last four characters of any member's ID number
-	Region         string         // prefix of the township code: 4309 (prefecture), 430903 (county), 430903001
-	MonitoringType MonitoringType //
-	RiskType       RiskType       //
-	Status         Status         //
-	NoContactDays  int            // no contact for at least this many days (or never)
-	Clock          string         // yellow or red: households whose lead-to-identification clock is at least that late
-	After          HouseholdID    // cursor: the last ID of the previous page
-	Limit          int            // default 50, at most 500
+	Name           string          // prefix of any member's name (the head is a member)
+	Phone          string          // any format; exact number
+	IDNumber       string          // full ID number, exact
+	IDLast4        string          // last four characters of any member's ID number
+	Region         string          // prefix of the township code: 4309 (prefecture), 430903 (county), 430903001
+	MonitoringType MonitoringType  //
+	RiskType       RiskType        //
+	Status         Status          //
+	NoContactDays  int             // no contact for at least this many days (or never)
+	Clock          string          // yellow or red: households whose lead-to-identification clock is at least that late
+	After          org.HouseholdID // cursor: the last ID of the previous page
+	Limit          int             // default 50, at most 500
 }
 
 // Page is one page of search results. Next is the cursor of the following page, if there is one.
 type Page struct {
-	Households []Household  `json:"households"`
-	Next       *HouseholdID `json:"next,omitempty"`
+	Households []Household      `json:"households"`
+	Next       *org.HouseholdID `json:"next,omitempty"`
 }
 
 // Search finds households; personal data is masked and members are not loaded (Get does that).
 func (s *Service) Search(ctx context.Context, q Query) (Page, error) {
-	v := &ticketing.ValidationError{}
+	v := &org.ValidationError{}
 	var where []string
 	var args []any
 	arg := func(a any) string {

@@ -21,8 +21,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"hotline/ticketing"
 	"hotline/ticketing/monitoring/pii"
+	"hotline/ticketing/org"
 )
 
 // Clocks are the statutory time limits of the loop (defaults from the national monitoring rules).
@@ -80,8 +80,8 @@ func (s *Service) inTx(ctx context.Context, f func(tx pgx.Tx) error) error {
 	return pgx.BeginFunc(ctx, s.db, f)
 }
 
-func notFound(id HouseholdID) error {
-	return fmt.Errorf("household %d: %w", id, ticketing.ErrNotFound)
+func notFound(id org.HouseholdID) error {
+	return fmt.Errorf("household %d: %w", id, org.ErrNotFound)
 }
 
 func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

@@ -3,13 +3,12 @@ package monitoring
 import (
 	"context"
 	"fmt"
+	"hotline/ticketing/org"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"hotline/ticketing"
 )
 
 // Action moves a household along the loop.
@@ -55,19 +54,19 @@ func AllowedActions(st Status) []string {
 
 // Event is a change of a household's record or status.
 type Event struct {
-	ID          int64       `json:"id"`
-	HouseholdID HouseholdID `json:"household_id"`
-	At          time.Time   `json:"at"`
-	ActorID     *int64      `json:"actor_id,omitempty"`
-	ActorName   string      `json:"actor_name"`
-	Action      string      `json:"action"`
-	FromStatus  Status      `json:"from_status,omitempty"`
-	ToStatus    Status      `json:"to_status,omitempty"`
-	Reason      string      `json:"reason"`
-	TicketID    *int64      `json:"ticket_id,omitempty"`
+	ID          int64           `json:"id"`
+	HouseholdID org.HouseholdID `json:"household_id"`
+	At          time.Time       `json:"at"`
+	ActorID     *int64          `json:"actor_id,omitempty"`
+	ActorName   string          `json:"actor_name"`
+	Action      string          `json:"action"`
+	FromStatus  Status          `json:"from_status,omitempty"`
+	ToStatus    Status          `json:"to_status,omitempty"`
+	Reason      string          `json:"reason"`
+	TicketID    *int64          `json:"ticket_id,omitempty"`
 }
 
-func addEvent(ctx context.Context, tx ticketing.DB, ev Event, actor ticketing.Actor) error {
+func addEvent(ctx context.Context, tx org.DB, ev Event, actor org.Actor) error {
 	var actorID *int64
 	if actor.UserID != 0 {
 		id := int64(actor.UserID)
@@ -96,7 +95,7 @@ func addEvent(ctx context.Context, tx ticketing.DB, ev Event, actor ticketing.Ac
 }
 
 // Act performs a status action with a stated reason, as one transaction with its event.
-func (s *Service) Act(ctx context.Context, actor ticketing.Actor, id HouseholdID, action Action, reason string) (Household, error) {
+func (s *Service) Act(ctx context.Context, actor org.Actor, id org.HouseholdID, action Action, reason string) (Household, error) {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		return s.ActTx(ctx, tx, actor, id, action, reason, nil)
 	})
@@ -108,17 +107,17 @@ func (s *Service) Act(ctx context.Context, actor ticketing.Actor, id HouseholdID
 
 // ActTx performs a status action inside the caller's transaction (the verification loop uses it from the ticket
 // hook). ticketID links the event to the ticket that caused it.
-func (s *Service) ActTx(ctx context.Context, tx pgx.Tx, actor ticketing.Actor, id HouseholdID, action Action, reason string, ticketID *int64) error {
+func (s *Service) ActTx(ctx context.Context, tx pgx.Tx, actor org.Actor, id org.HouseholdID, action Action, reason string, ticketID *int64) error {
 	t, ok := transitions[action]
 	if !ok {
-		return ticketing.Invalid("action", fmt.Sprintf("%q is not a household action", action))
+		return org.Invalid("action", fmt.Sprintf("%q is not a household action", action))
 	}
 	reason = strings.TrimSpace(reason)
 	if reason == "" {
-		return ticketing.Invalid("reason", "required: say why")
+		return org.Invalid("reason", "required: say why")
 	}
-	if actor.Role == ticketing.RoleAgent {
-		return &ticketing.StateError{Action: string(action), State: "role " + string(actor.Role), Reason: ticketing.ErrForbidden}
+	if actor.Role == org.RoleAgent {
+		return &org.StateError{Action: string(action), State: "role " + string(actor.Role), Reason: org.ErrForbidden}
 	}
 	var st Status
 	var pubKind *string
@@ -137,17 +136,17 @@ func (s *Service) ActTx(ctx context.Context, tx pgx.Tx, actor ticketing.Actor, i
 		return err
 	}
 	if !slices.Contains(t.from, st) {
-		return &ticketing.StateError{Action: string(action), State: string(st), Allowed: AllowedActions(st), Reason: ticketing.ErrState}
+		return &org.StateError{Action: string(action), State: string(st), Allowed: AllowedActions(st), Reason: org.ErrState}
 	}
 	now := s.now()
 	publicityDone := func(kind string) error {
 		if pubKind == nil || *pubKind != kind || pubUntil == nil {
-			return &ticketing.StateError{Action: string(action), State: string(st), Allowed: AllowedActions(st),
-				Reason: fmt.Errorf("%w: the %s publicity (公示) has not been held", ticketing.ErrState, kind)}
+			return &org.StateError{Action: string(action), State: string(st), Allowed: AllowedActions(st),
+				Reason: fmt.Errorf("%w: the %s publicity (公示) has not been held", org.ErrState, kind)}
 		}
 		if now.Before(*pubUntil) {
-			return &ticketing.StateError{Action: string(action), State: string(st), Allowed: AllowedActions(st),
-				Reason: fmt.Errorf("%w: the %s publicity runs until %s", ticketing.ErrState, kind, pubUntil.Format(time.RFC3339))}
+			return &org.StateError{Action: string(action), State: string(st), Allowed: AllowedActions(st),
+				Reason: fmt.Errorf("%w: the %s publicity runs until %s", org.ErrState, kind, pubUntil.Format(time.RFC3339))}
 		}
 		return nil
 	}
@@ -176,8 +175,8 @@ func (s *Service) ActTx(ctx context.Context, tx pgx.Tx, actor ticketing.Actor, i
 		set += `, publicity_kind = NULL, publicity_until = NULL`
 	case ActAssist:
 		if measures == 0 {
-			return &ticketing.StateError{Action: string(action), State: string(st), Allowed: AllowedActions(st),
-				Reason: fmt.Errorf("%w: record an assistance measure (帮扶措施) first", ticketing.ErrState)}
+			return &org.StateError{Action: string(action), State: string(st), Allowed: AllowedActions(st),
+				Reason: fmt.Errorf("%w: record an assistance measure (帮扶措施) first", org.ErrState)}
 		}
 	case ActNotInclude:
 		set += `, lead_at = NULL, publicity_kind = NULL, publicity_until = NULL`

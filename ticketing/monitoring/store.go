@@ -10,8 +10,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"hotline/ticketing"
 	"hotline/ticketing/monitoring/pii"
+	"hotline/ticketing/org"
 	"hotline/ticketing/region"
 )
 
@@ -37,11 +37,11 @@ func scanHousehold(row pgx.CollectableRow) (Household, error) {
 }
 
 // Get returns a household with its members, phones and measures, personal data masked.
-func (s *Service) Get(ctx context.Context, id HouseholdID) (Household, error) {
+func (s *Service) Get(ctx context.Context, id org.HouseholdID) (Household, error) {
 	return s.get(ctx, s.db, id, false)
 }
 
-func (s *Service) get(ctx context.Context, db ticketing.DB, id HouseholdID, forUpdate bool) (Household, error) {
+func (s *Service) get(ctx context.Context, db org.DB, id org.HouseholdID, forUpdate bool) (Household, error) {
 	q := `SELECT ` + householdCols + ` FROM households h WHERE h.id = $1`
 	if forUpdate {
 		q += ` FOR UPDATE`
@@ -61,7 +61,7 @@ func (s *Service) get(ctx context.Context, db ticketing.DB, id HouseholdID, forU
 	return h, nil
 }
 
-func (s *Service) loadChildren(ctx context.Context, db ticketing.DB, h *Household) error {
+func (s *Service) loadChildren(ctx context.Context, db org.DB, h *Household) error {
 	rows, _ := db.Query(ctx, `SELECT seq, name, relation, id_mask, health, labour, in_school
 		FROM household_members WHERE household_id = $1 ORDER BY seq`, h.ID)
 	ms, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Member, error) {
@@ -103,7 +103,7 @@ func (s *Service) loadChildren(ctx context.Context, db ticketing.DB, h *Househol
 }
 
 // Create adds a household in status 排查 (screened).
-func (s *Service) Create(ctx context.Context, actor ticketing.Actor, in HouseholdInput) (Household, error) {
+func (s *Service) Create(ctx context.Context, actor org.Actor, in HouseholdInput) (Household, error) {
 	r, err := validate(in, s.now(), false)
 	if err != nil {
 		return Household{}, err
@@ -112,7 +112,7 @@ func (s *Service) Create(ctx context.Context, actor ticketing.Actor, in Househol
 		return Household{}, err
 	}
 	sl := seal(s.box, r)
-	var id HouseholdID
+	var id org.HouseholdID
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `INSERT INTO households (number, county_code, township_code, village, grp, address,
 			head_name, monitoring_type, risk_types, cadre_name, cadre_phone_enc, cadre_phone_mask, digest, status_at)
@@ -120,8 +120,8 @@ func (s *Service) Create(ctx context.Context, actor ticketing.Actor, in Househol
 			r.Number, r.CountyCode, r.TownshipCode, r.Village, r.Group, r.Address, r.HeadName, r.MonitoringType,
 			riskStrings(r.RiskTypes), r.CadreName, sl.cadreEnc, sl.cadreMask, sl.digest, s.now()).Scan(&id)
 		if isUniqueViolation(err) {
-			return fmt.Errorf("create household: %w", errors.Join(ticketing.ErrConflict,
-				ticketing.Invalid("number", fmt.Sprintf("household %s already exists", r.Number))))
+			return fmt.Errorf("create household: %w", errors.Join(org.ErrConflict,
+				org.Invalid("number", fmt.Sprintf("household %s already exists", r.Number))))
 		}
 		if err != nil {
 			return fmt.Errorf("create household: %w", err)
@@ -140,7 +140,7 @@ func (s *Service) Create(ctx context.Context, actor ticketing.Actor, in Househol
 
 // Update replaces a household's record (not its status: that moves only by status actions). version must be the
 // version the client read; a stale one is ErrConflict.
-func (s *Service) Update(ctx context.Context, actor ticketing.Actor, id HouseholdID, version int, in HouseholdInput) (Household, error) {
+func (s *Service) Update(ctx context.Context, actor org.Actor, id org.HouseholdID, version int, in HouseholdInput) (Household, error) {
 	r, err := validate(in, s.now(), true)
 	if err != nil {
 		return Household{}, err
@@ -156,10 +156,10 @@ func (s *Service) Update(ctx context.Context, actor ticketing.Actor, id Househol
 			return fmt.Errorf("update household %d: %w", id, err)
 		}
 		if cur != version {
-			return fmt.Errorf("update household %d: version %d is stale (now %d): %w", id, version, cur, ticketing.ErrConflict)
+			return fmt.Errorf("update household %d: version %d is stale (now %d): %w", id, version, cur, org.ErrConflict)
 		}
 		if r.Number != number {
-			return ticketing.Invalid("number", "the household number cannot change")
+			return org.Invalid("number", "the household number cannot change")
 		}
 		if err := scopeOf(ctx, tx, actor, id); err != nil {
 			return err
@@ -194,7 +194,7 @@ func (s *Service) Update(ctx context.Context, actor ticketing.Actor, id Househol
 }
 
 // resolveKept replaces masked or empty values of an update with the stored ones.
-func (s *Service) resolveKept(ctx context.Context, tx pgx.Tx, id HouseholdID, r *record) error {
+func (s *Service) resolveKept(ctx context.Context, tx pgx.Tx, id org.HouseholdID, r *record) error {
 	if masked(r.CadrePhone) {
 		var enc []byte
 		var mask string
@@ -202,7 +202,7 @@ func (s *Service) resolveKept(ctx context.Context, tx pgx.Tx, id HouseholdID, r 
 			return fmt.Errorf("read cadre phone: %w", err)
 		}
 		if enc == nil || mask != r.CadrePhone {
-			return ticketing.Invalid("cadre_phone", "masked value does not match the stored number; send the full number")
+			return org.Invalid("cadre_phone", "masked value does not match the stored number; send the full number")
 		}
 		p, err := s.box.Open(pii.FieldPhone, enc)
 		if err != nil {
@@ -218,7 +218,7 @@ func (s *Service) resolveKept(ctx context.Context, tx pgx.Tx, id HouseholdID, r 
 		var enc []byte
 		err := tx.QueryRow(ctx, `SELECT id_enc FROM household_members WHERE household_id = $1 AND seq = $2`, id, m.Seq).Scan(&enc)
 		if isNoRows(err) {
-			return ticketing.Invalid(fmt.Sprintf("members[%d].id_number", i), fmt.Sprintf("required (member %d is new)", m.Seq))
+			return org.Invalid(fmt.Sprintf("members[%d].id_number", i), fmt.Sprintf("required (member %d is new)", m.Seq))
 		}
 		if err != nil {
 			return err
@@ -243,7 +243,7 @@ func (s *Service) resolveKept(ctx context.Context, tx pgx.Tx, id HouseholdID, r 
 			return err
 		}
 		if len(found) != 1 {
-			return ticketing.Invalid(fmt.Sprintf("phones[%d]", i), "masked number does not match one stored number; send the full number")
+			return org.Invalid(fmt.Sprintf("phones[%d]", i), "masked number does not match one stored number; send the full number")
 		}
 		if p.Number, err = s.box.Open(pii.FieldPhone, found[0].Enc); err != nil {
 			return err

@@ -4,12 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hotline/ticketing/org"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"hotline/ticketing"
 )
 
 // ContactKind is how the household was reached.
@@ -30,7 +29,7 @@ var contactKinds = []ContactKind{ContactInboundCall, ContactOutboundCall, Contac
 // Answers holds keypad answers of a campaign call (question → key pressed).
 type Contact struct {
 	ID          int64             `json:"id,omitempty"`
-	HouseholdID HouseholdID       `json:"household_id"`
+	HouseholdID org.HouseholdID   `json:"household_id"`
 	Kind        ContactKind       `json:"kind"`
 	At          time.Time         `json:"at"`
 	Summary     string            `json:"summary"`
@@ -41,8 +40,8 @@ type Contact struct {
 
 // AddContactTx appends a contact to the household's timeline inside the caller's transaction (telephony records
 // a call and its contact together) and moves the household's last-contact time forward.
-func (s *Service) AddContactTx(ctx context.Context, tx ticketing.DB, c Contact) (int64, error) {
-	v := &ticketing.ValidationError{}
+func (s *Service) AddContactTx(ctx context.Context, tx org.DB, c Contact) (int64, error) {
+	v := &org.ValidationError{}
 	found := false
 	for _, k := range contactKinds {
 		found = found || k == c.Kind
@@ -82,7 +81,7 @@ func (s *Service) AddContactTx(ctx context.Context, tx ticketing.DB, c Contact) 
 }
 
 // AddContact records a contact (a visit, a note) made by an actor.
-func (s *Service) AddContact(ctx context.Context, actor ticketing.Actor, c Contact) (Contact, error) {
+func (s *Service) AddContact(ctx context.Context, actor org.Actor, c Contact) (Contact, error) {
 	if c.ActorName == "" {
 		c.ActorName = actor.Name
 	}
@@ -112,7 +111,7 @@ type TimelineEntry struct {
 }
 
 // Timeline returns the household's contacts, status events and tickets, newest first.
-func (s *Service) Timeline(ctx context.Context, id HouseholdID, limit int) ([]TimelineEntry, error) {
+func (s *Service) Timeline(ctx context.Context, id org.HouseholdID, limit int) ([]TimelineEntry, error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 200
 	}

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"hotline/ticketing"
 	"hotline/ticketing/monitoring/idcard"
 	"hotline/ticketing/monitoring/pii"
+	"hotline/ticketing/org"
 	"hotline/ticketing/phone"
 	"hotline/ticketing/region"
 )
@@ -107,7 +107,7 @@ func masked(s string) bool { return strings.Contains(s, "*") }
 // validate checks and normalises a household. allowKeep permits masked/empty ID numbers and phones (update).
 // Field names in the error are those of the JSON input (members[0].id_number).
 func validate(in HouseholdInput, now time.Time, allowKeep bool) (*record, error) {
-	v := &ticketing.ValidationError{}
+	v := &org.ValidationError{}
 	r := &record{
 		Number:       strings.TrimSpace(in.Number),
 		CountyCode:   strings.TrimSpace(in.CountyCode),
