@@ -31,6 +31,8 @@ type Deps struct {
 
 	Monitoring *monitoring.Service // households, caller lookup (nil: routes not registered)
 	Campaigns  *Campaigns          // outbound campaigns and click-to-call (nil: routes not registered)
+	// SIPBindings counts an agent's live SIP registrations (the console's state bar); nil: not shown.
+	SIPBindings func(ctx context.Context, sipUser string) (int, error)
 }
 
 // Server holds the dependencies of every handler.
@@ -47,7 +49,7 @@ func New(deps Deps) http.Handler {
 	}
 	s := &Server{deps: deps, log: deps.Log, mux: http.NewServeMux()}
 	s.routes()
-	return s.mux
+	return securityHeaders(s.mux)
 }
 
 func (s *Server) routes() {
@@ -64,6 +66,7 @@ func (s *Server) routes() {
 	s.callRoutes()
 	s.householdRoutes()
 	s.campaignRoutes()
+	s.consoleRoutes()
 	s.mux.HandleFunc("/api/", s.notFound)
 	s.mux.Handle("/", s.console())
 }

@@ -45,6 +45,9 @@ func wireTelephony(ctx context.Context, a *App) error {
 		Contacts: ticketlink.Contacts{Svc: msvc}, TicketAccess: ticketlink.Access{Svc: tsvc},
 		RecordingsDir: recDir, ACW: tc.ACW})
 	a.webDeps.Telephony = svc
+	a.webDeps.SIPBindings = func(ctx context.Context, sipUser string) (int, error) {
+		return sipua.LiveBindings(ctx, a.rdb, a.cfg.RedisPrefix, sipUser)
+	}
 	a.components = append(a.components, component{name: "after-call work", run: svc.RunSweeper})
 
 	listeners, err := sipListeners(tc)
