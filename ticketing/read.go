@@ -67,7 +67,7 @@ type Filter struct {
 	Text         string
 	From, To     time.Time // created_at range [From, To)
 	HouseholdID  int64
-	DueToday     bool // the running clock ends before midnight China time today (overdue ones included)
+	DueToday     bool // the running clock ends between now and midnight China time (not yet overdue)
 	Pressed      bool // supervised (督办) or urged (催办) at least once
 	CoHandling   bool // the actor's unit co-handles (协办) rather than leads
 	SentBack     bool // 被退回: returned to the desk (the desk's list) or reopened after an unsatisfied callback (重办)
@@ -102,7 +102,11 @@ func (s *Service) List(ctx context.Context, a org.Actor, f Filter) ([]Ticket, or
 			return nil, 0, fmt.Errorf("list tickets of unit %d: %w", f.UnitID, org.ErrForbidden)
 		}
 		p := arg(int64(a.UnitID))
-		where = append(where, "(lead_unit_id = "+p+" OR "+p+" = ANY(co_unit_ids))")
+		if f.UnitID != 0 {
+			where = append(where, "lead_unit_id = "+p) // their own unit named: the tickets it leads
+		} else {
+			where = append(where, "(lead_unit_id = "+p+" OR "+p+" = ANY(co_unit_ids))")
+		}
 	} else if f.UnitID != 0 {
 		where = append(where, "lead_unit_id = "+arg(int64(f.UnitID)))
 	}
@@ -144,7 +148,7 @@ func (s *Service) List(ctx context.Context, a org.Actor, f Filter) ([]Ticket, or
 		where = append(where, "household_id = "+arg(f.HouseholdID))
 	}
 	if f.DueToday {
-		where = append(where, "due_at < "+arg(endOfToday(now)))
+		where = append(where, "due_at >= "+arg(now)+" AND due_at < "+arg(endOfToday(now)))
 	}
 	if f.SentBack {
 		where = append(where, sentBack)

@@ -17,6 +17,7 @@ import (
 
 	"hotline/ticketing"
 	"hotline/ticketing/org"
+	"hotline/ticketing/region"
 )
 
 // Tickets is what the ticket API is built from.
@@ -117,13 +118,14 @@ type ticketView struct {
 	Ticket     ticketing.Ticket   `json:"ticket"`
 	MergedFrom []org.TicketID     `json:"merged_from,omitempty"` // duplicates merged into this ticket
 	SLA        string             `json:"sla,omitempty"`
+	RegionName string             `json:"region_name,omitempty"`
 	Allowed    []string           `json:"allowed_actions"`
 	Duplicates []ticketing.Ticket `json:"duplicates,omitempty"`
 }
 
 func (s *Server) view(r *http.Request, t ticketing.Ticket) ticketView {
 	a := actor(r)
-	return ticketView{Ticket: t, SLA: t.SLA(time.Now()), Allowed: ticketing.AllowedActions(t, a)}
+	return ticketView{Ticket: t, SLA: t.SLA(time.Now()), Allowed: ticketing.AllowedActions(t, a), RegionName: region.FullName(t.RegionCode)}
 }
 
 // createTicket: an Idempotency-Key header makes a retried create return the first ticket (200 instead of 201).
