@@ -257,7 +257,7 @@ func (s *Service) insertTicket(ctx context.Context, db org.DB, t Ticket, idemKey
 		evVals = append(evVals, fmt.Sprintf("(%d, %s::bigint, %s::text, %s::text, %s::text, %s::text, %s::text, %s::text, %s::jsonb)",
 			i, p(actorID), p(name), p(string(a.Role)), p(pe.action), p(string(pe.from)), p(string(pe.to)), p(pe.note), p(pe.data)))
 		msg := ticketMessage{Number: t.Number, Action: pe.action, From: pe.from, Status: pe.to, Kind: t.Kind,
-			Category: t.Category, Urgency: t.Urgency, LeadUnitID: t.LeadUnitID, CoUnitIDs: t.CoUnitIDs,
+			Category: t.Category, Urgency: t.Urgency, LeadUnitID: t.LeadUnitID, CoUnitIDs: t.CoUnitIDs, Confidential: t.Confidential,
 			RegionCode: t.RegionCode, Household: t.HouseholdID, Version: t.Version, ActorID: a.UserID, At: at}
 		payload, err := json.Marshal(msg)
 		if err != nil {
@@ -503,7 +503,7 @@ func (s *Service) record(ctx context.Context, tx pgx.Tx, a org.Actor, t Ticket, 
 			int64(t.ID), actorID, name, string(a.Role), pe.action, string(pe.from), string(pe.to), pe.note, pe.data).
 			QueryRow(func(row pgx.Row) error { return row.Scan(&evs[i].ID, &evs[i].At) })
 		msg := ticketMessage{TicketID: t.ID, Number: t.Number, Action: pe.action, From: pe.from, Status: pe.to,
-			Kind: t.Kind, Category: t.Category, Urgency: t.Urgency, LeadUnitID: t.LeadUnitID, CoUnitIDs: t.CoUnitIDs,
+			Kind: t.Kind, Category: t.Category, Urgency: t.Urgency, LeadUnitID: t.LeadUnitID, CoUnitIDs: t.CoUnitIDs, Confidential: t.Confidential,
 			RegionCode: t.RegionCode, Household: t.HouseholdID, Version: t.Version, ActorID: a.UserID, At: at}
 		if pe.q != nil {
 			pe.q.Ticket = t.ID
@@ -540,11 +540,14 @@ type ticketMessage struct {
 	Urgency    Urgency      `json:"urgency"`
 	LeadUnitID org.UnitID   `json:"lead_unit_id"`
 	CoUnitIDs  []org.UnitID `json:"co_unit_ids"`
-	RegionCode string       `json:"region_code"`
-	Household  *int64       `json:"household_id,omitempty"`
-	Version    int          `json:"version"`
-	ActorID    org.UserID   `json:"actor_id"`
-	At         string       `json:"at"`
+	// Confidential and the units above let a consumer (the websocket hub) decide who may see the event with
+	// CanSee, without reading the ticket.
+	Confidential bool       `json:"confidential"`
+	RegionCode   string     `json:"region_code"`
+	Household    *int64     `json:"household_id,omitempty"`
+	Version      int        `json:"version"`
+	ActorID      org.UserID `json:"actor_id"`
+	At           string     `json:"at"`
 }
 
 // Publish writes an event to the outbox in db (pass your transaction to publish atomically with your change).

@@ -22,6 +22,12 @@ var (
 	errTooLarge  = errors.New("request body too large")
 	errMalformed = errors.New("malformed JSON body")
 	errRateLimit = errors.New("too many requests")
+	// errCSRF: a state-changing request authenticated by the session cookie came without the session's
+	// X-CSRF-Token header (or with a wrong one).
+	errCSRF = errors.New("missing or wrong X-CSRF-Token header")
+	// errUnavailable: a dependency the answer needs (Redis for the login limiter) is unreachable; we refuse
+	// rather than answer without it.
+	errUnavailable = errors.New("temporarily unavailable")
 )
 
 // status maps an error to its HTTP status and stable code. This is the only place that does so.
@@ -36,6 +42,10 @@ func status(err error) (int, string) {
 		return http.StatusBadRequest, "malformed_body"
 	case errors.Is(err, errRateLimit):
 		return http.StatusTooManyRequests, "rate_limited"
+	case errors.Is(err, errCSRF):
+		return http.StatusForbidden, "csrf"
+	case errors.Is(err, errUnavailable):
+		return http.StatusServiceUnavailable, "unavailable"
 	case errors.Is(err, org.ErrAuth):
 		return http.StatusUnauthorized, "unauthenticated"
 	case errors.As(err, &se) && errors.Is(err, org.ErrState):

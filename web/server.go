@@ -17,6 +17,7 @@ import (
 	"hotline/migrations"
 	"hotline/telephony"
 	"hotline/ticketing/monitoring"
+	"hotline/ticketing/org"
 )
 
 // Deps is what the web layer is built from. Optional services are nil when their role is not running.
@@ -33,23 +34,67 @@ type Deps struct {
 	Campaigns  *Campaigns          // outbound campaigns and click-to-call (nil: routes not registered)
 	// SIPBindings counts an agent's live SIP registrations (the console's state bar); nil: not shown.
 	SIPBindings func(ctx context.Context, sipUser string) (int, error)
+
+	RedisPrefix string           // prefix of Redis keys (login limiter); default Tickets.RedisPrefix
+	Sessions    SessionConfig    // browser sessions, CSRF and the login limiter
+	Hub         Hub              // the websocket hub behind GET /ws (notify/hub); nil: /ws not served
+	Now         func() time.Time // the clock of sessions and the login limiter; default time.Now
+}
+
+// Hub is the websocket hub as web needs it: web authenticates the request and checks its Origin, the hub
+// upgrades it and streams the events this actor may see, starting after lastID ("" = from now on).
+type Hub interface {
+	ServeWS(w http.ResponseWriter, r *http.Request, a org.Actor, lastID string)
 }
 
 // Server holds the dependencies of every handler.
 type Server struct {
-	deps Deps
-	log  *slog.Logger
-	mux  *http.ServeMux
+	deps     Deps
+	log      *slog.Logger
+	mux      *routeMux
+	sessions *org.Sessions
+	limiter  *loginLimiter
+	now      func() time.Time
+	// checkPassword is org.CheckPassword; tests count its calls (each is a bcrypt comparison).
+	checkPassword func(ctx context.Context, db org.DB, username, password string) (org.User, error)
+}
+
+// routeMux is the ServeMux that remembers every pattern registered, so the authorization test can walk the
+// whole route table (a route added without a row in that test's table fails it).
+type routeMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.HandleFunc(pattern, h)
+}
+
+func (m *routeMux) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
 }
 
 // New returns the whole HTTP surface as one handler; the route table is in routes().
-func New(deps Deps) http.Handler {
+func New(deps Deps) http.Handler { return securityHeaders(newServer(deps).mux) }
+
+func newServer(deps Deps) *Server {
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{deps: deps, log: deps.Log, mux: http.NewServeMux()}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.RedisPrefix == "" && deps.Tickets != nil {
+		deps.RedisPrefix = deps.Tickets.RedisPrefix
+	}
+	s := &Server{deps: deps, log: deps.Log, mux: &routeMux{ServeMux: http.NewServeMux()}, now: deps.Now,
+		checkPassword: org.CheckPassword}
+	s.sessions = org.NewSessions(deps.DB, org.SessionOptions{Idle: deps.Sessions.Idle, Absolute: deps.Sessions.Absolute, Now: deps.Now})
+	s.limiter = newLoginLimiter(deps.Redis, deps.RedisPrefix, deps.Sessions.Login, deps.Now)
 	s.routes()
-	return securityHeaders(s.mux)
+	return s
 }
 
 func (s *Server) routes() {
@@ -62,6 +107,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /api/v1/units", s.authed(s.listUnits))
 	s.mux.HandleFunc("GET /api/v1/me", s.authed(s.me))
+	s.sessionRoutes()
 	s.ticketRoutes()
 	s.callRoutes()
 	s.householdRoutes()
