@@ -1,0 +1,289 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"hotline/telephony/phonetest"
+	"hotline/ticketing/monitoring"
+)
+
+// chromium is Debian's browser (deploy/install-deps.sh test installs it).
+const chromium = "/usr/bin/chromium"
+
+// browserErrors collects what a page reports as wrong: console errors, uncaught exceptions, and browser log
+// errors (a refused script or style under the Content-Security-Policy shows up there). Failed HTTP answers the
+// pages handle themselves (a 401 before login) are network log entries and are not counted.
+type browserErrors struct {
+	mu   sync.Mutex
+	errs []string
+}
+
+func (b *browserErrors) listen(ctx context.Context, who string) {
+	chromedp.ListenTarget(ctx, func(ev any) {
+		var msg string
+		switch e := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			if e.Type == runtime.APITypeError || e.Type == runtime.APITypeAssert {
+				var parts []string
+				for _, a := range e.Args {
+					parts = append(parts, string(a.Value)+a.Description)
+				}
+				msg = "console.error: " + strings.Join(parts, " ")
+			}
+		case *runtime.EventExceptionThrown:
+			msg = "uncaught: " + e.ExceptionDetails.Text
+			if e.ExceptionDetails.Exception != nil {
+				msg += " " + e.ExceptionDetails.Exception.Description
+			}
+		case *log.EventEntryAdded:
+			if e.Entry.Level == log.LevelError && e.Entry.Source != log.SourceNetwork {
+				msg = "log " + string(e.Entry.Source) + ": " + e.Entry.Text + " " + e.Entry.URL
+			}
+		}
+		if msg != "" {
+			b.mu.Lock()
+			b.errs = append(b.errs, who+": "+msg)
+			b.mu.Unlock()
+		}
+	})
+}
+
+func (b *browserErrors) list() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.errs...)
+}
+
+// screenshotDir is where the test keeps its screenshots: $HOTLINE_SCREENSHOTS, or a temporary directory.
+func screenshotDir(t *testing.T) string {
+	if d := os.Getenv("HOTLINE_SCREENSHOTS"); d != "" {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	return t.TempDir()
+}
+
+// The consoles in a real browser: an agent signs in and goes ready; a call from a monitored household's number
+// arrives over SIP; the screen-pop shows the household; the agent saves a ticket from it (the call linked in the
+// same request) and reads out the number and query code; a county clerk, signed in beforehand in a second browser
+// context, sees the ticket appear in 待签收 without reloading, signs it and replies; the agent's open ticket page
+// follows the status without reloading. Any console error or uncaught exception fails the test.
+func TestConsoleInBrowser(t *testing.T) {
+	if _, err := os.Stat(chromium); err != nil {
+		t.Fatalf("%s missing: run deploy/install-deps.sh test", chromium)
+	}
+	shots := screenshotDir(t)
+	e := newUpEnv(t)
+	env := append(e.env, "HOTLINE_DEMO_HOUSEHOLDS=60", "HOTLINE_RING_TIMEOUT=30s", "HOTLINE_AFTER_CALL_WORK=2s")
+	p := startHotline(t, env, "up")
+	waitReady(t, p, e.base)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+
+	// The agent's phone registers like a softphone and answers after a few rings.
+	agentPhone, err := phonetest.Start(phonetest.Options{Mode: phonetest.Answer, AnswerAfter: 1500 * time.Millisecond, ToneHz: 440})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer agentPhone.Close()
+	if err := agentPhone.Register(ctx, "sip:agent1@"+e.sip, "agent1", "sip-agent1-demo", 10*time.Minute); err != nil {
+		t.Fatalf("register agent1: %v", err)
+	}
+
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, chromedp.ExecPath(chromium), chromedp.Headless,
+		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1366, 768))
+	defer cancelAlloc()
+	browser, cancelBrowser := chromedp.NewContext(allocCtx)
+	defer cancelBrowser()
+	if err := chromedp.Run(browser); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	errs := &browserErrors{}
+	agent, cancelAgent := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	defer cancelAgent()
+	clerk, cancelClerk := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	defer cancelClerk()
+	errs.listen(agent, "agent")
+	errs.listen(clerk, "clerk")
+	run := func(who string, c context.Context, actions ...chromedp.Action) {
+		t.Helper()
+		if err := chromedp.Run(c, append([]chromedp.Action{log.Enable(), runtime.Enable()}, actions...)...); err != nil {
+			var html string
+			chromedp.Run(c, chromedp.OuterHTML("body", &html, chromedp.ByQuery))
+			t.Fatalf("%s: %v\nbrowser errors: %v\npage: %.3000s\nhotline output:\n%s", who, err, errs.list(), html, tail(p.out.String(), 3000))
+		}
+	}
+	shot := func(name string) chromedp.Action {
+		return chromedp.ActionFunc(func(ctx context.Context) error {
+			var png []byte
+			if err := chromedp.FullScreenshot(&png, 90).Do(ctx); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644)
+		})
+	}
+	signIn := func(user string) chromedp.Tasks {
+		return chromedp.Tasks{
+			chromedp.Navigate(e.base + "/"),
+			chromedp.WaitVisible("#login-username", chromedp.ByID),
+			chromedp.SendKeys("#login-username", user, chromedp.ByID),
+			chromedp.SendKeys("#login-password", demoPassword, chromedp.ByID),
+			chromedp.Click("#login-submit", chromedp.ByID),
+		}
+	}
+
+	// The login page, then the agent's console.
+	run("agent login page", agent, chromedp.Navigate(e.base+"/login"), chromedp.WaitVisible("#login-submit", chromedp.ByID), shot("login"))
+	run("agent signs in", agent, signIn("agent1"),
+		chromedp.WaitVisible("#state-bar", chromedp.ByID),
+		chromedp.WaitVisible(`#sip-registered`, chromedp.ByID),
+		chromedp.Click("#btn-ready", chromedp.ByID),
+		chromedp.WaitVisible(`#agent-state[data-state="ready"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#live-state[data-online="true"]`, chromedp.ByQuery),
+	)
+	var registered string
+	run("agent registration shown", agent, chromedp.Text("#sip-registered", &registered, chromedp.ByID))
+	if registered != "话机已注册" {
+		t.Errorf("state bar shows %q for a registered phone", registered)
+	}
+
+	// The clerk of 赫山区 signs in before the ticket exists and keeps the division console open.
+	run("clerk signs in", clerk, signIn("heshan1"),
+		chromedp.WaitVisible("#division-list", chromedp.ByID),
+		chromedp.WaitVisible(`#live-state[data-online="true"]`, chromedp.ByQuery),
+		chromedp.Evaluate(`window.__sameDocument = true`, nil),
+	)
+	var unsignedBefore string
+	run("clerk count", clerk, chromedp.AttributeValue("#tab-unsigned .cnt", "data-count", &unsignedBefore, nil, chromedp.ByQuery))
+
+	// A call from household 0's number (刘 of 赫山区, the demo's first household).
+	citizen, err := phonetest.Start(phonetest.Options{ToneHz: 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer citizen.Close()
+	caller := monitoring.DemoPhone(0)
+	call, err := citizen.Dial(ctx, "sip:12345@"+e.sip, phonetest.DialOptions{From: caller})
+	if err != nil {
+		t.Fatalf("call the hotline: %v", err)
+	}
+	defer call.Hangup(context.Background())
+
+	var popCaller string
+	run("screen-pop", agent,
+		chromedp.WaitVisible(`#call-panel [data-household]`, chromedp.ByQuery),
+		chromedp.Text("#pop-caller", &popCaller, chromedp.ByID),
+		chromedp.WaitVisible(`#call-panel .hh .meta .el-tag`, chromedp.ByQuery),
+		shot("agent-screen-pop"),
+	)
+	if strings.Contains(popCaller, caller) || !strings.Contains(popCaller, "*") {
+		t.Errorf("screen-pop shows the caller as %q: want it masked", popCaller)
+	}
+	var popText string
+	run("screen-pop text", agent, chromedp.Text("#call-panel", &popText, chromedp.ByID))
+	if !strings.Contains(popText, "刘") || !strings.Contains(popText, "赫山区") {
+		t.Errorf("screen-pop does not show the household of 赫山区:\n%s", popText)
+	}
+
+	// One click starts the ticket from the call and the household; the agent types the matter and saves.
+	var number, code string
+	run("save ticket", agent,
+		chromedp.Click(`#call-panel .start-ticket`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#tf-town`, chromedp.ByID),
+		chromedp.SendKeys("#tf-content", "刘家反映：家中老人今年住院两次，医药费自付部分较高，家庭收入明显下降，请求核实帮扶。<b>不是标记</b>", chromedp.ByID),
+		shot("agent-ticket-form"),
+		chromedp.Click("#tf-save-dispatch", chromedp.ByID),
+		chromedp.WaitVisible("#saved-number", chromedp.ByID),
+		chromedp.Text("#saved-number", &number, chromedp.ByID),
+		chromedp.Text("#saved-code", &code, chromedp.ByID),
+		shot("agent-ticket-saved"),
+	)
+	if number == "" || len(code) != 6 {
+		t.Errorf("read-out shows number %q and query code %q", number, code)
+	}
+
+	// The clerk's 待签收 list shows it without a reload.
+	run("clerk sees the ticket", clerk,
+		chromedp.WaitVisible(fmt.Sprintf(`//*[@id="division-list"]//a[normalize-space(text())=%q]`, number), chromedp.BySearch),
+		shot("division-console"),
+	)
+	var same bool
+	var unsignedAfter string
+	run("clerk same document", clerk, chromedp.Evaluate(`window.__sameDocument === true`, &same),
+		chromedp.AttributeValue("#tab-unsigned .cnt", "data-count", &unsignedAfter, nil, chromedp.ByQuery))
+	if !same {
+		t.Error("the division console reloaded to show the new ticket")
+	}
+	if unsignedAfter == unsignedBefore {
+		t.Errorf("待签收 count stayed %s after a ticket was dispatched to the unit", unsignedAfter)
+	}
+
+	// The agent opens the ticket page and keeps it open.
+	run("agent opens the ticket", agent,
+		chromedp.Click(`#saved-dialog a`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#ticket-status[data-status="dispatched"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#live-state[data-online="true"]`, chromedp.ByQuery),
+		chromedp.Evaluate(`window.__sameDocument = true`, nil),
+	)
+	var content string
+	run("agent ticket content", agent, chromedp.Text("#ticket-content", &content, chromedp.ByID))
+	if !strings.Contains(content, "<b>不是标记</b>") {
+		t.Errorf("typed markup is not shown as text: %q", content)
+	}
+
+	// The clerk signs and replies on the ticket page.
+	run("clerk signs and replies", clerk,
+		chromedp.Click(fmt.Sprintf(`//*[@id="division-list"]//a[normalize-space(text())=%q]`, number), chromedp.BySearch),
+		chromedp.WaitVisible(`#ticket-actions [data-action="sign"]`, chromedp.ByQuery),
+		chromedp.Click(`#ticket-actions [data-action="sign"]`, chromedp.ByQuery),
+		chromedp.WaitVisible("#act-confirm", chromedp.ByID),
+		chromedp.Click("#act-confirm", chromedp.ByID),
+		chromedp.WaitVisible(`#ticket-status[data-status="signed"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#ticket-actions [data-action="reply"]`, chromedp.ByQuery),
+		chromedp.Click(`#ticket-actions [data-action="reply"]`, chromedp.ByQuery),
+		chromedp.WaitVisible("#act-reply", chromedp.ByID),
+		chromedp.SendKeys("#act-reply", "已入户核实，已纳入监测并落实医疗救助。", chromedp.ByID),
+		chromedp.Click("#act-confirm", chromedp.ByID),
+		chromedp.WaitVisible(`#ticket-status[data-status="replied"]`, chromedp.ByQuery),
+		shot("ticket-page"),
+	)
+
+	// The agent's page followed without a reload.
+	run("agent sees the reply", agent,
+		chromedp.WaitVisible(`#ticket-status[data-status="replied"]`, chromedp.ByQuery),
+		chromedp.WaitVisible("#ticket-reply", chromedp.ByID),
+		chromedp.Evaluate(`window.__sameDocument === true`, &same),
+		shot("agent-ticket-page"),
+	)
+	if !same {
+		t.Error("the agent's ticket page reloaded to show the new status")
+	}
+
+	if es := errs.list(); len(es) > 0 {
+		t.Errorf("browser reported errors:\n%s", strings.Join(es, "\n"))
+	}
+	t.Logf("screenshots in %s", shots)
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
