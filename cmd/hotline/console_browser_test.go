@@ -91,7 +91,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	p := startHotline(t, env, "up")
 	waitReady(t, p, e.base)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
 	// The agent's phone registers like a softphone and answers after a few rings.
@@ -104,35 +104,48 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("register agent1: %v", err)
 	}
 
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, chromedp.ExecPath(chromium), chromedp.Headless,
-		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1366, 768))
-	defer cancelAlloc()
-	browser, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	if err := chromedp.Run(browser); err != nil {
-		t.Fatalf("start chromium: %v", err)
+	// Two browsers, each with its own profile, are two people at two desks (no shared cookies).
+	newBrowser := func() (context.Context, context.CancelFunc) {
+		allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, chromedp.ExecPath(chromium), chromedp.Headless,
+			chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+			chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+			chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1366, 768))
+		c, cancel := chromedp.NewContext(allocCtx)
+		if err := chromedp.Run(c); err != nil {
+			t.Fatalf("start chromium: %v", err)
+		}
+		return c, func() { cancel(); cancelAlloc() }
 	}
 	errs := &browserErrors{}
-	agent, cancelAgent := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
-	defer cancelAgent()
-	clerk, cancelClerk := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
-	defer cancelClerk()
+	agent, closeAgent := newBrowser()
+	defer closeAgent()
+	clerk, closeClerk := newBrowser()
+	defer closeClerk()
 	errs.listen(agent, "agent")
 	errs.listen(clerk, "clerk")
+	for _, c := range []context.Context{agent, clerk} {
+		if err := chromedp.Run(c, log.Enable(), runtime.Enable()); err != nil {
+			t.Fatal(err)
+		}
+	}
 	run := func(who string, c context.Context, actions ...chromedp.Action) {
 		t.Helper()
-		if err := chromedp.Run(c, append([]chromedp.Action{log.Enable(), runtime.Enable()}, actions...)...); err != nil {
+		sc, cancel := context.WithTimeout(c, 20*time.Second)
+		defer cancel()
+		if err := chromedp.Run(sc, actions...); err != nil {
+			hc, cancel := context.WithTimeout(c, 5*time.Second)
+			defer cancel()
 			var html string
-			chromedp.Run(c, chromedp.OuterHTML("body", &html, chromedp.ByQuery))
-			t.Fatalf("%s: %v\nbrowser errors: %v\npage: %.3000s\nhotline output:\n%s", who, err, errs.list(), html, tail(p.out.String(), 3000))
+			var png []byte
+			chromedp.Run(hc, chromedp.OuterHTML("body", &html, chromedp.ByQuery), chromedp.CaptureScreenshot(&png))
+			os.WriteFile(filepath.Join(shots, "failed-"+strings.ReplaceAll(who, " ", "-")+".png"), png, 0o644)
+			t.Fatalf("%s: %v\nbrowser errors: %v\npage: %.4000s\nhotline output:\n%s", who, err, errs.list(), html, tail(p.out.String(), 3000))
 		}
 	}
 	shot := func(name string) chromedp.Action {
 		return chromedp.ActionFunc(func(ctx context.Context) error {
 			var png []byte
-			if err := chromedp.FullScreenshot(&png, 90).Do(ctx); err != nil {
+			if err := chromedp.CaptureScreenshot(&png).Do(ctx); err != nil {
 				return err
 			}
 			return os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644)
