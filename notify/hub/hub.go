@@ -45,7 +45,7 @@ type Options struct {
 	PongWait     time.Duration // a connection silent this long (no pong, no message) is closed; default 75s
 	WriteWait    time.Duration // the longest one write may take; default 10s
 	MaxReplay    int64         // most events replayed on resume; more missing → reload; default 1000
-	Block        time.Duration // XREAD block time (bounds how long Run takes to notice its ctx end); default 1s
+	Block        time.Duration // XREAD block time (bounds how long Run takes to notice its ctx end); default 500ms
 }
 
 // Hub fans the event stream out to websocket connections. Build it with New, run Run, serve with ServeWS.
@@ -93,7 +93,7 @@ func New(rdb *redis.Client, opt Options) *Hub {
 		opt.MaxReplay = 1000
 	}
 	if opt.Block <= 0 {
-		opt.Block = time.Second
+		opt.Block = 500 * time.Millisecond
 	}
 	h := &Hub{rdb: rdb, key: ticketing.EventsKey(opt.Prefix), opt: opt, log: opt.Log, ready: make(chan struct{}),
 		conns:      map[*conn]struct{}{},
@@ -116,6 +116,13 @@ func New(rdb *redis.Client, opt Options) *Hub {
 // Collectors returns the hub's metrics.
 func (h *Hub) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{h.connsGauge, h.delivered, h.dropped}
+}
+
+// connections is the number of open connections.
+func (h *Hub) connections() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.conns)
 }
 
 // Ready is closed once Run reads the stream: an event added after that reaches every connection.
