@@ -127,6 +127,12 @@ func (s *Server) ticketCalls(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Who may see the ticket may hear its calls: ask the ticket service, whatever telephony was built with.
+	if s.deps.Tickets != nil && s.deps.Tickets.Service != nil {
+		if _, err := s.tickets().Get(r.Context(), actor(r), org.TicketID(id)); err != nil {
+			return err
+		}
+	}
 	cs, err := s.deps.Telephony.TicketCalls(r.Context(), actor(r), id)
 	if err != nil {
 		return err
