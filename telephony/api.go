@@ -109,7 +109,7 @@ func (s *Service) LinkTicket(ctx context.Context, actor org.Actor, id CallID, ti
 	if err != nil {
 		return c, err
 	}
-	if !supervising(actor) && !(actor.Role == org.RoleAgent && c.AgentID == actor.UserID) {
+	if !supervising(actor) && !(actor.Role == org.RoleAgent && (c.AgentID == actor.UserID || s.onCall(ctx, actor.UserID, id))) {
 		return CDR{}, forbidden("link_ticket")
 	}
 	if ticket <= 0 {
@@ -144,7 +144,7 @@ func (s *Service) CallerForTicket(ctx context.Context, actor org.Actor, id CallI
 	if err != nil {
 		return "", err
 	}
-	if !supervising(actor) && !(actor.Role == org.RoleAgent && c.AgentID == actor.UserID) {
+	if !supervising(actor) && !(actor.Role == org.RoleAgent && (c.AgentID == actor.UserID || s.onCall(ctx, actor.UserID, id))) {
 		return "", forbidden("link_ticket")
 	}
 	if c.TicketID != 0 {
@@ -228,4 +228,12 @@ func (s *Service) TicketCalls(ctx context.Context, actor org.Actor, ticket int64
 		}
 	}
 	return out, nil
+}
+
+// onCall reports whether the agent is taking the call now: the CDR names its agent only when the call ends, and the
+// agent saves the call's ticket while still talking.
+func (s *Service) onCall(ctx context.Context, agent org.UserID, id CallID) bool {
+	var n int
+	err := s.db.QueryRow(ctx, `SELECT count(*) FROM agent_status WHERE user_id = $1 AND call_id = $2`, agent, id).Scan(&n)
+	return err == nil && n > 0
 }

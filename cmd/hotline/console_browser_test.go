@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/jackc/pgx/v5"
 
 	"hotline/telephony/phonetest"
 	"hotline/ticketing/monitoring"
@@ -139,7 +140,8 @@ func TestConsoleInBrowser(t *testing.T) {
 			var png []byte
 			chromedp.Run(hc, chromedp.OuterHTML("body", &html, chromedp.ByQuery), chromedp.CaptureScreenshot(&png))
 			os.WriteFile(filepath.Join(shots, "failed-"+strings.ReplaceAll(who, " ", "-")+".png"), png, 0o644)
-			t.Fatalf("%s: %v\nbrowser errors: %v\npage: %.4000s\nhotline output:\n%s", who, err, errs.list(), html, tail(p.out.String(), 3000))
+			t.Logf("database activity:\n%s", dbActivity(e.dbURL))
+			t.Fatalf("%s: %v\nbrowser errors: %v\npage: %s\nhotline output:\n%s", who, err, errs.list(), html, tail(p.out.String(), 3000))
 		}
 	}
 	shot := func(name string) chromedp.Action {
@@ -268,6 +270,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.WaitVisible("#act-confirm", chromedp.ByID),
 		chromedp.Click("#act-confirm", chromedp.ByID),
 		chromedp.WaitVisible(`#ticket-status[data-status="signed"]`, chromedp.ByQuery),
+		chromedp.WaitNotVisible(`#action-dialog`, chromedp.ByID),
 		chromedp.WaitVisible(`#ticket-actions [data-action="reply"]`, chromedp.ByQuery),
 		chromedp.Click(`#ticket-actions [data-action="reply"]`, chromedp.ByQuery),
 		chromedp.WaitVisible("#act-reply", chromedp.ByID),
@@ -299,4 +302,22 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// dbActivity lists the database's busy sessions, for a failure report.
+func dbActivity(url string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err.Error()
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT state || ' ' || coalesce(wait_event_type, '') || ' ' || coalesce(wait_event, '') || ' ' || left(query, 200)
+		FROM pg_stat_activity WHERE state IS NOT NULL AND state <> 'idle' AND pid <> pg_backend_pid()`)
+	if err != nil {
+		return err.Error()
+	}
+	lines, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+	return strings.Join(lines, "\n")
 }

@@ -119,7 +119,7 @@ export const TicketPage = {
                   item('来电人', t.caller_name || (t.confidential ? '（保密）' : '—')), item('联系电话', t.caller_phone ? maskPhone(t.caller_phone) : '—'),
                   item('区域', st.view.region_name || t.region_code || '—'),
                   item('承办单位', st.unitName || '—'), item('协办单位', (st.coUnits || []).join('、') || '—'), item('受理时间', cst(t.created_at)),
-                  item('签收期限', cst(t.sign_by) || '—'), item('办结期限', cst(t.reply_by) || '—'), item('延期', t.extension_status ? `${{ requested: '申请中', approved: '已批准', refused: '已驳回' }[t.extension_status] || t.extension_status} ${t.extension_days || ''}天` : '—'),
+                  item('签收期限', cst(t.sign_by) || '—'), item('办结期限', cst(t.reply_by) || '—'), item('延期', t.extension_status && t.extension_status !== 'none' ? `${{ requested: '申请中', approved: '已批准', refused: '已驳回' }[t.extension_status] || t.extension_status} ${t.extension_days || ''}天` : '—'),
                 ]),
                 h('h4', null, '诉求内容'),
                 h('div', { class: 'content-box', id: 'ticket-content' }, t.content),
