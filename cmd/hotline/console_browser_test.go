@@ -125,7 +125,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	errs.listen(agent, "agent")
 	errs.listen(clerk, "clerk")
 	for _, c := range []context.Context{agent, clerk} {
-		if err := chromedp.Run(c, log.Enable(), runtime.Enable()); err != nil {
+		if err := chromedp.Run(c, log.Enable(), runtime.Enable(), chromedp.EmulateViewport(1366, 768)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -146,6 +146,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	shot := func(name string) chromedp.Action {
 		return chromedp.ActionFunc(func(ctx context.Context) error {
+			time.Sleep(400 * time.Millisecond) // let Element Plus's enter transitions finish
 			var png []byte
 			if err := chromedp.CaptureScreenshot(&png).Do(ctx); err != nil {
 				return err
@@ -233,6 +234,17 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("read-out shows number %q and query code %q", number, code)
 	}
 
+	// The call was linked to the ticket by the same request that created it.
+	db, err := pgx.Connect(ctx, e.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(context.Background())
+	var linkedNumber string
+	if err := db.QueryRow(ctx, `SELECT t.number FROM calls c JOIN tickets t ON t.id = c.ticket_id WHERE c.caller = $1`, caller).Scan(&linkedNumber); err != nil || linkedNumber != number {
+		t.Errorf("call from %s linked to ticket %q (%v), want %s", caller, linkedNumber, err, number)
+	}
+
 	// The clerk's 待签收 list shows it without a reload.
 	run("clerk sees the ticket", clerk,
 		chromedp.WaitVisible(fmt.Sprintf(`//*[@id="division-list"]//a[normalize-space(text())=%q]`, number), chromedp.BySearch),
@@ -289,6 +301,24 @@ func TestConsoleInBrowser(t *testing.T) {
 	)
 	if !same {
 		t.Error("the agent's ticket page reloaded to show the new status")
+	}
+
+	// The call ends after the ticket was saved: its recording goes with the ticket, and the link stays.
+	if err := call.Hangup(ctx); err != nil {
+		t.Errorf("hang up: %v", err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	var recTicket, callTicket *int64
+	for {
+		err := db.QueryRow(ctx, `SELECT r.ticket_id, c.ticket_id FROM calls c JOIN recordings r ON r.call_id = c.id
+			WHERE c.caller = $1 AND c.ended_at IS NOT NULL`, caller).Scan(&recTicket, &callTicket)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if recTicket == nil || callTicket == nil || *recTicket != *callTicket {
+		t.Errorf("after the call ended: recording of ticket %v, call of ticket %v; want both the saved ticket", recTicket, callTicket)
 	}
 
 	if es := errs.list(); len(es) > 0 {

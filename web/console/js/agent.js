@@ -1,7 +1,7 @@
 // 坐席工作台: the state bar, the incoming-call panel (screen-pop), the ticket form, callback tasks with one-click
 // call-back, and ticket search.
 import { h, ref, reactive, onMounted, onUnmounted, EP, api, session, onLive, toast, toastError, Frame, now, duration, cst, maskPhone,
-  AGENT_STATE, PAUSE_REASONS, SYS_REASON, MONITORING, HH_STATUS, STATUS, ticketLink } from './lib.js';
+  AGENT_STATE, PAUSE_REASONS, SYS_REASON, MONITORING, HH_STATUS, STATUS, ticketLink, categories } from './lib.js';
 import { TicketForm } from './ticketform.js';
 import { SearchPanel } from './search.js';
 
@@ -62,6 +62,8 @@ const CallPanel = {
   setup(props, { emit, expose }) {
     const call = ref(null); // screen-pop data + {ended, households: [...with details]}
     const linked = ref(null);
+    const cats = ref(new Map());
+    categories().then((c) => { cats.value = new Map(c.map((x) => [x.code, x.name])); }).catch(() => {});
     const loadHousehold = async (hh) => {
       try {
         const [d, tl] = await Promise.all([api('GET', `/api/v1/households/${hh.id}`), api('GET', `/api/v1/households/${hh.id}/timeline?limit=3`)]);
@@ -115,7 +117,7 @@ const CallPanel = {
               ...(hh.risk_flags || []).map((r) => h(EP.ElTag, { size: 'small', type: 'warning', style: 'margin-right:4px' }, () => r)),
             ]),
             hh.open_tickets && hh.open_tickets.length ? h('div', null, [h('span', { class: 'muted' }, '未办结工单：'),
-              h('ul', null, hh.open_tickets.map((t) => h('li', { key: t.id }, [ticketLink(t), ' ', t.title, ' ', h('span', { class: 'muted' }, STATUS[t.status] || t.status)])))])
+              h('ul', null, hh.open_tickets.map((t) => h('li', { key: t.id }, [ticketLink(t), ' ', cats.value.get(t.title) || t.title, ' ', h('span', { class: 'muted' }, STATUS[t.status] || t.status)])))])
               : h('div', { class: 'muted' }, '无未办结工单'),
             hh.timeline && hh.timeline.length ? h('div', null, [h('span', { class: 'muted' }, '最近联系：'),
               h('ul', null, hh.timeline.map((e, i) => h('li', { key: i }, cst(e.at) + ' ' + e.summary)))]) : null,
