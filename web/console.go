@@ -1,10 +1,18 @@
 package web
 
 import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"io/fs"
+	"mime"
 	"net/http"
+	"path"
+	"strconv"
 	"strings"
+	"sync"
 )
 
 // The consoles are a handful of pages built with Vue 3 and Element Plus from prebuilt browser bundles vendored
@@ -40,7 +48,6 @@ var pagePaths = []string{"/", "/login", "/agent", "/division", "/search", "/tick
 // console serves the embedded console: the shell for page paths, the assets under /assets/.
 func (s *Server) console() http.Handler {
 	sub, _ := fs.Sub(consoleFiles, "console")
-	files := http.FileServerFS(sub)
 	shell, _ := fs.ReadFile(sub, "index.html")
 	mux := http.NewServeMux()
 	for _, p := range pagePaths {
@@ -54,15 +61,7 @@ func (s *Server) console() http.Handler {
 			w.Write(shell)
 		})
 	}
-	mux.HandleFunc("GET /assets/", func(w http.ResponseWriter, r *http.Request) {
-		// The vendored files never change under a version; the app's own files are revalidated.
-		if strings.HasPrefix(r.URL.Path, "/assets/vendor/") {
-			w.Header().Set("Cache-Control", "public, max-age=86400")
-		} else {
-			w.Header().Set("Cache-Control", "no-cache")
-		}
-		http.StripPrefix("/assets", files).ServeHTTP(w, r)
-	})
+	mux.Handle("GET /assets/", newAssets(sub))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
@@ -76,4 +75,80 @@ func (s *Server) console() http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// asset is one embedded file, ready to serve: its bytes, gzipped when that pays, and a content hash as ETag.
+type asset struct {
+	raw, gz     []byte
+	etag, ctype string
+}
+
+// assets serves the console's files from memory, gzipped for browsers that take it (the vendored bundles shrink
+// from 1.6 MB to 0.4 MB, which matters on a slow intranet link) and revalidated by ETag. Vendored files, which only
+// change with their version, may be cached for a day; the app's own files are revalidated on every load.
+type assets struct {
+	fsys  fs.FS
+	once  sync.Once
+	files map[string]*asset
+}
+
+func newAssets(fsys fs.FS) *assets { return &assets{fsys: fsys} }
+
+func (a *assets) load() {
+	a.files = map[string]*asset{}
+	fs.WalkDir(a.fsys, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(a.fsys, name)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(b)
+		f := &asset{raw: b, etag: `"` + hex.EncodeToString(sum[:12]) + `"`, ctype: mime.TypeByExtension(path.Ext(name))}
+		if f.ctype == "" {
+			f.ctype = "application/octet-stream"
+		}
+		if len(b) > 1024 && (strings.HasPrefix(f.ctype, "text/") || strings.Contains(f.ctype, "javascript")) {
+			var buf bytes.Buffer
+			zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+			zw.Write(b)
+			zw.Close()
+			f.gz = buf.Bytes()
+		}
+		a.files[name] = f
+		return nil
+	})
+}
+
+func (a *assets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.once.Do(a.load)
+	name := strings.TrimPrefix(r.URL.Path, "/assets/")
+	f, ok := a.files[name]
+	if !ok {
+		writeJSON(w, http.StatusNotFound, apiError{Code: "not_found", Message: "no such file"})
+		return
+	}
+	h := w.Header()
+	if strings.HasPrefix(name, "vendor/") {
+		h.Set("Cache-Control", "public, max-age=86400")
+	} else {
+		h.Set("Cache-Control", "no-cache")
+	}
+	h.Set("ETag", f.etag)
+	h.Set("Vary", "Accept-Encoding")
+	h.Set("Content-Type", f.ctype)
+	if r.Header.Get("If-None-Match") == f.etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	body := f.raw
+	if f.gz != nil && strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		h.Set("Content-Encoding", "gzip")
+		body = f.gz
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if r.Method != http.MethodHead {
+		w.Write(body)
+	}
 }

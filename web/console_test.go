@@ -57,6 +57,34 @@ func TestConsoleHeadersAndShell(t *testing.T) {
 	}
 }
 
+// Assets go gzipped to browsers that take it and revalidate by ETag; vendored files may be cached.
+func TestConsoleAssets(t *testing.T) {
+	h := New(Deps{DB: testenv.DB(t)})
+	get := func(path string, hdr ...string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", path, nil)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	const bundle = "/assets/vendor/element-plus.full.min.js"
+	plain, zipped := get(bundle), get(bundle, "Accept-Encoding", "gzip, deflate")
+	if plain.Code != 200 || zipped.Header().Get("Content-Encoding") != "gzip" || zipped.Body.Len()*2 > plain.Body.Len() {
+		t.Errorf("gzip: %d plain %d bytes, gzipped %d bytes (%s)", plain.Code, plain.Body.Len(), zipped.Body.Len(), zipped.Header().Get("Content-Encoding"))
+	}
+	if !strings.Contains(plain.Header().Get("Cache-Control"), "max-age") || get("/assets/js/lib.js").Header().Get("Cache-Control") != "no-cache" {
+		t.Errorf("cache: vendor %q", plain.Header().Get("Cache-Control"))
+	}
+	if rec := get(bundle, "If-None-Match", plain.Header().Get("ETag")); rec.Code != 304 {
+		t.Errorf("revalidation: %d", rec.Code)
+	}
+	if rec := get("/assets/vendor/"); rec.Code != 404 {
+		t.Errorf("directory listing: %d", rec.Code)
+	}
+}
+
 // The console API: regions for the picker, merge suggestions for a ticket being typed, a ticket created with its
 // call (linked in the same transaction, the caller's number taken from the call), the unit's list counts and
 // filters.

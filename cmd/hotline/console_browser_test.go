@@ -88,7 +88,16 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	shots := screenshotDir(t)
 	e := newUpEnv(t)
-	env := append(e.env, "HOTLINE_DEMO_HOUSEHOLDS=60", "HOTLINE_RING_TIMEOUT=30s", "HOTLINE_AFTER_CALL_WORK=2s")
+	// A short greeting (the beep) keeps the caller's wait for an agent, and so the test, short.
+	prompts := t.TempDir()
+	beep, err := os.ReadFile(filepath.Join("..", "..", "telephony", "media", "prompts", "beep.wav"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(prompts, "greeting.wav"), beep, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := append(e.env, "HOTLINE_DEMO_HOUSEHOLDS=60", "HOTLINE_RING_TIMEOUT=30s", "HOTLINE_AFTER_CALL_WORK=2s", "HOTLINE_PROMPTS_DIR="+prompts)
 	p := startHotline(t, env, "up")
 	waitReady(t, p, e.base)
 
@@ -107,10 +116,20 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	// Two browsers, each with its own profile, are two people at two desks (no shared cookies).
 	newBrowser := func() (context.Context, context.CancelFunc) {
+		// A fresh profile; removed once the browser is gone (its helpers may write a moment after it exits).
+		profile, err := os.MkdirTemp("", "hotline-chromium-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			for i := 0; i < 50 && os.RemoveAll(profile) != nil; i++ {
+				time.Sleep(100 * time.Millisecond)
+			}
+		})
 		allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, chromedp.ExecPath(chromium), chromedp.Headless,
 			chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
 			chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-			chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1366, 768))
+			chromedp.Flag("disable-sync", true), chromedp.UserDataDir(profile), chromedp.WindowSize(1366, 768))
 		c, cancel := chromedp.NewContext(allocCtx)
 		if err := chromedp.Run(c); err != nil {
 			t.Fatalf("start chromium: %v", err)
@@ -133,6 +152,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Helper()
 		sc, cancel := context.WithTimeout(c, 20*time.Second)
 		defer cancel()
+		start := time.Now()
+		defer func() { t.Logf("%s: %v", who, time.Since(start).Round(time.Millisecond)) }()
 		if err := chromedp.Run(sc, actions...); err != nil {
 			hc, cancel := context.WithTimeout(c, 5*time.Second)
 			defer cancel()
@@ -165,7 +186,15 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 
 	// The login page, then the agent's console.
-	run("agent login page", agent, chromedp.Navigate(e.base+"/login"), chromedp.WaitVisible("#login-submit", chromedp.ByID), shot("login"))
+	// The login page, loaded cold: its weight and how long until it can be used are logged (figures, not assertions).
+	var weight string
+	run("agent login page", agent, chromedp.Navigate(e.base+"/login"), chromedp.WaitVisible("#login-submit", chromedp.ByID),
+		chromedp.Evaluate(`(() => { const n = performance.getEntriesByType('navigation')[0]; const rs = performance.getEntriesByType('resource');
+			const sum = (k) => rs.reduce((s, e) => s + e[k], n[k]);
+			return 'transferred ' + sum('transferSize') + ' B (decoded ' + sum('decodedBodySize') + ' B) in ' + (rs.length + 1) +
+				' requests; DOMContentLoaded ' + Math.round(n.domContentLoadedEventEnd) + ' ms; form usable ' + Math.round(performance.now()) + ' ms'; })()`, &weight),
+		shot("login"))
+	t.Logf("login page, cold: %s", weight)
 	run("agent signs in", agent, signIn("agent1"),
 		chromedp.WaitVisible("#state-bar", chromedp.ByID),
 		chromedp.WaitVisible(`#sip-registered`, chromedp.ByID),
@@ -319,6 +348,17 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	if recTicket == nil || callTicket == nil || *recTicket != *callTicket {
 		t.Errorf("after the call ended: recording of ticket %v, call of ticket %v; want both the saved ticket", recTicket, callTicket)
+	}
+
+	// The agent's ticket page now plays the call's recording.
+	var recStatus int
+	run("recording on the ticket page", agent, chromedp.Reload(),
+		chromedp.WaitVisible(`#ticket-calls audio[data-recording]`, chromedp.ByQuery),
+		chromedp.Evaluate(`fetch(document.querySelector('#ticket-calls audio').src).then(r => r.status)`, &recStatus,
+			func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }),
+		shot("ticket-page-recording"))
+	if recStatus != 200 {
+		t.Errorf("the recording answers %d to the agent", recStatus)
 	}
 
 	if es := errs.list(); len(es) > 0 {
