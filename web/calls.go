@@ -66,53 +66,14 @@ func (s *Server) setAgentState(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, ag)
 }
 
-func queryTime(r *http.Request, name string, def time.Time) (time.Time, error) {
-	v := r.URL.Query().Get(name)
-	if v == "" {
-		return def, nil
-	}
-	t, err := time.Parse(time.RFC3339, v)
-	if err != nil {
-		return t, org.Invalid(name, "RFC 3339 time, e.g. 2026-11-30T08:00:00+08:00")
-	}
-	return t, nil
-}
-
-func queryInt(r *http.Request, name string) (int64, error) {
-	v := r.URL.Query().Get(name)
-	if v == "" {
-		return 0, nil
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 {
-		return 0, org.Invalid(name, "a whole number")
-	}
-	return n, nil
-}
-
 func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) error {
-	var f telephony.CDRFilter
-	var err error
-	q := r.URL.Query()
-	f.From, err = queryTime(r, "from", time.Time{})
-	if err == nil {
-		f.To, err = queryTime(r, "to", time.Time{})
-	}
-	var agent, before, limit int64
-	if err == nil {
-		agent, err = queryInt(r, "agent_id")
-	}
-	if err == nil {
-		before, err = queryInt(r, "before_id")
-	}
-	if err == nil {
-		limit, err = queryInt(r, "limit")
-	}
-	if err != nil {
+	q := query(r)
+	f := telephony.CDRFilter{From: q.time("from", time.Time{}), To: q.time("to", time.Time{}),
+		AgentID: org.UserID(q.int("agent_id")), BeforeID: telephony.CallID(q.int("before_id")), Limit: int(q.int("limit")),
+		Caller: q.Get("caller"), Disposition: telephony.Disposition(q.Get("disposition"))}
+	if err := q.err(); err != nil {
 		return err
 	}
-	f.AgentID, f.BeforeID, f.Limit = org.UserID(agent), telephony.CallID(before), int(limit)
-	f.Caller, f.Disposition = q.Get("caller"), telephony.Disposition(q.Get("disposition"))
 	cs, err := s.deps.Telephony.CDRs(r.Context(), actor(r), f)
 	if err != nil {
 		return err
@@ -153,16 +114,11 @@ func (s *Server) linkCallTicket(w http.ResponseWriter, r *http.Request) error {
 
 // callKPIs: ?per=hour|day&from=&to= (default: the last 24 hours per hour).
 func (s *Server) callKPIs(w http.ResponseWriter, r *http.Request) error {
-	now := time.Now()
-	from, err := queryTime(r, "from", now.Add(-24*time.Hour))
-	var to time.Time
-	if err == nil {
-		to, err = queryTime(r, "to", now)
-	}
-	if err != nil {
+	now, q := time.Now(), query(r)
+	from, to, per := q.time("from", now.Add(-24*time.Hour)), q.time("to", now), q.Get("per")
+	if err := q.err(); err != nil {
 		return err
 	}
-	per := r.URL.Query().Get("per")
 	if per == "" {
 		per = "hour"
 	}
@@ -174,11 +130,12 @@ func (s *Server) callKPIs(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listCallbacks(w http.ResponseWriter, r *http.Request) error {
-	limit, err := queryInt(r, "limit")
-	if err != nil {
+	q := query(r)
+	limit := q.int("limit")
+	if err := q.err(); err != nil {
 		return err
 	}
-	cbs, err := s.deps.Telephony.Callbacks(r.Context(), actor(r), r.URL.Query().Get("status"), int(limit))
+	cbs, err := s.deps.Telephony.Callbacks(r.Context(), actor(r), q.Get("status"), int(limit))
 	if err != nil {
 		return err
 	}

@@ -53,24 +53,12 @@ func householdID(r *http.Request) (org.HouseholdID, error) {
 }
 
 func householdQuery(r *http.Request) (monitoring.Query, error) {
-	v := r.URL.Query()
+	v := query(r)
 	q := monitoring.Query{Name: v.Get("name"), Phone: v.Get("phone"), IDNumber: v.Get("id_number"), IDLast4: v.Get("id_last4"),
 		Region: v.Get("region"), Clock: v.Get("clock"), MonitoringType: monitoring.MonitoringType(v.Get("monitoring_type")),
-		RiskType: monitoring.RiskType(v.Get("risk_type")), Status: monitoring.Status(v.Get("status"))}
-	ve := &org.ValidationError{}
-	num := func(name string) int64 {
-		s := v.Get(name)
-		if s == "" {
-			return 0
-		}
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n < 0 {
-			ve.Add(name, "must be a whole number")
-		}
-		return n
-	}
-	q.NoContactDays, q.After, q.Limit = int(num("no_contact_days")), org.HouseholdID(num("after")), int(num("limit"))
-	return q, ve.Err()
+		RiskType: monitoring.RiskType(v.Get("risk_type")), Status: monitoring.Status(v.Get("status")),
+		NoContactDays: int(v.int("no_contact_days")), After: org.HouseholdID(v.int("after")), Limit: int(v.int("limit"))}
+	return q, v.err()
 }
 
 func (s *Server) searchHouseholds(w http.ResponseWriter, r *http.Request) error {

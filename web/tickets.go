@@ -171,53 +171,17 @@ func (s *Server) getTicket(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listTickets(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	f := ticketing.Filter{Kind: ticketing.Kind(q.Get("kind")), Category: q.Get("category"), RegionPrefix: q.Get("region"), Text: q.Get("q")}
-	v := &org.ValidationError{}
-	intParam := func(name string) int64 {
-		if s := q.Get(name); s != "" {
-			n, err := strconv.ParseInt(s, 10, 64)
-			if err != nil || n < 0 {
-				v.Add(name, "a whole number")
-			}
-			return n
-		}
-		return 0
-	}
-	boolParam := func(name string) bool {
-		if s := q.Get(name); s != "" {
-			b, err := strconv.ParseBool(s)
-			if err != nil {
-				v.Add(name, "true or false")
-			}
-			return b
-		}
-		return false
-	}
-	timeParam := func(name string) time.Time {
-		if s := q.Get(name); s != "" {
-			t, err := time.Parse(time.RFC3339, s)
-			if err != nil {
-				if t, err = time.ParseInLocation("2006-01-02", s, time.FixedZone("CST", 8*3600)); err != nil {
-					v.Add(name, "a date (2026-11-30) or RFC 3339 time")
-				}
-			}
-			return t
-		}
-		return time.Time{}
-	}
-	f.UnitID = org.UnitID(intParam("unit"))
-	f.HouseholdID = intParam("household_id")
-	f.Before = org.TicketID(intParam("before"))
-	f.Limit = int(intParam("limit"))
-	f.Overdue, f.Yellow = boolParam("overdue"), boolParam("yellow")
-	f.From, f.To = timeParam("from"), timeParam("to")
-	for _, st := range q["status"] {
+	q := query(r)
+	f := ticketing.Filter{Kind: ticketing.Kind(q.Get("kind")), Category: q.Get("category"), RegionPrefix: q.Get("region"), Text: q.Get("q"),
+		UnitID: org.UnitID(q.int("unit")), HouseholdID: q.int("household_id"), Before: org.TicketID(q.int("before")),
+		Limit: int(q.int("limit")), Overdue: q.bool("overdue"), Yellow: q.bool("yellow"),
+		From: q.time("from", time.Time{}), To: q.time("to", time.Time{})}
+	for _, st := range q.Values["status"] {
 		for _, one := range strings.Split(st, ",") {
 			f.Status = append(f.Status, ticketing.Status(one))
 		}
 	}
-	if err := v.Err(); err != nil {
+	if err := q.err(); err != nil {
 		return err
 	}
 	ts, next, err := s.tickets().List(r.Context(), actor(r), f)
