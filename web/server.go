@@ -73,7 +73,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz answers 200 only when PostgreSQL and Redis answer and the schema is current, so a load balancer keeps
+// readyz answers 200 only when PostgreSQL and Redis answer and the schema is current (migrations.Check, as serve), so a load balancer keeps
 // traffic away from an instance that cannot do its work.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -83,8 +83,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	if err := s.deps.DB.Ping(ctx); err != nil {
 		checks["postgres"], ok = err.Error(), false
 	} else if err := migrations.Check(ctx, s.deps.DB); err != nil {
-		checks["postgres"], ok = "ok", true
-		checks["schema"], ok = err.Error(), false
+		checks["postgres"], checks["schema"], ok = "ok", err.Error(), false
 	} else {
 		checks["postgres"], checks["schema"] = "ok", "ok"
 	}
