@@ -325,9 +325,11 @@ func TestReturnAndOverride(t *testing.T) {
 	if !errors.As(err, &ve) || ve.Fields["reason"] == "" {
 		t.Fatalf("override without a reason: %v", err)
 	}
-	tk = f.do(disp, tk, ticketing.ActDispatch, ticketing.ActionInput{UnitID: f.unit("430902"), Reason: "户籍在资阳区"})
-	if tk.LeadUnitID != f.unit("430902") || tk.RouteUnitID == nil || *tk.RouteUnitID != f.unit("430903") {
-		t.Fatalf("override: lead %d route %v", tk.LeadUnitID, tk.RouteUnitID)
+	tk = f.do(disp, tk, ticketing.ActDispatch, ticketing.ActionInput{UnitID: f.unit("430902"), Reason: "户籍在资阳区",
+		CoUnitIDs: []org.UnitID{f.unit("430903"), f.unit("430902")}})
+	if tk.LeadUnitID != f.unit("430902") || tk.RouteUnitID == nil || *tk.RouteUnitID != f.unit("430903") ||
+		!slices.Equal(tk.CoUnitIDs, []org.UnitID{f.unit("430903")}) {
+		t.Fatalf("override: lead %d route %v co-handling %v", tk.LeadUnitID, tk.RouteUnitID, tk.CoUnitIDs)
 	}
 	evs, _ := f.svc.Events(f.ctx, org.System, tk.ID)
 	last := evs[len(evs)-1]
