@@ -155,14 +155,7 @@ func (s *Service) create(ctx context.Context, tx org.DB, hookTx pgx.Tx, a org.Ac
 		Category: nt.Category, Urgency: nt.Urgency, Content: nt.Content, Confidential: nt.Confidential,
 		Status: StatusNew, LeadUnitID: desk.ID, CoUnitIDs: []org.UnitID{}, ExtensionStatus: "none", CreatedBy: a.UserID,
 		CreatedAt: now, UpdatedAt: now}
-	if rt.UnitID != 0 {
-		ru := rt.UnitID
-		t.RouteUnitID = &ru
-	}
-	if rt.RuleID != 0 {
-		rid, rv := rt.RuleID, rt.RuleVersion
-		t.RouteRuleID, t.RouteRuleVersion = &rid, &rv
-	}
+	t.setRoute(rt)
 	createData := map[string]any{"source": t.Source, "category": t.Category, "kind": t.Kind}
 	if rt.UnitID != 0 {
 		createData["route_unit_id"], createData["route_rule_id"], createData["route_rule_version"] = rt.UnitID, rt.RuleID, rt.RuleVersion

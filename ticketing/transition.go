@@ -318,6 +318,19 @@ func (s *Service) categoryOf(d *doing) (Category, error) {
 	return cat, nil
 }
 
+// setRoute records what routing found (the event data of a dispatch carries it too: applyDispatch).
+func (t *Ticket) setRoute(rt Route) {
+	t.RouteUnitID, t.RouteRuleID, t.RouteRuleVersion = nil, nil, nil
+	if rt.UnitID != 0 {
+		ru := rt.UnitID
+		t.RouteUnitID = &ru
+	}
+	if rt.RuleID != 0 {
+		rid, rv := rt.RuleID, rt.RuleVersion
+		t.RouteRuleID, t.RouteRuleVersion = &rid, &rv
+	}
+}
+
 func (t *Ticket) setClock(c clock) { t.DueKind, t.DueAt, t.YellowAt = c.kind, c.due, c.yellow }
 func (t *Ticket) stopClock()       { t.DueKind, t.DueAt, t.YellowAt = nil, nil, nil }
 
@@ -350,18 +363,7 @@ func (s *Service) dispatch(d *doing) error {
 		}
 		unit = rt.UnitID
 	}
-	if rt.UnitID != 0 {
-		ru := rt.UnitID
-		t.RouteUnitID = &ru
-	}
-	if rt.RuleID != 0 {
-		rid, rv := rt.RuleID, rt.RuleVersion
-		t.RouteRuleID, t.RouteRuleVersion = &rid, &rv
-		d.data["rule_id"], d.data["rule_version"] = rid, rv
-	} else {
-		t.RouteRuleID, t.RouteRuleVersion = nil, nil
-	}
-	d.data["route_unit_id"] = rt.UnitID
+	t.setRoute(rt)
 	co := []org.UnitID{}
 	for _, c := range in.CoUnitIDs {
 		if c == unit || slices.Contains(co, c) {
