@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"hotline/deploy/testenv"
+	"hotline/ticketing/calendar"
 	"hotline/ticketing/org"
 )
 
@@ -100,7 +101,7 @@ func TestAgentStates(t *testing.T) {
 func TestCallbacksAndKPIs(t *testing.T) {
 	svc, a1, _ := newSvc(t)
 	ctx := context.Background()
-	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.FixedZone("CST", 8*3600))
+	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, calendar.CST)
 	mk := func(off time.Duration, caller string, e CallEnd) CallID {
 		id, err := svc.StartCall(ctx, CallStart{SIPCallID: "x", Trunk: "t", Caller: caller, OfferedAt: t0.Add(off)})
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"hotline/ticketing"
+	"hotline/ticketing/calendar"
 	"hotline/ticketing/org"
 )
 
@@ -164,14 +165,14 @@ func eventActions(t *testing.T, f *fixture, id org.TicketID) []string {
 func TestLifecycleDeadlinesAndEvents(t *testing.T) {
 	f := newFixture(t)
 	// Dispatched on the Wednesday before National Day 2026.
-	f.now = time.Date(2026, 9, 30, 10, 0, 0, 0, time.FixedZone("CST", 8*3600))
+	f.now = time.Date(2026, 9, 30, 10, 0, 0, 0, calendar.CST)
 	agent := f.actor(org.RoleAgent, "desk")
 	staff := f.actor(org.RoleStaff, "430903")
 	super := f.actor(org.RoleSupervisor, "div-inspection")
 	nt := heshanHousehold() // 求助: 3 working days to reply
 	nt.Dispatch = true
 	tk := f.create(agent, nt)
-	cst := time.FixedZone("CST", 8*3600)
+	cst := calendar.CST
 	want := func(name string, got *time.Time, w time.Time) {
 		t.Helper()
 		if got == nil || !got.Equal(w) {
@@ -235,7 +236,7 @@ func TestLifecycleDeadlinesAndEvents(t *testing.T) {
 
 func TestUrgentClocksInHours(t *testing.T) {
 	f := newFixture(t)
-	cst := time.FixedZone("CST", 8*3600)
+	cst := calendar.CST
 	f.now = time.Date(2026, 9, 30, 20, 0, 0, 0, cst)
 	agent := f.actor(org.RoleAgent, "desk")
 	nt := heshanHousehold()

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"hotline/ticketing/calendar"
 	"hotline/ticketing/org"
 )
 
@@ -52,7 +53,7 @@ func (p *params) time(name string, def time.Time) time.Time {
 	}
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
-		if t, err = time.ParseInLocation("2006-01-02", s, time.FixedZone("CST", 8*3600)); err != nil {
+		if t, err = time.ParseInLocation("2006-01-02", s, calendar.CST); err != nil {
 			p.bad.Add(name, "a date (2026-11-30) or RFC 3339 time (2026-11-30T08:00:00+08:00)")
 		}
 	}
