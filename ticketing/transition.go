@@ -309,7 +309,7 @@ func (t Ticket) refusal(act Action, a org.Actor, reason error) error {
 	return &org.StateError{Action: string(act), State: string(t.Status), Allowed: AllowedActions(t, a), Reason: reason}
 }
 
-// category is the ticket's category (the zero Category when it no longer exists: defaults apply).
+// categoryOf is the ticket's category (the zero Category when it no longer exists: defaults apply).
 func (s *Service) categoryOf(d *doing) (Category, error) {
 	cat, err := s.category(d.ctx, d.tx, d.t.Category)
 	if err != nil && !errors.Is(err, org.ErrNotFound) {
