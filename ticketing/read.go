@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"hotline/ticketing/calendar"
 	"hotline/ticketing/org"
 	"hotline/ticketing/phone"
 )
@@ -86,13 +87,10 @@ type Filter struct {
 	Limit      int          // default 50, at most 200
 }
 
-// cst is China time: the working day and "today" of the clocks.
-var cst = time.FixedZone("CST", 8*3600)
-
 // endOfToday is the next midnight in China time after now.
 func endOfToday(now time.Time) time.Time {
-	n := now.In(cst)
-	return time.Date(n.Year(), n.Month(), n.Day()+1, 0, 0, 0, 0, cst)
+	n := now.In(calendar.CST)
+	return time.Date(n.Year(), n.Month(), n.Day()+1, 0, 0, 0, 0, calendar.CST)
 }
 
 // List returns tickets newest first, and the cursor for the next page (0: none).
@@ -130,7 +128,7 @@ func (s *Service) List(ctx context.Context, a org.Actor, f Filter) ([]Ticket, or
 		where = append(where, "category = "+arg(f.Category))
 	}
 	if f.RegionPrefix != "" {
-		where = append(where, "region_code LIKE "+arg(likeEscape(f.RegionPrefix)+"%"))
+		where = append(where, "region_code LIKE "+arg(org.EscapeLike(f.RegionPrefix)+"%"))
 	}
 	now := s.now()
 	if f.Overdue {
@@ -141,7 +139,7 @@ func (s *Service) List(ctx context.Context, a org.Actor, f Filter) ([]Ticket, or
 		where = append(where, "yellow_at <= "+p+" AND due_at > "+p)
 	}
 	if t := strings.TrimSpace(f.Text); t != "" {
-		p := arg("%" + likeEscape(t) + "%")
+		p := arg("%" + org.EscapeLike(t) + "%")
 		where = append(where, "(content ILIKE "+p+" OR number = "+arg(t)+")")
 	}
 	if !f.From.IsZero() {
@@ -218,10 +216,6 @@ func (s *Service) List(ctx context.Context, a org.Actor, f Filter) ([]Ticket, or
 		ts[i] = s.View(ctx, ts[i], a)
 	}
 	return ts, next, nil
-}
-
-func likeEscape(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
 // Events returns a ticket's history, oldest first.

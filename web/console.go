@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"fmt"
 	"io/fs"
 	"mime"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"hotline/ticketing/org"
 )
 
 // The consoles are a handful of pages built with Vue 3 and Element Plus from prebuilt browser bundles vendored
@@ -62,18 +65,17 @@ func (s *Server) console() http.Handler {
 		})
 	}
 	mux.Handle("GET /assets/", newAssets(sub))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.api(func(w http.ResponseWriter, r *http.Request) error {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			writeJSON(w, http.StatusMethodNotAllowed, apiError{Code: "method_not_allowed", Message: r.Method + " not allowed here"})
-			return
+			return fmt.Errorf("%s: %w", r.Method, errMethod)
 		}
 		h, pattern := mux.Handler(r)
 		if pattern == "" {
-			writeJSON(w, http.StatusNotFound, apiError{Code: "not_found", Message: "no such page"})
-			return
+			return fmt.Errorf("page %s: %w", r.URL.Path, org.ErrNotFound)
 		}
 		h.ServeHTTP(w, r)
+		return nil
 	})
 }
 

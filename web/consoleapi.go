@@ -14,14 +14,14 @@ import (
 // for a ticket being typed, the division console's list counts, the agent's own state with its SIP registration,
 // and the calls and recordings of a ticket.
 func (s *Server) consoleRoutes() {
-	s.mux.HandleFunc("GET /api/v1/regions", s.authed(s.api(s.listRegions)))
+	s.mux.HandleFunc("GET /api/v1/regions", s.authed(s.listRegions))
 	if s.deps.Tickets != nil && s.deps.Tickets.Service != nil {
-		s.mux.HandleFunc("GET /api/v1/ticket-suggestions", s.authed(s.api(s.ticketSuggestions)))
-		s.mux.HandleFunc("GET /api/v1/ticket-counts", s.authed(s.api(s.ticketCounts)))
+		s.mux.HandleFunc("GET /api/v1/ticket-suggestions", s.authed(s.ticketSuggestions))
+		s.mux.HandleFunc("GET /api/v1/ticket-counts", s.authed(s.ticketCounts))
 	}
 	if s.deps.Telephony != nil {
-		s.mux.HandleFunc("GET /api/v1/agents/me", s.authed(s.api(s.agentMe)))
-		s.mux.HandleFunc("GET /api/v1/tickets/{id}/calls", s.authed(s.api(s.ticketCalls)))
+		s.mux.HandleFunc("GET /api/v1/agents/me", s.authed(s.agentMe))
+		s.mux.HandleFunc("GET /api/v1/tickets/{id}/calls", s.authed(s.ticketCalls))
 	}
 }
 

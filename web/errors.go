@@ -28,6 +28,7 @@ var (
 	// errUnavailable: a dependency the answer needs (Redis for the login limiter) is unreachable; we refuse
 	// rather than answer without it.
 	errUnavailable = errors.New("temporarily unavailable")
+	errMethod      = errors.New("method not allowed here")
 )
 
 // status maps an error to its HTTP status and stable code. This is the only place that does so.
@@ -46,6 +47,8 @@ func status(err error) (int, string) {
 		return http.StatusForbidden, "csrf"
 	case errors.Is(err, errUnavailable):
 		return http.StatusServiceUnavailable, "unavailable"
+	case errors.Is(err, errMethod):
+		return http.StatusMethodNotAllowed, "method_not_allowed"
 	case errors.Is(err, org.ErrAuth):
 		return http.StatusUnauthorized, "unauthenticated"
 	case errors.As(err, &se) && errors.Is(err, org.ErrState):
@@ -86,11 +89,14 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	writeJSON(w, code, body)
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
+// writeJSON writes v as the answer. It returns nil so that a handler ends with `return writeJSON(...)`: once the
+// status line is sent, an encoding error (the client went away) can no longer change the answer.
+func writeJSON(w http.ResponseWriter, code int, v any) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(v)
+	return nil
 }
 
 // maxBody is the largest JSON body accepted; imports have their own limit.

@@ -34,13 +34,13 @@ type SessionConfig struct {
 //	GET    /ws?last_id=…             websocket of live events (hub)
 func (s *Server) sessionRoutes() {
 	s.mux.HandleFunc("POST /api/v1/session", s.api(s.signIn))
-	s.mux.HandleFunc("GET /api/v1/session", s.authed(s.api(s.getSession)))
-	s.mux.HandleFunc("DELETE /api/v1/session", s.authed(s.api(s.signOut)))
-	s.mux.HandleFunc("DELETE /api/v1/sessions", s.authed(s.api(s.signOutAll)))
-	s.mux.HandleFunc("POST /api/v1/session/password", s.authed(s.api(s.changePassword)))
+	s.mux.HandleFunc("GET /api/v1/session", s.authed(s.getSession))
+	s.mux.HandleFunc("DELETE /api/v1/session", s.authed(s.signOut))
+	s.mux.HandleFunc("DELETE /api/v1/sessions", s.authed(s.signOutAll))
+	s.mux.HandleFunc("POST /api/v1/session/password", s.authed(s.changePassword))
 	s.mux.HandleFunc("POST /api/v1/tokens", s.api(s.login))
 	if s.deps.Hub != nil {
-		s.mux.HandleFunc("GET /ws", s.authed(s.api(s.websocket)))
+		s.mux.HandleFunc("GET /ws", s.authed(s.websocket))
 	}
 }
 
