@@ -124,6 +124,7 @@ var routeMatrix = map[string]string{
 	"GET /api/v1/callbacks/manual":                  "-++----++",
 	"POST /api/v1/click-to-call":                    "-++++++++",
 	"GET /api/v1/click-to-call/{id}":                "-++++++++",
+	"GET /api/v1/units/{unit}/users":                "-+--++-+-", // the unit's own (赫山区 in the table), supervisors, admins
 	"GET /api/v1/regions":                           "-++++++++",
 	"GET /api/v1/ticket-suggestions":                "-++++++++",
 	"GET /api/v1/ticket-counts":                     "-++++++++", // every demo role belongs to a unit

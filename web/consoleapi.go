@@ -15,6 +15,7 @@ import (
 // and the calls and recordings of a ticket.
 func (s *Server) consoleRoutes() {
 	s.mux.HandleFunc("GET /api/v1/regions", s.authed(s.listRegions))
+	s.mux.HandleFunc("GET /api/v1/units/{unit}/users", s.authed(s.unitUsers))
 	if s.deps.Tickets != nil && s.deps.Tickets.Service != nil {
 		s.mux.HandleFunc("GET /api/v1/ticket-suggestions", s.authed(s.ticketSuggestions))
 		s.mux.HandleFunc("GET /api/v1/ticket-counts", s.authed(s.ticketCounts))
@@ -139,4 +140,31 @@ func (s *Server) ticketCalls(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"calls": cs})
 	return nil
+}
+
+// unitUsers lists a unit's people (id, name, role) for the head who assigns within the unit; a unit's own users,
+// supervisors and admins may read it.
+func (s *Server) unitUsers(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "unit")
+	if err != nil {
+		return err
+	}
+	a := actor(r)
+	if a.UnitID != org.UnitID(id) && a.Role != org.RoleSupervisor && a.Role != org.RoleAdmin {
+		return &org.StateError{Action: "list_unit_users", State: "other_unit", Allowed: []string{}, Reason: org.ErrForbidden}
+	}
+	us, err := org.UnitUsers(r.Context(), s.deps.DB, org.UnitID(id))
+	if err != nil {
+		return err
+	}
+	type person struct {
+		ID   org.UserID `json:"id"`
+		Name string     `json:"name"`
+		Role org.Role   `json:"role"`
+	}
+	out := make([]person, len(us))
+	for i, u := range us {
+		out[i] = person{ID: u.ID, Name: u.DisplayName, Role: u.Role}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"users": out})
 }

@@ -246,6 +246,39 @@ export function homeFor(u) {
   return '/search';
 }
 
+// PasswordButton changes the user's own password (the old one is required; the server checks length and that
+// it is not the user name). Other sessions of the user end; this one stays.
+const PasswordButton = {
+  setup() {
+    const open = ref(false);
+    const f = reactive({ old_password: '', new_password: '', again: '' });
+    const busy = ref(false);
+    const submit = async () => {
+      if (f.new_password !== f.again) { toast('两次输入的新密码不一致', 'warning'); return; }
+      busy.value = true;
+      try {
+        await api('POST', '/api/v1/session/password', { old_password: f.old_password, new_password: f.new_password });
+        toast('密码已修改');
+        open.value = false;
+        Object.assign(f, { old_password: '', new_password: '', again: '' });
+      } catch (e) { toastError(e); } finally { busy.value = false; }
+    };
+    return () => [
+      h(EP.ElButton, { size: 'small', plain: true, onClick: () => { open.value = true; }, id: 'change-password' }, () => '修改密码'),
+      h(EP.ElDialog, { modelValue: open.value, 'onUpdate:modelValue': (v) => { open.value = v; }, title: '修改密码', width: '400px', appendToBody: true }, {
+        default: () => h(EP.ElForm, { labelPosition: 'top' }, () => [
+          h(EP.ElFormItem, { label: '原密码' }, () => h(EP.ElInput, model(f, 'old_password', { type: 'password', showPassword: true, autocomplete: 'current-password' }))),
+          h(EP.ElFormItem, { label: '新密码' }, () => h(EP.ElInput, model(f, 'new_password', { type: 'password', showPassword: true, autocomplete: 'new-password' }))),
+          h(EP.ElFormItem, { label: '再次输入新密码' }, () => h(EP.ElInput, model(f, 'again', { type: 'password', showPassword: true, autocomplete: 'new-password',
+            onKeyup: (e) => { if (e.key === 'Enter') submit(); } }))),
+        ]),
+        footer: () => [h(EP.ElButton, { onClick: () => { open.value = false; } }, () => '取消'),
+          h(EP.ElButton, { type: 'primary', loading: busy.value, onClick: submit }, () => '确定')],
+      }),
+    ];
+  },
+};
+
 // Frame is the top bar (title, the pages this role uses, the live indicator, the user) around a page.
 export const Frame = {
   props: { active: String },
@@ -263,6 +296,7 @@ export const Frame = {
           u ? h('span', { class: ['live', live.online ? '' : 'off'], id: 'live-state', 'data-online': String(live.online) },
             [h('i'), live.online ? '实时连接' : '离线，正在重连…']) : null,
           u ? h('span', { class: 'who' }, u.name || u.username) : null,
+          u ? h(PasswordButton) : null,
           u ? h(EP.ElButton, { size: 'small', plain: true, onClick: logout, id: 'logout' }, () => '退出') : null,
         ]),
         h('main', { class: 'page' }, slots.default ? slots.default() : []),

@@ -1,7 +1,7 @@
 // The ticket page: the matter, the caller (masked), the household, the event timeline, the calls with their
 // recordings, and exactly the actions the API allows this user now. A conflict (someone acted first) is said
 // plainly and the page shows the new state.
-import { h, ref, reactive, onMounted, EP, api, model, onLive, toast, errorText, APIError, Frame, cst, units, categories,
+import { h, ref, reactive, onMounted, EP, api, session, model, onLive, toast, errorText, APIError, Frame, cst, units, categories,
   STATUS, STATUS_TYPE, KIND, URGENCY, ACTION, MONITORING, HH_STATUS, SATISFACTION, slaBadge, maskPhone } from './lib.js';
 
 // What each action asks for: fields shown in its dialog (none: a confirmation).
@@ -9,7 +9,7 @@ const INPUTS = {
   sign: [], dispatch: [['note', '备注', 'text']], reply: [['reply', '答复内容', 'textarea', true]],
   return: [['reason', '退单原因', 'textarea', true]], request_extension: [['days', '延期工作日', 'days', true], ['reason', '延期原因', 'textarea', true]],
   approve_extension: [['note', '意见', 'text']], refuse_extension: [['reason', '驳回原因', 'textarea', true]],
-  urge: [['note', '催办意见', 'textarea']], supervise: [['note', '督办意见', 'textarea']], assign: [['assignee_id', '承办人用户编号', 'number', true]],
+  urge: [['note', '催办意见', 'textarea']], supervise: [['note', '督办意见', 'textarea']], assign: [['assignee_id', '承办人', 'user', true]],
   start_callback: [['note', '备注', 'text']], callback_result: [['result', '回访结果', 'result', true], ['note', '回访记录', 'textarea']],
   reopen: [['note', '重办要求', 'textarea', true]], merge: [['target_id', '合并到工单（编号 ID）', 'number', true]],
   close_first_contact: [['reply', '答复内容', 'textarea', true]],
@@ -53,10 +53,14 @@ export const TicketPage = {
       if ((f.type || '').startsWith('ticket.') && (d.ticket_id === props.id || d.target_id === props.id)) load();
     });
 
+    const people = ref([]);
     const openAction = (a) => {
       dlg.action = a;
       dlg.input = { days: 3, result: 'satisfied' };
       dlg.open = true;
+      if (a === 'assign' && session.user && session.user.unitId) {
+        api('GET', `/api/v1/units/${session.user.unitId}/users`).then((j) => { people.value = j.users; }).catch(() => { people.value = []; });
+      }
     };
     const doAction = async () => {
       const t = st.view.ticket;
@@ -87,6 +91,8 @@ export const TicketPage = {
       let input;
       if (kind === 'textarea') input = h(EP.ElInput, model(dlg.input, k, { type: 'textarea', rows: 4, maxlength: 2000, id: 'act-' + k }));
       else if (kind === 'days') input = h(EP.ElInputNumber, model(dlg.input, k, { min: 1, max: 30, id: 'act-' + k }));
+      else if (kind === 'user') input = h(EP.ElSelect, model(dlg.input, k, { id: 'act-' + k, filterable: true, placeholder: '选择本单位承办人', style: 'width:100%' }),
+        () => people.value.map((u) => h(EP.ElOption, { key: u.id, value: u.id, label: u.name })));
       else if (kind === 'number') input = h(EP.ElInput, model(dlg.input, k, { id: 'act-' + k, inputmode: 'numeric' }));
       else if (kind === 'result') input = h(EP.ElRadioGroup, model(dlg.input, k), () => Object.entries(SATISFACTION).map(([v, l]) => h(EP.ElRadio, { value: v }, () => l)));
       else input = h(EP.ElInput, model(dlg.input, k, { id: 'act-' + k, maxlength: 500 }));
