@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -318,6 +319,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.SendKeys("#act-reply", "已入户核实，已纳入监测并落实医疗救助。", chromedp.ByID),
 		chromedp.Click("#act-confirm", chromedp.ByID),
 		chromedp.WaitVisible(`#ticket-status[data-status="replied"]`, chromedp.ByQuery),
+		chromedp.Evaluate(`window.__sameDocument = true`, nil),
 		shot("ticket-page"),
 	)
 
@@ -359,6 +361,28 @@ func TestConsoleInBrowser(t *testing.T) {
 		shot("ticket-page-recording"))
 	if recStatus != 200 {
 		t.Errorf("the recording answers %d to the agent", recStatus)
+	}
+
+	// hotline restarts: the pages say they are offline, reconnect by themselves (the session lives in
+	// PostgreSQL), and live updates flow again — the clerk's page follows the agent's next step.
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(t, 60*time.Second); code != 0 {
+		t.Fatalf("exit %d after SIGTERM", code)
+	}
+	run("pages go offline", agent, chromedp.WaitVisible(`#live-state[data-online="false"]`, chromedp.ByQuery), shot("offline"))
+	p = startHotline(t, env, "up")
+	waitReady(t, p, e.base)
+	run("agent reconnects", agent, chromedp.WaitVisible(`#live-state[data-online="true"]`, chromedp.ByQuery))
+	run("clerk reconnects", clerk, chromedp.WaitVisible(`#live-state[data-online="true"]`, chromedp.ByQuery))
+	run("agent starts the callback", agent,
+		chromedp.Click(`#ticket-actions [data-action="start_callback"]`, chromedp.ByQuery),
+		chromedp.WaitVisible("#act-confirm", chromedp.ByID),
+		chromedp.Click("#act-confirm", chromedp.ByID),
+		chromedp.WaitVisible(`#ticket-status[data-status="callback"]`, chromedp.ByQuery))
+	run("clerk follows after the reconnect", clerk, chromedp.WaitVisible(`#ticket-status[data-status="callback"]`, chromedp.ByQuery),
+		chromedp.Evaluate(`window.__sameDocument === true`, &same))
+	if !same {
+		t.Error("the clerk's ticket page reloaded after the reconnect")
 	}
 
 	if es := errs.list(); len(es) > 0 {
