@@ -252,7 +252,8 @@ func controlFrame(v any) *Event {
 var pongFrame = controlFrame(map[string]string{"type": "pong"})
 
 // ServeWS upgrades the request to a websocket for actor and streams events after lastID ("" = from now on).
-// The request is already authenticated and origin-checked. It returns when the connection ends.
+// The request is already authenticated and origin-checked. It returns once the connection is set up; the
+// connection's reader and writer goroutines belong to the hub (Run waits for them).
 func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request, actor org.Actor, lastID string) {
 	wait := time.NewTimer(10 * time.Second)
 	defer wait.Stop()
@@ -281,19 +282,25 @@ func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request, actor org.Actor, l
 	h.mu.Unlock()
 	h.connsGauge.Inc()
 	go c.writer()
-	defer func() {
+	end := func() {
 		h.mu.Lock()
 		delete(h.conns, c)
 		h.mu.Unlock()
 		h.connsGauge.Dec()
 		c.close(true)
 		h.wg.Done()
-	}()
+	}
 	if err := c.resume(r.Context(), lastID); err != nil {
 		h.log.Warn("hub: resume failed", "err", err, "user_id", actor.UserID)
+		end()
 		return
 	}
-	c.reader()
+	// The reader runs on a goroutine of its own so this one — the HTTP server's, whose stack grew through the
+	// handshake, authentication and resume — ends now: an idle connection then holds two small stacks.
+	go func() {
+		defer end()
+		c.reader()
+	}()
 }
 
 // conn is one websocket. Events reach it through deliver (the dispatcher's goroutine, never blocking) into
