@@ -74,7 +74,7 @@ func run() error {
 	if *n < 1 || *events < 1 || *perAddr < 1 {
 		return errors.New("need -n, -events and -per-address >= 1")
 	}
-	if err := raiseNoFile(uint64(*n) + 1024); err != nil {
+	if err := raiseNoFile(uint64(*n) + 100); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute) // bounded, whatever happens
@@ -122,7 +122,7 @@ func run() error {
 	// The server: a child process of this binary.
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort())
 	child := exec.CommandContext(ctx, os.Args[0], "serve", "-addr", addr, "-db", rt.DatabaseURL, "-redis", rt.RedisURL,
-		"-nofile", strconv.Itoa(*n+1024))
+		"-nofile", strconv.Itoa(*n+100))
 	child.Stdout, child.Stderr = os.Stderr, os.Stderr
 	child.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := child.Start(); err != nil {
@@ -138,6 +138,36 @@ func run() error {
 		return err
 	}
 
+	// One reader per connection, started as soon as it is open (it answers the server's pings, so a connection
+	// opened early is not closed as dead while the others open), notes when each event arrives.
+	type arrival struct {
+		conn int
+		id   string
+		at   time.Time
+	}
+	arrivals := make(chan arrival, *n**events)
+	var readers sync.WaitGroup
+	startReader := func(i int, c *websocket.Conn) {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for {
+				c.SetReadDeadline(time.Now().Add(5 * time.Minute))
+				_, msg, err := c.ReadMessage()
+				if err != nil {
+					return
+				}
+				at := time.Now()
+				var f struct{ ID, Type string }
+				if json.Unmarshal(msg, &f) == nil && f.ID != "" {
+					select {
+					case arrivals <- arrival{i, f.ID, at}:
+					default:
+					}
+				}
+			}
+		}()
+	}
 	fmt.Printf("opening %d websocket connections (%d per source address, %d at a time) ...\n", *n, *perAddr, *dialers)
 	start := time.Now()
 	conns := make([]*websocket.Conn, *n)
@@ -169,6 +199,7 @@ func run() error {
 					return
 				}
 				conns[i] = ws
+				startReader(i, ws)
 			}
 		}()
 	}
@@ -191,32 +222,6 @@ func run() error {
 		return err
 	}
 
-	// One reader per connection notes when each event arrives.
-	type arrival struct {
-		conn int
-		id   string
-		at   time.Time
-	}
-	arrivals := make(chan arrival, *n)
-	var readers sync.WaitGroup
-	for i, c := range conns {
-		readers.Add(1)
-		go func() {
-			defer readers.Done()
-			for {
-				c.SetReadDeadline(time.Now().Add(2 * time.Minute))
-				_, msg, err := c.ReadMessage()
-				if err != nil {
-					return
-				}
-				at := time.Now()
-				var f struct{ ID, Type string }
-				if json.Unmarshal(msg, &f) == nil && f.ID != "" {
-					arrivals <- arrival{i, f.ID, at}
-				}
-			}
-		}()
-	}
 	var lat []time.Duration
 	for e := range *events {
 		payload, _ := json.Marshal(map[string]any{"ticket_id": e + 1, "number": fmt.Sprintf("LOAD%04d", e), "action": "dispatch",
@@ -376,12 +381,13 @@ func raiseNoFile(n uint64) error {
 	if l.Cur >= n {
 		return nil
 	}
+	hard := l.Max
 	l.Cur = n
 	if l.Max < n {
 		l.Max = n
 	}
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-		return fmt.Errorf("raise the open-file limit to %d (run as root or raise `ulimit -n`): %w", n, err)
+		return fmt.Errorf("raise the open-file limit to %d (hard limit %d here; run as root with CAP_SYS_RESOURCE, raise `ulimit -Hn`, or use a smaller -n): %w", n, hard, err)
 	}
 	return nil
 }
