@@ -222,7 +222,13 @@ type Event struct {
 	Key   string
 	Data  json.RawMessage
 	scope scope
-	frame []byte // the frame sent to clients, encoded once for all of them
+	frame []byte                     // the message sent to clients, encoded once for all of them
+	msg   *websocket.PreparedMessage // ... and framed once for all of them
+}
+
+func (ev *Event) prepare() *Event {
+	ev.msg, _ = websocket.NewPreparedMessage(websocket.TextMessage, ev.frame)
+	return ev
 }
 
 func newEvent(m redis.XMessage) *Event {
@@ -240,13 +246,13 @@ func newEvent(m redis.XMessage) *Event {
 		Type string          `json:"type"`
 		Data json.RawMessage `json:"data"`
 	}{ev.ID, ev.Topic, ev.Data})
-	return ev
+	return ev.prepare()
 }
 
 // control frames of the hub itself
 func controlFrame(v any) *Event {
 	b, _ := json.Marshal(v)
-	return &Event{frame: b}
+	return (&Event{frame: b}).prepare()
 }
 
 var pongFrame = controlFrame(map[string]string{"type": "pong"})
@@ -461,7 +467,7 @@ func (c *conn) writer() {
 		select {
 		case ev := <-c.send:
 			c.ws.SetWriteDeadline(time.Now().Add(c.h.opt.WriteWait))
-			if err := c.ws.WriteMessage(websocket.TextMessage, ev.frame); err != nil {
+			if err := c.ws.WritePreparedMessage(ev.msg); err != nil {
 				c.close(true)
 				return
 			}
