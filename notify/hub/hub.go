@@ -392,6 +392,10 @@ func (c *conn) resume(ctx context.Context, lastID string) error {
 			if err != nil {
 				return fmt.Errorf("resume: %w", err)
 			}
+			if len(first) == 0 {
+				reload = true // the stream went away meanwhile (flushed)
+				break
+			}
 			oldest, _ := parseID(first[0].ID)
 			if from.less(oldest) && from.next().less(oldest) {
 				reload = true // entries after lastID were trimmed
