@@ -27,7 +27,7 @@ type requestSession struct {
 // authenticated by the cookie that changes state (any method but GET, HEAD, OPTIONS) must carry the session's
 // CSRF token in X-CSRF-Token: a cookie is sent by the browser whoever made the page, the header only by our
 // pages, which read the token from the session endpoints.
-func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
+func (s *Server) authed(h handler) http.HandlerFunc {
 	return s.api(func(w http.ResponseWriter, r *http.Request) error {
 		a, sess, err := s.authenticate(r)
 		if err != nil {
@@ -40,8 +40,7 @@ func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 			}
 			ctx = context.WithValue(ctx, sessionKey{}, sess)
 		}
-		h(w, r.WithContext(ctx))
-		return nil
+		return h(w, r.WithContext(ctx))
 	})
 }
 
@@ -88,6 +87,6 @@ func currentSession(r *http.Request) *requestSession {
 
 var errNoSession = errors.Join(org.ErrAuth, errors.New("no browser session"))
 
-func (s *Server) me(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, actor(r))
+func (s *Server) me(w http.ResponseWriter, r *http.Request) error {
+	return writeJSON(w, http.StatusOK, actor(r))
 }

@@ -35,13 +35,13 @@ type SessionConfig struct {
 //	GET    /ws?last_id=…             websocket of live events (hub)
 func (s *Server) sessionRoutes() {
 	s.mux.HandleFunc("POST /api/v1/session", s.api(s.signIn))
-	s.mux.HandleFunc("GET /api/v1/session", s.authed(s.api(s.getSession)))
-	s.mux.HandleFunc("DELETE /api/v1/session", s.authed(s.api(s.signOut)))
-	s.mux.HandleFunc("DELETE /api/v1/sessions", s.authed(s.api(s.signOutAll)))
-	s.mux.HandleFunc("POST /api/v1/session/password", s.authed(s.api(s.changePassword)))
+	s.mux.HandleFunc("GET /api/v1/session", s.authed(s.getSession))
+	s.mux.HandleFunc("DELETE /api/v1/session", s.authed(s.signOut))
+	s.mux.HandleFunc("DELETE /api/v1/sessions", s.authed(s.signOutAll))
+	s.mux.HandleFunc("POST /api/v1/session/password", s.authed(s.changePassword))
 	s.mux.HandleFunc("POST /api/v1/tokens", s.api(s.login))
 	if s.deps.Hub != nil {
-		s.mux.HandleFunc("GET /ws", s.authed(s.api(s.websocket)))
+		s.mux.HandleFunc("GET /ws", s.authed(s.websocket))
 	}
 }
 
@@ -91,8 +91,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"token": tok, "expires_in": int(ttl / time.Second), "user": u})
-	return nil
+	return writeJSON(w, http.StatusCreated, map[string]any{"token": tok, "expires_in": int(ttl / time.Second), "user": u})
 }
 
 type sessionView struct {
@@ -125,8 +124,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.setCookie(w, r, id)
 	s.log.Info("signed in", "user_id", u.ID, "username", u.Username, "addr", clientAddr(r))
-	writeJSON(w, http.StatusOK, sessionView{User: u.Actor(), CSRFToken: csrf})
-	return nil
+	return writeJSON(w, http.StatusOK, sessionView{User: u.Actor(), CSRFToken: csrf})
 }
 
 func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, value string) {
@@ -146,8 +144,7 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request) error {
 		return errNoSession
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, sessionView{User: actor(r), CSRFToken: sess.csrf})
-	return nil
+	return writeJSON(w, http.StatusOK, sessionView{User: actor(r), CSRFToken: sess.csrf})
 }
 
 // signOut deletes the session row: every client holding the cookie is signed out with it.
