@@ -190,10 +190,10 @@ type ticketMessage struct {
 	// CanSee, without reading the ticket.
 	Confidential bool       `json:"confidential"`
 	RegionCode   string     `json:"region_code"`
-	Household  *int64       `json:"household_id,omitempty"`
-	Version    int          `json:"version"`
-	ActorID    org.UserID   `json:"actor_id"`
-	At         string       `json:"at"`
+	Household    *int64     `json:"household_id,omitempty"`
+	Version      int        `json:"version"`
+	ActorID      org.UserID `json:"actor_id"`
+	At           string     `json:"at"`
 }
 
 // Publish writes an event to the outbox in db (pass your transaction to publish atomically with your change).
