@@ -108,8 +108,7 @@ func (s *Service) write(ctx context.Context, db org.DB, a org.Actor, t Ticket, c
 		// The ticket's id joins the payload and the queue operation in SQL: a new ticket has none before.
 		payload, err := json.Marshal(ticketMessage{Number: t.Number, Action: pe.action, From: pe.from, Status: pe.to,
 			Kind: t.Kind, Category: t.Category, Urgency: t.Urgency, LeadUnitID: t.LeadUnitID, CoUnitIDs: t.CoUnitIDs,
-			Confidential: t.Confidential, RegionCode: t.RegionCode, Household: t.HouseholdID, Version: t.Version,
-			ActorID: a.UserID, At: at})
+			Confidential: t.Confidential, RegionCode: t.RegionCode, Household: t.HouseholdID, Version: t.Version, ActorID: a.UserID, At: at})
 		if err != nil {
 			return Ticket{}, nil, err
 		}

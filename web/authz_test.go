@@ -243,6 +243,7 @@ func TestRouteRoleMatrix(t *testing.T) {
 			body = strings.NewReader(fmt.Sprintf(`{"version": %d, "note": "矩阵测试", "reason": "矩阵测试"}`, tk.Version))
 		}
 		req, _ := http.NewRequest(method, srv.URL+path, body)
+		req.Header.Set("Content-Type", "application/json")
 		if bearer != "" {
 			req.Header.Set("Authorization", "Bearer "+bearer)
 		}

@@ -28,7 +28,10 @@ var (
 	// errUnavailable: a dependency the answer needs (Redis for the login limiter) is unreachable; we refuse
 	// rather than answer without it.
 	errUnavailable = errors.New("temporarily unavailable")
-	errMethod      = errors.New("method not allowed here")
+	// errNotJSON: the browser sign-in takes only application/json, a type no cross-site form can send, so
+	// another site cannot sign a visitor in under an account of its choosing (login CSRF).
+	errNotJSON = errors.New("Content-Type must be application/json")
+	errMethod  = errors.New("method not allowed here")
 )
 
 // status maps an error to its HTTP status and stable code. This is the only place that does so.
@@ -43,6 +46,8 @@ func status(err error) (int, string) {
 		return http.StatusBadRequest, "malformed_body"
 	case errors.Is(err, errRateLimit):
 		return http.StatusTooManyRequests, "rate_limited"
+	case errors.Is(err, errNotJSON):
+		return http.StatusUnsupportedMediaType, "unsupported_media_type"
 	case errors.Is(err, errCSRF):
 		return http.StatusForbidden, "csrf"
 	case errors.Is(err, errUnavailable):

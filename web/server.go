@@ -1,6 +1,7 @@
-// Package web serves hotline's HTTP side: the JSON API, health and metrics endpoints, authentication, and (with
-// the consoles) the embedded web console and its websocket. It never talks SQL itself beyond the store functions
-// of the packages it serves; errors map to HTTP statuses in one place (errors.go).
+// Package web serves hotline's HTTP side: the JSON API, health and metrics endpoints, authentication (bearer
+// tokens for machines; for people, server-side sessions with a cookie, a CSRF token and a login limiter), the
+// websocket endpoint of the hub, and the embedded web console. It never talks SQL itself beyond the store
+// functions of the packages it serves; errors map to HTTP statuses in one place (errors.go).
 package web
 
 import (

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -25,7 +26,7 @@ type SessionConfig struct {
 
 // sessionRoutes registers sign-in (session and token), sign-out, the password change and the websocket.
 //
-//	POST   /api/v1/session           {"username","password"} → 200 {"user","csrf_token"} + cookie; 401; 429 + Retry-After
+//	POST   /api/v1/session           {"username","password"} (application/json) → 200 {"user","csrf_token"} + cookie; 401; 429 + Retry-After
 //	GET    /api/v1/session           → 200 {"user","csrf_token"} or 401
 //	DELETE /api/v1/session           → 204, the session ends wherever its cookie is (CSRF required)
 //	DELETE /api/v1/sessions          → 204, every session of this user ends
@@ -90,8 +91,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"token": tok, "expires_in": int(ttl / time.Second), "user": u})
-	return nil
+	return writeJSON(w, http.StatusCreated, map[string]any{"token": tok, "expires_in": int(ttl / time.Second), "user": u})
 }
 
 type sessionView struct {
@@ -102,6 +102,9 @@ type sessionView struct {
 // signIn starts a browser session. A session cookie the browser already holds is ended first, so a session id
 // planted before sign-in (fixation) never becomes a signed-in one: every sign-in gets a new id.
 func (s *Server) signIn(w http.ResponseWriter, r *http.Request) error {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		return errNotJSON
+	}
 	var body credentials
 	if err := decode(w, r, &body); err != nil {
 		return err
@@ -121,8 +124,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.setCookie(w, r, id)
 	s.log.Info("signed in", "user_id", u.ID, "username", u.Username, "addr", clientAddr(r))
-	writeJSON(w, http.StatusOK, sessionView{User: u.Actor(), CSRFToken: csrf})
-	return nil
+	return writeJSON(w, http.StatusOK, sessionView{User: u.Actor(), CSRFToken: csrf})
 }
 
 func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, value string) {
@@ -142,8 +144,7 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request) error {
 		return errNoSession
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, sessionView{User: actor(r), CSRFToken: sess.csrf})
-	return nil
+	return writeJSON(w, http.StatusOK, sessionView{User: actor(r), CSRFToken: sess.csrf})
 }
 
 // signOut deletes the session row: every client holding the cookie is signed out with it.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -101,6 +102,9 @@ func (e *sessionEnv) do(q req) resp {
 	}
 	r := httptest.NewRequest(q.method, q.path, rd)
 	r.RemoteAddr = "192.0.2.1:40000"
+	if q.body != nil {
+		r.Header.Set("Content-Type", "application/json")
+	}
 	if q.addr != "" {
 		r.RemoteAddr = q.addr + ":40000"
 	}
@@ -186,6 +190,14 @@ func TestSessionFixation(t *testing.T) {
 	}
 	if r := e.do(req{method: "POST", path: "/api/v1/session", body: map[string]string{"username": "agent1", "password": "nope-nope"}}); r.code != 401 || r.body["code"] != "unauthenticated" || r.cookie != nil {
 		t.Fatalf("wrong password: %d %s", r.code, r.raw)
+	}
+	// A cross-site form cannot sign anyone in: it cannot send application/json.
+	form := httptest.NewRequest("POST", "/api/v1/session", strings.NewReader(`{"username":"agent1","password":"password1"}`))
+	form.Header.Set("Content-Type", "text/plain")
+	rec := httptest.NewRecorder()
+	e.s.mux.ServeHTTP(rec, form)
+	if rec.Code != 415 || len(rec.Result().Cookies()) != 0 {
+		t.Fatalf("text/plain sign-in: %d %s", rec.Code, rec.Body)
 	}
 }
 

@@ -67,9 +67,10 @@ type newTicketBody struct {
 	Content      string            `json:"content"`
 	Confidential bool              `json:"confidential"`
 	Dispatch     bool              `json:"dispatch"`
-	// CallID links the call the ticket is opened for (and its recording) in the same transaction; the caller's
-	// number is then taken from the call, so the console never needs to hold it.
-	CallID *int64 `json:"call_id"`
+	// CallID: the ticket is made from this call (the agent's screen-pop): the caller's number comes from the
+	// call (the console only ever sees it masked) and the call and its recording are linked in the same
+	// transaction.
+	CallID int64 `json:"call_id"`
 }
 
 type ticketView struct {
@@ -99,8 +100,8 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) error {
 		IdempotencyKey: strings.TrimSpace(r.Header.Get("Idempotency-Key")), Dispatch: b.Dispatch}
 	var t ticketing.Ticket
 	var err error
-	if b.CallID != nil {
-		t, err = s.createForCall(r.Context(), a, nt, telephony.CallID(*b.CallID))
+	if b.CallID != 0 {
+		t, err = s.ticketFromCall(r, a, nt, telephony.CallID(b.CallID))
 	} else {
 		t, err = s.tickets().Create(r.Context(), a, nt)
 	}
@@ -123,29 +124,26 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, code, v)
 }
 
-// createForCall creates the ticket and links the call (and its recording) to it in one transaction: the ticket
-// exists with its call, or neither changed.
-func (s *Server) createForCall(ctx context.Context, a org.Actor, nt ticketing.NewTicket, call telephony.CallID) (ticketing.Ticket, error) {
+// ticketFromCall creates the ticket with the call's caller number and links the call to it, in one transaction.
+func (s *Server) ticketFromCall(r *http.Request, a org.Actor, nt ticketing.NewTicket, id telephony.CallID) (ticketing.Ticket, error) {
 	if s.deps.Telephony == nil {
-		return ticketing.Ticket{}, org.Invalid("call_id", "no telephony here")
+		return ticketing.Ticket{}, org.Invalid("call_id", "calls are not served by this process")
 	}
-	caller, err := s.deps.Telephony.CallerForTicket(ctx, a, call)
+	c, err := s.deps.Telephony.CallForTicket(r.Context(), a, id)
 	if err != nil {
 		return ticketing.Ticket{}, err
 	}
-	if nt.CallerPhone == "" {
-		nt.CallerPhone = caller
-	}
+	nt.CallerPhone = c.Caller
 	if nt.Source == "" {
 		nt.Source = ticketing.SourcePhone
 	}
 	var t ticketing.Ticket
-	err = pgx.BeginFunc(ctx, s.deps.DB, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(r.Context(), s.deps.DB, func(tx pgx.Tx) error {
 		var err error
-		if t, err = s.tickets().CreateTx(ctx, tx, a, nt); err != nil {
+		if t, err = s.tickets().CreateTx(r.Context(), tx, a, nt); err != nil || t.Replayed {
 			return err
 		}
-		return s.deps.Telephony.LinkTicketTx(ctx, tx, call, int64(t.ID))
+		return telephony.LinkTicketTx(r.Context(), tx, id, int64(t.ID))
 	})
 	return t, err
 }

@@ -29,7 +29,7 @@ func TestWebsocketEndpoint(t *testing.T) {
 	go func() { h.Run(ctx); close(done) }()
 	t.Cleanup(func() { stop(); <-done })
 	<-h.Ready()
-	s := newServer(Deps{DB: db, Redis: rdb, RedisPrefix: prefix, Hub: h, })
+	s := newServer(Deps{DB: db, Redis: rdb, RedisPrefix: prefix, Hub: h})
 	srv := httptest.NewServer(s.mux)
 	defer srv.Close()
 	unit, _ := org.UnitByCode(ctx, db, "430903")

@@ -222,7 +222,13 @@ type Event struct {
 	Key   string
 	Data  json.RawMessage
 	scope scope
-	frame []byte // the frame sent to clients, encoded once for all of them
+	frame []byte                     // the message sent to clients, encoded once for all of them
+	msg   *websocket.PreparedMessage // ... and framed once for all of them
+}
+
+func (ev *Event) prepare() *Event {
+	ev.msg, _ = websocket.NewPreparedMessage(websocket.TextMessage, ev.frame)
+	return ev
 }
 
 func newEvent(m redis.XMessage) *Event {
@@ -240,19 +246,20 @@ func newEvent(m redis.XMessage) *Event {
 		Type string          `json:"type"`
 		Data json.RawMessage `json:"data"`
 	}{ev.ID, ev.Topic, ev.Data})
-	return ev
+	return ev.prepare()
 }
 
 // control frames of the hub itself
 func controlFrame(v any) *Event {
 	b, _ := json.Marshal(v)
-	return &Event{frame: b}
+	return (&Event{frame: b}).prepare()
 }
 
 var pongFrame = controlFrame(map[string]string{"type": "pong"})
 
 // ServeWS upgrades the request to a websocket for actor and streams events after lastID ("" = from now on).
-// The request is already authenticated and origin-checked. It returns when the connection ends.
+// The request is already authenticated and origin-checked. It returns once the connection is set up; the
+// connection's reader and writer goroutines belong to the hub (Run waits for them).
 func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request, actor org.Actor, lastID string) {
 	wait := time.NewTimer(10 * time.Second)
 	defer wait.Stop()
@@ -281,19 +288,25 @@ func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request, actor org.Actor, l
 	h.mu.Unlock()
 	h.connsGauge.Inc()
 	go c.writer()
-	defer func() {
+	end := func() {
 		h.mu.Lock()
 		delete(h.conns, c)
 		h.mu.Unlock()
 		h.connsGauge.Dec()
 		c.close(true)
 		h.wg.Done()
-	}()
+	}
 	if err := c.resume(r.Context(), lastID); err != nil {
 		h.log.Warn("hub: resume failed", "err", err, "user_id", actor.UserID)
+		end()
 		return
 	}
-	c.reader()
+	// The reader runs on a goroutine of its own so this one — the HTTP server's, whose stack grew through the
+	// handshake, authentication and resume — ends now: an idle connection then holds two small stacks.
+	go func() {
+		defer end()
+		c.reader()
+	}()
 }
 
 // conn is one websocket. Events reach it through deliver (the dispatcher's goroutine, never blocking) into
@@ -379,6 +392,10 @@ func (c *conn) resume(ctx context.Context, lastID string) error {
 			if err != nil {
 				return fmt.Errorf("resume: %w", err)
 			}
+			if len(first) == 0 {
+				reload = true // the stream went away meanwhile (flushed)
+				break
+			}
 			oldest, _ := parseID(first[0].ID)
 			if from.less(oldest) && from.next().less(oldest) {
 				reload = true // entries after lastID were trimmed
@@ -454,7 +471,7 @@ func (c *conn) writer() {
 		select {
 		case ev := <-c.send:
 			c.ws.SetWriteDeadline(time.Now().Add(c.h.opt.WriteWait))
-			if err := c.ws.WriteMessage(websocket.TextMessage, ev.frame); err != nil {
+			if err := c.ws.WritePreparedMessage(ev.msg); err != nil {
 				c.close(true)
 				return
 			}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -359,5 +360,10 @@ func TestShutdownClosesConnections(t *testing.T) {
 	_, _, err := c.ws.ReadMessage()
 	if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
 		t.Fatalf("read after shutdown: %v, want close 1001", err)
+	}
+	// Run returned only after every connection goroutine ended.
+	buf := make([]byte, 1<<20)
+	if st := string(buf[:runtime.Stack(buf, true)]); strings.Contains(st, "hub.(*conn)") || h.connections() != 0 {
+		t.Fatalf("connection goroutines left after Run returned:\n%s", st)
 	}
 }

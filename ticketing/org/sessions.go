@@ -83,6 +83,9 @@ func (s *Sessions) Create(ctx context.Context, user UserID, remoteAddr, userAgen
 	return id, csrf, nil
 }
 
+// touchEvery is how often a session's last use is written.
+const touchEvery = 30 * time.Second
+
 // Resolve returns the live session with that id and marks it used now, or ErrAuth when there is none (never
 // existed, signed out, idle too long, past its absolute expiry, or the user was deactivated).
 func (s *Sessions) Resolve(ctx context.Context, id string) (Session, error) {
@@ -90,13 +93,17 @@ func (s *Sessions) Resolve(ctx context.Context, id string) (Session, error) {
 		return Session{}, ErrAuth
 	}
 	now := s.now()
+	// The use is written at most every touchEvery, so a busy page does not write a row per request; the idle
+	// deadline is that much less precise.
 	rows, err := s.db.Query(ctx, `WITH s AS (
-			UPDATE web_sessions SET last_seen_at = $2
+			SELECT user_id, csrf_token, expires_at FROM web_sessions
 			WHERE id_hash = $1 AND expires_at > $2 AND last_seen_at > $3
-			RETURNING user_id, csrf_token, expires_at
+		), touch AS (
+			UPDATE web_sessions SET last_seen_at = $2
+			WHERE id_hash = $1 AND last_seen_at < $4 AND EXISTS (SELECT 1 FROM s)
 		)
 		SELECT u.id, u.username, u.display_name, u.role, coalesce(u.unit_id, 0), u.permissions, s.csrf_token, s.expires_at
-		FROM s JOIN users u ON u.id = s.user_id WHERE u.active`, sessionHash(id), now, now.Add(-s.idle))
+		FROM s JOIN users u ON u.id = s.user_id WHERE u.active`, sessionHash(id), now, now.Add(-s.idle), now.Add(-touchEvery))
 	if err != nil {
 		return Session{}, fmt.Errorf("resolve session: %w", err)
 	}
