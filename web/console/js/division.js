@@ -65,11 +65,11 @@ export const DivisionPage = {
         h(EP.ElTable, { data: rows.value, size: 'default', emptyText: loading.value ? '加载中…' : '暂无工单', maxHeight: 520, id: 'division-list', rowKey: 'id' }, () => [
           h(EP.ElTableColumn, { label: '工单编号', width: 160 }, { default: ({ row }) => [ticketLink(row), row.urgency === 'urgent' ? h(EP.ElTag, { size: 'small', type: 'danger', style: 'margin-left:4px' }, () => URGENCY.urgent) : null] }),
           h(EP.ElTableColumn, { label: '期限', width: 150 }, { default: ({ row }) => slaBadge(row) }),
-          h(EP.ElTableColumn, { label: '类别', width: 140 }, { default: ({ row }) => (KIND[row.kind] || '') + '·' + (cats.value.get(row.category) || row.category) }),
+          h(EP.ElTableColumn, { label: '类别', width: 180 }, { default: ({ row }) => (KIND[row.kind] || '') + '·' + (cats.value.get(row.category) || row.category) }),
           h(EP.ElTableColumn, { label: '区域', width: 150, showOverflowTooltip: true }, { default: ({ row }) => row.region_name || row.region_code }),
           h(EP.ElTableColumn, { label: '诉求内容', minWidth: 220, showOverflowTooltip: true }, { default: ({ row }) => row.content }),
           h(EP.ElTableColumn, { label: '状态', width: 90 }, { default: ({ row }) => h(EP.ElTag, { size: 'small', type: STATUS_TYPE[row.status] }, () => STATUS[row.status] || row.status) }),
-          h(EP.ElTableColumn, { label: '受理时间', width: 130 }, { default: ({ row }) => cst(row.created_at) }),
+          h(EP.ElTableColumn, { label: '受理时间', width: 145 }, { default: ({ row }) => cst(row.created_at) }),
           h(EP.ElTableColumn, { label: '操作', width: 120 }, { default: ({ row }) => [
             (row.allowed || []).includes('sign') ? h(EP.ElButton, { size: 'small', type: 'primary', link: true, onClick: () => sign(row), class: 'quick-sign' }, () => '签收') : null,
             h('a', { href: '/tickets/' + row.id, class: 'el-link el-link--primary', style: 'margin-left:8px' }, '办理'),

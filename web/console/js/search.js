@@ -30,7 +30,7 @@ export const SearchPanel = {
           h(EP.ElTableColumn, { label: '内容', minWidth: 200, showOverflowTooltip: true }, { default: ({ row }) => row.content }),
           h(EP.ElTableColumn, { label: '状态', width: 80 }, { default: ({ row }) => h(EP.ElTag, { size: 'small', type: STATUS_TYPE[row.status] }, () => STATUS[row.status] || row.status) }),
           h(EP.ElTableColumn, { label: '期限', width: 130 }, { default: ({ row }) => slaBadge(row) }),
-          h(EP.ElTableColumn, { label: '受理时间', width: 130 }, { default: ({ row }) => cst(row.created_at) }),
+          h(EP.ElTableColumn, { label: '受理时间', width: 145 }, { default: ({ row }) => cst(row.created_at) }),
         ]),
     ]);
   },
