@@ -15,7 +15,7 @@ if [ "$what" = test ]; then
   command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
   # The console's browser tests: headless Chromium, and a Chinese font so screenshots show text.
   [ -x /usr/bin/chromium ] || need+=(chromium)
-  fc-list 2>/dev/null | grep -qi "wqy\|noto sans cjk" || need+=(fonts-wqy-microhei)
+  [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || fc-list 2>/dev/null | grep -qi "noto sans cjk" || need+=(fonts-wqy-microhei)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 
