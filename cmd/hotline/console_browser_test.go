@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +21,7 @@ import (
 
 	"hotline/telephony/phonetest"
 	"hotline/ticketing/monitoring"
+	"hotline/ticketing/org"
 )
 
 // chromium is Debian's browser (deploy/install-deps.sh test installs it).
@@ -363,6 +367,48 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("the recording answers %d to the agent", recStatus)
 	}
 
+	// Someone acts first: while the clerk's sign dialog is open, the unit's head signs the ticket through the API;
+	// the page follows, and the clerk's confirmation is answered with a plain conflict message, not a failure.
+	var headID, agentID int64
+	db.QueryRow(ctx, `SELECT id FROM users WHERE username = 'heshanhead'`).Scan(&headID)
+	db.QueryRow(ctx, `SELECT id FROM users WHERE username = 'agent1'`).Scan(&agentID)
+	headTok, err := org.CreateToken(ctx, db, org.UserID(headID), "test", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agentTok, err := org.CreateToken(ctx, db, org.UserID(agentID), "test", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var second struct{ Ticket struct{ ID, Version int64 } }
+	if code := postJSON(t, e.base+"/api/v1/tickets", agentTok, map[string]any{"kind": "help", "category": "monitoring_help",
+		"region_code": "430903", "content": "饮水设施损坏，请求维修", "dispatch": true}, &second); code != 201 {
+		t.Fatalf("second ticket: %d", code)
+	}
+	run("clerk opens the sign dialog", clerk,
+		chromedp.Navigate(fmt.Sprintf("%s/tickets/%d", e.base, second.Ticket.ID)),
+		chromedp.WaitVisible(`#ticket-actions [data-action="sign"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#live-state[data-online="true"]`, chromedp.ByQuery),
+		chromedp.Click(`#ticket-actions [data-action="sign"]`, chromedp.ByQuery),
+		chromedp.WaitVisible("#act-confirm", chromedp.ByID))
+	if code := postJSON(t, fmt.Sprintf("%s/api/v1/tickets/%d/sign", e.base, second.Ticket.ID), headTok,
+		map[string]any{"version": second.Ticket.Version}, nil); code != 200 {
+		t.Fatalf("head signs: %d", code)
+	}
+	var conflict string
+	run("clerk meets the conflict", clerk,
+		chromedp.WaitVisible(`#ticket-status[data-status="signed"]`, chromedp.ByQuery),
+		chromedp.Click("#act-confirm", chromedp.ByID),
+		chromedp.WaitVisible(`.el-message-box`, chromedp.ByQuery),
+		chromedp.Text(`.el-message-box`, &conflict, chromedp.ByQuery),
+		shot("conflict"),
+		chromedp.Click(`.el-message-box__btns button`, chromedp.ByQuery),
+		chromedp.WaitNotPresent(`.el-message-box`, chromedp.ByQuery),
+		chromedp.Evaluate(`window.__sameDocument = true`, nil))
+	if !strings.Contains(conflict, "状态已变化") {
+		t.Errorf("conflict shown as %q", conflict)
+	}
+
 	// hotline restarts: the pages say they are offline, reconnect by themselves (the session lives in
 	// PostgreSQL), and live updates flow again — the clerk's page follows the agent's next step.
 	p.cmd.Process.Signal(syscall.SIGTERM)
@@ -379,7 +425,24 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.WaitVisible("#act-confirm", chromedp.ByID),
 		chromedp.Click("#act-confirm", chromedp.ByID),
 		chromedp.WaitVisible(`#ticket-status[data-status="callback"]`, chromedp.ByQuery))
-	run("clerk follows after the reconnect", clerk, chromedp.WaitVisible(`#ticket-status[data-status="callback"]`, chromedp.ByQuery),
+	// The head replies to the second ticket through the API: the clerk's page, reconnected, follows.
+	var cur struct{ Ticket struct{ Version int64 } }
+	get := func() {
+		req, _ := http.NewRequest("GET", fmt.Sprintf("%s/api/v1/tickets/%d", e.base, second.Ticket.ID), nil)
+		req.Header.Set("Authorization", "Bearer "+headTok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		json.NewDecoder(resp.Body).Decode(&cur)
+	}
+	get()
+	if code := postJSON(t, fmt.Sprintf("%s/api/v1/tickets/%d/reply", e.base, second.Ticket.ID), headTok,
+		map[string]any{"version": cur.Ticket.Version, "reply": "已联系水利站维修。"}, nil); code != 200 {
+		t.Fatalf("head replies: %d", code)
+	}
+	run("clerk follows after the reconnect", clerk, chromedp.WaitVisible(`#ticket-status[data-status="replied"]`, chromedp.ByQuery),
 		chromedp.Evaluate(`window.__sameDocument === true`, &same))
 	if !same {
 		t.Error("the clerk's ticket page reloaded after the reconnect")
@@ -414,4 +477,22 @@ func dbActivity(url string) string {
 	}
 	lines, _ := pgx.CollectRows(rows, pgx.RowTo[string])
 	return strings.Join(lines, "\n")
+}
+
+// postJSON posts a JSON body with a bearer token and decodes the answer into out (if not nil).
+func postJSON(t *testing.T, url, token string, body, out any) int {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest("POST", url, bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if out != nil {
+		json.NewDecoder(resp.Body).Decode(out)
+	}
+	return resp.StatusCode
 }
