@@ -325,3 +325,10 @@ export function debounce(fn, ms) {
   let t = null;
   return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); };
 }
+
+// newKey is a random idempotency key. crypto.randomUUID exists only in secure contexts (HTTPS or localhost), and an
+// intranet console is often plain HTTP, so the key is made from getRandomValues, which exists everywhere.
+export function newKey() {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+}

@@ -1,7 +1,7 @@
 // The agent's ticket form: kind, category, region (市州 → 县市区 → 乡镇街道), content, urgency, confidential; merge
 // suggestions while typing; save, save-and-dispatch, close at first contact, merge. After saving, the number and
 // query code to read out to the caller. Keyboard: Tab through the fields, Ctrl+Enter saves and dispatches.
-import { h, ref, reactive, EP, api, model, options, debounce, categories, toast, toastError, KIND, URGENCY, STATUS, ticketLink, maskPhone } from './lib.js';
+import { h, ref, reactive, EP, api, model, newKey, options, debounce, categories, toast, toastError, KIND, URGENCY, STATUS, ticketLink, maskPhone } from './lib.js';
 
 function emptyForm() {
   return { kind: 'help', category: '', pref: '', county: '', town: '', content: '', urgency: 'normal', confidential: false,
@@ -19,7 +19,7 @@ export const TicketForm = {
     const dups = ref([]);
     const busy = ref(false);
     const saved = ref(null);
-    let idem = crypto.randomUUID();
+    let idem = newKey();
 
     categories().then((c) => { cats.value = c; }).catch(toastError);
     const regions = (parent) => api('GET', '/api/v1/regions' + (parent ? '?parent=' + parent : '')).then((j) => j.regions);
@@ -46,7 +46,7 @@ export const TicketForm = {
       ctx.householdId = c.householdId || null;
       ctx.callerMasked = c.callerMasked || '';
       ctx.householdName = c.householdName || '';
-      idem = crypto.randomUUID();
+      idem = newKey();
       saved.value = null;
       if (c.householdId) { f.kind = 'help'; f.category = 'monitoring_help'; }
       const code = c.regionCode || '';
@@ -86,7 +86,7 @@ export const TicketForm = {
         Object.assign(f, emptyForm());
         ctx.callId = null; ctx.householdId = null; ctx.callerMasked = ''; ctx.householdName = '';
         dups.value = [];
-        idem = crypto.randomUUID();
+        idem = newKey();
       } catch (e) {
         toastError(e);
       } finally {
