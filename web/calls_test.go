@@ -12,7 +12,6 @@ import (
 
 	"hotline/deploy/testenv"
 	"hotline/telephony"
-	"hotline/ticketing"
 	"hotline/ticketing/org"
 )
 
@@ -123,61 +122,5 @@ func TestCallsAPI(t *testing.T) {
 	}
 	if code, _, _ := e.do(t, agent, "POST", "/api/v1/callbacks/999/close", map[string]string{"note": "x"}); code != 404 {
 		t.Errorf("close unknown callback: %d", code)
-	}
-}
-
-// TestTicketFromCall: the agent makes a ticket from its call by call_id: the ticket gets the caller's full
-// number (the console saw it only masked) and the call is linked in the same transaction; another agent may
-// not, and a call is made into one ticket only.
-func TestTicketFromCall(t *testing.T) {
-	ctx := context.Background()
-	db := testenv.DB(t)
-	rdb, prefix := testenv.Redis(t)
-	tel := telephony.NewService(telephony.Options{DB: db, RecordingsDir: t.TempDir()})
-	tsvc := ticketing.NewService(db, ticketing.Options{})
-	srv := httptest.NewServer(New(Deps{DB: db, Redis: rdb, Telephony: tel,
-		Tickets: &Tickets{Service: tsvc, Queues: ticketing.NewQueues(db, rdb, prefix), RedisPrefix: prefix}}))
-	t.Cleanup(srv.Close)
-	e := &hhEnv{srv: srv}
-	token := func(name string) (org.UserID, string) {
-		u, err := org.CreateUser(ctx, db, org.NewUser{Username: name, DisplayName: name, Role: org.RoleAgent, Password: "secret-password"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		tok, _ := org.CreateToken(ctx, db, u.ID, "test", 0)
-		return u.ID, tok
-	}
-	agentID, agent := token("agent1")
-	_, other := token("agent2")
-	id, err := tel.StartCall(ctx, telephony.CallStart{SIPCallID: "c1", Trunk: "12345", Caller: "13812345678", OfferedAt: time.Now().Add(-time.Minute)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	if err := tel.EndCall(ctx, id, telephony.CallEnd{Caller: "13812345678", Disposition: telephony.DispAnswered, AgentID: agentID,
-		AgentAnsweredAt: now.Add(-50 * time.Second), EndedAt: now}); err != nil {
-		t.Fatal(err)
-	}
-	body := map[string]any{"call_id": id, "caller_name": "张三", "region_code": "430903", "kind": "help",
-		"category": ticketing.CategoryMonitoringHelp, "content": "家里收入下降"}
-	if code, _, raw := e.do(t, other, "POST", "/api/v1/tickets", body); code != 403 {
-		t.Fatalf("another agent: %d %s", code, raw)
-	}
-	code, m, raw := e.do(t, agent, "POST", "/api/v1/tickets", body)
-	if code != 201 {
-		t.Fatalf("ticket from call: %d %s", code, raw)
-	}
-	tk := m["ticket"].(map[string]any)
-	if tk["caller_phone"] != "138****5678" {
-		t.Errorf("answer shows caller %v, want it masked", tk["caller_phone"])
-	}
-	var stored string
-	var linked int64
-	db.QueryRow(ctx, `SELECT t.caller_phone, c.ticket_id FROM tickets t, calls c WHERE c.id = $1 AND t.id = c.ticket_id`, int64(id)).Scan(&stored, &linked)
-	if stored != "13812345678" || fmt.Sprint(linked) != fmt.Sprint(tk["id"]) {
-		t.Errorf("stored caller %q, call linked to %d (ticket %v)", stored, linked, tk["id"])
-	}
-	if code, _, raw := e.do(t, agent, "POST", "/api/v1/tickets", body); code != 409 {
-		t.Errorf("second ticket from the same call: %d %s", code, raw)
 	}
 }

@@ -10,10 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
-	"hotline/telephony"
 	"hotline/ticketing"
 	"hotline/ticketing/org"
 	"hotline/ticketing/region"
@@ -67,10 +65,6 @@ type newTicketBody struct {
 	Content      string            `json:"content"`
 	Confidential bool              `json:"confidential"`
 	Dispatch     bool              `json:"dispatch"`
-	// CallID: the ticket is made from this call (the agent's screen-pop): the caller's number comes from the
-	// call (the console only ever sees it masked) and the call and its recording are linked in the same
-	// transaction.
-	CallID int64 `json:"call_id"`
 }
 
 type ticketView struct {
@@ -94,17 +88,10 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a := actor(r)
-	nt := ticketing.NewTicket{Source: b.Source, CallerName: b.CallerName,
+	t, err := s.tickets().Create(r.Context(), a, ticketing.NewTicket{Source: b.Source, CallerName: b.CallerName,
 		CallerPhone: b.CallerPhone, RegionCode: b.RegionCode, HouseholdID: b.HouseholdID, Kind: b.Kind,
 		Category: b.Category, Urgency: b.Urgency, Content: b.Content, Confidential: b.Confidential,
-		IdempotencyKey: strings.TrimSpace(r.Header.Get("Idempotency-Key")), Dispatch: b.Dispatch}
-	var t ticketing.Ticket
-	var err error
-	if b.CallID != 0 {
-		t, err = s.ticketFromCall(r, a, nt, telephony.CallID(b.CallID))
-	} else {
-		t, err = s.tickets().Create(r.Context(), a, nt)
-	}
+		IdempotencyKey: strings.TrimSpace(r.Header.Get("Idempotency-Key")), Dispatch: b.Dispatch})
 	if err != nil {
 		return err
 	}
@@ -122,30 +109,6 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Location", fmt.Sprintf("/api/v1/tickets/%d", t.ID))
 	return writeJSON(w, code, v)
-}
-
-// ticketFromCall creates the ticket with the call's caller number and links the call to it, in one transaction.
-func (s *Server) ticketFromCall(r *http.Request, a org.Actor, nt ticketing.NewTicket, id telephony.CallID) (ticketing.Ticket, error) {
-	if s.deps.Telephony == nil {
-		return ticketing.Ticket{}, org.Invalid("call_id", "calls are not served by this process")
-	}
-	c, err := s.deps.Telephony.CallForTicket(r.Context(), a, id)
-	if err != nil {
-		return ticketing.Ticket{}, err
-	}
-	nt.CallerPhone = c.Caller
-	if nt.Source == "" {
-		nt.Source = ticketing.SourcePhone
-	}
-	var t ticketing.Ticket
-	err = pgx.BeginFunc(r.Context(), s.deps.DB, func(tx pgx.Tx) error {
-		var err error
-		if t, err = s.tickets().CreateTx(r.Context(), tx, a, nt); err != nil || t.Replayed {
-			return err
-		}
-		return telephony.LinkTicketTx(r.Context(), tx, id, int64(t.ID))
-	})
-	return t, err
 }
 
 func pathID(r *http.Request, name string) (int64, error) {

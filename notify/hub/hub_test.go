@@ -367,3 +367,64 @@ func TestShutdownClosesConnections(t *testing.T) {
 		t.Fatalf("connection goroutines left after Run returned:\n%s", st)
 	}
 }
+
+// TestTicketEventsFromTheRelay: events as ticketing writes them and the outbox relay publishes them carry what
+// the scope rule reads (units, confidential flag) and not the caller: the lead unit's clerk gets the new ticket,
+// the clerk of another unit does not.
+func TestTicketEventsFromTheRelay(t *testing.T) {
+	ctx := context.Background()
+	db := testenv.DB(t)
+	e := newEnv(t)
+	h := New(e.rdb, Options{Prefix: e.prefix})
+	hctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { h.Run(hctx); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
+	<-h.Ready()
+	// A confidential report (举报): its outbox rows wait in PostgreSQL until the relay below publishes them.
+	svc := ticketing.NewService(db, ticketing.Options{})
+	tk, err := svc.Create(ctx, org.System, ticketing.NewTicket{Source: ticketing.SourcePhone, CallerName: "匿名",
+		CallerPhone: "13807371234", RegionCode: "430903", Kind: ticketing.KindReport, Category: "funds_assets",
+		Content: "项目资金没有公示", Confidential: true, Dispatch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	county, err := org.UnitByCode(ctx, db, "430903")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if county.ID == tk.LeadUnitID {
+		t.Fatal("the report was routed to the county bureau; the test needs another unit")
+	}
+	actors := map[string]org.Actor{
+		"clerk": {UserID: 1, Username: "clerk", Role: org.RoleStaff, UnitID: tk.LeadUnitID},
+		"other": {UserID: 2, Username: "other", Role: org.RoleStaff, UnitID: county.ID},
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeWS(w, r, actors[r.URL.Query().Get("as")], "")
+	}))
+	defer srv.Close()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+	clerk, other := dial(t, url, "clerk", ""), dial(t, url, "other", "")
+	if _, err := ticketing.NewRelay(db, e.rdb, ticketing.RelayOptions{Prefix: e.prefix}).PublishOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f := clerk.next()
+	var data struct {
+		TicketID     int64        `json:"ticket_id"`
+		LeadUnitID   org.UnitID   `json:"lead_unit_id"`
+		Confidential bool         `json:"confidential"`
+		CoUnitIDs    []org.UnitID `json:"co_unit_ids"`
+	}
+	json.Unmarshal(f.Data, &data)
+	if !strings.HasPrefix(f.Type, "ticket.") || data.TicketID != int64(tk.ID) || data.LeadUnitID != tk.LeadUnitID || !data.Confidential {
+		t.Fatalf("clerk got %s %s", f.Type, f.Data)
+	}
+	if strings.Contains(string(f.Data), "13807371234") || strings.Contains(string(f.Data), "匿名") {
+		t.Fatalf("ticket event carries the caller: %s", f.Data)
+	}
+	marker := e.publish("ticket.marker", "m", ticketPayload(int64(actors["other"].UnitID)))
+	if f := other.next(); f.ID != marker {
+		t.Fatalf("the other unit's clerk got %s %s before the marker", f.Type, f.Data)
+	}
+}
