@@ -136,6 +136,39 @@ func (s *Service) LinkTicket(ctx context.Context, actor org.Actor, id CallID, ti
 	return s.CDR(ctx, actor, id)
 }
 
+// CallerForTicket returns the full number of a call the actor is opening a ticket for, so the ticket carries the
+// caller's number without the console ever holding it: the agent who took the call or a supervisor, and only
+// while the call is not linked to another ticket.
+func (s *Service) CallerForTicket(ctx context.Context, actor org.Actor, id CallID) (string, error) {
+	c, err := GetCDR(ctx, s.db, id)
+	if err != nil {
+		return "", err
+	}
+	if !supervising(actor) && !(actor.Role == org.RoleAgent && (c.AgentID == actor.UserID || s.onCall(ctx, actor.UserID, id))) {
+		return "", forbidden("link_ticket")
+	}
+	if c.TicketID != 0 {
+		return "", &org.StateError{Action: "link_ticket", State: "linked", Allowed: []string{}, Reason: org.ErrState}
+	}
+	return c.Caller, nil
+}
+
+// LinkTicketTx links a call and its recordings to the ticket created for it in the same transaction (the ticket
+// API's create with call_id); CallerForTicket has checked the actor. A call linked meanwhile is a conflict.
+func (s *Service) LinkTicketTx(ctx context.Context, tx pgx.Tx, id CallID, ticket int64) error {
+	tag, err := tx.Exec(ctx, `UPDATE calls SET ticket_id = $2 WHERE id = $1 AND (ticket_id IS NULL OR ticket_id = $2)`, id, ticket)
+	if err != nil {
+		return fmt.Errorf("link call %d to ticket %d: %w", id, ticket, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return &org.StateError{Action: "link_ticket", State: "linked", Allowed: []string{}, Reason: org.ErrState}
+	}
+	if _, err := tx.Exec(ctx, `UPDATE recordings SET ticket_id = $2 WHERE call_id = $1 AND ticket_id IS NULL`, id, ticket); err != nil {
+		return fmt.Errorf("link recordings of call %d to ticket %d: %w", id, ticket, err)
+	}
+	return nil
+}
+
 // TicketCall is a call of a ticket as its page shows it: when, how long, and its recordings to play.
 type TicketCall struct {
 	ID          CallID       `json:"id"`

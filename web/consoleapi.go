@@ -76,15 +76,12 @@ func (s *Server) ticketSuggestions(w http.ResponseWriter, r *http.Request) error
 		if err != nil || n <= 0 {
 			return org.Invalid("call_id", "a call id")
 		}
-		c, err := s.deps.Telephony.CallForTicket(r.Context(), actor(r), telephony.CallID(n))
-		var se *org.StateError
-		switch {
-		case err == nil:
-			phone = c.Caller
-		case errors.As(err, &se) && errors.Is(err, org.ErrState):
-			// already linked: suggestions by household only
-		default:
-			return err
+		if phone, err = s.deps.Telephony.CallerForTicket(r.Context(), actor(r), telephony.CallID(n)); err != nil {
+			var se *org.StateError
+			if !errors.As(err, &se) || !errors.Is(err, org.ErrState) {
+				return err
+			}
+			phone = "" // already linked: suggestions by household only
 		}
 	}
 	ds, err := s.tickets().Suggest(r.Context(), actor(r), phone, household, category)

@@ -10,8 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
+	"hotline/telephony"
 	"hotline/ticketing"
 	"hotline/ticketing/org"
 	"hotline/ticketing/region"
@@ -65,6 +67,9 @@ type newTicketBody struct {
 	Content      string            `json:"content"`
 	Confidential bool              `json:"confidential"`
 	Dispatch     bool              `json:"dispatch"`
+	// CallID links the call the ticket is opened for (and its recording) in the same transaction; the caller's
+	// number is then taken from the call, so the console never needs to hold it.
+	CallID *int64 `json:"call_id"`
 }
 
 type ticketView struct {
@@ -88,10 +93,17 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a := actor(r)
-	t, err := s.tickets().Create(r.Context(), a, ticketing.NewTicket{Source: b.Source, CallerName: b.CallerName,
+	nt := ticketing.NewTicket{Source: b.Source, CallerName: b.CallerName,
 		CallerPhone: b.CallerPhone, RegionCode: b.RegionCode, HouseholdID: b.HouseholdID, Kind: b.Kind,
 		Category: b.Category, Urgency: b.Urgency, Content: b.Content, Confidential: b.Confidential,
-		IdempotencyKey: strings.TrimSpace(r.Header.Get("Idempotency-Key")), Dispatch: b.Dispatch})
+		IdempotencyKey: strings.TrimSpace(r.Header.Get("Idempotency-Key")), Dispatch: b.Dispatch}
+	var t ticketing.Ticket
+	var err error
+	if b.CallID != nil {
+		t, err = s.createForCall(r.Context(), a, nt, telephony.CallID(*b.CallID))
+	} else {
+		t, err = s.tickets().Create(r.Context(), a, nt)
+	}
 	if err != nil {
 		return err
 	}
@@ -109,6 +121,33 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Location", fmt.Sprintf("/api/v1/tickets/%d", t.ID))
 	return writeJSON(w, code, v)
+}
+
+// createForCall creates the ticket and links the call (and its recording) to it in one transaction: the ticket
+// exists with its call, or neither changed.
+func (s *Server) createForCall(ctx context.Context, a org.Actor, nt ticketing.NewTicket, call telephony.CallID) (ticketing.Ticket, error) {
+	if s.deps.Telephony == nil {
+		return ticketing.Ticket{}, org.Invalid("call_id", "no telephony here")
+	}
+	caller, err := s.deps.Telephony.CallerForTicket(ctx, a, call)
+	if err != nil {
+		return ticketing.Ticket{}, err
+	}
+	if nt.CallerPhone == "" {
+		nt.CallerPhone = caller
+	}
+	if nt.Source == "" {
+		nt.Source = ticketing.SourcePhone
+	}
+	var t ticketing.Ticket
+	err = pgx.BeginFunc(ctx, s.deps.DB, func(tx pgx.Tx) error {
+		var err error
+		if t, err = s.tickets().CreateTx(ctx, tx, a, nt); err != nil {
+			return err
+		}
+		return s.deps.Telephony.LinkTicketTx(ctx, tx, call, int64(t.ID))
+	})
+	return t, err
 }
 
 func pathID(r *http.Request, name string) (int64, error) {
