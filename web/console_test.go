@@ -153,9 +153,14 @@ func TestConsoleAPI(t *testing.T) {
 	if code := f.call(other, "POST", "/api/v1/tickets", body, nil, nil); code != 403 {
 		t.Errorf("create for another agent's call: %d", code)
 	}
-	var created viewResp
-	if code := f.call(agent, "POST", "/api/v1/tickets", body, nil, &created); code != 201 {
+	var created, again viewResp
+	key := map[string]string{"Idempotency-Key": "call-ticket-1"}
+	if code := f.call(agent, "POST", "/api/v1/tickets", body, key, &created); code != 201 {
 		t.Fatalf("create with call: %d", code)
+	}
+	// The same create retried (its answer was lost) returns the ticket it made.
+	if code := f.call(agent, "POST", "/api/v1/tickets", body, key, &again); code != 200 || again.Ticket.ID != created.Ticket.ID {
+		t.Errorf("retried create with call: %d ticket %d, want 200 and %d", code, again.Ticket.ID, created.Ticket.ID)
 	}
 	var linked int64
 	var phone string

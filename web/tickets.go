@@ -130,8 +130,13 @@ func (s *Server) createForCall(ctx context.Context, a org.Actor, nt ticketing.Ne
 		return ticketing.Ticket{}, org.Invalid("call_id", "no telephony here")
 	}
 	caller, err := s.deps.Telephony.CallerForTicket(ctx, a, call)
+	var linked error // the call has its ticket: only a retry of the create that made it (same key) may answer
 	if err != nil {
-		return ticketing.Ticket{}, err
+		var se *org.StateError
+		if nt.IdempotencyKey == "" || !errors.As(err, &se) || !errors.Is(err, org.ErrState) {
+			return ticketing.Ticket{}, err
+		}
+		linked = err
 	}
 	if nt.CallerPhone == "" {
 		nt.CallerPhone = caller
@@ -144,6 +149,12 @@ func (s *Server) createForCall(ctx context.Context, a org.Actor, nt ticketing.Ne
 		var err error
 		if t, err = s.tickets().CreateTx(ctx, tx, a, nt); err != nil {
 			return err
+		}
+		if linked != nil {
+			if !t.Replayed {
+				return linked // a new ticket for a linked call: rolled back
+			}
+			return nil
 		}
 		return s.deps.Telephony.LinkTicketTx(ctx, tx, call, int64(t.ID))
 	})
