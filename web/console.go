@@ -19,7 +19,7 @@ import (
 )
 
 // The consoles are a handful of pages built with Vue 3 and Element Plus from prebuilt browser bundles vendored
-// under console/vendor (console/vendor.sh, versions and hashes in console/vendor/VERSIONS). Every page is the same
+// under console/vendor by web/vendor.sh (versions and hashes in console/vendor/VERSIONS). Every page is the same
 // shell (console/index.html) that loads the vendored files and the app's own scripts; the scripts pick the page
 // from the path. The pages use render functions, never runtime-compiled templates, so the policy below needs
 // neither 'unsafe-eval' nor 'unsafe-inline' for scripts.

@@ -2,6 +2,8 @@ package web
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -223,3 +225,40 @@ func TestConsoleAPI(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// The vendored files are exactly what web/vendor.sh fetched: each one listed in VERSIONS with its hash, nothing
+// else in the folder (a hand edit or a stray file fails here).
+func TestVendoredFilesMatchVERSIONS(t *testing.T) {
+	manifest, err := consoleFiles.ReadFile("console/vendor/VERSIONS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{"VERSIONS": true}
+	for _, line := range strings.Split(string(manifest), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		if len(f) != 4 {
+			t.Fatalf("VERSIONS line %q: want package version file sha256", line)
+		}
+		b, err := consoleFiles.ReadFile("console/vendor/" + f[2])
+		if err != nil {
+			t.Errorf("%s listed but missing: %v", f[2], err)
+			continue
+		}
+		if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != f[3] {
+			t.Errorf("%s does not match its recorded hash (edited by hand? re-run web/vendor.sh)", f[2])
+		}
+		listed[f[2]] = true
+	}
+	entries, err := consoleFiles.ReadDir("console/vendor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !listed[e.Name()] {
+			t.Errorf("vendor/%s is not in VERSIONS", e.Name())
+		}
+	}
+}
