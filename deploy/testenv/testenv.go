@@ -181,15 +181,36 @@ func DatabaseURL(t testing.TB) string {
 	return newDatabase(t, template)
 }
 
-// DB returns a pool on a fresh, migrated and seeded database of this test's own.
+// DB returns a pool on a fresh, migrated and seeded database of this test's own. The pool fails the test if a
+// goroutine acquires a second connection while it holds one (see nestedGuard).
 func DB(t testing.TB) *pgxpool.Pool {
 	t.Helper()
+	return DBWith(t, nil)
+}
+
+// DBWith is DB with the pool configuration adjusted by tune (e.g. a small MaxConns), if not nil.
+func DBWith(t testing.TB, tune func(*pgxpool.Config)) *pgxpool.Pool {
+	t.Helper()
 	url := DatabaseURL(t)
-	pool, err := pgxpool.New(context.Background(), url)
+	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		t.Fatalf("testenv: pool: %v", err)
 	}
-	t.Cleanup(pool.Close)
+	g := newNestedGuard()
+	cfg.ConnConfig.Tracer = g
+	if tune != nil {
+		tune(cfg)
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("testenv: pool: %v", err)
+	}
+	t.Cleanup(func() {
+		pool.Close()
+		if msg := g.report(); msg != "" {
+			t.Error(msg)
+		}
+	})
 	return pool
 }
 
