@@ -31,6 +31,11 @@ type Deps struct {
 
 	Monitoring *monitoring.Service // households, caller lookup (nil: routes not registered)
 	Campaigns  *Campaigns          // outbound campaigns and click-to-call (nil: routes not registered)
+
+	Limits Limits // in-flight requests per route class (zero: unlimited)
+	// Draining, if set and true, makes /readyz answer 503 so balancers take the instance out of rotation
+	// while it shuts down.
+	Draining func() bool
 }
 
 // Server holds the dependencies of every handler.
@@ -38,6 +43,7 @@ type Server struct {
 	deps Deps
 	log  *slog.Logger
 	mux  *http.ServeMux
+	adm  *admission
 }
 
 // New returns the whole HTTP surface as one handler; the route table is in routes().
@@ -45,9 +51,9 @@ func New(deps Deps) http.Handler {
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{deps: deps, log: deps.Log, mux: http.NewServeMux()}
+	s := &Server{deps: deps, log: deps.Log, mux: http.NewServeMux(), adm: newAdmission(deps.Limits, deps.Registry)}
 	s.routes()
-	return s.mux
+	return s.admit(s.mux)
 }
 
 func (s *Server) routes() {
@@ -80,6 +86,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	checks := map[string]string{}
 	ok := true
+	if s.deps.Draining != nil && s.deps.Draining() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "checks": map[string]string{"process": "shutting down"}})
+		return
+	}
 	if err := s.deps.DB.Ping(ctx); err != nil {
 		checks["postgres"], ok = err.Error(), false
 	} else if err := migrations.Check(ctx, s.deps.DB); err != nil {
