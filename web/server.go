@@ -51,7 +51,11 @@ func New(deps Deps) http.Handler {
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{deps: deps, log: deps.Log, mux: http.NewServeMux(), adm: newAdmission(deps.Limits, deps.Registry)}
+	var reg prometheus.Registerer
+	if deps.Registry != nil {
+		reg = deps.Registry
+	}
+	s := &Server{deps: deps, log: deps.Log, mux: http.NewServeMux(), adm: newAdmission(deps.Limits, reg)}
 	s.routes()
 	return s.admit(s.mux)
 }
