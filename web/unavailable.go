@@ -18,7 +18,9 @@ func unavailable(err error) bool {
 	var ne net.Error
 	switch {
 	case errors.As(err, &ce), errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
-		errors.Is(err, net.ErrClosed):
+		errors.Is(err, net.ErrClosed), errors.Is(err, pgconn.ErrConnClosed):
+		// A connection lost mid-request (a commit's outcome may be unknown): a retry is safe, because creates
+		// carry an Idempotency-Key and actions the version they apply to.
 		return true
 	case errors.As(err, &pe):
 		// Class 08 connection exception, 53 insufficient resources, 57 operator intervention (admin shutdown,
