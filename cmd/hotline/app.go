@@ -82,6 +82,9 @@ func openDB(ctx context.Context, cfg *Config) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("HOTLINE_DATABASE_URL is not a valid PostgreSQL URL: %v", err)
 	}
 	pcfg.MaxConns = int32(cfg.DBMaxConns)
+	// Half the pool stays open: under a burst, opening connections (a backend fork each) would otherwise eat the
+	// acquire timeout and refuse requests that a warm pool serves.
+	pcfg.MinConns = int32(cfg.DBMaxConns / 2)
 	pcfg.ConnConfig.Tracer = acquireTimeout(cfg.DBAcquireTimeout)
 	db, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {

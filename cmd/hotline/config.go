@@ -37,7 +37,7 @@ type Config struct {
 	// HTTP admission and timeouts (issue 15).
 	HTTPReadTimeout  time.Duration
 	HTTPWriteTimeout time.Duration
-	HTTPMaxWrites    int // 0: three quarters of DBMaxConns (filled in at load)
+	HTTPMaxWrites    int // 0: half of DBMaxConns (filled in at load)
 	HTTPMaxReads     int // 0: DBMaxConns (filled in at load)
 	DBAcquireTimeout time.Duration
 
@@ -97,13 +97,13 @@ var settings = []setting{
 		field: func(c *Config) any { return &c.HTTPReadTimeout }},
 	{Env: "HOTLINE_HTTP_WRITE_TIMEOUT", Flag: "http-write-timeout", Default: "60s", Doc: "longest time to answer a request (websockets set their own deadlines)",
 		field: func(c *Config) any { return &c.HTTPWriteTimeout }},
-	{Env: "HOTLINE_HTTP_MAX_WRITES", Flag: "http-max-writes", Default: "0", Doc: "API writes in progress at once; more get 503 with Retry-After at once (0: three quarters of HOTLINE_DB_MAX_CONNS, so reads and /readyz keep connections)",
+	{Env: "HOTLINE_HTTP_MAX_WRITES", Flag: "http-max-writes", Default: "0", Doc: "API writes in progress at once; more get 503 with Retry-After at once (0: half of HOTLINE_DB_MAX_CONNS, so reads and /readyz keep connections)",
 		field: func(c *Config) any { return &c.HTTPMaxWrites }, check: func(c *Config) error {
 			if c.HTTPMaxWrites < 0 {
 				return errors.New("HOTLINE_HTTP_MAX_WRITES: must not be negative")
 			}
 			if c.HTTPMaxWrites == 0 {
-				c.HTTPMaxWrites = max(1, c.DBMaxConns*3/4)
+				c.HTTPMaxWrites = max(1, c.DBMaxConns/2)
 			}
 			return nil
 		}},

@@ -150,8 +150,8 @@ func TestCompoundSettingsParsedAtLoad(t *testing.T) {
 	if c.Telephony.RecordingsDir != "/srv/h/recordings" || c.Dialer.PromptDir != "/srv/h/prompts/dialer" {
 		t.Errorf("default dirs %q %q", c.Telephony.RecordingsDir, c.Dialer.PromptDir)
 	}
-	if c.HTTPMaxWrites != 15 || c.HTTPMaxReads != 20 {
-		t.Errorf("admission limits from the pool: writes %d reads %d, want 15 and 20", c.HTTPMaxWrites, c.HTTPMaxReads)
+	if c.HTTPMaxWrites != 10 || c.HTTPMaxReads != 20 {
+		t.Errorf("admission limits from the pool: writes %d reads %d, want 10 and 20", c.HTTPMaxWrites, c.HTTPMaxReads)
 	}
 	for _, bad := range []string{"HOTLINE_HOLIDAYS_FILE=/nonexistent.csv", "HOTLINE_SIP_TLS_LISTEN=127.0.0.1:5061"} {
 		if _, _, _, err := loadConfig(nil, []string{bad}); err == nil {
