@@ -26,6 +26,7 @@ type TicketingConfig struct {
 	OutboxBatch      int
 	EventsMaxLen     int
 	PublicQueryLimit int
+	QueueGuard       time.Duration
 }
 
 func positive(name string, get func(c *Config) int) func(*Config) error {
@@ -85,5 +86,12 @@ func init() {
 			field: func(c *Config) any { return &c.Ticketing.EventsMaxLen }, check: positive("HOTLINE_EVENTS_MAXLEN", func(c *Config) int { return c.Ticketing.EventsMaxLen })},
 		setting{Env: "HOTLINE_PUBLIC_QUERY_LIMIT", Flag: "public-query-limit", Default: "20", Doc: "public progress queries per client address per minute",
 			field: func(c *Config) any { return &c.Ticketing.PublicQueryLimit }, check: positive("HOTLINE_PUBLIC_QUERY_LIMIT", func(c *Config) int { return c.Ticketing.PublicQueryLimit })},
+		setting{Env: "HOTLINE_QUEUE_GUARD_INTERVAL", Flag: "queue-guard-interval", Default: "5s", Doc: "how often to check that Redis still holds the unit queues; if it lost them (flushed, replaced), they are rebuilt from PostgreSQL",
+			field: func(c *Config) any { return &c.Ticketing.QueueGuard }, check: func(c *Config) error {
+				if c.Ticketing.QueueGuard <= 0 {
+					return errors.New("HOTLINE_QUEUE_GUARD_INTERVAL: must be above 0")
+				}
+				return nil
+			}},
 	)
 }

@@ -64,6 +64,9 @@ func wireTicketing(ctx context.Context, a *App) (*ticketingParts, error) {
 				}
 			}
 		}})
+	a.add(component{name: "queue guard", stage: stageSweepers, run: func(ctx context.Context) error {
+		return p.queues.RunGuard(ctx, c.QueueGuard, a.log.With("component", "queue-guard"))
+	}})
 	a.add(component{name: "sla sweeper", stage: stageSweepers, run: func(ctx context.Context) error { return p.svc.RunSweeper(ctx, a.cfg.Ticketing.SweepInterval) }})
 	a.endpoints = append(a.endpoints, [2]string{"events", "redis stream " + ticketing.EventsKey(a.cfg.RedisPrefix)})
 	return p, nil
