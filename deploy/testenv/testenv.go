@@ -25,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
 
 	"hotline/deploy/localrt"
 	"hotline/migrations"
@@ -240,4 +241,18 @@ func Redis(t testing.TB) (*redis.Client, string) {
 		c.Close()
 	})
 	return c, prefix
+}
+
+// MainNoLeaks is Main that also fails the run when goroutines outlive the tests (go.uber.org/goleak): every
+// goroutine a package starts must have an owner that stops it. Use it in packages that start goroutines.
+func MainNoLeaks(m *testing.M, ignore ...goleak.Option) int {
+	code := Main(m)
+	if code != 0 {
+		return code
+	}
+	if err := goleak.Find(ignore...); err != nil {
+		fmt.Fprintf(os.Stderr, "goleak: goroutines left running after the tests:\n%v\n", err)
+		return 1
+	}
+	return 0
 }
