@@ -105,6 +105,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	} else {
 		checks["redis"] = "ok"
 	}
+	if s.deps.Telephony != nil {
+		// Detail only: with the recordings disk full calls are still taken (without recordings).
+		checks["recordings"] = s.deps.Telephony.RecordingsHealth()
+	}
 	status := http.StatusOK
 	if !ok {
 		status = http.StatusServiceUnavailable

@@ -29,6 +29,11 @@ func wireTelephony(ctx context.Context, a *App, tsvc *ticketing.Service, msvc *m
 		Contacts: ticketlink.Contacts{Svc: msvc}, TicketAccess: ticketlink.Access{Svc: tsvc},
 		RecordingsDir: tc.RecordingsDir, ACW: tc.ACW})
 	a.webDeps.Telephony = svc
+	for _, c := range svc.StorageCollectors() {
+		if err := a.reg.Register(c); err != nil {
+			return nil, fmt.Errorf("telephony metrics: %w", err)
+		}
+	}
 	a.add(component{name: "after-call work", stage: stageSweepers, run: svc.RunSweeper})
 
 	if len(tc.Listeners) == 0 {
