@@ -46,7 +46,7 @@ func (t Tickets) CreateVoicemailTicket(ctx context.Context, tx pgx.Tx, v telepho
 	}
 	nt := ticketing.NewTicket{
 		Source: ticketing.SourceVoicemail, CallerPhone: v.CallerPhone, Kind: ticketing.KindConsultation, Category: "policy_question",
-		Content: content,
+		Content:        content,
 		IdempotencyKey: "voicemail:" + strconv.FormatInt(int64(v.CallID), 10),
 	}
 	if v.HouseholdID != 0 {
