@@ -168,7 +168,7 @@ func TestRouteRoleMatrix(t *testing.T) {
 		Telephony:  telephony.NewService(telephony.Options{DB: db, RecordingsDir: t.TempDir()}),
 		Monitoring: mon,
 		Campaigns:  &Campaigns{Service: campaign.NewService(db, campaign.Options{Directory: campaign.MonitoringDirectory{Households: mon}})}})
-	srv := httptest.NewServer(s.mux)
+	srv := httptest.NewServer(s.handler)
 	defer srv.Close()
 
 	tokens := map[string]string{}

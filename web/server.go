@@ -36,6 +36,10 @@ type Deps struct {
 	// SIPBindings counts an agent's live SIP registrations (the console's state bar); nil: not shown.
 	SIPBindings func(ctx context.Context, sipUser string) (int, error)
 
+	Limits Limits // in-flight requests per route class (zero: unlimited)
+	// Draining, if set and true, makes /readyz answer 503 so balancers take the instance out of rotation
+	// while it shuts down.
+	Draining    func() bool
 	RedisPrefix string           // prefix of Redis keys (login limiter); default Tickets.RedisPrefix
 	Sessions    SessionConfig    // browser sessions, CSRF and the login limiter
 	Hub         Hub              // the websocket hub behind GET /ws (notify/hub); nil: /ws not served
@@ -53,6 +57,8 @@ type Server struct {
 	deps     Deps
 	log      *slog.Logger
 	mux      *routeMux
+	adm      *admission
+	handler  http.Handler // mux behind admission control
 	sessions *org.Sessions
 	limiter  *loginLimiter
 	now      func() time.Time
@@ -78,7 +84,7 @@ func (m *routeMux) Handle(pattern string, h http.Handler) {
 }
 
 // New returns the whole HTTP surface as one handler; the route table is in routes().
-func New(deps Deps) http.Handler { return securityHeaders(newServer(deps).mux) }
+func New(deps Deps) http.Handler { return securityHeaders(newServer(deps).handler) }
 
 func newServer(deps Deps) *Server {
 	if deps.Log == nil {
@@ -90,11 +96,16 @@ func newServer(deps Deps) *Server {
 	if deps.RedisPrefix == "" && deps.Tickets != nil {
 		deps.RedisPrefix = deps.Tickets.RedisPrefix
 	}
+	var reg prometheus.Registerer
+	if deps.Registry != nil {
+		reg = deps.Registry
+	}
 	s := &Server{deps: deps, log: deps.Log, mux: &routeMux{ServeMux: http.NewServeMux()}, now: deps.Now,
-		checkPassword: org.CheckPassword}
+		adm: newAdmission(deps.Limits, reg), checkPassword: org.CheckPassword}
 	s.sessions = org.NewSessions(deps.DB, org.SessionOptions{Idle: deps.Sessions.Idle, Absolute: deps.Sessions.Absolute, Now: deps.Now})
 	s.limiter = newLoginLimiter(deps.Redis, deps.RedisPrefix, deps.Sessions.Login, deps.Now)
 	s.routes()
+	s.handler = s.admit(s.mux)
 	return s
 }
 
@@ -130,6 +141,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	defer cancel()
 	checks := map[string]string{}
 	ok := true
+	if s.deps.Draining != nil && s.deps.Draining() {
+		return writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "checks": map[string]string{"process": "shutting down"}})
+	}
 	if err := s.deps.DB.Ping(ctx); err != nil {
 		checks["postgres"], ok = err.Error(), false
 	} else if err := migrations.Check(ctx, s.deps.DB); err != nil {
@@ -141,6 +155,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 		checks["redis"], ok = err.Error(), false
 	} else {
 		checks["redis"] = "ok"
+	}
+	if s.deps.Telephony != nil {
+		// Detail only: with the recordings disk full calls are still taken (without recordings).
+		checks["recordings"] = s.deps.Telephony.RecordingsHealth()
 	}
 	status := http.StatusOK
 	if !ok {

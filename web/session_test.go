@@ -118,7 +118,7 @@ func (e *sessionEnv) do(q req) resp {
 		r.Header.Set("Authorization", "Bearer "+q.bearer)
 	}
 	rec := httptest.NewRecorder()
-	e.s.mux.ServeHTTP(rec, r)
+	e.s.handler.ServeHTTP(rec, r)
 	out := resp{code: rec.Code, raw: rec.Body.String(), header: rec.Header()}
 	json.Unmarshal(rec.Body.Bytes(), &out.body)
 	for _, c := range rec.Result().Cookies() {
@@ -195,7 +195,7 @@ func TestSessionFixation(t *testing.T) {
 	form := httptest.NewRequest("POST", "/api/v1/session", strings.NewReader(`{"username":"agent1","password":"password1"}`))
 	form.Header.Set("Content-Type", "text/plain")
 	rec := httptest.NewRecorder()
-	e.s.mux.ServeHTTP(rec, form)
+	e.s.handler.ServeHTTP(rec, form)
 	if rec.Code != 415 || len(rec.Result().Cookies()) != 0 {
 		t.Fatalf("text/plain sign-in: %d %s", rec.Code, rec.Body)
 	}

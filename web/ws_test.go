@@ -30,7 +30,7 @@ func TestWebsocketEndpoint(t *testing.T) {
 	t.Cleanup(func() { stop(); <-done })
 	<-h.Ready()
 	s := newServer(Deps{DB: db, Redis: rdb, RedisPrefix: prefix, Hub: h})
-	srv := httptest.NewServer(s.mux)
+	srv := httptest.NewServer(s.handler)
 	defer srv.Close()
 	unit, _ := org.UnitByCode(ctx, db, "430903")
 	usr, err := org.CreateUser(ctx, db, org.NewUser{Username: "heshan1", DisplayName: "刘洋", Password: "password1", Role: org.RoleStaff, UnitID: unit.ID})
@@ -109,7 +109,7 @@ func TestWebsocketEndpoint(t *testing.T) {
 
 	// Configured origins replace the same-host rule.
 	s2 := newServer(Deps{DB: db, Redis: rdb, RedisPrefix: prefix, Hub: h, Sessions: SessionConfig{ConsoleOrigins: []string{"https://hotline.example.gov.cn"}}})
-	srv2 := httptest.NewServer(s2.mux)
+	srv2 := httptest.NewServer(s2.handler)
 	defer srv2.Close()
 	wsURL = "ws" + strings.TrimPrefix(srv2.URL, "http") + "/ws"
 	if _, code := dial(withCookie(srv2.URL)); code != 403 {

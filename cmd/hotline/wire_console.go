@@ -8,8 +8,6 @@ import (
 	"hotline/web"
 )
 
-func init() { wirers = append(wirers, wireConsole) }
-
 // wireConsole configures browser sessions and starts this process's websocket hub (one event-stream consumer
 // per process, behind GET /ws).
 func wireConsole(ctx context.Context, a *App) error {
@@ -25,6 +23,6 @@ func wireConsole(ctx context.Context, a *App) error {
 		}
 	}
 	a.webDeps.Hub = h
-	a.components = append(a.components, component{name: "websocket hub", run: h.Run})
+	a.add(component{name: "websocket hub", stage: stageHTTP, run: h.Run})
 	return nil
 }
