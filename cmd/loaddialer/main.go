@@ -6,16 +6,23 @@
 //	go run ./cmd/loaddialer -pace 50 -targets 1000                        # pacing accuracy at 50/s
 //	go run ./cmd/loaddialer -sweep 200,300,400,500 -targets 3000          # failures and achieved rate per step
 //	go run ./cmd/loaddialer -pace 400 -targets 10000 -prompt 1s -silence 500ms  # wall time, ~3 s calls
+//	go run ./cmd/loaddialer -pace 200 -targets 3000 -workers 1000 -prompt 15s -silence 1s  # the pace as a ceiling
+//
+// The per-second figures are counted where the carrier counts them: sipp logs every INVITE it receives
+// (-trace_msg) and the report gives, over the seconds in which calls were placed, the p5/median/p95/max of
+// INVITEs per calendar second and the most in any sliding one-second window.
 //
 // Each answered call plays the one question (-prompt long) twice with -silence after each (sipp sends no keys),
 // then hangs up: call length ≈ 2 × (prompt + silence).
 package main
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -100,7 +107,7 @@ func main() {
 
 	sippPort := freeUDPPort()
 	sipp := exec.Command("sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", strconv.Itoa(sippPort), "-mi", "127.0.0.1",
-		"-mp", "40000", "-nostdin", "-max_socket", "10000", "-timeout", "3600s")
+		"-mp", "40000", "-nostdin", "-max_socket", "10000", "-timeout", "3600s", "-trace_msg")
 	sipp.Dir = dir
 	sipp.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := sipp.Start(); err != nil {
@@ -169,7 +176,86 @@ func main() {
 		stop()
 		<-done
 		report(ctx, db, c.ID, rate, wall, p)
+		reportInvites(dir, rate)
 	}
+}
+
+var invitesSeen = map[string]bool{}
+
+// reportInvites reads sipp's message log and prints the distribution of INVITEs (first per Call-ID) per second
+// for the INVITEs not seen by an earlier campaign of this run (campaigns run one after the other).
+func reportInvites(dir string, rate float64) {
+	logs, _ := filepath.Glob(filepath.Join(dir, "*_messages.log"))
+	if len(logs) != 1 {
+		fmt.Println("  (no sipp message log)")
+		return
+	}
+	f, err := os.Open(logs[0])
+	if err != nil {
+		fatal(err)
+	}
+	defer f.Close()
+	var ts []time.Time
+	var stamp time.Time
+	invite := false
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "-----------------------------------------------"):
+			if t, err := time.ParseInLocation("2006-01-02 15:04:05.000000", strings.TrimSpace(strings.Trim(line, "-")), time.Local); err == nil {
+				stamp = t
+			}
+			invite = false
+		case strings.HasPrefix(line, "INVITE sip:"):
+			invite = true
+		case invite && strings.HasPrefix(strings.ToLower(line), "call-id:"):
+			id := strings.TrimSpace(line[len("call-id:"):])
+			if !invitesSeen[id] {
+				invitesSeen[id] = true
+				ts = append(ts, stamp)
+			}
+			invite = false
+		}
+	}
+	if len(ts) < 2 {
+		return
+	}
+	sort.Slice(ts, func(i, j int) bool { return ts[i].Before(ts[j]) })
+	// Calendar seconds (of sipp's clock) in which INVITEs arrived; the first and last are partial.
+	per := map[int64]int{}
+	for _, t := range ts {
+		per[t.Unix()]++
+	}
+	first, last := ts[0].Unix(), ts[len(ts)-1].Unix()
+	var counts []int
+	for sec := first + 1; sec < last; sec++ {
+		if n := per[sec]; n > 0 {
+			counts = append(counts, n)
+		}
+	}
+	sliding, j := 0, 0
+	for i := range ts {
+		for j < len(ts) && ts[j].Sub(ts[i]) < time.Second {
+			j++
+		}
+		sliding = max(sliding, j-i)
+	}
+	if len(counts) == 0 {
+		fmt.Printf("  INVITEs at sipp: %d, most in any sliding second %d\n", len(ts), sliding)
+		return
+	}
+	sort.Ints(counts)
+	pct := func(p float64) int { return counts[int(p*float64(len(counts)-1)+0.5)] }
+	over := 0
+	for _, n := range counts {
+		if float64(n) > math.Ceil(rate) {
+			over++
+		}
+	}
+	fmt.Printf("  INVITEs at sipp: %d over %d active whole seconds: per second p5 %d, median %d, p95 %d, max %d (%d seconds above %.0f); most in any sliding second %d\n",
+		len(ts), len(counts), pct(0.05), pct(0.5), pct(0.95), counts[len(counts)-1], over, math.Ceil(rate), sliding)
 }
 
 // report prints the achieved rate (attempt starts between the 2nd second and the last full second) and outcomes.
