@@ -447,6 +447,7 @@ func (k *call) queueAndRing() bool {
 			return talked
 		}
 		w.exclude = append(w.exclude, a.UserID)
+		hold.agentFound.Store(false) // back to waiting: if the greeting is still on, "please wait" follows it
 		k.in.queue.join(w)
 	}
 }
