@@ -231,7 +231,7 @@ func main() {
 		}
 	}()
 
-	sc := strings.ReplaceAll(scenario, "HOLD_MS", strconv.FormatInt((*answerAfter + *talk).Milliseconds(), 10))
+	sc := strings.ReplaceAll(scenario, "HOLD_MS", strconv.FormatInt((*answerAfter+*talk).Milliseconds(), 10))
 	os.WriteFile(filepath.Join(dir, "caller.xml"), []byte(sc), 0o644)
 	start := time.Now()
 	sipp := exec.CommandContext(ctx, "sipp", fmt.Sprintf("127.0.0.1:%d", sipPort), "-sf", "caller.xml", "-s", "12345",
