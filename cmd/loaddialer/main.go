@@ -325,7 +325,7 @@ func report(ctx context.Context, db *pgxpool.Pool, id campaign.ID, rate float64,
 		}
 	}
 	failed := p.Attempts - p.ByOutcome[campaign.OutcomeAnswered]
-	fmt.Printf("pace %6.0f/s: measured %7.1f/s (%+.1f %%, per-second min %d max %d), attempts %d, answered %d, failed %d %v, wall %s\n",
+	fmt.Printf("pace %6.0f/s: attempts claimed %7.1f/s (%+.1f %%, per-second min %d max %d; the pace gate comes after the claim), attempts %d, answered %d, failed %d %v, wall %s\n",
 		rate, measured, (measured-rate)/rate*100, minS, maxS, p.Attempts, p.ByOutcome[campaign.OutcomeAnswered], failed,
 		outcomes(p), wall.Round(10*time.Millisecond))
 }
