@@ -366,7 +366,7 @@ func (d *Dialer) attempt(ctx, callCtx context.Context, q campaign.Queued) {
 	if err != nil || len(phones) == 0 {
 		log.Warn("dialer: no phone for target", "err", err)
 		result = campaign.Result{Outcome: campaign.OutcomeFailed, EndedAt: time.Now()}
-	} else if err := d.waitPace(ctx, c, strconv.FormatInt(int64(job.Attempt.ID), 10)); err != nil {
+	} else if err := d.waitPace(ctx, c); err != nil {
 		// Shutting down (or Redis gone) before the call's slot: no call; the attempt stays in progress and the
 		// sweeper records it as interrupted once this process has retired, so the retry rules decide.
 		if ctx.Err() == nil {

@@ -3,7 +3,6 @@ package dialer
 import (
 	"context"
 	"fmt"
-	"math"
 	"strconv"
 	"time"
 
@@ -18,25 +17,24 @@ import (
 // before this gate: 248 attempts in one second at a pace of 200).
 //
 // The gate is a monotonic schedule kept in Redis, shared by every dialer process, in two steps:
-//   - reserve: each call takes the campaign's next free slot and sleeps until it; the slot after it is
-//     (1 s + PaceMargin)/pace later. An idle campaign's schedule restarts at "now", so nothing accrues while it
-//     is idle, paused or outside its window: no burst carry-over at all, not even one slot.
-//   - go: on waking, the call is let out only if fewer than ⌈pace⌉ calls (of any process) were let out in the
-//     last 1 s + PaceMargin, by Redis's clock; otherwise it waits until the oldest of them leaves that window.
-//     Slots are spaced so that this rarely holds anyone back; it is what makes the ceiling exact when timers
-//     fire late on a busy CPU and calls that should have gone one by one go together. (Requiring one interval
-//     between let-outs instead would make every late wake-up delay all later calls: measured at 200/s on a
-//     loaded machine, that halved the rate.)
+//   - reserve: each call takes the campaign's next free slot and sleeps until it; the slot after it is one
+//     interval later. This orders the waiting calls and spreads their wake-ups, so they do not all poll Redis.
+//   - go: on waking, the call is let out only if the last call let out (by any process) went at least one
+//     interval ago, by Redis's clock; otherwise it sleeps the difference and asks again. So a call that woke
+//     late (a busy CPU) pushes the next ones back instead of leaving right before them: the times calls are let
+//     out are at least one interval apart, whatever the timer jitter.
 //
-// So every window of 1 s + PaceMargin holds at most ⌈pace⌉ let-outs, and PaceMargin absorbs what happens between
-// a call being let out and its INVITE reaching the carrier (building the request, the network), which could
-// otherwise move a call into the next second. The price is PaceMargin/1 s of throughput (2 % with the default
-// 20 ms).
+// An idle campaign's schedule restarts at "now", so nothing accrues while it is idle, paused or outside its
+// window: no burst carry-over at all, not even one slot. With calls let out at least one interval apart, any
+// window of 1 s + PaceMargin holds at most ⌈pace⌉ of them; PaceMargin absorbs what remains between being let
+// out and the INVITE reaching the carrier (building the request, the network), which could otherwise put
+// pace+1 calls into one second on the wire. The price is PaceMargin/1 s of throughput (2 % with the default
+// 20 ms), plus whatever lateness a starved process adds.
 //
-// Redis keys (per campaign, under Config.Prefix): dialer:pace:<campaign id> — the next free slot; and
-// dialer:pace:<campaign id>:out — a sorted set of the let-outs in the current window (scored by time). Times
-// are microseconds on Redis's clock (TIME, one clock for all processes); both keys expire a minute after use. If
-// Redis loses them, the schedule restarts at the next call: still no burst.
+// Redis keys (per campaign, under Config.Prefix): dialer:pace:<campaign id> — the next free slot, and
+// dialer:pace:<campaign id>:last — when the last call was let out; microseconds on Redis's clock (TIME, one clock
+// for all processes), expiring a minute after use. If Redis loses them, the schedule restarts at the next call:
+// still no burst.
 var paceScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -49,14 +47,9 @@ return wait`)
 var paceGoScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local window = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - window))
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return math.max(1, tonumber(oldest[2]) + window - now + 1)
-end
-redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[3])
-redis.call('PEXPIRE', KEYS[1], 60000)
+local next = tonumber(redis.call('GET', KEYS[1]) or '0') + tonumber(ARGV[1])
+if now < next then return next - now end
+redis.call('SET', KEYS[1], string.format('%.0f', now), 'PX', 60000)
 return 0`)
 
 // paceInterval is the spacing of a campaign's slots: (1 s + margin) / pace.
@@ -75,7 +68,7 @@ func (d *Dialer) paceRate(pace float64) float64 {
 
 // waitPace reserves the campaign's next slot and waits for it. An error means ctx ended (or Redis failed) and
 // the call must not be placed.
-func (d *Dialer) waitPace(ctx context.Context, c *campaign.Campaign, member string) error {
+func (d *Dialer) waitPace(ctx context.Context, c *campaign.Campaign) error {
 	key := d.cfg.Prefix + "dialer:pace:" + strconv.FormatInt(int64(c.ID), 10)
 	interval := d.paceInterval(c.Pace).Microseconds()
 	us, err := paceScript.Run(ctx, d.rdb, []string{key}, interval).Int64()
@@ -92,8 +85,7 @@ func (d *Dialer) waitPace(ctx context.Context, c *campaign.Campaign, member stri
 			case <-t.C:
 			}
 		}
-		window := (time.Second + d.cfg.PaceMargin).Microseconds()
-		if us, err = paceGoScript.Run(ctx, d.rdb, []string{key + ":out"}, window, int(math.Ceil(c.Pace)), member).Int64(); err != nil {
+		if us, err = paceGoScript.Run(ctx, d.rdb, []string{key + ":last"}, interval).Int64(); err != nil {
 			return fmt.Errorf("pace of campaign %d: %w", c.ID, err)
 		}
 		if us == 0 {
