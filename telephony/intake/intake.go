@@ -502,9 +502,6 @@ func (k *call) ringAgent(a telephony.Agent, hold *waiting) (done, finished bool)
 func (k *call) talk(a telephony.Agent, leg *sipua.Leg, hold *waiting, log *slog.Logger) bool {
 	k.end.AgentID, k.end.AgentAnsweredAt = a.UserID, time.Now()
 	bg := context.WithoutCancel(k.ctx)
-	if err := k.in.svc.MarkTalking(bg, a.UserID, k.id); err != nil {
-		log.Warn("agent state not updated", "err", err)
-	}
 	// The agent answered while the greeting may still be playing: the caller hears its required part (the
 	// recording notice), then the rest is cut and the two are put through.
 	hold.greetingHeard(k.ctx)
@@ -544,6 +541,11 @@ func (k *call) talk(a telephony.Agent, leg *sipua.Leg, hold *waiting, log *slog.
 				k.out.Write(payload)
 			})
 		}()
+		// The agent's state is written once the two hear each other: a database round trip is not worth
+		// holding the caller for.
+		if err := k.in.svc.MarkTalking(bg, a.UserID, k.id); err != nil {
+			log.Warn("agent state not updated", "err", err)
+		}
 		select {
 		case <-k.ctx.Done():
 			k.end.Reason = "caller_hangup"
