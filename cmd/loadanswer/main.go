@@ -25,6 +25,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -235,7 +236,7 @@ func main() {
 	os.WriteFile(filepath.Join(dir, "caller.xml"), []byte(sc), 0o644)
 	start := time.Now()
 	sipp := exec.CommandContext(ctx, "sipp", fmt.Sprintf("127.0.0.1:%d", sipPort), "-sf", "caller.xml", "-s", "12345",
-		"-i", "127.0.0.1", "-p", strconv.Itoa(freePort("udp")), "-mi", "127.0.0.1", "-mp", "11000",
+		"-i", "127.0.0.1", "-p", strconv.Itoa(freePort("udp")), "-mi", "127.0.0.1", "-mp", strconv.Itoa(10000+rand.IntN(20)*1000), // below the ephemeral range; apart from other runs
 		"-m", strconv.Itoa(*calls), "-l", "1", "-r", "100", "-nostdin", "-trace_msg", "-timeout", "3600s")
 	sipp.Dir = dir
 	sipp.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
