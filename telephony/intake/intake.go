@@ -421,16 +421,16 @@ func (k *call) ringAgent(a telephony.Agent, stopHold func()) (done, finished boo
 	hdr := []sip.Header{sip.NewHeader("X-Hotline-Call", strconv.FormatInt(int64(k.id), 10))}
 	leg, outcome := k.in.sip.RingContacts(k.ctx, k.d, contacts, k.in.cfg.RingTimeout, hdr)
 	switch outcome {
-	case sipua.AgentAnswered:
-	case sipua.CallerGone:
+	case sipua.Answered:
+	case sipua.Cancelled:
 		k.release(a, false, "")
 		k.abandoned("caller_hangup")
 		return true, false
-	case sipua.AgentNoAnswer:
+	case sipua.NoAnswer:
 		log.Info("agent did not answer; paused")
 		k.release(a, false, telephony.ReasonNoAnswer)
 		return false, false
-	case sipua.AgentDeclined:
+	case sipua.Busy, sipua.Declined: // the agent pressed "busy" or "decline"
 		log.Info("agent declined; paused")
 		k.release(a, false, "declined")
 		return false, false

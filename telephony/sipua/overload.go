@@ -1,0 +1,246 @@
+package sipua
+
+import (
+	"context"
+	"math"
+	"runtime"
+	"runtime/metrics"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Admission of new calls from measured pressure (issue 15: "fast 503s with Retry-After for the excess while
+// every accepted call completes").
+//
+// Under overload a SIP UAS does not fail by refusing: it fails by answering late. Requests queue as runnable
+// goroutines, the 100 Trying and the answers to BYE leave after the peer's T1 (500 ms), the peer retransmits,
+// each retransmission is more work, and the accepted calls fail with the excess. The cure is to refuse the excess
+// at the door, cheaply (a 503 costs a parse and a write; a call costs a CDR, an answer, media and a BYE), before
+// the delay builds up.
+//
+// The door is a token bucket for new INVITEs whose rate follows the pressure measured every window:
+//   - scheduling lag: how late a 10 ms ticker wakes (covers other processes taking the CPU, a CPU burner
+//     beside us included) and the p99 of the Go scheduler's own runnable→running latency (runtime/metrics);
+//   - the transaction backlog: INVITEs past the gate whose dialog is not answered yet;
+//   - CPU: this process's share of the cores it may use.
+//
+// Under pressure the rate drops to 90 % of what was admitted in the window that built it (multiplicative
+// decrease, anchored on the measured throughput rather than on a guessed capacity); without pressure, while
+// calls are being refused, it grows by 5 % per window. There is no fixed calls/s figure to configure: the same
+// code keeps a quiet machine's 1,500 calls/s and a loaded machine's fraction of it. MaxCalls stays as the hard
+// ceiling of concurrent calls.
+
+// Thresholds of "under pressure". A lag of 25 ms keeps every answer far inside T1 (500 ms), even with the
+// queueing that follows a late decision; backlog and CPU catch what lag would only show later.
+const (
+	admitWindow     = 100 * time.Millisecond
+	lagTick         = 10 * time.Millisecond
+	lagLimit        = 25 * time.Millisecond // worst ticker overshoot in a window
+	schedP99Limit   = 20 * time.Millisecond // Go scheduler latency p99 in a window
+	cpuLimit        = 0.92                  // share of GOMAXPROCS cores
+	admitUnlimited  = 1e6
+	admitFloor      = 20.0 // calls/s never refused for pressure (a trickle keeps the measurement honest)
+	admitGrowFactor = 1.05
+	admitCutFactor  = 0.9
+)
+
+// Pressure is one window's measurement (exported for metrics and tests).
+type Pressure struct {
+	TickLag   time.Duration // worst lateness of the 10 ms ticker
+	SchedP99  time.Duration // Go scheduler latency, 99th percentile
+	CPU       float64       // cores used / GOMAXPROCS
+	Setups    int64         // INVITEs between the gate and an answer
+	Admitted  int64         // INVITEs admitted in the window
+	Refused   int64         // INVITEs refused for pressure in the window
+	Limit     float64       // admission rate after this window (calls/s)
+	Overloded bool
+}
+
+type admission struct {
+	maxSetups int64
+	lim       *rate.Limiter
+	setups    atomic.Int64
+	admitted  atomic.Int64
+	refused   atomic.Int64
+	last      atomic.Pointer[Pressure]
+	onWindow  func(Pressure) // tests and metrics; nil: none
+}
+
+func newAdmission(maxSetups int) *admission {
+	if maxSetups <= 0 {
+		maxSetups = 200
+	}
+	a := &admission{maxSetups: int64(maxSetups), lim: rate.NewLimiter(admitUnlimited, int(admitUnlimited))}
+	a.last.Store(&Pressure{Limit: admitUnlimited})
+	return a
+}
+
+// allow reports whether a new INVITE may become a call now.
+func (a *admission) allow() bool {
+	if a.setups.Load() >= a.maxSetups || !a.lim.Allow() {
+		a.refused.Add(1)
+		return false
+	}
+	a.admitted.Add(1)
+	return true
+}
+
+// setupStarted counts an INVITE into the backlog; the returned func takes it out (once).
+func (a *admission) setupStarted() func() {
+	a.setups.Add(1)
+	var done atomic.Bool
+	return func() {
+		if done.CompareAndSwap(false, true) {
+			a.setups.Add(-1)
+		}
+	}
+}
+
+// run measures every window and adjusts the admission rate until ctx ends.
+func (a *admission) run(ctx context.Context) {
+	tick := time.NewTicker(lagTick)
+	defer tick.Stop()
+	sched := newSchedSampler()
+	cpu := newCPUSampler()
+	windowStart := time.Now()
+	prev := windowStart
+	var worstLag time.Duration
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			// The ticker's time is when it fired; time.Now() is when we ran. A starved process sees both late,
+			// so measure the gap between our wake-ups against the period.
+			now = time.Now()
+			if lag := now.Sub(prev) - lagTick; lag > worstLag {
+				worstLag = lag
+			}
+			prev = now
+			if now.Sub(windowStart) < admitWindow {
+				continue
+			}
+			p := Pressure{TickLag: worstLag, SchedP99: sched.p99(), CPU: cpu.share(now), Setups: a.setups.Load(),
+				Admitted: a.admitted.Swap(0), Refused: a.refused.Swap(0)}
+			a.adjust(&p, now.Sub(windowStart))
+			a.last.Store(&p)
+			if a.onWindow != nil {
+				a.onWindow(p)
+			}
+			windowStart, worstLag = now, 0
+		}
+	}
+}
+
+// adjust applies one window's measurement to the admission rate.
+func (a *admission) adjust(p *Pressure, window time.Duration) {
+	p.Overloded = p.TickLag > lagLimit || p.SchedP99 > schedP99Limit || p.CPU > cpuLimit || p.Setups >= a.maxSetups
+	cur := float64(a.lim.Limit())
+	switch {
+	case p.Overloded:
+		// Anchor on what actually got in: the rate that built this pressure, less 10 %.
+		admittedRate := float64(p.Admitted) / window.Seconds()
+		next := math.Min(cur, admittedRate) * admitCutFactor
+		cur = math.Max(next, admitFloor)
+	case p.Refused > 0:
+		cur = math.Min(cur*admitGrowFactor, admitUnlimited)
+	case cur < admitUnlimited:
+		// No pressure and nobody refused: the offered load fits; open up faster.
+		cur = math.Min(cur*admitGrowFactor*admitGrowFactor, admitUnlimited)
+	}
+	if cur >= admitUnlimited/2 {
+		cur = admitUnlimited
+	}
+	// A burst of one window's worth at the current rate (at least a few), so an even arrival stream is not
+	// refused for clumping at the millisecond scale.
+	a.lim.SetLimit(rate.Limit(cur))
+	a.lim.SetBurst(max(int(cur*window.Seconds()/2), 5))
+	p.Limit = cur
+}
+
+// schedSampler computes the p99 of Go's scheduler latency over the last window, from the cumulative histogram
+// in runtime/metrics.
+type schedSampler struct {
+	s    []metrics.Sample
+	prev []uint64
+}
+
+func newSchedSampler() *schedSampler {
+	s := &schedSampler{s: []metrics.Sample{{Name: "/sched/latencies:seconds"}}}
+	metrics.Read(s.s)
+	if h := s.hist(); h != nil {
+		s.prev = append([]uint64(nil), h.Counts...)
+	}
+	return s
+}
+
+func (s *schedSampler) hist() *metrics.Float64Histogram {
+	if s.s[0].Value.Kind() != metrics.KindFloat64Histogram {
+		return nil
+	}
+	return s.s[0].Value.Float64Histogram()
+}
+
+func (s *schedSampler) p99() time.Duration {
+	metrics.Read(s.s)
+	h := s.hist()
+	if h == nil {
+		return 0
+	}
+	if len(s.prev) != len(h.Counts) {
+		s.prev = make([]uint64, len(h.Counts))
+	}
+	var total uint64
+	for i, c := range h.Counts {
+		total += c - s.prev[i]
+	}
+	var out time.Duration
+	if total > 0 {
+		want := total - total/100
+		var acc uint64
+		for i, c := range h.Counts {
+			acc += c - s.prev[i]
+			if acc >= want {
+				// Buckets[i+1] is the bucket's upper bound; the last one may be +Inf.
+				if ub := h.Buckets[i+1]; !math.IsInf(ub, 1) {
+					out = time.Duration(ub * float64(time.Second))
+				} else {
+					out = time.Duration(h.Buckets[i] * float64(time.Second))
+				}
+				break
+			}
+		}
+	}
+	copy(s.prev, h.Counts)
+	return out
+}
+
+// cpuSampler measures this process's CPU use as a share of the cores it may run on.
+type cpuSampler struct {
+	at   time.Time
+	used time.Duration
+}
+
+func newCPUSampler() *cpuSampler { return &cpuSampler{at: time.Now(), used: processCPU()} }
+
+func (c *cpuSampler) share(now time.Time) float64 {
+	used := processCPU()
+	wall := now.Sub(c.at)
+	var out float64
+	if wall > 0 {
+		out = float64(used-c.used) / float64(wall) / float64(runtime.GOMAXPROCS(0))
+	}
+	c.at, c.used = now, used
+	return out
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
