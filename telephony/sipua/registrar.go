@@ -21,15 +21,15 @@ import (
 // authentication against the agent's SIP account, bindings with expiry, several contacts per agent. Bindings
 // live in Redis (a sorted set per SIP user, scored by expiry), so any process can ring any agent.
 type Registrar struct {
-	db     org.DB
-	rdb    *redis.Client
-	prefix string
-	realm  string
+	db       org.DB
+	rdb      *redis.Client
+	prefix   string
+	realm    string
 	nonces   nonces
 	failures failureLimit
 	log      *slog.Logger
-	minExp time.Duration
-	maxExp time.Duration
+	minExp   time.Duration
+	maxExp   time.Duration
 }
 
 func newRegistrar(db org.DB, rdb *redis.Client, prefix, realm string, log *slog.Logger) *Registrar {

@@ -40,7 +40,9 @@ var (
 // ExtensionError is ErrBadExtension with the option tags at fault (for the Unsupported header).
 type ExtensionError struct{ Options []string }
 
-func (e *ExtensionError) Error() string { return ErrBadExtension.Error() + ": " + strings.Join(e.Options, ", ") }
+func (e *ExtensionError) Error() string {
+	return ErrBadExtension.Error() + ": " + strings.Join(e.Options, ", ")
+}
 func (e *ExtensionError) Unwrap() error { return ErrBadExtension }
 
 // AllowedMethods are the methods hotline's SIP side answers (Allow in 405s).

@@ -168,7 +168,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	// Stream transports get a read deadline: sipgo's default is none, and a peer that sends half a message (or
 	// nothing) held the connection for as long as it liked.
-	tcp := func() *sip.TransportTCP { return &sip.TransportTCP{ReadTimeout: cfg.ReadTimeout, WriteTimeout: 10 * time.Second} }
+	tcp := func() *sip.TransportTCP {
+		return &sip.TransportTCP{ReadTimeout: cfg.ReadTimeout, WriteTimeout: 10 * time.Second}
+	}
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(host),
 		sipgo.WithUserAgentTransportLayerOptions(
 			sip.WithTransportLayerReadFilter(bareCRFilter),
