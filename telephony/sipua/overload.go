@@ -41,6 +41,7 @@ const (
 	lagLimit        = 25 * time.Millisecond // worst ticker overshoot in a window
 	schedP99Limit   = 20 * time.Millisecond // Go scheduler latency p99 in a window
 	cpuLimit        = 0.92                  // share of GOMAXPROCS cores
+	busyCPU         = 0.2                   // below this share the lag is someone else's: shedding would not help
 	admitUnlimited  = 1e6
 	admitFloor      = 20.0 // calls/s never refused for pressure (a trickle keeps the measurement honest)
 	admitGrowFactor = 1.05
@@ -137,7 +138,10 @@ func (a *admission) run(ctx context.Context) {
 
 // adjust applies one window's measurement to the admission rate.
 func (a *admission) adjust(p *Pressure, window time.Duration) {
-	p.Overloded = p.TickLag > lagLimit || p.SchedP99 > schedP99Limit || p.CPU > cpuLimit || p.Setups >= a.maxSetups
+	// Lag counts only while this process is busy: on a machine loaded by others, a quiet hotline refusing its few
+	// calls would fix nothing. The backlog counts always (a slow database shows there first).
+	lagging := p.TickLag > lagLimit || p.SchedP99 > schedP99Limit
+	p.Overloded = lagging && p.CPU >= busyCPU || p.CPU > cpuLimit || p.Setups >= a.maxSetups
 	cur := float64(a.lim.Limit())
 	switch {
 	case p.Overloded:
@@ -157,7 +161,7 @@ func (a *admission) adjust(p *Pressure, window time.Duration) {
 	// A burst of one window's worth at the current rate (at least a few), so an even arrival stream is not
 	// refused for clumping at the millisecond scale.
 	a.lim.SetLimit(rate.Limit(cur))
-	a.lim.SetBurst(max(int(cur*window.Seconds()/2), 5))
+	a.lim.SetBurst(max(int(cur*window.Seconds()/2), 20))
 	p.Limit = cur
 }
 

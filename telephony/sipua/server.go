@@ -173,7 +173,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(host),
 		sipgo.WithUserAgentTransportLayerOptions(
-			sip.WithTransportLayerReadFilter(bareCRFilter),
+			sip.WithTransportLayerReadFilter(rawFilter),
 			sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: tcp(), TLS: &sip.TransportTLS{TransportTCP: tcp()}})))
 	if err != nil {
 		return nil, err
@@ -338,6 +338,7 @@ func (s *Server) admit(req *sip.Request) error {
 // invalid ACK cannot be answered and is dropped.
 func (s *Server) checked(h sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
+		normalizeParams(req)
 		if err := validRequest(req); err != nil {
 			code, _ := Status(err)
 			s.mRefused.WithLabelValues(strconv.Itoa(code)).Inc()
@@ -361,7 +362,13 @@ func (s *Server) gate(next sipgo.RequestHandler) sipgo.RequestHandler {
 		}
 		if to := req.To(); to != nil {
 			if _, hasTag := to.Params.Get("tag"); hasTag {
-				next(req, tx) // re-INVITE inside a dialog
+				// re-INVITE inside a dialog; one for a dialog we do not have is 481 (RFC 3261 12.2.2), answered
+				// here because diago leaves it unanswered when the tags are unusual (RFC 4475 3.1.1.1).
+				if !s.knownDialog(req) {
+					s.refuse(req, tx, ErrNoSuchCall)
+					return
+				}
+				next(req, tx)
 				return
 			}
 		}
@@ -403,6 +410,22 @@ func (s *Server) gate(next sipgo.RequestHandler) sipgo.RequestHandler {
 		defer s.pending.Delete(k)
 		next(req, tx)
 	})
+}
+
+// knownDialog reports whether an in-dialog request belongs to a dialog diago holds (ours as UAS or as UAC).
+func (s *Server) knownDialog(req *sip.Request) bool {
+	ctx := context.Background()
+	if id, err := sip.DialogIDFromRequestUAS(req); err == nil {
+		if _, err := s.dg.DialogCacheServer().DialogLoad(ctx, id); err == nil {
+			return true
+		}
+	}
+	if id, err := sip.DialogIDFromRequestUAC(req); err == nil {
+		if _, err := s.dg.DialogCacheClient().DialogLoad(ctx, id); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // pending is what the gate hands to the dialog handler.

@@ -23,6 +23,12 @@ var supportedExtensions = map[string]bool{}
 
 // validRequest checks what sipgo parsed against RFC 3261's rules for a request a UAS acts on.
 func validRequest(req *sip.Request) error {
+	if h := req.GetHeader(malformedMarker); h != nil {
+		if h.Value() == "505" {
+			return ErrVersionNotSupported
+		}
+		return ErrMalformed
+	}
 	if req.SipVersion != "SIP/2.0" {
 		return ErrVersionNotSupported
 	}
@@ -33,6 +39,9 @@ func validRequest(req *sip.Request) error {
 	}
 	if req.Recipient.Host == "" || strings.ContainsAny(req.Recipient.Host, " \t<>\"") {
 		return ErrMalformed
+	}
+	if req.Recipient.Headers != nil && req.Recipient.Headers.Length() > 0 {
+		return ErrMalformed // RFC 4475 3.1.2.11: URI headers have no place in a Request-URI
 	}
 	if req.Via() == nil || req.From() == nil || req.To() == nil || req.CallID() == nil || req.CSeq() == nil {
 		return ErrMalformed // RFC 3261 8.1.1: the mandatory six (Max-Forwards tolerated missing, RFC 4475 3.5.1)
@@ -57,7 +66,8 @@ func validRequest(req *sip.Request) error {
 		return ErrMalformed
 	}
 	cseq := req.CSeq()
-	if cseq.MethodName != req.Method || cseq.SeqNo > 1<<31-1 {
+	// sipgo upper-cases the request line's method but not CSeq's, so compare without case.
+	if !strings.EqualFold(string(cseq.MethodName), string(req.Method)) || cseq.SeqNo > 1<<31-1 {
 		return ErrMalformed // RFC 4475 3.1.2.17/18: CSeq method must be the request's
 	}
 	if h := req.GetHeader("Content-Length"); h != nil {
@@ -86,6 +96,32 @@ func validRequest(req *sip.Request) error {
 		}
 	}
 	return nil
+}
+
+// normalizeParams undoes what sipgo's lenient parser leaves of linear white space around parameters (RFC 4475
+// 3.1.1.1: "tag = 98asjd8" is tag=98asjd8; sipgo keeps the key "tag " and the value "\" 98asjd8\""), in From, To
+// and the top Via, the ones dialogs and transactions are keyed on. Without it such an INVITE passes the gate and
+// then hangs: sipgo finds no From tag and never answers.
+func normalizeParams(req *sip.Request) {
+	fix := func(p sip.HeaderParams) {
+		for i := range p {
+			p[i].K = strings.TrimSpace(p[i].K)
+			if v := strings.TrimSpace(p[i].V); len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' && (p[i].K == "tag" || p[i].K == "branch") {
+				p[i].V = strings.TrimSpace(v[1 : len(v)-1])
+			} else {
+				p[i].V = v
+			}
+		}
+	}
+	if h := req.From(); h != nil {
+		fix(h.Params)
+	}
+	if h := req.To(); h != nil {
+		fix(h.Params)
+	}
+	if h := req.Via(); h != nil {
+		fix(h.Params)
+	}
 }
 
 // unsupportedRequires lists the option tags in Require that we do not implement.
@@ -229,23 +265,34 @@ func validConnection(v string) bool {
 	return addr != "" && !strings.ContainsAny(addr, "<>\"")
 }
 
-// bareCRFilter runs on raw bytes before sipgo parses them. sipgo's parser stops at a CR that is not followed by
-// LF and drops the whole message unanswered; a bare LF it keeps inside the header value. So that both get the
-// same 400 from validRequest (the issue: "NUL or bare CR/LF inside header values → 400"), a bare CR inside the
-// header section of a message that starts in this read becomes a NUL, which the parser keeps and the gate
-// refuses. Nothing is changed in bodies, in reads that continue a stream message, or at the very end of a read
-// (a CR whose LF is in the next TCP segment).
-func bareCRFilter(_ sip.TransportReadProps, data []byte) ([]byte, error) {
+// malformedMarker is the header rawFilter adds to a message it had to repair so that sipgo parses it; its value
+// is the status the gate answers with. Only the gate reads it; a peer sending it only gets itself refused.
+const malformedMarker = "X-Hotline-Malformed"
+
+// rawFilter runs on raw bytes before sipgo parses them (sipgo's TransportReadFilter: a whole datagram on UDP, one
+// read on TCP). sipgo's parser drops whatever it cannot parse without answering; RFC 3261 wants a 400 (505 for
+// a version) where the message can be answered at all. So:
+//   - a bare CR inside the header section becomes a NUL: sipgo's parser would stop at it and drop the message; a
+//     NUL it keeps, and validRequest refuses it like a bare LF (which sipgo keeps inside the value);
+//   - a request line sipgo cannot parse (a Request-URI in <>, an IPv6 host without brackets, a version other
+//     than SIP/2.0, wrong spacing) is replaced by a parseable one plus malformedMarker;
+//   - on UDP, a Content-Length larger than the datagram's body (RFC 3261 18.3: "SHOULD generate a 400") is
+//     corrected to the body's length, plus malformedMarker.
+//
+// Nothing is touched in bodies, in TCP reads that continue a message, or at the very end of a read (a CR whose LF
+// is in the next TCP segment). The common case — a well-formed message — is scanned once and not copied.
+func rawFilter(props sip.TransportReadProps, data []byte) ([]byte, error) {
 	i := 0
 	for i+1 < len(data) && data[i] == '\r' && data[i+1] == '\n' {
 		i += 2 // keep-alives before the message
 	}
-	line := data[i:]
-	if j := bytes.Index(line, []byte("\r\n")); j >= 0 {
-		line = line[:j]
-	}
-	if !bytes.HasPrefix(line, []byte("SIP/2.0 ")) && !bytes.Contains(line, []byte(" SIP/")) {
+	lineEnd := bytes.Index(data[i:], []byte("\r\n"))
+	if lineEnd < 0 {
 		return data, nil
+	}
+	line := data[i : i+lineEnd]
+	if bytes.HasPrefix(line, []byte("SIP/")) || !bytes.Contains(line, []byte(" SIP/")) && !bytes.Contains(line, []byte("SIP/2.0")) {
+		return data, nil // a response, or not the start of a message
 	}
 	end := bytes.Index(data[i:], []byte("\r\n\r\n"))
 	if end < 0 {
@@ -262,5 +309,113 @@ func bareCRFilter(_ sip.TransportReadProps, data []byte) ([]byte, error) {
 		}
 		k += 1 + next
 	}
-	return data, nil
+	status := requestLineFault(line)
+	udp := strings.EqualFold(props.Transport, "udp")
+	var fixedCL []byte
+	if udp && i+end+4 <= len(data) {
+		if cl, ok := contentLength(hdr); ok && cl > len(data)-(i+end+4) {
+			fixedCL = []byte(strconv.Itoa(len(data) - (i + end + 4)))
+			if status == "" {
+				status = "400"
+			}
+		}
+	}
+	if status == "" {
+		return data, nil
+	}
+	method := line
+	if sp := bytes.IndexByte(line, ' '); sp > 0 {
+		method = line[:sp]
+	}
+	if !isToken(method) {
+		method = []byte("INVALID")
+	}
+	var out bytes.Buffer
+	out.Write(data[:i])
+	out.Write(method)
+	out.WriteString(" sip:invalid.invalid SIP/2.0\r\n" + malformedMarker + ": " + status + "\r\n")
+	rest := data[i+lineEnd+2:]
+	if fixedCL != nil {
+		for _, l := range bytes.SplitAfter(rest[:max(end-lineEnd-2, 0)], []byte("\r\n")) {
+			name, _, _ := bytes.Cut(l, []byte(":"))
+			if n := strings.ToLower(strings.TrimSpace(string(name))); n == "content-length" || n == "l" {
+				out.WriteString("Content-Length: ")
+				out.Write(fixedCL)
+				out.WriteString("\r\n")
+				continue
+			}
+			out.Write(l)
+		}
+		if !bytes.HasSuffix(out.Bytes(), []byte("\r\n")) {
+			out.WriteString("\r\n")
+		}
+		rest = data[i+end+2:]
+	}
+	out.Write(rest)
+	return out.Bytes(), nil
+}
+
+// requestLineFault returns the status for a request line sipgo would not parse ("" when it is fine): exactly
+// three parts with single spaces, SIP/2.0, a URI with a token scheme, IPv6 hosts in brackets.
+func requestLineFault(line []byte) string {
+	parts := bytes.Split(line, []byte(" "))
+	if len(parts) != 3 || !isToken(parts[0]) {
+		return "400"
+	}
+	if v := parts[2]; !bytes.Equal(v, []byte("SIP/2.0")) {
+		if bytes.HasPrefix(v, []byte("SIP/")) {
+			return "505"
+		}
+		return "400"
+	}
+	uri := parts[1]
+	colon := bytes.IndexByte(uri, ':')
+	if colon <= 0 || !isToken(uri[:colon]) {
+		return "400" // RFC 4475 3.1.2.7: <sip:...> as Request-URI
+	}
+	scheme := strings.ToLower(string(uri[:colon]))
+	if scheme != "sip" && scheme != "sips" {
+		return ""
+	}
+	hostport := uri[colon+1:]
+	if at := bytes.LastIndexByte(hostport, '@'); at >= 0 {
+		hostport = hostport[at+1:]
+	}
+	if k := bytes.IndexAny(hostport, ";?"); k >= 0 {
+		hostport = hostport[:k]
+	}
+	if len(hostport) == 0 {
+		return "400"
+	}
+	if hostport[0] != '[' && bytes.Count(hostport, []byte(":")) > 1 {
+		return "400" // RFC 5118 4.2: an IPv6 reference must be in brackets
+	}
+	return ""
+}
+
+func isToken(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("()<>@,;:\\\"/[]?={}", c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// contentLength finds the Content-Length (or its compact form l) in a header section.
+func contentLength(hdr []byte) (int, bool) {
+	for _, l := range bytes.Split(hdr, []byte("\r\n")) {
+		name, val, ok := bytes.Cut(l, []byte(":"))
+		if !ok {
+			continue
+		}
+		if n := strings.ToLower(strings.TrimSpace(string(name))); n == "content-length" || n == "l" {
+			v, err := strconv.Atoi(strings.TrimSpace(string(val)))
+			return v, err == nil
+		}
+	}
+	return 0, false
 }
