@@ -1,14 +1,3 @@
-// Package sipua is hotline's SIP user agent: one sipgo UserAgent and one diago instance per process, listening on
-// UDP and TCP (TLS where a certificate is configured). It owns everything that happens before a call reaches
-// intake — the trunk check (source networks, optional digest), per-source INVITE rate limits, the maximum of
-// concurrent calls, draining on shutdown, malformed-request refusal — plus the registrar for agents' phones, SIP
-// INFO keypad digits (B3) and ringing agents' contacts in parallel (B4 ring timeouts). Status and Response are
-// the one place mapping refusals to SIP responses.
-//
-// Run(ctx, handler) serves until ctx ends; then new INVITEs get 503 while the calls up finish, for at most the
-// drain timeout, after which the calls still up are told to hang up (their context ends) and the listeners
-// close. Each call runs in the goroutine sipgo gives its INVITE (the handler is the call); Server starts no
-// other long-lived goroutines than the listeners, which stop with Run.
 package sipua
 
 import (
