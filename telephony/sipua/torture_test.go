@@ -138,7 +138,8 @@ func TestValidRequestRefusals(t *testing.T) {
 	}{
 		"ok":          {optionsString("OPTIONS", "1 OPTIONS", "70"), 0},
 		"cseq method": {optionsString("OPTIONS", "1 INVITE", "70"), 400},
-		"hops":        {optionsString("BYE", "1 BYE", "0"), 483},
+		"hops":        {optionsString("INVITE", "1 INVITE", "0"), 483},
+		"bye hops":    {optionsString("BYE", "1 BYE", "0"), 0}, // in-dialog: never refused for hops
 		"mf range":    {optionsString("OPTIONS", "1 OPTIONS", "256"), 400},
 	} {
 		m, err := sip.ParseMessage([]byte(c.raw))

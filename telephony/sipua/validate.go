@@ -83,7 +83,8 @@ func validRequest(req *sip.Request) error {
 		// A UAS may treat 0 as positive (RFC 4475 3.2.11), but hotline sits behind trunks and Kamailio: a request
 		// that used up its hops is looping upstream, and answering it would put a call up at the end of a loop.
 		// OPTIONS with 0 is answered, as RFC 3261 16.3 lets the element reached answer it.
-		if *mf == 0 && req.Method != sip.OPTIONS && req.Method != sip.ACK {
+		// Only requests that would start something: refusing an in-dialog BYE could leave a call up.
+		if *mf == 0 && (req.Method == sip.INVITE || req.Method == sip.REGISTER) {
 			return ErrTooManyHops
 		}
 	}
@@ -291,11 +292,17 @@ func rawFilter(props sip.TransportReadProps, data []byte) ([]byte, error) {
 		return data, nil
 	}
 	line := data[i : i+lineEnd]
-	if bytes.HasPrefix(line, []byte("SIP/")) || !bytes.Contains(line, []byte(" SIP/")) && !bytes.Contains(line, []byte("SIP/2.0")) {
-		return data, nil // a response, or not the start of a message
+	// A request line ends in its version. A response starts with it. Anything else (a TCP read that continues
+	// a message: "Via: SIP/2.0/TCP host" ends in the host) is left alone.
+	if bytes.HasPrefix(line, []byte("SIP/")) || !bytes.HasPrefix(line[bytes.LastIndexByte(line, ' ')+1:], []byte("SIP/")) {
+		return data, nil
 	}
 	end := bytes.Index(data[i:], []byte("\r\n\r\n"))
+	udp := strings.EqualFold(props.Transport, "udp")
 	if end < 0 {
+		if !udp {
+			return data, nil // on a stream, only a read holding a whole header section is repaired
+		}
 		end = len(data) - i
 	}
 	hdr := data[i : i+end]
@@ -310,7 +317,6 @@ func rawFilter(props sip.TransportReadProps, data []byte) ([]byte, error) {
 		k += 1 + next
 	}
 	status := requestLineFault(line)
-	udp := strings.EqualFold(props.Transport, "udp")
 	var fixedCL []byte
 	if udp && i+end+4 <= len(data) {
 		if cl, ok := contentLength(hdr); ok && cl > len(data)-(i+end+4) {
