@@ -98,27 +98,41 @@ func TestAdmissionFollowsPressure(t *testing.T) {
 	if p.Overloded || p.Limit != admitUnlimited {
 		t.Fatalf("calm window: %+v", p)
 	}
-	// Lagging while busy: cut to 90 % of the admitted rate (100 in 100 ms = 1000/s → 900/s).
-	p = Pressure{TickLag: 60 * time.Millisecond, CPU: 0.6, Admitted: 100}
+	// Lagging while busy: cut to 90 % of what got through (80 setups completed in 100 ms = 800/s → 720/s).
+	p = Pressure{TickLag: 300 * time.Millisecond, CPU: 0.6, Admitted: 100, Completed: 80}
 	a.adjust(&p, w)
-	if !p.Overloded || p.Limit != 900 {
-		t.Fatalf("overloaded window: %+v, want limit 900", p)
+	if !p.Overloded || p.Limit != 720 {
+		t.Fatalf("overloaded window: %+v, want limit 720", p)
+	}
+	// Still overloaded in the next window: hold until the cut can show.
+	p = Pressure{TickLag: 300 * time.Millisecond, CPU: 0.6, Admitted: 72, Completed: 60}
+	a.adjust(&p, w)
+	if !p.Overloded || p.Limit != 720 {
+		t.Fatalf("window after a cut: %+v, want the limit held at 720", p)
 	}
 	// Lag while this process is nearly idle is someone else's load: no cut.
-	p = Pressure{TickLag: 60 * time.Millisecond, CPU: 0.05, Admitted: 10}
+	p = Pressure{TickLag: 300 * time.Millisecond, CPU: 0.05, Admitted: 10, Completed: 10}
 	a.adjust(&p, w)
-	if p.Overloded || p.Limit < 900 {
+	if p.Overloded || p.Limit < 720 {
 		t.Fatalf("idle but lagging: %+v", p)
+	}
+	// Slow setups are pressure whatever the CPU says (a slow database).
+	for range cutCooldown {
+		p = Pressure{CPU: 0.1, Admitted: 50, Completed: 50, Slow: 10}
+		a.adjust(&p, w)
+	}
+	if !p.Overloded || p.Limit != 450 {
+		t.Fatalf("slow setups: %+v, want limit 450", p)
 	}
 	// Calm with refusals: grows by 5 % a window.
 	before := float64(a.lim.Limit())
-	p = Pressure{CPU: 0.5, Admitted: 90, Refused: 30}
+	p = Pressure{CPU: 0.5, Admitted: 45, Refused: 30, Completed: 45}
 	a.adjust(&p, w)
 	if p.Limit <= before || p.Limit > before*1.06 {
 		t.Fatalf("recovering window: limit %v → %v", before, p.Limit)
 	}
 	// Never below the floor.
-	for range 50 {
+	for range 200 {
 		p = Pressure{SchedP99: time.Second, CPU: 1, Admitted: 0}
 		a.adjust(&p, w)
 	}

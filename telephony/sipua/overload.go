@@ -33,19 +33,23 @@ import (
 // code keeps a quiet machine's 1,500 calls/s and a loaded machine's fraction of it. MaxCalls stays as the hard
 // ceiling of concurrent calls.
 
-// Thresholds of "under pressure". A lag of 25 ms keeps every answer far inside T1 (500 ms), even with the
-// queueing that follows a late decision; backlog and CPU catch what lag would only show later.
+// Thresholds of "under pressure". SIP's clock is T1 = 500 ms: an answer later than that is retransmitted. A setup
+// (INVITE in → 200 out) slower than half of it, or a process that cannot get a 10 ms timer within 100 ms, is on
+// its way there; backlog and CPU catch what the others would only show later.
 const (
 	admitWindow     = 100 * time.Millisecond
 	lagTick         = 10 * time.Millisecond
-	lagLimit        = 25 * time.Millisecond // worst ticker overshoot in a window
-	schedP99Limit   = 20 * time.Millisecond // Go scheduler latency p99 in a window
-	cpuLimit        = 0.92                  // share of GOMAXPROCS cores
-	busyCPU         = 0.2                   // below this share the lag is someone else's: shedding would not help
+	lagLimit        = 100 * time.Millisecond // worst ticker overshoot in a window
+	schedP99Limit   = 50 * time.Millisecond  // Go scheduler latency p99 in a window
+	slowSetup       = 250 * time.Millisecond // a setup this slow counts against the window
+	slowShareLimit  = 0.05                   // share of slow setups that means pressure
+	cpuLimit        = 0.92                   // share of GOMAXPROCS cores
+	busyCPU         = 0.3                    // below this share the lag is someone else's: shedding would not help
 	admitUnlimited  = 1e6
 	admitFloor      = 20.0 // calls/s never refused for pressure (a trickle keeps the measurement honest)
 	admitGrowFactor = 1.05
 	admitCutFactor  = 0.9
+	cutCooldown     = 5 // windows between two cuts: a cut shows in the measurements only after calls set up
 )
 
 // Pressure is one window's measurement (exported for metrics and tests).
@@ -54,6 +58,8 @@ type Pressure struct {
 	SchedP99  time.Duration // Go scheduler latency, 99th percentile
 	CPU       float64       // cores used / GOMAXPROCS
 	Setups    int64         // INVITEs between the gate and an answer
+	Completed int64         // setups finished (answered or ended) in the window
+	Slow      int64         // of those, slower than slowSetup
 	Admitted  int64         // INVITEs admitted in the window
 	Refused   int64         // INVITEs refused for pressure in the window
 	Limit     float64       // admission rate after this window (calls/s)
@@ -64,6 +70,9 @@ type admission struct {
 	maxSetups int64
 	lim       *rate.Limiter
 	setups    atomic.Int64
+	completed atomic.Int64
+	slow      atomic.Int64
+	sinceCut  int // windows since the last cut (run's goroutine only)
 	admitted  atomic.Int64
 	refused   atomic.Int64
 	last      atomic.Pointer[Pressure]
@@ -74,7 +83,7 @@ func newAdmission(maxSetups int) *admission {
 	if maxSetups <= 0 {
 		maxSetups = 200
 	}
-	a := &admission{maxSetups: int64(maxSetups), lim: rate.NewLimiter(admitUnlimited, int(admitUnlimited))}
+	a := &admission{maxSetups: int64(maxSetups), lim: rate.NewLimiter(admitUnlimited, int(admitUnlimited)), sinceCut: cutCooldown}
 	a.last.Store(&Pressure{Limit: admitUnlimited})
 	return a
 }
@@ -92,10 +101,15 @@ func (a *admission) allow() bool {
 // setupStarted counts an INVITE into the backlog; the returned func takes it out (once).
 func (a *admission) setupStarted() func() {
 	a.setups.Add(1)
+	start := time.Now()
 	var done atomic.Bool
 	return func() {
 		if done.CompareAndSwap(false, true) {
 			a.setups.Add(-1)
+			a.completed.Add(1)
+			if time.Since(start) > slowSetup {
+				a.slow.Add(1)
+			}
 		}
 	}
 }
@@ -125,7 +139,7 @@ func (a *admission) run(ctx context.Context) {
 				continue
 			}
 			p := Pressure{TickLag: worstLag, SchedP99: sched.p99(), CPU: cpu.share(now), Setups: a.setups.Load(),
-				Admitted: a.admitted.Swap(0), Refused: a.refused.Swap(0)}
+				Completed: a.completed.Swap(0), Slow: a.slow.Swap(0), Admitted: a.admitted.Swap(0), Refused: a.refused.Swap(0)}
 			a.adjust(&p, now.Sub(windowStart))
 			a.last.Store(&p)
 			if a.onWindow != nil {
@@ -139,16 +153,24 @@ func (a *admission) run(ctx context.Context) {
 // adjust applies one window's measurement to the admission rate.
 func (a *admission) adjust(p *Pressure, window time.Duration) {
 	// Lag counts only while this process is busy: on a machine loaded by others, a quiet hotline refusing its few
-	// calls would fix nothing. The backlog counts always (a slow database shows there first).
+	// calls would fix nothing. Slow setups and the backlog count always (a slow database shows there first).
 	lagging := p.TickLag > lagLimit || p.SchedP99 > schedP99Limit
-	p.Overloded = lagging && p.CPU >= busyCPU || p.CPU > cpuLimit || p.Setups >= a.maxSetups
+	slow := p.Completed > 0 && float64(p.Slow) > slowShareLimit*float64(p.Completed)
+	p.Overloded = lagging && p.CPU >= busyCPU || slow || p.CPU > cpuLimit || p.Setups >= a.maxSetups
 	cur := float64(a.lim.Limit())
+	a.sinceCut++
 	switch {
+	case p.Overloded && a.sinceCut >= cutCooldown:
+		// Anchor on what got through: the setups completed in this window (the throughput the machine gives
+		// now), or what was admitted if that is less; then 10 % below, so the backlog drains.
+		got := float64(p.Completed) / window.Seconds()
+		if p.Completed == 0 {
+			got = float64(p.Admitted) / window.Seconds()
+		}
+		cur = math.Max(math.Min(cur, got)*admitCutFactor, admitFloor)
+		a.sinceCut = 0
 	case p.Overloded:
-		// Anchor on what actually got in: the rate that built this pressure, less 10 %.
-		admittedRate := float64(p.Admitted) / window.Seconds()
-		next := math.Min(cur, admittedRate) * admitCutFactor
-		cur = math.Max(next, admitFloor)
+		// Hold: the last cut has not shown in the measurements yet.
 	case p.Refused > 0:
 		cur = math.Min(cur*admitGrowFactor, admitUnlimited)
 	case cur < admitUnlimited:
@@ -158,8 +180,8 @@ func (a *admission) adjust(p *Pressure, window time.Duration) {
 	if cur >= admitUnlimited/2 {
 		cur = admitUnlimited
 	}
-	// A burst of one window's worth at the current rate (at least a few), so an even arrival stream is not
-	// refused for clumping at the millisecond scale.
+	// A burst of half a window at the current rate (at least a few), so an even arrival stream is not refused
+	// for clumping at the millisecond scale.
 	a.lim.SetLimit(rate.Limit(cur))
 	a.lim.SetBurst(max(int(cur*window.Seconds()/2), 20))
 	p.Limit = cur
