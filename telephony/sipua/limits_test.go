@@ -116,9 +116,9 @@ func TestAdmissionFollowsPressure(t *testing.T) {
 	if p.Overloded || p.Limit < 720 {
 		t.Fatalf("idle but lagging: %+v", p)
 	}
-	// Slow setups are pressure whatever the CPU says (a slow database).
+	// Slow setups while busy are pressure.
 	for range cutCooldown {
-		p = Pressure{CPU: 0.1, Admitted: 50, Completed: 50, Slow: 10}
+		p = Pressure{CPU: 0.4, Admitted: 50, Completed: 50, Slow: 10}
 		a.adjust(&p, w)
 	}
 	if !p.Overloded || p.Limit != 450 {

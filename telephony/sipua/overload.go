@@ -152,11 +152,12 @@ func (a *admission) run(ctx context.Context) {
 
 // adjust applies one window's measurement to the admission rate.
 func (a *admission) adjust(p *Pressure, window time.Duration) {
-	// Lag counts only while this process is busy: on a machine loaded by others, a quiet hotline refusing its few
-	// calls would fix nothing. Slow setups and the backlog count always (a slow database shows there first).
+	// Lag and slow setups count only while this process is busy: on a machine loaded by others, a quiet hotline
+	// refusing its few calls would fix nothing, and cutting on them would spiral down (fewer calls admitted, the
+	// same foreign load, another cut). The backlog counts always: it is ours by definition.
 	lagging := p.TickLag > lagLimit || p.SchedP99 > schedP99Limit
 	slow := p.Completed > 0 && float64(p.Slow) > slowShareLimit*float64(p.Completed)
-	p.Overloded = lagging && p.CPU >= busyCPU || slow || p.CPU > cpuLimit || p.Setups >= a.maxSetups
+	p.Overloded = (lagging || slow) && p.CPU >= busyCPU || p.CPU > cpuLimit || p.Setups >= a.maxSetups
 	cur := float64(a.lim.Limit())
 	a.sinceCut++
 	switch {

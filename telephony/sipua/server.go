@@ -368,22 +368,24 @@ func (s *Server) gate(next sipgo.RequestHandler) sipgo.RequestHandler {
 			err = ErrOverloaded
 		}
 		if err != nil {
-			if t != nil && errorsAny(err, ErrDraining, ErrNumberNotServed, ErrNoOffer, ErrUnusableOffer, ErrUnsupportedMediaType) {
-				s.handler.Refused(t, req, err)
-			}
 			if errors.Is(err, ErrAuthRequired) {
 				if res, cerr := s.trunk.challenge(context.Background(), req, s.cfg.Realm, "trunk:"+t.Name, false); cerr == nil {
 					tx.Respond(res)
 					return
 				}
 			}
+			// Answer first, then write the CDR: a refusal that waits for the database is retransmitted by the
+			// peer after T1, which is how overload used to feed itself.
 			s.refuse(req, tx, err)
+			if t != nil && errorsAny(err, ErrDraining, ErrNumberNotServed, ErrNoOffer, ErrUnusableOffer, ErrUnsupportedMediaType) {
+				s.handler.Refused(t, req, err)
+			}
 			return
 		}
 		if n := s.active.Add(1); n > int64(s.cfg.MaxCalls) {
 			s.active.Add(-1)
-			s.handler.Refused(t, req, ErrOverCapacity)
 			s.refuse(req, tx, ErrOverCapacity)
+			s.handler.Refused(t, req, ErrOverCapacity)
 			return
 		}
 		defer s.active.Add(-1)
