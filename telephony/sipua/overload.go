@@ -2,6 +2,8 @@ package sipua
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"math"
 	"runtime"
 	"runtime/metrics"
@@ -77,6 +79,8 @@ type admission struct {
 	refused   atomic.Int64
 	last      atomic.Pointer[Pressure]
 	onWindow  func(Pressure) // tests and metrics; nil: none
+	log       *slog.Logger
+	shedding  bool // run's goroutine only
 }
 
 func newAdmission(maxSetups int) *admission {
@@ -142,6 +146,13 @@ func (a *admission) run(ctx context.Context) {
 				Completed: a.completed.Swap(0), Slow: a.slow.Swap(0), Admitted: a.admitted.Swap(0), Refused: a.refused.Swap(0)}
 			a.adjust(&p, now.Sub(windowStart))
 			a.last.Store(&p)
+			if p.Overloded != a.shedding && a.log != nil {
+				// One line per change of state, not per window: the why of every 503 burst, for operators.
+				a.shedding = p.Overloded
+				a.log.Warn("SIP admission", "overloaded", p.Overloded, "limit_per_s", int(p.Limit), "tick_lag", p.TickLag,
+					"sched_p99", p.SchedP99, "cpu", fmt.Sprintf("%.2f", p.CPU), "setups", p.Setups, "completed", p.Completed,
+					"slow", p.Slow, "admitted", p.Admitted, "refused", p.Refused)
+			}
 			if a.onWindow != nil {
 				a.onWindow(p)
 			}

@@ -174,6 +174,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: deps.Log, ua: ua, srv: srv, limiters: map[netip.Addr]*rate.Limiter{}, ready: make(chan struct{}),
 		trunk: nonces{rdb: deps.Redis, prefix: deps.Prefix, ttl: 30 * time.Second}, adm: newAdmission(cfg.MaxSetups)}
+	s.adm.log = deps.Log
 	s.reg = newRegistrar(deps.DB, deps.Redis, deps.Prefix, cfg.Realm, deps.Log)
 	s.reg.failures = failureLimit{rdb: deps.Redis, prefix: deps.Prefix, perSource: cfg.RegisterFailures, perUser: 3 * cfg.RegisterFailures, window: time.Minute}
 	opts := []diago.DiagoOption{
