@@ -41,8 +41,8 @@ import (
 const (
 	admitWindow     = 100 * time.Millisecond
 	lagTick         = 10 * time.Millisecond
-	lagLimit        = 100 * time.Millisecond // worst ticker overshoot in a window
-	schedP99Limit   = 50 * time.Millisecond  // Go scheduler latency p99 in a window
+	lagLimit        = 150 * time.Millisecond // worst ticker overshoot in a window
+	schedP99Limit   = 100 * time.Millisecond // Go scheduler latency p99 in a window
 	slowSetup       = 250 * time.Millisecond // a setup this slow counts against the window
 	slowShareLimit  = 0.05                   // share of slow setups that means pressure
 	cpuLimit        = 0.92                   // share of GOMAXPROCS cores
@@ -51,7 +51,9 @@ const (
 	admitFloor      = 20.0 // calls/s never refused for pressure (a trickle keeps the measurement honest)
 	admitGrowFactor = 1.05
 	admitCutFactor  = 0.9
-	cutCooldown     = 5 // windows between two cuts: a cut shows in the measurements only after calls set up
+	cutCooldown     = 5  // windows between two cuts: a cut shows in the measurements only after calls set up
+	history         = 10 // windows of completed setups the cut is anchored on (1 s: one window is too noisy)
+	confirm         = 2  // overloaded windows among the last three before a cut (one late wake-up is not overload)
 )
 
 // Pressure is one window's measurement (exported for metrics and tests).
@@ -74,7 +76,11 @@ type admission struct {
 	setups    atomic.Int64
 	completed atomic.Int64
 	slow      atomic.Int64
-	sinceCut  int // windows since the last cut (run's goroutine only)
+	sinceCut  int            // windows since the last cut (run's goroutine only)
+	done      [history]int64 // completed setups of the last windows, a ring (run's goroutine only)
+	doneAt    int
+	recent    [3]bool // overloaded, last three windows
+	recentAt  int
 	admitted  atomic.Int64
 	refused   atomic.Int64
 	last      atomic.Pointer[Pressure]
@@ -85,7 +91,7 @@ type admission struct {
 
 func newAdmission(maxSetups int) *admission {
 	if maxSetups <= 0 {
-		maxSetups = 200
+		maxSetups = 500
 	}
 	a := &admission{maxSetups: int64(maxSetups), lim: rate.NewLimiter(admitUnlimited, int(admitUnlimited)), sinceCut: cutCooldown}
 	a.last.Store(&Pressure{Limit: admitUnlimited})
@@ -171,24 +177,36 @@ func (a *admission) adjust(p *Pressure, window time.Duration) {
 	p.Overloded = (lagging || slow) && p.CPU >= busyCPU || p.CPU > cpuLimit || p.Setups >= a.maxSetups
 	cur := float64(a.lim.Limit())
 	a.sinceCut++
-	switch {
-	case p.Overloded && a.sinceCut >= cutCooldown:
-		// Anchor on what got through: the setups completed in this window (the throughput the machine gives
-		// now), or what was admitted if that is less; then 10 % below, so the backlog drains.
-		got := float64(p.Completed) / window.Seconds()
-		if p.Completed == 0 {
-			got = float64(p.Admitted) / window.Seconds()
+	a.done[a.doneAt%history] = p.Completed
+	a.doneAt++
+	a.recent[a.recentAt%3] = p.Overloded
+	a.recentAt++
+	confirmed := 0
+	for _, o := range a.recent {
+		if o {
+			confirmed++
 		}
+	}
+	switch {
+	case p.Overloded && confirmed >= confirm && a.sinceCut >= cutCooldown:
+		// Anchor on what got through over the last second — the throughput the machine gives now — then 10 %
+		// below it, so the backlog drains.
+		var sum int64
+		for _, c := range a.done {
+			sum += c
+		}
+		got := float64(sum) / (float64(min(a.doneAt, history)) * window.Seconds())
 		cur = math.Max(math.Min(cur, got)*admitCutFactor, admitFloor)
 		a.sinceCut = 0
 	case p.Overloded:
-		// Hold: the last cut has not shown in the measurements yet.
+		// Hold: not confirmed yet, or the last cut has not shown in the measurements.
 	case p.Refused > 0:
 		cur = math.Min(cur*admitGrowFactor, admitUnlimited)
 	case cur < admitUnlimited:
 		// No pressure and nobody refused: the offered load fits; open up faster.
 		cur = math.Min(cur*admitGrowFactor*admitGrowFactor, admitUnlimited)
 	}
+	cur = math.Round(cur)
 	if cur >= admitUnlimited/2 {
 		cur = admitUnlimited
 	}
