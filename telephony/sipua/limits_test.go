@@ -123,13 +123,11 @@ func TestAdmissionFollowsPressure(t *testing.T) {
 	if p.Overloded || p.Limit < 720 {
 		t.Fatalf("idle but lagging: %+v", p)
 	}
-	// Slow setups while busy are pressure; the cut follows the last second's throughput.
-	for range cutCooldown + 1 {
-		p = Pressure{CPU: 0.4, Admitted: 50, Completed: 50, Slow: 10}
-		a.adjust(&p, w)
-	}
-	if !p.Overloded || p.Limit >= 720 {
-		t.Fatalf("slow setups: %+v, want a cut below 720", p)
+	// Slow setups alone are no pressure (after our 100 Trying they cost no retransmission).
+	p = Pressure{CPU: 0.4, Admitted: 50, Completed: 50, Slow: 50}
+	a.adjust(&p, w)
+	if p.Overloded {
+		t.Fatalf("slow setups: %+v", p)
 	}
 	// Calm with refusals: grows by 5 % a window.
 	before := float64(a.lim.Limit())

@@ -45,7 +45,7 @@ type Config struct {
 	RTPPortEnd    int
 	UserAgent     string
 	// MaxSetups is the most INVITEs between the gate and their answer (the transaction backlog) before new ones
-	// get 503; default 500. Calls the handler answers late on purpose count until answered.
+	// get 503; default 2000 (a bound on memory, not a rate). Calls the handler answers late on purpose count until answered.
 	MaxSetups int
 	// ReadTimeout closes a TCP/TLS connection that sends nothing for this long (default 32 s = 64×T1): a
 	// half-sent message cannot hold a connection (issue 14).
