@@ -29,22 +29,22 @@ import (
 //   - the transaction backlog: INVITEs past the gate whose dialog is not answered yet;
 //   - CPU: this process's share of the cores it may use.
 //
-// Under pressure the rate drops to 90 % of what was admitted in the window that built it (multiplicative
-// decrease, anchored on the measured throughput rather than on a guessed capacity); without pressure, while
-// calls are being refused, it grows by 5 % per window. There is no fixed calls/s figure to configure: the same
-// code keeps a quiet machine's 1,500 calls/s and a loaded machine's fraction of it. MaxCalls stays as the hard
-// ceiling of concurrent calls.
+// Lag counts only while this process is busy (another process's load is not ours to shed). When two of the last
+// three 100 ms windows are under pressure, the rate drops to 90 % of the setups completed over the last second
+// (multiplicative decrease anchored on measured throughput, not on a guessed capacity), at most every 500 ms;
+// without pressure, while calls are being refused, it grows by 5 % per window. There is no calls/s figure to
+// configure. MaxCalls stays as the hard ceiling of concurrent calls. Slow setups are measured and logged but do
+// not shed: after our immediate 100 Trying they cost no retransmission.
 
-// Thresholds of "under pressure". SIP's clock is T1 = 500 ms: an answer later than that is retransmitted. A setup
-// (INVITE in → 200 out) slower than half of it, or a process that cannot get a 10 ms timer within 100 ms, is on
-// its way there; backlog and CPU catch what the others would only show later.
+// Thresholds of "under pressure". SIP's clock is T1 = 500 ms: an answer later than that is retransmitted. A
+// process that cannot get a 10 ms timer within 150 ms, or whose goroutines wait 100 ms to run, is on its way
+// there; backlog and CPU catch what the others would only show later.
 const (
 	admitWindow     = 100 * time.Millisecond
 	lagTick         = 10 * time.Millisecond
 	lagLimit        = 150 * time.Millisecond // worst ticker overshoot in a window
 	schedP99Limit   = 100 * time.Millisecond // Go scheduler latency p99 in a window
-	slowSetup       = 250 * time.Millisecond // a setup this slow counts against the window
-	slowShareLimit  = 0.05                   // share of slow setups that means pressure
+	slowSetup       = 250 * time.Millisecond // a setup this slow is counted (logged with the pressure)
 	cpuLimit        = 0.92                   // share of GOMAXPROCS cores
 	busyCPU         = 0.3                    // below this share the lag is someone else's: shedding would not help
 	admitUnlimited  = 1e6
@@ -169,16 +169,14 @@ func (a *admission) run(ctx context.Context) {
 
 // adjust applies one window's measurement to the admission rate.
 func (a *admission) adjust(p *Pressure, window time.Duration) {
-	// Lag and slow setups count only while this process is busy: on a machine loaded by others, a quiet hotline
+	// Lag counts only while this process is busy: on a machine loaded by others, a quiet hotline
 	// refusing its few calls would fix nothing, and cutting on them would spiral down (fewer calls admitted, the
 	// same foreign load, another cut). The backlog counts always: it is ours by definition.
 	lagging := p.TickLag > lagLimit || p.SchedP99 > schedP99Limit
-	slow := p.Completed > 0 && float64(p.Slow) > slowShareLimit*float64(p.Completed) // reported, see below
 	p.Overloded = lagging && p.CPU >= busyCPU || p.CPU > cpuLimit || p.Setups >= a.maxSetups
 	// Slow setups alone do not cut: after our 100 Trying a slow answer costs no retransmission (measured: with
 	// PostgreSQL starved by other processes, setups of 0.5–1.5 s still completed, and cutting on them halved the
 	// calls completed). They are logged with the pressure, and a backlog that keeps growing hits maxSetups.
-	_ = slow
 	cur := float64(a.lim.Limit())
 	a.sinceCut++
 	a.done[a.doneAt%history] = p.Completed
