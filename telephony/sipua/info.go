@@ -11,7 +11,7 @@ import (
 // Digits routes keypad digits sent as SIP INFO (B3: diago answers every application/dtmf-relay INFO with 406) to
 // the call they belong to, by Call-ID. One handler for both sides: the SIP server registers its inbound calls,
 // the dialer the calls it places (it chooses their Call-ID before the INVITE leaves, so an INFO finds the call
-// from the first moment). Register it with sipgo's OnInfo after diago.NewDiago: the last registration wins.
+// from the first moment). Both used to have a handler of their own. Register it with sipgo's OnInfo after diago.NewDiago: the last registration wins.
 type Digits struct {
 	calls sync.Map // Call-ID → digitSink
 }
