@@ -33,11 +33,13 @@ type Deps struct {
 
 	Monitoring *monitoring.Service // households, caller lookup (nil: routes not registered)
 	Campaigns  *Campaigns          // outbound campaigns and click-to-call (nil: routes not registered)
+	// SIPBindings counts an agent's live SIP registrations (the console's state bar); nil: not shown.
+	SIPBindings func(ctx context.Context, sipUser string) (int, error)
 
 	Limits Limits // in-flight requests per route class (zero: unlimited)
 	// Draining, if set and true, makes /readyz answer 503 so balancers take the instance out of rotation
 	// while it shuts down.
-	Draining func() bool
+	Draining    func() bool
 	RedisPrefix string           // prefix of Redis keys (login limiter); default Tickets.RedisPrefix
 	Sessions    SessionConfig    // browser sessions, CSRF and the login limiter
 	Hub         Hub              // the websocket hub behind GET /ws (notify/hub); nil: /ws not served
@@ -63,6 +65,7 @@ type Server struct {
 	// checkPassword is org.CheckPassword; tests count its calls (each is a bcrypt comparison).
 	checkPassword func(ctx context.Context, db org.DB, username, password string) (org.User, error)
 }
+
 // routeMux is the ServeMux that remembers every pattern registered, so the authorization test can walk the
 // whole route table (a route added without a row in that test's table fails it).
 type routeMux struct {
@@ -81,7 +84,7 @@ func (m *routeMux) Handle(pattern string, h http.Handler) {
 }
 
 // New returns the whole HTTP surface as one handler; the route table is in routes().
-func New(deps Deps) http.Handler { return newServer(deps).handler }
+func New(deps Deps) http.Handler { return securityHeaders(newServer(deps).handler) }
 
 func newServer(deps Deps) *Server {
 	if deps.Log == nil {
@@ -121,6 +124,7 @@ func (s *Server) routes() {
 	s.callRoutes()
 	s.householdRoutes()
 	s.campaignRoutes()
+	s.consoleRoutes()
 	s.mux.HandleFunc("/api/", s.api(s.notFound))
 	s.mux.Handle("/", s.console())
 }
