@@ -44,7 +44,7 @@ func bindingsKey(prefix, user string) string { return prefix + "sip:reg:" + user
 // LiveBindings counts the unexpired registrations of a SIP user, read straight from Redis, so a process without
 // a SIP listener (a web node) can show whether an agent's phone is registered.
 func LiveBindings(ctx context.Context, rdb *redis.Client, prefix, sipUser string) (int, error) {
-	n, err := rdb.ZCount(ctx, prefix+"sip:reg:"+sipUser, strconv.FormatInt(time.Now().UnixMilli(), 10), "+inf").Result()
+	n, err := rdb.ZCount(ctx, bindingsKey(prefix, sipUser), strconv.FormatInt(time.Now().UnixMilli(), 10), "+inf").Result()
 	if err != nil {
 		return 0, fmt.Errorf("registrations of %s: %w", sipUser, err)
 	}
