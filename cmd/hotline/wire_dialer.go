@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"hotline/telephony"
 	"hotline/telephony/dialer"
+	"hotline/telephony/sipua"
 	"hotline/telephony/ticketlink"
 	"hotline/ticketing"
 	"hotline/ticketing/campaign"
@@ -127,20 +127,8 @@ func (p agentPhones) AgentContacts(ctx context.Context, agent org.UserID) ([]sip
 	if err != nil {
 		return nil, fmt.Errorf("click-to-call needs the agent's SIP account: %w", err)
 	}
-	// The registrar's bindings: a sorted set per SIP user scored by expiry (telephony/sipua/registrar.go).
-	key := p.prefix + "sip:reg:" + ag.SIPUser
-	vals, err := p.rdb.ZRangeByScore(ctx, key, &redis.ZRangeBy{Min: strconv.FormatInt(time.Now().UnixMilli(), 10), Max: "+inf"}).Result()
-	if err == nil {
-		var out []sip.Uri
-		for _, v := range vals {
-			var u sip.Uri
-			if !strings.ContainsAny(v, "\r\n\x00") && sip.ParseUri(v, &u) == nil {
-				out = append(out, u)
-			}
-		}
-		if len(out) > 0 {
-			return out, nil
-		}
+	if out, err := sipua.Bindings(ctx, p.rdb, p.prefix, ag.SIPUser); err == nil && len(out) > 0 {
+		return out, nil
 	}
 	if p.uriTemplate == "" {
 		return nil, nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -18,6 +17,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"hotline/telephony/media"
+	"hotline/telephony/sipua"
 	"hotline/ticketing/campaign"
 	"hotline/ticketing/phone"
 )
@@ -48,7 +48,7 @@ type UAConfig struct {
 type UA struct {
 	dg      *diago.Diago
 	ua      *sipgo.UserAgent
-	info    *infoDigits
+	info    *sipua.Digits
 	prompts string
 	log     *slog.Logger
 	host    string
@@ -83,9 +83,9 @@ func NewUA(c UAConfig) (*UA, error) {
 		tr.MediaExternalIP = net.ParseIP(c.ExternalIP)
 	}
 	dg := diago.NewDiago(ua, diago.WithTransport(tr), diago.WithMediaConfig(mc), diago.WithServer(srv), diago.WithLogger(c.Log))
-	u := &UA{dg: dg, ua: ua, info: &infoDigits{}, prompts: c.PromptDir, log: c.Log, host: host}
+	u := &UA{dg: dg, ua: ua, info: &sipua.Digits{}, prompts: c.PromptDir, log: c.Log, host: host}
 	// Registered after NewDiago: the last registration wins, replacing diago's 406 (B3).
-	srv.OnInfo(u.info.handle)
+	srv.OnInfo(u.info.Handle)
 	return u, nil
 }
 
@@ -130,13 +130,19 @@ type CallPlan struct {
 	OptOutKey   string
 }
 
-// outcomeOf maps a failed INVITE to a campaign outcome: the one place that turns SIP codes into outcomes.
-func outcomeOf(code int) campaign.Outcome {
-	switch code {
-	case 486, 600:
+// outcomeOf words an INVITE's result class (sipua.ClassifyInvite reads the SIP answer) as a campaign outcome.
+// A 603 Decline reached the household but not now: it is retried like no answer (the longer delay), never
+// counted as a contact.
+func outcomeOf(c sipua.ResultClass) campaign.Outcome {
+	switch c {
+	case sipua.Answered:
+		return campaign.OutcomeAnswered
+	case sipua.Busy:
 		return campaign.OutcomeBusy
-	case 408, 480, 487, 603:
+	case sipua.NoAnswer, sipua.Declined:
 		return campaign.OutcomeNoAnswer
+	case sipua.Cancelled:
+		return campaign.OutcomeInterrupted // we are shutting down hard
 	}
 	return campaign.OutcomeFailed
 }
@@ -160,8 +166,8 @@ func (u *UA) Place(ctx context.Context, p CallPlan) campaign.Result {
 	res.CallID = newCallID()
 	cid := sip.CallIDHeader(res.CallID)
 	digits := make(chan rune, 16)
-	u.info.register(res.CallID, digits)
-	defer u.info.unregister(res.CallID)
+	u.info.Register(res.CallID, digits, nil)
+	defer u.info.Unregister(res.CallID)
 
 	ring := media.NewRing(ctx, p.RingTimeout) // B4: CANCEL after a 1xx, no 32 s wait without one
 	defer ring.Release()
@@ -172,21 +178,8 @@ func (u *UA) Place(ctx context.Context, p CallPlan) campaign.Result {
 	ring.Stop()
 	if err != nil {
 		res.EndedAt = time.Now()
-		var de *sipgo.ErrDialogResponse
-		var dv sipgo.ErrDialogResponse
-		switch {
-		case errors.As(err, &de):
-			res.SIPCode, res.Outcome = de.Res.StatusCode, outcomeOf(de.Res.StatusCode)
-		case errors.As(err, &dv):
-			res.SIPCode, res.Outcome = dv.Res.StatusCode, outcomeOf(dv.Res.StatusCode)
-		case ring.RangOut():
-			res.SIPCode, res.Outcome = 487, campaign.OutcomeNoAnswer
-		default:
-			res.Outcome = campaign.OutcomeFailed
-			if ctx.Err() != nil {
-				res.Outcome = campaign.OutcomeInterrupted // we are shutting down hard
-			}
-		}
+		r := sipua.ClassifyInvite(ctx, ring, err)
+		res.SIPCode, res.Outcome = r.SIPCode, outcomeOf(r.Class)
 		return res
 	}
 	defer med.Close()

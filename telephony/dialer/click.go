@@ -12,12 +12,12 @@ import (
 
 	"github.com/emiago/diago"
 	dmedia "github.com/emiago/diago/media"
-	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/zaf/g711"
 
 	"hotline/telephony"
 	"hotline/telephony/media"
+	"hotline/telephony/sipua"
 	"hotline/ticketing/campaign"
 	"hotline/ticketing/org"
 	"hotline/ticketing/phone"
@@ -137,14 +137,7 @@ func (k *Clicker) leg(ctx context.Context, to sip.Uri, headers []sip.Header, aut
 	if err != nil {
 		ring.Release()
 		d.Close()
-		var de *sipgo.ErrDialogResponse
-		if errors.As(err, &de) {
-			return nil, nil, de.Res.StatusCode, err
-		}
-		if ring.RangOut() {
-			return nil, nil, 487, err
-		}
-		return nil, nil, 0, err
+		return nil, nil, sipua.ClassifyInvite(ctx, ring, err).SIPCode, err
 	}
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

@@ -64,6 +64,7 @@ type Intake struct {
 	sip   *sipua.Server
 	log   *slog.Logger
 	queue *queue
+	pacer *media.Pacer // greeting and hold music for every call, from a few pacing loops
 }
 
 // New returns an Intake for calls arriving on sip.
@@ -89,10 +90,11 @@ func New(cfg Config, svc *telephony.Service, sip *sipua.Server, log *slog.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Intake{cfg: cfg, svc: svc, sip: sip, log: log, queue: newQueue(svc, log, cfg.Poll)}
+	return &Intake{cfg: cfg, svc: svc, sip: sip, log: log, queue: newQueue(svc, log, cfg.Poll), pacer: &media.Pacer{}}
 }
 
-// Run dispatches the queue until ctx ends.
+// Run dispatches the queue until ctx ends. The pacer's loops end with the last call playing audio, which ends
+// before the SIP server's Run returns.
 func (in *Intake) Run(ctx context.Context) error { return in.queue.run(ctx) }
 
 // Waiting is the number of callers in this process's queue.
@@ -303,20 +305,36 @@ func (k *call) teardown() {
 // play plays a prompt to the caller; it stops early when ctx (the call's, by default) ends.
 func (k *call) play(p media.Prompt) { k.playCtx(k.ctx, p) }
 
-func (k *call) playCtx(ctx context.Context, p media.Prompt) error {
+func (k *call) playCtx(ctx context.Context, p media.Prompt) error { return k.playPrompt(ctx, p, false) }
+
+// playPrompt plays p (looped until ctx ends, with loop) through the intake's pacer: one pacing loop for many
+// calls, the prompt encoded once. Codecs other than G.711 (none are offered today) fall back to diago's playback.
+func (k *call) playPrompt(ctx context.Context, p media.Prompt, loop bool) error {
 	if len(p.WAV) == 0 || ctx.Err() != nil {
 		return ctx.Err()
 	}
-	pb, err := k.med.PlaybackControlCreate()
-	if err != nil {
+	if audio := p.Payload(k.codec); audio != nil && k.med.RTPPacketWriter != nil {
+		err := k.in.pacer.Play(ctx, k.med.RTPPacketWriter, k.codec, audio, loop)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return err
 	}
-	defer context.AfterFunc(ctx, pb.Stop)()
-	_, err = pb.Play(bytes.NewReader(p.WAV), "audio/wav")
-	if ctx.Err() != nil {
-		return ctx.Err()
+	for {
+		pb, err := k.med.PlaybackControlCreate()
+		if err != nil {
+			return err
+		}
+		stop := context.AfterFunc(ctx, pb.Stop)
+		_, err = pb.Play(bytes.NewReader(p.WAV), "audio/wav")
+		stop()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil || !loop {
+			return err
+		}
 	}
-	return err
 }
 
 // nextDigit waits for a keypad digit (RFC 4733 or SIP INFO) until ctx ends.
@@ -379,11 +397,7 @@ func (k *call) startWaiting() *waiting {
 		if !w.agentFound.Load() && k.playCtx(ctx, p.Queue) != nil {
 			return
 		}
-		for ctx.Err() == nil {
-			if err := k.playCtx(ctx, p.Hold); err != nil {
-				return
-			}
-		}
+		k.playPrompt(ctx, p.Hold, true)
 	}()
 	return w
 }
@@ -477,16 +491,16 @@ func (k *call) ringAgent(a telephony.Agent, hold *waiting) (done, finished bool)
 	hdr := []sip.Header{sip.NewHeader("X-Hotline-Call", strconv.FormatInt(int64(k.id), 10))}
 	leg, outcome := k.in.sip.RingContacts(k.ctx, k.d, contacts, k.in.cfg.RingTimeout, hdr)
 	switch outcome {
-	case sipua.AgentAnswered:
-	case sipua.CallerGone:
+	case sipua.Answered:
+	case sipua.Cancelled:
 		k.release(a, false, "")
 		k.abandoned("caller_hangup")
 		return true, false
-	case sipua.AgentNoAnswer:
+	case sipua.NoAnswer:
 		log.Info("agent did not answer; paused")
 		k.release(a, false, telephony.ReasonNoAnswer)
 		return false, false
-	case sipua.AgentDeclined:
+	case sipua.Busy, sipua.Declined: // the agent pressed "busy" or "decline"
 		log.Info("agent declined; paused")
 		k.release(a, false, "declined")
 		return false, false

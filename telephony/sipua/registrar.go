@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -20,14 +21,15 @@ import (
 // authentication against the agent's SIP account, bindings with expiry, several contacts per agent. Bindings
 // live in Redis (a sorted set per SIP user, scored by expiry), so any process can ring any agent.
 type Registrar struct {
-	db     org.DB
-	rdb    *redis.Client
-	prefix string
-	realm  string
-	nonces nonces
-	log    *slog.Logger
-	minExp time.Duration
-	maxExp time.Duration
+	db       org.DB
+	rdb      *redis.Client
+	prefix   string
+	realm    string
+	nonces   nonces
+	failures failureLimit
+	log      *slog.Logger
+	minExp   time.Duration
+	maxExp   time.Duration
 }
 
 func newRegistrar(db org.DB, rdb *redis.Client, prefix, realm string, log *slog.Logger) *Registrar {
@@ -35,12 +37,14 @@ func newRegistrar(db org.DB, rdb *redis.Client, prefix, realm string, log *slog.
 		nonces: nonces{rdb: rdb, prefix: prefix, ttl: 30 * time.Second}, minExp: 30 * time.Second, maxExp: time.Hour}
 }
 
-func (r *Registrar) key(user string) string { return r.prefix + "sip:reg:" + user }
+func (r *Registrar) key(user string) string { return bindingsKey(r.prefix, user) }
+
+func bindingsKey(prefix, user string) string { return prefix + "sip:reg:" + user }
 
 // LiveBindings counts the unexpired registrations of a SIP user, read straight from Redis, so a process without
 // a SIP listener (a web node) can show whether an agent's phone is registered.
 func LiveBindings(ctx context.Context, rdb *redis.Client, prefix, sipUser string) (int, error) {
-	n, err := rdb.ZCount(ctx, prefix+"sip:reg:"+sipUser, strconv.FormatInt(time.Now().UnixMilli(), 10), "+inf").Result()
+	n, err := rdb.ZCount(ctx, bindingsKey(prefix, sipUser), strconv.FormatInt(time.Now().UnixMilli(), 10), "+inf").Result()
 	if err != nil {
 		return 0, fmt.Errorf("registrations of %s: %w", sipUser, err)
 	}
@@ -49,12 +53,18 @@ func LiveBindings(ctx context.Context, rdb *redis.Client, prefix, sipUser string
 
 // Contacts returns the live contacts of an agent's SIP user, dropping expired ones.
 func (r *Registrar) Contacts(ctx context.Context, sipUser string) ([]sip.Uri, error) {
-	now := time.Now().UnixMilli()
-	k := r.key(sipUser)
-	if err := r.rdb.ZRemRangeByScore(ctx, k, "-inf", strconv.FormatInt(now, 10)).Err(); err != nil {
+	if err := r.rdb.ZRemRangeByScore(ctx, r.key(sipUser), "-inf", strconv.FormatInt(time.Now().UnixMilli(), 10)).Err(); err != nil {
 		return nil, fmt.Errorf("contacts of %s: %w", sipUser, err)
 	}
-	vals, err := r.rdb.ZRange(ctx, k, 0, -1).Result()
+	return Bindings(ctx, r.rdb, r.prefix, sipUser)
+}
+
+// Bindings reads the live contacts of a SIP user from Redis without changing anything: the lookup for
+// processes that ring agents but do not run the registrar (the dialer's click-to-call). Bindings are a sorted
+// set per SIP user scored by expiry in Unix milliseconds; expired members are skipped.
+func Bindings(ctx context.Context, rdb *redis.Client, prefix, sipUser string) ([]sip.Uri, error) {
+	vals, err := rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: bindingsKey(prefix, sipUser), ByScore: true,
+		Start: strconv.FormatInt(time.Now().UnixMilli(), 10), Stop: "+inf"}).Result()
 	if err != nil {
 		return nil, fmt.Errorf("contacts of %s: %w", sipUser, err)
 	}
@@ -75,7 +85,7 @@ func (r *Registrar) serve(req *sip.Request, tx sip.ServerTransaction) {
 	defer cancel()
 	res, err := r.handle(ctx, req)
 	if err != nil {
-		if !errors.Is(err, ErrBadCredentials) && !errors.Is(err, ErrMalformed) {
+		if !errorsAny(err, ErrBadCredentials, ErrMalformed, ErrTooManyFailures) {
 			r.log.Warn("REGISTER failed", "source", req.Source(), "err", err)
 		}
 		res = Response(req, err)
@@ -105,8 +115,15 @@ func (r *Registrar) handle(ctx context.Context, req *sip.Request) (*sip.Response
 		// Unknown, used or expired nonce: challenge again; stale tells the phone its password was not the problem.
 		return r.nonces.challenge(ctx, req, r.realm, scope, true)
 	}
+	src := sourceHost(req)
+	if blocked, err := r.failures.blocked(ctx, src, user); err != nil {
+		return nil, err
+	} else if blocked {
+		return nil, ErrTooManyFailures
+	}
 	acct, err := telephony.SIPAccountByUser(ctx, r.db, user)
 	if errors.Is(err, org.ErrNotFound) || (err == nil && (cred.Username != user || cred.Realm != acct.Realm)) {
+		r.failures.record(ctx, src, user)
 		return nil, ErrBadCredentials
 	}
 	if err != nil {
@@ -114,6 +131,7 @@ func (r *Registrar) handle(ctx context.Context, req *sip.Request) (*sip.Response
 	}
 	if !verify(cred, string(req.Method), acct.HA1) {
 		r.log.Info("REGISTER with wrong password", "sip_user", user, "source", req.Source())
+		r.failures.record(ctx, src, user)
 		return nil, ErrBadCredentials
 	}
 	if err := r.bind(ctx, req, user); err != nil {
@@ -192,4 +210,61 @@ func (r *Registrar) ok(ctx context.Context, req *sip.Request, user string) (*sip
 		res.AppendHeader(&sip.ContactHeader{Address: u, Params: p})
 	}
 	return res, nil
+}
+
+// failureLimit caps failed REGISTER authentications per source address and per SIP user in a fixed window
+// (issue 14: without it, about 1,000 password guesses/s). Counters live in Redis, so the cap holds across
+// processes behind one balancer. The per-user cap is higher than the per-source one and lets an agent's phone
+// back in one window after an attack stops; it is what stops a guesser spread over many addresses.
+type failureLimit struct {
+	rdb       *redis.Client
+	prefix    string
+	perSource int
+	perUser   int
+	window    time.Duration
+}
+
+func (f failureLimit) keys(src, user string) (string, string) {
+	return f.prefix + "sip:regfail:src:" + src, f.prefix + "sip:regfail:user:" + user
+}
+
+// blocked reports whether the source or the user has used up its failures in the current window.
+func (f failureLimit) blocked(ctx context.Context, src, user string) (bool, error) {
+	if f.rdb == nil || f.perSource <= 0 {
+		return false, nil
+	}
+	ks, ku := f.keys(src, user)
+	vals, err := f.rdb.MGet(ctx, ks, ku).Result()
+	if err != nil {
+		return false, fmt.Errorf("REGISTER failure counters: %w", err)
+	}
+	count := func(v any) int {
+		s, _ := v.(string)
+		n, _ := strconv.Atoi(s)
+		return n
+	}
+	return count(vals[0]) >= f.perSource || count(vals[1]) >= f.perUser, nil
+}
+
+// record counts one failure for the source and the user; the window starts at the first failure.
+func (f failureLimit) record(ctx context.Context, src, user string) {
+	if f.rdb == nil || f.perSource <= 0 {
+		return
+	}
+	ks, ku := f.keys(src, user)
+	p := f.rdb.TxPipeline()
+	p.Incr(ctx, ks)
+	p.ExpireNX(ctx, ks, f.window)
+	p.Incr(ctx, ku)
+	p.ExpireNX(ctx, ku, f.window)
+	p.Exec(ctx) // a lost count only makes the cap a little looser; the REGISTER is refused either way
+}
+
+// sourceHost is the request's source address without the port.
+func sourceHost(req *sip.Request) string {
+	host, _, err := net.SplitHostPort(req.Source())
+	if err != nil {
+		return req.Source()
+	}
+	return host
 }

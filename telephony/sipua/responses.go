@@ -3,6 +3,7 @@ package sipua
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -24,7 +25,28 @@ var (
 	ErrInternal         = errors.New("internal error")
 	ErrMethodNotAllowed = errors.New("method not allowed")
 	ErrNoOffer          = errors.New("INVITE without an SDP offer (late offer is not supported)")
+
+	ErrTooManyHops          = errors.New("Max-Forwards reached 0")
+	ErrVersionNotSupported  = errors.New("SIP version not supported")
+	ErrUnsupportedURIScheme = errors.New("request URI scheme not supported")
+	ErrBadExtension         = errors.New("required extension not supported")
+	ErrUnsupportedMediaType = errors.New("INVITE body is not application/sdp")
+	ErrUnusableOffer        = errors.New("SDP offer has no usable audio stream")
+	ErrOverloaded           = errors.New("overloaded: measured pressure above the admission limit")
+	ErrTooManyFailures      = errors.New("too many failed authentications")
+	ErrNoSuchCall           = errors.New("no such call")
 )
+
+// ExtensionError is ErrBadExtension with the option tags at fault (for the Unsupported header).
+type ExtensionError struct{ Options []string }
+
+func (e *ExtensionError) Error() string {
+	return ErrBadExtension.Error() + ": " + strings.Join(e.Options, ", ")
+}
+func (e *ExtensionError) Unwrap() error { return ErrBadExtension }
+
+// AllowedMethods are the methods hotline's SIP side answers (Allow in 405s).
+const AllowedMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REGISTER"
 
 // Status returns the SIP status code and reason phrase for a refusal.
 func Status(err error) (int, string) {
@@ -37,10 +59,23 @@ func Status(err error) (int, string) {
 		return sip.StatusUnauthorized, "Unauthorized"
 	case errors.Is(err, ErrNumberNotServed):
 		return sip.StatusNotFound, "Not Found"
-	case errors.Is(err, ErrRateLimited), errors.Is(err, ErrOverCapacity), errors.Is(err, ErrDraining):
+	case errors.Is(err, ErrRateLimited), errors.Is(err, ErrOverCapacity), errors.Is(err, ErrDraining),
+		errors.Is(err, ErrOverloaded), errors.Is(err, ErrTooManyFailures):
 		return sip.StatusServiceUnavailable, "Service Unavailable"
-	case errors.Is(err, ErrNoOffer):
+	case errors.Is(err, ErrNoOffer), errors.Is(err, ErrUnusableOffer):
 		return sip.StatusNotAcceptableHere, "Not Acceptable Here"
+	case errors.Is(err, ErrTooManyHops):
+		return sip.StatusTooManyHops, "Too Many Hops"
+	case errors.Is(err, ErrVersionNotSupported):
+		return sip.StatusVersionNotSupported, "Version Not Supported"
+	case errors.Is(err, ErrUnsupportedURIScheme):
+		return 416, "Unsupported URI Scheme"
+	case errors.Is(err, ErrBadExtension):
+		return sip.StatusBadExtension, "Bad Extension"
+	case errors.Is(err, ErrUnsupportedMediaType):
+		return sip.StatusUnsupportedMediaType, "Unsupported Media Type"
+	case errors.Is(err, ErrNoSuchCall):
+		return sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist"
 	case errors.Is(err, ErrMethodNotAllowed):
 		return sip.StatusMethodNotAllowed, "Method Not Allowed"
 	}
@@ -55,48 +90,80 @@ func Response(req *sip.Request, err error) *sip.Response {
 	switch {
 	case errors.Is(err, ErrRateLimited), errors.Is(err, ErrOverCapacity):
 		res.AppendHeader(sip.NewHeader("Retry-After", "5"))
+	case errors.Is(err, ErrOverloaded):
+		// Short: the pressure that refused this call is measured every few milliseconds and passes quickly.
+		res.AppendHeader(sip.NewHeader("Retry-After", "1"))
+	case errors.Is(err, ErrTooManyFailures):
+		res.AppendHeader(sip.NewHeader("Retry-After", "60"))
 	case errors.Is(err, ErrDraining):
 		res.AppendHeader(sip.NewHeader("Retry-After", "30"))
+	case errors.Is(err, ErrUnsupportedMediaType) && req.Method == sip.INFO:
+		res.AppendHeader(sip.NewHeader("Accept", "application/dtmf-relay, application/dtmf"))
+	case errors.Is(err, ErrUnsupportedMediaType):
+		res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
+	case errors.Is(err, ErrMethodNotAllowed):
+		res.AppendHeader(sip.NewHeader("Allow", AllowedMethods))
+	}
+	var ext *ExtensionError
+	if errors.As(err, &ext) {
+		res.AppendHeader(sip.NewHeader("Unsupported", strings.Join(ext.Options, ", ")))
 	}
 	return res
 }
 
-// AgentOutcome is what became of ringing an agent's phone.
-type AgentOutcome int
-
-const (
-	AgentAnswered    AgentOutcome = iota
-	AgentNoAnswer                 // rang out (we sent CANCEL), or answered 408/480
-	AgentUnreachable              // no registered contact, transport error, 404, 5xx
-	AgentDeclined                 // 486/600/603: the agent pressed "busy"/"decline"
-	CallerGone                    // the caller hung up while the agent's phone rang
-)
-
-func (o AgentOutcome) String() string {
-	return [...]string{"answered", "no_answer", "unreachable", "declined", "caller_gone"}[o]
+// Result is what became of an outbound INVITE — an agent's phone rung by the ACD, a household called by the
+// dialer, either leg of a click-to-call. ClassifyInvite is the one place that reads SIP answers into it; the
+// callers map the few classes to their own words (agent states, campaign outcomes) without looking at codes.
+type Result struct {
+	Class   ResultClass
+	SIPCode int // the final answer's code; 487 when we cancelled a ringing call; 0 when none came
 }
 
-// ClassifyInvite maps the result of an INVITE to an agent's phone to an outcome. callerCtx is the caller's
-// context and ring the INVITE's ring (see media.Ring).
-func ClassifyInvite(callerCtx context.Context, ring *media.Ring, err error) AgentOutcome {
+// ResultClass is the class of an INVITE's outcome.
+type ResultClass int
+
+const (
+	Answered    ResultClass = iota
+	NoAnswer                // rang out (we sent CANCEL), or 408, 480, 487
+	Busy                    // 486 Busy Here, 600 Busy Everywhere
+	Declined                // 603 Decline: reached, and the person refused the call
+	Unreachable             // anything else: transport error, 404, 484, 5xx, no answer at all
+	Cancelled               // our side gave up (the caller hung up, shutdown) before an answer
+)
+
+func (c ResultClass) String() string {
+	return [...]string{"answered", "no_answer", "busy", "declined", "unreachable", "cancelled"}[c]
+}
+
+// ClassifyInvite reads the result of an INVITE placed with ring (media.Ring: B4 ring timeouts). parent is the
+// context the call was placed for (the caller's, or the dialer's); when it has ended before an answer the call was
+// given up by us, not refused by them.
+func ClassifyInvite(parent context.Context, ring *media.Ring, err error) Result {
 	if err == nil {
-		return AgentAnswered
+		return Result{Class: Answered, SIPCode: sip.StatusOK}
 	}
-	if callerCtx.Err() != nil {
-		return CallerGone
-	}
-	if ring.RangOut() {
-		return AgentNoAnswer
-	}
+	var code int
 	var de *sipgo.ErrDialogResponse
-	if errors.As(err, &de) {
-		switch de.Res.StatusCode {
-		case sip.StatusRequestTimeout, sip.StatusTemporarilyUnavailable, sip.StatusRequestTerminated:
-			return AgentNoAnswer
-		case sip.StatusBusyHere, sip.StatusGlobalBusyEverywhere, sip.StatusGlobalDecline:
-			return AgentDeclined
-		}
-		return AgentUnreachable
+	var dv sipgo.ErrDialogResponse
+	switch {
+	case errors.As(err, &de):
+		code = de.Res.StatusCode
+	case errors.As(err, &dv):
+		code = dv.Res.StatusCode
 	}
-	return AgentUnreachable
+	switch {
+	case parent.Err() != nil:
+		return Result{Class: Cancelled, SIPCode: code}
+	case ring != nil && ring.RangOut():
+		return Result{Class: NoAnswer, SIPCode: sip.StatusRequestTerminated}
+	}
+	switch code {
+	case sip.StatusRequestTimeout, sip.StatusTemporarilyUnavailable, sip.StatusRequestTerminated:
+		return Result{Class: NoAnswer, SIPCode: code}
+	case sip.StatusBusyHere, sip.StatusGlobalBusyEverywhere:
+		return Result{Class: Busy, SIPCode: code}
+	case sip.StatusGlobalDecline:
+		return Result{Class: Declined, SIPCode: code}
+	}
+	return Result{Class: Unreachable, SIPCode: code}
 }

@@ -34,14 +34,15 @@ type forkResult struct {
 // RingContacts rings every contact of an agent at once for at most ring, on behalf of the caller's dialog
 // (diago's Originator: the agent sees the caller's number, and is offered the caller's codec so the legs can be
 // bridged without transcoding). The first contact to answer wins and the others are cancelled. It returns when
-// every fork has finished, so no goroutine outlives it.
-func (s *Server) RingContacts(ctx context.Context, caller *diago.DialogServerSession, contacts []sip.Uri, ring time.Duration, headers []sip.Header) (*Leg, AgentOutcome) {
+// every fork has finished, so no goroutine outlives it. Of several failed forks the most telling class is
+// reported: the caller gone, then rang out, then refused (busy or declined), then unreachable.
+func (s *Server) RingContacts(ctx context.Context, caller *diago.DialogServerSession, contacts []sip.Uri, ring time.Duration, headers []sip.Header) (*Leg, ResultClass) {
 	if len(contacts) == 0 {
-		return nil, AgentUnreachable
+		return nil, Unreachable
 	}
 	for _, h := range headers {
 		if SafeHeaderValue(h.Value()) != nil {
-			return nil, AgentUnreachable
+			return nil, Unreachable
 		}
 	}
 	rings := make([]*media.Ring, len(contacts))
@@ -59,7 +60,7 @@ func (s *Server) RingContacts(ctx context.Context, caller *diago.DialogServerSes
 		}(i, c)
 	}
 	var win *forkResult
-	outcome := AgentUnreachable
+	outcome := Unreachable
 	for range contacts {
 		r := <-results
 		rings[r.i].Stop()
@@ -84,13 +85,13 @@ func (s *Server) RingContacts(ctx context.Context, caller *diago.DialogServerSes
 			r.d.Close()
 		}
 		if r.err != nil {
-			switch o := ClassifyInvite(ctx, rings[r.i], r.err); {
-			case o == CallerGone:
-				outcome = CallerGone
-			case o == AgentNoAnswer && outcome != CallerGone:
-				outcome = AgentNoAnswer
-			case o == AgentDeclined && outcome == AgentUnreachable:
-				outcome = AgentDeclined
+			switch o := ClassifyInvite(ctx, rings[r.i], r.err).Class; {
+			case o == Cancelled:
+				outcome = Cancelled
+			case o == NoAnswer && outcome != Cancelled:
+				outcome = NoAnswer
+			case (o == Busy || o == Declined) && outcome == Unreachable:
+				outcome = o
 			}
 			s.log.Debug("agent contact did not take the call", "contact", contacts[r.i].String(), "err", r.err)
 		}
@@ -105,7 +106,7 @@ func (s *Server) RingContacts(ctx context.Context, caller *diago.DialogServerSes
 		win.med.Close()
 		win.d.Close()
 		rings[win.i].Release()
-		return nil, AgentUnreachable
+		return nil, Unreachable
 	}
-	return &Leg{Dialog: win.d, Media: win.med, Ring: rings[win.i]}, AgentAnswered
+	return &Leg{Dialog: win.d, Media: win.med, Ring: rings[win.i]}, Answered
 }

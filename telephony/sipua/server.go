@@ -1,14 +1,3 @@
-// Package sipua is hotline's SIP user agent: one sipgo UserAgent and one diago instance per process, listening on
-// UDP and TCP (TLS where a certificate is configured). It owns everything that happens before a call reaches
-// intake — the trunk check (source networks, optional digest), per-source INVITE rate limits, the maximum of
-// concurrent calls, draining on shutdown, malformed-request refusal — plus the registrar for agents' phones, SIP
-// INFO keypad digits (B3) and ringing agents' contacts in parallel (B4 ring timeouts). Status and Response are
-// the one place mapping refusals to SIP responses.
-//
-// Run(ctx, handler) serves until ctx ends; then new INVITEs get 503 while the calls up finish, for at most the
-// drain timeout, after which the calls still up are told to hang up (their context ends) and the listeners
-// close. Each call runs in the goroutine sipgo gives its INVITE (the handler is the call); Server starts no
-// other long-lived goroutines than the listeners, which stop with Run.
 package sipua
 
 import (
@@ -32,7 +21,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/time/rate"
 
-	"hotline/telephony/media"
 	"hotline/ticketing/org"
 )
 
@@ -56,6 +44,15 @@ type Config struct {
 	RTPPortStart  int // 0: ephemeral ports
 	RTPPortEnd    int
 	UserAgent     string
+	// MaxSetups is the most INVITEs between the gate and their answer (the transaction backlog) before new ones
+	// get 503; default 2000 (a bound on memory, not a rate). Calls the handler answers late on purpose count until answered.
+	MaxSetups int
+	// ReadTimeout closes a TCP/TLS connection that sends nothing for this long (default 32 s = 64×T1): a
+	// half-sent message cannot hold a connection (issue 14).
+	ReadTimeout time.Duration
+	// RegisterFailures is how many failed REGISTER authentications a source address, and separately a SIP user,
+	// may have per minute before further attempts get 503 (default 10 per source, 3× that per user).
+	RegisterFailures int
 }
 
 // Deps are what the server needs from the rest of the process.
@@ -102,9 +99,10 @@ type Server struct {
 
 	limMu    sync.Mutex
 	limiters map[netip.Addr]*rate.Limiter
+	adm      *admission
 
-	pending  sync.Map // pendingKey → *Trunk, from the gate to the dialog handler
-	digits   sync.Map // dialog id → chan rune
+	pending  sync.Map // pendingKey → pending, from the gate to the dialog handler
+	digits   Digits
 	active   atomic.Int64
 	draining atomic.Bool
 	ready    chan struct{}
@@ -138,6 +136,12 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "hotline"
 	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = 64 * sip.T1
+	}
+	if cfg.RegisterFailures <= 0 {
+		cfg.RegisterFailures = 10
+	}
 	// B10 (found here, not in the notes' list): sipgo answers an INVITE with its own 100 Trying when the handler
 	// has not responded within Timer_1xx (200 ms), from a timer goroutine that races with the handler's response;
 	// under load the 100 can go out after our 180, and strict peers (SIPp) fail the call. The gate sends 100 itself
@@ -151,7 +155,15 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("SIP listen address %q: %w", cfg.Listeners[0].Addr, err)
 	}
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(host))
+	// Stream transports get a read deadline: sipgo's default is none, and a peer that sends half a message (or
+	// nothing) held the connection for as long as it liked.
+	tcp := func() *sip.TransportTCP {
+		return &sip.TransportTCP{ReadTimeout: cfg.ReadTimeout, WriteTimeout: 10 * time.Second}
+	}
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(host),
+		sipgo.WithUserAgentTransportLayerOptions(
+			sip.WithTransportLayerReadFilter(rawFilter),
+			sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: tcp(), TLS: &sip.TransportTLS{TransportTCP: tcp()}})))
 	if err != nil {
 		return nil, err
 	}
@@ -161,8 +173,10 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: deps.Log, ua: ua, srv: srv, limiters: map[netip.Addr]*rate.Limiter{}, ready: make(chan struct{}),
-		trunk: nonces{rdb: deps.Redis, prefix: deps.Prefix, ttl: 30 * time.Second}}
+		trunk: nonces{rdb: deps.Redis, prefix: deps.Prefix, ttl: 30 * time.Second}, adm: newAdmission(cfg.MaxSetups)}
+	s.adm.log = deps.Log
 	s.reg = newRegistrar(deps.DB, deps.Redis, deps.Prefix, cfg.Realm, deps.Log)
+	s.reg.failures = failureLimit{rdb: deps.Redis, prefix: deps.Prefix, perSource: cfg.RegisterFailures, perUser: 3 * cfg.RegisterFailures, window: time.Minute}
 	opts := []diago.DiagoOption{
 		diago.WithLogger(deps.Log), diago.WithServer(srv), diago.WithServerRequestMiddleware(s.gate),
 		// China's carrier trunks speak G.711 A-law first.
@@ -184,14 +198,18 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s.dg = diago.NewDiago(ua, opts...)
 	// Registered after NewDiago: the last registration wins, replacing diago's 406-for-everything INFO (B3).
-	srv.OnInfo(s.onInfo)
-	srv.OnRegister(func(req *sip.Request, tx sip.ServerTransaction) {
+	// Handlers registered here bypass diago's middleware, so each validates the request itself (checked).
+	srv.OnInfo(s.checked(s.digits.Handle))
+	srv.OnRegister(s.checked(func(req *sip.Request, tx sip.ServerTransaction) {
 		if err := s.admit(req); err != nil {
 			tx.Respond(Response(req, err))
 			return
 		}
 		s.reg.serve(req, tx)
-	})
+	}))
+	srv.OnNoRoute(s.checked(func(req *sip.Request, tx sip.ServerTransaction) {
+		tx.Respond(Response(req, ErrMethodNotAllowed))
+	}))
 	s.metrics(deps.Registry)
 	return s, nil
 }
@@ -239,6 +257,9 @@ func (s *Server) Run(ctx context.Context, h Handler) error {
 	if err := s.dg.ServeBackground(lctx, s.serveDialog); err != nil {
 		return fmt.Errorf("SIP listen: %w", err)
 	}
+	admDone := make(chan struct{})
+	go func() { defer close(admDone); s.adm.run(lctx) }()
+	defer func() { stopListeners(); <-admDone }()
 	// B5: sipgo reports a listener ready before it is in the connection pool; an INVITE sent at once could try
 	// to bind the port again. Settle before declaring ready.
 	time.Sleep(100 * time.Millisecond)
@@ -303,50 +324,115 @@ func (s *Server) admit(req *sip.Request) error {
 	return nil
 }
 
-// gate wraps diago's handlers: every new INVITE passes the checks here before diago builds a dialog for it.
-func (s *Server) gate(next sipgo.RequestHandler) sipgo.RequestHandler {
+// checked validates a request before h sees it (validate.go); the refusal is answered through Response. An
+// invalid ACK cannot be answered and is dropped.
+func (s *Server) checked(h sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
+		normalizeParams(req)
+		if err := validRequest(req); err != nil {
+			code, _ := Status(err)
+			s.mRefused.WithLabelValues(strconv.Itoa(code)).Inc()
+			s.log.Debug("malformed SIP request refused", "method", string(req.Method), "source", req.Source(), "err", err)
+			if req.Method != sip.ACK && tx != nil {
+				tx.Respond(Response(req, err))
+			}
+			return
+		}
+		h(req, tx)
+	}
+}
+
+// gate wraps diago's handlers: every request is validated, and every new INVITE passes the checks here before
+// diago builds a dialog for it.
+func (s *Server) gate(next sipgo.RequestHandler) sipgo.RequestHandler {
+	return s.checked(func(req *sip.Request, tx sip.ServerTransaction) {
 		if req.Method != sip.INVITE {
 			next(req, tx)
 			return
 		}
 		if to := req.To(); to != nil {
 			if _, hasTag := to.Params.Get("tag"); hasTag {
-				next(req, tx) // re-INVITE inside a dialog
+				// re-INVITE inside a dialog; one for a dialog we do not have is 481 (RFC 3261 12.2.2), answered
+				// here because diago leaves it unanswered when the tags are unusual (RFC 4475 3.1.1.1).
+				if !s.knownDialog(req) {
+					s.refuse(req, tx, ErrNoSuchCall)
+					return
+				}
+				next(req, tx)
 				return
 			}
 		}
 		t, err := s.check(req)
+		if err == nil && !s.adm.allow() {
+			// Shed before any media, CDR or dialog exists; no CDR either (a database write per refused INVITE is
+			// the work overload cannot afford): hotline_sip_refused_total{status="503"} counts them.
+			err = ErrOverloaded
+		}
 		if err != nil {
-			if t != nil && (errors.Is(err, ErrDraining) || errors.Is(err, ErrNumberNotServed) || errors.Is(err, ErrNoOffer)) {
-				s.handler.Refused(t, req, err)
-			}
 			if errors.Is(err, ErrAuthRequired) {
 				if res, cerr := s.trunk.challenge(context.Background(), req, s.cfg.Realm, "trunk:"+t.Name, false); cerr == nil {
 					tx.Respond(res)
 					return
 				}
 			}
+			// Answer first, then write the CDR: a refusal that waits for the database is retransmitted by the
+			// peer after T1, which is how overload used to feed itself.
 			s.refuse(req, tx, err)
+			if t != nil && errorsAny(err, ErrDraining, ErrNumberNotServed, ErrNoOffer, ErrUnusableOffer, ErrUnsupportedMediaType) {
+				s.handler.Refused(t, req, err)
+			}
 			return
 		}
 		if n := s.active.Add(1); n > int64(s.cfg.MaxCalls) {
 			s.active.Add(-1)
-			s.handler.Refused(t, req, ErrOverCapacity)
 			s.refuse(req, tx, ErrOverCapacity)
+			s.handler.Refused(t, req, ErrOverCapacity)
 			return
 		}
 		defer s.active.Add(-1)
 		s.mAccepted.Inc()
 		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusTrying, "Trying", nil))
 		k := pendingKey(req)
-		if _, dup := s.pending.LoadOrStore(k, t); dup {
+		setupDone := s.adm.setupStarted()
+		defer setupDone()
+		if _, dup := s.pending.LoadOrStore(k, pending{trunk: t, setupDone: setupDone}); dup {
 			s.refuse(req, tx, ErrMalformed) // same Call-ID and From tag as a call already being set up
 			return
 		}
 		defer s.pending.Delete(k)
 		next(req, tx)
+	})
+}
+
+// knownDialog reports whether an in-dialog request belongs to a dialog diago holds (ours as UAS or as UAC).
+func (s *Server) knownDialog(req *sip.Request) bool {
+	ctx := context.Background()
+	if id, err := sip.DialogIDFromRequestUAS(req); err == nil {
+		if _, err := s.dg.DialogCacheServer().DialogLoad(ctx, id); err == nil {
+			return true
+		}
 	}
+	if id, err := sip.DialogIDFromRequestUAC(req); err == nil {
+		if _, err := s.dg.DialogCacheClient().DialogLoad(ctx, id); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// pending is what the gate hands to the dialog handler.
+type pending struct {
+	trunk     *Trunk
+	setupDone func() // the INVITE leaves the admission backlog
+}
+
+func errorsAny(err error, targets ...error) bool {
+	for _, t := range targets {
+		if errors.Is(err, t) {
+			return true
+		}
+	}
+	return false
 }
 
 // check decides whether a new INVITE may become a call; it returns the trunk when the source is known.
@@ -378,8 +464,12 @@ func (s *Server) check(req *sip.Request) (*Trunk, error) {
 	if !t.serves(to.Address.User) {
 		return t, ErrNumberNotServed
 	}
-	if ct := req.ContentType(); len(req.Body()) == 0 || ct == nil || ct.Value() != "application/sdp" {
-		return t, ErrNoOffer
+	ct := ""
+	if h := req.ContentType(); h != nil {
+		ct = h.Value()
+	}
+	if err := checkOffer(ct, req.Body()); err != nil {
+		return t, err
 	}
 	return t, nil
 }
@@ -411,46 +501,19 @@ func (s *Server) serveDialog(d *diago.DialogServerSession) {
 		d.Respond(sip.StatusInternalServerError, "Server Internal Error", nil)
 		return
 	}
-	digits := make(chan rune, 32)
-	s.digits.Store(d.ID, digits)
-	defer s.digits.Delete(d.ID)
-	c := &Call{Dialog: d, Trunk: v.(*Trunk), Caller: d.FromUser(), Dialled: d.ToUser(),
-		SIPCallID: d.InviteRequest.CallID().Value(), Source: d.InviteRequest.Source(), Digits: digits}
-	s.handler.HandleCall(s.hardStop, c)
-}
-
-// onInfo takes keypad digits sent as SIP INFO (B3).
-func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
-	id, err := sip.DialogIDFromRequestUAS(req)
-	if err != nil {
-		tx.Respond(Response(req, ErrMalformed))
-		return
-	}
-	sd, err := s.dg.DialogCacheServer().DialogLoad(context.Background(), id)
-	if err != nil {
-		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
-		return
-	}
-	if err := sd.ReadRequest(req, tx); err != nil {
-		tx.Respond(Response(req, ErrMalformed))
-		return
-	}
-	ct := ""
-	if h := req.ContentType(); h != nil {
-		ct = h.Value()
-	}
-	digit, ok := media.ParseINFODigit(ct, req.Body())
-	if !ok {
-		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusUnsupportedMediaType, "Unsupported Media Type", nil))
-		return
-	}
-	tx.Respond(sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
-	if ch, ok := s.digits.Load(id); ok {
-		select {
-		case ch.(chan rune) <- digit:
-		default:
+	p := v.(pending)
+	d.OnState(func(st sip.DialogState) {
+		if st == sip.DialogStateEstablished || st == sip.DialogStateConfirmed || st == sip.DialogStateEnded {
+			p.setupDone()
 		}
-	}
+	})
+	digits := make(chan rune, 32)
+	callID := d.InviteRequest.CallID().Value()
+	s.digits.Register(callID, digits, d.ReadRequest)
+	defer s.digits.Unregister(callID)
+	c := &Call{Dialog: d, Trunk: p.trunk, Caller: d.FromUser(), Dialled: d.ToUser(),
+		SIPCallID: callID, Source: d.InviteRequest.Source(), Digits: digits}
+	s.handler.HandleCall(s.hardStop, c)
 }
 
 // pendingKey identifies a new INVITE between the gate and diago's dialog handler (diago hands on a copy of the

@@ -85,12 +85,20 @@ func (refuseAll) Refused(*Trunk, *sip.Request, error)     {}
 
 func startServer(t *testing.T) (*Server, int) {
 	t.Helper()
+	return startServerWith(t, func(*Config) {})
+}
+
+// startServerWith starts a server on a free UDP port (and TCP on the same port number when the config asks for
+// it: tune sees the UDP listener and may add more).
+func startServerWith(t *testing.T, tune func(*Config)) (*Server, int) {
+	t.Helper()
 	db := testenv.DB(t)
 	rdb, prefix := testenv.Redis(t)
 	port := testenv.FreePort(t)
-	srv, err := New(Config{Listeners: []Listener{{Transport: "udp", Addr: "127.0.0.1:" + strconv.Itoa(port)}}, DrainTimeout: time.Second,
-		Trunks: []Trunk{{Name: "main", Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}}},
-		Deps{DB: db, Redis: rdb, Prefix: prefix})
+	cfg := Config{Listeners: []Listener{{Transport: "udp", Addr: "127.0.0.1:" + strconv.Itoa(port)}}, DrainTimeout: time.Second,
+		Trunks: []Trunk{{Name: "main", Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}}}
+	tune(&cfg)
+	srv, err := New(cfg, Deps{DB: db, Redis: rdb, Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,75 @@
+package sipua
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// FuzzGate feeds raw bytes through what a datagram meets before any handler: rawFilter, sipgo's parser,
+// normalizeParams, validRequest and, for an INVITE, checkOffer. Seeds: the torture corpus. Nothing may panic, and
+// a request the gate lets through must carry no NUL, CR or LF inside a header (B9 on the way in).
+//
+//	go test -run '^$' -fuzz FuzzGate -fuzztime 60s ./telephony/sipua/
+func FuzzGate(f *testing.F) {
+	files, _ := filepath.Glob("testdata/torture/*.sip")
+	for _, p := range files {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(bytes.ReplaceAll(bytes.ReplaceAll(raw, []byte("$ID"), []byte("seed")), []byte("$TRANSPORT"), []byte("UDP")))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		data, err := rawFilter(sip.TransportReadProps{Transport: "UDP"}, bytes.Clone(data))
+		if err != nil {
+			return
+		}
+		m, err := sip.ParseMessage(data)
+		if err != nil {
+			return
+		}
+		req, ok := m.(*sip.Request)
+		if !ok {
+			return
+		}
+		normalizeParams(req)
+		if validRequest(req) != nil {
+			return
+		}
+		for _, h := range req.Headers() {
+			if strings.ContainsAny(h.Value(), "\x00\r\n") {
+				t.Fatalf("accepted header %s with NUL/CR/LF: %q", h.Name(), h.Value())
+			}
+		}
+		if req.Method == sip.INVITE {
+			ct := ""
+			if h := req.ContentType(); h != nil {
+				ct = h.Value()
+			}
+			if checkOffer(ct, req.Body()) == nil && !bytes.Contains(req.Body(), []byte("m=audio")) {
+				t.Fatalf("offer without an audio stream accepted: %q", req.Body())
+			}
+		}
+	})
+}
+
+// FuzzOffer checks the SDP reader alone: no panic, and what it accepts has an audio line with a port in range.
+func FuzzOffer(f *testing.F) {
+	for _, s := range []string{"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 4000 RTP/AVP 8\r\n", "v=0\nm=audio 70000 RTP/AVP 0\n",
+		"v=0\r\nm=audio 1/2 RTP/AVP 96\r\na=rtpmap:96 PCMA/8000\r\nc=IN IP6 ::1\r\n", "v=0\r\nm=video 1 RTP/AVP 31\r\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if checkOffer("application/sdp", body) != nil {
+			return
+		}
+		if !bytes.Contains(body, []byte("m=audio ")) {
+			t.Fatalf("accepted %q", body)
+		}
+	})
+}
