@@ -33,6 +33,9 @@ type Deps struct {
 	Campaigns  *Campaigns          // outbound campaigns and click-to-call (nil: routes not registered)
 
 	Limits Limits // in-flight requests per route class (zero: unlimited)
+	// Now is the clock of the per-minute limits (tests fix it, so a count cannot straddle a minute); default
+	// time.Now.
+	Now func() time.Time
 	// Draining, if set and true, makes /readyz answer 503 so balancers take the instance out of rotation
 	// while it shuts down.
 	Draining func() bool
@@ -50,6 +53,9 @@ type Server struct {
 func New(deps Deps) http.Handler {
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
 	}
 	var reg prometheus.Registerer
 	if deps.Registry != nil {

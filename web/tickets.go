@@ -67,7 +67,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Failed logins per username are capped per minute across all instances, so passwords cannot be guessed
 	// at the speed of the API; successful logins are not counted.
-	failKey := fmt.Sprintf("%srl:login_fail:%s:%d", s.deps.Tickets.RedisPrefix, body.Username, time.Now().Unix()/60)
+	failKey := fmt.Sprintf("%srl:login_fail:%s:%d", s.deps.Tickets.RedisPrefix, body.Username, s.deps.Now().Unix()/60)
 	if n, _ := s.deps.Redis.Get(r.Context(), failKey).Int(); n >= maxLoginFailures {
 		return errRateLimit
 	}
@@ -403,7 +403,7 @@ func (s *Server) publicLimit() int {
 
 // rateLimit counts requests per key in fixed one-minute windows in Redis, so every instance shares the count.
 func (s *Server) rateLimit(ctx context.Context, name, key string, limit int) error {
-	k := fmt.Sprintf("%srl:%s:%s:%d", s.deps.Tickets.RedisPrefix, name, key, time.Now().Unix()/60)
+	k := fmt.Sprintf("%srl:%s:%s:%d", s.deps.Tickets.RedisPrefix, name, key, s.deps.Now().Unix()/60)
 	pipe := s.deps.Redis.TxPipeline()
 	incr := pipe.Incr(ctx, k)
 	pipe.Expire(ctx, k, 2*time.Minute)
