@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/emiago/diago v0.42.1
 	github.com/emiago/sipgo v1.7.3
+	github.com/gorilla/websocket v1.5.3
 	github.com/icholy/digest v1.2.0
 	github.com/jackc/pgerrcode v0.0.0-20250907135507-afb5586c32a6
 	github.com/jackc/pgx/v5 v5.13.0

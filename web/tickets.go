@@ -31,7 +31,6 @@ func (s *Server) ticketRoutes() {
 	if s.deps.Tickets == nil || s.deps.Tickets.Service == nil {
 		return
 	}
-	s.mux.HandleFunc("POST /api/v1/tokens", s.api(s.login))
 	s.mux.HandleFunc("POST /api/v1/tickets", s.authed(s.createTicket))
 	s.mux.HandleFunc("GET /api/v1/tickets", s.authed(s.listTickets))
 	s.mux.HandleFunc("GET /api/v1/tickets/{id}", s.authed(s.getTicket))
@@ -52,42 +51,6 @@ func (s *Server) ticketRoutes() {
 }
 
 func (s *Server) tickets() *ticketing.Service { return s.deps.Tickets.Service }
-
-// login exchanges a username and password for a bearer token (valid 12 hours).
-// maxLoginFailures is how many wrong passwords a username may take per minute.
-const maxLoginFailures = 10
-
-func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
-	var body struct {
-		Username string `json:"username"`
-		Password string `json:"password"`
-	}
-	if err := decode(w, r, &body); err != nil {
-		return err
-	}
-	// Failed logins per username are capped per minute across all instances, so passwords cannot be guessed
-	// at the speed of the API; successful logins are not counted.
-	failKey := fmt.Sprintf("%srl:login_fail:%s:%d", s.deps.Tickets.RedisPrefix, body.Username, s.deps.Now().Unix()/60)
-	if n, _ := s.deps.Redis.Get(r.Context(), failKey).Int(); n >= maxLoginFailures {
-		return errRateLimit
-	}
-	u, err := org.CheckPassword(r.Context(), s.deps.DB, body.Username, body.Password)
-	if err != nil {
-		if errors.Is(err, org.ErrAuth) {
-			pipe := s.deps.Redis.TxPipeline()
-			pipe.Incr(r.Context(), failKey)
-			pipe.Expire(r.Context(), failKey, 2*time.Minute)
-			pipe.Exec(r.Context())
-		}
-		return err
-	}
-	const ttl = 12 * time.Hour
-	tok, err := org.CreateToken(r.Context(), s.deps.DB, u.ID, "login", ttl)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusCreated, map[string]any{"token": tok, "expires_in": int(ttl / time.Second), "user": u})
-}
 
 type newTicketBody struct {
 	Source       ticketing.Source  `json:"source"`

@@ -45,6 +45,7 @@ type Config struct {
 	Monitoring MonitoringConfig
 	Telephony  TelephonyConfig
 	Dialer     DialerConfig
+	Console    ConsoleConfig
 }
 
 // setting binds one variable to a field of Config.

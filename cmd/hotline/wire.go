@@ -31,7 +31,8 @@ func wire(ctx context.Context, a *App) error {
 	if a.campaigns, err = wireDialer(ctx, a, a.tickets.svc, a.monitoring); err != nil {
 		return err
 	}
-	return nil
+	// consoles: browser sessions and the websocket hub (reads the event stream the services above write)
+	return wireConsole(ctx, a)
 }
 
 // demoSeeders load demo data on the first run of `hotline up`, in this order (households before the tickets
