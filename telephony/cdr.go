@@ -123,7 +123,7 @@ func (s *Service) endCallTx(ctx context.Context, tx pgx.Tx, id CallID, e CallEnd
 	var offered time.Time
 	err := tx.QueryRow(ctx, `
 		UPDATE calls SET answered_at = $2, agent_answered_at = $3::timestamptz, ended_at = $4::timestamptz, disposition = $5, end_reason = $6,
-			sip_status = $7, agent_id = $8, agents_tried = $9, recording_id = $10, ticket_id = $11, household_id = $12,
+			sip_status = $7, agent_id = $8, agents_tried = $9, recording_id = $10, ticket_id = coalesce($11, ticket_id), household_id = $12,
 			wait_seconds = extract(epoch FROM coalesce($3::timestamptz, $4::timestamptz) - offered_at),
 			talk_seconds = CASE WHEN $3::timestamptz IS NULL THEN NULL ELSE extract(epoch FROM $4::timestamptz - $3::timestamptz) END
 		WHERE id = $1 RETURNING caller, offered_at`,

@@ -124,6 +124,12 @@ var routeMatrix = map[string]string{
 	"GET /api/v1/callbacks/manual":                  "-++----++",
 	"POST /api/v1/click-to-call":                    "-++++++++",
 	"GET /api/v1/click-to-call/{id}":                "-++++++++",
+	"GET /api/v1/units/{unit}/users":                "-+--++-+-", // the unit's own (赫山区 in the table), supervisors, admins
+	"GET /api/v1/regions":                           "-++++++++",
+	"GET /api/v1/ticket-suggestions":                "-++++++++",
+	"GET /api/v1/ticket-counts":                     "-++++++++", // every demo role belongs to a unit
+	"GET /api/v1/agents/me":                         "--+------", // the state bar is an agent's
+	"GET /api/v1/tickets/{id}/calls":                "-+++++-++", // who may see the ticket (赫山区's, not 防贫监测处's)
 	"/api/":                                         "+++++++++",
 	"/":                                             "+++++++++",
 }

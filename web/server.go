@@ -33,6 +33,8 @@ type Deps struct {
 
 	Monitoring *monitoring.Service // households, caller lookup (nil: routes not registered)
 	Campaigns  *Campaigns          // outbound campaigns and click-to-call (nil: routes not registered)
+	// SIPBindings counts an agent's live SIP registrations (the console's state bar); nil: not shown.
+	SIPBindings func(ctx context.Context, sipUser string) (int, error)
 
 	Limits Limits // in-flight requests per route class (zero: unlimited)
 	// Draining, if set and true, makes /readyz answer 503 so balancers take the instance out of rotation
@@ -82,7 +84,7 @@ func (m *routeMux) Handle(pattern string, h http.Handler) {
 }
 
 // New returns the whole HTTP surface as one handler; the route table is in routes().
-func New(deps Deps) http.Handler { return newServer(deps).handler }
+func New(deps Deps) http.Handler { return securityHeaders(newServer(deps).handler) }
 
 func newServer(deps Deps) *Server {
 	if deps.Log == nil {
@@ -122,6 +124,7 @@ func (s *Server) routes() {
 	s.callRoutes()
 	s.householdRoutes()
 	s.campaignRoutes()
+	s.consoleRoutes()
 	s.mux.HandleFunc("/api/", s.api(s.notFound))
 	s.mux.Handle("/", s.console())
 }

@@ -10,10 +10,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
+	"hotline/telephony"
 	"hotline/ticketing"
 	"hotline/ticketing/org"
+	"hotline/ticketing/region"
 )
 
 // Tickets is what the ticket API is built from.
@@ -64,19 +67,23 @@ type newTicketBody struct {
 	Content      string            `json:"content"`
 	Confidential bool              `json:"confidential"`
 	Dispatch     bool              `json:"dispatch"`
+	// CallID links the call the ticket is opened for (and its recording) in the same transaction; the caller's
+	// number is then taken from the call, so the console never needs to hold it.
+	CallID *int64 `json:"call_id"`
 }
 
 type ticketView struct {
 	Ticket     ticketing.Ticket   `json:"ticket"`
 	MergedFrom []org.TicketID     `json:"merged_from,omitempty"` // duplicates merged into this ticket
 	SLA        string             `json:"sla,omitempty"`
+	RegionName string             `json:"region_name,omitempty"`
 	Allowed    []string           `json:"allowed_actions"`
 	Duplicates []ticketing.Ticket `json:"duplicates,omitempty"`
 }
 
 func (s *Server) view(r *http.Request, t ticketing.Ticket) ticketView {
 	a := actor(r)
-	return ticketView{Ticket: t, SLA: t.SLA(time.Now()), Allowed: ticketing.AllowedActions(t, a)}
+	return ticketView{Ticket: t, SLA: t.SLA(time.Now()), Allowed: ticketing.AllowedActions(t, a), RegionName: region.FullName(t.RegionCode)}
 }
 
 // createTicket: an Idempotency-Key header makes a retried create return the first ticket (200 instead of 201).
@@ -86,10 +93,17 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a := actor(r)
-	t, err := s.tickets().Create(r.Context(), a, ticketing.NewTicket{Source: b.Source, CallerName: b.CallerName,
+	nt := ticketing.NewTicket{Source: b.Source, CallerName: b.CallerName,
 		CallerPhone: b.CallerPhone, RegionCode: b.RegionCode, HouseholdID: b.HouseholdID, Kind: b.Kind,
 		Category: b.Category, Urgency: b.Urgency, Content: b.Content, Confidential: b.Confidential,
-		IdempotencyKey: strings.TrimSpace(r.Header.Get("Idempotency-Key")), Dispatch: b.Dispatch})
+		IdempotencyKey: strings.TrimSpace(r.Header.Get("Idempotency-Key")), Dispatch: b.Dispatch}
+	var t ticketing.Ticket
+	var err error
+	if b.CallID != nil {
+		t, err = s.createForCall(r.Context(), a, nt, telephony.CallID(*b.CallID))
+	} else {
+		t, err = s.tickets().Create(r.Context(), a, nt)
+	}
 	if err != nil {
 		return err
 	}
@@ -107,6 +121,44 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Location", fmt.Sprintf("/api/v1/tickets/%d", t.ID))
 	return writeJSON(w, code, v)
+}
+
+// createForCall creates the ticket and links the call (and its recording) to it in one transaction: the ticket
+// exists with its call, or neither changed.
+func (s *Server) createForCall(ctx context.Context, a org.Actor, nt ticketing.NewTicket, call telephony.CallID) (ticketing.Ticket, error) {
+	if s.deps.Telephony == nil {
+		return ticketing.Ticket{}, org.Invalid("call_id", "no telephony here")
+	}
+	caller, err := s.deps.Telephony.CallerForTicket(ctx, a, call)
+	var linked error // the call has its ticket: only a retry of the create that made it (same key) may answer
+	if err != nil {
+		var se *org.StateError
+		if nt.IdempotencyKey == "" || !errors.As(err, &se) || !errors.Is(err, org.ErrState) {
+			return ticketing.Ticket{}, err
+		}
+		linked = err
+	}
+	if nt.CallerPhone == "" {
+		nt.CallerPhone = caller
+	}
+	if nt.Source == "" {
+		nt.Source = ticketing.SourcePhone
+	}
+	var t ticketing.Ticket
+	err = pgx.BeginFunc(ctx, s.deps.DB, func(tx pgx.Tx) error {
+		var err error
+		if t, err = s.tickets().CreateTx(ctx, tx, a, nt); err != nil {
+			return err
+		}
+		if linked != nil {
+			if !t.Replayed {
+				return linked // a new ticket for a linked call: rolled back
+			}
+			return nil
+		}
+		return s.deps.Telephony.LinkTicketTx(ctx, tx, call, int64(t.ID))
+	})
+	return t, err
 }
 
 func pathID(r *http.Request, name string) (int64, error) {
@@ -138,7 +190,16 @@ func (s *Server) listTickets(w http.ResponseWriter, r *http.Request) error {
 	f := ticketing.Filter{Kind: ticketing.Kind(q.Get("kind")), Category: q.Get("category"), RegionPrefix: q.Get("region"), Text: q.Get("q"),
 		UnitID: org.UnitID(q.int("unit")), HouseholdID: q.int("household_id"), Before: org.TicketID(q.int("before")),
 		Limit: int(q.int("limit")), Overdue: q.bool("overdue"), Yellow: q.bool("yellow"),
-		From: q.time("from", time.Time{}), To: q.time("to", time.Time{})}
+		From: q.time("from", time.Time{}), To: q.time("to", time.Time{}),
+		DueToday: q.bool("due_today"), Pressed: q.bool("pressed"), CoHandling: q.bool("co_handling"), SentBack: q.bool("sent_back"),
+		Phone: q.Get("phone"), CallerName: q.Get("caller_name")}
+	switch q.Get("sort") {
+	case "", "newest":
+	case "deadline":
+		f.ByDeadline = true
+	default:
+		q.bad.Add("sort", "newest or deadline")
+	}
 	for _, st := range q.Values["status"] {
 		for _, one := range strings.Split(st, ",") {
 			f.Status = append(f.Status, ticketing.Status(one))
