@@ -43,7 +43,7 @@ type Deps struct {
 	RedisPrefix string           // prefix of Redis keys (login limiter); default Tickets.RedisPrefix
 	Sessions    SessionConfig    // browser sessions, CSRF and the login limiter
 	Hub         Hub              // the websocket hub behind GET /ws (notify/hub); nil: /ws not served
-	Now         func() time.Time // the clock of sessions and the login limiter; default time.Now
+	Now         func() time.Time // the clock of sessions, the login limiter and per-minute limits; default time.Now
 }
 
 // Hub is the websocket hub as web needs it: web authenticates the request and checks its Origin, the hub

@@ -427,7 +427,7 @@ func (s *Server) publicLimit() int {
 
 // rateLimit counts requests per key in fixed one-minute windows in Redis, so every instance shares the count.
 func (s *Server) rateLimit(ctx context.Context, name, key string, limit int) error {
-	k := fmt.Sprintf("%srl:%s:%s:%d", s.deps.Tickets.RedisPrefix, name, key, time.Now().Unix()/60)
+	k := fmt.Sprintf("%srl:%s:%s:%d", s.deps.Tickets.RedisPrefix, name, key, s.deps.Now().Unix()/60)
 	pipe := s.deps.Redis.TxPipeline()
 	incr := pipe.Incr(ctx, k)
 	pipe.Expire(ctx, k, 2*time.Minute)

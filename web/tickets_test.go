@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
@@ -35,7 +36,9 @@ func newAPIWith(t *testing.T, lim Limits) *apiFixture {
 	db := testenv.DB(t)
 	rdb, prefix := testenv.Redis(t)
 	svc := ticketing.NewService(db, ticketing.Options{})
-	h := New(Deps{DB: db, Redis: rdb, Limits: lim, Tickets: &Tickets{Service: svc, Queues: ticketing.NewQueues(db, rdb, prefix), RedisPrefix: prefix, PublicLimit: 5}})
+	// The per-minute limits count in a minute that does not end during the test.
+	clock := func() time.Time { return time.Date(2026, 11, 30, 10, 0, 30, 0, time.UTC) }
+	h := New(Deps{DB: db, Redis: rdb, Limits: lim, Now: clock, Tickets: &Tickets{Service: svc, Queues: ticketing.NewQueues(db, rdb, prefix), RedisPrefix: prefix, PublicLimit: 5}})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &apiFixture{t: t, srv: srv, db: db, rdb: rdb, prefix: prefix}

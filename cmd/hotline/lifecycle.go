@@ -25,7 +25,10 @@ import (
 type stage int
 
 const (
-	stageCalls stage = iota
+	// stageUnset is a component added without a stage: it stops with HTTP (a websocket hub, an API helper),
+	// the safe middle — after calls and the dialer have drained, before sweepers, the relay and the pools.
+	stageUnset stage = iota
+	stageCalls
 	stageDialer
 	stageDialerSIP
 	stageHTTP
@@ -46,6 +49,13 @@ type component struct {
 
 func (a *App) add(c component) { a.components = append(a.components, c) }
 
+func (c component) stopStage() stage {
+	if c.stage == stageUnset {
+		return stageHTTP
+	}
+	return c.stage
+}
+
 // runComponents starts every component and returns once ctx ends or one fails, after stopping them stage by
 // stage (see stage). onStop runs first (readiness → 503). Stopping is bounded by timeout in all; a component
 // still running then is abandoned with its error logged (the process is about to exit).
@@ -62,9 +72,9 @@ func runComponents(ctx context.Context, comps []component, timeout time.Duration
 	failed := make(chan struct{})
 	var failOnce sync.Once
 	var rs []*running
-	for s := numStages - 1; s >= 0; s-- { // start in reverse order of stopping
+	for s := numStages - 1; s > stageUnset; s-- { // start in reverse order of stopping
 		for _, c := range comps {
-			if c.stage != s {
+			if c.stopStage() != s {
 				continue
 			}
 			cctx, cancel := context.WithCancel(context.Background())
@@ -94,10 +104,10 @@ func runComponents(ctx context.Context, comps []component, timeout time.Duration
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	for s := stage(0); s < numStages; s++ {
+	for s := stageCalls; s < numStages; s++ {
 		var inStage []*running
 		for _, r := range rs {
-			if r.c.stage == s {
+			if r.c.stopStage() == s {
 				r.cancel()
 				inStage = append(inStage, r)
 			}

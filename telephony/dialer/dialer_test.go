@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv("DIALER_TEST_CHILD") == "1" {
 		os.Exit(runChild())
 	}
-	os.Exit(testenv.Main(m))
+	os.Exit(testenv.MainNoLeaks(m))
 }
 
 var manager = org.Actor{Username: "cm", Role: org.RoleCampaignManager}

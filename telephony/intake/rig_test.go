@@ -31,7 +31,7 @@ import (
 	"hotline/ticketing/region"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(testenv.MainNoLeaks(m)) }
 
 // event is one published event, as the outbox would carry it.
 type event struct {

@@ -20,7 +20,7 @@ import (
 	"hotline/ticketing/org"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(testenv.MainNoLeaks(m)) }
 
 func TestParseTrunks(t *testing.T) {
 	ts, err := ParseTrunks("name=12345,net=10.0.0.0/24|10.0.1.5,numbers=12345|12317; name=county,user=u1,pass=p1,skills=xiang")
