@@ -104,6 +104,7 @@ type newTicketBody struct {
 	Urgency      ticketing.Urgency `json:"urgency"`
 	Content      string            `json:"content"`
 	Confidential bool              `json:"confidential"`
+	SMSConsent   bool              `json:"sms_consent"` // a confidential report's caller agreed to SMS
 	Dispatch     bool              `json:"dispatch"`
 }
 
@@ -131,7 +132,7 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) {
 	t, err := s.tickets().Create(r.Context(), a, ticketing.NewTicket{Source: b.Source, CallerName: b.CallerName,
 		CallerPhone: b.CallerPhone, RegionCode: b.RegionCode, HouseholdID: b.HouseholdID, Kind: b.Kind,
 		Category: b.Category, Urgency: b.Urgency, Content: b.Content, Confidential: b.Confidential,
-		IdempotencyKey: strings.TrimSpace(r.Header.Get("Idempotency-Key")), Dispatch: b.Dispatch})
+		SMSConsent: b.SMSConsent, IdempotencyKey: strings.TrimSpace(r.Header.Get("Idempotency-Key")), Dispatch: b.Dispatch})
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return

@@ -1,0 +1,427 @@
+package deliver
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+
+	"hotline/ticketing"
+	"hotline/ticketing/monitoring/pii"
+	"hotline/ticketing/org"
+	"hotline/ticketing/phone"
+)
+
+// Group is the consumer group of notify on the event stream.
+const Group = "notify"
+
+func consumerName() string {
+	h, _ := os.Hostname()
+	b := make([]byte, 4)
+	rand.Read(b)
+	return fmt.Sprintf("%s-%d-%s", h, os.Getpid(), hex.EncodeToString(b))
+}
+
+// EnsureGroup creates the consumer group at the end of the stream if it does not exist: notifications start
+// with the events published after the first start, not with the stream's history.
+func (s *Service) EnsureGroup(ctx context.Context) error {
+	err := s.opt.Redis.XGroupCreateMkStream(ctx, ticketing.EventsKey(s.opt.Prefix), Group, "$").Err()
+	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+		return fmt.Errorf("notify: create consumer group: %w", err)
+	}
+	return nil
+}
+
+func (s *Service) runIntake(ctx context.Context) error {
+	key := ticketing.EventsKey(s.opt.Prefix)
+	for ctx.Err() == nil {
+		if err := s.EnsureGroup(ctx); err == nil {
+			break
+		} else if ctx.Err() == nil {
+			s.log.Warn("notify intake: consumer group", "err", err)
+			sleep(ctx, time.Second)
+		}
+	}
+	var lastClaim time.Time
+	for ctx.Err() == nil {
+		if time.Since(lastClaim) >= s.opt.ClaimIdle/2 {
+			lastClaim = time.Now()
+			if err := s.reclaim(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("notify intake: reclaim", "err", err)
+			}
+		}
+		res, err := s.opt.Redis.XReadGroup(ctx, &redis.XReadGroupArgs{Group: Group, Consumer: s.consumer,
+			Streams: []string{key, ">"}, Count: 500, Block: time.Second}).Result()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, redis.Nil):
+			continue
+		case err != nil && strings.HasPrefix(err.Error(), "NOGROUP"): // Redis was flushed or replaced
+			if err := s.EnsureGroup(ctx); err != nil {
+				s.log.Warn("notify intake: consumer group", "err", err)
+				sleep(ctx, time.Second)
+			}
+			continue
+		case err != nil:
+			s.log.Warn("notify intake: read events", "err", err)
+			sleep(ctx, time.Second)
+			continue
+		}
+		for _, st := range res {
+			if err := s.Ingest(ctx, st.Messages); err != nil && ctx.Err() == nil {
+				// Not acknowledged: the entries stay pending and are taken over after ClaimIdle.
+				s.log.Warn("notify intake: events left pending", "err", err, "events", len(st.Messages))
+			}
+		}
+	}
+	return nil
+}
+
+// reclaim takes over entries read but never acknowledged by a consumer that went away (or by this one, after
+// a failed batch).
+func (s *Service) reclaim(ctx context.Context) error {
+	key := ticketing.EventsKey(s.opt.Prefix)
+	start := "0-0"
+	for range 100 {
+		msgs, next, err := s.opt.Redis.XAutoClaim(ctx, &redis.XAutoClaimArgs{Stream: key, Group: Group,
+			MinIdle: s.opt.ClaimIdle, Start: start, Count: 500, Consumer: s.consumer}).Result()
+		if err != nil {
+			if errors.Is(err, redis.Nil) || strings.HasPrefix(err.Error(), "NOGROUP") {
+				return nil
+			}
+			return err
+		}
+		if len(msgs) > 0 {
+			if err := s.Ingest(ctx, msgs); err != nil {
+				return err
+			}
+		}
+		if next == "0-0" || next == "" {
+			return nil
+		}
+		start = next
+	}
+	return nil
+}
+
+// event is what a rule looks at.
+type event struct {
+	ID       string
+	Topic    string
+	At       time.Time
+	TicketID int64
+	UnitID   int64
+	Status   string
+	Vars     map[string]string // digest: the counts
+}
+
+func parseEvent(m redis.XMessage) (event, bool) {
+	ev := event{ID: m.ID, Topic: fmt.Sprint(m.Values["topic"])}
+	ms, _ := strconv.ParseInt(strings.SplitN(m.ID, "-", 2)[0], 10, 64)
+	ev.At = time.UnixMilli(ms)
+	payload, _ := m.Values["payload"].(string)
+	var p struct {
+		TicketID   int64  `json:"ticket_id"`
+		LeadUnitID int64  `json:"lead_unit_id"`
+		Status     string `json:"status"`
+		At         string `json:"at"`
+	}
+	if err := json.Unmarshal([]byte(payload), &p); err != nil {
+		return ev, false
+	}
+	ev.TicketID, ev.UnitID, ev.Status = p.TicketID, p.LeadUnitID, p.Status
+	if at, err := time.Parse(time.RFC3339Nano, p.At); err == nil {
+		ev.At = at
+	}
+	return ev, true
+}
+
+// Ingest turns stream entries into delivery rows in one transaction and acknowledges them after the commit.
+func (s *Service) Ingest(ctx context.Context, msgs []redis.XMessage) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	rules, err := loadRules(ctx, s.db, true)
+	if err != nil {
+		return err
+	}
+	topics := map[string]bool{}
+	for _, r := range rules {
+		topics[r.Topic] = true
+	}
+	ids := make([]string, 0, len(msgs))
+	made := 0
+	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		for _, m := range msgs {
+			ids = append(ids, m.ID)
+			topic := fmt.Sprint(m.Values["topic"])
+			if !topics[topic] {
+				continue
+			}
+			ev, ok := parseEvent(m)
+			if !ok || ev.TicketID == 0 {
+				s.log.Warn("notify intake: unreadable event skipped", "event_id", m.ID, "topic", topic)
+				continue
+			}
+			n, err := s.plan(ctx, tx, ev, rules)
+			if err != nil {
+				return fmt.Errorf("event %s (%s, ticket %d): %w", ev.ID, ev.Topic, ev.TicketID, err)
+			}
+			made += n
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("notify intake: %w", err)
+	}
+	if err := s.opt.Redis.XAck(ctx, ticketing.EventsKey(s.opt.Prefix), Group, ids...).Err(); err != nil {
+		// The rows are committed; a re-read finds them there and adds nothing.
+		return fmt.Errorf("notify intake: ack: %w", err)
+	}
+	if made > 0 {
+		s.Kick()
+	}
+	return nil
+}
+
+type ticketInfo struct {
+	number, queryCode, source, phone string
+	confidential, consent            bool
+	kind, category, urgency, status  string
+	dueKind                          string
+	dueAt                            *time.Time
+}
+
+type unitInfo struct {
+	name                              string
+	robot, headUser, email            string
+	headPhone, liaisonPhone           []byte
+	headPhoneMasked, liaisonPhoneMask string
+}
+
+func loadTicket(ctx context.Context, db org.DB, id int64) (ticketInfo, error) {
+	var t ticketInfo
+	err := db.QueryRow(ctx, `SELECT t.number, t.query_code, t.source, t.caller_phone, t.confidential,
+			coalesce((SELECT (e.data->>'sms_consent')::boolean FROM ticket_events e
+				WHERE e.ticket_id = t.id AND e.action = 'create' LIMIT 1), false),
+			t.kind, coalesce(c.name, t.category), t.urgency, t.status, coalesce(t.due_kind, ''), t.due_at
+		FROM tickets t LEFT JOIN ticket_categories c ON c.code = t.category WHERE t.id = $1`, id).
+		Scan(&t.number, &t.queryCode, &t.source, &t.phone, &t.confidential, &t.consent, &t.kind, &t.category,
+			&t.urgency, &t.status, &t.dueKind, &t.dueAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return t, fmt.Errorf("ticket %d: %w", id, org.ErrNotFound)
+	}
+	return t, err
+}
+
+func loadUnit(ctx context.Context, db org.DB, id int64) (unitInfo, error) {
+	var u unitInfo
+	err := db.QueryRow(ctx, `SELECT u.name, coalesce(c.robot_webhook, ''), coalesce(c.head_wecom_user, ''),
+			coalesce(c.email, ''), c.head_phone_sealed, c.liaison_phone_sealed, coalesce(c.head_phone_masked, ''),
+			coalesce(c.liaison_phone_masked, '')
+		FROM units u LEFT JOIN notify_unit_channels c ON c.unit_id = u.id WHERE u.id = $1`, id).
+		Scan(&u.name, &u.robot, &u.headUser, &u.email, &u.headPhone, &u.liaisonPhone, &u.headPhoneMasked, &u.liaisonPhoneMask)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return u, fmt.Errorf("unit %d: %w", id, org.ErrNotFound)
+	}
+	return u, err
+}
+
+func fmtTime(t time.Time) string { return t.In(China).Format("1月2日 15:04") }
+
+// IdemKey is the idempotency key of a delivery: the same for the same (event, recipient, channel) however
+// often the event is read or the delivery retried.
+func IdemKey(eventID, recipient, channel string) string {
+	sum := sha256.Sum256([]byte("hotline-notify\x00" + eventID + "\x00" + recipient + "\x00" + channel))
+	return hex.EncodeToString(sum[:16])
+}
+
+// row is a delivery to insert.
+type row struct {
+	ev               event
+	ruleID           int64
+	unitID           int64
+	recipient        string
+	channel          string
+	address          string
+	sealed, hash     []byte
+	masked           string
+	template         string
+	title, body      string
+	providerTemplate string
+	params           [][2]string
+	status, reason   string
+	nextAt           time.Time
+}
+
+// plan writes the rows one event makes under rules and returns how many.
+func (s *Service) plan(ctx context.Context, tx pgx.Tx, ev event, rules []Rule) (int, error) {
+	var matched []Rule
+	for _, r := range rules {
+		if r.Topic == ev.Topic && (r.ToStatus == "" || r.ToStatus == ev.Status) && s.opt.Channels.has(r.Channel) {
+			matched = append(matched, r)
+		}
+	}
+	if len(matched) == 0 {
+		return 0, nil
+	}
+	vars := map[string]string{"query_url": s.opt.QueryURL}
+	var t ticketInfo
+	if ev.TicketID != 0 {
+		var err error
+		if t, err = loadTicket(ctx, tx, ev.TicketID); errors.Is(err, org.ErrNotFound) {
+			return 0, nil
+		} else if err != nil {
+			return 0, err
+		}
+		vars["number"], vars["query_code"], vars["kind"] = t.number, t.queryCode, nameOr(kindNames, t.kind)
+		vars["category"], vars["urgency"], vars["status"] = t.category, nameOr(urgencyNames, t.urgency), nameOr(statusNames, t.status)
+		vars["due_kind"] = nameOr(dueKindNames, t.dueKind)
+		if t.dueAt != nil {
+			vars["due_at"] = fmtTime(*t.dueAt)
+		}
+	}
+	for k, v := range ev.Vars {
+		vars[k] = v
+	}
+	var u unitInfo
+	if ev.UnitID != 0 {
+		var err error
+		if u, err = loadUnit(ctx, tx, ev.UnitID); err != nil && !errors.Is(err, org.ErrNotFound) {
+			return 0, err
+		}
+		vars["unit"] = u.name
+	}
+	now := s.now()
+	n := 0
+	for _, r := range matched {
+		if len(r.Sources) > 0 && !slices.Contains(r.Sources, t.source) {
+			continue
+		}
+		w := row{ev: ev, ruleID: r.ID, unitID: ev.UnitID, channel: r.Channel, template: r.Template, status: "pending", nextAt: now}
+		switch r.Recipient {
+		case "caller":
+			if r.Channel != ChannelSMS || t.phone == "" {
+				continue
+			}
+			if t.confidential && !t.consent {
+				continue // a confidential report: the caller's phone may not show a message unless they agreed
+			}
+			norm, kind, err := phone.Normalize(t.phone)
+			if err != nil || kind != phone.Mobile {
+				continue
+			}
+			w.recipient, w.unitID = "caller", 0
+			w.sealed, w.hash, w.masked = s.opt.Box.Seal(pii.FieldPhone, norm), s.opt.Box.Hash(pii.FieldPhone, norm), phone.Mask(norm)
+			// Public SMS waits out the quiet hours.
+			w.nextAt = quietUntil(now, s.opt.QuietStart, s.opt.QuietEnd)
+			var optedOut bool
+			var today int
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM notify_optouts WHERE phone_hash = $1),
+					(SELECT count(*) FROM notify_deliveries WHERE address_hash = $1 AND created_at >= $2 AND status <> 'suppressed')`,
+				w.hash, dayStart(w.nextAt)).Scan(&optedOut, &today); err != nil {
+				return 0, fmt.Errorf("opt-out and cap: %w", err)
+			}
+			switch {
+			case optedOut:
+				w.status, w.reason = "suppressed", "opt-out"
+			case today >= s.opt.DailyCap:
+				w.status, w.reason = "suppressed", "daily cap"
+			}
+		case "unit_group", "unit_head", "unit_liaison":
+			if ev.UnitID == 0 {
+				continue
+			}
+			role := strings.TrimPrefix(r.Recipient, "unit_")
+			w.recipient = fmt.Sprintf("unit:%d:%s", ev.UnitID, role)
+			switch {
+			case r.Channel == ChannelWecomRobot && role == "group":
+				w.address, w.masked = u.robot, maskWebhook(u.robot)
+			case r.Channel == ChannelWecomApp && role == "head":
+				w.address, w.masked = u.headUser, u.headUser
+			case r.Channel == ChannelEmail && (role == "head" || role == "group"):
+				w.address, w.masked = u.email, u.email
+			case r.Channel == ChannelSMS && role == "head" && u.headPhone != nil:
+				w.sealed, w.masked = u.headPhone, u.headPhoneMasked
+			case r.Channel == ChannelSMS && role == "liaison" && u.liaisonPhone != nil:
+				w.sealed, w.masked = u.liaisonPhone, u.liaisonPhoneMask
+			}
+			if w.address == "" && w.sealed == nil {
+				continue // the unit has no such channel set up
+			}
+		default:
+			continue
+		}
+		w.title, w.body = render(r.Title, vars), render(r.Body, vars)
+		if r.Channel == ChannelSMS {
+			w.providerTemplate, w.params = r.ProviderTemplate, smsParams(r.ProviderParams, vars)
+		}
+		ok, err := insertRow(ctx, tx, w)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			n++
+			if w.status == "suppressed" {
+				s.m.suppressed.WithLabelValues(w.reason).Inc()
+			}
+		}
+	}
+	return n, nil
+}
+
+func insertRow(ctx context.Context, tx pgx.Tx, w row) (bool, error) {
+	params, _ := json.Marshal(w.params)
+	var ticket, unit, rule any
+	if w.ev.TicketID != 0 {
+		ticket = w.ev.TicketID
+	}
+	if w.unitID != 0 {
+		unit = w.unitID
+	}
+	if w.ruleID != 0 {
+		rule = w.ruleID
+	}
+	tag, err := tx.Exec(ctx, `INSERT INTO notify_deliveries (event_id, topic, ticket_id, unit_id, rule_id, recipient, channel,
+			address, address_sealed, address_hash, address_masked, template, title, body, provider_template, params,
+			idem_key, status, reason, next_at, event_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+		ON CONFLICT (event_id, recipient, channel) DO NOTHING`,
+		w.ev.ID, w.ev.Topic, ticket, unit, rule, w.recipient, w.channel, w.address, w.sealed, w.hash, w.masked,
+		w.template, w.title, w.body, w.providerTemplate, params, IdemKey(w.ev.ID, w.recipient, w.channel),
+		w.status, w.reason, w.nextAt, w.ev.At)
+	if err != nil {
+		return false, fmt.Errorf("insert delivery: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// maskWebhook hides most of a robot key: it is a credential (anyone holding it can post to the group).
+func maskWebhook(u string) string {
+	i := strings.Index(u, "key=")
+	if i < 0 || len(u) < i+8 {
+		return u
+	}
+	return u[:i+8] + "****"
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
