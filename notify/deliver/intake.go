@@ -425,3 +425,24 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	}
 }
+
+// IntakeOnce reads what is waiting for this consumer without blocking and ingests it (tools and tests; Run
+// reads continuously). It returns the number of entries read.
+func (s *Service) IntakeOnce(ctx context.Context) (int, error) {
+	res, err := s.opt.Redis.XReadGroup(ctx, &redis.XReadGroupArgs{Group: Group, Consumer: s.consumer,
+		Streams: []string{ticketing.EventsKey(s.opt.Prefix), ">"}, Count: 500, Block: -1}).Result()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("notify intake: read events: %w", err)
+	}
+	n := 0
+	for _, st := range res {
+		n += len(st.Messages)
+		if err := s.Ingest(ctx, st.Messages); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
