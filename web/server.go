@@ -31,6 +31,7 @@ type Deps struct {
 
 	Monitoring *monitoring.Service // households, caller lookup (nil: routes not registered)
 	Campaigns  *Campaigns          // outbound campaigns and click-to-call (nil: routes not registered)
+	Notify     NotifyAdmin         // notification rules, templates and delivery log (nil: routes not registered)
 }
 
 // Server holds the dependencies of every handler.
@@ -64,6 +65,7 @@ func (s *Server) routes() {
 	s.callRoutes()
 	s.householdRoutes()
 	s.campaignRoutes()
+	s.notifyRoutes()
 	s.mux.HandleFunc("/api/", s.notFound)
 	s.mux.Handle("/", s.console())
 }
