@@ -37,6 +37,7 @@ type Config struct {
 	Monitoring MonitoringConfig
 	Telephony  TelephonyConfig
 	Dialer     DialerConfig
+	Notify     NotifyConfig
 }
 
 // setting binds one variable to a field of Config.

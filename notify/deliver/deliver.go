@@ -89,6 +89,7 @@ type Options struct {
 	ClaimIdle   time.Duration // stream entries pending this long in a dead consumer are taken over; default 30s
 
 	QuietStart, QuietEnd time.Duration // public SMS quiet hours as time of day, China time; default 21:00–08:00
+	NoQuietHours         bool          // send public SMS at any hour
 	DailyCap             int           // SMS to one caller's number per day; default 5 (0 in config means default)
 	DigestAt             time.Duration // time of day of the daily digest, China time; default 08:30; <0 disables
 	QueryURL             string        // where callers check progress (in SMS templates as {query_url})
@@ -129,7 +130,9 @@ func (o *Options) defaults() {
 	if o.ClaimIdle <= 0 {
 		o.ClaimIdle = 30 * time.Second
 	}
-	if o.QuietStart == 0 && o.QuietEnd == 0 {
+	if o.NoQuietHours {
+		o.QuietStart, o.QuietEnd = 0, 0
+	} else if o.QuietStart == 0 && o.QuietEnd == 0 {
 		o.QuietStart, o.QuietEnd = 21*time.Hour, 8*time.Hour
 	}
 	if o.DailyCap <= 0 {
