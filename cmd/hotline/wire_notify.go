@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"time"
 
 	"hotline/notify/deliver"
@@ -24,7 +23,8 @@ func wireNotify(ctx context.Context, a *App) error {
 	if err != nil {
 		return err
 	}
-	hc := &http.Client{Timeout: c.SendTimeout}
+	// One client for every provider: a timeout per request, and idle connections for the workers' concurrency.
+	hc := sms.NewHTTPClient(c.SendTimeout, c.Concurrency)
 	var ch deliver.Channels
 	switch c.SMSProvider {
 	case "aliyun":

@@ -182,7 +182,8 @@ func New(opt Options) (*Service, error) {
 	if opt.DB == nil || opt.Box == nil {
 		return nil, fmt.Errorf("notify: a database and a personal-data box are required")
 	}
-	s := &Service{opt: opt, db: opt.DB, log: opt.Log, now: opt.Now, kick: make(chan struct{}, 1),
+	lanes := (opt.Concurrency + opt.Batch - 1) / opt.Batch
+	s := &Service{opt: opt, db: opt.DB, log: opt.Log, now: opt.Now, kick: make(chan struct{}, lanes),
 		breakers: map[string]*breaker{}, m: newMetrics(), consumer: consumerName()}
 	for _, ch := range []string{ChannelSMS, ChannelWecomRobot, ChannelWecomApp, ChannelEmail} {
 		s.breakers[ch] = &breaker{threshold: opt.BreakerFailures, cooldown: opt.BreakerCooldown}
@@ -203,11 +204,14 @@ func (s *Service) Run(ctx context.Context) error {
 	return g.Wait()
 }
 
-// Kick wakes the workers of this process (new rows are due).
+// Kick wakes the idle workers of this process (new rows are due).
 func (s *Service) Kick() {
-	select {
-	case s.kick <- struct{}{}:
-	default:
+	for range cap(s.kick) {
+		select {
+		case s.kick <- struct{}{}:
+		default:
+			return
+		}
 	}
 }
 

@@ -62,18 +62,15 @@ func (s *Service) DigestOnce(ctx context.Context) (int, error) {
 		if err != nil {
 			return err
 		}
+		evs := make([]event, 0, len(list))
 		for _, c := range list {
-			ev := event{ID: fmt.Sprintf("digest:%d:%s", c.unit, day.Format("2006-01-02")), Topic: "digest.daily", At: now,
+			evs = append(evs, event{ID: fmt.Sprintf("digest:%d:%s", c.unit, day.Format("2006-01-02")), Topic: "digest.daily", At: now,
 				UnitID: c.unit, Vars: map[string]string{"date": day.Format("2006-01-02"), "time": now.In(China).Format("15:04"),
 					"pending": strconv.FormatInt(c.pending, 10), "due_today": strconv.FormatInt(c.dueToday, 10),
-					"overdue": strconv.FormatInt(c.overdue, 10)}}
-			k, err := s.plan(ctx, tx, ev, rules)
-			if err != nil {
-				return fmt.Errorf("digest of unit %d: %w", c.unit, err)
-			}
-			n += k
+					"overdue": strconv.FormatInt(c.overdue, 10)}})
 		}
-		return nil
+		n, err = s.plan(ctx, tx, evs, rules)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("notify: daily digest: %w", err)

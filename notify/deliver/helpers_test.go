@@ -27,7 +27,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 // rig is one pipeline on a database and Redis prefix of its own, with local providers: the generic gateway
 // for SMS unless a test chooses another, a WeChat Work API and an SMTP server.
 type rig struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	db      *pgxpool.Pool
 	rdb     *redis.Client
@@ -47,7 +47,7 @@ type rig struct {
 
 var cst = China
 
-func newRig(t *testing.T, mod func(r *rig, o *Options)) *rig {
+func newRig(t testing.TB, mod func(r *rig, o *Options)) *rig {
 	t.Helper()
 	r := &rig{t: t, ctx: context.Background(), db: testenv.DB(t), now: time.Date(2026, 12, 1, 10, 0, 0, 0, cst)}
 	r.rdb, r.prefix = testenv.Redis(t)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/redis/go-redis/v9"
 
 	"hotline/ticketing"
@@ -163,26 +164,27 @@ func (s *Service) Ingest(ctx context.Context, msgs []redis.XMessage) error {
 	}
 	ids := make([]string, 0, len(msgs))
 	made := 0
-	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		for _, m := range msgs {
-			ids = append(ids, m.ID)
-			topic := fmt.Sprint(m.Values["topic"])
-			if !topics[topic] {
-				continue
-			}
-			ev, ok := parseEvent(m)
-			if !ok || ev.TicketID == 0 {
-				s.log.Warn("notify intake: unreadable event skipped", "event_id", m.ID, "topic", topic)
-				continue
-			}
-			n, err := s.plan(ctx, tx, ev, rules)
-			if err != nil {
-				return fmt.Errorf("event %s (%s, ticket %d): %w", ev.ID, ev.Topic, ev.TicketID, err)
-			}
-			made += n
+	var evs []event
+	for _, m := range msgs {
+		ids = append(ids, m.ID)
+		topic := fmt.Sprint(m.Values["topic"])
+		if !topics[topic] {
+			continue
 		}
-		return nil
-	})
+		ev, ok := parseEvent(m)
+		if !ok || ev.TicketID == 0 {
+			s.log.Warn("notify intake: unreadable event skipped", "event_id", m.ID, "topic", topic)
+			continue
+		}
+		evs = append(evs, ev)
+	}
+	if len(evs) > 0 {
+		err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+			var err error
+			made, err = s.plan(ctx, tx, evs, rules)
+			return err
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("notify intake: %w", err)
 	}
@@ -211,32 +213,56 @@ type unitInfo struct {
 	headPhoneMasked, liaisonPhoneMask string
 }
 
-func loadTicket(ctx context.Context, db org.DB, id int64) (ticketInfo, error) {
-	var t ticketInfo
-	err := db.QueryRow(ctx, `SELECT t.number, t.query_code, t.source, t.caller_phone, t.confidential,
+// loadTickets reads what messages need of the tickets, in one query.
+func loadTickets(ctx context.Context, db org.DB, ids []int64) (map[int64]ticketInfo, error) {
+	out := map[int64]ticketInfo{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := db.Query(ctx, `SELECT t.id, t.number, t.query_code, t.source, t.caller_phone, t.confidential,
 			coalesce((SELECT (e.data->>'sms_consent')::boolean FROM ticket_events e
 				WHERE e.ticket_id = t.id AND e.action = 'create' LIMIT 1), false),
 			t.kind, coalesce(c.name, t.category), t.urgency, t.status, coalesce(t.due_kind, ''), t.due_at
-		FROM tickets t LEFT JOIN ticket_categories c ON c.code = t.category WHERE t.id = $1`, id).
-		Scan(&t.number, &t.queryCode, &t.source, &t.phone, &t.confidential, &t.consent, &t.kind, &t.category,
-			&t.urgency, &t.status, &t.dueKind, &t.dueAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return t, fmt.Errorf("ticket %d: %w", id, org.ErrNotFound)
+		FROM tickets t LEFT JOIN ticket_categories c ON c.code = t.category WHERE t.id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read tickets: %w", err)
 	}
-	return t, err
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var t ticketInfo
+		if err := rows.Scan(&id, &t.number, &t.queryCode, &t.source, &t.phone, &t.confidential, &t.consent, &t.kind,
+			&t.category, &t.urgency, &t.status, &t.dueKind, &t.dueAt); err != nil {
+			return nil, fmt.Errorf("read tickets: %w", err)
+		}
+		out[id] = t
+	}
+	return out, rows.Err()
 }
 
-func loadUnit(ctx context.Context, db org.DB, id int64) (unitInfo, error) {
-	var u unitInfo
-	err := db.QueryRow(ctx, `SELECT u.name, coalesce(c.robot_webhook, ''), coalesce(c.head_wecom_user, ''),
+// loadUnits reads units' names and channels, in one query.
+func loadUnits(ctx context.Context, db org.DB, ids []int64) (map[int64]unitInfo, error) {
+	out := map[int64]unitInfo{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := db.Query(ctx, `SELECT u.id, u.name, coalesce(c.robot_webhook, ''), coalesce(c.head_wecom_user, ''),
 			coalesce(c.email, ''), c.head_phone_sealed, c.liaison_phone_sealed, coalesce(c.head_phone_masked, ''),
 			coalesce(c.liaison_phone_masked, '')
-		FROM units u LEFT JOIN notify_unit_channels c ON c.unit_id = u.id WHERE u.id = $1`, id).
-		Scan(&u.name, &u.robot, &u.headUser, &u.email, &u.headPhone, &u.liaisonPhone, &u.headPhoneMasked, &u.liaisonPhoneMask)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return u, fmt.Errorf("unit %d: %w", id, org.ErrNotFound)
+		FROM units u LEFT JOIN notify_unit_channels c ON c.unit_id = u.id WHERE u.id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read units: %w", err)
 	}
-	return u, err
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var u unitInfo
+		if err := rows.Scan(&id, &u.name, &u.robot, &u.headUser, &u.email, &u.headPhone, &u.liaisonPhone, &u.headPhoneMasked, &u.liaisonPhoneMask); err != nil {
+			return nil, fmt.Errorf("read units: %w", err)
+		}
+		out[id] = u
+	}
+	return out, rows.Err()
 }
 
 func fmtTime(t time.Time) string { return t.In(China).Format("1月2日 15:04") }
@@ -266,146 +292,213 @@ type row struct {
 	nextAt           time.Time
 }
 
-// plan writes the rows one event makes under rules and returns how many.
-func (s *Service) plan(ctx context.Context, tx pgx.Tx, ev event, rules []Rule) (int, error) {
-	var matched []Rule
-	for _, r := range rules {
-		if r.Topic == ev.Topic && (r.ToStatus == "" || r.ToStatus == ev.Status) && s.opt.Channels.has(r.Channel) {
-			matched = append(matched, r)
-		}
-	}
-	if len(matched) == 0 {
-		return 0, nil
-	}
-	vars := map[string]string{"query_url": s.opt.QueryURL}
-	var t ticketInfo
-	if ev.TicketID != 0 {
-		var err error
-		if t, err = loadTicket(ctx, tx, ev.TicketID); errors.Is(err, org.ErrNotFound) {
-			return 0, nil
-		} else if err != nil {
-			return 0, err
-		}
-		vars["number"], vars["query_code"], vars["kind"] = t.number, t.queryCode, nameOr(kindNames, t.kind)
-		vars["category"], vars["urgency"], vars["status"] = t.category, nameOr(urgencyNames, t.urgency), nameOr(statusNames, t.status)
-		vars["due_kind"] = nameOr(dueKindNames, t.dueKind)
-		if t.dueAt != nil {
-			vars["due_at"] = fmtTime(*t.dueAt)
-		}
-	}
-	for k, v := range ev.Vars {
-		vars[k] = v
-	}
-	var u unitInfo
-	if ev.UnitID != 0 {
-		var err error
-		if u, err = loadUnit(ctx, tx, ev.UnitID); err != nil && !errors.Is(err, org.ErrNotFound) {
-			return 0, err
-		}
-		vars["unit"] = u.name
-	}
-	now := s.now()
-	n := 0
-	for _, r := range matched {
-		if len(r.Sources) > 0 && !slices.Contains(r.Sources, t.source) {
-			continue
-		}
-		w := row{ev: ev, ruleID: r.ID, unitID: ev.UnitID, channel: r.Channel, template: r.Template, status: "pending", nextAt: now}
-		switch r.Recipient {
-		case "caller":
-			if r.Channel != ChannelSMS || t.phone == "" {
-				continue
-			}
-			if t.confidential && !t.consent {
-				continue // a confidential report: the caller's phone may not show a message unless they agreed
-			}
-			norm, kind, err := phone.Normalize(t.phone)
-			if err != nil || kind != phone.Mobile {
-				continue
-			}
-			w.recipient, w.unitID = "caller", 0
-			w.sealed, w.hash, w.masked = s.opt.Box.Seal(pii.FieldPhone, norm), s.opt.Box.Hash(pii.FieldPhone, norm), phone.Mask(norm)
-			// Public SMS waits out the quiet hours.
-			w.nextAt = quietUntil(now, s.opt.QuietStart, s.opt.QuietEnd)
-			var optedOut bool
-			var today int
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM notify_optouts WHERE phone_hash = $1),
-					(SELECT count(*) FROM notify_deliveries WHERE address_hash = $1 AND created_at >= $2 AND status <> 'suppressed')`,
-				w.hash, dayStart(w.nextAt)).Scan(&optedOut, &today); err != nil {
-				return 0, fmt.Errorf("opt-out and cap: %w", err)
-			}
-			switch {
-			case optedOut:
-				w.status, w.reason = "suppressed", "opt-out"
-			case today >= s.opt.DailyCap:
-				w.status, w.reason = "suppressed", "daily cap"
-			}
-		case "unit_group", "unit_head", "unit_liaison":
-			if ev.UnitID == 0 {
-				continue
-			}
-			role := strings.TrimPrefix(r.Recipient, "unit_")
-			w.recipient = fmt.Sprintf("unit:%d:%s", ev.UnitID, role)
-			switch {
-			case r.Channel == ChannelWecomRobot && role == "group":
-				w.address, w.masked = u.robot, maskWebhook(u.robot)
-			case r.Channel == ChannelWecomApp && role == "head":
-				w.address, w.masked = u.headUser, u.headUser
-			case r.Channel == ChannelEmail && (role == "head" || role == "group"):
-				w.address, w.masked = u.email, u.email
-			case r.Channel == ChannelSMS && role == "head" && u.headPhone != nil:
-				w.sealed, w.masked = u.headPhone, u.headPhoneMasked
-			case r.Channel == ChannelSMS && role == "liaison" && u.liaisonPhone != nil:
-				w.sealed, w.masked = u.liaisonPhone, u.liaisonPhoneMask
-			}
-			if w.address == "" && w.sealed == nil {
-				continue // the unit has no such channel set up
-			}
-		default:
-			continue
-		}
-		w.title, w.body = render(r.Title, vars), render(r.Body, vars)
-		if r.Channel == ChannelSMS {
-			w.providerTemplate, w.params = r.ProviderTemplate, smsParams(r.ProviderParams, vars)
-		}
-		ok, err := insertRow(ctx, tx, w)
-		if err != nil {
-			return 0, err
-		}
-		if ok {
-			n++
-			if w.status == "suppressed" {
-				s.m.suppressed.WithLabelValues(w.reason).Inc()
-			}
-		}
-	}
-	return n, nil
+func (r Rule) matches(ev event) bool {
+	return r.Topic == ev.Topic && (r.ToStatus == "" || r.ToStatus == ev.Status)
 }
 
-func insertRow(ctx context.Context, tx pgx.Tx, w row) (bool, error) {
-	params, _ := json.Marshal(w.params)
-	var ticket, unit, rule any
-	if w.ev.TicketID != 0 {
-		ticket = w.ev.TicketID
+// plan writes the rows that events make under rules, with a fixed number of round trips per batch (tickets,
+// units, opt-outs and caps, inserts), and returns how many rows it added.
+func (s *Service) plan(ctx context.Context, tx pgx.Tx, evs []event, rules []Rule) (int, error) {
+	var tids, uids []int64
+	for _, ev := range evs {
+		if ev.TicketID != 0 {
+			tids = append(tids, ev.TicketID)
+		}
+		if ev.UnitID != 0 {
+			uids = append(uids, ev.UnitID)
+		}
 	}
-	if w.unitID != 0 {
-		unit = w.unitID
-	}
-	if w.ruleID != 0 {
-		rule = w.ruleID
-	}
-	tag, err := tx.Exec(ctx, `INSERT INTO notify_deliveries (event_id, topic, ticket_id, unit_id, rule_id, recipient, channel,
-			address, address_sealed, address_hash, address_masked, template, title, body, provider_template, params,
-			idem_key, status, reason, next_at, event_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
-		ON CONFLICT (event_id, recipient, channel) DO NOTHING`,
-		w.ev.ID, w.ev.Topic, ticket, unit, rule, w.recipient, w.channel, w.address, w.sealed, w.hash, w.masked,
-		w.template, w.title, w.body, w.providerTemplate, params, IdemKey(w.ev.ID, w.recipient, w.channel),
-		w.status, w.reason, w.nextAt, w.ev.At)
+	tickets, err := loadTickets(ctx, tx, tids)
 	if err != nil {
-		return false, fmt.Errorf("insert delivery: %w", err)
+		return 0, err
 	}
-	return tag.RowsAffected() == 1, nil
+	units, err := loadUnits(ctx, tx, uids)
+	if err != nil {
+		return 0, err
+	}
+	now := s.now()
+	var rows []row
+	for _, ev := range evs {
+		t, hasTicket := tickets[ev.TicketID]
+		if ev.TicketID != 0 && !hasTicket {
+			continue // gone (never committed, or a test's synthetic event)
+		}
+		vars := map[string]string{"query_url": s.opt.QueryURL}
+		if hasTicket {
+			vars["number"], vars["query_code"], vars["kind"] = t.number, t.queryCode, nameOr(kindNames, t.kind)
+			vars["category"], vars["urgency"], vars["status"] = t.category, nameOr(urgencyNames, t.urgency), nameOr(statusNames, t.status)
+			vars["due_kind"] = nameOr(dueKindNames, t.dueKind)
+			if t.dueAt != nil {
+				vars["due_at"] = fmtTime(*t.dueAt)
+			}
+		}
+		for k, v := range ev.Vars {
+			vars[k] = v
+		}
+		u := units[ev.UnitID]
+		vars["unit"] = u.name
+		for _, r := range rules {
+			if !r.matches(ev) || !s.opt.Channels.has(r.Channel) || (len(r.Sources) > 0 && !slices.Contains(r.Sources, t.source)) {
+				continue
+			}
+			w := row{ev: ev, ruleID: r.ID, unitID: ev.UnitID, channel: r.Channel, template: r.Template, status: "pending", nextAt: now}
+			switch r.Recipient {
+			case "caller":
+				if r.Channel != ChannelSMS || t.phone == "" {
+					continue
+				}
+				if t.confidential && !t.consent {
+					continue // a confidential report: no message on the caller's phone unless they agreed at intake
+				}
+				norm, kind, err := phone.Normalize(t.phone)
+				if err != nil || kind != phone.Mobile {
+					continue
+				}
+				w.recipient, w.unitID = "caller", 0
+				w.sealed, w.hash, w.masked = s.opt.Box.Seal(pii.FieldPhone, norm), s.opt.Box.Hash(pii.FieldPhone, norm), phone.Mask(norm)
+				// Public SMS waits out the quiet hours.
+				w.nextAt = quietUntil(now, s.opt.QuietStart, s.opt.QuietEnd)
+			case "unit_group", "unit_head", "unit_liaison":
+				if ev.UnitID == 0 {
+					continue
+				}
+				role := strings.TrimPrefix(r.Recipient, "unit_")
+				w.recipient = fmt.Sprintf("unit:%d:%s", ev.UnitID, role)
+				switch {
+				case r.Channel == ChannelWecomRobot && role == "group":
+					w.address, w.masked = u.robot, maskWebhook(u.robot)
+				case r.Channel == ChannelWecomApp && role == "head":
+					w.address, w.masked = u.headUser, u.headUser
+				case r.Channel == ChannelEmail && (role == "head" || role == "group"):
+					w.address, w.masked = u.email, u.email
+				case r.Channel == ChannelSMS && role == "head" && u.headPhone != nil:
+					w.sealed, w.masked = u.headPhone, u.headPhoneMasked
+				case r.Channel == ChannelSMS && role == "liaison" && u.liaisonPhone != nil:
+					w.sealed, w.masked = u.liaisonPhone, u.liaisonPhoneMask
+				}
+				if w.address == "" && w.sealed == nil {
+					continue // the unit has no such channel set up
+				}
+			default:
+				continue
+			}
+			w.title, w.body = render(r.Title, vars), render(r.Body, vars)
+			if r.Channel == ChannelSMS {
+				w.providerTemplate, w.params = r.ProviderTemplate, smsParams(r.ProviderParams, vars)
+			}
+			rows = append(rows, w)
+		}
+	}
+	if err := s.applyOptOutsAndCaps(ctx, tx, rows); err != nil {
+		return 0, err
+	}
+	return s.insertRows(ctx, tx, rows)
+}
+
+// applyOptOutsAndCaps marks callers' rows suppressed for an opt-out or when the number had DailyCap messages
+// that day (counting the rows of this batch in order).
+func (s *Service) applyOptOutsAndCaps(ctx context.Context, tx pgx.Tx, rows []row) error {
+	type key struct {
+		hash string
+		day  time.Time
+	}
+	seen := map[key]bool{}
+	var hashes [][]byte
+	var days []time.Time
+	for _, w := range rows {
+		if w.hash == nil {
+			continue
+		}
+		k := key{string(w.hash), dayStart(w.nextAt)}
+		if !seen[k] {
+			seen[k] = true
+			hashes, days = append(hashes, w.hash), append(days, k.day)
+		}
+	}
+	if len(hashes) == 0 {
+		return nil
+	}
+	res, err := tx.Query(ctx, `SELECT k.h, k.d, EXISTS (SELECT 1 FROM notify_optouts o WHERE o.phone_hash = k.h),
+			(SELECT count(*) FROM notify_deliveries d WHERE d.address_hash = k.h AND d.created_at >= k.d AND d.status <> 'suppressed')
+		FROM unnest($1::bytea[], $2::timestamptz[]) AS k(h, d)`, hashes, days)
+	if err != nil {
+		return fmt.Errorf("opt-outs and caps: %w", err)
+	}
+	defer res.Close()
+	out := map[string]bool{}
+	count := map[key]int{}
+	for res.Next() {
+		var h []byte
+		var d time.Time
+		var o bool
+		var n int
+		if err := res.Scan(&h, &d, &o, &n); err != nil {
+			return fmt.Errorf("opt-outs and caps: %w", err)
+		}
+		out[string(h)] = o
+		count[key{string(h), d}] = n
+	}
+	if err := res.Err(); err != nil {
+		return fmt.Errorf("opt-outs and caps: %w", err)
+	}
+	for i := range rows {
+		w := &rows[i]
+		if w.hash == nil {
+			continue
+		}
+		k := key{string(w.hash), dayStart(w.nextAt)}
+		switch {
+		case out[k.hash]:
+			w.status, w.reason = "suppressed", "opt-out"
+		case count[k] >= s.opt.DailyCap:
+			w.status, w.reason = "suppressed", "daily cap"
+		default:
+			count[k]++
+		}
+	}
+	return nil
+}
+
+// insertRows adds the rows in one round trip; a row already there (a re-read event) is left as it is.
+func (s *Service) insertRows(ctx context.Context, tx pgx.Tx, rows []row) (int, error) {
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	b := &pgx.Batch{}
+	n := 0
+	for _, w := range rows {
+		params, _ := json.Marshal(w.params)
+		var ticket, unit, rule any
+		if w.ev.TicketID != 0 {
+			ticket = w.ev.TicketID
+		}
+		if w.unitID != 0 {
+			unit = w.unitID
+		}
+		if w.ruleID != 0 {
+			rule = w.ruleID
+		}
+		b.Queue(`INSERT INTO notify_deliveries (event_id, topic, ticket_id, unit_id, rule_id, recipient, channel,
+				address, address_sealed, address_hash, address_masked, template, title, body, provider_template, params,
+				idem_key, status, reason, next_at, event_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+			ON CONFLICT (event_id, recipient, channel) DO NOTHING`,
+			w.ev.ID, w.ev.Topic, ticket, unit, rule, w.recipient, w.channel, w.address, w.sealed, w.hash, w.masked,
+			w.template, w.title, w.body, w.providerTemplate, params, IdemKey(w.ev.ID, w.recipient, w.channel),
+			w.status, w.reason, w.nextAt, w.ev.At).Exec(func(tag pgconn.CommandTag) error {
+			if tag.RowsAffected() == 1 {
+				n++
+				if w.status == "suppressed" {
+					s.m.suppressed.WithLabelValues(w.reason).Inc()
+				}
+			}
+			return nil
+		})
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return 0, fmt.Errorf("insert deliveries: %w", err)
+	}
+	return n, nil
 }
 
 // maskWebhook hides most of a robot key: it is a credential (anyone holding it can post to the group).

@@ -60,8 +60,17 @@ func (e *Error) RetryAfter() time.Duration { return e.Retry }
 // ErrNotConfigured is returned by a provider missing credentials.
 var ErrNotConfigured = errors.New("sms provider not configured")
 
-// defaultClient has a timeout so a hung provider cannot hold a worker; callers' contexts bound it further.
-var defaultClient = &http.Client{Timeout: 10 * time.Second}
+// defaultClient has a timeout so a hung provider cannot hold a worker (callers' contexts bound it further),
+// and keeps enough idle connections per host for the workers' concurrency: net/http's default of 2 would open
+// (and TLS-handshake) a new connection for almost every message under load.
+var defaultClient = NewHTTPClient(10*time.Second, 128)
+
+// NewHTTPClient returns a client for a provider: timeout per request, up to conns idle connections kept.
+func NewHTTPClient(timeout time.Duration, conns int) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns, t.MaxIdleConnsPerHost = conns*2, conns
+	return &http.Client{Timeout: timeout, Transport: t}
+}
 
 func client(c *http.Client) *http.Client {
 	if c == nil {

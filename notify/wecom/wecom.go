@@ -55,7 +55,12 @@ func (e *Error) RetryAfter() time.Duration {
 	return 0
 }
 
-var defaultClient = &http.Client{Timeout: 10 * time.Second}
+// defaultClient keeps idle connections for concurrent sends (net/http keeps 2 per host by default).
+var defaultClient = func() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns, t.MaxIdleConnsPerHost = 256, 128
+	return &http.Client{Timeout: 10 * time.Second, Transport: t}
+}()
 
 func hc(c *http.Client) *http.Client {
 	if c == nil {
