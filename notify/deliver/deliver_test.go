@@ -15,6 +15,7 @@ import (
 )
 
 func TestCallerSMSFailsThreeTimesThenOneMessage(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, nil)
 	tk := r.callTicket("139 1234 5678", nil)
 	r.gw.FailNext(3)
@@ -60,6 +61,7 @@ func TestCallerSMSFailsThreeTimesThenOneMessage(t *testing.T) {
 }
 
 func TestDeadLetterThenManualRetry(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, func(r *rig, o *Options) { o.MaxAttempts = 3 })
 	r.callTicket("13912345678", nil)
 	r.gw.FailNext(1000)
@@ -102,6 +104,7 @@ func TestDeadLetterThenManualRetry(t *testing.T) {
 // A process dies after the provider accepted and before the answer was recorded: after the lease the delivery
 // is sent again with the same idempotency key (Alibaba's OutId), and the provider keeps one message.
 func TestCrashAfterSendRetriesWithSameKey(t *testing.T) {
+	t.Parallel()
 	var ali *smstest.Server
 	r := newRig(t, func(r *rig, o *Options) {
 		ali = smstest.Aliyun(t, "LTAI-test", "ali-secret")
@@ -145,6 +148,7 @@ func TestCrashAfterSendRetriesWithSameKey(t *testing.T) {
 }
 
 func TestQuietHoursHoldPublicSMSUntilMorning(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, nil)
 	r.setNow(time.Date(2026, 12, 1, 22, 30, 0, 0, cst))
 	r.callTicket("13912345678", nil)
@@ -169,6 +173,7 @@ func TestQuietHoursHoldPublicSMSUntilMorning(t *testing.T) {
 }
 
 func TestConfidentialReportSendsNoSMS(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, nil)
 	report := func(n *ticketing.NewTicket) {
 		n.Kind, n.Category, n.Confidential, n.Content = ticketing.KindReport, "funds_assets", true, "村干部截留衔接资金"
@@ -200,6 +205,7 @@ func TestConfidentialReportSendsNoSMS(t *testing.T) {
 }
 
 func TestOptOutAndDailyCap(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, func(r *rig, o *Options) { o.DailyCap = 1 })
 	if err := r.svc.OptOut(r.ctx, org.Actor{UserID: 3, Role: org.RoleAgent}, "13900000001", true); err != nil {
 		t.Fatal(err)
@@ -227,6 +233,7 @@ func TestOptOutAndDailyCap(t *testing.T) {
 // WeChat Work: the token expires while a batch is sent to many heads; it is fetched again exactly once. A
 // rate-limit errcode defers that one message and it goes later.
 func TestWecomTokenRefreshedOnceAndRateLimit(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, nil)
 	unit := r.unit("div-development")
 	if _, err := r.svc.SetUnitChannels(r.ctx, org.System, int64(unit), UnitChannelsInput{HeadWecomUser: "wangwu", RobotWebhook: r.wc.RobotURL("dev")}); err != nil {
@@ -277,6 +284,7 @@ func TestWecomTokenRefreshedOnceAndRateLimit(t *testing.T) {
 }
 
 func TestReadTwiceMakesNoDuplicatesAndDeadConsumerIsTakenOver(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, func(r *rig, o *Options) { o.ClaimIdle = time.Millisecond })
 	r.callTicket("13912345678", nil)
 	if _, err := r.relay.PublishOnce(r.ctx); err != nil {
@@ -309,6 +317,7 @@ func TestReadTwiceMakesNoDuplicatesAndDeadConsumerIsTakenOver(t *testing.T) {
 }
 
 func TestDailyDigestOnceByEmailAndGroup(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, nil)
 	unit := r.unit("div-development")
 	if _, err := r.svc.SetUnitChannels(r.ctx, org.System, int64(unit), UnitChannelsInput{Email: "head@dev.example.gov.cn", RobotWebhook: r.wc.RobotURL("dev"), HeadPhone: "13700000001"}); err != nil {
@@ -349,6 +358,7 @@ func TestDailyDigestOnceByEmailAndGroup(t *testing.T) {
 }
 
 func TestTemplatesRulesAndPreview(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, nil)
 	agent := org.Actor{UserID: 5, Role: org.RoleAgent}
 	if _, err := r.svc.Rules(r.ctx, agent); !errors.Is(err, org.ErrForbidden) {
@@ -394,5 +404,45 @@ func TestTemplatesRulesAndPreview(t *testing.T) {
 	r.sendDue()
 	if len(r.gw.Messages()) != 1 {
 		t.Fatal("a disabled rule still sent")
+	}
+}
+
+// A provider that is down opens its channel's breaker: its rows stop being claimed (no attempt spent) while
+// other channels go on, and intake keeps writing rows.
+func TestBreakerPausesADownProvider(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, func(r *rig, o *Options) { o.BreakerFailures, o.BreakerCooldown = 3, 10*time.Minute })
+	tk := r.callTicket("13900000009", nil)
+	if _, err := r.svc.SetUnitChannels(r.ctx, org.System, int64(tk.LeadUnitID), UnitChannelsInput{RobotWebhook: r.wc.RobotURL("u")}); err != nil {
+		t.Fatal(err)
+	}
+	r.gw.FailNext(1000)
+	for i := range 4 {
+		r.callTicket("1390000001"+string(rune('0'+i)), nil)
+	}
+	r.flow()
+	r.sendDue()
+	before := r.gw.Requests()
+	if before != 5 {
+		t.Fatalf("%d gateway requests, want 5", before)
+	}
+	r.advance(2 * time.Minute) // past the back-off, inside the cooldown
+	r.callTicket("13900000020", nil)
+	r.flow()
+	r.sendDue()
+	if r.gw.Requests() != before {
+		t.Fatal("rows of an open breaker's channel were sent")
+	}
+	var waiting int
+	r.db.QueryRow(r.ctx, `SELECT count(*) FROM notify_deliveries WHERE channel = 'sms' AND status = 'pending'`).Scan(&waiting)
+	if waiting != 6 || len(r.wc.RobotMessages()) == 0 {
+		t.Fatalf("%d SMS waiting (want 6), %d robot messages (want some)", waiting, len(r.wc.RobotMessages()))
+	}
+	r.gw.FailNext(0)
+	r.advance(10 * time.Minute)
+	for r.sendDue() > 0 {
+	}
+	if n := len(r.gw.Messages()); n != 6 {
+		t.Fatalf("after the cooldown %d messages, want 6", n)
 	}
 }
