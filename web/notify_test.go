@@ -9,6 +9,8 @@ import (
 
 	"hotline/deploy/testenv"
 	"hotline/notify/deliver"
+	"hotline/notify/wecom"
+	"hotline/notify/wecom/wecomtest"
 	"hotline/ticketing"
 	"hotline/ticketing/monitoring/pii"
 	"hotline/ticketing/org"
@@ -18,7 +20,8 @@ func TestNotifyAdminAPI(t *testing.T) {
 	db := testenv.DB(t)
 	rdb, prefix := testenv.Redis(t)
 	box, _ := pii.New(make([]byte, 32))
-	nsvc, err := deliver.New(deliver.Options{DB: db, Redis: rdb, Prefix: prefix, Box: box})
+	wc := wecomtest.New(t, "corp", "secret")
+	nsvc, err := deliver.New(deliver.Options{DB: db, Redis: rdb, Prefix: prefix, Box: box, Channels: deliver.Channels{Robot: &wecom.Robot{}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,12 +56,12 @@ func TestNotifyAdminAPI(t *testing.T) {
 	if code := f.call(agent, "POST", "/api/v1/notify/optouts", map[string]string{"phone": "13900000001"}, nil, nil); code != 200 {
 		t.Fatalf("agent records an opt-out: %d", code)
 	}
-	// A dead delivery is listed and retried.
+	// A dead delivery (its robot was down past the budget) is listed, retried through the API, and sent.
 	var id int64
 	err = db.QueryRow(context.Background(), `INSERT INTO notify_deliveries (event_id, topic, recipient, channel, address,
 		address_masked, template, body, idem_key, status, attempts, next_at, event_at, last_error)
-		VALUES ('1-1', 'ticket.dispatch', 'unit:1:group', 'wecom_robot', 'https://x/?key=k', 'https://x/?key=k***', 'unit_dispatched', 'b', 'k', 'dead', 10, now(), now(), 'HTTP 502')
-		RETURNING id`).Scan(&id)
+		VALUES ('1-1', 'ticket.dispatch', 'unit:1:group', 'wecom_robot', $1, 'k***', 'unit_dispatched', '### 新工单', 'k', 'dead', 10, now(), now(), 'HTTP 502')
+		RETURNING id`, wc.RobotURL("k1")).Scan(&id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,6 +78,12 @@ func TestNotifyAdminAPI(t *testing.T) {
 	}
 	if code := f.call(admin, "POST", "/api/v1/notify/deliveries/"+itoa(id)+"/retry", nil, nil, &apiErr); code != 409 {
 		t.Fatalf("retry of a pending delivery: %d", code)
+	}
+	if n, err := nsvc.SendDue(context.Background()); n != 1 || err != nil {
+		t.Fatalf("send after retry: %d %v", n, err)
+	}
+	if code := f.call(admin, "GET", "/api/v1/notify/deliveries/"+itoa(id), nil, nil, &d); code != 200 || d.Status != "sent" || len(d.Log) != 1 || len(wc.RobotMessages()) != 1 {
+		t.Fatalf("after retry: %d %+v, %d robot messages", code, d, len(wc.RobotMessages()))
 	}
 	if code := f.call(admin, "GET", "/api/v1/notify/deliveries?status=nope", nil, nil, &apiErr); code != 400 || apiErr.Fields["status"] == "" {
 		t.Fatalf("bad filter: %d %+v", code, apiErr)

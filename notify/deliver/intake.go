@@ -110,9 +110,19 @@ func (s *Service) reclaim(ctx context.Context) error {
 			}
 		}
 		if next == "0-0" || next == "" {
-			return nil
+			break
 		}
 		start = next
+	}
+	// Each process start adds a consumer name to the group; forget those long idle with nothing pending.
+	cs, err := s.opt.Redis.XInfoConsumers(ctx, key, Group).Result()
+	if err != nil {
+		return nil
+	}
+	for _, c := range cs {
+		if c.Name != s.consumer && c.Pending == 0 && c.Idle > time.Hour {
+			s.opt.Redis.XGroupDelConsumer(ctx, key, Group, c.Name)
+		}
 	}
 	return nil
 }
