@@ -446,3 +446,23 @@ func TestBreakerPausesADownProvider(t *testing.T) {
 		t.Fatalf("after the cooldown %d messages, want 6", n)
 	}
 }
+
+// Tencent through the pipeline: the registered template's parameters go in order and SessionContext carries
+// the delivery's idempotency key; the local endpoint verifies the TC3 signature.
+func TestTencentSMSThroughPipeline(t *testing.T) {
+	t.Parallel()
+	var tc *smstest.Server
+	r := newRig(t, func(r *rig, o *Options) {
+		tc = smstest.Tencent(t, "AKID-test", "tc-key", "1400000001")
+		o.Channels.SMS = &sms.Tencent{Endpoint: tc.URL, SecretID: "AKID-test", SecretKey: "tc-key", SdkAppID: "1400000001", SignName: "湖南乡村振兴"}
+	})
+	tk := r.callTicket("13912345678", nil)
+	r.flow()
+	r.sendDue()
+	got := tc.Messages()
+	d := r.only(ChannelSMS, "caller")
+	if len(got) != 1 || got[0].Template != "SMS_HOTLINE_CREATED" || got[0].Params["0"] != tk.Number || got[0].Params["1"] != tk.QueryCode ||
+		got[0].IdemKey != d.IdemKey || d.Status != "sent" {
+		t.Fatalf("tencent got %+v (rejected %v), delivery %+v", got, tc.Rejected(), d)
+	}
+}
