@@ -21,7 +21,8 @@ import (
 //	go test ./notify/deliver -run '^$' -bench Pipeline -benchtime 1x
 //
 // NOTIFY_BENCH_RATE (events/s, default 600), NOTIFY_BENCH_SECONDS (default 10) and NOTIFY_BENCH_CONCURRENCY
-// (default 64, the production default) change the load.
+// (default 64, the production default) and
+// NOTIFY_BENCH_BATCH (rows per claim, default 32) change the load.
 func BenchmarkPipeline(b *testing.B) {
 	rate := envInt("NOTIFY_BENCH_RATE", 600)
 	secs := envInt("NOTIFY_BENCH_SECONDS", 10)
@@ -31,6 +32,7 @@ func BenchmarkPipeline(b *testing.B) {
 		o.NoQuietHours = true
 		o.DailyCap = 1 << 30
 		o.Concurrency = conc
+		o.Batch = envInt("NOTIFY_BENCH_BATCH", 0)
 		o.DigestAt = -1
 	})
 	r.gw.SetLatency(50 * time.Millisecond)

@@ -124,6 +124,10 @@ func (o *Options) defaults() {
 	if o.SendTimeout <= 0 {
 		o.SendTimeout = 10 * time.Second
 	}
+	if o.Lease < 2*o.SendTimeout {
+		// A claim must outlive its send, or a slow answer would let another worker send the row again.
+		o.Lease = 2 * o.SendTimeout
+	}
 	if o.Poll <= 0 {
 		o.Poll = 500 * time.Millisecond
 	}
