@@ -1,6 +1,7 @@
 package deliver
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -465,4 +466,40 @@ func TestTencentSMSThroughPipeline(t *testing.T) {
 		got[0].IdemKey != d.IdemKey || d.Status != "sent" {
 		t.Fatalf("tencent got %+v (rejected %v), delivery %+v", got, tc.Rejected(), d)
 	}
+}
+
+// Redis loses everything (flushed or replaced) while the service runs: the group is made again and the events
+// published since are notified.
+func TestRedisFlushedWhileRunning(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, func(r *rig, o *Options) { o.Poll = 20 * time.Millisecond })
+	ctx, cancel := context.WithCancel(r.ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.svc.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitFor := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); len(r.gw.Messages()) < n; {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d messages, want %d", len(r.gw.Messages()), n)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	r.callTicket("13912345601", nil)
+	if _, err := r.relay.PublishOnce(r.ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(1)
+	if err := r.rdb.Del(r.ctx, ticketing.EventsKey(r.prefix)).Err(); err != nil { // the stream and its group are gone
+		t.Fatal(err)
+	}
+	r.callTicket("13912345602", nil)
+	if _, err := r.relay.PublishOnce(r.ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(2)
 }

@@ -37,7 +37,14 @@ func consumerName() string {
 // EnsureGroup creates the consumer group at the end of the stream if it does not exist: notifications start
 // with the events published after the first start, not with the stream's history.
 func (s *Service) EnsureGroup(ctx context.Context) error {
-	err := s.opt.Redis.XGroupCreateMkStream(ctx, ticketing.EventsKey(s.opt.Prefix), Group, "$").Err()
+	return s.ensureGroup(ctx, "$")
+}
+
+// ensureGroup creates the group at start ("$": from now on; "0": the whole stream). After Redis lost the
+// group (flushed or replaced), the stream holds only events published since, none of them notified yet, so
+// the group is made again from its beginning.
+func (s *Service) ensureGroup(ctx context.Context, start string) error {
+	err := s.opt.Redis.XGroupCreateMkStream(ctx, ticketing.EventsKey(s.opt.Prefix), Group, start).Err()
 	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
 		return fmt.Errorf("notify: create consumer group: %w", err)
 	}
@@ -70,7 +77,7 @@ func (s *Service) runIntake(ctx context.Context) error {
 		case errors.Is(err, redis.Nil):
 			continue
 		case err != nil && strings.HasPrefix(err.Error(), "NOGROUP"): // Redis was flushed or replaced
-			if err := s.EnsureGroup(ctx); err != nil {
+			if err := s.ensureGroup(ctx, "0"); err != nil {
 				s.log.Warn("notify intake: consumer group", "err", err)
 				sleep(ctx, time.Second)
 			}
@@ -476,6 +483,7 @@ func (s *Service) insertRows(ctx context.Context, tx pgx.Tx, rows []row) (int, e
 	}
 	b := &pgx.Batch{}
 	n := 0
+	now := s.now() // the service's clock, so the daily cap counts the same days quiet hours use
 	for _, w := range rows {
 		params, _ := json.Marshal(w.params)
 		var ticket, unit, rule any
@@ -490,12 +498,12 @@ func (s *Service) insertRows(ctx context.Context, tx pgx.Tx, rows []row) (int, e
 		}
 		b.Queue(`INSERT INTO notify_deliveries (event_id, topic, ticket_id, unit_id, rule_id, recipient, channel,
 				address, address_sealed, address_hash, address_masked, template, title, body, provider_template, params,
-				idem_key, status, reason, next_at, event_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+				idem_key, status, reason, next_at, event_at, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
 			ON CONFLICT (event_id, recipient, channel) DO NOTHING`,
 			w.ev.ID, w.ev.Topic, ticket, unit, rule, w.recipient, w.channel, w.address, w.sealed, w.hash, w.masked,
 			w.template, w.title, w.body, w.providerTemplate, params, IdemKey(w.ev.ID, w.recipient, w.channel),
-			w.status, w.reason, w.nextAt, w.ev.At).Exec(func(tag pgconn.CommandTag) error {
+			w.status, w.reason, w.nextAt, w.ev.At, now).Exec(func(tag pgconn.CommandTag) error {
 			if tag.RowsAffected() == 1 {
 				n++
 				if w.status == "suppressed" {
