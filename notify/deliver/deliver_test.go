@@ -1,17 +1,24 @@
 package deliver
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
 	"hotline/notify/sms"
 	"hotline/notify/sms/smstest"
 	"hotline/ticketing"
+	"hotline/ticketing/monitoring/pii"
 	"hotline/ticketing/org"
 )
 
@@ -102,9 +109,10 @@ func TestDeadLetterThenManualRetry(t *testing.T) {
 	}
 }
 
-// A process dies after the provider accepted and before the answer was recorded: after the lease the delivery
-// is sent again with the same idempotency key (Alibaba's OutId), and the provider keeps one message.
-func TestCrashAfterSendRetriesWithSameKey(t *testing.T) {
+// A worker process is killed (SIGKILL) after the provider accepted and before the answer was recorded: after
+// the lease the delivery is sent again with the same idempotency key (Alibaba's OutId), and the provider keeps
+// one message.
+func TestKilledAfterSendRetriesWithSameKey(t *testing.T) {
 	t.Parallel()
 	var ali *smstest.Server
 	r := newRig(t, func(r *rig, o *Options) {
@@ -113,25 +121,44 @@ func TestCrashAfterSendRetriesWithSameKey(t *testing.T) {
 	})
 	r.callTicket("13912345678", nil)
 	r.flow()
-	crashing := r.opt
-	crashing.afterSend = func(int64) error { return errors.New("killed") }
-	first := r.service(crashing)
-	if _, err := first.SendDue(r.ctx); err == nil {
-		t.Fatal("the crash hook did not stop the worker")
+
+	// The worker: this test binary in child mode (see crashChild), on the same database and provider.
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "NOTIFY_CRASH_CHILD=1", "NOTIFY_CRASH_DB="+r.dbURL, "NOTIFY_CRASH_ALIYUN="+ali.URL,
+		"NOTIFY_CRASH_NOW="+r.clock().Format(time.RFC3339))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
 	}
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlives the test
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "accepted" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("child said %q, %v", line, err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+
 	if got := ali.Messages(); len(got) != 1 {
-		t.Fatalf("provider accepted %d before the crash", len(got))
+		t.Fatalf("provider accepted %d before the kill", len(got))
 	}
 	d := r.only(ChannelSMS, "caller")
 	if d.Status != "pending" || len(d.Log) != 1 || d.Log[0].FinishedAt != nil {
-		t.Fatalf("after the crash: %+v", d)
+		t.Fatalf("after the kill: %+v", d)
 	}
 	// A restarted process finds nothing due until the lease of the dead claim ends.
 	restarted := r.service(r.opt)
 	if n, _ := restarted.SendDue(r.ctx); n != 0 {
 		t.Fatal("claimed during the lease")
 	}
-	r.advance(first.opt.Lease + time.Second)
+	r.advance(restarted.opt.Lease + time.Second)
 	if n, err := restarted.SendDue(r.ctx); n != 1 || err != nil {
 		t.Fatalf("after the lease: %d, %v", n, err)
 	}
@@ -146,6 +173,34 @@ func TestCrashAfterSendRetriesWithSameKey(t *testing.T) {
 	if d.Status != "sent" || len(d.Log) != 2 || d.Log[1].IdemKey != d.Log[0].IdemKey {
 		t.Fatalf("after restart: %+v", d)
 	}
+}
+
+// crashChild is the worker process of TestKilledAfterSendRetriesWithSameKey: it claims and sends, then says
+// "accepted" and waits to be killed before recording anything.
+func crashChild() int {
+	ctx := context.Background()
+	db, err := pgxpool.New(ctx, os.Getenv("NOTIFY_CRASH_DB"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	now, _ := time.Parse(time.RFC3339, os.Getenv("NOTIFY_CRASH_NOW"))
+	box, _ := pii.New(make([]byte, 32))
+	s, err := New(Options{DB: db, Box: box, Now: func() time.Time { return now },
+		Channels: Channels{SMS: &sms.Aliyun{Endpoint: os.Getenv("NOTIFY_CRASH_ALIYUN"), AccessKeyID: "LTAI-test", AccessKeySecret: "ali-secret", SignName: "湖南乡村振兴"}},
+		afterSend: func(int64) error {
+			fmt.Println("accepted")
+			time.Sleep(time.Hour) // killed here, between the provider's answer and the record
+			return nil
+		}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	if _, err := s.SendDue(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	return 1
 }
 
 func TestQuietHoursHoldPublicSMSUntilMorning(t *testing.T) {

@@ -22,7 +22,12 @@ import (
 	"hotline/ticketing/org"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+func TestMain(m *testing.M) {
+	if os.Getenv("NOTIFY_CRASH_CHILD") != "" {
+		os.Exit(crashChild())
+	}
+	os.Exit(testenv.Main(m))
+}
 
 // rig is one pipeline on a database and Redis prefix of its own, with local providers: the generic gateway
 // for SMS unless a test chooses another, a WeChat Work API and an SMTP server.
@@ -30,6 +35,7 @@ type rig struct {
 	t       testing.TB
 	ctx     context.Context
 	db      *pgxpool.Pool
+	dbURL   string
 	rdb     *redis.Client
 	prefix  string
 	box     *pii.Box
@@ -49,7 +55,13 @@ var cst = China
 
 func newRig(t testing.TB, mod func(r *rig, o *Options)) *rig {
 	t.Helper()
-	r := &rig{t: t, ctx: context.Background(), db: testenv.DB(t), now: time.Date(2026, 12, 1, 10, 0, 0, 0, cst)}
+	r := &rig{t: t, ctx: context.Background(), dbURL: testenv.DatabaseURL(t), now: time.Date(2026, 12, 1, 10, 0, 0, 0, cst)}
+	db, err := pgxpool.New(r.ctx, r.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	r.db = db
 	r.rdb, r.prefix = testenv.Redis(t)
 	box, err := pii.New(make([]byte, 32))
 	if err != nil {
