@@ -22,6 +22,7 @@ var (
 	errTooLarge  = errors.New("request body too large")
 	errMalformed = errors.New("malformed JSON body")
 	errRateLimit = errors.New("too many requests")
+	errMethod    = errors.New("method not allowed here")
 )
 
 // status maps an error to its HTTP status and stable code. This is the only place that does so.
@@ -36,6 +37,8 @@ func status(err error) (int, string) {
 		return http.StatusBadRequest, "malformed_body"
 	case errors.Is(err, errRateLimit):
 		return http.StatusTooManyRequests, "rate_limited"
+	case errors.Is(err, errMethod):
+		return http.StatusMethodNotAllowed, "method_not_allowed"
 	case errors.Is(err, org.ErrAuth):
 		return http.StatusUnauthorized, "unauthenticated"
 	case errors.As(err, &se) && errors.Is(err, org.ErrState):
@@ -76,11 +79,14 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	writeJSON(w, code, body)
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
+// writeJSON writes v as the answer. It returns nil so that a handler ends with `return writeJSON(...)`: once the
+// status line is sent, an encoding error (the client went away) can no longer change the answer.
+func writeJSON(w http.ResponseWriter, code int, v any) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(v)
+	return nil
 }
 
 // maxBody is the largest JSON body accepted; imports have their own limit.

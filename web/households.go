@@ -53,75 +53,58 @@ func householdID(r *http.Request) (org.HouseholdID, error) {
 }
 
 func householdQuery(r *http.Request) (monitoring.Query, error) {
-	v := r.URL.Query()
+	v := query(r)
 	q := monitoring.Query{Name: v.Get("name"), Phone: v.Get("phone"), IDNumber: v.Get("id_number"), IDLast4: v.Get("id_last4"),
 		Region: v.Get("region"), Clock: v.Get("clock"), MonitoringType: monitoring.MonitoringType(v.Get("monitoring_type")),
-		RiskType: monitoring.RiskType(v.Get("risk_type")), Status: monitoring.Status(v.Get("status"))}
-	ve := &org.ValidationError{}
-	num := func(name string) int64 {
-		s := v.Get(name)
-		if s == "" {
-			return 0
-		}
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n < 0 {
-			ve.Add(name, "must be a whole number")
-		}
-		return n
-	}
-	q.NoContactDays, q.After, q.Limit = int(num("no_contact_days")), org.HouseholdID(num("after")), int(num("limit"))
-	return q, ve.Err()
+		RiskType: monitoring.RiskType(v.Get("risk_type")), Status: monitoring.Status(v.Get("status")),
+		NoContactDays: int(v.int("no_contact_days")), After: org.HouseholdID(v.int("after")), Limit: int(v.int("limit"))}
+	return q, v.err()
 }
 
-func (s *Server) searchHouseholds(w http.ResponseWriter, r *http.Request) {
+func (s *Server) searchHouseholds(w http.ResponseWriter, r *http.Request) error {
 	q, err := householdQuery(r)
 	if err == nil {
 		var page monitoring.Page
 		if page, err = s.deps.Monitoring.Search(r.Context(), q); err == nil {
-			writeJSON(w, http.StatusOK, page)
-			return
+			return writeJSON(w, http.StatusOK, page)
 		}
 	}
-	writeError(w, r, s.log, err)
+	return err
 }
 
-func (s *Server) householdMeta(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"monitoring_types": monitoring.MonitoringTypes,
+func (s *Server) householdMeta(w http.ResponseWriter, r *http.Request) error {
+	return writeJSON(w, http.StatusOK, map[string]any{"monitoring_types": monitoring.MonitoringTypes,
 		"risk_types": monitoring.RiskTypes, "statuses": monitoring.Statuses})
 }
 
-func (s *Server) createHousehold(w http.ResponseWriter, r *http.Request) {
+func (s *Server) createHousehold(w http.ResponseWriter, r *http.Request) error {
 	var in monitoring.HouseholdInput
 	if err := decode(w, r, &in); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	if err := canEditHouseholds(actor(r)); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	h, err := s.deps.Monitoring.Create(r.Context(), actor(r), in)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	w.Header().Set("Location", fmt.Sprintf("/api/v1/households/%d", h.ID))
-	writeJSON(w, http.StatusCreated, h)
+	return writeJSON(w, http.StatusCreated, h)
 }
 
-func (s *Server) getHousehold(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getHousehold(w http.ResponseWriter, r *http.Request) error {
 	id, err := householdID(r)
 	if err == nil {
 		var h monitoring.Household
 		if h, err = s.deps.Monitoring.Get(r.Context(), id); err == nil {
-			writeJSON(w, http.StatusOK, map[string]any{"household": h, "allowed_actions": monitoring.AllowedActions(h.Status)})
-			return
+			return writeJSON(w, http.StatusOK, map[string]any{"household": h, "allowed_actions": monitoring.AllowedActions(h.Status)})
 		}
 	}
-	writeError(w, r, s.log, err)
+	return err
 }
 
-func (s *Server) updateHousehold(w http.ResponseWriter, r *http.Request) {
+func (s *Server) updateHousehold(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
 		Version int `json:"version"`
 		monitoring.HouseholdInput
@@ -139,14 +122,13 @@ func (s *Server) updateHousehold(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		var h monitoring.Household
 		if h, err = s.deps.Monitoring.Update(r.Context(), actor(r), id, body.Version, body.HouseholdInput); err == nil {
-			writeJSON(w, http.StatusOK, h)
-			return
+			return writeJSON(w, http.StatusOK, h)
 		}
 	}
-	writeError(w, r, s.log, err)
+	return err
 }
 
-func (s *Server) householdAction(w http.ResponseWriter, r *http.Request) {
+func (s *Server) householdAction(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
 		Reason string `json:"reason"`
 	}
@@ -158,27 +140,25 @@ func (s *Server) householdAction(w http.ResponseWriter, r *http.Request) {
 		var h monitoring.Household
 		h, err = s.deps.Monitoring.Act(r.Context(), actor(r), id, monitoring.Action(r.PathValue("action")), body.Reason)
 		if err == nil {
-			writeJSON(w, http.StatusOK, h)
-			return
+			return writeJSON(w, http.StatusOK, h)
 		}
 	}
-	writeError(w, r, s.log, err)
+	return err
 }
 
-func (s *Server) householdTimeline(w http.ResponseWriter, r *http.Request) {
+func (s *Server) householdTimeline(w http.ResponseWriter, r *http.Request) error {
 	id, err := householdID(r)
 	if err == nil {
 		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
 		var tl []monitoring.TimelineEntry
 		if tl, err = s.deps.Monitoring.Timeline(r.Context(), id, limit); err == nil {
-			writeJSON(w, http.StatusOK, map[string]any{"timeline": tl})
-			return
+			return writeJSON(w, http.StatusOK, map[string]any{"timeline": tl})
 		}
 	}
-	writeError(w, r, s.log, err)
+	return err
 }
 
-func (s *Server) addHouseholdContact(w http.ResponseWriter, r *http.Request) {
+func (s *Server) addHouseholdContact(w http.ResponseWriter, r *http.Request) error {
 	var c monitoring.Contact
 	id, err := householdID(r)
 	if err == nil {
@@ -187,14 +167,13 @@ func (s *Server) addHouseholdContact(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		c.HouseholdID = id
 		if c, err = s.deps.Monitoring.AddContact(r.Context(), actor(r), c); err == nil {
-			writeJSON(w, http.StatusCreated, c)
-			return
+			return writeJSON(w, http.StatusCreated, c)
 		}
 	}
-	writeError(w, r, s.log, err)
+	return err
 }
 
-func (s *Server) revealHousehold(w http.ResponseWriter, r *http.Request) {
+func (s *Server) revealHousehold(w http.ResponseWriter, r *http.Request) error {
 	var req monitoring.RevealRequest
 	id, err := householdID(r)
 	if err == nil {
@@ -204,14 +183,13 @@ func (s *Server) revealHousehold(w http.ResponseWriter, r *http.Request) {
 		var out monitoring.Revealed
 		if out, err = s.deps.Monitoring.Reveal(r.Context(), actor(r), id, req); err == nil {
 			w.Header().Set("Cache-Control", "no-store")
-			writeJSON(w, http.StatusOK, out)
-			return
+			return writeJSON(w, http.StatusOK, out)
 		}
 	}
-	writeError(w, r, s.log, err)
+	return err
 }
 
-func (s *Server) householdReveals(w http.ResponseWriter, r *http.Request) {
+func (s *Server) householdReveals(w http.ResponseWriter, r *http.Request) error {
 	id, err := householdID(r)
 	if err == nil && !actor(r).Can(org.PermRevealPII) {
 		err = fmt.Errorf("read the personal-data audit: %w", org.ErrForbidden)
@@ -219,18 +197,16 @@ func (s *Server) householdReveals(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		var rs []monitoring.Reveal
 		if rs, err = s.deps.Monitoring.Reveals(r.Context(), id, 0); err == nil {
-			writeJSON(w, http.StatusOK, map[string]any{"reveals": rs})
-			return
+			return writeJSON(w, http.StatusOK, map[string]any{"reveals": rs})
 		}
 	}
-	writeError(w, r, s.log, err)
+	return err
 }
 
 // importHouseholds takes the CSV file as the request body (text/csv, UTF-8 or GBK) and answers with the report.
-func (s *Server) importHouseholds(w http.ResponseWriter, r *http.Request) {
+func (s *Server) importHouseholds(w http.ResponseWriter, r *http.Request) error {
 	if err := canEditHouseholds(actor(r)); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	body := http.MaxBytesReader(w, r.Body, maxImport)
 	rep, err := s.deps.Monitoring.Import(r.Context(), actor(r), body)
@@ -242,33 +218,28 @@ func (s *Server) importHouseholds(w http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, monitoring.ErrFile):
 			err = org.Invalid("file", err.Error())
 		}
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, rep)
+	return writeJSON(w, http.StatusOK, rep)
 }
 
 // exportHouseholds streams CSV; reveal=true (with reason=...) exports full values, audited.
-func (s *Server) exportHouseholds(w http.ResponseWriter, r *http.Request) {
+func (s *Server) exportHouseholds(w http.ResponseWriter, r *http.Request) error {
 	q, err := householdQuery(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	reveal := r.URL.Query().Get("reveal") == "true"
 	if reveal && !actor(r).Can(org.PermRevealPII) {
-		writeError(w, r, s.log, fmt.Errorf("export full personal data: %w", org.ErrForbidden))
-		return
+		return fmt.Errorf("export full personal data: %w", org.ErrForbidden)
 	}
 	if reveal && strings.TrimSpace(r.URL.Query().Get("reason")) == "" {
-		writeError(w, r, s.log, org.Invalid("reason", "required to export full personal data"))
-		return
+		return org.Invalid("reason", "required to export full personal data")
 	}
 	if _, err := s.deps.Monitoring.Search(r.Context(), monitoring.Query{Name: q.Name, Phone: q.Phone, IDNumber: q.IDNumber,
 		IDLast4: q.IDLast4, Region: q.Region, MonitoringType: q.MonitoringType, RiskType: q.RiskType, Status: q.Status,
 		NoContactDays: q.NoContactDays, Clock: q.Clock, Limit: 1}); err != nil {
-		writeError(w, r, s.log, err) // a bad filter is a JSON error, before any CSV is written
-		return
+		return err // a bad filter is a JSON error, before any CSV is written
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="households.csv"`)
@@ -277,14 +248,14 @@ func (s *Server) exportHouseholds(w http.ResponseWriter, r *http.Request) {
 		// Headers are gone; the truncated file is the signal. Log it once, here.
 		s.log.Error("household export failed", "err", err, "actor", actor(r).Username)
 	}
+	return nil
 }
 
 // callerLookup is the screen-pop: the households that use a phone number.
-func (s *Server) callerLookup(w http.ResponseWriter, r *http.Request) {
+func (s *Server) callerLookup(w http.ResponseWriter, r *http.Request) error {
 	ms, err := s.deps.Monitoring.LookupPhone(r.Context(), r.URL.Query().Get("phone"))
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"matches": ms})
+	return writeJSON(w, http.StatusOK, map[string]any{"matches": ms})
 }

@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"net/http"
-	"strconv"
 
 	"hotline/notify/deliver"
 	"hotline/ticketing/org"
@@ -47,7 +46,7 @@ func (s *Server) notifyRoutes() {
 		{"PUT /api/v1/notify/units/{id}", s.setNotifyUnit},
 		{"POST /api/v1/notify/optouts", s.notifyOptOut},
 	} {
-		s.mux.HandleFunc(r.pattern, s.authed(s.api(r.h)))
+		s.mux.HandleFunc(r.pattern, s.authed(r.h))
 	}
 }
 
@@ -56,8 +55,7 @@ func (s *Server) notifyRules(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"rules": rules})
-	return nil
+	return writeJSON(w, http.StatusOK, map[string]any{"rules": rules})
 }
 
 func (s *Server) saveNotifyRule(w http.ResponseWriter, r *http.Request) error {
@@ -80,8 +78,7 @@ func (s *Server) saveNotifyRule(w http.ResponseWriter, r *http.Request) error {
 	if id == 0 {
 		code = http.StatusCreated
 	}
-	writeJSON(w, code, rule)
-	return nil
+	return writeJSON(w, code, rule)
 }
 
 func (s *Server) notifyTemplates(w http.ResponseWriter, r *http.Request) error {
@@ -89,8 +86,7 @@ func (s *Server) notifyTemplates(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"templates": ts})
-	return nil
+	return writeJSON(w, http.StatusOK, map[string]any{"templates": ts})
 }
 
 type templateBody struct {
@@ -115,8 +111,7 @@ func (s *Server) saveNotifyTemplate(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, t)
-	return nil
+	return writeJSON(w, http.StatusOK, t)
 }
 
 // previewNotifyTemplate renders the saved template, or the text in the body (an edit not yet saved), with
@@ -140,35 +135,23 @@ func (s *Server) previewNotifyTemplate(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, p)
-	return nil
+	return writeJSON(w, http.StatusOK, p)
 }
 
 func (s *Server) notifyDeliveries(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	f := deliver.Filter{Status: q.Get("status")}
-	for name, dst := range map[string]*int64{"ticket_id": &f.TicketID, "before_id": &f.BeforeID} {
-		if v := q.Get(name); v != "" {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 0 {
-				return org.Invalid(name, "not a number")
-			}
-			*dst = n
-		}
+	q := query(r)
+	f := deliver.Filter{Status: q.Get("status"), TicketID: q.int("ticket_id"), BeforeID: q.int("before_id"), Limit: int(q.int("limit"))}
+	if f.Limit > 500 {
+		q.bad.Add("limit", "at most 500")
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 || n > 500 {
-			return org.Invalid("limit", "1-500")
-		}
-		f.Limit = n
+	if err := q.err(); err != nil {
+		return err
 	}
 	ds, err := s.deps.Notify.Deliveries(r.Context(), actor(r), f)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"deliveries": ds})
-	return nil
+	return writeJSON(w, http.StatusOK, map[string]any{"deliveries": ds})
 }
 
 func (s *Server) notifyDelivery(w http.ResponseWriter, r *http.Request) error {
@@ -180,8 +163,7 @@ func (s *Server) notifyDelivery(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, d)
-	return nil
+	return writeJSON(w, http.StatusOK, d)
 }
 
 func (s *Server) retryNotifyDelivery(w http.ResponseWriter, r *http.Request) error {
@@ -193,8 +175,7 @@ func (s *Server) retryNotifyDelivery(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, d)
-	return nil
+	return writeJSON(w, http.StatusOK, d)
 }
 
 func (s *Server) notifyUnits(w http.ResponseWriter, r *http.Request) error {
@@ -202,8 +183,7 @@ func (s *Server) notifyUnits(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"units": us})
-	return nil
+	return writeJSON(w, http.StatusOK, map[string]any{"units": us})
 }
 
 func (s *Server) setNotifyUnit(w http.ResponseWriter, r *http.Request) error {
@@ -219,8 +199,7 @@ func (s *Server) setNotifyUnit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, u)
-	return nil
+	return writeJSON(w, http.StatusOK, u)
 }
 
 func (s *Server) notifyOptOut(w http.ResponseWriter, r *http.Request) error {
@@ -235,6 +214,5 @@ func (s *Server) notifyOptOut(w http.ResponseWriter, r *http.Request) error {
 	if err := s.deps.Notify.OptOut(r.Context(), actor(r), b.Phone, out); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"opt_out": out})
-	return nil
+	return writeJSON(w, http.StatusOK, map[string]any{"opt_out": out})
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 
 	"hotline/ticketing/monitoring/pii"
@@ -97,11 +98,10 @@ func (s *Service) SaveRule(ctx context.Context, a org.Actor, id int64, in RuleIn
 		return Rule{}, fmt.Errorf("rule %d: %w", id, org.ErrNotFound)
 	}
 	if err != nil {
-		msg := err.Error()
-		switch {
-		case strings.Contains(msg, "notify_rules_template_fkey"):
+		switch org.SQLState(err) {
+		case pgerrcode.ForeignKeyViolation:
 			return Rule{}, org.Invalid("template", "no such template")
-		case strings.Contains(msg, "notify_rules_topic_to_status_recipient_channel_key"):
+		case pgerrcode.UniqueViolation:
 			return Rule{}, fmt.Errorf("a rule for this topic, status, recipient and channel exists: %w", org.ErrConflict)
 		}
 		return Rule{}, fmt.Errorf("save rule: %w", err)
@@ -430,7 +430,7 @@ func (s *Service) SetUnitChannels(ctx context.Context, a org.Actor, unit int64, 
 			updated_at = now()`,
 		unit, in.RobotWebhook, in.HeadWecomUser, hp, hpm, lp, lpm, in.Email, int64(a.UserID))
 	if err != nil {
-		if strings.Contains(err.Error(), "notify_unit_channels_unit_id_fkey") {
+		if org.SQLState(err) == pgerrcode.ForeignKeyViolation {
 			return UnitChannels{}, fmt.Errorf("unit %d: %w", unit, org.ErrNotFound)
 		}
 		return UnitChannels{}, fmt.Errorf("set unit channels: %w", err)

@@ -36,6 +36,7 @@ import (
 	"hotline/notify/mail"
 	"hotline/notify/sms"
 	"hotline/notify/wecom"
+	"hotline/ticketing/calendar"
 	"hotline/ticketing/monitoring/pii"
 )
 
@@ -159,14 +160,8 @@ func (o *Options) defaults() {
 	}
 }
 
-// China is the time zone of quiet hours, digests and the dates in messages.
-var China = func() *time.Location {
-	l, err := time.LoadLocation("Asia/Shanghai")
-	if err != nil {
-		return time.FixedZone("CST", 8*3600)
-	}
-	return l
-}()
+// China is the time zone of quiet hours, digests and the dates in messages (the project's one definition).
+var China = calendar.CST
 
 // Service is the notification pipeline of one process.
 type Service struct {
