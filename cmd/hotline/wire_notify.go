@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"hotline/notify/deliver"
@@ -75,6 +76,18 @@ func wireNotify(ctx context.Context, a *App) error {
 			return fmt.Errorf("notify metrics: %w", err)
 		}
 	}
+	on := []string{"wecom robots"}
+	if ch.SMS != nil {
+		on = append(on, "sms "+c.SMSProvider)
+	}
+	if ch.App != nil {
+		on = append(on, "wecom app")
+	}
+	if ch.Mail != nil {
+		on = append(on, "email")
+	}
+	// Rules for a channel that is not configured make no deliveries; say which are on.
+	a.endpoints = append(a.endpoints, [2]string{"notify", strings.Join(on, ", ") + " (HOTLINE_NOTIFY_*)"})
 	a.webDeps.Notify = svc
 	a.components = append(a.components, component{name: "notify", run: svc.Run})
 	return nil
