@@ -195,12 +195,40 @@ func (s *Service) Ingest(ctx context.Context, msgs []redis.XMessage) error {
 		}
 		evs = append(evs, ev)
 	}
-	if len(evs) > 0 {
-		err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+	planTx := func(evs []event) (int, error) {
+		var n int
+		err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 			var err error
-			made, err = s.plan(ctx, tx, evs, rules)
+			n, err = s.plan(ctx, tx, evs, rules)
 			return err
 		})
+		return n, err
+	}
+	if len(evs) > 0 {
+		made, err = planTx(evs)
+	}
+	if err != nil && len(evs) > 1 && ctx.Err() == nil {
+		// One bad event must not hold the batch: take them one by one and leave only the failing ones pending.
+		failed := map[string]bool{}
+		made, err = 0, nil
+		for _, ev := range evs {
+			n, e := planTx([]event{ev})
+			if e != nil {
+				failed[ev.ID] = true
+				err = e
+				continue
+			}
+			made += n
+		}
+		ids = slices.DeleteFunc(ids, func(id string) bool { return failed[id] })
+		if len(ids) > 0 {
+			if aerr := s.opt.Redis.XAck(ctx, ticketing.EventsKey(s.opt.Prefix), Group, ids...).Err(); aerr != nil {
+				return fmt.Errorf("notify intake: ack: %w", aerr)
+			}
+		}
+		if made > 0 {
+			s.Kick()
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("notify intake: %w", err)
