@@ -128,7 +128,9 @@ func (s *Service) SendDue(ctx context.Context) (int, error) {
 	var wg sync.WaitGroup
 	for i, c := range batch {
 		wg.Go(func() {
-			sctx, cancel := context.WithTimeout(ctx, s.opt.SendTimeout)
+			// A send under way finishes (within SendTimeout) even when the process is stopping, so its answer is
+			// recorded rather than left to the lease.
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opt.SendTimeout)
 			defer cancel()
 			ref, err := s.send(sctx, c)
 			outs[i] = outcome{ref: ref, err: err}
@@ -142,7 +144,7 @@ func (s *Service) SendDue(ctx context.Context) (int, error) {
 			}
 		}
 	}
-	// Record even when ctx ended during the sends: the provider may have accepted.
+	// Record even when ctx ended during the sends.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := s.record(rctx, batch, outs); err != nil {
