@@ -558,3 +558,22 @@ func TestRedisFlushedWhileRunning(t *testing.T) {
 	}
 	waitFor(2)
 }
+
+// A refusal no retry can cure (the gateway answers 400 to a body it cannot read) is dead at the first attempt.
+func TestPermanentRefusalIsDeadAtOnce(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, func(r *rig, o *Options) {
+		g, err := sms.NewGateway(sms.Gateway{URL: r.gw.URL, AuthHeader: "Authorization: Bearer gw-token", Body: `{"mobile":{{json .Phone}}}`})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Channels.SMS = g
+	})
+	r.callTicket("13912345678", nil)
+	r.flow()
+	r.sendDue()
+	d := r.only(ChannelSMS, "caller")
+	if d.Status != "dead" || d.Attempts != 1 || !strings.Contains(d.LastError, "400") {
+		t.Fatalf("after a 400: %s after %d attempts (%q)", d.Status, d.Attempts, d.LastError)
+	}
+}
