@@ -35,6 +35,7 @@ type Service struct {
 	recDir   string
 	acw      time.Duration
 	wakeCh   chan struct{}
+	storage  storageHealth
 }
 
 // NewService returns a Service.

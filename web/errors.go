@@ -22,7 +22,16 @@ var (
 	errTooLarge  = errors.New("request body too large")
 	errMalformed = errors.New("malformed JSON body")
 	errRateLimit = errors.New("too many requests")
-	errMethod    = errors.New("method not allowed here")
+	// errCSRF: a state-changing request authenticated by the session cookie came without the session's
+	// X-CSRF-Token header (or with a wrong one).
+	errCSRF = errors.New("missing or wrong X-CSRF-Token header")
+	// errUnavailable: a dependency the answer needs (Redis for the login limiter) is unreachable; we refuse
+	// rather than answer without it.
+	errUnavailable = errors.New("temporarily unavailable")
+	// errNotJSON: the browser sign-in takes only application/json, a type no cross-site form can send, so
+	// another site cannot sign a visitor in under an account of its choosing (login CSRF).
+	errNotJSON = errors.New("Content-Type must be application/json")
+	errMethod  = errors.New("method not allowed here")
 )
 
 // status maps an error to its HTTP status and stable code. This is the only place that does so.
@@ -35,8 +44,18 @@ func status(err error) (int, string) {
 		return http.StatusRequestEntityTooLarge, "body_too_large"
 	case errors.Is(err, errMalformed):
 		return http.StatusBadRequest, "malformed_body"
+	case errors.Is(err, errOverloaded):
+		return http.StatusServiceUnavailable, "overloaded"
+	case unavailable(err):
+		return http.StatusServiceUnavailable, "unavailable"
 	case errors.Is(err, errRateLimit):
 		return http.StatusTooManyRequests, "rate_limited"
+	case errors.Is(err, errNotJSON):
+		return http.StatusUnsupportedMediaType, "unsupported_media_type"
+	case errors.Is(err, errCSRF):
+		return http.StatusForbidden, "csrf"
+	case errors.Is(err, errUnavailable):
+		return http.StatusServiceUnavailable, "unavailable"
 	case errors.Is(err, errMethod):
 		return http.StatusMethodNotAllowed, "method_not_allowed"
 	case errors.Is(err, org.ErrAuth):
@@ -69,6 +88,14 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		body.Allowed = se.Allowed
 		if body.Allowed == nil {
 			body.Allowed = []string{}
+		}
+	}
+	if code == http.StatusServiceUnavailable {
+		// Retryable: the request changed nothing (one transaction per change), so the client may send it again.
+		w.Header().Set("Retry-After", "1")
+		if name == "unavailable" {
+			log.Warn("request refused: a backing service is unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+			body.Message = "a backing service is unavailable or busy; retry shortly"
 		}
 	}
 	if code == http.StatusInternalServerError {

@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"net/http/httptest"
-	"strconv"
 	"testing"
 	"time"
 
@@ -89,5 +88,3 @@ func TestNotifyAdminAPI(t *testing.T) {
 		t.Fatalf("bad filter: %d %+v", code, apiErr)
 	}
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -28,10 +28,14 @@ type apiFixture struct {
 }
 
 func newAPI(t *testing.T) *apiFixture {
+	return newAPIWith(t, Limits{})
+}
+
+func newAPIWith(t *testing.T, lim Limits) *apiFixture {
 	db := testenv.DB(t)
 	rdb, prefix := testenv.Redis(t)
 	svc := ticketing.NewService(db, ticketing.Options{})
-	h := New(Deps{DB: db, Redis: rdb, Tickets: &Tickets{Service: svc, Queues: ticketing.NewQueues(db, rdb, prefix), RedisPrefix: prefix, PublicLimit: 5}})
+	h := New(Deps{DB: db, Redis: rdb, Limits: lim, Tickets: &Tickets{Service: svc, Queues: ticketing.NewQueues(db, rdb, prefix), RedisPrefix: prefix, PublicLimit: 5}})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &apiFixture{t: t, srv: srv, db: db, rdb: rdb, prefix: prefix}
@@ -338,11 +342,12 @@ func TestDirectoryAndQueueAPI(t *testing.T) {
 	}
 }
 
-// Wrong passwords are capped per username; then even the right one waits for the next minute, and other users
-// are not affected.
+// Wrong passwords are capped per username and address; then even the right one waits (Retry-After), and
+// other users are not affected. The count is not bucketed by the clock's minute, so it holds whenever it runs.
 func TestLoginFailuresAreCapped(t *testing.T) {
 	f := newAPI(t)
 	f.user("guarded", org.RoleAgent, org.CodeDesk)
+	const maxLoginFailures = 10 // LoginLimits default
 	for i := 0; i < maxLoginFailures; i++ {
 		if code := f.call("", "POST", "/api/v1/tokens", map[string]string{"username": "guarded", "password": "wrong-guess"}, nil, nil); code != 401 {
 			t.Fatalf("wrong password %d: %d, want 401", i, code)

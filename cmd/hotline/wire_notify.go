@@ -12,10 +12,6 @@ import (
 	"hotline/notify/wecom"
 )
 
-func init() {
-	wirers = append(wirers, wireNotify)
-}
-
 // wireNotify builds the external channels from HOTLINE_NOTIFY_* and runs the delivery pipeline in this
 // process (intake from the event stream, workers, daily digest); every process may run it.
 func wireNotify(ctx context.Context, a *App) error {
@@ -89,6 +85,8 @@ func wireNotify(ctx context.Context, a *App) error {
 	// Rules for a channel that is not configured make no deliveries; say which are on.
 	a.endpoints = append(a.endpoints, [2]string{"notify", strings.Join(on, ", ") + " (HOTLINE_NOTIFY_*)"})
 	a.webDeps.Notify = svc
-	a.components = append(a.components, component{name: "notify", run: svc.Run})
+	// It reads the event stream and sends: it stops with the sweepers, before the relay's last pass, and what
+	// that pass publishes waits in the consumer group for the next start.
+	a.add(component{name: "notify", stage: stageSweepers, run: svc.Run})
 	return nil
 }

@@ -38,6 +38,12 @@ type Page struct {
 
 // Search finds households; personal data is masked and members are not loaded (Get does that).
 func (s *Service) Search(ctx context.Context, q Query) (Page, error) {
+	return s.SearchTx(ctx, s.db, q)
+}
+
+// SearchTx is Search on db: a caller inside a transaction passes it, so the search does not wait for a second
+// pooled connection while the transaction holds one (issue 15).
+func (s *Service) SearchTx(ctx context.Context, db org.DB, q Query) (Page, error) {
 	v := &org.ValidationError{}
 	var where []string
 	var args []any
@@ -130,7 +136,7 @@ func (s *Service) Search(ctx context.Context, q Query) (Page, error) {
 		sql += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	sql += ` ORDER BY h.id LIMIT ` + arg(q.Limit+1)
-	rows, _ := s.db.Query(ctx, sql, args...)
+	rows, _ := db.Query(ctx, sql, args...)
 	hs, err := pgx.CollectRows(rows, scanHousehold)
 	if err != nil {
 		return Page{}, fmt.Errorf("search households: %w", err)
