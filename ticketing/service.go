@@ -158,6 +158,9 @@ func (s *Service) create(ctx context.Context, tx org.DB, hookTx pgx.Tx, a org.Ac
 		CreatedAt: now, UpdatedAt: now}
 	t.setRoute(rt)
 	createData := map[string]any{"source": t.Source, "category": t.Category, "kind": t.Kind}
+	if nt.SMSConsent {
+		createData["sms_consent"] = true
+	}
 	if rt.UnitID != 0 {
 		createData["route_unit_id"], createData["route_rule_id"], createData["route_rule_version"] = rt.UnitID, rt.RuleID, rt.RuleVersion
 	}

@@ -150,16 +150,19 @@ func (t Ticket) SLA(now time.Time) string {
 
 // NewTicket is what Create needs.
 type NewTicket struct {
-	Source         Source
-	CallerName     string
-	CallerPhone    string
-	RegionCode     string
-	HouseholdID    *int64
-	Kind           Kind
-	Category       string
-	Urgency        Urgency // default normal
-	Content        string
-	Confidential   bool // only for 举报
+	Source       Source
+	CallerName   string
+	CallerPhone  string
+	RegionCode   string
+	HouseholdID  *int64
+	Kind         Kind
+	Category     string
+	Urgency      Urgency // default normal
+	Content      string
+	Confidential bool // only for 举报
+	// SMSConsent: the caller agreed at intake to SMS about a confidential report (notify sends none otherwise).
+	// Kept in the create event's data, so the consent is on the record as given.
+	SMSConsent     bool
 	IdempotencyKey string
 	// Dispatch routes the ticket and dispatches it in the same transaction (12345 imports, campaigns and agents
 	// who dispatch at once). A ticket the directory cannot route stays new at the dispatch desk.

@@ -66,6 +66,7 @@ type newTicketBody struct {
 	Urgency      ticketing.Urgency `json:"urgency"`
 	Content      string            `json:"content"`
 	Confidential bool              `json:"confidential"`
+	SMSConsent   bool              `json:"sms_consent"` // a confidential report's caller agreed to SMS
 	Dispatch     bool              `json:"dispatch"`
 	// CallID links the call the ticket is opened for (and its recording) in the same transaction; the caller's
 	// number is then taken from the call, so the console never needs to hold it.
@@ -96,7 +97,7 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) error {
 	nt := ticketing.NewTicket{Source: b.Source, CallerName: b.CallerName,
 		CallerPhone: b.CallerPhone, RegionCode: b.RegionCode, HouseholdID: b.HouseholdID, Kind: b.Kind,
 		Category: b.Category, Urgency: b.Urgency, Content: b.Content, Confidential: b.Confidential,
-		IdempotencyKey: strings.TrimSpace(r.Header.Get("Idempotency-Key")), Dispatch: b.Dispatch}
+		SMSConsent: b.SMSConsent, IdempotencyKey: strings.TrimSpace(r.Header.Get("Idempotency-Key")), Dispatch: b.Dispatch}
 	var t ticketing.Ticket
 	var err error
 	if b.CallID != nil {

@@ -45,6 +45,7 @@ type Config struct {
 	Monitoring MonitoringConfig
 	Telephony  TelephonyConfig
 	Dialer     DialerConfig
+	Notify     NotifyConfig
 	Console    ConsoleConfig
 }
 

@@ -32,7 +32,11 @@ func wire(ctx context.Context, a *App) error {
 		return err
 	}
 	// consoles: browser sessions and the websocket hub (reads the event stream the services above write)
-	return wireConsole(ctx, a)
+	if err := wireConsole(ctx, a); err != nil {
+		return err
+	}
+	// notifications: SMS, WeChat Work and email from the event stream (reads what the services above write)
+	return wireNotify(ctx, a)
 }
 
 // demoSeeders load demo data on the first run of `hotline up`, in this order (households before the tickets
