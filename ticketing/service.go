@@ -135,6 +135,9 @@ func (s *Service) CreateTx(ctx context.Context, tx pgx.Tx, a org.Actor, nt NewTi
 
 // create writes the ticket through db; hooks run in hookTx (nil only when there are no hooks).
 func (s *Service) create(ctx context.Context, tx org.DB, hookTx pgx.Tx, a org.Actor, nt NewTicket) (Ticket, error) {
+	if err := AuthorizeCreate(a, nt.Dispatch); err != nil {
+		return Ticket{}, err
+	}
 	if err := s.validateNew(ctx, tx, &nt); err != nil {
 		return Ticket{}, err
 	}
@@ -199,6 +202,9 @@ func (s *Service) create(ctx context.Context, tx org.DB, hookTx pgx.Tx, a org.Ac
 		t, err := pgx.CollectExactlyOneRow(rows, scanTicket)
 		if err != nil {
 			return Ticket{}, fmt.Errorf("create ticket: replay: %w", err)
+		}
+		if !sameRequest(t, nt) {
+			return Ticket{}, fmt.Errorf("create ticket: key %q: %w", nt.IdempotencyKey, ErrIdempotencyKeyReused)
 		}
 		t.Replayed = true
 		return t, nil
@@ -603,4 +609,12 @@ type queueAdd struct {
 	Unit   org.UnitID `json:"unit"`
 	Urgent bool       `json:"urgent"`
 	Seq    int        `json:"seq"` // ticket version when queued: the same entry published twice is recognised
+}
+
+// sameRequest reports whether a replayed create asks for what the first one did (both normalised by validateNew).
+func sameRequest(t Ticket, nt NewTicket) bool {
+	sameHH := (t.HouseholdID == nil) == (nt.HouseholdID == nil) && (t.HouseholdID == nil || *t.HouseholdID == *nt.HouseholdID)
+	return sameHH && t.Source == nt.Source && t.CallerName == nt.CallerName && t.CallerPhone == nt.CallerPhone &&
+		t.RegionCode == nt.RegionCode && t.Kind == nt.Kind && t.Category == nt.Category && t.Urgency == nt.Urgency &&
+		t.Content == nt.Content && t.Confidential == nt.Confidential
 }

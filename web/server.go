@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -31,6 +32,10 @@ type Deps struct {
 
 	Monitoring *monitoring.Service // households, caller lookup (nil: routes not registered)
 	Campaigns  *Campaigns          // outbound campaigns and click-to-call (nil: routes not registered)
+
+	// TokenChannel is the Redis pub/sub channel on which revoked tokens are announced to every process's token
+	// cache (org.WatchRevocations); "" uses org.DefaultTokenChannel.
+	TokenChannel string
 }
 
 // Server holds the dependencies of every handler.
@@ -47,7 +52,7 @@ func New(deps Deps) http.Handler {
 	}
 	s := &Server{deps: deps, log: deps.Log, mux: http.NewServeMux()}
 	s.routes()
-	return s.mux
+	return s.guard(s.mux)
 }
 
 func (s *Server) routes() {
@@ -64,6 +69,7 @@ func (s *Server) routes() {
 	s.callRoutes()
 	s.householdRoutes()
 	s.campaignRoutes()
+	s.securityRoutes()
 	s.mux.HandleFunc("/api/", s.notFound)
 	s.mux.Handle("/", s.console())
 }
@@ -100,6 +106,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, map[string]any{"ready": ok, "checks": checks})
 }
 
+// notFound answers API paths no route serves: 405 with Allow when the path exists under another method, else 404.
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	if allow := s.allowedMethods(r); len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, r, s.log, errMethod)
+		return
+	}
 	writeError(w, r, s.log, errNoRoute)
 }

@@ -70,12 +70,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	// at the speed of the API; successful logins are not counted.
 	failKey := fmt.Sprintf("%srl:login_fail:%s:%d", s.deps.Tickets.RedisPrefix, body.Username, time.Now().Unix()/60)
 	if n, _ := s.deps.Redis.Get(r.Context(), failKey).Int(); n >= maxLoginFailures {
+		s.auditLogin(r, org.AuditLoginFailed, org.Actor{}, body.Username, "rate_limited")
 		writeError(w, r, s.log, errRateLimit)
 		return
 	}
 	u, err := org.CheckPassword(r.Context(), s.deps.DB, body.Username, body.Password)
 	if err != nil {
 		if errors.Is(err, org.ErrAuth) {
+			s.auditLogin(r, org.AuditLoginFailed, org.Actor{}, body.Username, "wrong_credentials")
 			pipe := s.deps.Redis.TxPipeline()
 			pipe.Incr(r.Context(), failKey)
 			pipe.Expire(r.Context(), failKey, 2*time.Minute)
@@ -90,7 +92,20 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
+	s.auditLogin(r, org.AuditLogin, u.Actor(), u.Username, "token")
 	writeJSON(w, http.StatusCreated, map[string]any{"token": tok, "expires_in": int(ttl / time.Second), "user": u})
+}
+
+// auditLogin records a login or a failed one with the source address. The username of a failed login is kept
+// as typed (truncated): it is what an investigator needs to see a guessing run.
+func (s *Server) auditLogin(r *http.Request, kind org.AuditKind, a org.Actor, username, how string) {
+	if len(username) > 64 {
+		username = strings.ToValidUTF8(username[:64], "")
+	}
+	if err := org.Audit(r.Context(), s.deps.DB, a, org.AuditEntry{Kind: kind, ActorUsername: username,
+		SourceAddr: clientIP(r), Detail: map[string]any{"via": how}}); err != nil {
+		s.log.Error("security audit", "err", err)
+	}
 }
 
 type newTicketBody struct {
@@ -384,7 +399,7 @@ func (s *Server) queueEntries(w http.ResponseWriter, r *http.Request) {
 	unit, err := pathID(r, "unit")
 	if err == nil {
 		var es []ticketing.QueueEntry
-		if es, err = s.deps.Tickets.Queues.Entries(r.Context(), org.UnitID(unit)); err == nil {
+		if es, err = s.deps.Tickets.Queues.Entries(r.Context(), actor(r), org.UnitID(unit)); err == nil {
 			if es == nil {
 				es = []ticketing.QueueEntry{}
 			}

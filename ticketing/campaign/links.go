@@ -70,7 +70,7 @@ func (d MonitoringDirectory) SelectHouseholds(ctx context.Context, db org.DB, q 
 				mq := monitoring.Query{Region: q.RegionPrefix, MonitoringType: monitoring.MonitoringType(mt),
 					RiskType: monitoring.RiskType(rt), Status: monitoring.Status(st), NoContactDays: q.MinDaysSinceContact, Limit: 500}
 				for {
-					page, err := d.Households.Search(ctx, mq)
+					page, err := d.Households.Search(ctx, org.System, mq) // campaign managers are province-wide; the campaign service checks their role
 					if err != nil {
 						return nil, err
 					}

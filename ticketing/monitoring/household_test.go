@@ -236,7 +236,7 @@ func TestSearch(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	all, err := f.svc.Search(ctx(), Query{Limit: 500})
+	all, err := f.svc.Search(ctx(), org.System, Query{Limit: 500})
 	if err != nil || len(all.Households) != 30 || all.Next != nil {
 		t.Fatalf("all: %d %v", len(all.Households), err)
 	}
@@ -245,7 +245,7 @@ func TestSearch(t *testing.T) {
 	var seen []org.HouseholdID
 	q := Query{Limit: 7}
 	for {
-		p, err := f.svc.Search(ctx(), q)
+		p, err := f.svc.Search(ctx(), org.System, q)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -269,7 +269,7 @@ func TestSearch(t *testing.T) {
 				exp++
 			}
 		}
-		p, err := f.svc.Search(ctx(), q)
+		p, err := f.svc.Search(ctx(), org.System, q)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -311,21 +311,21 @@ func TestSearch(t *testing.T) {
 	if _, err := f.svc.AddContact(ctx(), staff, Contact{HouseholdID: all.Households[5].ID, Kind: ContactVisit, Summary: "入户走访"}); err != nil {
 		t.Fatal(err)
 	}
-	p, _ := f.svc.Search(ctx(), Query{NoContactDays: 7, Limit: 100})
+	p, _ := f.svc.Search(ctx(), org.System, Query{NoContactDays: 7, Limit: 100})
 	if len(p.Households) != 29 {
 		t.Errorf("no contact for 7 days: %d, want 29", len(p.Households))
 	}
 	f.clock.Add(10 * 24 * time.Hour)
-	p, _ = f.svc.Search(ctx(), Query{NoContactDays: 7, Limit: 100})
+	p, _ = f.svc.Search(ctx(), org.System, Query{NoContactDays: 7, Limit: 100})
 	if len(p.Households) != 30 {
 		t.Errorf("no contact for 7 days, 10 days later: %d, want 30", len(p.Households))
 	}
-	p, _ = f.svc.Search(ctx(), Query{Status: StatusVerified})
+	p, _ = f.svc.Search(ctx(), org.System, Query{Status: StatusVerified})
 	if len(p.Households) != 0 {
 		t.Errorf("status verified: %d", len(p.Households))
 	}
 	var ve *org.ValidationError
-	if _, err := f.svc.Search(ctx(), Query{Region: "43-09", IDLast4: "12", Status: "gone"}); !errors.As(err, &ve) || len(ve.Fields) != 3 {
+	if _, err := f.svc.Search(ctx(), org.System, Query{Region: "43-09", IDLast4: "12", Status: "gone"}); !errors.As(err, &ve) || len(ve.Fields) != 3 {
 		t.Errorf("bad query: %v", err)
 	}
 }

@@ -29,6 +29,7 @@ type TicketService interface {
 	CreateTx(ctx context.Context, tx pgx.Tx, a org.Actor, nt ticketing.NewTicket) (ticketing.Ticket, error)
 	OnTransition(h ticketing.TransitionHook)
 	RequireOutcome(category string, words []string)
+	MayRead(ctx context.Context, a org.Actor, id org.TicketID) error
 }
 
 // LeadOpener is the part of TicketService that opens verification tickets.
@@ -42,6 +43,7 @@ type LeadOpener interface {
 // action that caused it. Call it once, at wiring time.
 func (s *Service) AttachTickets(ts TicketService) {
 	s.leads = ts
+	s.ticketAuth = ts
 	ts.RequireOutcome(ticketing.CategoryMonitoringVerify, VerifyOutcomes)
 	ts.OnTransition(s.onTicket)
 }
@@ -129,7 +131,9 @@ func (s *Service) RaiseLeadTx(ctx context.Context, tx pgx.Tx, actor org.Actor, l
 	if source == "" {
 		source = ticketing.SourceAPI
 	}
-	t, err := s.leads.CreateTx(ctx, tx, actor, ticketing.NewTicket{
+	// The platform opens the verification ticket, whoever raised the lead (an agent's help ticket, a campaign
+	// answer): raising a lead is not a right to open and dispatch tickets.
+	t, err := s.leads.CreateTx(ctx, tx, org.System, ticketing.NewTicket{
 		Source: source, CallerPhone: l.CallerPhone, RegionCode: township, HouseholdID: ptr(int64(l.HouseholdID)),
 		Kind: ticketing.KindHelp, Category: ticketing.CategoryMonitoringVerify, Dispatch: true,
 		Content: fmt.Sprintf("请核实监测户 %s（%s）的风险情况并答复核实结果（认定/不纳入/已是监测对象）。线索：%s", number,

@@ -116,9 +116,6 @@ func (s *Service) ActTx(ctx context.Context, tx pgx.Tx, actor org.Actor, id org.
 	if reason == "" {
 		return org.Invalid("reason", "required: say why")
 	}
-	if actor.Role == org.RoleAgent {
-		return &org.StateError{Action: string(action), State: "role " + string(actor.Role), Reason: org.ErrForbidden}
-	}
 	var st Status
 	var pubKind *string
 	var pubUntil *time.Time
@@ -132,7 +129,7 @@ func (s *Service) ActTx(ctx context.Context, tx pgx.Tx, actor org.Actor, id org.
 	if err != nil {
 		return fmt.Errorf("household %d %s: %w", id, action, err)
 	}
-	if err := scopeOf(ctx, tx, actor, id); err != nil {
+	if err := s.AuthorizeID(ctx, tx, actor, AccessLoop, id); err != nil {
 		return err
 	}
 	if !slices.Contains(t.from, st) {

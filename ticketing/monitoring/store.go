@@ -36,7 +36,16 @@ func scanHousehold(row pgx.CollectableRow) (Household, error) {
 	return h, err
 }
 
-// Get returns a household with its members, phones and measures, personal data masked.
+// Read returns a household as Get does, to an actor whose scope covers it.
+func (s *Service) Read(ctx context.Context, actor org.Actor, id org.HouseholdID) (Household, error) {
+	if err := s.AuthorizeID(ctx, s.db, actor, AccessRead, id); err != nil {
+		return Household{}, err
+	}
+	return s.get(ctx, s.db, id, false)
+}
+
+// Get returns a household with its members, phones and measures, personal data masked. It checks no scope: it is
+// for the platform's own work; people's requests go through Read.
 func (s *Service) Get(ctx context.Context, id org.HouseholdID) (Household, error) {
 	return s.get(ctx, s.db, id, false)
 }
@@ -108,7 +117,7 @@ func (s *Service) Create(ctx context.Context, actor org.Actor, in HouseholdInput
 	if err != nil {
 		return Household{}, err
 	}
-	if err := checkScope(ctx, s.db, actor, r.CountyCode); err != nil {
+	if err := s.Authorize(ctx, s.db, actor, AccessEdit, r.CountyCode); err != nil {
 		return Household{}, err
 	}
 	sl := seal(s.box, r)
@@ -161,10 +170,10 @@ func (s *Service) Update(ctx context.Context, actor org.Actor, id org.HouseholdI
 		if r.Number != number {
 			return org.Invalid("number", "the household number cannot change")
 		}
-		if err := scopeOf(ctx, tx, actor, id); err != nil {
+		if err := s.AuthorizeID(ctx, tx, actor, AccessEdit, id); err != nil {
 			return err
 		}
-		if err := checkScope(ctx, tx, actor, r.CountyCode); err != nil {
+		if err := s.Authorize(ctx, tx, actor, AccessEdit, r.CountyCode); err != nil {
 			return err
 		}
 		if err := s.resolveKept(ctx, tx, id, r); err != nil {
@@ -328,6 +337,11 @@ func writeChildren(ctx context.Context, tx pgx.Tx, ids []int64, recs []*sealed) 
 			SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::text[], $4::text[], $5::bytea[], $6::bytea[],
 				$7::text[], $8::text[], $9::text[], $10::text[], $11::boolean[])`,
 			mHID, mSeq, mName, mRel, mEnc, mHash, mMask, mL4, mHe, mLab, mSchool); err != nil {
+			if isUniqueViolation(err) {
+				// household_members_id_hash_uniq: one person, one household.
+				return fmt.Errorf("write members: %w", errors.Join(org.ErrConflict,
+					org.Invalid("id_number", "this ID number is already on another household")))
+			}
 			return fmt.Errorf("write members: %w", err)
 		}
 	}
