@@ -12,7 +12,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
 	"hotline/migrations"
@@ -25,7 +24,7 @@ type Deps struct {
 	DB        *pgxpool.Pool
 	Redis     *redis.Client
 	Log       *slog.Logger
-	Registry  *prometheus.Registry // where /metrics reads from
+	Registry  *prometheus.Registry // the process metrics (served apart, on HOTLINE_METRICS_ADDR, by cmd/hotline)
 	Version   string
 	Tickets   *Tickets           // the ticket API (ticketing); nil: not served
 	Telephony *telephony.Service // agents, calls, callbacks, recordings; nil without telephony
@@ -58,11 +57,6 @@ func New(deps Deps) http.Handler {
 func (s *Server) routes() {
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
-	reg := s.deps.Registry
-	if reg == nil {
-		reg = prometheus.NewRegistry()
-	}
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /api/v1/units", s.authed(s.listUnits))
 	s.mux.HandleFunc("GET /api/v1/me", s.authed(s.me))
 	s.ticketRoutes()

@@ -129,8 +129,8 @@ func (a *App) serve(ctx context.Context) error {
 	}
 	srv := &http.Server{Handler: web.New(a.webDeps), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	base := "http://" + ln.Addr().String()
-	fmt.Fprintf(a.stdout, "hotline %s is up\n  console  %s/\n  api      %s/api/v1/\n  health   %s/readyz\n  metrics  %s/metrics\n",
-		version, base, base, base, base)
+	fmt.Fprintf(a.stdout, "hotline %s is up\n  console  %s/\n  api      %s/api/v1/\n  health   %s/readyz\n",
+		version, base, base, base)
 	for _, e := range a.endpoints {
 		fmt.Fprintf(a.stdout, "  %-8s %s\n", e[0], e[1])
 	}

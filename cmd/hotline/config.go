@@ -37,6 +37,7 @@ type Config struct {
 	Monitoring MonitoringConfig
 	Telephony  TelephonyConfig
 	Dialer     DialerConfig
+	Security   SecurityConfig
 }
 
 // setting binds one variable to a field of Config.
@@ -54,7 +55,7 @@ type setting struct {
 var settings = []setting{
 	{Env: "HOTLINE_DATA_DIR", Flag: "data-dir", Default: "./.hotline", Doc: "hotline up: where PostgreSQL, Redis, recordings and prompts live",
 		field: func(c *Config) any { return &c.DataDir }},
-	{Env: "HOTLINE_HTTP_ADDR", Flag: "http", Default: "127.0.0.1:8080", Doc: "address of the console, API, /healthz, /readyz and /metrics",
+	{Env: "HOTLINE_HTTP_ADDR", Flag: "http", Default: "127.0.0.1:8080", Doc: "address of the console, API, /healthz and /readyz",
 		field: func(c *Config) any { return &c.HTTPAddr }},
 	{Env: "HOTLINE_PG_PORT", Flag: "pg-port", Default: "5433", Doc: "hotline up: loopback port of the embedded PostgreSQL",
 		field: func(c *Config) any { return &c.PGPort }, check: portCheck("HOTLINE_PG_PORT", func(c *Config) int { return c.PGPort })},

@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
@@ -43,7 +44,8 @@ func wireTelephony(ctx context.Context, a *App) error {
 	svc := telephony.NewService(telephony.Options{DB: a.db, Log: a.log.With("component", "telephony"),
 		Events: ticketlink.Events, Tickets: ticketlink.Tickets{Svc: tsvc}, Callers: ticketlink.Callers{Svc: msvc},
 		Contacts: ticketlink.Contacts{Svc: msvc}, TicketAccess: ticketlink.Access{Svc: tsvc},
-		RecordingsDir: recDir, ACW: tc.ACW})
+		RecordingsDir: recDir, ACW: tc.ACW, Lookups: &org.RateLimiter{Redis: a.rdb, Prefix: a.cfg.RedisPrefix,
+			Limit: a.cfg.Security.PIILookupLimit, Window: time.Minute}})
 	a.webDeps.Telephony = svc
 	a.components = append(a.components, component{name: "after-call work", run: svc.RunSweeper})
 
