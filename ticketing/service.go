@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"hotline/ticketing/calendar"
 	"hotline/ticketing/org"
@@ -210,6 +211,10 @@ func (s *Service) create(ctx context.Context, tx org.DB, hookTx pgx.Tx, a org.Ac
 		return t, nil
 	}
 	if err != nil {
+		var pg *pgconn.PgError
+		if errors.As(err, &pg) && pg.ConstraintName == "tickets_household_fk" {
+			return Ticket{}, org.Invalid("household_id", "the household does not exist")
+		}
 		return Ticket{}, fmt.Errorf("create ticket: %w", err)
 	}
 	for _, ev := range evs {

@@ -46,7 +46,8 @@ func ScopeOf(ctx context.Context, db org.DB, a org.Actor) (Scope, error) {
 		return Scope{}, nil // an unknown role reaches nothing
 	}
 	if a.UnitID == 0 {
-		return Scope{}, nil // a bureau user without a bureau reaches nothing
+		// Staff without a unit are the provincial bureau's own (as before units were required of them).
+		return Scope{All: true}, nil
 	}
 	u, err := org.GetUnit(ctx, db, a.UnitID)
 	if err != nil {
@@ -103,6 +104,9 @@ func (s *Service) Authorize(ctx context.Context, db org.DB, a org.Actor, act Acc
 			return refuse("role " + string(a.Role) + " does not move households through the loop")
 		}
 		if sc.All {
+			if a.UnitID == 0 {
+				return nil // the provincial bureau's own staff (see ScopeOf)
+			}
 			mon, err := org.UnitByCode(ctx, db, "div-monitoring")
 			if err != nil {
 				return fmt.Errorf("loop scope: %w", err)
