@@ -31,12 +31,12 @@ var creators = []org.Role{org.RoleAgent, org.RoleDispatcher, org.RoleSupervisor,
 var monitoringCategories = []string{CategoryMonitoringHelp, CategoryMonitoringVerify}
 
 // Authorize answers "may this actor do act to this ticket": the one question the web API, the console pages, the
-// websocket hub and the 12345 adapter ask. A ticket the actor may not read is ErrNotFound (nothing about it
-// leaks, not even that it exists); an action the actor's role or unit may not take is ErrForbidden; an action
+// websocket hub and the 12345 adapter ask. A ticket the actor may not read is a bare ErrForbidden (no status,
+// version or allowed actions leak); an action the actor's role or unit may not take is ErrForbidden; an action
 // the ticket's state does not allow is ErrState.
 func (s *Service) Authorize(ctx context.Context, a org.Actor, act Action, t Ticket) error {
 	if !s.mayRead(ctx, a, t) {
-		return fmt.Errorf("ticket %d: %w", t.ID, org.ErrNotFound)
+		return fmt.Errorf("ticket %d: %w", t.ID, errNotYours)
 	}
 	if act == ActRead {
 		return nil

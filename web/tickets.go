@@ -422,8 +422,8 @@ func (s *Server) reclaim(w http.ResponseWriter, r *http.Request) {
 	idle := 30 * time.Minute
 	if v := r.URL.Query().Get("min_idle"); v != "" {
 		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			writeError(w, r, s.log, org.Invalid("min_idle", "a duration such as 30m"))
+		if err != nil || d < ticketing.MinReclaimIdle {
+			writeError(w, r, s.log, org.Invalid("min_idle", "a duration of at least "+ticketing.MinReclaimIdle.String()+", such as 30m"))
 			return
 		}
 		idle = d
