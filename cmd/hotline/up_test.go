@@ -30,10 +30,10 @@ func newUpEnv(t *testing.T) upEnv {
 	metricsPort := testenv.FreePort(t)
 	return upEnv{
 		metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort),
-		sip:   fmt.Sprintf("127.0.0.1:%d", sipPort),
-		dir:   dir,
-		base:  fmt.Sprintf("http://127.0.0.1:%d", httpPort),
-		dbURL: fmt.Sprintf("postgres://hotline@127.0.0.1:%d/hotline?sslmode=disable", pgPort),
+		sip:     fmt.Sprintf("127.0.0.1:%d", sipPort),
+		dir:     dir,
+		base:    fmt.Sprintf("http://127.0.0.1:%d", httpPort),
+		dbURL:   fmt.Sprintf("postgres://hotline@127.0.0.1:%d/hotline?sslmode=disable", pgPort),
 		env: []string{
 			"HOTLINE_DATA_DIR=" + dir,
 			fmt.Sprintf("HOTLINE_HTTP_ADDR=127.0.0.1:%d", httpPort),
