@@ -2,9 +2,13 @@ package migrations_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -134,6 +138,112 @@ func TestFailedMigrationIsNotRecorded(t *testing.T) {
 	if st.Current != 0 {
 		t.Fatalf("failed migration recorded: %+v", st)
 	}
+}
+
+// Up records the sha256 of every file it applies.
+func TestUpRecordsChecksums(t *testing.T) {
+	ctx := context.Background()
+	db := emptyDB(t)
+	if _, err := migrations.Up(ctx, db, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range mustAll(t) {
+		var sum string
+		if err := db.QueryRow(ctx, `SELECT checksum FROM schema_migrations WHERE version = $1`, m.Version).Scan(&sum); err != nil {
+			t.Fatal(err)
+		}
+		if len(sum) != 64 || sum != m.Checksum {
+			t.Fatalf("%s: recorded checksum %q, want %q", m, sum, m.Checksum)
+		}
+	}
+}
+
+// A database migrated before checksums existed passes Check as it is (read-only), and the next Up adds the column
+// and fills it from the current files.
+func TestChecksumsAddedToAnOlderDatabase(t *testing.T) {
+	ctx := context.Background()
+	db := testenv.DB(t)
+	if _, err := db.Exec(ctx, `ALTER TABLE schema_migrations DROP COLUMN checksum`); err != nil {
+		t.Fatal(err)
+	}
+	if err := migrations.Check(ctx, db); err != nil {
+		t.Fatalf("Check on a table without checksums: %v", err)
+	}
+	if applied, err := migrations.Up(ctx, db, nil); err != nil || len(applied) != 0 {
+		t.Fatalf("Up applied %v, err %v", applied, err)
+	}
+	var missing int
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM schema_migrations WHERE checksum IS NULL`).Scan(&missing); err != nil {
+		t.Fatal(err)
+	}
+	if missing != 0 {
+		t.Fatalf("%d applied migrations still without a checksum", missing)
+	}
+	if err := migrations.Check(ctx, db); err != nil {
+		t.Fatalf("Check after filling: %v", err)
+	}
+}
+
+// refused asserts that Check and Up both refuse the database with ErrMismatch and a message holding want, and
+// that Up applied nothing.
+func refused(t *testing.T, db *pgxpool.Pool, want string) {
+	t.Helper()
+	ctx := context.Background()
+	err := migrations.Check(ctx, db)
+	if !errors.Is(err, migrations.ErrMismatch) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Check: %v, want ErrMismatch saying %q", err, want)
+	}
+	applied, err := migrations.Up(ctx, db, nil)
+	if !errors.Is(err, migrations.ErrMismatch) || !strings.Contains(err.Error(), want) || len(applied) != 0 {
+		t.Fatalf("Up applied %v: %v, want ErrMismatch saying %q", applied, err, want)
+	}
+}
+
+// An applied file that was edited afterwards (its checksum differs) stops Check and Up, naming the file.
+func TestEditedMigrationIsRefused(t *testing.T) {
+	db := testenv.DB(t)
+	if _, err := db.Exec(context.Background(), `UPDATE schema_migrations SET checksum = repeat('0', 64) WHERE version = 2`); err != nil {
+		t.Fatal(err)
+	}
+	refused(t, db, "migration "+mustAll(t)[1].String()+" was edited after it was applied")
+}
+
+// An applied set that skips a file (here: 0002 is not applied, later ones are) is refused rather than filled in
+// out of order.
+func TestGapIsRefused(t *testing.T) {
+	db := testenv.DB(t)
+	if _, err := db.Exec(context.Background(), `DELETE FROM schema_migrations WHERE version = 2`); err != nil {
+		t.Fatal(err)
+	}
+	refused(t, db, "migration "+mustAll(t)[1].String()+" is not applied but the later")
+}
+
+// A binary that lacks a file the database has applied is refused.
+func TestAppliedFileMissingFromBinaryIsRefused(t *testing.T) {
+	db := testenv.DB(t)
+	all := mustAll(t)
+	defer migrations.UseFiles(filesExcept(all, all[2].Version))()
+	refused(t, db, fmt.Sprintf("migration %04d is applied but missing from this binary", all[2].Version))
+}
+
+// A database migrated by a newer binary is refused with the versions and what to do.
+func TestNewerDatabaseIsRefused(t *testing.T) {
+	db := testenv.DB(t)
+	all := mustAll(t)
+	latest := all[len(all)-1].Version
+	defer migrations.UseFiles(filesExcept(all, latest))()
+	refused(t, db, fmt.Sprintf("database schema %d is newer than this binary's %d: upgrade hotline", latest, all[len(all)-2].Version))
+}
+
+// filesExcept is the embedded files without one version.
+func filesExcept(all []migrations.Migration, version int) fstest.MapFS {
+	fsys := fstest.MapFS{}
+	for _, m := range all {
+		if m.Version != version {
+			fsys[m.String()] = &fstest.MapFile{Data: []byte(m.SQL)}
+		}
+	}
+	return fsys
 }
 
 func mustAll(t *testing.T) []migrations.Migration {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/jackc/pgerrcode"
 	"hotline/ticketing/org"
 	"regexp"
 	"strconv"
@@ -64,7 +65,7 @@ func SetSIPAccount(ctx context.Context, db org.TxBeginner, user org.UserID, sipU
 				ha1 = EXCLUDED.ha1, skills = EXCLUDED.skills`,
 			user, sipUser, realm, HA1(sipUser, realm, password), skills)
 		if err != nil {
-			if pgCode(err) == "23505" {
+			if org.SQLState(err) == pgerrcode.UniqueViolation {
 				return org.Invalid("sip_user", "taken")
 			}
 			return fmt.Errorf("set SIP account of user %d: %w", user, err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"hotline/ticketing/calendar"
 )
 
 // KPI is one bucket (hour or day, China Standard Time) of call-centre figures read from CDRs. Rates are
@@ -35,7 +36,7 @@ func KPIs(ctx context.Context, db org.DB, per string, from, to time.Time) ([]KPI
 		return nil, org.Invalid("to", "must be after from")
 	}
 	rows, err := db.Query(ctx, `
-		SELECT date_trunc($1, offered_at AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai' AS bucket,
+		SELECT date_trunc($1, offered_at AT TIME ZONE $4) AT TIME ZONE $4 AS bucket,
 			count(*) FILTER (WHERE disposition IS DISTINCT FROM 'rejected'),
 			count(*) FILTER (WHERE agent_answered_at IS NOT NULL),
 			count(*) FILTER (WHERE agent_answered_at IS NOT NULL AND wait_seconds <= 15),
@@ -45,7 +46,7 @@ func KPIs(ctx context.Context, db org.DB, per string, from, to time.Time) ([]KPI
 			coalesce(avg(wait_seconds) FILTER (WHERE disposition IS DISTINCT FROM 'rejected'), 0),
 			coalesce(max(wait_seconds) FILTER (WHERE disposition IS DISTINCT FROM 'rejected'), 0)
 		FROM calls WHERE offered_at >= $2 AND offered_at < $3 AND direction = 'inbound'
-		GROUP BY 1 ORDER BY 1`, per, from, to)
+		GROUP BY 1 ORDER BY 1`, per, from, to, calendar.Zone)
 	if err != nil {
 		return nil, fmt.Errorf("KPIs: %w", err)
 	}

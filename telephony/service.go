@@ -2,12 +2,10 @@ package telephony
 
 import (
 	"context"
-	"errors"
 	"hotline/ticketing/org"
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -93,12 +91,4 @@ func (s *Service) RunSweeper(ctx context.Context) error {
 			}
 		}
 	}
-}
-
-func pgCode(err error) string {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return pe.Code
-	}
-	return ""
 }

@@ -3,11 +3,13 @@ package telephony
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"testing"
 	"time"
 
 	"hotline/deploy/testenv"
+	"hotline/ticketing/calendar"
 	"hotline/ticketing/org"
 )
 
@@ -99,7 +101,7 @@ func TestAgentStates(t *testing.T) {
 func TestCallbacksAndKPIs(t *testing.T) {
 	svc, a1, _ := newSvc(t)
 	ctx := context.Background()
-	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.FixedZone("CST", 8*3600))
+	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, calendar.CST)
 	mk := func(off time.Duration, caller string, e CallEnd) CallID {
 		id, err := svc.StartCall(ctx, CallStart{SIPCallID: "x", Trunk: "t", Caller: caller, OfferedAt: t0.Add(off)})
 		if err != nil {
@@ -162,5 +164,47 @@ func TestCallbacksAndKPIs(t *testing.T) {
 	cs, err := svc.CDRs(ctx, agent, CDRFilter{})
 	if err != nil || len(cs) != 3 || cs[0].Caller != "138****0003" {
 		t.Errorf("agent's CDRs (own calls, masked numbers): %v %+v", err, cs)
+	}
+}
+
+// The database's constraint violations come back as validation errors naming the field (org.SQLState with the
+// named PostgreSQL codes).
+func TestConstraintViolationsNameTheField(t *testing.T) {
+	ctx := context.Background()
+	db := testenv.DB(t)
+	var ids []org.UserID
+	for _, n := range []string{"agent1", "agent2"} {
+		u, err := org.CreateUser(ctx, db, org.NewUser{Username: n, DisplayName: n, Password: "password-" + n, Role: org.RoleAgent})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, u.ID)
+	}
+	field := func(err error) string {
+		var ve *org.ValidationError
+		if errors.As(err, &ve) && len(ve.Fields) == 1 {
+			for f := range ve.Fields {
+				return f
+			}
+		}
+		return fmt.Sprintf("not a one-field validation error: %v", err)
+	}
+	for _, c := range []struct {
+		name, want string
+		nu         org.NewUser
+	}{
+		{"unique", "username", org.NewUser{Username: "agent1", DisplayName: "x", Password: "password-x", Role: org.RoleAgent}},
+		{"check", "username", org.NewUser{Username: "a b", DisplayName: "x", Password: "password-x", Role: org.RoleAgent}},
+		{"foreign key", "unit_id", org.NewUser{Username: "nounit", DisplayName: "x", Password: "password-x", Role: org.RoleStaff, UnitID: 999999}},
+	} {
+		if _, err := org.CreateUser(ctx, db, c.nu); field(err) != c.want {
+			t.Errorf("%s: %s, want field %q", c.name, field(err), c.want)
+		}
+	}
+	if err := SetSIPAccount(ctx, db, ids[0], "1001", "hotline", "secret-1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := SetSIPAccount(ctx, db, ids[1], "1001", "hotline", "secret-2", nil); field(err) != "sip_user" {
+		t.Errorf("SIP user taken: %s", field(err))
 	}
 }

@@ -1,10 +1,11 @@
-// Package ticketing owns the organisation tree (承办单位), users and their roles, and the 12345 work order:
-// tickets, their state machine, routing, SLA clocks, events and the outbox that feeds the Redis queues.
-// It imports nothing of hotline's own; telephony, notify and web depend on it through small interfaces
-// they declare themselves.
+// Package ticketing owns the 12345 work order: tickets, their state machine (one function per action,
+// transition.go), routing, SLA clocks, events and the outbox that feeds the Redis queues. Identity, units, IDs and
+// errors live in the leaf package ticketing/org. It imports nothing of hotline's own beyond its subpackages;
+// telephony, notify and web depend on it through small interfaces they declare themselves.
 //
-// Every change of a ticket is one transaction: the ticket row (optimistic version check), an append-only event
-// row (the database refuses UPDATE, DELETE and TRUNCATE of ticket_events) and outbox rows. Other features hook in
+// Every change of a ticket is one statement written by one writer (store.go): the ticket row (optimistic version
+// check), its append-only event rows (the database refuses UPDATE, DELETE and TRUNCATE of ticket_events) and
+// their outbox rows, inside the action's transaction. Other features hook in
 // with Service.OnTransition (runs inside that transaction) and write their own events with Publish.
 //
 // Two workers run beside the API, each as Run(ctx) until ctx ends, safe to run in several processes at once:

@@ -10,6 +10,7 @@ import (
 
 	"hotline/deploy/testenv"
 	"hotline/ticketing"
+	"hotline/ticketing/calendar"
 	"hotline/ticketing/org"
 )
 
@@ -26,7 +27,7 @@ type fixture struct {
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	db := testenv.DB(t)
-	f := &fixture{t: t, db: db, ctx: context.Background(), now: time.Date(2026, 11, 30, 10, 0, 0, 0, time.FixedZone("CST", 8*3600))}
+	f := &fixture{t: t, db: db, ctx: context.Background(), now: time.Date(2026, 11, 30, 10, 0, 0, 0, calendar.CST)}
 	f.svc = ticketing.NewService(db, ticketing.Options{Now: func() time.Time { return f.now }})
 	addHouseholds(t, db, 5, 7, 9, 42)
 	return f

@@ -118,7 +118,7 @@ func (s *Service) List(ctx context.Context, a org.Actor, f Filter) ([]Ticket, or
 		where = append(where, "category = "+arg(f.Category))
 	}
 	if f.RegionPrefix != "" {
-		where = append(where, "region_code LIKE "+arg(likeEscape(f.RegionPrefix)+"%"))
+		where = append(where, "region_code LIKE "+arg(org.EscapeLike(f.RegionPrefix)+"%"))
 	}
 	now := s.now()
 	if f.Overdue {
@@ -129,7 +129,7 @@ func (s *Service) List(ctx context.Context, a org.Actor, f Filter) ([]Ticket, or
 		where = append(where, "yellow_at <= "+p+" AND due_at > "+p)
 	}
 	if t := strings.TrimSpace(f.Text); t != "" {
-		p := arg("%" + likeEscape(t) + "%")
+		p := arg("%" + org.EscapeLike(t) + "%")
 		where = append(where, "(content ILIKE "+p+" OR number = "+arg(t)+")")
 	}
 	if !f.From.IsZero() {
@@ -169,10 +169,6 @@ func (s *Service) List(ctx context.Context, a org.Actor, f Filter) ([]Ticket, or
 		ts[i] = s.View(ctx, ts[i], a)
 	}
 	return ts, next, nil
-}
-
-func likeEscape(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
 // Events returns a ticket's history, oldest first.

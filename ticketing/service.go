@@ -3,12 +3,10 @@ package ticketing
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -161,14 +159,7 @@ func (s *Service) create(ctx context.Context, tx org.DB, hookTx pgx.Tx, a org.Ac
 		Category: nt.Category, Urgency: nt.Urgency, Content: nt.Content, Confidential: nt.Confidential,
 		Status: StatusNew, LeadUnitID: desk.ID, CoUnitIDs: []org.UnitID{}, ExtensionStatus: "none", CreatedBy: a.UserID,
 		CreatedAt: now, UpdatedAt: now}
-	if rt.UnitID != 0 {
-		ru := rt.UnitID
-		t.RouteUnitID = &ru
-	}
-	if rt.RuleID != 0 {
-		rid, rv := rt.RuleID, rt.RuleVersion
-		t.RouteRuleID, t.RouteRuleVersion = &rid, &rv
-	}
+	t.setRoute(rt)
 	createData := map[string]any{"source": t.Source, "category": t.Category, "kind": t.Kind}
 	if rt.UnitID != 0 {
 		createData["route_unit_id"], createData["route_rule_id"], createData["route_rule_version"] = rt.UnitID, rt.RuleID, rt.RuleVersion
@@ -193,8 +184,8 @@ func (s *Service) create(ctx context.Context, tx org.DB, hookTx pgx.Tx, a org.Ac
 		pes = append(pes, pendingEvent{action: string(ActDispatch), from: StatusNew, to: StatusDispatched, data: dispatchData,
 			topic: "ticket." + string(ActDispatch), q: &queueOps{Add: &queueAdd{Unit: t.LeadUnitID, Urgent: t.Urgency == UrgencyUrgent, Seq: t.Version}}})
 	}
-	t, evs, err := s.insertTicket(ctx, tx, t, nt.IdempotencyKey, a, pes)
-	if errors.Is(err, errReplay) { // the idempotency key was used before: hand back that ticket
+	t, evs, err := s.write(ctx, tx, a, t, s.insert(t, nt.IdempotencyKey), pes...)
+	if errors.Is(err, errNoRow) { // the idempotency key was used before: hand back that ticket
 		rows, err := tx.Query(ctx, `SELECT `+ticketColumns+` FROM tickets
 			WHERE coalesce(created_by, 0) = $1 AND idempotency_key = $2`, int64(a.UserID), nt.IdempotencyKey)
 		if err != nil {
@@ -225,11 +216,9 @@ func (s *Service) create(ctx context.Context, tx org.DB, hookTx pgx.Tx, a org.Ac
 	return t, nil
 }
 
-var errReplay = errors.New("idempotency key used before")
-
-// insertTicket writes the ticket, its events and their outbox rows in one statement (data-modifying CTEs). With
-// an idempotency key used before, nothing is written and errReplay is returned.
-func (s *Service) insertTicket(ctx context.Context, db org.DB, t Ticket, idemKey string, a org.Actor, pes []pendingEvent) (Ticket, []Event, error) {
+// insert is the statement that writes a new ticket; with an idempotency key this actor used before, it writes
+// nothing. Its merge suggestions are read from the snapshot before the insert (DuplicatesFor has the same rule).
+func (s *Service) insert(t Ticket, idemKey string) change {
 	var idem, createdBy any
 	if idemKey != "" {
 		idem = idemKey
@@ -237,111 +226,19 @@ func (s *Service) insertTicket(ctx context.Context, db org.DB, t Ticket, idemKey
 	if t.CreatedBy != 0 {
 		createdBy = int64(t.CreatedBy)
 	}
-	co := make([]int64, len(t.CoUnitIDs))
-	for i, c := range t.CoUnitIDs {
-		co[i] = int64(c)
-	}
-	args := []any{t.Number, t.QueryCode, string(t.Source), t.CallerName, t.CallerPhone, t.RegionCode, t.HouseholdID,
-		string(t.Kind), t.Category, string(t.Urgency), t.Content, t.Confidential, string(t.Status), int64(t.LeadUnitID), co,
-		t.RouteUnitID, t.RouteRuleID, t.RouteRuleVersion, t.SignBy, t.ReplyBy, t.DueKind, t.DueAt, t.YellowAt,
-		t.DispatchedAt, idem, createdBy, t.CreatedAt}
-	p := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	name := a.Name
-	if name == "" {
-		name = a.Username
-	}
-	var actorID any
-	if a.UserID != 0 {
-		actorID = int64(a.UserID)
-	}
-	at := s.now().UTC().Format(time.RFC3339Nano)
-	var evVals, obVals []string
-	evs := make([]Event, len(pes))
-	for i, pe := range pes {
-		if pe.data == nil {
-			pe.data = map[string]any{}
-		}
-		evs[i] = Event{ActorID: a.UserID, ActorName: name, ActorRole: a.Role, Action: pe.action, From: pe.from, To: pe.to, Note: pe.note, Data: pe.data}
-		evVals = append(evVals, fmt.Sprintf("(%d, %s::bigint, %s::text, %s::text, %s::text, %s::text, %s::text, %s::text, %s::jsonb)",
-			i, p(actorID), p(name), p(string(a.Role)), p(pe.action), p(string(pe.from)), p(string(pe.to)), p(pe.note), p(pe.data)))
-		msg := ticketMessage{Number: t.Number, Action: pe.action, From: pe.from, Status: pe.to, Kind: t.Kind,
-			Category: t.Category, Urgency: t.Urgency, LeadUnitID: t.LeadUnitID, CoUnitIDs: t.CoUnitIDs,
-			RegionCode: t.RegionCode, Household: t.HouseholdID, Version: t.Version, ActorID: a.UserID, At: at}
-		payload, err := json.Marshal(msg)
-		if err != nil {
-			return Ticket{}, nil, err
-		}
-		var q any
-		if pe.q != nil {
-			if q, err = json.Marshal(pe.q); err != nil {
-				return Ticket{}, nil, err
-			}
-		}
-		obVals = append(obVals, fmt.Sprintf("(%d, %s::text, %s::jsonb, %s::jsonb)", i, p(pe.topic), p(payload), p(q)))
-	}
-	rows, err := db.Query(ctx, `WITH t AS (
-			INSERT INTO tickets (number, query_code, source, caller_name, caller_phone, region_code,
+	return change{row: `INSERT INTO tickets (number, query_code, source, caller_name, caller_phone, region_code,
 				household_id, kind, category, urgency, content, confidential, status, lead_unit_id, co_unit_ids,
 				route_unit_id, route_rule_id, route_rule_version, sign_by, reply_by, due_kind, due_at, yellow_at,
 				dispatched_at, idempotency_key, created_by, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
 				$23, $24, $25, $26, $27, $27)
 			ON CONFLICT (coalesce(created_by, 0), idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-			RETURNING *
-		), e AS (
-			INSERT INTO ticket_events (ticket_id, actor_id, actor_name, actor_role, action, from_status, to_status, note, data)
-			SELECT t.id, v.actor_id, v.actor_name, v.actor_role, v.action, v.from_status, v.to_status, v.note, v.data
-			FROM t CROSS JOIN (VALUES `+strings.Join(evVals, ", ")+`) AS v(ord, actor_id, actor_name, actor_role, action, from_status, to_status, note, data)
-			ORDER BY v.ord
-			RETURNING id, at
-		), o AS (
-			INSERT INTO outbox (topic, key, payload, queue)
-			SELECT v.topic, t.id::text, v.payload || jsonb_build_object('ticket_id', t.id),
-				CASE WHEN v.queue IS NULL THEN NULL ELSE v.queue || jsonb_build_object('ticket', t.id) END
-			FROM t CROSS JOIN (VALUES `+strings.Join(obVals, ", ")+`) AS v(ord, topic, payload, queue)
-			ORDER BY v.ord
-		), dup AS (
-			-- merge suggestions, read from the snapshot before this insert (DuplicatesFor has the same rule)
-			`+duplicateCandidates("$5", "$7::bigint", "$9", p(t.CreatedAt.AddDate(0, 0, -s.opt.DuplicateDays)))+`
-		)
-		SELECT `+ticketColumns+`, (SELECT array_agg(id ORDER BY id) FROM e), (SELECT array_agg(at ORDER BY id) FROM e),
-			(SELECT coalesce(array_agg(id), '{}') FROM dup) FROM t`, args...)
-	if err != nil {
-		return Ticket{}, nil, err
-	}
-	var ids []int64
-	var ats []time.Time
-	ts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Ticket, error) {
-		var t Ticket
-		var co []int64
-		err := row.Scan(&t.ID, &t.Number, &t.QueryCode, &t.Source, &t.CallerName, &t.CallerPhone, &t.RegionCode,
-			&t.HouseholdID, &t.Kind, &t.Category, &t.Urgency, &t.Content, &t.Confidential, &t.Status, &t.LeadUnitID,
-			&co, &t.AssigneeID, &t.RouteUnitID, &t.RouteRuleID, &t.RouteRuleVersion, &t.SignBy, &t.ReplyBy,
-			&t.CallbackBy, &t.DueKind, &t.DueAt, &t.YellowAt, &t.ExtensionStatus, &t.ExtensionDays, &t.UrgeCount,
-			&t.Supervised, &t.ReplyText, &t.Outcome, &t.Satisfaction, &t.ReopenCount, &t.MergedInto, &t.CreatedBy,
-			&t.CreatedAt, &t.UpdatedAt, &t.DispatchedAt, &t.ClosedAt, &t.Version, &ids, &ats, &t.DuplicateIDs)
-		t.CoUnitIDs = make([]org.UnitID, len(co))
-		for i, c := range co {
-			t.CoUnitIDs[i] = org.UnitID(c)
-		}
-		return t, err
-	})
-	if err != nil {
-		return Ticket{}, nil, err
-	}
-	if len(ts) == 0 {
-		return Ticket{}, nil, errReplay
-	}
-	if len(ids) != len(evs) || len(ats) != len(evs) {
-		return Ticket{}, nil, fmt.Errorf("create ticket: %d events written, want %d", len(ids), len(evs))
-	}
-	for i := range evs {
-		evs[i].ID, evs[i].At, evs[i].TicketID = ids[i], ats[i], ts[0].ID
-	}
-	return ts[0], evs, nil
+			RETURNING *`,
+		args: []any{t.Number, t.QueryCode, string(t.Source), t.CallerName, t.CallerPhone, t.RegionCode, t.HouseholdID,
+			string(t.Kind), t.Category, string(t.Urgency), t.Content, t.Confidential, string(t.Status), int64(t.LeadUnitID),
+			t.CoUnitIDs, t.RouteUnitID, t.RouteRuleID, t.RouteRuleVersion, t.SignBy, t.ReplyBy, t.DueKind, t.DueAt,
+			t.YellowAt, t.DispatchedAt, idem, createdBy, t.CreatedAt, t.CreatedAt.AddDate(0, 0, -s.opt.DuplicateDays)},
+		dups: duplicateCandidates("$5", "$7::bigint", "$9", "$28")}
 }
 
 func (s *Service) validateNew(ctx context.Context, db org.DB, nt *NewTicket) error {
@@ -439,96 +336,6 @@ func queryCode() string {
 	return fmt.Sprintf("%06d", n.Int64())
 }
 
-const ticketColumns = `id, number, query_code, source, caller_name, caller_phone, region_code, household_id, kind,
-	category, urgency, content, confidential, status, lead_unit_id, co_unit_ids, assignee_id, route_unit_id,
-	route_rule_id, route_rule_version, sign_by, reply_by, callback_by, due_kind, due_at, yellow_at,
-	extension_status, extension_days, urge_count, supervised, reply_text, outcome, satisfaction, reopen_count,
-	merged_into, coalesce(created_by, 0), created_at, updated_at, dispatched_at, closed_at, version`
-
-func scanTicket(row pgx.CollectableRow) (Ticket, error) {
-	var t Ticket
-	var co []int64
-	err := row.Scan(&t.ID, &t.Number, &t.QueryCode, &t.Source, &t.CallerName, &t.CallerPhone, &t.RegionCode,
-		&t.HouseholdID, &t.Kind, &t.Category, &t.Urgency, &t.Content, &t.Confidential, &t.Status, &t.LeadUnitID,
-		&co, &t.AssigneeID, &t.RouteUnitID, &t.RouteRuleID, &t.RouteRuleVersion, &t.SignBy, &t.ReplyBy,
-		&t.CallbackBy, &t.DueKind, &t.DueAt, &t.YellowAt, &t.ExtensionStatus, &t.ExtensionDays, &t.UrgeCount,
-		&t.Supervised, &t.ReplyText, &t.Outcome, &t.Satisfaction, &t.ReopenCount, &t.MergedInto, &t.CreatedBy,
-		&t.CreatedAt, &t.UpdatedAt, &t.DispatchedAt, &t.ClosedAt, &t.Version)
-	t.CoUnitIDs = make([]org.UnitID, len(co))
-	for i, c := range co {
-		t.CoUnitIDs[i] = org.UnitID(c)
-	}
-	return t, err
-}
-
-func getTicket(ctx context.Context, db org.DB, id org.TicketID, lock bool) (Ticket, error) {
-	q := `SELECT ` + ticketColumns + ` FROM tickets WHERE id = $1`
-	if lock {
-		q += ` FOR UPDATE`
-	}
-	rows, err := db.Query(ctx, q, int64(id))
-	if err != nil {
-		return Ticket{}, fmt.Errorf("get ticket %d: %w", id, err)
-	}
-	t, err := pgx.CollectExactlyOneRow(rows, scanTicket)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Ticket{}, fmt.Errorf("ticket %d: %w", id, org.ErrNotFound)
-	}
-	if err != nil {
-		return Ticket{}, fmt.Errorf("get ticket %d: %w", id, err)
-	}
-	return t, nil
-}
-
-// pendingEvent is an event to append and publish for a change.
-type pendingEvent struct {
-	action   string
-	from, to Status
-	note     string
-	data     map[string]any
-	topic    string
-	q        *queueOps
-}
-
-// record appends the events of a change and their outbox rows in one round trip.
-func (s *Service) record(ctx context.Context, tx pgx.Tx, a org.Actor, t Ticket, pes ...pendingEvent) ([]Event, error) {
-	name := a.Name
-	if name == "" {
-		name = a.Username
-	}
-	var actorID any
-	if a.UserID != 0 {
-		actorID = int64(a.UserID)
-	}
-	b := &pgx.Batch{}
-	evs := make([]Event, len(pes))
-	at := s.now().UTC().Format(time.RFC3339Nano)
-	for i, pe := range pes {
-		if pe.data == nil {
-			pe.data = map[string]any{}
-		}
-		evs[i] = Event{TicketID: t.ID, ActorID: a.UserID, ActorName: name, ActorRole: a.Role, Action: pe.action,
-			From: pe.from, To: pe.to, Note: pe.note, Data: pe.data}
-		b.Queue(`INSERT INTO ticket_events (ticket_id, actor_id, actor_name, actor_role, action, from_status, to_status, note, data)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id, at`,
-			int64(t.ID), actorID, name, string(a.Role), pe.action, string(pe.from), string(pe.to), pe.note, pe.data).
-			QueryRow(func(row pgx.Row) error { return row.Scan(&evs[i].ID, &evs[i].At) })
-		msg := ticketMessage{TicketID: t.ID, Number: t.Number, Action: pe.action, From: pe.from, Status: pe.to,
-			Kind: t.Kind, Category: t.Category, Urgency: t.Urgency, LeadUnitID: t.LeadUnitID, CoUnitIDs: t.CoUnitIDs,
-			RegionCode: t.RegionCode, Household: t.HouseholdID, Version: t.Version, ActorID: a.UserID, At: at}
-		if pe.q != nil {
-			pe.q.Ticket = t.ID
-		}
-		if err := queuePublish(b, pe.topic, strconv.FormatInt(int64(t.ID), 10), msg, pe.q); err != nil {
-			return nil, err
-		}
-	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return nil, fmt.Errorf("ticket %d: record %s: %w", t.ID, pes[0].action, err)
-	}
-	return evs, nil
-}
-
 func (s *Service) runHooks(ctx context.Context, tx pgx.Tx, t Ticket, ev Event) error {
 	for _, h := range s.hooks {
 		if err := h(ctx, tx, t, ev); err != nil {
@@ -536,84 +343,6 @@ func (s *Service) runHooks(ctx context.Context, tx pgx.Tx, t Ticket, ev Event) e
 		}
 	}
 	return nil
-}
-
-// ticketMessage is the payload of ticket.* and sla.* events on the event stream: enough for consoles to refresh
-// and notifications to decide, without personal data.
-type ticketMessage struct {
-	TicketID   org.TicketID `json:"ticket_id"`
-	Number     string       `json:"number"`
-	Action     string       `json:"action"`
-	From       Status       `json:"from_status"`
-	Status     Status       `json:"status"`
-	Kind       Kind         `json:"kind"`
-	Category   string       `json:"category"`
-	Urgency    Urgency      `json:"urgency"`
-	LeadUnitID org.UnitID   `json:"lead_unit_id"`
-	CoUnitIDs  []org.UnitID `json:"co_unit_ids"`
-	RegionCode string       `json:"region_code"`
-	Household  *int64       `json:"household_id,omitempty"`
-	Version    int          `json:"version"`
-	ActorID    org.UserID   `json:"actor_id"`
-	At         string       `json:"at"`
-}
-
-// Publish writes an event to the outbox in db (pass your transaction to publish atomically with your change).
-// The relay puts it on the Redis event stream `<prefix>events` as fields topic, key and payload (JSON).
-func Publish(ctx context.Context, db org.DB, topic, key string, payload any) error {
-	return publish(ctx, db, topic, key, payload, nil)
-}
-
-func publish(ctx context.Context, db org.DB, topic, key string, payload any, q *queueOps) error {
-	sql, args, err := outboxInsert(topic, key, payload, q)
-	if err != nil {
-		return err
-	}
-	if _, err := db.Exec(ctx, sql, args...); err != nil {
-		return fmt.Errorf("publish %s: %w", topic, err)
-	}
-	return nil
-}
-
-func queuePublish(b *pgx.Batch, topic, key string, payload any, q *queueOps) error {
-	sql, args, err := outboxInsert(topic, key, payload, q)
-	if err != nil {
-		return err
-	}
-	b.Queue(sql, args...)
-	return nil
-}
-
-func outboxInsert(topic, key string, payload any, q *queueOps) (string, []any, error) {
-	if topic == "" {
-		return "", nil, org.Invalid("topic", "required")
-	}
-	b, err := json.Marshal(payload)
-	if err != nil {
-		return "", nil, fmt.Errorf("publish %s: %w", topic, err)
-	}
-	var qb any
-	if q != nil {
-		j, err := json.Marshal(q)
-		if err != nil {
-			return "", nil, fmt.Errorf("publish %s: %w", topic, err)
-		}
-		qb = j
-	}
-	return `INSERT INTO outbox (topic, key, payload, queue) VALUES ($1, $2, $3, $4)`, []any{topic, key, b, qb}, nil
-}
-
-// queueOps tell the relay how a change moves a ticket between unit queues.
-type queueOps struct {
-	Ticket org.TicketID `json:"ticket"`
-	Add    *queueAdd    `json:"add,omitempty"`
-	Remove []org.UnitID `json:"remove,omitempty"`
-}
-
-type queueAdd struct {
-	Unit   org.UnitID `json:"unit"`
-	Urgent bool       `json:"urgent"`
-	Seq    int        `json:"seq"` // ticket version when queued: the same entry published twice is recognised
 }
 
 // sameRequest reports whether a replayed create asks for what the first one did (both normalised by validateNew).

@@ -214,24 +214,51 @@ func textLimit(v *org.ValidationError, field, s string, required bool, limit int
 	}
 }
 
+// doing is one action under way: the locked ticket being changed in place, what the action reads, and what it
+// records.
+type doing struct {
+	ctx    context.Context
+	tx     pgx.Tx
+	a      org.Actor
+	act    Action
+	in     ActionInput
+	t      Ticket
+	desk   org.UnitID
+	now    time.Time
+	v      org.ValidationError
+	data   map[string]any // the event's data
+	merged *Ticket        // merge: the target, which gets an event of its own
+}
+
+// actionFuncs applies each action to the ticket; doTx does what every action shares (lock, version, permission,
+// write, event, queues, hooks).
+var actionFuncs = map[Action]func(*Service, *doing) error{
+	ActDispatch: (*Service).dispatch, ActSign: (*Service).sign, ActReply: (*Service).reply, ActReturn: (*Service).giveBack,
+	ActRequestExtension: (*Service).requestExtension, ActApproveExtension: (*Service).approveExtension,
+	ActRefuseExtension: (*Service).refuseExtension, ActUrge: (*Service).urge, ActSupervise: (*Service).urge,
+	ActAssign: (*Service).assign, ActStartCallback: (*Service).startCallback, ActCallbackResult: (*Service).callbackResult,
+	ActReopen: (*Service).reopen, ActMerge: (*Service).merge, ActCloseFirstContact: (*Service).closeFirstContact,
+}
+
 func (s *Service) doTx(ctx context.Context, tx pgx.Tx, a org.Actor, id org.TicketID, act Action, in ActionInput) (Ticket, error) {
-	if _, ok := actionRules[act]; !ok {
+	apply, ok := actionFuncs[act]
+	if !ok {
 		return Ticket{}, fmt.Errorf("ticket %d: %w", id, org.Invalid("action", "unknown action "+string(act)))
 	}
-	t, err := getTicket(ctx, tx, id, true)
+	before, err := getTicket(ctx, tx, id, true)
 	if err != nil {
 		return Ticket{}, err
 	}
-	if !s.mayRead(ctx, a, t) {
+	if !s.mayRead(ctx, a, before) {
 		// Checked before the version: a ticket outside the actor's reach tells nothing of its state or version.
 		return Ticket{}, fmt.Errorf("%s ticket %d: %w", act, id, errNotYours)
 	}
-	if in.Version != 0 && in.Version != t.Version {
-		return Ticket{}, fmt.Errorf("%s ticket %d: version %d is stale (now %d): %w", act, id, in.Version, t.Version, org.ErrConflict)
+	if in.Version != 0 && in.Version != before.Version {
+		return Ticket{}, fmt.Errorf("%s ticket %d: version %d is stale (now %d): %w", act, id, in.Version, before.Version, org.ErrConflict)
 	}
-	if err := allowed(t, a, act); err != nil {
+	if err := allowed(before, a, act); err != nil {
 		if errors.Is(err, org.ErrForbidden) || errors.Is(err, org.ErrState) {
-			return Ticket{}, &org.StateError{Action: string(act), State: string(t.Status), Allowed: AllowedActions(t, a), Reason: err}
+			return Ticket{}, before.refusal(act, a, err)
 		}
 		return Ticket{}, err
 	}
@@ -239,255 +266,16 @@ func (s *Service) doTx(ctx context.Context, tx pgx.Tx, a org.Actor, id org.Ticke
 	if err != nil {
 		return Ticket{}, fmt.Errorf("%s ticket %d: dispatch desk: %w", act, id, err)
 	}
-	now := s.now()
-	before := t
-	data := map[string]any{}
-	v := &org.ValidationError{}
-	textLimit(v, "note", in.Note, false, 2000)
-	setClock := func(c clock) { t.DueKind, t.DueAt, t.YellowAt = c.kind, c.due, c.yellow }
-	stopClock := func() { t.DueKind, t.DueAt, t.YellowAt = nil, nil, nil }
-	var cat Category
-	if act == ActDispatch || act == ActCallbackResult || act == ActReopen {
-		if cat, err = s.category(ctx, tx, t.Category); err != nil && !errors.Is(err, org.ErrNotFound) {
-			return Ticket{}, err
-		}
-	}
-	reopen := func() {
-		t.Status = StatusSigned
-		t.ReopenCount++
-		rb := s.cal.Add(now, s.replyAllowed(t, cat))
-		t.ReplyBy, t.CallbackBy = &rb, nil
-		t.ExtensionStatus, t.ExtensionDays = "none", 0
-		setClock(s.runClock(DueReply, now, rb))
-		data["reply_by"] = rb
-	}
-	var mergeTarget *Ticket
-
-	switch act {
-	case ActDispatch:
-		var unit org.UnitID
-		if in.UnitID != 0 {
-			textLimit(v, "reason", in.Reason, true, 1000)
-			u, err := org.GetUnit(ctx, tx, in.UnitID)
-			switch {
-			case errors.Is(err, org.ErrNotFound):
-				v.Add("unit_id", "no such unit")
-			case err != nil:
-				return Ticket{}, err
-			case !u.Active || u.ID == desk.ID:
-				v.Add("unit_id", "not a unit that handles tickets")
-			}
-			unit = in.UnitID
-			data["override"], data["reason"] = true, strings.TrimSpace(in.Reason)
-		}
-		rt, err := s.route(ctx, tx, routeInput{Kind: t.Kind, Category: t.Category, RegionCode: t.RegionCode,
-			HasHousehold: t.HouseholdID != nil, Content: t.Content})
-		if err != nil {
-			return Ticket{}, err
-		}
-		if unit == 0 {
-			if rt.UnitID == desk.ID {
-				v.Add("unit_id", "no routing rule matches this ticket: choose the unit")
-			}
-			unit = rt.UnitID
-		}
-		if rt.UnitID != 0 {
-			ru := rt.UnitID
-			t.RouteUnitID = &ru
-		}
-		if rt.RuleID != 0 {
-			rid, rv := rt.RuleID, rt.RuleVersion
-			t.RouteRuleID, t.RouteRuleVersion = &rid, &rv
-			data["rule_id"], data["rule_version"] = rid, rv
-		} else {
-			t.RouteRuleID, t.RouteRuleVersion = nil, nil
-		}
-		data["route_unit_id"] = rt.UnitID
-		co := []org.UnitID{}
-		for _, c := range in.CoUnitIDs {
-			if c == unit || slices.Contains(co, c) {
-				continue
-			}
-			if _, err := org.GetUnit(ctx, tx, c); err != nil {
-				v.Add("co_unit_ids", fmt.Sprintf("no such unit %d", c))
-			}
-			co = append(co, c)
-		}
-		if err := v.Err(); err != nil {
-			return Ticket{}, err
-		}
-		for k, v := range s.applyDispatch(&t, unit, co, rt, cat, now) {
-			data[k] = v
-		}
-
-	case ActSign:
-		t.Status = StatusSigned
-		if a.UserID != 0 {
-			uid := a.UserID
-			t.AssigneeID = &uid
-		}
-		if t.ReplyBy != nil && t.DispatchedAt != nil {
-			setClock(s.runClock(DueReply, *t.DispatchedAt, *t.ReplyBy))
-		}
-
-	case ActReply:
-		textLimit(v, "reply", in.Reply, true, 10000)
-		if words, ok := s.outcomes[t.Category]; ok {
-			if !slices.Contains(words, in.Outcome) {
-				v.Add("outcome", "a reply to this category needs an outcome: "+strings.Join(words, ", "))
-			}
-		} else if in.Outcome != "" {
-			v.Add("outcome", "a reply to this category has no outcome")
-		}
-		if err := v.Err(); err != nil {
-			return Ticket{}, err
-		}
-		t.Status, t.ReplyText, t.Outcome = StatusReplied, strings.TrimSpace(in.Reply), in.Outcome
-		cb := s.cal.Add(now, s.callbackAllowed())
-		t.CallbackBy = &cb
-		setClock(s.runClock(DueCallback, now, cb))
-		data["reply"], data["callback_by"] = t.ReplyText, cb
-		if in.Outcome != "" {
-			data["outcome"] = in.Outcome
-		}
-
-	case ActReturn:
-		textLimit(v, "reason", in.Reason, true, 1000)
-		if err := v.Err(); err != nil {
-			return Ticket{}, err
-		}
-		data["from_unit_id"], data["reason"] = t.LeadUnitID, strings.TrimSpace(in.Reason)
-		t.Status, t.LeadUnitID, t.AssigneeID = StatusReturned, desk.ID, nil
-		stopClock()
-
-	case ActRequestExtension:
-		textLimit(v, "reason", in.Reason, true, 1000)
-		if in.Days < 1 || in.Days > 30 {
-			v.Add("days", "1 to 30 working days")
-		}
-		if err := v.Err(); err != nil {
-			return Ticket{}, err
-		}
-		if t.ReplyBy != nil && !now.Before(*t.ReplyBy) {
-			return Ticket{}, &org.StateError{Action: string(act), State: string(t.Status), Allowed: AllowedActions(t, a),
-				Reason: fmt.Errorf("%w: the reply deadline has passed", org.ErrState)}
-		}
-		t.ExtensionStatus, t.ExtensionDays = "requested", in.Days
-		data["days"], data["reason"] = in.Days, strings.TrimSpace(in.Reason)
-
-	case ActApproveExtension:
-		if t.ReplyBy == nil || !now.Before(*t.ReplyBy) {
-			return Ticket{}, &org.StateError{Action: string(act), State: string(t.Status), Allowed: []string{string(ActRefuseExtension)},
-				Reason: fmt.Errorf("%w: the reply deadline has passed", org.ErrState)}
-		}
-		rb := s.cal.Add(*t.ReplyBy, time.Duration(t.ExtensionDays)*workDay)
-		data["old_reply_by"], data["reply_by"], data["days"] = *t.ReplyBy, rb, t.ExtensionDays
-		t.ReplyBy = &rb
-		t.ExtensionStatus = "approved"
-		start := now
-		if t.DispatchedAt != nil {
-			start = *t.DispatchedAt
-		}
-		setClock(s.runClock(DueReply, start, rb))
-
-	case ActRefuseExtension:
-		textLimit(v, "reason", in.Reason, true, 1000)
-		if err := v.Err(); err != nil {
-			return Ticket{}, err
-		}
-		t.ExtensionStatus = "refused"
-		data["reason"] = strings.TrimSpace(in.Reason)
-
-	case ActUrge, ActSupervise:
-		textLimit(v, "note", in.Note, true, 2000)
-		if err := v.Err(); err != nil {
-			return Ticket{}, err
-		}
-		if act == ActUrge {
-			t.UrgeCount++
-			data["urge_count"] = t.UrgeCount
-		} else {
-			t.Supervised = true
-		}
-
-	case ActAssign:
-		u, err := org.GetUser(ctx, tx, in.AssigneeID)
-		if errors.Is(err, org.ErrNotFound) || (err == nil && (u.UnitID != t.LeadUnitID || !u.Active)) {
-			return Ticket{}, org.Invalid("assignee_id", "not an active user of the lead unit")
-		}
-		if err != nil {
-			return Ticket{}, err
-		}
-		uid := u.ID
-		t.AssigneeID = &uid
-		data["assignee_id"] = uid
-
-	case ActStartCallback:
-		t.Status = StatusCallback
-
-	case ActCallbackResult:
-		res := normaliseResult(in.Result)
-		if res == "" {
-			return Ticket{}, org.Invalid("result", "satisfied, basically_satisfied or unsatisfied (满意, 基本满意, 不满意)")
-		}
-		if err := v.Err(); err != nil {
-			return Ticket{}, err
-		}
-		t.Satisfaction = res
-		data["result"] = res
-		if res == Unsatisfied {
-			reopen()
-			data["reopened"] = true
-		} else {
-			t.Status, t.ClosedAt = StatusClosed, &now
-			stopClock()
-		}
-
-	case ActReopen:
-		textLimit(v, "note", in.Note, true, 2000)
-		if err := v.Err(); err != nil {
-			return Ticket{}, err
-		}
-		reopen()
-
-	case ActMerge:
-		if in.TargetID == 0 || in.TargetID == t.ID {
-			return Ticket{}, org.Invalid("target_id", "the open ticket to merge into")
-		}
-		target, err := getTicket(ctx, tx, in.TargetID, true)
-		if errors.Is(err, org.ErrNotFound) {
-			return Ticket{}, org.Invalid("target_id", "no such ticket")
-		}
-		if err != nil {
-			return Ticket{}, err
-		}
-		if !target.Status.Open() || target.MergedInto != nil {
-			return Ticket{}, org.Invalid("target_id", "the target ticket is closed")
-		}
-		mergeTarget = &target
-		tid := target.ID
-		t.MergedInto, t.Status, t.ClosedAt = &tid, StatusClosed, &now
-		stopClock()
-		data["target_id"], data["target_number"] = target.ID, target.Number
-
-	case ActCloseFirstContact:
-		textLimit(v, "reply", in.Reply, true, 10000)
-		if err := v.Err(); err != nil {
-			return Ticket{}, err
-		}
-		t.Status, t.ReplyText, t.ClosedAt = StatusClosed, strings.TrimSpace(in.Reply), &now
-		stopClock()
-		data["reply"] = t.ReplyText
-	}
-	if err := v.Err(); err != nil {
+	d := &doing{ctx: ctx, tx: tx, a: a, act: act, in: in, t: before, desk: desk.ID, now: s.now(), data: map[string]any{}}
+	textLimit(&d.v, "note", in.Note, false, 2000)
+	if err := apply(s, d); err != nil {
 		return Ticket{}, err
 	}
-
-	t.UpdatedAt = now
-	t, err = updateTicket(ctx, tx, t, before.Version)
-	if err != nil {
-		return Ticket{}, fmt.Errorf("%s ticket %d: %w", act, id, err)
+	if err := d.v.Err(); err != nil {
+		return Ticket{}, err
 	}
+	t := d.t
+	t.UpdatedAt, t.Version = d.now, before.Version+1
 	var q *queueOps
 	if from, to := queuedAt(before, desk.ID), queuedAt(t, desk.ID); from != to || (to != 0 && act == ActDispatch) {
 		q = &queueOps{}
@@ -498,24 +286,326 @@ func (s *Service) doTx(ctx context.Context, tx pgx.Tx, a org.Actor, id org.Ticke
 			q.Add = &queueAdd{Unit: to, Urgent: t.Urgency == UrgencyUrgent, Seq: t.Version}
 		}
 	}
-	evs, err := s.record(ctx, tx, a, t, pendingEvent{action: string(act), from: before.Status, to: t.Status,
-		note: strings.TrimSpace(in.Note), data: data, topic: "ticket." + string(act), q: q})
-	if err != nil {
-		return Ticket{}, err
+	t, evs, err := s.write(ctx, tx, a, t, update(t, before.Version), pendingEvent{action: string(act), from: before.Status,
+		to: t.Status, note: strings.TrimSpace(in.Note), data: d.data, topic: "ticket." + string(act), q: q})
+	if errors.Is(err, errNoRow) {
+		err = org.ErrConflict
 	}
-	ev := evs[0]
-	if mergeTarget != nil {
-		_, err := s.record(ctx, tx, a, *mergeTarget, pendingEvent{action: "merged_from", from: mergeTarget.Status,
-			to: mergeTarget.Status, note: strings.TrimSpace(in.Note), topic: "ticket.merged_from",
+	if err != nil {
+		return Ticket{}, fmt.Errorf("%s ticket %d: %w", act, id, err)
+	}
+	if m := d.merged; m != nil {
+		_, err := s.record(ctx, tx, a, *m, pendingEvent{action: "merged_from", from: m.Status, to: m.Status,
+			note: strings.TrimSpace(in.Note), topic: "ticket.merged_from",
 			data: map[string]any{"duplicate_id": t.ID, "duplicate_number": t.Number}})
 		if err != nil {
 			return Ticket{}, err
 		}
 	}
-	if err := s.runHooks(ctx, tx, t, ev); err != nil {
+	if err := s.runHooks(ctx, tx, t, evs[0]); err != nil {
 		return Ticket{}, err
 	}
 	return t, nil
+}
+
+// refusal is the error of an action the state machine does not allow now, with what is allowed instead.
+func (t Ticket) refusal(act Action, a org.Actor, reason error) error {
+	return &org.StateError{Action: string(act), State: string(t.Status), Allowed: AllowedActions(t, a), Reason: reason}
+}
+
+// categoryOf is the ticket's category (the zero Category when it no longer exists: defaults apply).
+func (s *Service) categoryOf(d *doing) (Category, error) {
+	cat, err := s.category(d.ctx, d.tx, d.t.Category)
+	if err != nil && !errors.Is(err, org.ErrNotFound) {
+		return Category{}, err
+	}
+	return cat, nil
+}
+
+// setRoute records what routing found (the event data of a dispatch carries it too: applyDispatch).
+func (t *Ticket) setRoute(rt Route) {
+	t.RouteUnitID, t.RouteRuleID, t.RouteRuleVersion = nil, nil, nil
+	if rt.UnitID != 0 {
+		ru := rt.UnitID
+		t.RouteUnitID = &ru
+	}
+	if rt.RuleID != 0 {
+		rid, rv := rt.RuleID, rt.RuleVersion
+		t.RouteRuleID, t.RouteRuleVersion = &rid, &rv
+	}
+}
+
+func (t *Ticket) setClock(c clock) { t.DueKind, t.DueAt, t.YellowAt = c.kind, c.due, c.yellow }
+func (t *Ticket) stopClock()       { t.DueKind, t.DueAt, t.YellowAt = nil, nil, nil }
+
+// dispatch (派单) sends the ticket to the unit its routing finds, or to the one chosen with a reason.
+func (s *Service) dispatch(d *doing) error {
+	t, in := &d.t, d.in
+	var unit org.UnitID
+	if in.UnitID != 0 {
+		textLimit(&d.v, "reason", in.Reason, true, 1000)
+		u, err := org.GetUnit(d.ctx, d.tx, in.UnitID)
+		switch {
+		case errors.Is(err, org.ErrNotFound):
+			d.v.Add("unit_id", "no such unit")
+		case err != nil:
+			return err
+		case !u.Active || u.ID == d.desk:
+			d.v.Add("unit_id", "not a unit that handles tickets")
+		}
+		unit = in.UnitID
+		d.data["override"], d.data["reason"] = true, strings.TrimSpace(in.Reason)
+	}
+	rt, err := s.route(d.ctx, d.tx, routeInput{Kind: t.Kind, Category: t.Category, RegionCode: t.RegionCode,
+		HasHousehold: t.HouseholdID != nil, Content: t.Content})
+	if err != nil {
+		return err
+	}
+	if unit == 0 {
+		if rt.UnitID == d.desk {
+			d.v.Add("unit_id", "no routing rule matches this ticket: choose the unit")
+		}
+		unit = rt.UnitID
+	}
+	t.setRoute(rt)
+	co := []org.UnitID{}
+	for _, c := range in.CoUnitIDs {
+		if c == unit || slices.Contains(co, c) {
+			continue
+		}
+		if _, err := org.GetUnit(d.ctx, d.tx, c); err != nil {
+			d.v.Add("co_unit_ids", fmt.Sprintf("no such unit %d", c))
+		}
+		co = append(co, c)
+	}
+	if err := d.v.Err(); err != nil {
+		return err
+	}
+	cat, err := s.categoryOf(d)
+	if err != nil {
+		return err
+	}
+	for k, v := range s.applyDispatch(t, unit, co, rt, cat, d.now) {
+		d.data[k] = v
+	}
+	return nil
+}
+
+// sign (签收): the signer becomes the assignee and the reply clock runs.
+func (s *Service) sign(d *doing) error {
+	t := &d.t
+	t.Status = StatusSigned
+	if d.a.UserID != 0 {
+		uid := d.a.UserID
+		t.AssigneeID = &uid
+	}
+	if t.ReplyBy != nil && t.DispatchedAt != nil {
+		t.setClock(s.runClock(DueReply, *t.DispatchedAt, *t.ReplyBy))
+	}
+	return nil
+}
+
+// reply (办结答复), with the outcome its category requires; the callback clock runs.
+func (s *Service) reply(d *doing) error {
+	t, in := &d.t, d.in
+	textLimit(&d.v, "reply", in.Reply, true, 10000)
+	if words, ok := s.outcomes[t.Category]; ok {
+		if !slices.Contains(words, in.Outcome) {
+			d.v.Add("outcome", "a reply to this category needs an outcome: "+strings.Join(words, ", "))
+		}
+	} else if in.Outcome != "" {
+		d.v.Add("outcome", "a reply to this category has no outcome")
+	}
+	if err := d.v.Err(); err != nil {
+		return err
+	}
+	t.Status, t.ReplyText, t.Outcome = StatusReplied, strings.TrimSpace(in.Reply), in.Outcome
+	cb := s.cal.Add(d.now, s.callbackAllowed())
+	t.CallbackBy = &cb
+	t.setClock(s.runClock(DueCallback, d.now, cb))
+	d.data["reply"], d.data["callback_by"] = t.ReplyText, cb
+	if in.Outcome != "" {
+		d.data["outcome"] = in.Outcome
+	}
+	return nil
+}
+
+// giveBack (退单) returns the ticket to the dispatch desk with a reason.
+func (s *Service) giveBack(d *doing) error {
+	t := &d.t
+	textLimit(&d.v, "reason", d.in.Reason, true, 1000)
+	if err := d.v.Err(); err != nil {
+		return err
+	}
+	d.data["from_unit_id"], d.data["reason"] = t.LeadUnitID, strings.TrimSpace(d.in.Reason)
+	t.Status, t.LeadUnitID, t.AssigneeID = StatusReturned, d.desk, nil
+	t.stopClock()
+	return nil
+}
+
+// requestExtension (延期申请), before the reply deadline.
+func (s *Service) requestExtension(d *doing) error {
+	t, in := &d.t, d.in
+	textLimit(&d.v, "reason", in.Reason, true, 1000)
+	if in.Days < 1 || in.Days > 30 {
+		d.v.Add("days", "1 to 30 working days")
+	}
+	if err := d.v.Err(); err != nil {
+		return err
+	}
+	if t.ReplyBy != nil && !d.now.Before(*t.ReplyBy) {
+		return t.refusal(d.act, d.a, fmt.Errorf("%w: the reply deadline has passed", org.ErrState))
+	}
+	t.ExtensionStatus, t.ExtensionDays = "requested", in.Days
+	d.data["days"], d.data["reason"] = in.Days, strings.TrimSpace(in.Reason)
+	return nil
+}
+
+// approveExtension (延期批准) moves the reply deadline by the days asked; past the deadline only refusal remains.
+func (s *Service) approveExtension(d *doing) error {
+	t := &d.t
+	if t.ReplyBy == nil || !d.now.Before(*t.ReplyBy) {
+		return &org.StateError{Action: string(d.act), State: string(t.Status), Allowed: []string{string(ActRefuseExtension)},
+			Reason: fmt.Errorf("%w: the reply deadline has passed", org.ErrState)}
+	}
+	rb := s.cal.Add(*t.ReplyBy, time.Duration(t.ExtensionDays)*workDay)
+	d.data["old_reply_by"], d.data["reply_by"], d.data["days"] = *t.ReplyBy, rb, t.ExtensionDays
+	t.ReplyBy = &rb
+	t.ExtensionStatus = "approved"
+	start := d.now
+	if t.DispatchedAt != nil {
+		start = *t.DispatchedAt
+	}
+	t.setClock(s.runClock(DueReply, start, rb))
+	return nil
+}
+
+// refuseExtension (延期驳回), with a reason.
+func (s *Service) refuseExtension(d *doing) error {
+	textLimit(&d.v, "reason", d.in.Reason, true, 1000)
+	if err := d.v.Err(); err != nil {
+		return err
+	}
+	d.t.ExtensionStatus = "refused"
+	d.data["reason"] = strings.TrimSpace(d.in.Reason)
+	return nil
+}
+
+// urge (催办) counts; supervise (督办) marks the ticket supervised. Both need a note.
+func (s *Service) urge(d *doing) error {
+	textLimit(&d.v, "note", d.in.Note, true, 2000)
+	if err := d.v.Err(); err != nil {
+		return err
+	}
+	if d.act == ActUrge {
+		d.t.UrgeCount++
+		d.data["urge_count"] = d.t.UrgeCount
+	} else {
+		d.t.Supervised = true
+	}
+	return nil
+}
+
+// assign (分派承办人) names an active user of the lead unit.
+func (s *Service) assign(d *doing) error {
+	u, err := org.GetUser(d.ctx, d.tx, d.in.AssigneeID)
+	if errors.Is(err, org.ErrNotFound) || (err == nil && (u.UnitID != d.t.LeadUnitID || !u.Active)) {
+		return org.Invalid("assignee_id", "not an active user of the lead unit")
+	}
+	if err != nil {
+		return err
+	}
+	uid := u.ID
+	d.t.AssigneeID = &uid
+	d.data["assignee_id"] = uid
+	return nil
+}
+
+func (s *Service) startCallback(d *doing) error {
+	d.t.Status = StatusCallback
+	return nil
+}
+
+// callbackResult (回访结果): satisfied and basically satisfied close the ticket, unsatisfied reopens it.
+func (s *Service) callbackResult(d *doing) error {
+	res := normaliseResult(d.in.Result)
+	if res == "" {
+		return org.Invalid("result", "satisfied, basically_satisfied or unsatisfied (满意, 基本满意, 不满意)")
+	}
+	if err := d.v.Err(); err != nil {
+		return err
+	}
+	d.t.Satisfaction = res
+	d.data["result"] = res
+	if res != Unsatisfied {
+		d.t.Status, d.t.ClosedAt = StatusClosed, &d.now
+		d.t.stopClock()
+		return nil
+	}
+	d.data["reopened"] = true
+	return s.reopened(d)
+}
+
+// reopen (重办), with a note.
+func (s *Service) reopen(d *doing) error {
+	textLimit(&d.v, "note", d.in.Note, true, 2000)
+	if err := d.v.Err(); err != nil {
+		return err
+	}
+	return s.reopened(d)
+}
+
+// reopened puts the ticket back to signed with a new reply deadline.
+func (s *Service) reopened(d *doing) error {
+	cat, err := s.categoryOf(d)
+	if err != nil {
+		return err
+	}
+	t := &d.t
+	t.Status = StatusSigned
+	t.ReopenCount++
+	rb := s.cal.Add(d.now, s.replyAllowed(*t, cat))
+	t.ReplyBy, t.CallbackBy = &rb, nil
+	t.ExtensionStatus, t.ExtensionDays = "none", 0
+	t.setClock(s.runClock(DueReply, d.now, rb))
+	d.data["reply_by"] = rb
+	return nil
+}
+
+// merge (合并) closes a duplicate into an open ticket, which records it too.
+func (s *Service) merge(d *doing) error {
+	t := &d.t
+	if d.in.TargetID == 0 || d.in.TargetID == t.ID {
+		return org.Invalid("target_id", "the open ticket to merge into")
+	}
+	target, err := getTicket(d.ctx, d.tx, d.in.TargetID, true)
+	if errors.Is(err, org.ErrNotFound) {
+		return org.Invalid("target_id", "no such ticket")
+	}
+	if err != nil {
+		return err
+	}
+	if !target.Status.Open() || target.MergedInto != nil {
+		return org.Invalid("target_id", "the target ticket is closed")
+	}
+	d.merged = &target
+	tid := target.ID
+	t.MergedInto, t.Status, t.ClosedAt = &tid, StatusClosed, &d.now
+	t.stopClock()
+	d.data["target_id"], d.data["target_number"] = target.ID, target.Number
+	return nil
+}
+
+// closeFirstContact closes a consultation (咨询) answered at first contact.
+func (s *Service) closeFirstContact(d *doing) error {
+	textLimit(&d.v, "reply", d.in.Reply, true, 10000)
+	if err := d.v.Err(); err != nil {
+		return err
+	}
+	d.t.Status, d.t.ReplyText, d.t.ClosedAt = StatusClosed, strings.TrimSpace(d.in.Reply), &d.now
+	d.t.stopClock()
+	d.data["reply"] = d.t.ReplyText
+	return nil
 }
 
 // applyDispatch sets what a dispatch sets (unit, clocks) and returns the event data.
@@ -525,8 +615,7 @@ func (s *Service) applyDispatch(t *Ticket, unit org.UnitID, co []org.UnitID, rt 
 	sb, rb := s.cal.Add(now, s.signAllowed(*t)), s.cal.Add(now, s.replyAllowed(*t, cat))
 	t.SignBy, t.ReplyBy, t.CallbackBy = &sb, &rb, nil
 	t.ExtensionStatus, t.ExtensionDays = "none", 0
-	c := s.runClock(DueSign, now, sb)
-	t.DueKind, t.DueAt, t.YellowAt = c.kind, c.due, c.yellow
+	t.setClock(s.runClock(DueSign, now, sb))
 	data := map[string]any{"unit_id": unit, "co_unit_ids": co, "sign_by": sb, "reply_by": rb, "route_unit_id": rt.UnitID}
 	if rt.RuleID != 0 {
 		data["rule_id"], data["rule_version"] = rt.RuleID, rt.RuleVersion
@@ -534,28 +623,17 @@ func (s *Service) applyDispatch(t *Ticket, unit org.UnitID, co []org.UnitID, rt 
 	return data
 }
 
-func updateTicket(ctx context.Context, tx pgx.Tx, t Ticket, version int) (Ticket, error) {
-	co := make([]int64, len(t.CoUnitIDs))
-	for i, c := range t.CoUnitIDs {
-		co[i] = int64(c)
-	}
-	rows, err := tx.Query(ctx, `UPDATE tickets SET status = $3, lead_unit_id = $4, co_unit_ids = $5, assignee_id = $6,
+// update is the statement that writes an action's change, if the row is still at version.
+func update(t Ticket, version int) change {
+	return change{row: `UPDATE tickets SET status = $3, lead_unit_id = $4, co_unit_ids = $5, assignee_id = $6,
 			route_unit_id = $7, route_rule_id = $8, route_rule_version = $9, sign_by = $10, reply_by = $11,
 			callback_by = $12, due_kind = $13, due_at = $14, yellow_at = $15, extension_status = $16,
 			extension_days = $17, urge_count = $18, supervised = $19, reply_text = $20, outcome = $21,
 			satisfaction = $22, reopen_count = $23, merged_into = $24, updated_at = $25, dispatched_at = $26,
 			closed_at = $27, version = version + 1
-		WHERE id = $1 AND version = $2 RETURNING `+ticketColumns,
-		int64(t.ID), version, string(t.Status), int64(t.LeadUnitID), co, t.AssigneeID, t.RouteUnitID, t.RouteRuleID,
-		t.RouteRuleVersion, t.SignBy, t.ReplyBy, t.CallbackBy, t.DueKind, t.DueAt, t.YellowAt, t.ExtensionStatus,
-		t.ExtensionDays, t.UrgeCount, t.Supervised, t.ReplyText, t.Outcome, t.Satisfaction, t.ReopenCount, t.MergedInto,
-		t.UpdatedAt, t.DispatchedAt, t.ClosedAt)
-	if err != nil {
-		return Ticket{}, err
-	}
-	nt, err := pgx.CollectExactlyOneRow(rows, scanTicket)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Ticket{}, org.ErrConflict
-	}
-	return nt, err
+		WHERE id = $1 AND version = $2 RETURNING *`,
+		args: []any{int64(t.ID), version, string(t.Status), int64(t.LeadUnitID), t.CoUnitIDs, t.AssigneeID, t.RouteUnitID,
+			t.RouteRuleID, t.RouteRuleVersion, t.SignBy, t.ReplyBy, t.CallbackBy, t.DueKind, t.DueAt, t.YellowAt,
+			t.ExtensionStatus, t.ExtensionDays, t.UrgeCount, t.Supervised, t.ReplyText, t.Outcome, t.Satisfaction,
+			t.ReopenCount, t.MergedInto, t.UpdatedAt, t.DispatchedAt, t.ClosedAt}}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"hotline/ticketing"
+	"hotline/ticketing/calendar"
 	"hotline/ticketing/org"
 )
 
@@ -172,14 +173,14 @@ func eventActions(t *testing.T, f *fixture, id org.TicketID) []string {
 func TestLifecycleDeadlinesAndEvents(t *testing.T) {
 	f := newFixture(t)
 	// Dispatched on the Wednesday before National Day 2026.
-	f.now = time.Date(2026, 9, 30, 10, 0, 0, 0, time.FixedZone("CST", 8*3600))
+	f.now = time.Date(2026, 9, 30, 10, 0, 0, 0, calendar.CST)
 	agent := f.actor(org.RoleAgent, "desk")
 	staff := f.actor(org.RoleStaff, "430903")
 	super := f.actor(org.RoleSupervisor, "div-inspection")
 	nt := heshanHousehold() // 求助: 3 working days to reply
 	nt.Dispatch = true
 	tk := f.create(agent, nt)
-	cst := time.FixedZone("CST", 8*3600)
+	cst := calendar.CST
 	want := func(name string, got *time.Time, w time.Time) {
 		t.Helper()
 		if got == nil || !got.Equal(w) {
@@ -243,7 +244,7 @@ func TestLifecycleDeadlinesAndEvents(t *testing.T) {
 
 func TestUrgentClocksInHours(t *testing.T) {
 	f := newFixture(t)
-	cst := time.FixedZone("CST", 8*3600)
+	cst := calendar.CST
 	f.now = time.Date(2026, 9, 30, 20, 0, 0, 0, cst)
 	agent := f.actor(org.RoleAgent, "desk")
 	nt := heshanHousehold()
@@ -333,9 +334,11 @@ func TestReturnAndOverride(t *testing.T) {
 	if !errors.As(err, &ve) || ve.Fields["reason"] == "" {
 		t.Fatalf("override without a reason: %v", err)
 	}
-	tk = f.do(disp, tk, ticketing.ActDispatch, ticketing.ActionInput{UnitID: f.unit("430902"), Reason: "户籍在资阳区"})
-	if tk.LeadUnitID != f.unit("430902") || tk.RouteUnitID == nil || *tk.RouteUnitID != f.unit("430903") {
-		t.Fatalf("override: lead %d route %v", tk.LeadUnitID, tk.RouteUnitID)
+	tk = f.do(disp, tk, ticketing.ActDispatch, ticketing.ActionInput{UnitID: f.unit("430902"), Reason: "户籍在资阳区",
+		CoUnitIDs: []org.UnitID{f.unit("430903"), f.unit("430902")}})
+	if tk.LeadUnitID != f.unit("430902") || tk.RouteUnitID == nil || *tk.RouteUnitID != f.unit("430903") ||
+		!slices.Equal(tk.CoUnitIDs, []org.UnitID{f.unit("430903")}) {
+		t.Fatalf("override: lead %d route %v co-handling %v", tk.LeadUnitID, tk.RouteUnitID, tk.CoUnitIDs)
 	}
 	evs, _ := f.svc.Events(f.ctx, org.System, tk.ID)
 	last := evs[len(evs)-1]

@@ -8,20 +8,19 @@ import (
 
 // authed wraps a handler that needs an actor: a bearer token (the API) resolves to the user. Sessions for the
 // console come with the consoles.
-func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *Server) authed(h handler) http.HandlerFunc {
+	return s.api(func(w http.ResponseWriter, r *http.Request) error {
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || token == "" {
-			writeError(w, r, s.log, org.ErrAuth)
-			return
+			return org.ErrAuth
 		}
 		actor, err := org.ActorByToken(r.Context(), s.deps.DB, strings.TrimSpace(token))
 		if err != nil {
-			writeError(w, r, s.log, err)
-			return
+			return err
 		}
-		h(w, r.WithContext(org.WithActor(r.Context(), actor)))
-	}
+		noteActor(r, actor) // for the audit row of a refusal (guard)
+		return h(w, r.WithContext(org.WithActor(r.Context(), actor)))
+	})
 }
 
 // actor returns the authenticated actor; only call it inside authed handlers.
@@ -30,6 +29,6 @@ func actor(r *http.Request) org.Actor {
 	return a
 }
 
-func (s *Server) me(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, actor(r))
+func (s *Server) me(w http.ResponseWriter, r *http.Request) error {
+	return writeJSON(w, http.StatusOK, actor(r))
 }

@@ -24,7 +24,7 @@ func (s *Server) callRoutes() {
 	s.mux.HandleFunc("POST /api/v1/callbacks/{id}/close", s.authed(s.closeCallback))
 	s.mux.HandleFunc("GET /api/v1/recordings/{id}", s.authed(s.getRecording))
 	if s.deps.Monitoring != nil {
-		s.mux.HandleFunc("GET /api/v1/calls/{id}/caller-lookup", s.authed(s.api(s.callCallerLookup)))
+		s.mux.HandleFunc("GET /api/v1/calls/{id}/caller-lookup", s.authed(s.callCallerLookup))
 	}
 }
 
@@ -43,8 +43,7 @@ func (s *Server) callCallerLookup(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"matches": ms})
-	return nil
+	return writeJSON(w, http.StatusOK, map[string]any{"matches": ms})
 }
 
 func callID(r *http.Request) (int64, error) {
@@ -55,24 +54,22 @@ func callID(r *http.Request) (int64, error) {
 	return id, nil
 }
 
-func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) error {
 	as, err := s.deps.Telephony.Agents(r.Context(), actor(r))
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"agents": as})
+	return writeJSON(w, http.StatusOK, map[string]any{"agents": as})
 }
 
 // setAgentState: {"state": "ready" | "paused" | "offline", "reason": "..."}; id "me" is the caller itself.
-func (s *Server) setAgentState(w http.ResponseWriter, r *http.Request) {
+func (s *Server) setAgentState(w http.ResponseWriter, r *http.Request) error {
 	a := actor(r)
 	id := a.UserID
 	if r.PathValue("id") != "me" {
 		n, err := callID(r)
 		if err != nil {
-			writeError(w, r, s.log, err)
-			return
+			return err
 		}
 		id = org.UserID(n)
 	}
@@ -81,189 +78,128 @@ func (s *Server) setAgentState(w http.ResponseWriter, r *http.Request) {
 		Reason string               `json:"reason"`
 	}
 	if err := decode(w, r, &body); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	ag, err := s.deps.Telephony.SetAgentState(r.Context(), a, id, body.State, body.Reason)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, ag)
+	return writeJSON(w, http.StatusOK, ag)
 }
 
-func queryTime(r *http.Request, name string, def time.Time) (time.Time, error) {
-	v := r.URL.Query().Get(name)
-	if v == "" {
-		return def, nil
+func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) error {
+	q := query(r)
+	f := telephony.CDRFilter{From: q.time("from", time.Time{}), To: q.time("to", time.Time{}),
+		AgentID: org.UserID(q.int("agent_id")), BeforeID: telephony.CallID(q.int("before_id")), Limit: int(q.int("limit")),
+		Caller: q.Get("caller"), Disposition: telephony.Disposition(q.Get("disposition"))}
+	if err := q.err(); err != nil {
+		return err
 	}
-	t, err := time.Parse(time.RFC3339, v)
-	if err != nil {
-		return t, org.Invalid(name, "RFC 3339 time, e.g. 2026-11-30T08:00:00+08:00")
-	}
-	return t, nil
-}
-
-func queryInt(r *http.Request, name string) (int64, error) {
-	v := r.URL.Query().Get(name)
-	if v == "" {
-		return 0, nil
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 {
-		return 0, org.Invalid(name, "a whole number")
-	}
-	return n, nil
-}
-
-func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) {
-	var f telephony.CDRFilter
-	var err error
-	q := r.URL.Query()
-	f.From, err = queryTime(r, "from", time.Time{})
-	if err == nil {
-		f.To, err = queryTime(r, "to", time.Time{})
-	}
-	var agent, before, limit int64
-	if err == nil {
-		agent, err = queryInt(r, "agent_id")
-	}
-	if err == nil {
-		before, err = queryInt(r, "before_id")
-	}
-	if err == nil {
-		limit, err = queryInt(r, "limit")
-	}
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	f.AgentID, f.BeforeID, f.Limit = org.UserID(agent), telephony.CallID(before), int(limit)
-	f.Caller, f.Disposition = q.Get("caller"), telephony.Disposition(q.Get("disposition"))
 	cs, err := s.deps.Telephony.CDRs(r.Context(), actor(r), f)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"calls": cs})
+	return writeJSON(w, http.StatusOK, map[string]any{"calls": cs})
 }
 
-func (s *Server) getCall(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getCall(w http.ResponseWriter, r *http.Request) error {
 	id, err := callID(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	c, err := s.deps.Telephony.CDR(r.Context(), actor(r), telephony.CallID(id))
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, c)
+	return writeJSON(w, http.StatusOK, c)
 }
 
 // linkCallTicket: {"ticket_id": N} links the call and its recording to the ticket opened for it.
-func (s *Server) linkCallTicket(w http.ResponseWriter, r *http.Request) {
+func (s *Server) linkCallTicket(w http.ResponseWriter, r *http.Request) error {
 	id, err := callID(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	var body struct {
 		TicketID int64 `json:"ticket_id"`
 	}
 	if err := decode(w, r, &body); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	c, err := s.deps.Telephony.LinkTicket(r.Context(), actor(r), telephony.CallID(id), body.TicketID)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, c)
+	return writeJSON(w, http.StatusOK, c)
 }
 
 // callKPIs: ?per=hour|day&from=&to= (default: the last 24 hours per hour).
-func (s *Server) callKPIs(w http.ResponseWriter, r *http.Request) {
-	now := time.Now()
-	from, err := queryTime(r, "from", now.Add(-24*time.Hour))
-	var to time.Time
-	if err == nil {
-		to, err = queryTime(r, "to", now)
+func (s *Server) callKPIs(w http.ResponseWriter, r *http.Request) error {
+	now, q := time.Now(), query(r)
+	from, to, per := q.time("from", now.Add(-24*time.Hour)), q.time("to", now), q.Get("per")
+	if err := q.err(); err != nil {
+		return err
 	}
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	per := r.URL.Query().Get("per")
 	if per == "" {
 		per = "hour"
 	}
 	ks, err := s.deps.Telephony.KPIs(r.Context(), actor(r), per, from, to)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"per": per, "kpis": ks})
+	return writeJSON(w, http.StatusOK, map[string]any{"per": per, "kpis": ks})
 }
 
-func (s *Server) listCallbacks(w http.ResponseWriter, r *http.Request) {
-	limit, err := queryInt(r, "limit")
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+func (s *Server) listCallbacks(w http.ResponseWriter, r *http.Request) error {
+	q := query(r)
+	limit := q.int("limit")
+	if err := q.err(); err != nil {
+		return err
 	}
-	cbs, err := s.deps.Telephony.Callbacks(r.Context(), actor(r), r.URL.Query().Get("status"), int(limit))
+	cbs, err := s.deps.Telephony.Callbacks(r.Context(), actor(r), q.Get("status"), int(limit))
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"callbacks": cbs})
+	return writeJSON(w, http.StatusOK, map[string]any{"callbacks": cbs})
 }
 
-func (s *Server) closeCallback(w http.ResponseWriter, r *http.Request) {
+func (s *Server) closeCallback(w http.ResponseWriter, r *http.Request) error {
 	id, err := callID(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	var body struct {
 		Note string `json:"note"`
 	}
 	if err := decode(w, r, &body); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	cb, err := s.deps.Telephony.CloseCallback(r.Context(), actor(r), telephony.CallbackID(id), body.Note)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, cb)
+	return writeJSON(w, http.StatusOK, cb)
 }
 
 // getRecording serves the WAV file (with range requests, for seeking in the console's player) to those who may
 // hear it.
-func (s *Server) getRecording(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getRecording(w http.ResponseWriter, r *http.Request) error {
 	id, err := callID(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	rec, f, err := s.deps.Telephony.OpenRecording(r.Context(), actor(r), telephony.RecordingID(id))
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	w.Header().Set("Content-Type", "audio/wav")
 	w.Header().Set("Cache-Control", "private, no-store")
 	w.Header().Set("Content-Disposition", `attachment; filename="call-`+strconv.FormatInt(int64(rec.CallID), 10)+"-"+rec.Kind+`.wav"`)
 	http.ServeContent(w, r, "", st.ModTime(), f)
+	return nil
 }

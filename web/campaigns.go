@@ -59,79 +59,70 @@ func campaignID(r *http.Request) (campaign.ID, error) {
 	return campaign.ID(id), nil
 }
 
-func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
+// readableCampaign is the campaign named in the path, once the actor may read campaigns.
+func readableCampaign(r *http.Request) (campaign.ID, error) {
+	id, err := campaignID(r)
+	if err != nil {
+		return 0, err
+	}
+	return id, canReadCampaigns(actor(r))
+}
+
+func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) error {
 	var n campaign.NewCampaign
 	if err := decode(w, r, &n); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	c, err := s.campaigns().Create(r.Context(), actor(r), n)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusCreated, c)
+	return writeJSON(w, http.StatusCreated, c)
 }
 
-func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) error {
 	if err := canReadCampaigns(actor(r)); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
 	cs, err := s.campaigns().List(r.Context(), limit)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"campaigns": cs})
+	return writeJSON(w, http.StatusOK, map[string]any{"campaigns": cs})
 }
 
-func (s *Server) getCampaign(w http.ResponseWriter, r *http.Request) {
-	id, err := campaignID(r)
-	if err == nil {
-		err = canReadCampaigns(actor(r))
-	}
+func (s *Server) getCampaign(w http.ResponseWriter, r *http.Request) error {
+	id, err := readableCampaign(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	c, err := s.campaigns().Get(r.Context(), id)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, c)
+	return writeJSON(w, http.StatusOK, c)
 }
 
-func (s *Server) campaignProgress(w http.ResponseWriter, r *http.Request) {
-	id, err := campaignID(r)
-	if err == nil {
-		err = canReadCampaigns(actor(r))
-	}
+func (s *Server) campaignProgress(w http.ResponseWriter, r *http.Request) error {
+	id, err := readableCampaign(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	p, err := s.campaigns().Progress(r.Context(), id)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, p)
+	return writeJSON(w, http.StatusOK, p)
 }
 
-func (s *Server) campaignResults(w http.ResponseWriter, r *http.Request) {
-	id, err := campaignID(r)
-	if err == nil {
-		err = canReadCampaigns(actor(r))
-	}
+func (s *Server) campaignResults(w http.ResponseWriter, r *http.Request) error {
+	id, err := readableCampaign(r)
 	if err == nil {
 		_, err = s.campaigns().Get(r.Context(), id) // 404 before any CSV byte is written
 	}
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="campaign-%d.csv"`, id))
@@ -139,72 +130,64 @@ func (s *Server) campaignResults(w http.ResponseWriter, r *http.Request) {
 	if err := s.campaigns().WriteResultsCSV(r.Context(), id, w); err != nil {
 		s.log.Error("campaign results", "campaign_id", id, "err", err)
 	}
+	return nil
 }
 
-func (s *Server) campaignAction(act string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *Server) campaignAction(act string) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		id, err := campaignID(r)
 		if err != nil {
-			writeError(w, r, s.log, err)
-			return
+			return err
 		}
 		svc := s.campaigns()
 		do := map[string]func(context.Context, org.Actor, campaign.ID) (*campaign.Campaign, error){
 			"launch": svc.Launch, "pause": svc.Pause, "resume": svc.Resume, "cancel": svc.Cancel}[act]
 		c, err := do(r.Context(), actor(r), id)
 		if err != nil {
-			writeError(w, r, s.log, err)
-			return
+			return err
 		}
-		writeJSON(w, http.StatusOK, c)
+		return writeJSON(w, http.StatusOK, c)
 	}
 }
 
 // manualCallbacks lists 回访 that the dialer could not complete: tasks for agents.
-func (s *Server) manualCallbacks(w http.ResponseWriter, r *http.Request) {
+func (s *Server) manualCallbacks(w http.ResponseWriter, r *http.Request) error {
 	a := actor(r)
 	if a.Role != org.RoleAgent && canReadCampaigns(a) != nil {
-		writeError(w, r, s.log, fmt.Errorf("manual callbacks: %w", org.ErrForbidden))
-		return
+		return fmt.Errorf("manual callbacks: %w", org.ErrForbidden)
 	}
 	ts, err := s.campaigns().ManualCallbacks(r.Context(), 100)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"callbacks": ts})
+	return writeJSON(w, http.StatusOK, map[string]any{"callbacks": ts})
 }
 
 // clickToCall rings the agent's phone, then the household, and bridges them; it answers 202 at once with the
 // call to follow (GET /api/v1/click-to-call/{id}). The number is never in the request or the answer.
-func (s *Server) clickToCall(w http.ResponseWriter, r *http.Request) {
+func (s *Server) clickToCall(w http.ResponseWriter, r *http.Request) error {
 	if s.deps.Campaigns.Click == nil {
-		writeError(w, r, s.log, &org.StateError{Action: "click_to_call", State: "no_dialer", Allowed: []string{}, Reason: org.ErrState})
-		return
+		return &org.StateError{Action: "click_to_call", State: "no_dialer", Allowed: []string{}, Reason: org.ErrState}
 	}
 	var req campaign.ClickRequest
 	if err := decode(w, r, &req); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	c, err := s.deps.Campaigns.Click.Dial(r.Context(), actor(r), req)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusAccepted, c)
+	return writeJSON(w, http.StatusAccepted, c)
 }
 
-func (s *Server) getClickToCall(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getClickToCall(w http.ResponseWriter, r *http.Request) error {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
-		writeError(w, r, s.log, org.Invalid("id", "not a click-to-call id"))
-		return
+		return org.Invalid("id", "not a click-to-call id")
 	}
 	c, err := s.campaigns().GetClick(r.Context(), actor(r), campaign.ClickID(id))
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, c)
+	return writeJSON(w, http.StatusOK, c)
 }

@@ -29,7 +29,7 @@ var (
 	errMalformed = errors.New("malformed JSON body")
 	errRateLimit = org.ErrRateLimited
 	errNUL       = org.Invalid("input", "a NUL character (\\u0000) is not allowed in text")
-	errMethod    = errors.New("method not allowed on this endpoint")
+	errMethod    = errors.New("method not allowed here")
 )
 
 // status maps an error to its HTTP status and stable code. This is the only place that does so.
@@ -98,11 +98,14 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	writeJSON(w, code, body)
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
+// writeJSON writes v as the answer. It returns nil so that a handler ends with `return writeJSON(...)`: once the
+// status line is sent, an encoding error (the client went away) can no longer change the answer.
+func writeJSON(w http.ResponseWriter, code int, v any) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(v)
+	return nil
 }
 
 // maxBody is the largest JSON body accepted; imports have their own limit.

@@ -45,7 +45,17 @@ type refusal struct {
 func noteRefusal(r *http.Request, err error) {
 	if ref, ok := r.Context().Value(refusalKey{}).(*refusal); ok {
 		ref.err = err
-		ref.actor, _ = org.ActorFrom(r.Context())
+		if a, ok := org.ActorFrom(r.Context()); ok {
+			ref.actor = a
+		}
+	}
+}
+
+// noteActor tells guard who is asking, once authentication knows (the error of a handler is written with the
+// request as it was before the actor was added to it).
+func noteActor(r *http.Request, a org.Actor) {
+	if ref, ok := r.Context().Value(refusalKey{}).(*refusal); ok {
+		ref.actor = a
 	}
 }
 

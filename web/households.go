@@ -44,71 +44,55 @@ func householdID(r *http.Request) (org.HouseholdID, error) {
 }
 
 func householdQuery(r *http.Request) (monitoring.Query, error) {
-	v := r.URL.Query()
+	v := query(r)
 	q := monitoring.Query{Name: v.Get("name"), Phone: v.Get("phone"), IDNumber: v.Get("id_number"), IDLast4: v.Get("id_last4"),
 		Region: v.Get("region"), Clock: v.Get("clock"), MonitoringType: monitoring.MonitoringType(v.Get("monitoring_type")),
-		RiskType: monitoring.RiskType(v.Get("risk_type")), Status: monitoring.Status(v.Get("status"))}
-	ve := &org.ValidationError{}
-	num := func(name string) int64 {
-		s := v.Get(name)
-		if s == "" {
-			return 0
-		}
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n < 0 {
-			ve.Add(name, "must be a whole number")
-		}
-		return n
-	}
-	q.NoContactDays, q.After, q.Limit = int(num("no_contact_days")), org.HouseholdID(num("after")), int(num("limit"))
-	return q, ve.Err()
+		RiskType: monitoring.RiskType(v.Get("risk_type")), Status: monitoring.Status(v.Get("status")),
+		NoContactDays: int(v.int("no_contact_days")), After: org.HouseholdID(v.int("after")), Limit: int(v.int("limit"))}
+	return q, v.err()
 }
 
-func (s *Server) searchHouseholds(w http.ResponseWriter, r *http.Request) {
+func (s *Server) searchHouseholds(w http.ResponseWriter, r *http.Request) error {
 	q, err := householdQuery(r)
 	if err == nil {
 		var page monitoring.Page
 		if page, err = s.deps.Monitoring.Search(r.Context(), actor(r), q); err == nil {
-			writeJSON(w, http.StatusOK, page)
-			return
+			return writeJSON(w, http.StatusOK, page)
 		}
 	}
-	writeError(w, r, s.log, err)
+	return err
 }
 
-func (s *Server) householdMeta(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"monitoring_types": monitoring.MonitoringTypes,
+func (s *Server) householdMeta(w http.ResponseWriter, r *http.Request) error {
+	return writeJSON(w, http.StatusOK, map[string]any{"monitoring_types": monitoring.MonitoringTypes,
 		"risk_types": monitoring.RiskTypes, "statuses": monitoring.Statuses})
 }
 
-func (s *Server) createHousehold(w http.ResponseWriter, r *http.Request) {
+func (s *Server) createHousehold(w http.ResponseWriter, r *http.Request) error {
 	var in monitoring.HouseholdInput
 	if err := decode(w, r, &in); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	h, err := s.deps.Monitoring.Create(r.Context(), actor(r), in)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	w.Header().Set("Location", fmt.Sprintf("/api/v1/households/%d", h.ID))
-	writeJSON(w, http.StatusCreated, h)
+	return writeJSON(w, http.StatusCreated, h)
 }
 
-func (s *Server) getHousehold(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getHousehold(w http.ResponseWriter, r *http.Request) error {
 	id, err := householdID(r)
 	if err == nil {
 		var h monitoring.Household
 		if h, err = s.deps.Monitoring.Read(r.Context(), actor(r), id); err == nil {
-			writeJSON(w, http.StatusOK, map[string]any{"household": h, "allowed_actions": monitoring.AllowedActions(h.Status)})
-			return
+			return writeJSON(w, http.StatusOK, map[string]any{"household": h, "allowed_actions": monitoring.AllowedActions(h.Status)})
 		}
 	}
-	writeError(w, r, s.log, err)
+	return err
 }
 
-func (s *Server) updateHousehold(w http.ResponseWriter, r *http.Request) {
+func (s *Server) updateHousehold(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
 		Version int `json:"version"`
 		monitoring.HouseholdInput
@@ -123,14 +107,13 @@ func (s *Server) updateHousehold(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		var h monitoring.Household
 		if h, err = s.deps.Monitoring.Update(r.Context(), actor(r), id, body.Version, body.HouseholdInput); err == nil {
-			writeJSON(w, http.StatusOK, h)
-			return
+			return writeJSON(w, http.StatusOK, h)
 		}
 	}
-	writeError(w, r, s.log, err)
+	return err
 }
 
-func (s *Server) householdAction(w http.ResponseWriter, r *http.Request) {
+func (s *Server) householdAction(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
 		Reason string `json:"reason"`
 	}
@@ -142,27 +125,25 @@ func (s *Server) householdAction(w http.ResponseWriter, r *http.Request) {
 		var h monitoring.Household
 		h, err = s.deps.Monitoring.Act(r.Context(), actor(r), id, monitoring.Action(r.PathValue("action")), body.Reason)
 		if err == nil {
-			writeJSON(w, http.StatusOK, h)
-			return
+			return writeJSON(w, http.StatusOK, h)
 		}
 	}
-	writeError(w, r, s.log, err)
+	return err
 }
 
-func (s *Server) householdTimeline(w http.ResponseWriter, r *http.Request) {
+func (s *Server) householdTimeline(w http.ResponseWriter, r *http.Request) error {
 	id, err := householdID(r)
 	if err == nil {
 		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
 		var tl []monitoring.TimelineEntry
 		if tl, err = s.deps.Monitoring.Timeline(r.Context(), actor(r), id, limit); err == nil {
-			writeJSON(w, http.StatusOK, map[string]any{"timeline": tl})
-			return
+			return writeJSON(w, http.StatusOK, map[string]any{"timeline": tl})
 		}
 	}
-	writeError(w, r, s.log, err)
+	return err
 }
 
-func (s *Server) addHouseholdContact(w http.ResponseWriter, r *http.Request) {
+func (s *Server) addHouseholdContact(w http.ResponseWriter, r *http.Request) error {
 	var c monitoring.Contact
 	id, err := householdID(r)
 	if err == nil {
@@ -171,14 +152,13 @@ func (s *Server) addHouseholdContact(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		c.HouseholdID = id
 		if c, err = s.deps.Monitoring.AddContact(r.Context(), actor(r), c); err == nil {
-			writeJSON(w, http.StatusCreated, c)
-			return
+			return writeJSON(w, http.StatusCreated, c)
 		}
 	}
-	writeError(w, r, s.log, err)
+	return err
 }
 
-func (s *Server) revealHousehold(w http.ResponseWriter, r *http.Request) {
+func (s *Server) revealHousehold(w http.ResponseWriter, r *http.Request) error {
 	var req monitoring.RevealRequest
 	id, err := householdID(r)
 	if err == nil {
@@ -188,14 +168,13 @@ func (s *Server) revealHousehold(w http.ResponseWriter, r *http.Request) {
 		var out monitoring.Revealed
 		if out, err = s.deps.Monitoring.Reveal(r.Context(), actor(r), id, req); err == nil {
 			w.Header().Set("Cache-Control", "no-store")
-			writeJSON(w, http.StatusOK, out)
-			return
+			return writeJSON(w, http.StatusOK, out)
 		}
 	}
-	writeError(w, r, s.log, err)
+	return err
 }
 
-func (s *Server) householdReveals(w http.ResponseWriter, r *http.Request) {
+func (s *Server) householdReveals(w http.ResponseWriter, r *http.Request) error {
 	id, err := householdID(r)
 	if err == nil && !actor(r).Can(org.PermRevealPII) {
 		err = fmt.Errorf("read the personal-data audit: %w", org.ErrForbidden)
@@ -203,23 +182,21 @@ func (s *Server) householdReveals(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		var rs []monitoring.Reveal
 		if rs, err = s.deps.Monitoring.Reveals(r.Context(), id, 0); err == nil {
-			writeJSON(w, http.StatusOK, map[string]any{"reveals": rs})
-			return
+			return writeJSON(w, http.StatusOK, map[string]any{"reveals": rs})
 		}
 	}
-	writeError(w, r, s.log, err)
+	return err
 }
 
 // importHouseholds takes the CSV file as the request body (text/csv, UTF-8 or GBK), read as a stream, and
 // answers with the report. A file with unknown columns is refused with 422 and the report (which names the
 // nearest known column) unless ?accept_unknown_columns=1 confirms it.
-func (s *Server) importHouseholds(w http.ResponseWriter, r *http.Request) {
+func (s *Server) importHouseholds(w http.ResponseWriter, r *http.Request) error {
 	accept := false
 	if v := r.URL.Query().Get("accept_unknown_columns"); v != "" {
 		var err error
 		if accept, err = strconv.ParseBool(v); err != nil {
-			writeError(w, r, s.log, org.Invalid("accept_unknown_columns", "1 or 0"))
-			return
+			return org.Invalid("accept_unknown_columns", "1 or 0")
 		}
 	}
 	body := http.MaxBytesReader(w, r.Body, maxImport)
@@ -232,47 +209,43 @@ func (s *Server) importHouseholds(w http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, monitoring.ErrFile):
 			err = org.Invalid("file", err.Error())
 		}
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	if rep.Refused {
 		cols := make([]string, len(rep.UnknownColumns))
 		for i, c := range rep.UnknownColumns {
 			cols[i] = fmt.Sprintf("%s (did you mean %s?)", c.Column, c.Nearest)
 		}
-		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"code": "unknown_columns",
+		return writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"code": "unknown_columns",
 			"message": "the file has columns the importer does not know; nothing was imported. Fix the header, or " +
 				"send it again with ?accept_unknown_columns=1 to ignore them",
 			"fields": map[string]string{"columns": strings.Join(cols, "; ")}, "report": rep})
-		return
 	}
-	writeJSON(w, http.StatusOK, rep)
+	return writeJSON(w, http.StatusOK, rep)
 }
 
 // exportHouseholds streams CSV; reveal=true (with reason=...) exports full values, audited; limit caps the
 // number of households.
-func (s *Server) exportHouseholds(w http.ResponseWriter, r *http.Request) {
+func (s *Server) exportHouseholds(w http.ResponseWriter, r *http.Request) error {
 	q, err := householdQuery(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	reveal := false
 	if v := r.URL.Query().Get("reveal"); v != "" {
 		if reveal, err = strconv.ParseBool(v); err != nil {
-			writeError(w, r, s.log, org.Invalid("reveal", "true or false"))
-			return
+			return org.Invalid("reveal", "true or false")
 		}
 	}
 	cw := &csvResponse{w: w}
 	if _, err := s.deps.Monitoring.Export(r.Context(), actor(r), q, reveal, r.URL.Query().Get("reason"), cw); err != nil {
 		if !cw.started {
-			writeError(w, r, s.log, err) // refused or a bad filter: a JSON error, before any CSV
-			return
+			return err // refused or a bad filter: a JSON error, before any CSV
 		}
 		// Headers are gone; the truncated file is the signal. Log it once, here.
 		s.log.Error("household export failed", "err", err, "actor", actor(r).Username)
 	}
+	return nil
 }
 
 // csvResponse sets the CSV headers on the first write, so an export refused before its first row can still
@@ -296,11 +269,10 @@ func (c *csvResponse) Write(p []byte) (int, error) {
 
 // callerLookup is the screen-pop by a typed number: the households that use a phone number (needs lookup_pii;
 // agents on a call use /api/v1/calls/{id}/caller-lookup).
-func (s *Server) callerLookup(w http.ResponseWriter, r *http.Request) {
+func (s *Server) callerLookup(w http.ResponseWriter, r *http.Request) error {
 	ms, err := s.deps.Monitoring.CallerLookup(r.Context(), actor(r), r.URL.Query().Get("phone"))
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"matches": ms})
+	return writeJSON(w, http.StatusOK, map[string]any{"matches": ms})
 }

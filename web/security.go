@@ -3,45 +3,31 @@ package web
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"hotline/ticketing/org"
 )
 
 // securityRoutes: the security audit log (admins) and revoking one's own bearer token.
 func (s *Server) securityRoutes() {
-	s.mux.HandleFunc("GET /api/v1/security-audit", s.authed(s.api(s.listAudit)))
-	s.mux.HandleFunc("DELETE /api/v1/tokens/current", s.authed(s.api(s.revokeToken)))
+	s.mux.HandleFunc("GET /api/v1/security-audit", s.authed(s.listAudit))
+	s.mux.HandleFunc("DELETE /api/v1/tokens/current", s.authed(s.revokeToken))
 }
 
 // listAudit: ?kind=&actor_id=&username=&object=&from=&to=&before=&limit= (newest first; next page: before=<last id>).
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	f := org.AuditFilter{Kind: org.AuditKind(q.Get("kind")), Username: q.Get("username"), Object: q.Get("object")}
-	var err error
-	if f.From, err = queryTime(r, "from", f.From); err != nil {
+	q := query(r)
+	f := org.AuditFilter{Kind: org.AuditKind(q.Get("kind")), Username: q.Get("username"), Object: q.Get("object"),
+		ActorID: org.UserID(q.int("actor_id")), From: q.time("from", time.Time{}), To: q.time("to", time.Time{}),
+		Before: q.int("before"), Limit: int(q.int("limit"))}
+	if err := q.err(); err != nil {
 		return err
 	}
-	if f.To, err = queryTime(r, "to", f.To); err != nil {
-		return err
-	}
-	var n int64
-	if n, err = queryInt(r, "actor_id"); err != nil {
-		return err
-	}
-	f.ActorID = org.UserID(n)
-	if f.Before, err = queryInt(r, "before"); err != nil {
-		return err
-	}
-	if n, err = queryInt(r, "limit"); err != nil {
-		return err
-	}
-	f.Limit = int(n)
 	es, err := org.ListAudit(r.Context(), s.deps.DB, actor(r), f)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"entries": es})
-	return nil
+	return writeJSON(w, http.StatusOK, map[string]any{"entries": es})
 }
 
 // revokeToken ends the bearer token the request came with: at once in every process (the token cache is told

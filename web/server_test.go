@@ -75,4 +75,9 @@ func TestConsoleIsServedInChinese(t *testing.T) {
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `lang="zh-CN"`) || !strings.Contains(rec.Body.String(), "工单") {
 		t.Fatalf("%d %.200s", rec.Code, rec.Body)
 	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/", nil))
+	if rec.Code != 405 || rec.Header().Get("Allow") != "GET, HEAD" || !strings.Contains(rec.Body.String(), `"code":"method_not_allowed"`) {
+		t.Fatalf("POST to the console: %d %s", rec.Code, rec.Body)
+	}
 }

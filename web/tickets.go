@@ -31,7 +31,7 @@ func (s *Server) ticketRoutes() {
 	if s.deps.Tickets == nil || s.deps.Tickets.Service == nil {
 		return
 	}
-	s.mux.HandleFunc("POST /api/v1/tokens", s.login)
+	s.mux.HandleFunc("POST /api/v1/tokens", s.api(s.login))
 	s.mux.HandleFunc("POST /api/v1/tickets", s.authed(s.createTicket))
 	s.mux.HandleFunc("GET /api/v1/tickets", s.authed(s.listTickets))
 	s.mux.HandleFunc("GET /api/v1/tickets/{id}", s.authed(s.getTicket))
@@ -48,7 +48,7 @@ func (s *Server) ticketRoutes() {
 	s.mux.HandleFunc("GET /api/v1/queues/{unit}", s.authed(s.queueEntries))
 	s.mux.HandleFunc("POST /api/v1/queues/{unit}/claim", s.authed(s.claim))
 	s.mux.HandleFunc("POST /api/v1/queues/{unit}/reclaim", s.authed(s.reclaim))
-	s.mux.HandleFunc("GET /api/v1/public/tickets/{number}", s.publicProgress)
+	s.mux.HandleFunc("GET /api/v1/public/tickets/{number}", s.api(s.publicProgress))
 }
 
 func (s *Server) tickets() *ticketing.Service { return s.deps.Tickets.Service }
@@ -57,22 +57,20 @@ func (s *Server) tickets() *ticketing.Service { return s.deps.Tickets.Service }
 // maxLoginFailures is how many wrong passwords a username may take per minute.
 const maxLoginFailures = 10
 
-func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
 		Username string `json:"username"`
 		Password string `json:"password"`
 	}
 	if err := decode(w, r, &body); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	// Failed logins per username are capped per minute across all instances, so passwords cannot be guessed
 	// at the speed of the API; successful logins are not counted.
 	failKey := fmt.Sprintf("%srl:login_fail:%s:%d", s.deps.Tickets.RedisPrefix, body.Username, time.Now().Unix()/60)
 	if n, _ := s.deps.Redis.Get(r.Context(), failKey).Int(); n >= maxLoginFailures {
 		s.auditLogin(r, org.AuditLoginFailed, org.Actor{}, body.Username, "rate_limited")
-		writeError(w, r, s.log, errRateLimit)
-		return
+		return errRateLimit
 	}
 	u, err := org.CheckPassword(r.Context(), s.deps.DB, body.Username, body.Password)
 	if err != nil {
@@ -83,17 +81,15 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			pipe.Expire(r.Context(), failKey, 2*time.Minute)
 			pipe.Exec(r.Context())
 		}
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	const ttl = 12 * time.Hour
 	tok, err := org.CreateToken(r.Context(), s.deps.DB, u.ID, "login", ttl)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	s.auditLogin(r, org.AuditLogin, u.Actor(), u.Username, "token")
-	writeJSON(w, http.StatusCreated, map[string]any{"token": tok, "expires_in": int(ttl / time.Second), "user": u})
+	return writeJSON(w, http.StatusCreated, map[string]any{"token": tok, "expires_in": int(ttl / time.Second), "user": u})
 }
 
 // auditLogin records a login or a failed one with the source address. The username of a failed login is kept
@@ -136,11 +132,10 @@ func (s *Server) view(r *http.Request, t ticketing.Ticket) ticketView {
 }
 
 // createTicket: an Idempotency-Key header makes a retried create return the first ticket (200 instead of 201).
-func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) {
+func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) error {
 	var b newTicketBody
 	if err := decode(w, r, &b); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	a := actor(r)
 	t, err := s.tickets().Create(r.Context(), a, ticketing.NewTicket{Source: b.Source, CallerName: b.CallerName,
@@ -148,8 +143,7 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) {
 		Category: b.Category, Urgency: b.Urgency, Content: b.Content, Confidential: b.Confidential,
 		IdempotencyKey: strings.TrimSpace(r.Header.Get("Idempotency-Key")), Dispatch: b.Dispatch})
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	code := http.StatusCreated
 	if t.Replayed {
@@ -160,12 +154,11 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) {
 	v.Ticket.QueryCode = qc
 	if t.CallerPhone != "" || t.HouseholdID != nil {
 		if v.Duplicates, err = s.tickets().DuplicatesFor(r.Context(), a, t); err != nil {
-			writeError(w, r, s.log, err)
-			return
+			return err
 		}
 	}
 	w.Header().Set("Location", fmt.Sprintf("/api/v1/tickets/%d", t.ID))
-	writeJSON(w, code, v)
+	return writeJSON(w, code, v)
 }
 
 func pathID(r *http.Request, name string) (int64, error) {
@@ -176,76 +169,39 @@ func pathID(r *http.Request, name string) (int64, error) {
 	return id, nil
 }
 
-func (s *Server) getTicket(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getTicket(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "id")
-	if err == nil {
-		var t ticketing.Ticket
-		if t, err = s.tickets().Get(r.Context(), actor(r), org.TicketID(id)); err == nil {
-			v := s.view(r, t)
-			if v.MergedFrom, err = s.tickets().MergedFrom(r.Context(), actor(r), t.ID); err == nil {
-				writeJSON(w, http.StatusOK, v)
-				return
-			}
-		}
+	if err != nil {
+		return err
 	}
-	writeError(w, r, s.log, err)
+	t, err := s.tickets().Get(r.Context(), actor(r), org.TicketID(id))
+	if err != nil {
+		return err
+	}
+	v := s.view(r, t)
+	if v.MergedFrom, err = s.tickets().MergedFrom(r.Context(), actor(r), t.ID); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
 }
 
-func (s *Server) listTickets(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	f := ticketing.Filter{Kind: ticketing.Kind(q.Get("kind")), Category: q.Get("category"), RegionPrefix: q.Get("region"), Text: q.Get("q")}
-	v := &org.ValidationError{}
-	intParam := func(name string) int64 {
-		if s := q.Get(name); s != "" {
-			n, err := strconv.ParseInt(s, 10, 64)
-			if err != nil || n < 0 {
-				v.Add(name, "a whole number")
-			}
-			return n
-		}
-		return 0
-	}
-	boolParam := func(name string) bool {
-		if s := q.Get(name); s != "" {
-			b, err := strconv.ParseBool(s)
-			if err != nil {
-				v.Add(name, "true or false")
-			}
-			return b
-		}
-		return false
-	}
-	timeParam := func(name string) time.Time {
-		if s := q.Get(name); s != "" {
-			t, err := time.Parse(time.RFC3339, s)
-			if err != nil {
-				if t, err = time.ParseInLocation("2006-01-02", s, time.FixedZone("CST", 8*3600)); err != nil {
-					v.Add(name, "a date (2026-11-30) or RFC 3339 time")
-				}
-			}
-			return t
-		}
-		return time.Time{}
-	}
-	f.UnitID = org.UnitID(intParam("unit"))
-	f.HouseholdID = intParam("household_id")
-	f.Before = org.TicketID(intParam("before"))
-	f.Limit = int(intParam("limit"))
-	f.Overdue, f.Yellow = boolParam("overdue"), boolParam("yellow")
-	f.From, f.To = timeParam("from"), timeParam("to")
-	for _, st := range q["status"] {
+func (s *Server) listTickets(w http.ResponseWriter, r *http.Request) error {
+	q := query(r)
+	f := ticketing.Filter{Kind: ticketing.Kind(q.Get("kind")), Category: q.Get("category"), RegionPrefix: q.Get("region"), Text: q.Get("q"),
+		UnitID: org.UnitID(q.int("unit")), HouseholdID: q.int("household_id"), Before: org.TicketID(q.int("before")),
+		Limit: int(q.int("limit")), Overdue: q.bool("overdue"), Yellow: q.bool("yellow"),
+		From: q.time("from", time.Time{}), To: q.time("to", time.Time{})}
+	for _, st := range q.Values["status"] {
 		for _, one := range strings.Split(st, ",") {
 			f.Status = append(f.Status, ticketing.Status(one))
 		}
 	}
-	if err := v.Err(); err != nil {
-		writeError(w, r, s.log, err)
-		return
+	if err := q.err(); err != nil {
+		return err
 	}
 	ts, next, err := s.tickets().List(r.Context(), actor(r), f)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	out := make([]ticketView, len(ts))
 	for i, t := range ts {
@@ -255,31 +211,31 @@ func (s *Server) listTickets(w http.ResponseWriter, r *http.Request) {
 	if next != 0 {
 		body["next_before"] = next
 	}
-	writeJSON(w, http.StatusOK, body)
+	return writeJSON(w, http.StatusOK, body)
 }
 
-func (s *Server) ticketEvents(w http.ResponseWriter, r *http.Request) {
+func (s *Server) ticketEvents(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "id")
-	if err == nil {
-		var evs []ticketing.Event
-		if evs, err = s.tickets().Events(r.Context(), actor(r), org.TicketID(id)); err == nil {
-			writeJSON(w, http.StatusOK, map[string]any{"events": evs})
-			return
-		}
+	if err != nil {
+		return err
 	}
-	writeError(w, r, s.log, err)
+	evs, err := s.tickets().Events(r.Context(), actor(r), org.TicketID(id))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"events": evs})
 }
 
-func (s *Server) ticketDuplicates(w http.ResponseWriter, r *http.Request) {
+func (s *Server) ticketDuplicates(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "id")
-	if err == nil {
-		var ds []ticketing.Ticket
-		if ds, err = s.tickets().Duplicates(r.Context(), actor(r), org.TicketID(id)); err == nil {
-			writeJSON(w, http.StatusOK, map[string]any{"duplicates": ds})
-			return
-		}
+	if err != nil {
+		return err
 	}
-	writeError(w, r, s.log, err)
+	ds, err := s.tickets().Duplicates(r.Context(), actor(r), org.TicketID(id))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"duplicates": ds})
 }
 
 type actionBody struct {
@@ -297,181 +253,160 @@ type actionBody struct {
 }
 
 // ticketAction serves POST /api/v1/tickets/{id}/<action>. The body must carry the version the client saw.
-func (s *Server) ticketAction(act ticketing.Action) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *Server) ticketAction(act ticketing.Action) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		id, err := pathID(r, "id")
 		if err != nil {
-			writeError(w, r, s.log, err)
-			return
+			return err
 		}
 		var b actionBody
 		if err := decode(w, r, &b); err != nil {
-			writeError(w, r, s.log, err)
-			return
+			return err
 		}
 		if b.Version == nil || *b.Version <= 0 {
-			writeError(w, r, s.log, org.Invalid("version", "required: the version of the ticket you saw"))
-			return
+			return org.Invalid("version", "required: the version of the ticket you saw")
 		}
 		t, err := s.tickets().Do(r.Context(), actor(r), org.TicketID(id), act, ticketing.ActionInput{
 			Version: *b.Version, Note: b.Note, UnitID: b.UnitID, CoUnitIDs: b.CoUnitIDs, Reason: b.Reason, Reply: b.Reply,
 			Outcome: b.Outcome, Days: b.Days, Result: b.Result, TargetID: b.TargetID, AssigneeID: b.AssigneeID})
 		if err != nil {
-			writeError(w, r, s.log, err)
-			return
+			return err
 		}
-		writeJSON(w, http.StatusOK, s.view(r, s.tickets().View(r.Context(), t, actor(r))))
+		return writeJSON(w, http.StatusOK, s.view(r, s.tickets().View(r.Context(), t, actor(r))))
 	}
 }
 
-func (s *Server) listCategories(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listCategories(w http.ResponseWriter, r *http.Request) error {
 	cs, err := s.tickets().Categories(r.Context())
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"categories": cs})
+	return writeJSON(w, http.StatusOK, map[string]any{"categories": cs})
 }
 
 // saveCategory creates or changes a category (admins).
-func (s *Server) saveCategory(w http.ResponseWriter, r *http.Request) {
+func (s *Server) saveCategory(w http.ResponseWriter, r *http.Request) error {
 	var c ticketing.Category
 	if err := decode(w, r, &c); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	c.Code = r.PathValue("code")
 	c, err := s.tickets().SaveCategory(r.Context(), actor(r), c)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, c)
+	return writeJSON(w, http.StatusOK, c)
 }
 
-func (s *Server) listRules(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listRules(w http.ResponseWriter, r *http.Request) error {
 	rs, err := s.tickets().Rules(r.Context())
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"rules": rs})
+	return writeJSON(w, http.StatusOK, map[string]any{"rules": rs})
 }
 
-func (s *Server) createRule(w http.ResponseWriter, r *http.Request) {
+func (s *Server) createRule(w http.ResponseWriter, r *http.Request) error {
 	var in ticketing.RuleInput
 	if err := decode(w, r, &in); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	rule, err := s.tickets().CreateRule(r.Context(), actor(r), in)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusCreated, rule)
+	return writeJSON(w, http.StatusCreated, rule)
 }
 
-func (s *Server) updateRule(w http.ResponseWriter, r *http.Request) {
+func (s *Server) updateRule(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "id")
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	var in ticketing.RuleInput
 	if err := decode(w, r, &in); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	if in.Version <= 0 {
-		writeError(w, r, s.log, org.Invalid("version", "required: the version of the rule you saw"))
-		return
+		return org.Invalid("version", "required: the version of the rule you saw")
 	}
 	rule, err := s.tickets().UpdateRule(r.Context(), actor(r), id, in)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, rule)
+	return writeJSON(w, http.StatusOK, rule)
 }
 
-func (s *Server) queueEntries(w http.ResponseWriter, r *http.Request) {
+func (s *Server) queueEntries(w http.ResponseWriter, r *http.Request) error {
 	unit, err := pathID(r, "unit")
-	if err == nil {
-		var es []ticketing.QueueEntry
-		if es, err = s.deps.Tickets.Queues.Entries(r.Context(), actor(r), org.UnitID(unit)); err == nil {
-			if es == nil {
-				es = []ticketing.QueueEntry{}
-			}
-			writeJSON(w, http.StatusOK, map[string]any{"entries": es})
-			return
-		}
+	if err != nil {
+		return err
 	}
-	writeError(w, r, s.log, err)
+	es, err := s.deps.Tickets.Queues.Entries(r.Context(), actor(r), org.UnitID(unit))
+	if err != nil {
+		return err
+	}
+	if es == nil {
+		es = []ticketing.QueueEntry{}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"entries": es})
 }
 
 // claim takes the next ticket of the unit's queue for the caller (404 when the queue is empty).
-func (s *Server) claim(w http.ResponseWriter, r *http.Request) {
-	s.take(w, r, func(ctx context.Context, a org.Actor, unit org.UnitID) (ticketing.QueueEntry, error) {
+func (s *Server) claim(w http.ResponseWriter, r *http.Request) error {
+	return s.take(w, r, func(ctx context.Context, a org.Actor, unit org.UnitID) (ticketing.QueueEntry, error) {
 		return s.deps.Tickets.Queues.Claim(ctx, a, unit)
 	})
 }
 
 // reclaim takes over an entry another handler claimed min_idle ago (default 30m) and never signed.
-func (s *Server) reclaim(w http.ResponseWriter, r *http.Request) {
+func (s *Server) reclaim(w http.ResponseWriter, r *http.Request) error {
 	idle := 30 * time.Minute
 	if v := r.URL.Query().Get("min_idle"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < ticketing.MinReclaimIdle {
-			writeError(w, r, s.log, org.Invalid("min_idle", "a duration of at least "+ticketing.MinReclaimIdle.String()+", such as 30m"))
-			return
+			return org.Invalid("min_idle", "a duration of at least "+ticketing.MinReclaimIdle.String()+", such as 30m")
 		}
 		idle = d
 	}
-	s.take(w, r, func(ctx context.Context, a org.Actor, unit org.UnitID) (ticketing.QueueEntry, error) {
+	return s.take(w, r, func(ctx context.Context, a org.Actor, unit org.UnitID) (ticketing.QueueEntry, error) {
 		return s.deps.Tickets.Queues.Reclaim(ctx, a, unit, idle)
 	})
 }
 
-func (s *Server) take(w http.ResponseWriter, r *http.Request, f func(context.Context, org.Actor, org.UnitID) (ticketing.QueueEntry, error)) {
+func (s *Server) take(w http.ResponseWriter, r *http.Request, f func(context.Context, org.Actor, org.UnitID) (ticketing.QueueEntry, error)) error {
 	unit, err := pathID(r, "unit")
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	e, err := f(r.Context(), actor(r), org.UnitID(unit))
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	t, err := s.tickets().Get(r.Context(), actor(r), e.Ticket)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	v := s.view(r, t)
-	writeJSON(w, http.StatusOK, map[string]any{"entry": e, "ticket": v.Ticket, "allowed_actions": v.Allowed, "sla": v.SLA})
+	return writeJSON(w, http.StatusOK, map[string]any{"entry": e, "ticket": v.Ticket, "allowed_actions": v.Allowed, "sla": v.SLA})
 }
 
 // publicProgress answers GET /api/v1/public/tickets/{number}?code=NNNNNN without authentication: status and
 // replies only, rate-limited per client address.
-func (s *Server) publicProgress(w http.ResponseWriter, r *http.Request) {
+func (s *Server) publicProgress(w http.ResponseWriter, r *http.Request) error {
 	if err := s.rateLimit(r.Context(), "progress", clientIP(r), s.publicLimit()); err != nil {
 		w.Header().Set("Retry-After", "60")
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	code := r.URL.Query().Get("code")
 	if len(code) != 6 {
-		writeError(w, r, s.log, org.Invalid("code", "the 6-digit query code given at intake"))
-		return
+		return org.Invalid("code", "the 6-digit query code given at intake")
 	}
 	p, err := s.tickets().PublicProgress(r.Context(), r.PathValue("number"), code)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, p)
+	return writeJSON(w, http.StatusOK, p)
 }
 
 func (s *Server) publicLimit() int {

@@ -364,3 +364,14 @@ func TestLoginFailuresAreCapped(t *testing.T) {
 	}
 	f.user("other", org.RoleAgent, org.CodeDesk) // logs in fine
 }
+
+// A list request with several malformed parameters is answered once, naming every one of them.
+func TestListNamesEveryBadParameter(t *testing.T) {
+	f := newAPI(t)
+	agent := f.user("agent1", org.RoleAgent, "desk")
+	var e apiError
+	code := f.call(agent, "GET", "/api/v1/tickets?limit=x&overdue=maybe&from=yesterday&to=2026-11-30", nil, nil, &e)
+	if code != 400 || e.Code != "invalid" || len(e.Fields) != 3 || e.Fields["limit"] == "" || e.Fields["overdue"] == "" || e.Fields["from"] == "" {
+		t.Fatalf("%d %+v, want 400 naming limit, overdue and from (not to)", code, e)
+	}
+}

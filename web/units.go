@@ -5,11 +5,10 @@ import (
 	"net/http"
 )
 
-func (s *Server) listUnits(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listUnits(w http.ResponseWriter, r *http.Request) error {
 	us, err := org.ListUnits(r.Context(), s.deps.DB)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"units": us})
+	return writeJSON(w, http.StatusOK, map[string]any{"units": us})
 }

@@ -237,6 +237,24 @@ func TestServeFaults(t *testing.T) {
 			t.Errorf("output:\n%s", out)
 		}
 	})
+	t.Run("schema newer than the binary", func(t *testing.T) {
+		url := testenv.DatabaseURL(t)
+		c, err := pgx.Connect(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(context.Background())
+		if _, err := c.Exec(context.Background(), `INSERT INTO schema_migrations (version, name) VALUES (9999, 'from_the_future')`); err != nil {
+			t.Fatal(err)
+		}
+		p := startHotline(t, append(serveEnv(t), "HOTLINE_DATABASE_URL="+url, "HOTLINE_REDIS_URL="+redisURL, fmt.Sprintf("HOTLINE_HTTP_ADDR=127.0.0.1:%d", testenv.FreePort(t))), "serve")
+		if code := p.wait(t, 30*time.Second); code != 1 {
+			t.Fatalf("exit %d", code)
+		}
+		if out := p.out.String(); !strings.Contains(out, "database schema 9999 is newer than this binary's") || !strings.Contains(out, "upgrade hotline") {
+			t.Errorf("output:\n%s", out)
+		}
+	})
 }
 
 // migrate status/up against an empty database, then serve comes up ready on it.

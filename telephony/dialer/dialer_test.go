@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"hotline/deploy/testenv"
+	"hotline/ticketing/calendar"
 	"hotline/ticketing/campaign"
 	"hotline/ticketing/org"
 )
@@ -227,7 +228,7 @@ func TestWindowClosedThenOpens(t *testing.T) {
 	db := testenv.DB(t)
 	rdb, prefix := testenv.Redis(t)
 	port := startSipp(t, 200*time.Millisecond)
-	sh, _ := time.LoadLocation("Asia/Shanghai")
+	sh := calendar.CST
 	clk := &settableClock{t: time.Date(2026, 9, 29, 7, 0, 0, 0, sh)} // Tuesday, before 09:00
 	svc := campaign.NewService(db, campaign.Options{Directory: rangeDirectory{1, 6}, Clock: clk.Now})
 	startEngine(t, svc, rdb, prefix, engineOpts{sippPort: port, promptDir: prompts(t)})

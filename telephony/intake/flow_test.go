@@ -18,6 +18,7 @@ import (
 	"hotline/telephony/media"
 	"hotline/telephony/phonetest"
 	"hotline/ticketing"
+	"hotline/ticketing/calendar"
 	"hotline/ticketing/org"
 )
 
@@ -370,7 +371,7 @@ func TestMaxConcurrentCalls(t *testing.T) {
 
 func TestOutsideServiceHoursGoesToVoicemail(t *testing.T) {
 	// Open one minute a day, twelve hours from now: closed now.
-	at := time.Now().In(time.FixedZone("CST", 8*3600)).Add(12 * time.Hour)
+	at := time.Now().In(calendar.CST).Add(12 * time.Hour)
 	hours := at.Format("15:04") + "-" + at.Add(time.Minute).Format("15:04")
 	if at.Add(time.Minute).Format("15:04") < at.Format("15:04") {
 		hours = "00:00-00:01"

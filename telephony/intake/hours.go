@@ -2,6 +2,7 @@ package intake
 
 import (
 	"fmt"
+	"hotline/ticketing/calendar"
 	"strconv"
 	"strings"
 	"time"
@@ -24,7 +25,7 @@ var dayNames = map[string]time.Weekday{"sun": 0, "mon": 1, "tue": 2, "wed": 3, "
 // Time when nil). "" and "always" mean always open.
 func ParseHours(s string, loc *time.Location) (Hours, error) {
 	if loc == nil {
-		loc = time.FixedZone("CST", 8*3600)
+		loc = calendar.CST
 	}
 	h := Hours{loc: loc}
 	s = strings.TrimSpace(strings.ToLower(s))

@@ -29,6 +29,7 @@ import (
 	"hotline/telephony"
 	"hotline/telephony/media"
 	"hotline/telephony/sipua"
+	"hotline/ticketing/calendar"
 	"hotline/ticketing/phone"
 )
 
@@ -325,7 +326,7 @@ func (k *call) drainDigits() {
 
 // recordingPath returns the absolute and the stored (relative) path of a recording of this call.
 func (k *call) recordingPath(kind string) (string, string) {
-	t := k.start.OfferedAt.In(time.FixedZone("CST", 8*3600))
+	t := k.start.OfferedAt.In(calendar.CST)
 	rel := filepath.Join(t.Format("2006"), t.Format("01"), t.Format("02"), strconv.FormatInt(int64(k.id), 10)+"-"+kind+".wav")
 	return filepath.Join(k.in.svc.RecordingsDir(), rel), rel
 }

@@ -14,6 +14,7 @@ import (
 
 	"hotline/telephony"
 	"hotline/ticketing"
+	"hotline/ticketing/calendar"
 	"hotline/ticketing/monitoring"
 	"hotline/ticketing/org"
 	"hotline/ticketing/phone"
@@ -40,7 +41,7 @@ func (t Tickets) CreateVoicemailTicket(ctx context.Context, tx pgx.Tx, v telepho
 	nt := ticketing.NewTicket{
 		Source: ticketing.SourceVoicemail, CallerPhone: v.CallerPhone, Kind: ticketing.KindConsultation, Category: "policy_question",
 		Content: fmt.Sprintf("12345 热线语音留言：来电 %s 于 %s 留言 %d 秒（录音 #%d，通话 #%d）。请收听录音，补充诉求、更正类别后派单，并回拨来电人。",
-			shown, v.ReceivedAt.In(cst).Format("2006-01-02 15:04"), secs, v.RecordingID, v.CallID),
+			shown, v.ReceivedAt.In(calendar.CST).Format("2006-01-02 15:04"), secs, v.RecordingID, v.CallID),
 		IdempotencyKey: "voicemail:" + strconv.FormatInt(int64(v.CallID), 10),
 	}
 	if v.HouseholdID != 0 {

@@ -19,7 +19,11 @@ import (
 //go:embed data/cn_holidays.csv
 var embedded string
 
-// CST is China Standard Time.
+// Zone is China's time zone by its IANA name, for PostgreSQL (AT TIME ZONE) and configuration; CST is the same
+// zone as a Go location. It is fixed at UTC+8 rather than loaded, so no tzdata is needed: China has had no
+// daylight saving time since 1991. These are the only definitions of China's time in the tree.
+const Zone = "Asia/Shanghai"
+
 var CST = time.FixedZone("CST", 8*3600)
 
 const day = 24 * time.Hour

@@ -25,7 +25,7 @@ func TestCalendarHolidays(t *testing.T) {
 		{"2026-09-26", true},  // Saturday of the 中秋 block
 		{"2026-09-29", false}, // Tuesday
 	} {
-		d, _ := time.ParseInLocation("2006-01-02 15:04", tc.day+" 10:00", shanghai)
+		d, _ := time.ParseInLocation("2006-01-02 15:04", tc.day+" 10:00", calendar.CST)
 		if got := h.IsHoliday(d); got != tc.want {
 			t.Errorf("%s: holiday %v, want %v", tc.day, got, tc.want)
 		}

@@ -2,6 +2,7 @@ package campaign
 
 import (
 	"errors"
+	"hotline/ticketing/calendar"
 	"hotline/ticketing/org"
 	"testing"
 	"time"
@@ -12,7 +13,7 @@ type holidaySet map[string]bool
 func (h holidaySet) IsHoliday(d time.Time) bool { return h[d.Format("2006-01-02")] }
 
 func at(s string) time.Time {
-	t, err := time.ParseInLocation("2006-01-02 15:04", s, shanghai)
+	t, err := time.ParseInLocation("2006-01-02 15:04", s, calendar.CST)
 	if err != nil {
 		panic(err)
 	}
@@ -47,7 +48,7 @@ func TestWindowsNextOpen(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got, ok := tc.w.NextOpen(at(tc.now), hol)
 			if !ok || !got.Equal(at(tc.want)) {
-				t.Fatalf("NextOpen(%s) = %s %v, want %s", tc.now, got.In(shanghai).Format("2006-01-02 15:04"), ok, tc.want)
+				t.Fatalf("NextOpen(%s) = %s %v, want %s", tc.now, got.In(calendar.CST).Format("2006-01-02 15:04"), ok, tc.want)
 			}
 			if open := tc.w.Open(at(tc.now), hol); open != tc.open {
 				t.Fatalf("Open(%s) = %v, want %v", tc.now, open, tc.open)
@@ -112,7 +113,7 @@ func TestDecide(t *testing.T) {
 				t.Fatalf("state = %s, want %s", d.State, tc.state)
 			}
 			if tc.next != "" && !d.NextAt.Equal(at(tc.next)) {
-				t.Fatalf("next = %s, want %s", d.NextAt.In(shanghai).Format("2006-01-02 15:04"), tc.next)
+				t.Fatalf("next = %s, want %s", d.NextAt.In(calendar.CST).Format("2006-01-02 15:04"), tc.next)
 			}
 		})
 	}

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jackc/pgerrcode"
 	"hotline/ticketing/org"
 	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Household is a monitored household as a campaign needs it.
@@ -142,8 +142,7 @@ func (s *Service) Create(ctx context.Context, actor org.Actor, n NewCampaign) (*
 		c.RingTimeoutMS, c.CallerID, c.Trunk, c.OptOutKey, by)
 	out, err := scanCampaign(row)
 	if err != nil {
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) && pe.Code == "23505" {
+		if org.SQLState(err) == pgerrcode.UniqueViolation {
 			return nil, fmt.Errorf("a standing %s campaign already exists: %w", c.Purpose, org.ErrConflict)
 		}
 		return nil, fmt.Errorf("create campaign: %w", err)

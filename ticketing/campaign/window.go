@@ -2,6 +2,7 @@ package campaign
 
 import (
 	"fmt"
+	"hotline/ticketing/calendar"
 	"hotline/ticketing/org"
 	"time"
 )
@@ -30,7 +31,7 @@ type Windows struct {
 	Spans []Span `json:"spans"`
 	// CallOnHolidays lets a campaign call on public holidays (off by default, as the bureau asks).
 	CallOnHolidays bool   `json:"call_on_holidays,omitempty"`
-	TimeZone       string `json:"time_zone,omitempty"` // IANA name; default Asia/Shanghai
+	TimeZone       string `json:"time_zone,omitempty"` // IANA name; default calendar.Zone (Asia/Shanghai)
 }
 
 // DefaultWindows is 09:00–12:00 and 14:00–20:00 every day except public holidays: no calls at night or at meal
@@ -71,19 +72,19 @@ func (w Windows) validate(v *org.ValidationError) {
 	}
 }
 
-var shanghai = func() *time.Location {
-	l, err := time.LoadLocation("Asia/Shanghai")
-	if err != nil {
-		return time.FixedZone("CST", 8*3600) // no tzdata: China has had no DST since 1991
-	}
-	return l
-}()
-
 func (w Windows) location() (*time.Location, error) {
-	if w.TimeZone == "" || w.TimeZone == "Asia/Shanghai" {
-		return shanghai, nil
+	if w.TimeZone == "" || w.TimeZone == calendar.Zone {
+		return calendar.CST, nil
 	}
 	return time.LoadLocation(w.TimeZone)
+}
+
+// zone is the windows' time zone, China's when it is not a known one (validation refuses those).
+func (w Windows) zone() *time.Location {
+	if loc, err := w.location(); err == nil {
+		return loc
+	}
+	return calendar.CST
 }
 
 // minutes returns the spans as [start, end) minutes of the day, sorted as given.
@@ -166,20 +167,13 @@ func (w Windows) NextOpen(t time.Time, hol Holidays) (time.Time, bool) {
 
 // LocalDay is the calendar day of t in the windows' time zone (the daily cap counts per local day).
 func (w Windows) LocalDay(t time.Time) time.Time {
-	loc, err := w.location()
-	if err != nil {
-		loc = shanghai
-	}
-	lt := t.In(loc)
+	lt := t.In(w.zone())
 	return time.Date(lt.Year(), lt.Month(), lt.Day(), 0, 0, 0, 0, time.UTC)
 }
 
 // StartOfNextDay is local midnight after t, the earliest moment a household at its daily cap may be called.
 func (w Windows) StartOfNextDay(t time.Time) time.Time {
-	loc, err := w.location()
-	if err != nil {
-		loc = shanghai
-	}
+	loc := w.zone()
 	lt := t.In(loc)
 	return time.Date(lt.Year(), lt.Month(), lt.Day(), 0, 0, 0, 0, loc).AddDate(0, 0, 1)
 }

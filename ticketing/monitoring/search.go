@@ -71,7 +71,7 @@ func (s *Service) search(ctx context.Context, sc Scope, q Query) (Page, error) {
 		return "$" + strconv.Itoa(len(args))
 	}
 	if n := strings.TrimSpace(q.Name); n != "" {
-		where = append(where, `h.id IN (SELECT household_id FROM household_members WHERE name LIKE `+arg(escapeLike(n)+"%")+`)`)
+		where = append(where, `h.id IN (SELECT household_id FROM household_members WHERE name LIKE `+arg(org.EscapeLike(n)+"%")+`)`)
 	}
 	if p := strings.TrimSpace(q.Phone); p != "" {
 		n, _, err := normalizePhone(p)

@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
+	"github.com/jackc/pgerrcode"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"hotline/ticketing/monitoring/pii"
 	"hotline/ticketing/org"
@@ -362,12 +361,4 @@ func writeChildren(ctx context.Context, tx pgx.Tx, ids []int64, recs []*sealed) 
 	return nil
 }
 
-func isUniqueViolation(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23505"
-}
-
-// escapeLike escapes LIKE wildcards in user input used as a prefix.
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
-}
+func isUniqueViolation(err error) bool { return org.SQLState(err) == pgerrcode.UniqueViolation }

@@ -2,6 +2,8 @@ package org
 
 import (
 	"context"
+	"errors"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -19,4 +21,19 @@ type DB interface {
 type TxBeginner interface {
 	DB
 	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// SQLState is PostgreSQL's error code of err ("" when err is not from the server); compare it with the named
+// codes of github.com/jackc/pgerrcode (pgerrcode.UniqueViolation, …).
+func SQLState(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}
+
+// EscapeLike escapes LIKE's wildcards in user input, for a prefix or substring match.
+func EscapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }

@@ -7,11 +7,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/jackc/pgerrcode"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -76,16 +76,13 @@ func CreateUser(ctx context.Context, db DB, nu NewUser) (User, error) {
 		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
 		nu.Username, nu.DisplayName, string(hash), string(nu.Role), unit, perms).Scan(&id)
 	if err != nil {
-		var pg *pgconn.PgError
-		if errors.As(err, &pg) {
-			switch pg.Code {
-			case "23505":
-				return User{}, Invalid("username", "already taken")
-			case "23514":
-				return User{}, Invalid("username", "only a-z, 0-9, _ . - (2 to 64)")
-			case "23503":
-				return User{}, Invalid("unit_id", "no such unit")
-			}
+		switch SQLState(err) {
+		case pgerrcode.UniqueViolation:
+			return User{}, Invalid("username", "already taken")
+		case pgerrcode.CheckViolation:
+			return User{}, Invalid("username", "only a-z, 0-9, _ . - (2 to 64)")
+		case pgerrcode.ForeignKeyViolation:
+			return User{}, Invalid("unit_id", "no such unit")
 		}
 		return User{}, fmt.Errorf("create user %s: %w", nu.Username, err)
 	}

@@ -1,5 +1,0 @@
-package ticketlink
-
-import "time"
-
-var cst = time.FixedZone("CST", 8*3600)
