@@ -12,6 +12,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"hotline/ticketing/phone"
 )
 
 // Config is every setting of hotline, read once at start from flags and HOTLINE_* environment variables
@@ -215,10 +219,15 @@ func newLogger(c *Config, w io.Writer) *slog.Logger {
 	var lvl slog.Level
 	lvl.UnmarshalText([]byte(c.LogLevel))
 	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if c.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	// No log line carries a full phone or ID number, whoever writes it: sipgo logs a raw SIP message (From,
+	// Contact) when it cannot parse one, through its default logger, which is set to this one too.
+	log := slog.New(phone.RedactHandler(h))
+	sip.SetDefaultLogger(log)
+	return log
 }
 
 // envExample renders deploy/hotline.env.example from the settings table.
