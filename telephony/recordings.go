@@ -65,22 +65,32 @@ func (s *Service) FinishAgentCall(ctx context.Context, id CallID, rec *NewRecord
 
 // FinishVoicemail stores a voicemail: the recording, the ticket of source voicemail (when ticketing is wired), a
 // callback task and the completed CDR, all in one transaction, so there is never a ticket without its recording
-// or a message without its callback task. It returns the ticket id (0 without ticketing).
-func (s *Service) FinishVoicemail(ctx context.Context, id CallID, caller, region string, rec NewRecording, e CallEnd) (int64, error) {
+// or a message without its callback task. rec is nil when the message could not be written (disk full): the
+// ticket and the callback task are still made, so the caller is rung back (issue 15). It returns the ticket id
+// (0 without ticketing).
+func (s *Service) FinishVoicemail(ctx context.Context, id CallID, caller, region string, rec *NewRecording, dur time.Duration, e CallEnd) (int64, error) {
 	var ticket int64
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		rid, err := insertRecordingTx(ctx, tx, rec, 0)
-		if err != nil {
-			return err
+		var rid RecordingID
+		var path string
+		if rec != nil {
+			var err error
+			if rid, err = insertRecordingTx(ctx, tx, *rec, 0); err != nil {
+				return err
+			}
+			path, dur = rec.Path, rec.Duration
 		}
 		if s.tickets != nil {
+			var err error
 			ticket, err = s.tickets.CreateVoicemailTicket(ctx, tx, Voicemail{CallID: id, CallerPhone: caller, RecordingID: rid,
-				RecordingPath: rec.Path, Duration: rec.Duration, HouseholdID: e.HouseholdID, RegionCode: region, ReceivedAt: e.EndedAt})
+				RecordingPath: path, Duration: dur, HouseholdID: e.HouseholdID, RegionCode: region, ReceivedAt: e.EndedAt})
 			if err != nil {
 				return fmt.Errorf("voicemail ticket for call %d: %w", id, err)
 			}
-			if _, err := tx.Exec(ctx, `UPDATE recordings SET ticket_id = $2 WHERE id = $1`, rid, ticket); err != nil {
-				return err
+			if rid != 0 {
+				if _, err := tx.Exec(ctx, `UPDATE recordings SET ticket_id = $2 WHERE id = $1`, rid, ticket); err != nil {
+					return err
+				}
 			}
 		}
 		e.RecordingID, e.TicketID, e.Disposition = rid, ticket, DispVoicemail

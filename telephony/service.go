@@ -39,9 +39,10 @@ type Service struct {
 	lookups  interface {
 		Allow(ctx context.Context, key string) error
 	}
-	recDir string
-	acw    time.Duration
-	wakeCh chan struct{}
+	recDir  string
+	acw     time.Duration
+	wakeCh  chan struct{}
+	storage storageHealth
 }
 
 // NewService returns a Service.

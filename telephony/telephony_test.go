@@ -13,7 +13,7 @@ import (
 	"hotline/ticketing/org"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(testenv.MainNoLeaks(m)) }
 
 func newSvc(t *testing.T) (*Service, org.UserID, org.UserID) {
 	t.Helper()

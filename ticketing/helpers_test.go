@@ -14,7 +14,7 @@ import (
 	"hotline/ticketing/org"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(testenv.MainNoLeaks(m)) }
 
 type fixture struct {
 	t   testing.TB

@@ -58,9 +58,10 @@ type Service struct {
 	catsAt  time.Time
 
 	numMu   sync.Mutex
-	numDay  string
-	numNext int
-	numLast int
+	numDay  string // the day (yyyymmdd, China time) of the cached block
+	numBase int64  // that day's committed base
+	numNext int64
+	numLast int64
 }
 
 // NewService returns the ticket service on db (a pool).
@@ -141,7 +142,7 @@ func (s *Service) create(ctx context.Context, tx org.DB, hookTx pgx.Tx, a org.Ac
 		return Ticket{}, err
 	}
 	now := s.now()
-	number, err := s.nextNumber(ctx, now)
+	number, err := s.nextNumber(ctx, tx, now)
 	if err != nil {
 		return Ticket{}, err
 	}
@@ -302,33 +303,64 @@ func (s *Service) validateNew(ctx context.Context, db org.DB, nt *NewTicket) err
 	return v.Err()
 }
 
-// nextNumber returns the next people-facing number of the day in China time, e.g. 20261130-000123. Numbers are
-// taken from ticket_counters in blocks, in a short transaction of their own that need not wait for its commit
-// to reach disk: a ticket that uses a number commits after it, so a crash can only lose numbers no committed
-// ticket holds. Numbers thus have gaps, and across processes they are not in creation order.
-func (s *Service) nextNumber(ctx context.Context, now time.Time) (string, error) {
-	const block = 100
-	day := now.In(calendar.CST).Format("20060102")
+// nextNumber returns the next people-facing number of the day in China time, e.g. 20261130-000123, taken
+// inside the caller's transaction (db): a create never waits for a second pooled connection while it holds one,
+// which deadlocked the API under a burst (issue 15).
+//
+// Numbers come from ticket_number_seq (migration 0009) in blocks of 100: a sequence never blocks and never rolls
+// back, so a block is safe to take in any transaction and to keep in memory. The day's base (the sequence value
+// before its first number) is a row of ticket_number_days; only a base read as committed is cached, because a
+// base this transaction inserts would vanish if it rolled back. Numbers thus have gaps, and across processes
+// they are not in creation order.
+func (s *Service) nextNumber(ctx context.Context, db org.DB, now time.Time) (string, error) {
+	const block = 100 // the sequence's INCREMENT
+	day := now.In(calendar.CST)
+	key := day.Format("20060102")
+	s.numMu.Lock()
+	if s.numDay == key && s.numNext <= s.numLast {
+		n := s.numNext - s.numBase
+		s.numNext++
+		s.numMu.Unlock()
+		return fmt.Sprintf("%s-%06d", key, n), nil
+	}
+	s.numMu.Unlock()
+
+	// The base is found or made without the mutex: the insert may wait for another transaction that inserted
+	// the same day and has not committed, and that one may itself need the mutex (a hook creating a ticket).
+	var base int64
+	err := db.QueryRow(ctx, `SELECT base FROM ticket_number_days WHERE day = $1`, day.Format("2006-01-02")).Scan(&base)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = db.QueryRow(ctx, `INSERT INTO ticket_number_days (day, base) VALUES ($1, nextval('ticket_number_seq'))
+			ON CONFLICT (day) DO NOTHING RETURNING base`, day.Format("2006-01-02")).Scan(&base)
+		if err == nil {
+			// Ours, not yet committed: use one fresh block without caching either.
+			var last int64
+			if err := db.QueryRow(ctx, `SELECT nextval('ticket_number_seq')`).Scan(&last); err != nil {
+				return "", fmt.Errorf("ticket number: %w", err)
+			}
+			return fmt.Sprintf("%s-%06d", key, last-base), nil
+		}
+		if errors.Is(err, pgx.ErrNoRows) { // another transaction inserted it and committed meanwhile
+			err = db.QueryRow(ctx, `SELECT base FROM ticket_number_days WHERE day = $1`, day.Format("2006-01-02")).Scan(&base)
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("ticket number: day base: %w", err)
+	}
+	// nextval neither blocks nor waits for a lock, so holding the mutex over it delays only this process's
+	// other creates, and only once per block.
 	s.numMu.Lock()
 	defer s.numMu.Unlock()
-	if s.numDay != day || s.numNext > s.numLast {
-		var last int
-		err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
-				return err
-			}
-			return tx.QueryRow(ctx, `INSERT INTO ticket_counters (day, last) VALUES ($1, $2)
-				ON CONFLICT (day) DO UPDATE SET last = ticket_counters.last + $2 RETURNING last`,
-				now.In(calendar.CST).Format("2006-01-02"), block).Scan(&last)
-		})
-		if err != nil {
+	if s.numDay != key || s.numNext > s.numLast {
+		var last int64
+		if err := db.QueryRow(ctx, `SELECT nextval('ticket_number_seq')`).Scan(&last); err != nil {
 			return "", fmt.Errorf("ticket number: %w", err)
 		}
-		s.numDay, s.numNext, s.numLast = day, last-block+1, last
+		s.numDay, s.numBase, s.numNext, s.numLast = key, base, last-block+1, last
 	}
-	n := s.numNext
+	n := s.numNext - s.numBase
 	s.numNext++
-	return fmt.Sprintf("%s-%06d", day, n), nil
+	return fmt.Sprintf("%s-%06d", key, n), nil
 }
 
 func queryCode() string {

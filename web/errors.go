@@ -42,6 +42,10 @@ func status(err error) (int, string) {
 		return http.StatusRequestEntityTooLarge, "body_too_large"
 	case errors.Is(err, errMalformed):
 		return http.StatusBadRequest, "malformed_body"
+	case errors.Is(err, errOverloaded):
+		return http.StatusServiceUnavailable, "overloaded"
+	case unavailable(err):
+		return http.StatusServiceUnavailable, "unavailable"
 	case errors.Is(err, errRateLimit):
 		return http.StatusTooManyRequests, "rate_limited"
 	case errors.Is(err, errMethod):
@@ -82,6 +86,14 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		body.Allowed = se.Allowed
 		if body.Allowed == nil {
 			body.Allowed = []string{}
+		}
+	}
+	if code == http.StatusServiceUnavailable {
+		// Retryable: the request changed nothing (one transaction per change), so the client may send it again.
+		w.Header().Set("Retry-After", "1")
+		if name == "unavailable" {
+			log.Warn("request refused: a backing service is unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+			body.Message = "a backing service is unavailable or busy; retry shortly"
 		}
 	}
 	if code == http.StatusForbidden {

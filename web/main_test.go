@@ -7,4 +7,4 @@ import (
 	"hotline/deploy/testenv"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(testenv.MainNoLeaks(m)) }

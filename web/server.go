@@ -35,6 +35,10 @@ type Deps struct {
 	// TokenChannel is the Redis pub/sub channel on which revoked tokens are announced to every process's token
 	// cache (org.WatchRevocations); "" uses org.DefaultTokenChannel.
 	TokenChannel string
+	Limits       Limits // in-flight requests per route class (zero: unlimited)
+	// Draining, if set and true, makes /readyz answer 503 so balancers take the instance out of rotation
+	// while it shuts down.
+	Draining func() bool
 }
 
 // Server holds the dependencies of every handler.
@@ -42,6 +46,7 @@ type Server struct {
 	deps Deps
 	log  *slog.Logger
 	mux  *http.ServeMux
+	adm  *admission
 }
 
 // New returns the whole HTTP surface as one handler; the route table is in routes().
@@ -49,9 +54,13 @@ func New(deps Deps) http.Handler {
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{deps: deps, log: deps.Log, mux: http.NewServeMux()}
+	var reg prometheus.Registerer
+	if deps.Registry != nil {
+		reg = deps.Registry
+	}
+	s := &Server{deps: deps, log: deps.Log, mux: http.NewServeMux(), adm: newAdmission(deps.Limits, reg)}
 	s.routes()
-	return s.guard(s.mux)
+	return s.guard(s.admit(s.mux))
 }
 
 func (s *Server) routes() {
@@ -80,6 +89,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	defer cancel()
 	checks := map[string]string{}
 	ok := true
+	if s.deps.Draining != nil && s.deps.Draining() {
+		return writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "checks": map[string]string{"process": "shutting down"}})
+	}
 	if err := s.deps.DB.Ping(ctx); err != nil {
 		checks["postgres"], ok = err.Error(), false
 	} else if err := migrations.Check(ctx, s.deps.DB); err != nil {
@@ -91,6 +103,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 		checks["redis"], ok = err.Error(), false
 	} else {
 		checks["redis"] = "ok"
+	}
+	if s.deps.Telephony != nil {
+		// Detail only: with the recordings disk full calls are still taken (without recordings).
+		checks["recordings"] = s.deps.Telephony.RecordingsHealth()
 	}
 	status := http.StatusOK
 	if !ok {

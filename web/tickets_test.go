@@ -28,10 +28,14 @@ type apiFixture struct {
 }
 
 func newAPI(t *testing.T) *apiFixture {
+	return newAPIWith(t, Limits{})
+}
+
+func newAPIWith(t *testing.T, lim Limits) *apiFixture {
 	db := testenv.DB(t)
 	rdb, prefix := testenv.Redis(t)
 	svc := ticketing.NewService(db, ticketing.Options{})
-	h := New(Deps{DB: db, Redis: rdb, Tickets: &Tickets{Service: svc, Queues: ticketing.NewQueues(db, rdb, prefix), RedisPrefix: prefix, PublicLimit: 5}})
+	h := New(Deps{DB: db, Redis: rdb, Limits: lim, Tickets: &Tickets{Service: svc, Queues: ticketing.NewQueues(db, rdb, prefix), RedisPrefix: prefix, PublicLimit: 5}})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	// Household 5 of 赫山区, which tickets of these tests name (tickets.household_id must exist).

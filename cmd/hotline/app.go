@@ -9,21 +9,24 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/sync/errgroup"
 
 	"hotline/deploy/localrt"
 	"hotline/migrations"
+	"hotline/telephony"
+	"hotline/ticketing/campaign"
+	"hotline/ticketing/monitoring"
 	"hotline/ticketing/org"
 	"hotline/web"
 )
 
-// App is a running hotline process: its pools and its components.
+// App is a running hotline process: its pools, its services and its components.
 type App struct {
 	cfg        *Config
 	log        *slog.Logger
@@ -35,23 +38,16 @@ type App struct {
 	stdout     io.Writer
 	// endpoints are printed at start-up: "console", "api", "sip", ...
 	endpoints [][2]string
+	draining  atomic.Bool // set when shutdown begins: /readyz answers 503
+
+	// The services, built once by wire in dependency order.
+	tickets    *ticketingParts
+	monitoring *monitoring.Service
+	telephony  *telephony.Service
+	campaigns  *campaign.Service
 }
 
-// component is a long-running part of the process. run returns when ctx ends (or on a fatal error). Components
-// stop in the reverse order of their start.
-type component struct {
-	name string
-	run  func(ctx context.Context) error
-}
-
-// wirers add a feature's components and handlers to the app; feature files append theirs in init
-// (wire_<feature>.go), so wiring does not pile up in one function.
-var wirers []func(ctx context.Context, a *App) error
-
-// demoSeeders load a feature's demo data on first run of `hotline up`.
-var demoSeeders []func(ctx context.Context, a *App) error
-
-func connect(ctx context.Context, cfg *Config, log *slog.Logger) (*pgxpool.Pool, *redis.Client, error) {
+func connect(ctx context.Context, cfg *Config) (*pgxpool.Pool, *redis.Client, error) {
 	db, err := openDB(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
@@ -86,6 +82,10 @@ func openDB(ctx context.Context, cfg *Config) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("HOTLINE_DATABASE_URL is not a valid PostgreSQL URL: %v", err)
 	}
 	pcfg.MaxConns = int32(cfg.DBMaxConns)
+	// Half the pool stays open: under a burst, opening connections (a backend fork each) would otherwise eat the
+	// acquire timeout and refuse requests that a warm pool serves.
+	pcfg.MinConns = int32(cfg.DBMaxConns / 2)
+	pcfg.ConnConfig.Tracer = acquireTimeout(cfg.DBAcquireTimeout)
 	db, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("HOTLINE_DATABASE_URL: %v", err)
@@ -111,70 +111,53 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger, db *pgxpool.Pool
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a := &App{cfg: cfg, log: log, db: db, rdb: rdb, reg: reg, stdout: stdout}
-	a.webDeps = web.Deps{DB: db, Redis: rdb, Log: log, Registry: reg, Version: version}
-	for _, w := range wirers {
-		if err := w(ctx, a); err != nil {
-			return nil, err
-		}
+	a.webDeps = web.Deps{DB: db, Redis: rdb, Log: log, Registry: reg, Version: version, Draining: a.draining.Load,
+		Limits: web.Limits{Writes: cfg.HTTPMaxWrites, Reads: cfg.HTTPMaxReads, Health: 32}}
+	if err := wire(ctx, a); err != nil {
+		return nil, err
 	}
 	return a, nil
 }
 
-// serve runs the HTTP server and the components until ctx ends, then stops them in order: HTTP first (out of
-// rotation), then the components in reverse order of start.
+// serve runs the HTTP server and the components until ctx ends or one fails, then stops them stage by stage
+// (lifecycle.go).
 func (a *App) serve(ctx context.Context) error {
 	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s (HOTLINE_HTTP_ADDR): %v; stop what uses it or choose another address", a.cfg.HTTPAddr, err)
 	}
-	srv := &http.Server{Handler: web.New(a.webDeps), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	// ReadTimeout bounds a request with its body (issue 14: a dripping unauthenticated body stayed open 90 s+);
+	// WriteTimeout bounds the answer. Websocket upgrades clear both per connection (web/admission.go) and keep
+	// their own ping/pong deadlines.
+	srv := &http.Server{Handler: web.New(a.webDeps), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: a.cfg.HTTPReadTimeout,
+		WriteTimeout: a.cfg.HTTPWriteTimeout, IdleTimeout: 2 * time.Minute}
+	a.add(component{name: "http", stage: stageHTTP, run: func(ctx context.Context) error {
+		errc := make(chan error, 1)
+		go func() { errc <- srv.Serve(ln) }()
+		select {
+		case err := <-errc:
+			return fmt.Errorf("http server: %w", err)
+		case <-ctx.Done():
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			srv.Close()
+		}
+		<-errc
+		return nil
+	}})
 	base := "http://" + ln.Addr().String()
 	fmt.Fprintf(a.stdout, "hotline %s is up\n  console  %s/\n  api      %s/api/v1/\n  health   %s/readyz\n",
 		version, base, base, base)
 	for _, e := range a.endpoints {
 		fmt.Fprintf(a.stdout, "  %-8s %s\n", e[0], e[1])
 	}
-
-	// Each component gets a context of its own so they can be stopped one by one, last started first.
-	g, gctx := errgroup.WithContext(context.Background())
-	cancels := make([]context.CancelFunc, len(a.components))
-	for i, c := range a.components {
-		cctx, cancel := context.WithCancel(gctx)
-		cancels[i] = cancel
-		done := make(chan struct{})
-		c := c
-		g.Go(func() error {
-			defer close(done)
-			if err := c.run(cctx); err != nil && !errors.Is(err, context.Canceled) {
-				return fmt.Errorf("%s: %w", c.name, err)
-			}
-			return nil
-		})
+	timeout := a.cfg.ShutdownTimeout
+	if len(a.cfg.Telephony.Listeners) > 0 {
+		timeout += a.cfg.Telephony.DrainTimeout
 	}
-	httpErr := make(chan error, 1)
-	go func() { httpErr <- srv.Serve(ln) }()
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-		a.log.Info("stopping")
-	case <-gctx.Done():
-		runErr = errors.New("a component stopped")
-	case err := <-httpErr:
-		runErr = fmt.Errorf("http server: %w", err)
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
-	}
-	for i := len(cancels) - 1; i >= 0; i-- {
-		cancels[i]()
-	}
-	if err := g.Wait(); err != nil {
-		runErr = err
-	}
-	return runErr
+	return runComponents(ctx, a.components, timeout, func() { a.draining.Store(true) }, a.log)
 }
 
 func (a *App) close() {
@@ -186,8 +169,8 @@ func runServe(ctx context.Context, cfg *Config, args []string, stdout io.Writer)
 	if len(args) > 0 {
 		return usageError{"serve takes no arguments"}
 	}
-	log := newLogger(cfg, stdout)
-	db, rdb, err := connect(ctx, cfg, log)
+	log := slog.Default()
+	db, rdb, err := connect(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -214,7 +197,7 @@ func runMigrate(ctx context.Context, cfg *Config, args []string, stdout io.Write
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, stdout)
+	log := slog.Default()
 	db, err := openDB(ctx, cfg)
 	if err != nil {
 		return err
@@ -253,7 +236,7 @@ func runUp(ctx context.Context, cfg *Config, args []string, stdout io.Writer) er
 		return usageError{"up takes no arguments"}
 	}
 	start := time.Now()
-	log := newLogger(cfg, stdout)
+	log := slog.Default()
 	rt, err := localrt.Start(ctx, localrt.Options{Dir: cfg.DataDir, PGPort: cfg.PGPort, RedisPort: cfg.RedisPort,
 		PGBinDir: cfg.PGBinDir, Durable: true, Logger: log})
 	if err != nil {
@@ -261,7 +244,7 @@ func runUp(ctx context.Context, cfg *Config, args []string, stdout io.Writer) er
 	}
 	defer rt.Stop()
 	cfg.DatabaseURL, cfg.RedisURL = rt.DatabaseURL, rt.RedisURL
-	db, rdb, err := connect(ctx, cfg, log)
+	db, rdb, err := connect(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -289,13 +272,13 @@ func runUp(ctx context.Context, cfg *Config, args []string, stdout io.Writer) er
 	}
 	log.Info("ready", "took", time.Since(start).Round(time.Millisecond), "first_run", rt.FirstRun, "data_dir", cfg.DataDir)
 	// If an embedded server dies, stop: a hotline without its database is no use.
-	a.components = append([]component{{name: "embedded servers", run: func(ctx context.Context) error {
+	a.add(component{name: "embedded servers", stage: stageLast, run: func(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-rt.Done():
 			return errors.New("embedded PostgreSQL or Redis exited; see the logs in the data directory")
 		}
-	}}}, a.components...)
+	}})
 	return a.serve(ctx)
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strconv"
@@ -37,6 +38,13 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	DBMaxConns      int
 
+	// HTTP admission and timeouts (issue 15).
+	HTTPReadTimeout  time.Duration
+	HTTPWriteTimeout time.Duration
+	HTTPMaxWrites    int // 0: half of DBMaxConns (filled in at load)
+	HTTPMaxReads     int // 0: DBMaxConns (filled in at load)
+	DBAcquireTimeout time.Duration
+
 	Ticketing  TicketingConfig
 	Monitoring MonitoringConfig
 	Telephony  TelephonyConfig
@@ -59,7 +67,7 @@ type setting struct {
 var settings = []setting{
 	{Env: "HOTLINE_DATA_DIR", Flag: "data-dir", Default: "./.hotline", Doc: "hotline up: where PostgreSQL, Redis, recordings and prompts live",
 		field: func(c *Config) any { return &c.DataDir }},
-	{Env: "HOTLINE_HTTP_ADDR", Flag: "http", Default: "127.0.0.1:8080", Doc: "address of the console, API, /healthz and /readyz",
+	{Env: "HOTLINE_HTTP_ADDR", Flag: "http-addr", Default: "127.0.0.1:8080", Doc: "address of the console, API, /healthz and /readyz",
 		field: func(c *Config) any { return &c.HTTPAddr }},
 	{Env: "HOTLINE_PG_PORT", Flag: "pg-port", Default: "5433", Doc: "hotline up: loopback port of the embedded PostgreSQL",
 		field: func(c *Config) any { return &c.PGPort }, check: portCheck("HOTLINE_PG_PORT", func(c *Config) int { return c.PGPort })},
@@ -88,6 +96,38 @@ var settings = []setting{
 			}
 			return nil
 		}},
+	{Env: "HOTLINE_DB_ACQUIRE_TIMEOUT", Flag: "db-acquire-timeout", Default: "500ms", Doc: "longest wait for a free PostgreSQL connection; then the request gets 503 with Retry-After (keep it well under clients' patience)",
+		field: func(c *Config) any { return &c.DBAcquireTimeout }},
+	{Env: "HOTLINE_HTTP_READ_TIMEOUT", Flag: "http-read-timeout", Default: "30s", Doc: "longest time to read a request with its body (a client dripping its body is cut off); headers get 10s",
+		field: func(c *Config) any { return &c.HTTPReadTimeout }},
+	{Env: "HOTLINE_HTTP_WRITE_TIMEOUT", Flag: "http-write-timeout", Default: "60s", Doc: "longest time to answer a request (websockets set their own deadlines)",
+		field: func(c *Config) any { return &c.HTTPWriteTimeout }},
+	{Env: "HOTLINE_HTTP_MAX_WRITES", Flag: "http-max-writes", Default: "0", Doc: "API writes in progress at once; more get 503 with Retry-After at once (0: half of HOTLINE_DB_MAX_CONNS, so reads and /readyz keep connections)",
+		field: func(c *Config) any { return &c.HTTPMaxWrites }, check: func(c *Config) error {
+			if c.HTTPMaxWrites < 0 {
+				return errors.New("HOTLINE_HTTP_MAX_WRITES: must not be negative")
+			}
+			if c.HTTPMaxWrites == 0 {
+				c.HTTPMaxWrites = max(1, c.DBMaxConns/2)
+			}
+			return nil
+		}},
+	{Env: "HOTLINE_HTTP_MAX_READS", Flag: "http-max-reads", Default: "0", Doc: "API reads in progress at once; more get 503 with Retry-After at once (0: HOTLINE_DB_MAX_CONNS)",
+		field: func(c *Config) any { return &c.HTTPMaxReads }, check: func(c *Config) error {
+			if c.HTTPMaxReads < 0 {
+				return errors.New("HOTLINE_HTTP_MAX_READS: must not be negative")
+			}
+			if c.HTTPMaxReads == 0 {
+				c.HTTPMaxReads = c.DBMaxConns
+			}
+			return nil
+		}},
+}
+
+// flagName is the flag of a variable: HOTLINE_HTTP_ADDR → http-addr. A test holds every setting to it, so a
+// flag always says which variable it sets.
+func flagName(env string) string {
+	return strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(env, "HOTLINE_"), "_", "-"))
 }
 
 func portCheck(name string, get func(*Config) int) func(*Config) error {
@@ -178,6 +218,13 @@ func loadConfig(args []string, environ []string) (*Config, []string, []string, e
 			}
 		}
 	}
+	// Defaults that depend on other settings.
+	if c.Telephony.RecordingsDir == "" {
+		c.Telephony.RecordingsDir = filepath.Join(c.DataDir, "recordings")
+	}
+	if c.Dialer.PromptDir == "" {
+		c.Dialer.PromptDir = filepath.Join(c.DataDir, "prompts", "dialer")
+	}
 	return c, fs.Args(), warnings, nil
 }
 
@@ -215,6 +262,7 @@ func setValue(p any, v string) error {
 	return nil
 }
 
+// newLogger is the process's one logger; run makes it the default (slog.SetDefault) once, at start.
 func newLogger(c *Config, w io.Writer) *slog.Logger {
 	var lvl slog.Level
 	lvl.UnmarshalText([]byte(c.LogLevel))

@@ -27,6 +27,12 @@ type DialerConfig struct {
 	Callback       bool          // keep the standing 回访 campaign (created and launched at start)
 	ClickRing      time.Duration // click-to-call: how long the agent's phone and then the household ring
 	AgentURI       string        // click-to-call: agent phone URI template, {user} = SIP user (when no registrar binding)
+
+	// Parsed at load (issue 17).
+	TrunkHost string // Trunk
+	TrunkPort int
+	BindHost  string // SIPAddr
+	BindPort  int
 }
 
 func (d DialerConfig) trunkHostPort() (string, int, error) {
@@ -43,16 +49,21 @@ func (d DialerConfig) trunkHostPort() (string, int, error) {
 
 func init() {
 	settings = append(settings,
-		setting{Env: "HOTLINE_DIALER_ENABLED", Flag: "dialer", Default: "true",
+		setting{Env: "HOTLINE_DIALER_ENABLED", Flag: "dialer-enabled", Default: "true",
 			Doc:   "run the outbound dialer in this process (scheduler + workers; any number of processes may)",
 			field: func(c *Config) any { return &c.Dialer.Enabled }},
 		setting{Env: "HOTLINE_DIALER_SIP_ADDR", Flag: "dialer-sip-addr", Default: "127.0.0.1:5080",
 			Doc:   "UDP host:port of the dialer's SIP user agent (outbound calls leave from here)",
 			field: func(c *Config) any { return &c.Dialer.SIPAddr },
 			check: func(c *Config) error {
-				if _, _, err := net.SplitHostPort(c.Dialer.SIPAddr); err != nil {
+				h, p, err := net.SplitHostPort(c.Dialer.SIPAddr)
+				if err != nil {
 					return fmt.Errorf("HOTLINE_DIALER_SIP_ADDR: %v", err)
 				}
+				if c.Dialer.BindPort, err = strconv.Atoi(p); err != nil || c.Dialer.BindPort < 0 || c.Dialer.BindPort > 65535 {
+					return fmt.Errorf("HOTLINE_DIALER_SIP_ADDR: bad port %q", p)
+				}
+				c.Dialer.BindHost = h
 				return nil
 			}},
 		setting{Env: "HOTLINE_DIALER_EXTERNAL_IP", Flag: "dialer-external-ip", Default: "",
@@ -65,7 +76,8 @@ func init() {
 				if c.Dialer.Trunk == "" {
 					return nil
 				}
-				if _, _, err := c.Dialer.trunkHostPort(); err != nil {
+				var err error
+				if c.Dialer.TrunkHost, c.Dialer.TrunkPort, err = c.Dialer.trunkHostPort(); err != nil {
 					return fmt.Errorf("HOTLINE_DIALER_TRUNK: want host:port: %v", err)
 				}
 				return nil

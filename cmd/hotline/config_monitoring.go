@@ -45,7 +45,7 @@ func init() {
 		setting{Env: "HOTLINE_MONITORING_YELLOW_BEFORE", Flag: "monitoring-yellow-before", Default: "72h",
 			Doc:   "a monitoring clock turns yellow this long before its deadline",
 			field: func(c *Config) any { return &c.Monitoring.YellowBefore }},
-		setting{Env: "HOTLINE_DEMO_HOUSEHOLDS", Flag: "households", Default: "200",
+		setting{Env: "HOTLINE_DEMO_HOUSEHOLDS", Flag: "demo-households", Default: "200",
 			Doc:   "synthetic households: hotline up loads this many on first run; hotline demo-data adds this many",
 			field: func(c *Config) any { return &c.Monitoring.DemoHouseholds },
 			check: func(c *Config) error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strconv"
@@ -30,15 +31,26 @@ type TelephonyConfig struct {
 	VoicemailMax  time.Duration
 	ACW           time.Duration
 	ServiceHours  string
-	RecordingsDir string // default <data dir>/recordings
+	RecordingsDir string // default <data dir>/recordings (filled in at load)
 	PromptsDir    string // default <data dir>/prompts
+
+	// Parsed at load from the strings above, so wiring never parses (issue 17).
+	Listeners []sipua.Listener // SIPListen and SIPTLSListen, TLS certificate loaded
+	TrunkList []sipua.Trunk    // Trunks
+	RTPLo     int              // RTPPorts; 0: ephemeral
+	RTPHi     int
+	Hours     intake.Hours // ServiceHours
 }
 
 func init() {
 	settings = append(settings,
 		setting{Env: "HOTLINE_SIP_LISTEN", Flag: "sip-listen", Default: "udp:127.0.0.1:5060,tcp:127.0.0.1:5060",
 			Doc:   "SIP listeners as transport:host:port, comma-separated (udp, tcp); empty: this process takes no calls",
-			field: func(c *Config) any { return &c.Telephony.SIPListen }, check: func(c *Config) error { _, err := sipListeners(c.Telephony); return err }},
+			field: func(c *Config) any { return &c.Telephony.SIPListen }, check: func(c *Config) error {
+				var err error
+				c.Telephony.Listeners, err = sipListeners(c.Telephony)
+				return err
+			}},
 		setting{Env: "HOTLINE_SIP_TLS_LISTEN", Flag: "sip-tls-listen", Default: "", Doc: "SIP over TLS listener host:port (needs HOTLINE_SIP_TLS_CERT and _KEY)",
 			field: func(c *Config) any { return &c.Telephony.SIPTLSListen }},
 		setting{Env: "HOTLINE_SIP_TLS_CERT", Flag: "sip-tls-cert", Default: "", Doc: "PEM certificate (chain) file for SIP over TLS",
@@ -50,7 +62,8 @@ func init() {
 		setting{Env: "HOTLINE_SIP_TRUNKS", Flag: "sip-trunks", Default: "name=12345,net=127.0.0.1/32,numbers=12345|12317", Secret: true,
 			Doc:   "trunks allowed to send calls, ';'-separated: name=N,net=CIDR|CIDR,numbers=12345|12317[,user=U,pass=P][,skills=S] (a request from elsewhere gets 403)",
 			field: func(c *Config) any { return &c.Telephony.Trunks }, check: func(c *Config) error {
-				if _, err := sipua.ParseTrunks(c.Telephony.Trunks); err != nil {
+				var err error
+				if c.Telephony.TrunkList, err = sipua.ParseTrunks(c.Telephony.Trunks); err != nil {
 					return fmt.Errorf("HOTLINE_SIP_TRUNKS: %v", err)
 				}
 				return nil
@@ -67,7 +80,11 @@ func init() {
 				return nil
 			}},
 		setting{Env: "HOTLINE_RTP_PORTS", Flag: "rtp-ports", Default: "", Doc: "UDP port range for RTP, e.g. 10000-20000 (for firewalls); empty: any free port",
-			field: func(c *Config) any { return &c.Telephony.RTPPorts }, check: func(c *Config) error { _, _, err := rtpPorts(c.Telephony.RTPPorts); return err }},
+			field: func(c *Config) any { return &c.Telephony.RTPPorts }, check: func(c *Config) error {
+				var err error
+				c.Telephony.RTPLo, c.Telephony.RTPHi, err = rtpPorts(c.Telephony.RTPPorts)
+				return err
+			}},
 		setting{Env: "HOTLINE_SIP_DRAIN_TIMEOUT", Flag: "sip-drain-timeout", Default: "5m", Doc: "on SIGTERM, how long calls up may go on (new calls get 503) before they are hung up",
 			field: func(c *Config) any { return &c.Telephony.DrainTimeout }},
 		setting{Env: "HOTLINE_QUEUE_LIMIT", Flag: "queue-limit", Default: "60s", Doc: "longest wait for an agent; then the caller may leave a message (voicemail → ticket + callback task)",
@@ -82,7 +99,8 @@ func init() {
 			field: func(c *Config) any { return &c.Telephony.ACW }},
 		setting{Env: "HOTLINE_SERVICE_HOURS", Flag: "service-hours", Default: "", Doc: "when agents answer, China time, e.g. \"mon-fri 08:30-17:30,sat 09:00-12:00\"; outside, callers go to voicemail; empty: always",
 			field: func(c *Config) any { return &c.Telephony.ServiceHours }, check: func(c *Config) error {
-				if _, err := intake.ParseHours(c.Telephony.ServiceHours, nil); err != nil {
+				var err error
+				if c.Telephony.Hours, err = intake.ParseHours(c.Telephony.ServiceHours, nil); err != nil {
 					return fmt.Errorf("HOTLINE_SERVICE_HOURS: %v", err)
 				}
 				return nil
@@ -112,7 +130,12 @@ func sipListeners(c TelephonyConfig) ([]sipua.Listener, error) {
 		if c.SIPTLSCert == "" || c.SIPTLSKey == "" {
 			return nil, errors.New("HOTLINE_SIP_TLS_LISTEN needs HOTLINE_SIP_TLS_CERT and HOTLINE_SIP_TLS_KEY")
 		}
-		out = append(out, sipua.Listener{Transport: "tls", Addr: c.SIPTLSListen})
+		cert, err := tls.LoadX509KeyPair(c.SIPTLSCert, c.SIPTLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("HOTLINE_SIP_TLS_CERT/KEY: %v", err)
+		}
+		out = append(out, sipua.Listener{Transport: "tls", Addr: c.SIPTLSListen,
+			TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}})
 	}
 	return out, nil
 }

@@ -9,7 +9,7 @@ import (
 )
 
 func TestConfigDefaultsEnvAndFlags(t *testing.T) {
-	c, rest, warns, err := loadConfig([]string{"--http", "127.0.0.1:9999", "extra"},
+	c, rest, warns, err := loadConfig([]string{"--http-addr", "127.0.0.1:9999", "extra"},
 		[]string{"HOTLINE_PG_PORT=6000", "HOTLINE_HTTP_ADDR=127.0.0.1:1111", "HOTLINE_SHUTDOWN_TIMEOUT=5s", "PATH=/bin"})
 	if err != nil {
 		t.Fatal(err)
@@ -114,5 +114,48 @@ func TestUnknownCommandAndBadFlag(t *testing.T) {
 	errb.Reset()
 	if code := run([]string{"serve", "--pg-port=nope"}, nil, &out, &errb); code != 2 || !strings.Contains(errb.String(), "HOTLINE_PG_PORT") {
 		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	}
+}
+
+// Every flag is named after its variable (HOTLINE_HTTP_ADDR → --http-addr), so one name can be found from the
+// other (issue 17: --http, --dialer and --households did not say which variable they set).
+func TestFlagsMatchVariables(t *testing.T) {
+	for _, s := range settings {
+		if want := flagName(s.Env); s.Flag != want {
+			t.Errorf("%s has flag --%s, want --%s", s.Env, s.Flag, want)
+		}
+	}
+}
+
+// Compound settings are parsed once, at load, into the typed fields wiring uses; a bad one stops the start.
+func TestCompoundSettingsParsedAtLoad(t *testing.T) {
+	c, _, _, err := loadConfig(nil, []string{"HOTLINE_DATA_DIR=/srv/h", "HOTLINE_SIP_LISTEN=udp:127.0.0.1:5070,tcp:127.0.0.1:5071",
+		"HOTLINE_RTP_PORTS=20000-20999", "HOTLINE_DIALER_TRUNK=10.0.0.9:5062", "HOTLINE_DIALER_SIP_ADDR=127.0.0.1:5090",
+		"HOTLINE_DB_MAX_CONNS=20"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Telephony.Listeners) != 2 || c.Telephony.Listeners[1].Transport != "tcp" || c.Telephony.Listeners[1].Addr != "127.0.0.1:5071" {
+		t.Errorf("listeners %+v", c.Telephony.Listeners)
+	}
+	if len(c.Telephony.TrunkList) != 1 || c.Telephony.TrunkList[0].Name != "12345" {
+		t.Errorf("trunks %+v", c.Telephony.TrunkList)
+	}
+	if c.Telephony.RTPLo != 20000 || c.Telephony.RTPHi != 20999 {
+		t.Errorf("rtp %d-%d", c.Telephony.RTPLo, c.Telephony.RTPHi)
+	}
+	if c.Dialer.TrunkHost != "10.0.0.9" || c.Dialer.TrunkPort != 5062 || c.Dialer.BindHost != "127.0.0.1" || c.Dialer.BindPort != 5090 {
+		t.Errorf("dialer %+v", c.Dialer)
+	}
+	if c.Telephony.RecordingsDir != "/srv/h/recordings" || c.Dialer.PromptDir != "/srv/h/prompts/dialer" {
+		t.Errorf("default dirs %q %q", c.Telephony.RecordingsDir, c.Dialer.PromptDir)
+	}
+	if c.HTTPMaxWrites != 10 || c.HTTPMaxReads != 20 {
+		t.Errorf("admission limits from the pool: writes %d reads %d, want 10 and 20", c.HTTPMaxWrites, c.HTTPMaxReads)
+	}
+	for _, bad := range []string{"HOTLINE_HOLIDAYS_FILE=/nonexistent.csv", "HOTLINE_SIP_TLS_LISTEN=127.0.0.1:5061"} {
+		if _, _, _, err := loadConfig(nil, []string{bad}); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
 	}
 }

@@ -2,7 +2,11 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"time"
+
+	"hotline/ticketing/calendar"
 )
 
 // TicketingConfig holds the settings of ticketing (SLA clocks, routing, queues, outbox relay).
@@ -15,12 +19,14 @@ type TicketingConfig struct {
 	UrgentReplyHours int
 	YellowShare      float64
 	HolidaysFile     string
+	Calendar         *calendar.Calendar // HolidaysFile parsed at load; nil: the embedded calendar
 	DuplicateDays    int
 	SweepInterval    time.Duration
 	OutboxPoll       time.Duration
 	OutboxBatch      int
 	EventsMaxLen     int
 	PublicQueryLimit int
+	QueueGuard       time.Duration
 }
 
 func positive(name string, get func(c *Config) int) func(*Config) error {
@@ -54,7 +60,20 @@ func init() {
 				return nil
 			}},
 		setting{Env: "HOTLINE_HOLIDAYS_FILE", Flag: "holidays-file", Default: "", Doc: "CSV (date,name,is_off_day) of a newer holiday calendar; default: the embedded 2024-2026 calendar",
-			field: func(c *Config) any { return &c.Ticketing.HolidaysFile }},
+			field: func(c *Config) any { return &c.Ticketing.HolidaysFile }, check: func(c *Config) error {
+				if c.Ticketing.HolidaysFile == "" {
+					return nil
+				}
+				f, err := os.Open(c.Ticketing.HolidaysFile)
+				if err != nil {
+					return fmt.Errorf("HOTLINE_HOLIDAYS_FILE: %v", err)
+				}
+				defer f.Close()
+				if c.Ticketing.Calendar, err = calendar.Parse(f); err != nil {
+					return fmt.Errorf("HOTLINE_HOLIDAYS_FILE: %v", err)
+				}
+				return nil
+			}},
 		setting{Env: "HOTLINE_DUPLICATE_DAYS", Flag: "duplicate-days", Default: "30", Doc: "look-back in days for merge suggestions (same phone or household, same category)",
 			field: func(c *Config) any { return &c.Ticketing.DuplicateDays }, check: positive("HOTLINE_DUPLICATE_DAYS", func(c *Config) int { return c.Ticketing.DuplicateDays })},
 		setting{Env: "HOTLINE_SLA_SWEEP_INTERVAL", Flag: "sla-sweep-interval", Default: "30s", Doc: "how often the SLA sweeper looks for yellow and red clocks",
@@ -67,5 +86,12 @@ func init() {
 			field: func(c *Config) any { return &c.Ticketing.EventsMaxLen }, check: positive("HOTLINE_EVENTS_MAXLEN", func(c *Config) int { return c.Ticketing.EventsMaxLen })},
 		setting{Env: "HOTLINE_PUBLIC_QUERY_LIMIT", Flag: "public-query-limit", Default: "20", Doc: "public progress queries per client address per minute",
 			field: func(c *Config) any { return &c.Ticketing.PublicQueryLimit }, check: positive("HOTLINE_PUBLIC_QUERY_LIMIT", func(c *Config) int { return c.Ticketing.PublicQueryLimit })},
+		setting{Env: "HOTLINE_QUEUE_GUARD_INTERVAL", Flag: "queue-guard-interval", Default: "5s", Doc: "how often to check that Redis still holds the unit queues; if it lost them (flushed, replaced), they are rebuilt from PostgreSQL",
+			field: func(c *Config) any { return &c.Ticketing.QueueGuard }, check: func(c *Config) error {
+				if c.Ticketing.QueueGuard <= 0 {
+					return errors.New("HOTLINE_QUEUE_GUARD_INTERVAL: must be above 0")
+				}
+				return nil
+			}},
 	)
 }

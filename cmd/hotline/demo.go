@@ -10,7 +10,7 @@ import (
 // HOTLINE_DEMO_DATA is on (the default of `hotline up`, never of `hotline serve`).
 const demoPassword = "hotline-demo"
 
-// loadDemo creates the demo users once (when there are no users yet) and runs the features' demo seeders.
+// loadDemo creates the demo users once (when there are no users yet) and runs the demo seeders (wire.go).
 func (a *App) loadDemo(ctx context.Context) error {
 	var n int
 	if err := a.db.QueryRow(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {

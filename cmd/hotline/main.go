@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -65,7 +66,9 @@ func run(args []string, environ []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "hotline: %v\n", err)
 		return 2
 	}
+	// The one logger of the process, on stderr (stdout carries what a command prints for people).
 	log := newLogger(cfg, stderr)
+	slog.SetDefault(log)
 	for _, w := range warnings {
 		log.Warn(w)
 	}

@@ -3,11 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -24,48 +21,6 @@ import (
 	"hotline/web"
 )
 
-func init() {
-	wirers = append(wirers, wireDialer)
-	demoSeeders = append(demoSeeders, demoCampaign)
-}
-
-var (
-	campaignsMu sync.Mutex
-	campaignsOf = map[*App]*campaign.Service{}
-)
-
-// campaignService returns the App's campaign service, built once.
-func campaignService(a *App) (*campaign.Service, error) {
-	campaignsMu.Lock()
-	defer campaignsMu.Unlock()
-	if s, ok := campaignsOf[a]; ok {
-		return s, nil
-	}
-	tickets, err := ticketService(a)
-	if err != nil {
-		return nil, err
-	}
-	mon, err := monitoringService(a)
-	if err != nil {
-		return nil, err
-	}
-	s := campaign.NewService(a.db, campaign.Options{Directory: campaign.MonitoringDirectory{Households: mon},
-		Holidays: campaign.CalendarHolidays{Cal: tickets.Calendar()}, Hooks: campaign.LinkHooks(mon, tickets),
-		Log:    a.log.With("component", "campaigns"),
-		Prompt: func(name string) error { return dialer.CheckPrompts(promptDir(a.cfg), []string{name}) }})
-	// A replied ticket gets its 回访 in the standing campaign, in the reply's transaction.
-	tickets.OnTransition(s.CallbackOnReply())
-	campaignsOf[a] = s
-	return s, nil
-}
-
-func promptDir(cfg *Config) string {
-	if cfg.Dialer.PromptDir != "" {
-		return cfg.Dialer.PromptDir
-	}
-	return filepath.Join(cfg.DataDir, "prompts", "dialer")
-}
-
 // standingCallback is the 回访 campaign every replied ticket joins.
 func standingCallback(cfg DialerConfig) campaign.NewCampaign {
 	return campaign.NewCampaign{Name: "工单回访（自动）", CallerID: cfg.CallerID, Pace: 5, MaxConcurrent: 30,
@@ -75,41 +30,38 @@ func standingCallback(cfg DialerConfig) campaign.NewCampaign {
 			Busy: campaign.Retry{DelayMS: (10 * time.Minute).Milliseconds(), MaxAttempts: 3}, Failed: campaign.Retry{DelayMS: (30 * time.Minute).Milliseconds(), MaxAttempts: 2}}}
 }
 
-func wireDialer(ctx context.Context, a *App) error {
+// wireDialer builds the campaign service (its 回访 joins every ticket reply) and, with a trunk, the dialer and
+// click-to-call on their own SIP user agent.
+func wireDialer(ctx context.Context, a *App, tickets *ticketing.Service, mon *monitoring.Service) (*campaign.Service, error) {
 	cfg := a.cfg.Dialer
-	svc, err := campaignService(a)
-	if err != nil {
-		return err
-	}
-	dir := promptDir(a.cfg)
+	dir := cfg.PromptDir
+	svc := campaign.NewService(a.db, campaign.Options{Directory: campaign.MonitoringDirectory{Households: mon},
+		Holidays: campaign.CalendarHolidays{Cal: tickets.Calendar()}, Hooks: campaign.LinkHooks(mon, tickets),
+		Log:    a.log.With("component", "campaigns"),
+		Prompt: func(name string) error { return dialer.CheckPrompts(dir, []string{name}) }})
+	// A replied ticket gets its 回访 in the standing campaign, in the reply's transaction.
+	tickets.OnTransition(svc.CallbackOnReply())
 	if err := dialer.WritePrompts(dir); err != nil {
-		return fmt.Errorf("dialer prompts in %s (HOTLINE_DIALER_PROMPT_DIR): %v", dir, err)
+		return nil, fmt.Errorf("dialer prompts in %s (HOTLINE_DIALER_PROMPT_DIR): %v", dir, err)
 	}
 	if cfg.Callback {
 		if _, err := svc.EnsureStandingCallback(ctx, standingCallback(cfg)); err != nil {
-			return fmt.Errorf("standing 回访 campaign: %w", err)
+			return nil, fmt.Errorf("standing 回访 campaign: %w", err)
 		}
 	}
 	webC := &web.Campaigns{Service: svc}
 	a.webDeps.Campaigns = webC
 	if !cfg.Enabled || cfg.Trunk == "" {
 		a.log.Info("dialer: no calls placed by this process (HOTLINE_DIALER_ENABLED off or HOTLINE_DIALER_TRUNK empty)")
-		return nil
+		return svc, nil
 	}
-	host, port, _ := cfg.trunkHostPort()
-	bindHost, bindPortS, _ := net.SplitHostPort(cfg.SIPAddr)
-	bindPort, _ := strconv.Atoi(bindPortS)
 	log := a.log.With("component", "dialer")
-	ua, err := dialer.NewUA(dialer.UAConfig{BindHost: bindHost, BindPort: bindPort, ExternalIP: cfg.ExternalIP, PromptDir: dir, Log: log})
+	ua, err := dialer.NewUA(dialer.UAConfig{BindHost: cfg.BindHost, BindPort: cfg.BindPort, ExternalIP: cfg.ExternalIP, PromptDir: dir, Log: log})
 	if err != nil {
-		return err
-	}
-	mon, err := monitoringService(a)
-	if err != nil {
-		return err
+		return nil, err
 	}
 	phones := campaign.Phones{DB: a.db, Households: mon}
-	trunk := dialer.Trunk{Name: "default", Host: host, Port: port, Transport: cfg.TrunkTransport, Username: cfg.TrunkUser,
+	trunk := dialer.Trunk{Name: "default", Host: cfg.TrunkHost, Port: cfg.TrunkPort, Transport: cfg.TrunkTransport, Username: cfg.TrunkUser,
 		Password: cfg.TrunkPassword, Channels: cfg.TrunkChannels}
 	publish := func(ctx context.Context, topic, key string, payload any) error {
 		return ticketing.Publish(ctx, a.db, topic, key, payload)
@@ -118,35 +70,30 @@ func wireDialer(ctx context.Context, a *App) error {
 		DeadAfter: cfg.DeadAfter, StaleQueued: cfg.StaleQueued, DrainTimeout: a.cfg.ShutdownTimeout}, svc, a.rdb, ua, phones, publish, log)
 	for _, c := range d.Collectors() {
 		if err := a.reg.Register(c); err != nil {
-			return fmt.Errorf("dialer metrics: %w", err)
+			return nil, fmt.Errorf("dialer metrics: %w", err)
 		}
 	}
 	// Click-to-call CDRs and recordings go through telephony's call records; the household's timeline gets the
 	// call through its contact recorder.
-	recDir := a.cfg.Telephony.RecordingsDir
-	if recDir == "" {
-		recDir = filepath.Join(a.cfg.DataDir, "recordings")
-	}
 	tel := telephony.NewService(telephony.Options{DB: a.db, Log: log, Events: ticketlink.Events,
-		Contacts: outboundContacts{mon}, RecordingsDir: recDir})
+		Contacts: outboundContacts{mon}, RecordingsDir: a.cfg.Telephony.RecordingsDir})
 	clicker := &dialer.Clicker{UA: ua, Campaigns: svc, Phones: phones, Agents: agentPhones{db: a.db, rdb: a.rdb, prefix: a.cfg.RedisPrefix, uriTemplate: cfg.AgentURI},
 		CDRs: tel, Trunk: trunk, CallerID: cfg.CallerID, Ring: cfg.ClickRing, Log: log.With("part", "click-to-call")}
 	webC.Click = clicker
 	ready := make(chan struct{})
-	a.components = append(a.components,
-		component{name: "dialer sip", run: func(ctx context.Context) error { return ua.Serve(ctx, func() { close(ready) }) }},
-		component{name: "dialer", run: func(ctx context.Context) error {
-			select {
-			case <-ready:
-			case <-ctx.Done():
-				return nil
-			}
-			return d.Run(ctx)
-		}},
-		component{name: "click-to-call", run: clicker.Run},
-	)
+	// The user agent outlives the calls placed through it: it stops a stage after the dialer and click-to-call.
+	a.add(component{name: "dialer sip", stage: stageDialerSIP, run: func(ctx context.Context) error { return ua.Serve(ctx, func() { close(ready) }) }})
+	a.add(component{name: "dialer", stage: stageDialer, run: func(ctx context.Context) error {
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return nil
+		}
+		return d.Run(ctx)
+	}})
+	a.add(component{name: "click-to-call", stage: stageDialer, run: clicker.Run})
 	a.endpoints = append(a.endpoints, [2]string{"dialer", "udp://" + cfg.SIPAddr + " → trunk " + cfg.Trunk})
-	return nil
+	return svc, nil
 }
 
 // outboundContacts puts click-to-call CDRs on households' timelines as outbound calls (ticketlink.Contacts words
@@ -207,11 +154,7 @@ func (p agentPhones) AgentContacts(ctx context.Context, agent org.UserID) ([]sip
 
 // demoCampaign adds a draft survey over the demo households of 益阳市, ready to launch from the console.
 func demoCampaign(ctx context.Context, a *App) error {
-	svc, err := campaignService(a)
-	if err != nil {
-		return err
-	}
-	_, err = svc.Create(ctx, org.System, campaign.NewCampaign{Name: "益阳市监测户收入变化电话排查（示例）",
+	_, err := a.campaigns.Create(ctx, org.System, campaign.NewCampaign{Name: "益阳市监测户收入变化电话排查（示例）",
 		Purpose: campaign.PurposeCheckin, CallerID: a.cfg.Dialer.CallerID, OptOutKey: "9", Pace: 5, MaxConcurrent: 20,
 		Query: campaign.TargetQuery{RegionPrefix: "4309", MinDaysSinceContact: 30},
 		Script: campaign.Script{Questions: []campaign.Question{

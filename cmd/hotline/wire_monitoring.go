@@ -6,67 +6,46 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"hotline/migrations"
+	"hotline/ticketing"
 	"hotline/ticketing/monitoring"
 	"hotline/ticketing/monitoring/pii"
 	"hotline/ticketing/org"
 )
 
 func init() {
-	wirers = append(wirers, wireMonitoring)
-	demoSeeders = append(demoSeeders, demoHouseholds)
 	commands = append(commands,
 		command{name: "import", summary: "import [--flags] households FILE: load monitored households from CSV (UTF-8 or GBK); prints the report", run: runImport},
-		command{name: "demo-data", summary: "demo-data [--households N]: add N synthetic households (valid IDs, test phone ranges)", run: runDemoData},
+		command{name: "demo-data", summary: "demo-data [--demo-households N]: add N synthetic households (valid IDs, test phone ranges)", run: runDemoData},
 	)
-}
-
-var (
-	monitoringMu sync.Mutex
-	monitoringOf = map[*App]*monitoring.Service{}
-)
-
-// monitoringService returns the App's monitoring service (telephony's wirer calls it for the caller lookup and
-// to put calls on households' timelines).
-func monitoringService(a *App) (*monitoring.Service, error) {
-	monitoringMu.Lock()
-	defer monitoringMu.Unlock()
-	if s, ok := monitoringOf[a]; ok {
-		return s, nil
-	}
-	box, err := piiBox(a.cfg, hasEmbeddedData(a.cfg))
-	if err != nil {
-		return nil, err
-	}
-	s := newMonitoring(a.cfg, a.db, box, &org.RateLimiter{Redis: a.rdb, Prefix: a.cfg.RedisPrefix,
-		Limit: a.cfg.Security.PIILookupLimit, Window: time.Minute})
-	monitoringOf[a] = s
-	return s, nil
 }
 
 func newMonitoring(cfg *Config, db *pgxpool.Pool, box *pii.Box, lookups monitoring.Limiter) *monitoring.Service {
 	c := cfg.Monitoring
-	return monitoring.New(monitoring.Config{DB: db, Box: box, Log: newLogger(cfg, os.Stderr).With("component", "monitoring"), Lookups: lookups,
+	return monitoring.New(monitoring.Config{DB: db, Box: box, Log: slog.Default().With("component", "monitoring"), Lookups: lookups,
 		Clocks: monitoring.Clocks{LeadToIdentify: c.LeadToIdentify, IdentifyPublicity: c.IdentifyPublicity,
 			EliminationPublicity: c.EliminationPublicity, YellowBefore: c.YellowBefore}})
 }
 
-func wireMonitoring(ctx context.Context, a *App) error {
-	s, err := monitoringService(a)
+// wireMonitoring builds the households service and joins the verification loop to the ticket service (help
+// ticket → verification ticket → outcome moves the household).
+func wireMonitoring(ctx context.Context, a *App, tickets *ticketing.Service) (*monitoring.Service, error) {
+	box, err := piiBox(a.cfg, hasEmbeddedData(a.cfg))
 	if err != nil {
-		return err
+		return nil, err
 	}
+	s := newMonitoring(a.cfg, a.db, box, lookupLimiter(a))
+	s.AttachTickets(tickets)
 	a.webDeps.Monitoring = s
-	// The verification loop joins the ticketing service here once both are wired: see attachMonitoringTickets.
-	return attachMonitoringTickets(a, s)
+	return s, nil
 }
 
 // hasEmbeddedData reports whether the data directory holds the embedded PostgreSQL of `hotline up`: only then
@@ -122,10 +101,7 @@ func writeKeyFile(path, key string) error {
 
 // demoHouseholds loads the synthetic households on the first run of `hotline up`.
 func demoHouseholds(ctx context.Context, a *App) error {
-	s, err := monitoringService(a)
-	if err != nil {
-		return err
-	}
+	s := a.monitoring
 	n := a.cfg.Monitoring.DemoHouseholds
 	if n == 0 {
 		return nil
@@ -213,7 +189,7 @@ func runImport(ctx context.Context, cfg *Config, args []string, stdout io.Writer
 
 func runDemoData(ctx context.Context, cfg *Config, args []string, stdout io.Writer) error {
 	if len(args) > 0 {
-		return usageError{"usage: hotline demo-data [--households N]"}
+		return usageError{"usage: hotline demo-data [--demo-households N]"}
 	}
 	db, err := toolDB(ctx, cfg)
 	if err != nil {
@@ -242,13 +218,8 @@ func runDemoData(ctx context.Context, cfg *Config, args []string, stdout io.Writ
 	return nil
 }
 
-// attachMonitoringTickets joins the verification loop to the ticketing service (help ticket → verification
-// ticket → outcome moves the household), whatever order the wirers run in: ticketService builds the service once.
-func attachMonitoringTickets(a *App, s *monitoring.Service) error {
-	ts, err := ticketService(a)
-	if err != nil {
-		return err
-	}
-	s.AttachTickets(ts)
-	return nil
+// lookupLimiter counts look-ups by a full ID or phone number per user across every process (households, caller
+// lookup and the calls' caller filter share one count).
+func lookupLimiter(a *App) *org.RateLimiter {
+	return &org.RateLimiter{Redis: a.rdb, Prefix: a.cfg.RedisPrefix, Limit: a.cfg.Security.PIILookupLimit, Window: time.Minute}
 }

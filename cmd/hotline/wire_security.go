@@ -13,21 +13,17 @@ import (
 	"hotline/ticketing/org"
 )
 
-func init() {
-	wirers = append(wirers, wireSecurity)
-}
-
 // wireSecurity adds the metrics listener (apart from the console, so queue depths and call counts are not
 // public), the watcher that drops revoked tokens from this process's cache, and the daily purge of security
 // audit rows past their retention.
 func wireSecurity(ctx context.Context, a *App) error {
 	channel := a.cfg.RedisPrefix + "tokens:revoked"
 	a.webDeps.TokenChannel = channel
-	a.components = append(a.components, component{name: "token revocations", run: func(ctx context.Context) error {
+	a.add(component{name: "token revocations", stage: stageSweepers, run: func(ctx context.Context) error {
 		return org.WatchRevocations(ctx, a.rdb, channel, a.log)
 	}})
 	if r := a.cfg.Security.AuditRetention; r > 0 {
-		a.components = append(a.components, component{name: "security audit retention", run: func(ctx context.Context) error {
+		a.add(component{name: "security audit retention", stage: stageSweepers, run: func(ctx context.Context) error {
 			return purgeAudit(ctx, a, r)
 		}})
 	}
@@ -41,7 +37,7 @@ func wireSecurity(ctx context.Context, a *App) error {
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 			WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
 		a.endpoints = append(a.endpoints, [2]string{"metrics", "http://" + ln.Addr().String() + "/metrics"})
-		a.components = append(a.components, component{name: "metrics", run: func(ctx context.Context) error {
+		a.add(component{name: "metrics", stage: stageLast, run: func(ctx context.Context) error {
 			errc := make(chan error, 1)
 			go func() { errc <- srv.Serve(ln) }()
 			select {

@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"net"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
@@ -17,74 +15,52 @@ import (
 	"hotline/telephony/media"
 	"hotline/telephony/sipua"
 	"hotline/telephony/ticketlink"
+	"hotline/ticketing"
+	"hotline/ticketing/monitoring"
 	"hotline/ticketing/org"
 )
 
-func init() {
-	wirers = append(wirers, wireTelephony)
-	demoSeeders = append(demoSeeders, demoAgents)
-}
-
 // wireTelephony builds the telephony service (agents, CDRs, callbacks, recordings: always, for the API) and,
 // when SIP listeners are configured, the SIP server with intake as one component that drains on shutdown.
-func wireTelephony(ctx context.Context, a *App) error {
+func wireTelephony(ctx context.Context, a *App, tsvc *ticketing.Service, msvc *monitoring.Service) (*telephony.Service, error) {
 	tc := a.cfg.Telephony
-	tsvc, err := ticketService(a)
-	if err != nil {
-		return err
-	}
-	msvc, err := monitoringService(a)
-	if err != nil {
-		return err
-	}
-	recDir := tc.RecordingsDir
-	if recDir == "" {
-		recDir = filepath.Join(a.cfg.DataDir, "recordings")
-	}
 	svc := telephony.NewService(telephony.Options{DB: a.db, Log: a.log.With("component", "telephony"),
 		Events: ticketlink.Events, Tickets: ticketlink.Tickets{Svc: tsvc}, Callers: ticketlink.Callers{Svc: msvc},
 		Contacts: ticketlink.Contacts{Svc: msvc}, TicketAccess: ticketlink.Access{Svc: tsvc},
-		RecordingsDir: recDir, ACW: tc.ACW, Lookups: &org.RateLimiter{Redis: a.rdb, Prefix: a.cfg.RedisPrefix,
-			Limit: a.cfg.Security.PIILookupLimit, Window: time.Minute}})
+		RecordingsDir: tc.RecordingsDir, ACW: tc.ACW, Lookups: lookupLimiter(a)})
 	a.webDeps.Telephony = svc
-	a.components = append(a.components, component{name: "after-call work", run: svc.RunSweeper})
+	for _, c := range svc.StorageCollectors() {
+		if err := a.reg.Register(c); err != nil {
+			return nil, fmt.Errorf("telephony metrics: %w", err)
+		}
+	}
+	a.add(component{name: "after-call work", stage: stageSweepers, run: svc.RunSweeper})
 
-	listeners, err := sipListeners(tc)
-	if err != nil || len(listeners) == 0 {
-		return err
+	if len(tc.Listeners) == 0 {
+		return svc, nil
 	}
-	for i, l := range listeners {
+	for _, l := range tc.Listeners {
 		if err := probeListen(l); err != nil {
-			return fmt.Errorf("cannot listen for SIP on %s://%s (HOTLINE_SIP_LISTEN): %v; stop what uses it, choose another address, or set HOTLINE_SIP_LISTEN= to run without SIP", l.Transport, l.Addr, err)
-		}
-		if l.Transport == "tls" {
-			cert, err := tls.LoadX509KeyPair(tc.SIPTLSCert, tc.SIPTLSKey)
-			if err != nil {
-				return fmt.Errorf("HOTLINE_SIP_TLS_CERT/KEY: %v", err)
-			}
-			listeners[i].TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			return nil, fmt.Errorf("cannot listen for SIP on %s://%s (HOTLINE_SIP_LISTEN): %v; stop what uses it, choose another address, or set HOTLINE_SIP_LISTEN= to run without SIP", l.Transport, l.Addr, err)
 		}
 	}
-	trunks, _ := sipua.ParseTrunks(tc.Trunks)
-	lo, hi, _ := rtpPorts(tc.RTPPorts)
-	srv, err := sipua.New(sipua.Config{Listeners: listeners, ExternalHost: tc.ExternalHost, Trunks: trunks, Realm: tc.Realm,
-		MaxCalls: tc.MaxCalls, RatePerSource: tc.RatePerSource, DrainTimeout: tc.DrainTimeout, RTPPortStart: lo, RTPPortEnd: hi},
+	srv, err := sipua.New(sipua.Config{Listeners: tc.Listeners, ExternalHost: tc.ExternalHost, Trunks: tc.TrunkList, Realm: tc.Realm,
+		MaxCalls: tc.MaxCalls, RatePerSource: tc.RatePerSource, DrainTimeout: tc.DrainTimeout, RTPPortStart: tc.RTPLo, RTPPortEnd: tc.RTPHi},
 		sipua.Deps{DB: a.db, Redis: a.rdb, Prefix: a.cfg.RedisPrefix, Log: a.log.With("component", "sip"), Registry: a.reg})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	prompts, err := loadPrompts(a, tc)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	hours, _ := intake.ParseHours(tc.ServiceHours, nil)
 	in := intake.New(intake.Config{QueueLimit: tc.QueueLimit, RingTimeout: tc.RingTimeout, AnswerDelay: tc.AnswerDelay,
-		VoicemailMax: tc.VoicemailMax, Hours: hours, Prompts: prompts}, svc, srv, a.log.With("component", "intake"))
+		VoicemailMax: tc.VoicemailMax, Hours: tc.Hours, Prompts: prompts}, svc, srv, a.log.With("component", "intake"))
 	a.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hotline_queue_waiting",
 		Help: "Callers waiting for an agent in this process."}, func() float64 { return float64(in.Waiting()) }))
-	// One component: the queue dispatcher lives as long as the SIP server, which drains (new INVITEs 503, calls
-	// finish, up to HOTLINE_SIP_DRAIN_TIMEOUT) when the component is stopped.
-	a.components = append(a.components, component{name: "sip", run: func(ctx context.Context) error {
+	// One component, stopped first: the SIP server drains (new INVITEs 503, calls finish, up to
+	// HOTLINE_SIP_DRAIN_TIMEOUT) while the queue dispatcher keeps serving the calls still up.
+	a.add(component{name: "sip", stage: stageCalls, run: func(ctx context.Context) error {
 		g, gctx := errgroup.WithContext(ctx)
 		qctx, stopQueue := context.WithCancel(context.WithoutCancel(gctx))
 		g.Go(func() error { return in.Run(qctx) })
@@ -95,11 +71,11 @@ func wireTelephony(ctx context.Context, a *App) error {
 		return g.Wait()
 	}})
 	var addrs []string
-	for _, l := range listeners {
+	for _, l := range tc.Listeners {
 		addrs = append(addrs, l.Transport+"://"+l.Addr)
 	}
 	a.endpoints = append(a.endpoints, [2]string{"sip", strings.Join(addrs, " ")})
-	return nil
+	return svc, nil
 }
 
 // probeListen checks at start that a SIP address can be bound, so a taken port is a clear start-up error rather

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"sync"
 	"time"
 
 	"hotline/ticketing"
@@ -14,52 +12,29 @@ import (
 	"hotline/web"
 )
 
-// ticketingParts are the ticketing pieces of one App, built once on first use so other features' wirers can
-// reach the service whatever order the wirers run in.
+// ticketingParts are the ticketing pieces of one App.
 type ticketingParts struct {
 	svc    *ticketing.Service
 	relay  *ticketing.Relay
 	queues *ticketing.Queues
-	err    error
 }
 
-var (
-	ticketingMu sync.Mutex
-	ticketingOf = map[*App]*ticketingParts{}
-)
-
-// ticketService returns the App's ticket service (other features' wirers call it to create tickets and to
-// register transition hooks).
-func ticketService(a *App) (*ticketing.Service, error) {
-	p := ticketingFor(a)
-	return p.svc, p.err
+func init() {
+	commands = append(commands, command{name: "queues", summary: "queues rebuild: refill every unit's Redis queue from PostgreSQL (after Redis lost its data)", run: runQueues})
 }
 
-func ticketingFor(a *App) *ticketingParts {
-	ticketingMu.Lock()
-	defer ticketingMu.Unlock()
-	if p, ok := ticketingOf[a]; ok {
-		return p
-	}
-	p := &ticketingParts{}
-	ticketingOf[a] = p
+// wireTicketing builds the ticket service, the outbox relay and the unit queues, with their metrics, the ticket
+// API, and the relay and SLA sweeper components.
+func wireTicketing(ctx context.Context, a *App) (*ticketingParts, error) {
 	c := a.cfg.Ticketing
 	cal := calendar.Default()
-	if c.HolidaysFile != "" {
-		f, err := os.Open(c.HolidaysFile)
-		if err != nil {
-			p.err = fmt.Errorf("HOTLINE_HOLIDAYS_FILE: %v", err)
-			return p
-		}
-		defer f.Close()
-		if cal, err = calendar.Parse(f); err != nil {
-			p.err = fmt.Errorf("HOTLINE_HOLIDAYS_FILE: %v", err)
-			return p
-		}
+	if c.Calendar != nil {
+		cal = c.Calendar
 	}
 	if _, last := cal.Years(); time.Now().Year() > last {
 		a.log.Warn("the holiday calendar ends before this year: only weekends count as days off; load a newer one with HOTLINE_HOLIDAYS_FILE", "calendar_until", last)
 	}
+	p := &ticketingParts{}
 	p.relay = ticketing.NewRelay(a.db, a.rdb, ticketing.RelayOptions{Prefix: a.cfg.RedisPrefix, Batch: c.OutboxBatch,
 		PollInterval: c.OutboxPoll, EventsMaxLen: int64(c.EventsMaxLen), Log: a.log.With("component", "outbox-relay")})
 	p.queues = ticketing.NewQueues(a.db, a.rdb, a.cfg.RedisPrefix)
@@ -70,35 +45,31 @@ func ticketingFor(a *App) *ticketingParts {
 			UrgentReplyHours: c.UrgentReplyHours, YellowShare: c.YellowShare,
 			ReplyDays: map[ticketing.Kind]int{ticketing.KindConsultation: short, ticketing.KindHelp: short,
 				ticketing.KindComplaint: long, ticketing.KindReport: long, ticketing.KindSuggestion: long}}})
-	return p
-}
-
-func init() {
-	wirers = append(wirers, wireTicketing)
-	demoSeeders = append(demoSeeders, demoTickets)
-	commands = append(commands, command{name: "queues", summary: "queues rebuild: refill every unit's Redis queue from PostgreSQL (after Redis lost its data)", run: runQueues})
-}
-
-func wireTicketing(ctx context.Context, a *App) error {
-	p := ticketingFor(a)
-	if p.err != nil {
-		return p.err
-	}
 	if err := ticketing.RegisterMetrics(a.reg, a.db, p.queues, a.log); err != nil {
-		return fmt.Errorf("ticketing metrics: %w", err)
+		return nil, fmt.Errorf("ticketing metrics: %w", err)
 	}
 	for _, c := range p.relay.Collectors() {
 		if err := a.reg.Register(c); err != nil {
-			return fmt.Errorf("ticketing metrics: %w", err)
+			return nil, fmt.Errorf("ticketing metrics: %w", err)
 		}
 	}
 	a.webDeps.Tickets = &web.Tickets{Service: p.svc, Queues: p.queues, RedisPrefix: a.cfg.RedisPrefix, PublicLimit: a.cfg.Ticketing.PublicQueryLimit}
-	a.components = append(a.components,
-		component{name: "outbox relay", run: p.relay.Run},
-		component{name: "sla sweeper", run: func(ctx context.Context) error { return p.svc.RunSweeper(ctx, a.cfg.Ticketing.SweepInterval) }},
-	)
+	a.add(component{name: "outbox relay", stage: stageRelay, run: p.relay.Run,
+		// The final pass publishes what the stages before wrote while they drained (CDR events, last tickets).
+		after: func(ctx context.Context) error {
+			for {
+				n, err := p.relay.PublishOnce(ctx)
+				if err != nil || n == 0 {
+					return err
+				}
+			}
+		}})
+	a.add(component{name: "queue guard", stage: stageSweepers, run: func(ctx context.Context) error {
+		return p.queues.RunGuard(ctx, c.QueueGuard, a.log.With("component", "queue-guard"))
+	}})
+	a.add(component{name: "sla sweeper", stage: stageSweepers, run: func(ctx context.Context) error { return p.svc.RunSweeper(ctx, a.cfg.Ticketing.SweepInterval) }})
 	a.endpoints = append(a.endpoints, [2]string{"events", "redis stream " + ticketing.EventsKey(a.cfg.RedisPrefix)})
-	return nil
+	return p, nil
 }
 
 func runQueues(ctx context.Context, cfg *Config, args []string, stdout io.Writer) error {
@@ -108,8 +79,7 @@ func runQueues(ctx context.Context, cfg *Config, args []string, stdout io.Writer
 	if len(args) == 0 {
 		return usageError{"queues needs a subcommand: rebuild"}
 	}
-	log := newLogger(cfg, stdout)
-	db, rdb, err := connect(ctx, cfg, log)
+	db, rdb, err := connect(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -125,10 +95,7 @@ func runQueues(ctx context.Context, cfg *Config, args []string, stdout io.Writer
 
 // demoTickets opens a few tickets on first run so the consoles have something to show.
 func demoTickets(ctx context.Context, a *App) error {
-	svc, err := ticketService(a)
-	if err != nil {
-		return err
-	}
+	svc := a.tickets.svc
 	hh := int64(1)
 	for _, nt := range []ticketing.NewTicket{
 		{Source: ticketing.SourcePhone, CallerName: "刘建国", CallerPhone: "13807371234", RegionCode: "430903", HouseholdID: &hh,

@@ -597,3 +597,41 @@ func tailFile(p string, n int) string {
 	b, _ := os.ReadFile(p)
 	return lastLines(string(b), n)
 }
+
+// RestartPostgres stops PostgreSQL with sig (SIGQUIT: immediate shutdown, crash recovery on start — as if the
+// machine failed; SIGINT: fast shutdown) and starts it again on the same data and port. For fault tests.
+func (rt *Runtime) RestartPostgres(ctx context.Context, sig syscall.Signal, down time.Duration) error {
+	bins, err := FindBinaries(rt.opts.PGBinDir)
+	if err != nil {
+		return err
+	}
+	cred, err := pgCredential()
+	if err != nil {
+		return err
+	}
+	rt.pg.Process.Signal(sig)
+	waitOrKill(rt.pg, rt.pgDone, 30*time.Second)
+	select {
+	case <-time.After(down):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return rt.startPostgres(ctx, bins, filepath.Join(rt.opts.Dir, "postgres"), cred)
+}
+
+// RestartRedis stops Redis with sig (SIGKILL: no final AOF flush) and starts it again on the same data and port.
+// For fault tests.
+func (rt *Runtime) RestartRedis(ctx context.Context, sig syscall.Signal, down time.Duration) error {
+	bins, err := FindBinaries(rt.opts.PGBinDir)
+	if err != nil {
+		return err
+	}
+	rt.redis.Process.Signal(sig)
+	waitOrKill(rt.redis, rt.redisDone, 10*time.Second)
+	select {
+	case <-time.After(down):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return rt.startRedis(ctx, bins)
+}

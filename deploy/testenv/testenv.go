@@ -25,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
 
 	"hotline/deploy/localrt"
 	"hotline/migrations"
@@ -181,15 +182,36 @@ func DatabaseURL(t testing.TB) string {
 	return newDatabase(t, template)
 }
 
-// DB returns a pool on a fresh, migrated and seeded database of this test's own.
+// DB returns a pool on a fresh, migrated and seeded database of this test's own. The pool fails the test if a
+// goroutine acquires a second connection while it holds one (see nestedGuard).
 func DB(t testing.TB) *pgxpool.Pool {
 	t.Helper()
+	return DBWith(t, nil)
+}
+
+// DBWith is DB with the pool configuration adjusted by tune (e.g. a small MaxConns), if not nil.
+func DBWith(t testing.TB, tune func(*pgxpool.Config)) *pgxpool.Pool {
+	t.Helper()
 	url := DatabaseURL(t)
-	pool, err := pgxpool.New(context.Background(), url)
+	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		t.Fatalf("testenv: pool: %v", err)
 	}
-	t.Cleanup(pool.Close)
+	g := newNestedGuard()
+	cfg.ConnConfig.Tracer = g
+	if tune != nil {
+		tune(cfg)
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("testenv: pool: %v", err)
+	}
+	t.Cleanup(func() {
+		pool.Close()
+		if msg := g.report(); msg != "" {
+			t.Error(msg)
+		}
+	})
 	return pool
 }
 
@@ -219,4 +241,18 @@ func Redis(t testing.TB) (*redis.Client, string) {
 		c.Close()
 	})
 	return c, prefix
+}
+
+// MainNoLeaks is Main that also fails the run when goroutines outlive the tests (go.uber.org/goleak): every
+// goroutine a package starts must have an owner that stops it. Use it in packages that start goroutines.
+func MainNoLeaks(m *testing.M, ignore ...goleak.Option) int {
+	code := Main(m)
+	if code != 0 {
+		return code
+	}
+	if err := goleak.Find(ignore...); err != nil {
+		fmt.Fprintf(os.Stderr, "goleak: goroutines left running after the tests:\n%v\n", err)
+		return 1
+	}
+	return 0
 }

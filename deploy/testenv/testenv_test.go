@@ -3,7 +3,10 @@ package testenv
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 func TestMain(m *testing.M) { os.Exit(Main(m)) }
@@ -36,5 +39,47 @@ func TestRedisPrefixIsolation(t *testing.T) {
 	}
 	if n, _ := c1.Exists(ctx, p2+"k").Result(); n != 0 {
 		t.Fatal("key visible under the other prefix")
+	}
+}
+
+// The guard sees a pool query made while the same goroutine holds a transaction.
+func TestNestedAcquireIsCaught(t *testing.T) {
+	ctx := context.Background()
+	g := newNestedGuard()
+	cfg, err := pgxpool.ParseConfig(DatabaseURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.Tracer = g
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	// Sequential use is fine.
+	if _, err := pool.Exec(ctx, `SELECT 1`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT 1`); err != nil {
+		t.Fatal(err)
+	}
+	tx.Rollback(ctx)
+	if msg := g.report(); msg != "" {
+		t.Fatalf("sequential use flagged: %s", msg)
+	}
+	tx, err = pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `SELECT 1`); err != nil { // the nested acquisition
+		t.Fatal(err)
+	}
+	tx.Rollback(ctx)
+	if msg := g.report(); !strings.Contains(msg, "TestNestedAcquireIsCaught") {
+		t.Fatalf("nested acquisition not reported with its stack: %q", msg)
 	}
 }

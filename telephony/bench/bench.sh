@@ -25,7 +25,7 @@ cp "$root/telephony/media/prompts/short.wav" "$work/prompts/queue.wav"
 
 HOTLINE_PROMPTS_DIR="$work/prompts" HOTLINE_LOG_LEVEL=warn HOTLINE_QUEUE_LIMIT=10m HOTLINE_SIP_MAX_CALLS=4000 HOTLINE_SIP_RATE_PER_SOURCE=100000 \
 HOTLINE_SIP_LISTEN="udp:127.0.0.1:$sip" HOTLINE_SIP_TRUNKS="name=bench,net=127.0.0.1/32,numbers=12345" \
-  "$work/hotline" up --data-dir "$work/data" --http "127.0.0.1:$http" --pg-port "$pg" --redis-port "$rds" >"$work/hotline.log" 2>&1 &
+  "$work/hotline" up --data-dir "$work/data" --http-addr "127.0.0.1:$http" --pg-port "$pg" --redis-port "$rds" >"$work/hotline.log" 2>&1 &
 hl=$!
 cleanup() {
   kill -TERM "$hl" 2>/dev/null || true; wait "$hl" 2>/dev/null || true

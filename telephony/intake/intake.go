@@ -457,7 +457,8 @@ func (k *call) talk(a telephony.Agent, leg *sipua.Leg, stopHold func(), log *slo
 	path, rel := k.recordingPath("call")
 	rec, err := media.NewRecorder(path, 2, k.codec)
 	if err != nil {
-		log.Warn("call not recorded", "err", err)
+		k.in.svc.RecordingFailed(err)
+		rec = nil
 	} else {
 		rec.Start(now)
 		k.rec.Store(rec)
@@ -511,8 +512,10 @@ func (k *call) talk(a telephony.Agent, leg *sipua.Leg, stopHold func(), log *slo
 	if rec != nil {
 		size, dur, err := rec.Close()
 		if err != nil {
-			log.Warn("recording not saved", "err", err)
+			k.in.svc.RecordingFailed(err)
+			os.Remove(path)
 		} else {
+			k.in.svc.RecordingSaved()
 			nr = &telephony.NewRecording{CallID: k.id, Kind: "call", Path: rel, Channels: 2, Bytes: size, Duration: dur}
 		}
 	}
@@ -535,13 +538,17 @@ func (k *call) voicemail(prompt media.Prompt, why string) bool {
 	path, rel := k.recordingPath("voicemail")
 	rec, err := media.NewRecorder(path, 1, k.codec)
 	if err != nil {
-		k.log.Error("voicemail cannot be recorded", "err", err)
-		k.end.Reason = "record_failed"
-		return false
+		// The disk is full (or the directory unwritable): the caller still leaves the message and gets a ticket
+		// and a callback task; only the recording is missing.
+		k.in.svc.RecordingFailed(err)
+		rec = nil
 	}
 	k.drainDigits()
-	rec.Start(time.Now())
-	k.rec.Store(rec)
+	began := time.Now()
+	if rec != nil {
+		rec.Start(began)
+		k.rec.Store(rec)
+	}
 	mctx, cancel := context.WithTimeout(k.ctx, cfg.VoicemailMax)
 	reason := "message_limit"
 	for {
@@ -558,15 +565,28 @@ func (k *call) voicemail(prompt media.Prompt, why string) bool {
 		}
 	}
 	cancel()
-	k.rec.Store(nil)
-	size, dur, err := rec.Close()
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		k.log.Error("voicemail not saved", "err", err)
-	}
 	k.end.EndedAt = time.Now()
 	k.end.Reason = why + "/" + reason
-	if err != nil || dur < cfg.MinMessage {
-		os.Remove(path)
+	var nr *telephony.NewRecording
+	dur := k.end.EndedAt.Sub(began)
+	if rec != nil {
+		k.rec.Store(nil)
+		size, rdur, err := rec.Close()
+		switch {
+		case err == nil:
+			k.in.svc.RecordingSaved()
+			dur = rdur
+			nr = &telephony.NewRecording{CallID: k.id, Kind: "voicemail", Path: rel, Channels: 1, Bytes: size, Duration: rdur}
+		case errors.Is(err, os.ErrNotExist):
+		default:
+			k.in.svc.RecordingFailed(err)
+			os.Remove(path)
+		}
+	}
+	if dur < cfg.MinMessage {
+		if nr != nil {
+			os.Remove(path)
+		}
 		k.end.Disposition = telephony.DispAbandoned // no message: still a missed call to ring back
 		return false
 	}
@@ -574,8 +594,7 @@ func (k *call) voicemail(prompt media.Prompt, why string) bool {
 	if len(k.households) == 1 {
 		region = k.households[0].Region
 	}
-	ticket, err := k.in.svc.FinishVoicemail(context.WithoutCancel(k.ctx), k.id, k.start.Caller, region,
-		telephony.NewRecording{CallID: k.id, Kind: "voicemail", Path: rel, Channels: 1, Bytes: size, Duration: dur}, k.end)
+	ticket, err := k.in.svc.FinishVoicemail(context.WithoutCancel(k.ctx), k.id, k.start.Caller, region, nr, dur, k.end)
 	if err != nil {
 		k.log.Error("voicemail not stored", "err", err)
 		k.end.Disposition, k.end.Reason = telephony.DispFailed, "voicemail_store_failed"

@@ -91,6 +91,7 @@ type rigOpts struct {
 	drainTimeout time.Duration
 	registry     *prometheus.Registry
 	maxCalls     int
+	recDir       string // default: a fresh temporary directory
 }
 
 // newRig starts hotline's SIP side on a free loopback port, with trunks "main" (127.0.0.1), "other" (127.0.0.3)
@@ -99,7 +100,10 @@ func newRig(t *testing.T, o rigOpts) *rig {
 	t.Helper()
 	db := testenv.DB(t)
 	rdb, prefix := testenv.Redis(t)
-	r := &rig{t: t, db: db, events: &eventLog{}, recDir: testenv.TempDir(t)}
+	r := &rig{t: t, db: db, events: &eventLog{}, recDir: o.recDir}
+	if r.recDir == "" {
+		r.recDir = testenv.TempDir(t)
+	}
 	// The real ticketing core and monitoring records, on this test's database.
 	r.tsvc = ticketing.NewService(db, ticketing.Options{})
 	key, _ := pii.ParseKey(pii.NewKey())

@@ -38,10 +38,15 @@ func (t Tickets) CreateVoicemailTicket(ctx context.Context, tx pgx.Tx, v telepho
 	if v.CallerPhone != "" {
 		shown = phone.Mask(v.CallerPhone)
 	}
+	content := fmt.Sprintf("12345 热线语音留言：来电 %s 于 %s 留言 %d 秒（录音 #%d，通话 #%d）。请收听录音，补充诉求、更正类别后派单，并回拨来电人。",
+		shown, v.ReceivedAt.In(calendar.CST).Format("2006-01-02 15:04"), secs, v.RecordingID, v.CallID)
+	if v.RecordingID == 0 { // the message could not be written (disk full): ring the caller back for it
+		content = fmt.Sprintf("12345 热线语音留言：来电 %s 于 %s 留言约 %d 秒，录音保存失败（通话 #%d）。请回拨来电人了解诉求。",
+			shown, v.ReceivedAt.In(calendar.CST).Format("2006-01-02 15:04"), secs, v.CallID)
+	}
 	nt := ticketing.NewTicket{
 		Source: ticketing.SourceVoicemail, CallerPhone: v.CallerPhone, Kind: ticketing.KindConsultation, Category: "policy_question",
-		Content: fmt.Sprintf("12345 热线语音留言：来电 %s 于 %s 留言 %d 秒（录音 #%d，通话 #%d）。请收听录音，补充诉求、更正类别后派单，并回拨来电人。",
-			shown, v.ReceivedAt.In(calendar.CST).Format("2006-01-02 15:04"), secs, v.RecordingID, v.CallID),
+		Content:        content,
 		IdempotencyKey: "voicemail:" + strconv.FormatInt(int64(v.CallID), 10),
 	}
 	if v.HouseholdID != 0 {

@@ -16,7 +16,7 @@ import (
 	"hotline/ticketing/org"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(testenv.MainNoLeaks(m)) }
 
 // staticDirectory stands for the monitoring records in these tests: a fixed list of households.
 type staticDirectory []Household

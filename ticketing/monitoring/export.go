@@ -49,7 +49,7 @@ func (s *Service) Export(ctx context.Context, actor org.Actor, q Query, reveal b
 		if total > 0 && total-len(ids) < 500 {
 			pq.Limit = total - len(ids)
 		}
-		page, err := s.search(ctx, sc, pq)
+		page, err := s.search(ctx, s.db, sc, pq)
 		if err != nil {
 			return 0, err
 		}

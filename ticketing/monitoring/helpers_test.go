@@ -15,7 +15,7 @@ import (
 	"hotline/ticketing/org"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(testenv.MainNoLeaks(m)) }
 
 // testClock is a settable clock.
 type testClock struct {

@@ -30,7 +30,7 @@ func (s *Service) lookupAllowed(ctx context.Context, a org.Actor) error {
 }
 
 // auditLookup records who looked up which number (masked) and which households it found.
-func (s *Service) auditLookup(ctx context.Context, a org.Actor, q Query, found []org.HouseholdID) error {
+func (s *Service) auditLookup(ctx context.Context, db org.DB, a org.Actor, q Query, found []org.HouseholdID) error {
 	detail := map[string]any{"households": found}
 	if p := strings.TrimSpace(q.Phone); p != "" {
 		detail["phone"] = maskRaw(p)
@@ -38,7 +38,7 @@ func (s *Service) auditLookup(ctx context.Context, a org.Actor, q Query, found [
 	if id := strings.TrimSpace(q.IDNumber); id != "" {
 		detail["id_number"] = maskID(id)
 	}
-	return org.Audit(ctx, s.db, a, org.AuditEntry{Kind: org.AuditLookup, Object: "households", Detail: detail})
+	return org.Audit(ctx, db, a, org.AuditEntry{Kind: org.AuditLookup, Object: "households", Detail: detail})
 }
 
 func maskRaw(p string) string {

@@ -40,7 +40,13 @@ type Page struct {
 // that). A search by a full phone or ID number confirms a guess, so it is a look-up of personal data: it needs
 // lookup_pii, is rate-limited per user and leaves a row in the security audit log (lookup).
 func (s *Service) Search(ctx context.Context, actor org.Actor, q Query) (Page, error) {
-	sc, err := ScopeOf(ctx, s.db, actor)
+	return s.SearchTx(ctx, s.db, actor, q)
+}
+
+// SearchTx is Search on db: a caller inside a transaction passes it, so the search does not wait for a second
+// pooled connection while the transaction holds one (issue 15).
+func (s *Service) SearchTx(ctx context.Context, db org.DB, actor org.Actor, q Query) (Page, error) {
+	sc, err := ScopeOf(ctx, db, actor)
 	if err != nil {
 		return Page{}, err
 	}
@@ -50,7 +56,7 @@ func (s *Service) Search(ctx context.Context, actor org.Actor, q Query) (Page, e
 			return Page{}, err
 		}
 	}
-	page, err := s.search(ctx, sc, q)
+	page, err := s.search(ctx, db, sc, q)
 	if err != nil || !exact {
 		return page, err
 	}
@@ -58,11 +64,11 @@ func (s *Service) Search(ctx context.Context, actor org.Actor, q Query) (Page, e
 	for i, h := range page.Households {
 		ids[i] = h.ID
 	}
-	return page, s.auditLookup(ctx, actor, q, ids)
+	return page, s.auditLookup(ctx, db, actor, q, ids)
 }
 
 // search runs a query inside a scope.
-func (s *Service) search(ctx context.Context, sc Scope, q Query) (Page, error) {
+func (s *Service) search(ctx context.Context, db org.DB, sc Scope, q Query) (Page, error) {
 	v := &org.ValidationError{}
 	var where []string
 	var args []any
@@ -158,7 +164,7 @@ func (s *Service) search(ctx context.Context, sc Scope, q Query) (Page, error) {
 		sql += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	sql += ` ORDER BY h.id LIMIT ` + arg(q.Limit+1)
-	rows, _ := s.db.Query(ctx, sql, args...)
+	rows, _ := db.Query(ctx, sql, args...)
 	hs, err := pgx.CollectRows(rows, scanHousehold)
 	if err != nil {
 		return Page{}, fmt.Errorf("search households: %w", err)

@@ -44,7 +44,9 @@ func (r redactHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	return redactHandler{r.next.WithAttrs(red)}
 }
 
-func (r redactHandler) WithGroup(name string) slog.Handler { return redactHandler{r.next.WithGroup(name)} }
+func (r redactHandler) WithGroup(name string) slog.Handler {
+	return redactHandler{r.next.WithGroup(name)}
+}
 
 func redactAttr(a slog.Attr) slog.Attr {
 	v := a.Value.Resolve()
