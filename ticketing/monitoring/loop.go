@@ -85,7 +85,9 @@ func (s *Service) RaiseLeadTx(ctx context.Context, tx pgx.Tx, actor org.Actor, l
 	}
 	var st Status
 	var township, number string
-	err := tx.QueryRow(ctx, `SELECT status, township_code, number FROM households WHERE id = $1 FOR UPDATE`, l.HouseholdID).
+	// NO KEY UPDATE, not UPDATE: tickets hold KEY SHARE on their household (tickets_household_fk), and two help
+	// tickets of one household created at once would otherwise deadlock, each waiting for the other's key lock.
+	err := tx.QueryRow(ctx, `SELECT status, township_code, number FROM households WHERE id = $1 FOR NO KEY UPDATE`, l.HouseholdID).
 		Scan(&st, &township, &number)
 	if isNoRows(err) {
 		return ticketing.Ticket{}, org.Invalid("household_id", fmt.Sprintf("household %d does not exist", l.HouseholdID))
@@ -154,7 +156,7 @@ func (s *Service) RaiseLeadTx(ctx context.Context, tx pgx.Tx, actor org.Actor, l
 // Every outcome closes the running lead clock and leaves an event linked to the ticket.
 func (s *Service) ApplyOutcomeTx(ctx context.Context, tx pgx.Tx, actor org.Actor, id org.HouseholdID, outcome string, ticketID int64, reply string) error {
 	var st Status
-	err := tx.QueryRow(ctx, `SELECT status FROM households WHERE id = $1 FOR UPDATE`, id).Scan(&st)
+	err := tx.QueryRow(ctx, `SELECT status FROM households WHERE id = $1 FOR NO KEY UPDATE`, id).Scan(&st)
 	if isNoRows(err) {
 		return notFound(id)
 	}

@@ -122,7 +122,7 @@ func (s *Service) ActTx(ctx context.Context, tx pgx.Tx, actor org.Actor, id org.
 	var measures int
 	err := tx.QueryRow(ctx, `SELECT status, publicity_kind, publicity_until,
 		(SELECT count(*) FROM household_measures m WHERE m.household_id = h.id)
-		FROM households h WHERE id = $1 FOR UPDATE`, id).Scan(&st, &pubKind, &pubUntil, &measures)
+		FROM households h WHERE id = $1 FOR NO KEY UPDATE`, id).Scan(&st, &pubKind, &pubUntil, &measures)
 	if isNoRows(err) {
 		return notFound(id)
 	}

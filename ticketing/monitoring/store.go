@@ -52,7 +52,7 @@ func (s *Service) Get(ctx context.Context, id org.HouseholdID) (Household, error
 func (s *Service) get(ctx context.Context, db org.DB, id org.HouseholdID, forUpdate bool) (Household, error) {
 	q := `SELECT ` + householdCols + ` FROM households h WHERE h.id = $1`
 	if forUpdate {
-		q += ` FOR UPDATE`
+		q += ` FOR NO KEY UPDATE`
 	}
 	rows, _ := db.Query(ctx, q, id)
 	h, err := pgx.CollectExactlyOneRow(rows, scanHousehold)
@@ -156,7 +156,7 @@ func (s *Service) Update(ctx context.Context, actor org.Actor, id org.HouseholdI
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		var cur int
 		var number string
-		err := tx.QueryRow(ctx, `SELECT version, number FROM households WHERE id = $1 FOR UPDATE`, id).Scan(&cur, &number)
+		err := tx.QueryRow(ctx, `SELECT version, number FROM households WHERE id = $1 FOR NO KEY UPDATE`, id).Scan(&cur, &number)
 		if isNoRows(err) {
 			return notFound(id)
 		}
