@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the system packages hotline needs, only those missing, so a second run installs nothing.
 #   deploy/install-deps.sh run    what `hotline up` needs: PostgreSQL server, Redis
-#   deploy/install-deps.sh test   plus the SIP test peer SIPp (sip-tester) and the security scanners gosec and
-#                                 govulncheck (from the Go module proxy, into GOBIN); prompts are embedded, so
-#                                 espeak-ng/sox are needed only to remake them (telephony/media/prompts/make_prompts.sh)
+#   deploy/install-deps.sh test   plus the SIP test peer SIPp (sip-tester), Chromium and a CJK font for the console's
+#                                 browser tests, and the security scanners gosec and govulncheck (from the Go module
+#                                 proxy, into GOBIN); prompts are embedded, so espeak-ng/sox are needed only to remake
+#                                 them (telephony/media/prompts/make_prompts.sh)
 set -euo pipefail
 what=${1:-run}
 
@@ -20,6 +21,9 @@ have_pg || need+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if [ "$what" = test ]; then
   command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
+  # The console's browser tests: headless Chromium, and a Chinese font so screenshots show text.
+  [ -x /usr/bin/chromium ] || need+=(chromium)
+  [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || fc-list 2>/dev/null | grep -qi "noto sans cjk" || need+=(fonts-wqy-microhei)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 

@@ -170,7 +170,7 @@ func (s *Service) LinkTicket(ctx context.Context, actor org.Actor, id CallID, ti
 	}
 	// Linking hands the call's recording to the ticket's readers: only someone who may see the call may do it
 	// (a county head may read KPIs but not link other people's calls to his tickets).
-	if err := MaySeeCall(actor, c); err != nil {
+	if MaySeeCall(actor, c) != nil && !(actor.Role == org.RoleAgent && s.onCall(ctx, actor.UserID, id)) {
 		return CDR{}, forbidden("link_ticket")
 	}
 	if ticket <= 0 {
@@ -195,4 +195,106 @@ func (s *Service) LinkTicket(ctx context.Context, actor org.Actor, id CallID, ti
 		return CDR{}, fmt.Errorf("link call %d to ticket %d: %w", id, ticket, err)
 	}
 	return s.CDR(ctx, actor, id)
+}
+
+// CallerForTicket returns the full number of a call the actor is opening a ticket for, so the ticket carries the
+// caller's number without the console ever holding it: the agent who took the call or a supervisor, and only
+// while the call is not linked to another ticket.
+func (s *Service) CallerForTicket(ctx context.Context, actor org.Actor, id CallID) (string, error) {
+	c, err := GetCDR(ctx, s.db, id)
+	if err != nil {
+		return "", err
+	}
+	if !supervising(actor) && !(actor.Role == org.RoleAgent && (c.AgentID == actor.UserID || s.onCall(ctx, actor.UserID, id))) {
+		return "", forbidden("link_ticket")
+	}
+	if c.TicketID != 0 {
+		return "", &org.StateError{Action: "link_ticket", State: "linked", Allowed: []string{}, Reason: org.ErrState}
+	}
+	return c.Caller, nil
+}
+
+// LinkTicketTx links a call and its recordings to the ticket created for it in the same transaction (the ticket
+// API's create with call_id); CallerForTicket has checked the actor. A call linked meanwhile is a conflict.
+func (s *Service) LinkTicketTx(ctx context.Context, tx pgx.Tx, id CallID, ticket int64) error {
+	tag, err := tx.Exec(ctx, `UPDATE calls SET ticket_id = $2 WHERE id = $1 AND (ticket_id IS NULL OR ticket_id = $2)`, id, ticket)
+	if err != nil {
+		return fmt.Errorf("link call %d to ticket %d: %w", id, ticket, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return &org.StateError{Action: "link_ticket", State: "linked", Allowed: []string{}, Reason: org.ErrState}
+	}
+	if _, err := tx.Exec(ctx, `UPDATE recordings SET ticket_id = $2 WHERE call_id = $1 AND ticket_id IS NULL`, id, ticket); err != nil {
+		return fmt.Errorf("link recordings of call %d to ticket %d: %w", id, ticket, err)
+	}
+	return nil
+}
+
+// TicketCall is a call of a ticket as its page shows it: when, how long, and its recordings to play.
+type TicketCall struct {
+	ID          CallID       `json:"id"`
+	Caller      string       `json:"caller"` // masked without reveal_pii
+	OfferedAt   time.Time    `json:"offered_at"`
+	Disposition *Disposition `json:"disposition"`
+	TalkSeconds *float64     `json:"talk_seconds"`
+	Recordings  []Recording  `json:"recordings"`
+}
+
+// TicketCalls lists the calls and recordings linked to a ticket, for those who may see the ticket.
+func (s *Service) TicketCalls(ctx context.Context, actor org.Actor, ticket int64) ([]TicketCall, error) {
+	if s.access != nil {
+		if err := s.access.CanSeeTicket(ctx, actor, ticket); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := s.db.Query(ctx, `SELECT `+cdrCols+` FROM calls WHERE ticket_id = $1 ORDER BY id`, ticket)
+	if err != nil {
+		return nil, fmt.Errorf("calls of ticket %d: %w", ticket, err)
+	}
+	cdrs, err := pgx.CollectRows(rows, scanCDR)
+	if err != nil {
+		return nil, fmt.Errorf("calls of ticket %d: %w", ticket, err)
+	}
+	rows, err = s.db.Query(ctx, `SELECT id, call_id, kind, path, channels, bytes, duration_ms, coalesce(ticket_id, 0), created_at
+		FROM recordings WHERE ticket_id = $1 ORDER BY id`, ticket)
+	if err != nil {
+		return nil, fmt.Errorf("recordings of ticket %d: %w", ticket, err)
+	}
+	recs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Recording, error) {
+		var r Recording
+		var ms int64
+		err := row.Scan(&r.ID, &r.CallID, &r.Kind, &r.Path, &r.Channels, &r.Bytes, &ms, &r.TicketID, &r.CreatedAt)
+		r.Duration = float64(ms) / 1000
+		return r, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("recordings of ticket %d: %w", ticket, err)
+	}
+	out := make([]TicketCall, 0, len(cdrs))
+	byCall := map[CallID]int{}
+	for _, c := range cdrs {
+		if !actor.Can(org.PermRevealPII) {
+			c.Caller = phone.Mask(c.Caller)
+		}
+		byCall[c.ID] = len(out)
+		out = append(out, TicketCall{ID: c.ID, Caller: c.Caller, OfferedAt: c.OfferedAt, Disposition: c.Disposition,
+			TalkSeconds: c.TalkSeconds, Recordings: []Recording{}})
+	}
+	for _, r := range recs {
+		if i, ok := byCall[r.CallID]; ok {
+			out[i].Recordings = append(out[i].Recordings, r)
+		} else {
+			// A voicemail's recording is linked to its ticket even where the call row is not.
+			out = append(out, TicketCall{ID: r.CallID, OfferedAt: r.CreatedAt, Recordings: []Recording{r}})
+		}
+	}
+	return out, nil
+}
+
+// onCall reports whether the agent is taking the call now: the CDR names its agent only when the call ends, and the
+// agent saves the call's ticket while still talking.
+func (s *Service) onCall(ctx context.Context, agent org.UserID, id CallID) bool {
+	var n int
+	err := s.db.QueryRow(ctx, `SELECT count(*) FROM agent_status WHERE user_id = $1 AND call_id = $2`, agent, id).Scan(&n)
+	return err == nil && n > 0
 }

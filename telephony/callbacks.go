@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hotline/ticketing/org"
+	"hotline/ticketing/phone"
 	"strconv"
 	"time"
 
@@ -25,6 +26,13 @@ type Callback struct {
 	ClosedAt  *time.Time `json:"closed_at"`
 	ClosedBy  org.UserID `json:"closed_by,omitempty"`
 	Note      string     `json:"note"`
+}
+
+// masked is the task as published on the event stream: the number masked like every read path, since the
+// stream feeds consoles of every role (the full number stays in PostgreSQL; agents call back by task id).
+func (c Callback) masked() Callback {
+	c.Caller = phone.Mask(c.Caller)
+	return c
 }
 
 const callbackCols = `id, caller, reason, call_id, coalesce(ticket_id, 0), misses, status, created_at, updated_at, closed_at,
@@ -52,7 +60,7 @@ func (s *Service) openCallbackTx(ctx context.Context, tx pgx.Tx, caller, reason 
 	if err != nil {
 		return 0, fmt.Errorf("open callback task for call %d: %w", call, err)
 	}
-	return cb.ID, s.publish(ctx, tx, TopicCallback, strconv.FormatInt(int64(cb.ID), 10), cb)
+	return cb.ID, s.publish(ctx, tx, TopicCallback, strconv.FormatInt(int64(cb.ID), 10), cb.masked())
 }
 
 // closeCallbacksTx closes the caller's open task (if any).
@@ -67,7 +75,7 @@ func (s *Service) closeCallbacksTx(ctx context.Context, tx pgx.Tx, caller string
 		return err
 	}
 	for _, cb := range cbs {
-		if err := s.publish(ctx, tx, TopicCallback, strconv.FormatInt(int64(cb.ID), 10), cb); err != nil {
+		if err := s.publish(ctx, tx, TopicCallback, strconv.FormatInt(int64(cb.ID), 10), cb.masked()); err != nil {
 			return err
 		}
 	}
@@ -113,7 +121,7 @@ func (s *Service) CloseCallback(ctx context.Context, actor org.Actor, id Callbac
 		if err != nil {
 			return err
 		}
-		return s.publish(ctx, tx, TopicCallback, strconv.FormatInt(int64(id), 10), cb)
+		return s.publish(ctx, tx, TopicCallback, strconv.FormatInt(int64(id), 10), cb.masked())
 	})
 	return cb, err
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hotline/ticketing/org"
+	"hotline/ticketing/phone"
 	"strconv"
 	"time"
 
@@ -106,7 +107,7 @@ func (s *Service) RejectCall(ctx context.Context, c CallStart, status int, reaso
 // CallEndedEvent is the payload of TopicCallEnded.
 type CallEndedEvent struct {
 	CallID      CallID      `json:"call_id"`
-	Caller      string      `json:"caller"`
+	Caller      string      `json:"caller"` // masked (138****5678): events reach consoles of every role
 	Disposition Disposition `json:"disposition"`
 	AgentID     org.UserID  `json:"agent_id,omitempty"`
 	TicketID    int64       `json:"ticket_id,omitempty"`
@@ -122,7 +123,7 @@ func (s *Service) endCallTx(ctx context.Context, tx pgx.Tx, id CallID, e CallEnd
 	var offered time.Time
 	err := tx.QueryRow(ctx, `
 		UPDATE calls SET answered_at = $2, agent_answered_at = $3::timestamptz, ended_at = $4::timestamptz, disposition = $5, end_reason = $6,
-			sip_status = $7, agent_id = $8, agents_tried = $9, recording_id = $10, ticket_id = $11, household_id = $12,
+			sip_status = $7, agent_id = $8, agents_tried = $9, recording_id = $10, ticket_id = coalesce($11, ticket_id), household_id = $12,
 			wait_seconds = extract(epoch FROM coalesce($3::timestamptz, $4::timestamptz) - offered_at),
 			talk_seconds = CASE WHEN $3::timestamptz IS NULL THEN NULL ELSE extract(epoch FROM $4::timestamptz - $3::timestamptz) END
 		WHERE id = $1 RETURNING caller, offered_at`,
@@ -149,7 +150,7 @@ func (s *Service) endCallTx(ctx context.Context, tx pgx.Tx, id CallID, e CallEnd
 	}
 	if e.Disposition == DispAnswered || e.AgentID != 0 {
 		return caller, s.publish(ctx, tx, TopicCallEnded, strconv.FormatInt(int64(id), 10),
-			CallEndedEvent{CallID: id, Caller: caller, Disposition: e.Disposition, AgentID: e.AgentID, TicketID: e.TicketID})
+			CallEndedEvent{CallID: id, Caller: phone.Mask(caller), Disposition: e.Disposition, AgentID: e.AgentID, TicketID: e.TicketID})
 	}
 	return caller, nil
 }
@@ -241,8 +242,8 @@ func ListCDRs(ctx context.Context, db org.DB, f CDRFilter) ([]CDR, error) {
 type ScreenPop struct {
 	CallID     CallID      `json:"call_id"`
 	AgentID    org.UserID  `json:"agent_id"`
-	Caller     string      `json:"caller"` // normalised; the agent's phone shows it too
-	CallerRaw  string      `json:"caller_raw"`
+	Caller     string      `json:"caller"`     // masked on the event stream (PublishScreenPop); full in the CDR
+	CallerRaw  string      `json:"caller_raw"` // masked the same way
 	Trunk      string      `json:"trunk"`
 	Dialled    string      `json:"dialled"`
 	OfferedAt  time.Time   `json:"offered_at"`
@@ -254,5 +255,8 @@ func (s *Service) PublishScreenPop(ctx context.Context, p ScreenPop) error {
 	if p.Households == nil {
 		p.Households = []Household{}
 	}
+	// Personal data leaves masked, like every read path: the console shows the full number only through the
+	// API to those allowed to reveal it (GET /api/v1/calls/{id}).
+	p.Caller, p.CallerRaw = phone.Mask(p.Caller), phone.Mask(p.CallerRaw)
 	return s.publish(ctx, s.db, TopicScreenPop, strconv.FormatInt(int64(p.AgentID), 10), p)
 }

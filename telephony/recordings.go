@@ -51,6 +51,17 @@ func insertRecordingTx(ctx context.Context, tx org.DB, r NewRecording, ticket in
 // transaction.
 func (s *Service) FinishAgentCall(ctx context.Context, id CallID, rec *NewRecording, e CallEnd) error {
 	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if e.TicketID == 0 {
+			// The agent may have saved the call's ticket while talking (the console links it then): the
+			// recording goes with that ticket. FOR UPDATE orders this after a link in progress.
+			var linked *int64
+			if err := tx.QueryRow(ctx, `SELECT ticket_id FROM calls WHERE id = $1 FOR UPDATE`, id).Scan(&linked); err != nil {
+				return fmt.Errorf("end call %d: %w", id, err)
+			}
+			if linked != nil {
+				e.TicketID = *linked
+			}
+		}
 		if rec != nil {
 			rid, err := insertRecordingTx(ctx, tx, *rec, e.TicketID)
 			if err != nil {

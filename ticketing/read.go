@@ -12,9 +12,23 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"hotline/ticketing/calendar"
 	"hotline/ticketing/org"
 	"hotline/ticketing/phone"
 )
+
+// CanSee is the one rule of who may see a ticket (and its events), from the ticket's lead unit and co-units:
+// division staff and heads see what their unit leads or co-handles; the other roles see every ticket. What of
+// a visible ticket is hidden (a confidential caller, full numbers) is View's business. The websocket hub asks
+// it for every ticket.* and sla.* event, whose payload carries the units. It is the unit rule only: a
+// confidential report and a campaign manager's narrower view are decided by Service.Authorize / MayRead, which
+// the hub should ask for events of confidential tickets.
+func CanSee(a org.Actor, lead org.UnitID, co []org.UnitID) bool {
+	if a.Role == org.RoleStaff || a.Role == org.RoleHead {
+		return a.UnitID != 0 && (lead == a.UnitID || slices.Contains(co, a.UnitID))
+	}
+	return true
+}
 
 // View hides what the actor may not see: the identity of a confidential report's caller (shown only to the
 // discipline-inspection unit, supervisors and holders of the confidential permission), the full phone number
@@ -59,8 +73,23 @@ type Filter struct {
 	Text         string
 	From, To     time.Time // created_at range [From, To)
 	HouseholdID  int64
-	Before       org.TicketID // page: tickets with a smaller id (newest first)
-	Limit        int          // default 50, at most 200
+	DueToday     bool // the running clock ends between now and midnight China time (not yet overdue)
+	Pressed      bool // supervised (督办) or urged (催办) at least once
+	CoHandling   bool // the actor's unit co-handles (协办) rather than leads
+	SentBack     bool // 被退回: returned to the desk (the desk's list) or reopened after an unsatisfied callback (重办)
+	Phone        string
+	CallerName   string
+	// ByDeadline orders by the running clock's deadline, soonest first (tickets without one last) instead of
+	// newest first; pages are then not cursored (Limit only).
+	ByDeadline bool
+	Before     org.TicketID // page: tickets with a smaller id (newest first)
+	Limit      int          // default 50, at most 200
+}
+
+// endOfToday is the next midnight in China time after now.
+func endOfToday(now time.Time) time.Time {
+	n := now.In(calendar.CST)
+	return time.Date(n.Year(), n.Month(), n.Day()+1, 0, 0, 0, 0, calendar.CST)
 }
 
 // List returns tickets newest first, and the cursor for the next page (0: none).
@@ -97,6 +126,9 @@ func (s *Service) List(ctx context.Context, a org.Actor, f Filter) ([]Ticket, or
 	if a.Role == org.RoleStaff || a.Role == org.RoleHead {
 		if f.UnitID != 0 && f.UnitID != a.UnitID {
 			return nil, 0, fmt.Errorf("list tickets of unit %d: %w", f.UnitID, org.ErrForbidden)
+		}
+		if f.UnitID != 0 {
+			where = append(where, "lead_unit_id = "+arg(int64(a.UnitID))) // their own unit named: the tickets it leads
 		}
 	} else if f.UnitID != 0 {
 		where = append(where, "lead_unit_id = "+arg(int64(f.UnitID)))
@@ -141,7 +173,38 @@ func (s *Service) List(ctx context.Context, a org.Actor, f Filter) ([]Ticket, or
 	if f.HouseholdID != 0 {
 		where = append(where, "household_id = "+arg(f.HouseholdID))
 	}
-	if f.Before != 0 {
+	if f.DueToday {
+		where = append(where, "due_at >= "+arg(now)+" AND due_at < "+arg(endOfToday(now)))
+	}
+	if f.SentBack {
+		where = append(where, sentBack)
+	}
+	if f.Pressed {
+		where = append(where, "(supervised OR urge_count > 0)")
+	}
+	if f.CoHandling {
+		if a.UnitID == 0 {
+			return nil, 0, org.Invalid("co_handling", "only for a unit's users")
+		}
+		p := arg(int64(a.UnitID))
+		where = append(where, "lead_unit_id <> "+p+" AND "+p+" = ANY(co_unit_ids)")
+	}
+	if f.Phone != "" {
+		n, _, err := phone.Normalize(f.Phone)
+		if err != nil {
+			return nil, 0, org.Invalid("phone", "not a phone number")
+		}
+		where = append(where, "caller_phone = "+arg(n))
+	}
+	if f.CallerName != "" {
+		where = append(where, "caller_name = "+arg(strings.TrimSpace(f.CallerName)))
+	}
+	if (f.Phone != "" || f.CallerName != "") && !a.Can(org.PermConfidential) && a.Role != org.RoleSupervisor {
+		// Finding a confidential report by its caller would disclose who reported; View hides the identity,
+		// so the search must not match on it either.
+		where = append(where, "NOT confidential")
+	}
+	if f.Before != 0 && !f.ByDeadline {
 		where = append(where, "id < "+arg(int64(f.Before)))
 	}
 	if f.Limit <= 0 || f.Limit > 200 {
@@ -151,7 +214,11 @@ func (s *Service) List(ctx context.Context, a org.Actor, f Filter) ([]Ticket, or
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY id DESC LIMIT " + arg(f.Limit+1)
+	if f.ByDeadline {
+		q += " ORDER BY due_at ASC NULLS LAST, id DESC LIMIT " + arg(f.Limit+1)
+	} else {
+		q += " ORDER BY id DESC LIMIT " + arg(f.Limit+1)
+	}
 	rows, err := s.db.Query(ctx, q, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list tickets: %w", err)
@@ -163,7 +230,9 @@ func (s *Service) List(ctx context.Context, a org.Actor, f Filter) ([]Ticket, or
 	var next org.TicketID
 	if len(ts) > f.Limit {
 		ts = ts[:f.Limit]
-		next = ts[len(ts)-1].ID
+		if !f.ByDeadline {
+			next = ts[len(ts)-1].ID
+		}
 	}
 	for i := range ts {
 		ts[i] = s.View(ctx, ts[i], a)
@@ -314,4 +383,52 @@ func duplicateCandidates(phone, household, category, since string) string {
 		(SELECT id FROM tickets WHERE household_id = ` + household + ` AND category = ` + category + `
 			AND status <> 'closed' AND created_at >= ` + since + ` ORDER BY created_at DESC LIMIT 21)
 	) d ORDER BY id DESC LIMIT 20`
+}
+
+// sentBack selects what came back to its unit: a ticket returned to the desk, or one reopened for rework.
+const sentBack = "(status = 'returned' OR (reopen_count > 0 AND status IN ('dispatched', 'signed')))"
+
+// Counts are the division console's list sizes for the actor's unit.
+type Counts struct {
+	Unsigned   int `json:"unsigned"`    // 待签收: dispatched, waiting to be signed for
+	DueToday   int `json:"due_today"`   // 今日到期: the running clock ends today (not yet overdue)
+	Overdue    int `json:"overdue"`     // 已超期
+	Returned   int `json:"returned"`    // 被退回: returned to the desk, or reopened for rework (重办)
+	Pressed    int `json:"pressed"`     // 督办/催办
+	CoHandling int `json:"co_handling"` // 协办
+}
+
+// UnitCounts counts the open tickets of the actor's unit by console list, in one statement.
+func (s *Service) UnitCounts(ctx context.Context, a org.Actor) (Counts, error) {
+	var c Counts
+	if a.UnitID == 0 {
+		return c, fmt.Errorf("ticket counts: %w: the user belongs to no unit", org.ErrForbidden)
+	}
+	now := s.now()
+	err := s.db.QueryRow(ctx, `SELECT
+			count(*) FILTER (WHERE lead_unit_id = $1 AND status = 'dispatched'),
+			count(*) FILTER (WHERE lead_unit_id = $1 AND due_at >= $2 AND due_at < $3),
+			count(*) FILTER (WHERE lead_unit_id = $1 AND due_at < $2),
+			count(*) FILTER (WHERE lead_unit_id = $1 AND `+sentBack+`),
+			count(*) FILTER (WHERE lead_unit_id = $1 AND (supervised OR urge_count > 0)),
+			count(*) FILTER (WHERE lead_unit_id <> $1)
+		FROM tickets WHERE status <> 'closed' AND (lead_unit_id = $1 OR $1 = ANY(co_unit_ids))`,
+		int64(a.UnitID), now, endOfToday(now)).Scan(&c.Unsigned, &c.DueToday, &c.Overdue, &c.Returned, &c.Pressed, &c.CoHandling)
+	if err != nil {
+		return c, fmt.Errorf("ticket counts of unit %d: %w", a.UnitID, err)
+	}
+	return c, nil
+}
+
+// Suggest returns the merge suggestions for a ticket not yet created (the agent's form while typing): open
+// tickets of the same category from the same phone or household, as DuplicatesFor finds them.
+func (s *Service) Suggest(ctx context.Context, a org.Actor, callerPhone string, householdID *int64, category string) ([]Ticket, error) {
+	if callerPhone != "" {
+		n, _, err := phone.Normalize(callerPhone)
+		if err != nil {
+			return nil, org.Invalid("phone", "not a phone number")
+		}
+		callerPhone = n
+	}
+	return s.DuplicatesFor(ctx, a, Ticket{CallerPhone: callerPhone, HouseholdID: householdID, Category: category})
 }

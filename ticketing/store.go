@@ -108,7 +108,7 @@ func (s *Service) write(ctx context.Context, db org.DB, a org.Actor, t Ticket, c
 		// The ticket's id joins the payload and the queue operation in SQL: a new ticket has none before.
 		payload, err := json.Marshal(ticketMessage{Number: t.Number, Action: pe.action, From: pe.from, Status: pe.to,
 			Kind: t.Kind, Category: t.Category, Urgency: t.Urgency, LeadUnitID: t.LeadUnitID, CoUnitIDs: t.CoUnitIDs,
-			RegionCode: t.RegionCode, Household: t.HouseholdID, Version: t.Version, ActorID: a.UserID, At: at})
+			Confidential: t.Confidential, RegionCode: t.RegionCode, Household: t.HouseholdID, Version: t.Version, ActorID: a.UserID, At: at})
 		if err != nil {
 			return Ticket{}, nil, err
 		}
@@ -186,11 +186,14 @@ type ticketMessage struct {
 	Urgency    Urgency      `json:"urgency"`
 	LeadUnitID org.UnitID   `json:"lead_unit_id"`
 	CoUnitIDs  []org.UnitID `json:"co_unit_ids"`
-	RegionCode string       `json:"region_code"`
-	Household  *int64       `json:"household_id,omitempty"`
-	Version    int          `json:"version"`
-	ActorID    org.UserID   `json:"actor_id"`
-	At         string       `json:"at"`
+	// Confidential and the units above let a consumer (the websocket hub) decide who may see the event with
+	// CanSee, without reading the ticket.
+	Confidential bool       `json:"confidential"`
+	RegionCode   string     `json:"region_code"`
+	Household    *int64     `json:"household_id,omitempty"`
+	Version      int        `json:"version"`
+	ActorID      org.UserID `json:"actor_id"`
+	At           string     `json:"at"`
 }
 
 // Publish writes an event to the outbox in db (pass your transaction to publish atomically with your change).

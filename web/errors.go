@@ -29,7 +29,16 @@ var (
 	errMalformed = errors.New("malformed JSON body")
 	errRateLimit = org.ErrRateLimited
 	errNUL       = org.Invalid("input", "a NUL character (\\u0000) is not allowed in text")
-	errMethod    = errors.New("method not allowed here")
+	// errCSRF: a state-changing request authenticated by the session cookie came without the session's
+	// X-CSRF-Token header (or with a wrong one).
+	errCSRF = errors.New("missing or wrong X-CSRF-Token header")
+	// errUnavailable: a dependency the answer needs (Redis for the login limiter) is unreachable; we refuse
+	// rather than answer without it.
+	errUnavailable = errors.New("temporarily unavailable")
+	// errNotJSON: the browser sign-in takes only application/json, a type no cross-site form can send, so
+	// another site cannot sign a visitor in under an account of its choosing (login CSRF).
+	errNotJSON = errors.New("Content-Type must be application/json")
+	errMethod  = errors.New("method not allowed here")
 )
 
 // status maps an error to its HTTP status and stable code. This is the only place that does so.
@@ -48,6 +57,12 @@ func status(err error) (int, string) {
 		return http.StatusServiceUnavailable, "unavailable"
 	case errors.Is(err, errRateLimit):
 		return http.StatusTooManyRequests, "rate_limited"
+	case errors.Is(err, errNotJSON):
+		return http.StatusUnsupportedMediaType, "unsupported_media_type"
+	case errors.Is(err, errCSRF):
+		return http.StatusForbidden, "csrf"
+	case errors.Is(err, errUnavailable):
+		return http.StatusServiceUnavailable, "unavailable"
 	case errors.Is(err, errMethod):
 		return http.StatusMethodNotAllowed, "method_not_allowed"
 	case errors.Is(err, ticketing.ErrIdempotencyKeyReused):

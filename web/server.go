@@ -1,6 +1,7 @@
-// Package web serves hotline's HTTP side: the JSON API, health and metrics endpoints, authentication, and (with
-// the consoles) the embedded web console and its websocket. It never talks SQL itself beyond the store functions
-// of the packages it serves; errors map to HTTP statuses in one place (errors.go).
+// Package web serves hotline's HTTP side: the JSON API, health and metrics endpoints, authentication (bearer
+// tokens for machines; for people, server-side sessions with a cookie, a CSRF token and a login limiter), the
+// websocket endpoint of the hub, and the embedded web console. It never talks SQL itself beyond the store
+// functions of the packages it serves; errors map to HTTP statuses in one place (errors.go).
 package web
 
 import (
@@ -17,6 +18,7 @@ import (
 	"hotline/migrations"
 	"hotline/telephony"
 	"hotline/ticketing/monitoring"
+	"hotline/ticketing/org"
 )
 
 // Deps is what the web layer is built from. Optional services are nil when their role is not running.
@@ -31,6 +33,8 @@ type Deps struct {
 
 	Monitoring *monitoring.Service // households, caller lookup (nil: routes not registered)
 	Campaigns  *Campaigns          // outbound campaigns and click-to-call (nil: routes not registered)
+	// SIPBindings counts an agent's live SIP registrations (the console's state bar); nil: not shown.
+	SIPBindings func(ctx context.Context, sipUser string) (int, error)
 
 	// TokenChannel is the Redis pub/sub channel on which revoked tokens are announced to every process's token
 	// cache (org.WatchRevocations); "" uses org.DefaultTokenChannel.
@@ -38,29 +42,74 @@ type Deps struct {
 	Limits       Limits // in-flight requests per route class (zero: unlimited)
 	// Draining, if set and true, makes /readyz answer 503 so balancers take the instance out of rotation
 	// while it shuts down.
-	Draining func() bool
+	Draining    func() bool
+	RedisPrefix string           // prefix of Redis keys (login limiter); default Tickets.RedisPrefix
+	Sessions    SessionConfig    // browser sessions, CSRF and the login limiter
+	Hub         Hub              // the websocket hub behind GET /ws (notify/hub); nil: /ws not served
+	Now         func() time.Time // the clock of sessions and the login limiter; default time.Now
+}
+
+// Hub is the websocket hub as web needs it: web authenticates the request and checks its Origin, the hub
+// upgrades it and streams the events this actor may see, starting after lastID ("" = from now on).
+type Hub interface {
+	ServeWS(w http.ResponseWriter, r *http.Request, a org.Actor, lastID string)
 }
 
 // Server holds the dependencies of every handler.
 type Server struct {
-	deps Deps
-	log  *slog.Logger
-	mux  *http.ServeMux
-	adm  *admission
+	deps     Deps
+	log      *slog.Logger
+	mux      *routeMux
+	adm      *admission
+	handler  http.Handler // mux behind admission control
+	sessions *org.Sessions
+	limiter  *loginLimiter
+	now      func() time.Time
+	// checkPassword is org.CheckPassword; tests count its calls (each is a bcrypt comparison).
+	checkPassword func(ctx context.Context, db org.DB, username, password string) (org.User, error)
+}
+
+// routeMux is the ServeMux that remembers every pattern registered, so the authorization test can walk the
+// whole route table (a route added without a row in that test's table fails it).
+type routeMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.HandleFunc(pattern, h)
+}
+
+func (m *routeMux) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
 }
 
 // New returns the whole HTTP surface as one handler; the route table is in routes().
-func New(deps Deps) http.Handler {
+func New(deps Deps) http.Handler { return securityHeaders(newServer(deps).handler) }
+
+func newServer(deps Deps) *Server {
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.RedisPrefix == "" && deps.Tickets != nil {
+		deps.RedisPrefix = deps.Tickets.RedisPrefix
 	}
 	var reg prometheus.Registerer
 	if deps.Registry != nil {
 		reg = deps.Registry
 	}
-	s := &Server{deps: deps, log: deps.Log, mux: http.NewServeMux(), adm: newAdmission(deps.Limits, reg)}
+	s := &Server{deps: deps, log: deps.Log, mux: &routeMux{ServeMux: http.NewServeMux()}, now: deps.Now,
+		adm: newAdmission(deps.Limits, reg), checkPassword: org.CheckPassword}
+	s.sessions = org.NewSessions(deps.DB, org.SessionOptions{Idle: deps.Sessions.Idle, Absolute: deps.Sessions.Absolute, Now: deps.Now})
+	s.limiter = newLoginLimiter(deps.Redis, deps.RedisPrefix, deps.Sessions.Login, deps.Now)
 	s.routes()
-	return s.guard(s.admit(s.mux))
+	s.handler = s.guard(s.admit(s.mux))
+	return s
 }
 
 func (s *Server) routes() {
@@ -68,11 +117,13 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /readyz", s.api(s.readyz))
 	s.mux.HandleFunc("GET /api/v1/units", s.authed(s.listUnits))
 	s.mux.HandleFunc("GET /api/v1/me", s.authed(s.me))
+	s.sessionRoutes()
 	s.ticketRoutes()
 	s.callRoutes()
 	s.householdRoutes()
 	s.campaignRoutes()
 	s.securityRoutes()
+	s.consoleRoutes()
 	s.mux.HandleFunc("/api/", s.api(s.notFound))
 	s.mux.Handle("/", s.console())
 }

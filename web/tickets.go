@@ -10,10 +10,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
+	"hotline/telephony"
 	"hotline/ticketing"
 	"hotline/ticketing/org"
+	"hotline/ticketing/region"
 )
 
 // Tickets is what the ticket API is built from.
@@ -31,7 +34,6 @@ func (s *Server) ticketRoutes() {
 	if s.deps.Tickets == nil || s.deps.Tickets.Service == nil {
 		return
 	}
-	s.mux.HandleFunc("POST /api/v1/tokens", s.api(s.login))
 	s.mux.HandleFunc("POST /api/v1/tickets", s.authed(s.createTicket))
 	s.mux.HandleFunc("GET /api/v1/tickets", s.authed(s.listTickets))
 	s.mux.HandleFunc("GET /api/v1/tickets/{id}", s.authed(s.getTicket))
@@ -52,45 +54,6 @@ func (s *Server) ticketRoutes() {
 }
 
 func (s *Server) tickets() *ticketing.Service { return s.deps.Tickets.Service }
-
-// login exchanges a username and password for a bearer token (valid 12 hours).
-// maxLoginFailures is how many wrong passwords a username may take per minute.
-const maxLoginFailures = 10
-
-func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
-	var body struct {
-		Username string `json:"username"`
-		Password string `json:"password"`
-	}
-	if err := decode(w, r, &body); err != nil {
-		return err
-	}
-	// Failed logins per username are capped per minute across all instances, so passwords cannot be guessed
-	// at the speed of the API; successful logins are not counted.
-	failKey := fmt.Sprintf("%srl:login_fail:%s:%d", s.deps.Tickets.RedisPrefix, body.Username, time.Now().Unix()/60)
-	if n, _ := s.deps.Redis.Get(r.Context(), failKey).Int(); n >= maxLoginFailures {
-		s.auditLogin(r, org.AuditLoginFailed, org.Actor{}, body.Username, "rate_limited")
-		return errRateLimit
-	}
-	u, err := org.CheckPassword(r.Context(), s.deps.DB, body.Username, body.Password)
-	if err != nil {
-		if errors.Is(err, org.ErrAuth) {
-			s.auditLogin(r, org.AuditLoginFailed, org.Actor{}, body.Username, "wrong_credentials")
-			pipe := s.deps.Redis.TxPipeline()
-			pipe.Incr(r.Context(), failKey)
-			pipe.Expire(r.Context(), failKey, 2*time.Minute)
-			pipe.Exec(r.Context())
-		}
-		return err
-	}
-	const ttl = 12 * time.Hour
-	tok, err := org.CreateToken(r.Context(), s.deps.DB, u.ID, "login", ttl)
-	if err != nil {
-		return err
-	}
-	s.auditLogin(r, org.AuditLogin, u.Actor(), u.Username, "token")
-	return writeJSON(w, http.StatusCreated, map[string]any{"token": tok, "expires_in": int(ttl / time.Second), "user": u})
-}
 
 // auditLogin records a login or a failed one with the source address. The username of a failed login is kept
 // as typed (truncated): it is what an investigator needs to see a guessing run.
@@ -116,19 +79,23 @@ type newTicketBody struct {
 	Content      string            `json:"content"`
 	Confidential bool              `json:"confidential"`
 	Dispatch     bool              `json:"dispatch"`
+	// CallID links the call the ticket is opened for (and its recording) in the same transaction; the caller's
+	// number is then taken from the call, so the console never needs to hold it.
+	CallID *int64 `json:"call_id"`
 }
 
 type ticketView struct {
 	Ticket     ticketing.Ticket   `json:"ticket"`
 	MergedFrom []org.TicketID     `json:"merged_from,omitempty"` // duplicates merged into this ticket
 	SLA        string             `json:"sla,omitempty"`
+	RegionName string             `json:"region_name,omitempty"`
 	Allowed    []string           `json:"allowed_actions"`
 	Duplicates []ticketing.Ticket `json:"duplicates,omitempty"`
 }
 
 func (s *Server) view(r *http.Request, t ticketing.Ticket) ticketView {
 	a := actor(r)
-	return ticketView{Ticket: t, SLA: t.SLA(time.Now()), Allowed: ticketing.AllowedActions(t, a)}
+	return ticketView{Ticket: t, SLA: t.SLA(time.Now()), Allowed: ticketing.AllowedActions(t, a), RegionName: region.FullName(t.RegionCode)}
 }
 
 // createTicket: an Idempotency-Key header makes a retried create return the first ticket (200 instead of 201).
@@ -138,10 +105,17 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a := actor(r)
-	t, err := s.tickets().Create(r.Context(), a, ticketing.NewTicket{Source: b.Source, CallerName: b.CallerName,
+	nt := ticketing.NewTicket{Source: b.Source, CallerName: b.CallerName,
 		CallerPhone: b.CallerPhone, RegionCode: b.RegionCode, HouseholdID: b.HouseholdID, Kind: b.Kind,
 		Category: b.Category, Urgency: b.Urgency, Content: b.Content, Confidential: b.Confidential,
-		IdempotencyKey: strings.TrimSpace(r.Header.Get("Idempotency-Key")), Dispatch: b.Dispatch})
+		IdempotencyKey: strings.TrimSpace(r.Header.Get("Idempotency-Key")), Dispatch: b.Dispatch}
+	var t ticketing.Ticket
+	var err error
+	if b.CallID != nil {
+		t, err = s.createForCall(r.Context(), a, nt, telephony.CallID(*b.CallID))
+	} else {
+		t, err = s.tickets().Create(r.Context(), a, nt)
+	}
 	if err != nil {
 		return err
 	}
@@ -159,6 +133,44 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Location", fmt.Sprintf("/api/v1/tickets/%d", t.ID))
 	return writeJSON(w, code, v)
+}
+
+// createForCall creates the ticket and links the call (and its recording) to it in one transaction: the ticket
+// exists with its call, or neither changed.
+func (s *Server) createForCall(ctx context.Context, a org.Actor, nt ticketing.NewTicket, call telephony.CallID) (ticketing.Ticket, error) {
+	if s.deps.Telephony == nil {
+		return ticketing.Ticket{}, org.Invalid("call_id", "no telephony here")
+	}
+	caller, err := s.deps.Telephony.CallerForTicket(ctx, a, call)
+	var linked error // the call has its ticket: only a retry of the create that made it (same key) may answer
+	if err != nil {
+		var se *org.StateError
+		if nt.IdempotencyKey == "" || !errors.As(err, &se) || !errors.Is(err, org.ErrState) {
+			return ticketing.Ticket{}, err
+		}
+		linked = err
+	}
+	if nt.CallerPhone == "" {
+		nt.CallerPhone = caller
+	}
+	if nt.Source == "" {
+		nt.Source = ticketing.SourcePhone
+	}
+	var t ticketing.Ticket
+	err = pgx.BeginFunc(ctx, s.deps.DB, func(tx pgx.Tx) error {
+		var err error
+		if t, err = s.tickets().CreateTx(ctx, tx, a, nt); err != nil {
+			return err
+		}
+		if linked != nil {
+			if !t.Replayed {
+				return linked // a new ticket for a linked call: rolled back
+			}
+			return nil
+		}
+		return s.deps.Telephony.LinkTicketTx(ctx, tx, call, int64(t.ID))
+	})
+	return t, err
 }
 
 func pathID(r *http.Request, name string) (int64, error) {
@@ -190,7 +202,16 @@ func (s *Server) listTickets(w http.ResponseWriter, r *http.Request) error {
 	f := ticketing.Filter{Kind: ticketing.Kind(q.Get("kind")), Category: q.Get("category"), RegionPrefix: q.Get("region"), Text: q.Get("q"),
 		UnitID: org.UnitID(q.int("unit")), HouseholdID: q.int("household_id"), Before: org.TicketID(q.int("before")),
 		Limit: int(q.int("limit")), Overdue: q.bool("overdue"), Yellow: q.bool("yellow"),
-		From: q.time("from", time.Time{}), To: q.time("to", time.Time{})}
+		From: q.time("from", time.Time{}), To: q.time("to", time.Time{}),
+		DueToday: q.bool("due_today"), Pressed: q.bool("pressed"), CoHandling: q.bool("co_handling"), SentBack: q.bool("sent_back"),
+		Phone: q.Get("phone"), CallerName: q.Get("caller_name")}
+	switch q.Get("sort") {
+	case "", "newest":
+	case "deadline":
+		f.ByDeadline = true
+	default:
+		q.bad.Add("sort", "newest or deadline")
+	}
 	for _, st := range q.Values["status"] {
 		for _, one := range strings.Split(st, ",") {
 			f.Status = append(f.Status, ticketing.Status(one))

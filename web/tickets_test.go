@@ -353,11 +353,12 @@ func TestDirectoryAndQueueAPI(t *testing.T) {
 	}
 }
 
-// Wrong passwords are capped per username; then even the right one waits for the next minute, and other users
-// are not affected.
+// Wrong passwords are capped per username and address; then even the right one waits (Retry-After), and
+// other users are not affected. The count is not bucketed by the clock's minute, so it holds whenever it runs.
 func TestLoginFailuresAreCapped(t *testing.T) {
 	f := newAPI(t)
 	f.user("guarded", org.RoleAgent, org.CodeDesk)
+	const maxLoginFailures = 10 // LoginLimits default
 	for i := 0; i < maxLoginFailures; i++ {
 		if code := f.call("", "POST", "/api/v1/tokens", map[string]string{"username": "guarded", "password": "wrong-guess"}, nil, nil); code != 401 {
 			t.Fatalf("wrong password %d: %d, want 401", i, code)

@@ -50,6 +50,7 @@ type Config struct {
 	Telephony  TelephonyConfig
 	Dialer     DialerConfig
 	Security   SecurityConfig
+	Console    ConsoleConfig
 }
 
 // setting binds one variable to a field of Config.

@@ -32,7 +32,11 @@ func wire(ctx context.Context, a *App) error {
 		return err
 	}
 	// security: metrics on their own address, token revocations across processes, audit retention
-	return wireSecurity(ctx, a)
+	if err := wireSecurity(ctx, a); err != nil {
+		return err
+	}
+	// consoles: browser sessions and the websocket hub (reads the event stream the services above write)
+	return wireConsole(ctx, a)
 }
 
 // demoSeeders load demo data on the first run of `hotline up`, in this order (households before the tickets

@@ -29,6 +29,9 @@ func wireTelephony(ctx context.Context, a *App, tsvc *ticketing.Service, msvc *m
 		Contacts: ticketlink.Contacts{Svc: msvc}, TicketAccess: ticketlink.Access{Svc: tsvc},
 		RecordingsDir: tc.RecordingsDir, ACW: tc.ACW, Lookups: lookupLimiter(a)})
 	a.webDeps.Telephony = svc
+	a.webDeps.SIPBindings = func(ctx context.Context, sipUser string) (int, error) {
+		return sipua.LiveBindings(ctx, a.rdb, a.cfg.RedisPrefix, sipUser)
+	}
 	for _, c := range svc.StorageCollectors() {
 		if err := a.reg.Register(c); err != nil {
 			return nil, fmt.Errorf("telephony metrics: %w", err)

@@ -3,6 +3,7 @@ package intake
 import (
 	"context"
 	"errors"
+	"hotline/ticketing/phone"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -109,6 +110,11 @@ func TestCallerCancelsBeforeAnswer(t *testing.T) {
 	}
 	if cbs := r.openCallbacks(); len(cbs) != 1 || cbs[0].Caller != caller || cbs[0].Reason != "abandoned" {
 		t.Errorf("callback tasks %+v", cbs)
+	}
+	// The event the consoles get carries the number masked; the task itself keeps it for the call-back.
+	if ev, ok := r.outboxEvent(telephony.TopicCallback); !ok || strings.Contains(string(ev.Payload), caller) ||
+		!strings.Contains(string(ev.Payload), phone.Mask(caller)) {
+		t.Errorf("callback event %s: want the caller masked (%s)", ev.Payload, phone.Mask(caller))
 	}
 	checkNoLeaks(t, base)
 }

@@ -3,6 +3,7 @@ package intake
 import (
 	"context"
 	"encoding/json"
+	"hotline/ticketing/phone"
 	"math"
 	"path/filepath"
 	"testing"
@@ -55,7 +56,7 @@ func TestAgentCallEndToEnd(t *testing.T) {
 	if err := json.Unmarshal(ev.Payload, &pop); err != nil {
 		t.Fatal(err)
 	}
-	if ev.Key != itoa(int64(agentID)) || pop.AgentID != agentID || pop.Caller != caller || pop.Trunk != "main" {
+	if ev.Key != itoa(int64(agentID)) || pop.AgentID != agentID || pop.Caller != phone.Mask(caller) || pop.Trunk != "main" {
 		t.Errorf("screen-pop key %s payload %+v", ev.Key, pop)
 	}
 	if len(pop.Households) != 1 || pop.Households[0].ID != int64(hid) || pop.Households[0].Head != "刘建国" ||

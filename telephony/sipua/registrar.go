@@ -37,6 +37,16 @@ func newRegistrar(db org.DB, rdb *redis.Client, prefix, realm string, log *slog.
 
 func (r *Registrar) key(user string) string { return r.prefix + "sip:reg:" + user }
 
+// LiveBindings counts the unexpired registrations of a SIP user, read straight from Redis, so a process without
+// a SIP listener (a web node) can show whether an agent's phone is registered.
+func LiveBindings(ctx context.Context, rdb *redis.Client, prefix, sipUser string) (int, error) {
+	n, err := rdb.ZCount(ctx, prefix+"sip:reg:"+sipUser, strconv.FormatInt(time.Now().UnixMilli(), 10), "+inf").Result()
+	if err != nil {
+		return 0, fmt.Errorf("registrations of %s: %w", sipUser, err)
+	}
+	return int(n), nil
+}
+
 // Contacts returns the live contacts of an agent's SIP user, dropping expired ones.
 func (r *Registrar) Contacts(ctx context.Context, sipUser string) ([]sip.Uri, error) {
 	now := time.Now().UnixMilli()

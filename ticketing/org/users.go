@@ -120,6 +120,19 @@ func GetUser(ctx context.Context, db DB, id UserID) (User, error) {
 	return u, nil
 }
 
+// UnitUsers returns the active users of a unit, by display name (the head's assign list).
+func UnitUsers(ctx context.Context, db DB, unit UnitID) ([]User, error) {
+	rows, err := db.Query(ctx, `SELECT `+userColumns+` FROM users WHERE unit_id = $1 AND active ORDER BY display_name, id`, int64(unit))
+	if err != nil {
+		return nil, fmt.Errorf("users of unit %d: %w", unit, err)
+	}
+	us, err := pgx.CollectRows(rows, scanUser)
+	if err != nil {
+		return nil, fmt.Errorf("users of unit %d: %w", unit, err)
+	}
+	return us, nil
+}
+
 // CheckPassword returns the active user with that username and password, or ErrAuth. It takes as long for an
 // unknown user as for a wrong password, so usernames cannot be probed by timing.
 func CheckPassword(ctx context.Context, db DB, username, password string) (User, error) {
