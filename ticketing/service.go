@@ -380,7 +380,10 @@ func (s *Service) runHooks(ctx context.Context, tx pgx.Tx, t Ticket, ev Event) e
 // sameRequest reports whether a replayed create asks for what the first one did (both normalised by validateNew).
 func sameRequest(t Ticket, nt NewTicket) bool {
 	sameHH := (t.HouseholdID == nil) == (nt.HouseholdID == nil) && (t.HouseholdID == nil || *t.HouseholdID == *nt.HouseholdID)
-	return sameHH && t.Source == nt.Source && t.CallerName == nt.CallerName && t.CallerPhone == nt.CallerPhone &&
+	// A retry that gives no phone matches: a create for a call takes the phone from the call, which a retry (the
+	// call now linked) no longer looks up.
+	samePhone := nt.CallerPhone == "" || t.CallerPhone == nt.CallerPhone
+	return sameHH && samePhone && t.Source == nt.Source && t.CallerName == nt.CallerName &&
 		t.RegionCode == nt.RegionCode && t.Kind == nt.Kind && t.Category == nt.Category && t.Urgency == nt.Urgency &&
 		t.Content == nt.Content && t.Confidential == nt.Confidential
 }

@@ -101,9 +101,6 @@ func (s *Server) updateHousehold(w http.ResponseWriter, r *http.Request) error {
 	if err == nil {
 		err = decode(w, r, &body)
 	}
-	if err == nil && body.Version <= 0 {
-		err = org.Invalid("version", "required: the version you read")
-	}
 	if err == nil {
 		var h monitoring.Household
 		if h, err = s.deps.Monitoring.Update(r.Context(), actor(r), id, body.Version, body.HouseholdInput); err == nil {

@@ -33,7 +33,10 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
 // revokeToken ends the bearer token the request came with: at once in every process (the token cache is told
 // through Redis), and audited as a sign-out.
 func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
-	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || strings.TrimSpace(token) == "" {
+		return org.Invalid("Authorization", "no bearer token in this request: a browser session ends with DELETE /api/v1/session")
+	}
 	a := actor(r)
 	if err := org.RevokeToken(r.Context(), s.deps.DB, s.deps.Redis, s.deps.TokenChannel, strings.TrimSpace(token)); err != nil {
 		return err

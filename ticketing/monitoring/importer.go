@@ -452,10 +452,8 @@ func (s *Service) Import(ctx context.Context, actor org.Actor, r io.Reader) (Imp
 // in the file, or on another household in the database); a household that fails is rejected whole, with a
 // reason on each of its rows.
 func (s *Service) ImportWith(ctx context.Context, actor org.Actor, r io.Reader, opt ImportOptions) (ImportReport, error) {
-	switch actor.Role {
-	case org.RoleStaff, org.RoleHead, org.RoleSupervisor, org.RoleAdmin:
-	default:
-		return ImportReport{}, fmt.Errorf("import households: %w: role %s does not change monitoring records", org.ErrForbidden, actor.Role)
+	if err := editRole(actor); err != nil {
+		return ImportReport{}, fmt.Errorf("import households: %w", err)
 	}
 	hs, rep, err := parseImport(r, s.now())
 	if err != nil {

@@ -84,11 +84,10 @@ func (s *Service) Authorize(ctx context.Context, db org.DB, a org.Actor, act Acc
 	case AccessRead, AccessContact:
 		return nil
 	case AccessEdit:
-		switch a.Role {
-		case org.RoleStaff, org.RoleHead, org.RoleSupervisor, org.RoleAdmin:
-			return nil
+		if err := editRole(a); err != nil {
+			return refuse(err.Error())
 		}
-		return refuse("role " + string(a.Role) + " does not change monitoring records")
+		return nil
 	case AccessReveal:
 		if !a.Can(org.PermRevealPII) {
 			return refuse("needs the " + string(org.PermRevealPII) + " permission")
@@ -156,4 +155,14 @@ func scopeSQL(sc Scope, arg func(any) string) string {
 		return "false"
 	}
 	return "h.county_code LIKE " + arg(sc.Prefix+"%")
+}
+
+// editRole: agents read records and add contacts; changing records is for bureau staff, supervisors and admins.
+// Asked first (before the input is read), so a role that may not write learns nothing from validation.
+func editRole(a org.Actor) error {
+	switch a.Role {
+	case org.RoleStaff, org.RoleHead, org.RoleSupervisor, org.RoleAdmin:
+		return nil
+	}
+	return fmt.Errorf("change monitoring records: %w: role %s", org.ErrForbidden, a.Role)
 }

@@ -112,6 +112,9 @@ func (s *Service) loadChildren(ctx context.Context, db org.DB, h *Household) err
 
 // Create adds a household in status 排查 (screened).
 func (s *Service) Create(ctx context.Context, actor org.Actor, in HouseholdInput) (Household, error) {
+	if err := editRole(actor); err != nil {
+		return Household{}, err
+	}
 	r, err := validate(in, s.now(), false)
 	if err != nil {
 		return Household{}, err
@@ -149,6 +152,12 @@ func (s *Service) Create(ctx context.Context, actor org.Actor, in HouseholdInput
 // Update replaces a household's record (not its status: that moves only by status actions). version must be the
 // version the client read; a stale one is ErrConflict.
 func (s *Service) Update(ctx context.Context, actor org.Actor, id org.HouseholdID, version int, in HouseholdInput) (Household, error) {
+	if err := editRole(actor); err != nil {
+		return Household{}, err
+	}
+	if version <= 0 {
+		return Household{}, org.Invalid("version", "required: the version you read")
+	}
 	r, err := validate(in, s.now(), true)
 	if err != nil {
 		return Household{}, err
