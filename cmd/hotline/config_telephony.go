@@ -28,6 +28,8 @@ type TelephonyConfig struct {
 	QueueLimit    time.Duration
 	RingTimeout   time.Duration
 	AnswerDelay   time.Duration
+	GreetingMin   time.Duration
+	GreetingFull  bool
 	VoicemailMax  time.Duration
 	ACW           time.Duration
 	ServiceHours  string
@@ -93,6 +95,10 @@ func init() {
 			field: func(c *Config) any { return &c.Telephony.RingTimeout }},
 		setting{Env: "HOTLINE_ANSWER_DELAY", Flag: "answer-delay", Default: "0s", Doc: "let an inbound call ring this long before answering",
 			field: func(c *Config) any { return &c.Telephony.AnswerDelay }},
+		setting{Env: "HOTLINE_GREETING_MIN", Flag: "greeting-min", Default: "2s", Doc: "agents are rung while the greeting plays; one who answers early waits until the caller has heard this much of it (the recording notice at its start: 2 s of the built-in greeting), then the rest is cut",
+			field: func(c *Config) any { return &c.Telephony.GreetingMin }},
+		setting{Env: "HOTLINE_GREETING_FULL", Flag: "greeting-full", Default: "false", Doc: "play the whole greeting before the caller is put through to an agent (the agent is still rung while it plays)",
+			field: func(c *Config) any { return &c.Telephony.GreetingFull }},
 		setting{Env: "HOTLINE_VOICEMAIL_MAX", Flag: "voicemail-max", Default: "120s", Doc: "longest voicemail message (the caller ends it earlier with #)",
 			field: func(c *Config) any { return &c.Telephony.VoicemailMax }},
 		setting{Env: "HOTLINE_AFTER_CALL_WORK", Flag: "after-call-work", Default: "10s", Doc: "after-call work: an agent becomes ready again this long after a call (0: at once)",

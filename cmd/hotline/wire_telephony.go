@@ -58,6 +58,7 @@ func wireTelephony(ctx context.Context, a *App, tsvc *ticketing.Service, msvc *m
 		return nil, err
 	}
 	in := intake.New(intake.Config{QueueLimit: tc.QueueLimit, RingTimeout: tc.RingTimeout, AnswerDelay: tc.AnswerDelay,
+		GreetingMin: tc.GreetingMin, GreetingFull: tc.GreetingFull,
 		VoicemailMax: tc.VoicemailMax, Hours: tc.Hours, Prompts: prompts}, svc, srv, a.log.With("component", "intake"))
 	a.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hotline_queue_waiting",
 		Help: "Callers waiting for an agent in this process."}, func() float64 { return float64(in.Waiting()) }))

@@ -8,7 +8,8 @@
 //   - workers in every process read the stream (one consumer group), take a channel of the trunk and of the
 //     campaign (leases in Redis sorted sets, so caps hold across processes and a dead process's channels expire),
 //     claim the target in PostgreSQL (one transaction re-checks window, opt-out and daily cap and writes the
-//     attempt row), place the call, and record its result (one transaction: attempt, target, household timeline,
+//     attempt row), wait for the campaign's next pace slot (a schedule in Redis shared by all processes, so the
+//     pace is a ceiling on the wire in every second: pace.go), place the call, and record its result (one transaction: attempt, target, household timeline,
 //     tickets);
 //   - a heartbeat row per process in PostgreSQL tells the scheduler which attempts in progress are still alive.
 //
@@ -64,6 +65,7 @@ type Config struct {
 	LeaseTTL          time.Duration // channel lease, renewed while the call lasts (default 10 s)
 	DrainTimeout      time.Duration // how long calls may finish after ctx ends (default 30 s)
 	Backlog           int           // queued targets per campaign at most (default: a second of pace, ≥ 10)
+	PaceMargin        time.Duration // a campaign's pace holds over any window of 1 s + this (default 20 ms; pace.go)
 }
 
 func (c *Config) defaults() {
@@ -88,6 +90,9 @@ func (c *Config) defaults() {
 	}
 	if c.LeaseTTL <= 0 {
 		c.LeaseTTL = 10 * time.Second
+	}
+	if c.PaceMargin <= 0 {
+		c.PaceMargin = 20 * time.Millisecond
 	}
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = 30 * time.Second
@@ -361,6 +366,13 @@ func (d *Dialer) attempt(ctx, callCtx context.Context, q campaign.Queued) {
 	if err != nil || len(phones) == 0 {
 		log.Warn("dialer: no phone for target", "err", err)
 		result = campaign.Result{Outcome: campaign.OutcomeFailed, EndedAt: time.Now()}
+	} else if err := d.waitPace(ctx, c); err != nil {
+		// Shutting down (or Redis gone) before the call's slot: no call; the attempt stays in progress and the
+		// sweeper records it as interrupted once this process has retired, so the retry rules decide.
+		if ctx.Err() == nil {
+			log.Warn("dialer: pace", "err", err)
+		}
+		return
 	} else {
 		number := phones[job.Attempt.PhoneIndex%len(phones)]
 		result = d.placer.Place(callCtx, CallPlan{Trunk: trunk, Number: number, CallerID: job.Campaign.CallerID,

@@ -47,6 +47,7 @@ type engineOpts struct {
 	phones    PhoneBook
 	log       *slog.Logger
 	publish   Publisher
+	margin    time.Duration // PaceMargin
 }
 
 // startEngine runs a dialer engine (UA + scheduler + workers) in this process until the test ends.
@@ -83,7 +84,7 @@ func runEngine(ctx context.Context, svc *campaign.Service, rdb *redis.Client, pr
 	go func() { defer close(uaDone); ua.Serve(uaCtx, func() { close(ready) }) }()
 	<-ready
 	d := New(Config{Prefix: prefix, WorkerID: o.workerID, Workers: o.workers, DeadAfter: o.deadAfter, StaleQueued: o.stale,
-		LeaseTTL: o.leaseTTL, DrainTimeout: 10 * time.Second,
+		LeaseTTL: o.leaseTTL, DrainTimeout: 10 * time.Second, PaceMargin: o.margin,
 		Trunks: map[string]Trunk{"default": {Name: "default", Host: "127.0.0.1", Port: o.sippPort, Channels: o.channels}}},
 		svc, rdb, ua, o.phones, o.publish, o.log)
 	go func() {

@@ -44,6 +44,13 @@ func freeUDPPort(t testing.TB) int {
 // SIP port. SIPp's pcap play needs root (CAP_NET_RAW); the process is killed at cleanup.
 func startSipp(t testing.TB, answerDelay time.Duration) int {
 	t.Helper()
+	port, _ := startSippIn(t, answerDelay)
+	return port
+}
+
+// startSippIn is startSipp with extra sipp arguments; it also returns sipp's working directory (its logs).
+func startSippIn(t testing.TB, answerDelay time.Duration, extra ...string) (int, string) {
+	t.Helper()
 	dir := testenv.TempDir(t)
 	b, err := os.ReadFile("testdata/households.xml")
 	if err != nil {
@@ -60,7 +67,7 @@ func startSipp(t testing.TB, answerDelay time.Duration) int {
 		}
 		os.WriteFile(filepath.Join(dir, "dtmf_2833_"+k+".pcap"), p, 0o644)
 	}
-	return runSipp(t, dir, "-sf", "households.xml")
+	return runSipp(t, dir, append([]string{"-sf", "households.xml"}, extra...)...), dir
 }
 
 func runSipp(t testing.TB, dir string, args ...string) int {

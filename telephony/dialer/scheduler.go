@@ -148,8 +148,10 @@ func (d *Dialer) schedule(ctx context.Context) {
 			live := map[campaign.ID]bool{}
 			for _, c := range running {
 				live[c.ID] = true
-				if p, ok := pacers[c.ID]; !ok || p.Rate != c.Pace {
-					pacers[c.ID] = campaign.NewPacer(c.Pace)
+				// Queue at the rate the pace gate lets calls out (pace.go), so claimed calls do not pile up in
+				// front of it; the gate, not this pacer, is what keeps every second within the pace.
+				if rate := d.paceRate(c.Pace); pacers[c.ID] == nil || pacers[c.ID].Rate != rate {
+					pacers[c.ID] = campaign.NewPacer(rate)
 				}
 			}
 			for id := range pacers {

@@ -4,9 +4,16 @@
 // ticket of source voicemail plus a callback task) when no agent answers within the queue limit or outside
 // service hours. There is no keypad menu (GB/T 33358).
 //
+// Time to an agent is what the line is judged by (the 15-second answer rate), so the caller joins the queue the
+// moment the call is answered and the agent's phone rings while the greeting plays. When the agent answers, the
+// caller is put through once the greeting has played Config.GreetingMin (the recording notice: the caller is told
+// the call is recorded before anyone speaks) and the rest of the greeting is cut; Config.GreetingFull plays it
+// to the end first, for centres whose rules require that.
+//
 // Each call runs in the goroutine sipua gives it (HandleCall) and owns at most three more: the reader of the
-// caller's audio, the reader of the agent's audio and the hold-music player; all end, and are waited for,
-// before HandleCall returns. Run owns the queue's dispatcher.
+// caller's audio, the reader of the agent's audio and the player of what the caller hears while waiting
+// (greeting, queue prompt, hold music); all end, and are waited for, before HandleCall returns. Run owns the
+// queue's dispatcher.
 package intake
 
 import (
@@ -40,6 +47,11 @@ type Config struct {
 	VoicemailMax time.Duration // longest message (default 120 s)
 	MinMessage   time.Duration // shorter messages count as none (default 1 s)
 	AnswerDelay  time.Duration // ring the caller this long before answering (default 0)
+	// GreetingMin is how much of the greeting the caller hears before being put through to an agent who
+	// answered early (the recording notice at its start); the rest is cut. 0: cut at once.
+	GreetingMin time.Duration
+	// GreetingFull plays the whole greeting before the caller is put through (the agent is still rung during it).
+	GreetingFull bool
 	Hours        Hours
 	Prompts      media.Prompts
 	Poll         time.Duration // queue poll for agents made ready elsewhere (default 500 ms)
@@ -198,18 +210,24 @@ func (k *call) run() bool {
 		return false
 	}
 	k.lookupCaller()
+	// Closed or nobody staffed: the greeting, then the message prompt. Otherwise the greeting plays while the
+	// caller already waits in the queue (queueAndRing).
+	if !cfg.Hours.Open(time.Now()) {
+		return k.greetThenVoicemail(cfg.Prompts.Closed, "closed")
+	}
+	if staffed, err := k.in.svc.Staffed(k.ctx, k.c.Trunk.Skills); err == nil && !staffed {
+		return k.greetThenVoicemail(cfg.Prompts.Voicemail, "unstaffed")
+	}
+	return k.queueAndRing()
+}
+
+func (k *call) greetThenVoicemail(prompt media.Prompt, why string) bool {
 	k.play(k.in.cfg.Prompts.Greeting)
 	if k.ctx.Err() != nil {
 		k.abandoned("caller_hangup")
 		return false
 	}
-	if !cfg.Hours.Open(time.Now()) {
-		return k.voicemail(cfg.Prompts.Closed, "closed")
-	}
-	if staffed, err := k.in.svc.Staffed(k.ctx, k.c.Trunk.Skills); err == nil && !staffed {
-		return k.voicemail(cfg.Prompts.Voicemail, "unstaffed")
-	}
-	return k.queueAndRing()
+	return k.voicemail(prompt, why)
 }
 
 // lookupCaller finds the caller's households for the screen-pop, the CDR and a voicemail ticket.
@@ -331,25 +349,70 @@ func (k *call) recordingPath(kind string) (string, string) {
 	return filepath.Join(k.in.svc.RecordingsDir(), rel), rel
 }
 
-// hold plays the queue prompt once (when announce) and then hold music in a loop until stop is called; stop
-// waits for the player to finish, so the caller's writer is free afterwards.
-func (k *call) hold(announce bool) (stop func()) {
+// waiting is what the caller hears in the queue: the greeting, then (if no agent was found while it played)
+// the queue prompt "坐席忙，请稍候", then hold music in a loop, until stop.
+type waiting struct {
+	cancel      context.CancelFunc
+	done        chan struct{} // the player has returned
+	greeted     chan struct{} // the greeting has ended (played out or cut)
+	greetStart  time.Time
+	agentFound  atomic.Bool // an agent was handed to this call: no "please wait" announcement
+	stopOnce    sync.Once
+	min         time.Duration
+	full        bool
+	greetLength time.Duration
+}
+
+// startWaiting starts the player in a goroutine of its own; stop waits for it.
+func (k *call) startWaiting() *waiting {
 	ctx, cancel := context.WithCancel(k.ctx)
-	done := make(chan struct{})
+	p := k.in.cfg.Prompts
+	w := &waiting{cancel: cancel, done: make(chan struct{}), greeted: make(chan struct{}), greetStart: time.Now(),
+		min: k.in.cfg.GreetingMin, full: k.in.cfg.GreetingFull, greetLength: time.Duration(p.Greeting.Duration() * float64(time.Second))}
 	go func() {
-		defer close(done)
-		if announce && k.playCtx(ctx, k.in.cfg.Prompts.Queue) != nil {
+		defer close(w.done)
+		err := k.playCtx(ctx, p.Greeting)
+		close(w.greeted)
+		if err != nil {
+			return
+		}
+		if !w.agentFound.Load() && k.playCtx(ctx, p.Queue) != nil {
 			return
 		}
 		for ctx.Err() == nil {
-			if err := k.playCtx(ctx, k.in.cfg.Prompts.Hold); err != nil {
+			if err := k.playCtx(ctx, p.Hold); err != nil {
 				return
 			}
 		}
 	}()
-	var once sync.Once
-	return func() { once.Do(func() { cancel(); <-done }) }
+	return w
 }
+
+// greetingHeard waits until the caller has heard as much of the greeting as must be heard before being put
+// through (GreetingMin, or all of it with GreetingFull), or until ctx ends.
+func (w *waiting) greetingHeard(ctx context.Context) {
+	if w.full {
+		select {
+		case <-w.greeted:
+		case <-ctx.Done():
+		}
+		return
+	}
+	left := time.Until(w.greetStart.Add(min(w.min, w.greetLength)))
+	if left <= 0 {
+		return
+	}
+	t := time.NewTimer(left)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-w.greeted:
+	case <-ctx.Done():
+	}
+}
+
+// stop ends the player (cutting the greeting or the music) and waits for it, so the caller's writer is free.
+func (w *waiting) stop() { w.stopOnce.Do(func() { w.cancel(); <-w.done }) }
 
 // queueAndRing waits for agents and rings them until one answers, the caller leaves or the queue limit passes.
 func (k *call) queueAndRing() bool {
@@ -357,43 +420,35 @@ func (k *call) queueAndRing() bool {
 	deadline := time.NewTimer(time.Until(k.start.OfferedAt.Add(cfg.QueueLimit)))
 	defer deadline.Stop()
 	w := &waiter{call: k.id, skills: k.c.Trunk.Skills}
+	// Queue first, then the greeting: an idle agent is reserved and rung while the caller hears it.
 	k.in.queue.join(w)
-	// An agent free at once: ring it with music only; otherwise tell the caller to wait ("坐席忙，请稍候").
-	var first *telephony.Agent
-	select {
-	case a := <-w.got:
-		first = &a
-	case <-time.After(300 * time.Millisecond):
-	}
-	stopHold := k.hold(first == nil)
-	defer stopHold()
+	hold := k.startWaiting()
+	defer hold.stop()
 	for {
 		var a telephony.Agent
-		if first != nil {
-			a, first = *first, nil
-		} else {
-			select {
-			case a = <-w.got:
-			case <-deadline.C:
-				if a2, ok := k.in.queue.leave(w); ok {
-					k.release(a2, false, "")
-				}
-				stopHold()
-				return k.voicemail(cfg.Prompts.Voicemail, "queue_timeout")
-			case <-k.ctx.Done():
-				if a2, ok := k.in.queue.leave(w); ok {
-					k.release(a2, false, "")
-				}
-				k.abandoned("caller_hangup")
-				return false
+		select {
+		case a = <-w.got:
+			hold.agentFound.Store(true)
+		case <-deadline.C:
+			if a2, ok := k.in.queue.leave(w); ok {
+				k.release(a2, false, "")
 			}
+			hold.stop()
+			return k.voicemail(cfg.Prompts.Voicemail, "queue_timeout")
+		case <-k.ctx.Done():
+			if a2, ok := k.in.queue.leave(w); ok {
+				k.release(a2, false, "")
+			}
+			k.abandoned("caller_hangup")
+			return false
 		}
 		k.end.AgentsTried++
-		done, talked := k.ringAgent(a, stopHold)
+		done, talked := k.ringAgent(a, hold)
 		if done {
 			return talked
 		}
 		w.exclude = append(w.exclude, a.UserID)
+		hold.agentFound.Store(false) // back to waiting: if the greeting is still on, "please wait" follows it
 		k.in.queue.join(w)
 	}
 }
@@ -406,7 +461,7 @@ func (k *call) release(a telephony.Agent, talked bool, pause string) {
 
 // ringAgent rings a reserved agent. done is false when the call should go back to the queue; finished reports
 // whether the CDR end was stored.
-func (k *call) ringAgent(a telephony.Agent, stopHold func()) (done, finished bool) {
+func (k *call) ringAgent(a telephony.Agent, hold *waiting) (done, finished bool) {
 	log := k.log.With("agent", a.Username)
 	contacts, err := k.in.sip.Registrar().Contacts(k.ctx, a.SIPUser)
 	if err != nil || len(contacts) == 0 {
@@ -440,18 +495,18 @@ func (k *call) ringAgent(a telephony.Agent, stopHold func()) (done, finished boo
 		k.release(a, false, telephony.ReasonUnreachable)
 		return false, false
 	}
-	return true, k.talk(a, leg, stopHold, log)
+	return true, k.talk(a, leg, hold, log)
 }
 
 // talk bridges the caller and the agent through this process, records both, and ends when either hangs up.
-func (k *call) talk(a telephony.Agent, leg *sipua.Leg, stopHold func(), log *slog.Logger) bool {
-	now := time.Now()
-	k.end.AgentID, k.end.AgentAnsweredAt = a.UserID, now
+func (k *call) talk(a telephony.Agent, leg *sipua.Leg, hold *waiting, log *slog.Logger) bool {
+	k.end.AgentID, k.end.AgentAnsweredAt = a.UserID, time.Now()
 	bg := context.WithoutCancel(k.ctx)
-	if err := k.in.svc.MarkTalking(bg, a.UserID, k.id); err != nil {
-		log.Warn("agent state not updated", "err", err)
-	}
-	stopHold()
+	// The agent answered while the greeting may still be playing: the caller hears its required part (the
+	// recording notice), then the rest is cut and the two are put through.
+	hold.greetingHeard(k.ctx)
+	hold.stop()
+	now := time.Now()
 	log.Info("agent answered; bridged")
 
 	path, rel := k.recordingPath("call")
@@ -487,6 +542,11 @@ func (k *call) talk(a telephony.Agent, leg *sipua.Leg, stopHold func(), log *slo
 				k.out.Write(payload)
 			})
 		}()
+		// The agent's state is written once the two hear each other: a database round trip is not worth
+		// holding the caller for.
+		if err := k.in.svc.MarkTalking(bg, a.UserID, k.id); err != nil {
+			log.Warn("agent state not updated", "err", err)
+		}
 		select {
 		case <-k.ctx.Done():
 			k.end.Reason = "caller_hangup"

@@ -91,6 +91,9 @@ type rigOpts struct {
 	drainTimeout time.Duration
 	registry     *prometheus.Registry
 	maxCalls     int
+	greeting     *media.Prompt // default: the one-second short prompt
+	greetingMin  time.Duration
+	greetingFull bool
 	recDir       string // default: a fresh temporary directory
 }
 
@@ -162,6 +165,9 @@ func newRig(t *testing.T, o rigOpts) *rig {
 	r.sip = srv
 	p := media.DefaultPrompts()
 	p.Greeting, p.Queue, p.Voicemail, p.Closed, p.Thanks = media.ShortPrompt(), media.ShortPrompt(), media.ShortPrompt(), media.ShortPrompt(), media.ShortPrompt()
+	if o.greeting != nil {
+		p.Greeting = *o.greeting
+	}
 	hours, err := ParseHours(o.hours, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +179,8 @@ func newRig(t *testing.T, o rigOpts) *rig {
 		o.ringTimeout = 5 * time.Second
 	}
 	r.intake = New(Config{QueueLimit: o.queueLimit, RingTimeout: o.ringTimeout, AnswerDelay: o.answerDelay, Prompts: p,
-		Hours: hours, Poll: 100 * time.Millisecond, VoicemailMax: 20 * time.Second}, r.svc, srv, log)
+		Hours: hours, Poll: 100 * time.Millisecond, VoicemailMax: 20 * time.Second, GreetingMin: o.greetingMin,
+		GreetingFull: o.greetingFull}, r.svc, srv, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)

@@ -1,8 +1,11 @@
 package media
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -200,4 +203,28 @@ func TestRingEndsWithTheRightCause(t *testing.T) {
 		t.Errorf("parent cancelled: cause %v rangOut %v", context.Cause(r.Ctx), r.RangOut())
 	}
 	r.Stop()
+}
+
+// TestWriteDefaultsUpdatesUntouchedOldDefaults: a prompt still byte-identical to a superseded default (the long
+// greeting) is replaced by the current one; a prompt the operator recorded is left alone.
+func TestWriteDefaultsUpdatesUntouchedOldDefaults(t *testing.T) {
+	old, own := ToneWAV(300, 200*time.Millisecond), ToneWAV(500, 200*time.Millisecond)
+	sum := sha256.Sum256(old)
+	was := superseded["greeting"]
+	superseded["greeting"] = hex.EncodeToString(sum[:])
+	defer func() { superseded["greeting"] = was }()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "greeting.wav"), old, 0o644)
+	os.WriteFile(filepath.Join(dir, "queue.wav"), own, 0o644)
+	if err := WriteDefaults(dir); err != nil {
+		t.Fatal(err)
+	}
+	g, _ := os.ReadFile(filepath.Join(dir, "greeting.wav"))
+	q, _ := os.ReadFile(filepath.Join(dir, "queue.wav"))
+	if !bytes.Equal(g, DefaultPrompts().Greeting.WAV) {
+		t.Error("the untouched old greeting was not updated")
+	}
+	if !bytes.Equal(q, own) {
+		t.Error("the operator's own queue prompt was overwritten")
+	}
 }

@@ -2,8 +2,10 @@ package media
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"embed"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -33,7 +35,7 @@ func (p Prompt) Duration() float64 {
 
 // Prompts are the recordings played to callers.
 type Prompts struct {
-	Greeting  Prompt // answered: "您好，这里是12345热线…通话将被录音"
+	Greeting  Prompt // answered: "通话将被录音。12345乡村振兴专席。" (recording notice first; the agent is rung meanwhile)
 	Queue     Prompt // when the caller has to wait
 	Hold      Prompt // looped while waiting
 	Voicemail Prompt // no agent in time: leave a message after the tone, end with #
@@ -99,7 +101,15 @@ func LoadPrompts(dir string) (Prompts, error) {
 	return p, nil
 }
 
-// WriteDefaults writes the embedded prompts into dir (for operators to replace), leaving existing files alone.
+// superseded are the SHA-256 sums of default prompts that earlier versions wrote into the prompts directory. A
+// file still identical to one was never replaced by the operator, so WriteDefaults brings it up to date: the 9 s
+// greeting played in full before any agent was rung gives way to the short one.
+var superseded = map[string]string{
+	"greeting": "832e3c02ec3644e69740d872825a170596c8598b4a4d3cd0d320018da08f0e27",
+}
+
+// WriteDefaults writes the embedded prompts into dir (for operators to replace), leaving existing files alone
+// unless they are an unchanged copy of a superseded default.
 func WriteDefaults(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -107,8 +117,10 @@ func WriteDefaults(dir string) error {
 	p := DefaultPrompts()
 	for _, f := range promptFiles {
 		path := filepath.Join(dir, f.name+".wav")
-		if _, err := os.Stat(path); err == nil {
-			continue
+		if b, err := os.ReadFile(path); err == nil {
+			if sum := sha256.Sum256(b); superseded[f.name] != hex.EncodeToString(sum[:]) {
+				continue
+			}
 		}
 		if err := os.WriteFile(path, f.get(&p).WAV, 0o644); err != nil {
 			return err
