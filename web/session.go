@@ -131,6 +131,8 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, value string) {
+	// #nosec G124 -- HttpOnly and SameSite always; Secure whenever the request came over TLS or the deployment
+	// says TLS ends in front of us (Sessions.SecureCookie). `hotline up` on plain loopback HTTP needs it off.
 	c := &http.Cookie{Name: SessionCookie, Value: value, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
 		Secure: r.TLS != nil || s.deps.Sessions.SecureCookie}
 	if value == "" {
