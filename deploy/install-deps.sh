@@ -2,10 +2,18 @@
 # Installs the system packages hotline needs, only those missing, so a second run installs nothing.
 #   deploy/install-deps.sh run    what `hotline up` needs: PostgreSQL server, Redis
 #   deploy/install-deps.sh test   plus the SIP test peer SIPp (sip-tester), Chromium and a CJK font for the console's
-#                                 browser tests; prompts are embedded, so espeak-ng/sox are needed only to remake
+#                                 browser tests, and the security scanners gosec and govulncheck (from the Go module
+#                                 proxy, into GOBIN); prompts are embedded, so espeak-ng/sox are needed only to remake
 #                                 them (telephony/media/prompts/make_prompts.sh)
 set -euo pipefail
 what=${1:-run}
+
+if [ "$what" = test ]; then
+  gobin="$(go env GOBIN)"; gobin="${gobin:-$(go env GOPATH)/bin}"
+  # Pinned, so a new release cannot turn the test command red on its own.
+  [ -x "$gobin/gosec" ] || go install github.com/securego/gosec/v2/cmd/gosec@v2.30.0
+  [ -x "$gobin/govulncheck" ] || go install golang.org/x/vuln/cmd/govulncheck@v1.9.0
+fi
 
 need=()
 have_pg() { ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; }

@@ -12,8 +12,9 @@ import (
 )
 
 // What the API may read, by role. Call-centre figures are for agents (their own calls), supervisors, heads and
-// admins; personal numbers are masked for anyone without reveal_pii, except on callback tasks, which an agent
-// must be able to ring back.
+// admins; personal numbers are masked for anyone without reveal_pii, callback tasks included (an agent rings a
+// caller back by click-to-call on the task's ticket, which never shows the number). Filtering calls by a full
+// caller number is a look-up of personal data: it needs lookup_pii.
 
 func forbidden(action string) error {
 	return &org.StateError{Action: action, State: "role", Allowed: []string{}, Reason: org.ErrForbidden}
@@ -49,6 +50,14 @@ func (s *Service) CDRs(ctx context.Context, actor org.Actor, f CDRFilter) ([]CDR
 		return nil, forbidden("list_calls")
 	}
 	if f.Caller != "" {
+		if !actor.Can(org.PermLookupPII) {
+			return nil, fmt.Errorf("filter calls by caller number: %w: needs the %s permission", org.ErrForbidden, org.PermLookupPII)
+		}
+		if s.lookups != nil {
+			if err := s.lookups.Allow(ctx, fmt.Sprintf("pii_lookup:%d", actor.UserID)); err != nil {
+				return nil, err
+			}
+		}
 		n, _, err := phone.Normalize(f.Caller)
 		if err != nil {
 			return nil, org.Invalid("caller", "not a phone number")
@@ -58,6 +67,16 @@ func (s *Service) CDRs(ctx context.Context, actor org.Actor, f CDRFilter) ([]CDR
 	cs, err := ListCDRs(ctx, s.db, f)
 	if err != nil {
 		return nil, err
+	}
+	if f.Caller != "" {
+		ids := make([]CallID, len(cs))
+		for i, c := range cs {
+			ids[i] = c.ID
+		}
+		if err := org.Audit(ctx, s.db, actor, org.AuditEntry{Kind: org.AuditLookup, Object: "calls",
+			Detail: map[string]any{"phone": phone.Mask(f.Caller), "calls": ids}}); err != nil {
+			return nil, err
+		}
 	}
 	if !actor.Can(org.PermRevealPII) {
 		for i := range cs {
@@ -98,7 +117,47 @@ func (s *Service) Callbacks(ctx context.Context, actor org.Actor, status string,
 	if !staff(actor) {
 		return nil, forbidden("list_callbacks")
 	}
-	return ListCallbacks(ctx, s.db, status, limit)
+	cbs, err := ListCallbacks(ctx, s.db, status, limit)
+	if err != nil {
+		return nil, err
+	}
+	if !actor.Can(org.PermRevealPII) {
+		for i := range cbs {
+			cbs[i].Caller = phone.Mask(cbs[i].Caller)
+		}
+	}
+	return cbs, nil
+}
+
+// MaySeeCall is the one question about a call: admins and supervisors see every call, an agent the calls it
+// took, a head the call-centre figures (but not, through this, another unit's calls: heads are not asked here).
+func MaySeeCall(actor org.Actor, c CDR) error {
+	switch {
+	case actor.Role == org.RoleAdmin || actor.Role == org.RoleSupervisor:
+		return nil
+	case actor.Role == org.RoleAgent && c.AgentID != 0 && c.AgentID == actor.UserID:
+		return nil
+	}
+	return forbidden("see_call")
+}
+
+// LiveCaller returns the full number of the caller of a call the actor (an agent) is on right now, for the
+// caller lookup: the number comes from the call, not from what someone typed.
+func (s *Service) LiveCaller(ctx context.Context, actor org.Actor, id CallID) (string, error) {
+	c, err := GetCDR(ctx, s.db, id)
+	if err != nil {
+		return "", err
+	}
+	if actor.Role != org.RoleAgent || c.AgentID != actor.UserID {
+		return "", forbidden("caller_lookup")
+	}
+	if c.EndedAt != nil {
+		return "", &org.StateError{Action: "caller_lookup", State: "ended", Allowed: []string{}, Reason: org.ErrState}
+	}
+	if c.Caller == "" {
+		return "", fmt.Errorf("call %d has no usable caller number: %w", id, org.ErrNotFound)
+	}
+	return c.Caller, nil
 }
 
 // LinkTicket links a call (and its recording) to the ticket the agent opened for it, so the recording is served
@@ -109,7 +168,9 @@ func (s *Service) LinkTicket(ctx context.Context, actor org.Actor, id CallID, ti
 	if err != nil {
 		return c, err
 	}
-	if !supervising(actor) && !(actor.Role == org.RoleAgent && (c.AgentID == actor.UserID || s.onCall(ctx, actor.UserID, id))) {
+	// Linking hands the call's recording to the ticket's readers: only someone who may see the call may do it
+	// (a county head may read KPIs but not link other people's calls to his tickets).
+	if MaySeeCall(actor, c) != nil && !(actor.Role == org.RoleAgent && s.onCall(ctx, actor.UserID, id)) {
 		return CDR{}, forbidden("link_ticket")
 	}
 	if ticket <= 0 {

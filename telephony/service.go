@@ -12,13 +12,17 @@ import (
 // Options builds a Service. Only DB is required; the interfaces are nil when their feature is not wired, and the
 // service then does without (no screen-pop households, no voicemail ticket, no timeline entry, no events).
 type Options struct {
-	DB            *pgxpool.Pool
-	Log           *slog.Logger
-	Events        EventPublisher
-	Tickets       VoicemailTickets
-	Callers       CallerLookup
-	Contacts      ContactRecorder
-	TicketAccess  TicketAccess
+	DB           *pgxpool.Pool
+	Log          *slog.Logger
+	Events       EventPublisher
+	Tickets      VoicemailTickets
+	Callers      CallerLookup
+	Contacts     ContactRecorder
+	TicketAccess TicketAccess
+	// Lookups limits filtering calls by a full caller number per user (nil: unlimited).
+	Lookups interface {
+		Allow(ctx context.Context, key string) error
+	}
 	RecordingsDir string        // where WAV files live; paths in the database are relative to it
 	ACW           time.Duration // after-call work; 0 = straight back to ready
 }
@@ -32,10 +36,13 @@ type Service struct {
 	callers  CallerLookup
 	contacts ContactRecorder
 	access   TicketAccess
-	recDir   string
-	acw      time.Duration
-	wakeCh   chan struct{}
-	storage  storageHealth
+	lookups  interface {
+		Allow(ctx context.Context, key string) error
+	}
+	recDir  string
+	acw     time.Duration
+	wakeCh  chan struct{}
+	storage storageHealth
 }
 
 // NewService returns a Service.
@@ -44,7 +51,7 @@ func NewService(o Options) *Service {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Service{db: o.DB, log: o.Log, events: o.Events, tickets: o.Tickets, callers: o.Callers, contacts: o.Contacts,
-		access: o.TicketAccess, recDir: o.RecordingsDir, acw: o.ACW, wakeCh: make(chan struct{}, 1)}
+		access: o.TicketAccess, lookups: o.Lookups, recDir: o.RecordingsDir, acw: o.ACW, wakeCh: make(chan struct{}, 1)}
 }
 
 // RecordingsDir is where recordings are stored.

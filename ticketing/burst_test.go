@@ -26,6 +26,7 @@ func TestCreateBurstBeyondPoolDoesNotDeadlock(t *testing.T) {
 	now := time.Date(2026, 11, 30, 23, 59, 0, 0, time.FixedZone("CST", 8*3600))
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	svc := ticketing.NewService(db, ticketing.Options{Now: clock})
+	addHouseholds(t, db, 42)
 	hooked := 0
 	svc.OnTransition(func(ctx context.Context, tx pgx.Tx, tk ticketing.Ticket, ev ticketing.Event) error {
 		mu.Lock()

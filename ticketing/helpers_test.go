@@ -29,7 +29,19 @@ func newFixture(t testing.TB) *fixture {
 	db := testenv.DB(t)
 	f := &fixture{t: t, db: db, ctx: context.Background(), now: time.Date(2026, 11, 30, 10, 0, 0, 0, calendar.CST)}
 	f.svc = ticketing.NewService(db, ticketing.Options{Now: func() time.Time { return f.now }})
+	addHouseholds(t, db, 5, 7, 9, 42)
 	return f
+}
+
+// addHouseholds stores bare households with these IDs in 赫山区 (tickets.household_id must name a household).
+func addHouseholds(t testing.TB, db *pgxpool.Pool, ids ...int64) {
+	t.Helper()
+	for _, id := range ids {
+		if _, err := db.Exec(context.Background(), `INSERT INTO households (id, number, county_code, township_code, head_name, monitoring_type)
+			VALUES ($1::bigint, 'T' || $1::bigint::text, '430903', '430903001', '测试户主', 'marginal')`, id); err != nil {
+			t.Fatalf("household %d: %v", id, err)
+		}
+	}
 }
 
 func (f *fixture) unit(code string) org.UnitID {

@@ -228,6 +228,7 @@ func (q *Queues) Reclaim(ctx context.Context, a org.Actor, unit org.UnitID, minI
 	if err := q.canUse(a, unit); err != nil {
 		return QueueEntry{}, err
 	}
+
 	for _, urgent := range []bool{true, false} {
 		msgs, _, err := q.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{Stream: QueueKey(q.prefix, unit, urgent), Group: Group,
 			MinIdle: minIdle, Start: "0", Count: 1, Consumer: consumer(a)}).Result()
@@ -251,8 +252,15 @@ func (q *Queues) Reclaim(ctx context.Context, a org.Actor, unit org.UnitID, minI
 	return QueueEntry{}, fmt.Errorf("reclaim from unit %d: %w", unit, org.ErrNotFound)
 }
 
-// Entries lists a unit's queue in order (urgent first) without claiming.
-func (q *Queues) Entries(ctx context.Context, unit org.UnitID) ([]QueueEntry, error) {
+// MinReclaimIdle is the shortest idle time after which people may take over a claimed entry (the API refuses
+// less): below it a colleague's entry could be taken while they are still reading it.
+const MinReclaimIdle = 5 * time.Minute
+
+// Entries lists a unit's queue in order (urgent first) without claiming, to the unit's own users (and admins).
+func (q *Queues) Entries(ctx context.Context, a org.Actor, unit org.UnitID) ([]QueueEntry, error) {
+	if err := q.canUse(a, unit); err != nil {
+		return nil, err
+	}
 	var out []QueueEntry
 	for _, urgent := range []bool{true, false} {
 		msgs, err := q.rdb.XRange(ctx, QueueKey(q.prefix, unit, urgent), "-", "+").Result()

@@ -50,7 +50,7 @@ func (f *queueFixture) drain() {
 // queued returns the ticket ids in a unit's queue, urgent first, in order.
 func (f *queueFixture) queued(unit org.UnitID) []org.TicketID {
 	f.t.Helper()
-	es, err := f.q.Entries(f.ctx, unit)
+	es, err := f.q.Entries(f.ctx, org.System, unit)
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -17,13 +17,12 @@ import (
 	"hotline/ticketing/phone"
 )
 
-// canRead: division staff and heads see the tickets their unit leads or co-handles; the other roles see all.
-func canRead(t Ticket, a org.Actor) bool { return CanSee(a, t.LeadUnitID, t.CoUnitIDs) }
-
 // CanSee is the one rule of who may see a ticket (and its events), from the ticket's lead unit and co-units:
 // division staff and heads see what their unit leads or co-handles; the other roles see every ticket. What of
 // a visible ticket is hidden (a confidential caller, full numbers) is View's business. The websocket hub asks
-// it for every ticket.* and sla.* event, whose payload carries the units.
+// it for every ticket.* and sla.* event, whose payload carries the units. It is the unit rule only: a
+// confidential report and a campaign manager's narrower view are decided by Service.Authorize / MayRead, which
+// the hub should ask for events of confidential tickets.
 func CanSee(a org.Actor, lead org.UnitID, co []org.UnitID) bool {
 	if a.Role == org.RoleStaff || a.Role == org.RoleHead {
 		return a.UnitID != 0 && (lead == a.UnitID || slices.Contains(co, a.UnitID))
@@ -56,8 +55,8 @@ func (s *Service) Get(ctx context.Context, a org.Actor, id org.TicketID) (Ticket
 	if err != nil {
 		return Ticket{}, err
 	}
-	if !canRead(t, a) {
-		return Ticket{}, fmt.Errorf("ticket %d: %w", id, org.ErrForbidden)
+	if err := s.Authorize(ctx, a, ActRead, t); err != nil {
+		return Ticket{}, err
 	}
 	return s.View(ctx, t, a), nil
 }
@@ -95,6 +94,29 @@ func endOfToday(now time.Time) time.Time {
 
 // List returns tickets newest first, and the cursor for the next page (0: none).
 func (s *Service) List(ctx context.Context, a org.Actor, f Filter) ([]Ticket, org.TicketID, error) {
+	// An unknown filter value is a mistake to report, not a filter that silently matches nothing.
+	bad := &org.ValidationError{}
+	for _, st := range f.Status {
+		if !slices.Contains(Statuses, st) {
+			bad.Add("status", fmt.Sprintf("unknown status %q", st))
+		}
+	}
+	if f.Kind != "" && !validKind(f.Kind) {
+		bad.Add("kind", fmt.Sprintf("unknown kind %q", f.Kind))
+	}
+	if f.Category != "" {
+		if _, err := s.category(ctx, s.db, f.Category); errors.Is(err, org.ErrNotFound) {
+			bad.Add("category", fmt.Sprintf("unknown category %q", f.Category))
+		} else if err != nil {
+			return nil, 0, err
+		}
+	}
+	if f.RegionPrefix != "" && (!strings.HasPrefix(f.RegionPrefix, "43") || strings.Trim(f.RegionPrefix, "0123456789") != "") {
+		bad.Add("region", "a prefix of a Hunan region code (digits)")
+	}
+	if err := bad.Err(); err != nil {
+		return nil, 0, err
+	}
 	var where []string
 	var args []any
 	arg := func(v any) string {
@@ -105,14 +127,14 @@ func (s *Service) List(ctx context.Context, a org.Actor, f Filter) ([]Ticket, or
 		if f.UnitID != 0 && f.UnitID != a.UnitID {
 			return nil, 0, fmt.Errorf("list tickets of unit %d: %w", f.UnitID, org.ErrForbidden)
 		}
-		p := arg(int64(a.UnitID))
 		if f.UnitID != 0 {
-			where = append(where, "lead_unit_id = "+p) // their own unit named: the tickets it leads
-		} else {
-			where = append(where, "(lead_unit_id = "+p+" OR "+p+" = ANY(co_unit_ids))")
+			where = append(where, "lead_unit_id = "+arg(int64(a.UnitID))) // their own unit named: the tickets it leads
 		}
 	} else if f.UnitID != 0 {
 		where = append(where, "lead_unit_id = "+arg(int64(f.UnitID)))
+	}
+	if cond := s.readableSQL(ctx, a, arg); cond != "" {
+		where = append(where, cond)
 	}
 	if len(f.Status) > 0 {
 		ss := make([]string, len(f.Status))
@@ -274,9 +296,12 @@ func (s *Service) DuplicatesFor(ctx context.Context, a org.Actor, t Ticket) ([]T
 	if err != nil {
 		return nil, fmt.Errorf("duplicates of ticket %d: %w", t.ID, err)
 	}
+	// A confidential report never shows as a suggestion to someone who may not know who made it: the suggestion
+	// alone would confirm that this phone or household reported someone.
+	conf := s.maySeeConfidential(ctx, a)
 	out := []Ticket{}
 	for _, d := range ts {
-		if canRead(d, a) {
+		if (conf || !d.Confidential) && s.mayRead(ctx, a, d) {
 			out = append(out, s.View(ctx, d, a))
 		}
 	}

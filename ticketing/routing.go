@@ -263,6 +263,9 @@ func (s *Service) validateRule(ctx context.Context, in *RuleInput) error {
 	if strings.TrimSpace(in.Name) == "" {
 		v.Add("name", "required")
 	}
+	if in.Position < 0 || in.Position > maxRulePosition {
+		v.Add("position", fmt.Sprintf("from 0 to %d", maxRulePosition))
+	}
 	for _, k := range in.Kinds {
 		if !validKind(k) {
 			v.Add("kinds", "unknown kind "+string(k))
@@ -294,6 +297,9 @@ func (s *Service) validateRule(ctx context.Context, in *RuleInput) error {
 	}
 	return v.Err()
 }
+
+// maxRulePosition keeps positions well inside the column's integer range.
+const maxRulePosition = 1_000_000
 
 func canEditRules(a org.Actor) bool { return a.Role == org.RoleAdmin }
 

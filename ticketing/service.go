@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"hotline/ticketing/calendar"
 	"hotline/ticketing/org"
@@ -134,6 +135,9 @@ func (s *Service) CreateTx(ctx context.Context, tx pgx.Tx, a org.Actor, nt NewTi
 
 // create writes the ticket through db; hooks run in hookTx (nil only when there are no hooks).
 func (s *Service) create(ctx context.Context, tx org.DB, hookTx pgx.Tx, a org.Actor, nt NewTicket) (Ticket, error) {
+	if err := AuthorizeCreate(a, nt.Dispatch); err != nil {
+		return Ticket{}, err
+	}
 	if err := s.validateNew(ctx, tx, &nt); err != nil {
 		return Ticket{}, err
 	}
@@ -195,10 +199,17 @@ func (s *Service) create(ctx context.Context, tx org.DB, hookTx pgx.Tx, a org.Ac
 		if err != nil {
 			return Ticket{}, fmt.Errorf("create ticket: replay: %w", err)
 		}
+		if !sameRequest(t, nt) {
+			return Ticket{}, fmt.Errorf("create ticket: key %q: %w", nt.IdempotencyKey, ErrIdempotencyKeyReused)
+		}
 		t.Replayed = true
 		return t, nil
 	}
 	if err != nil {
+		var pg *pgconn.PgError
+		if errors.As(err, &pg) && pg.ConstraintName == "tickets_household_fk" {
+			return Ticket{}, org.Invalid("household_id", "the household does not exist")
+		}
 		return Ticket{}, fmt.Errorf("create ticket: %w", err)
 	}
 	for _, ev := range evs {
@@ -367,4 +378,15 @@ func (s *Service) runHooks(ctx context.Context, tx pgx.Tx, t Ticket, ev Event) e
 		}
 	}
 	return nil
+}
+
+// sameRequest reports whether a replayed create asks for what the first one did (both normalised by validateNew).
+func sameRequest(t Ticket, nt NewTicket) bool {
+	sameHH := (t.HouseholdID == nil) == (nt.HouseholdID == nil) && (t.HouseholdID == nil || *t.HouseholdID == *nt.HouseholdID)
+	// A retry that gives no phone matches: a create for a call takes the phone from the call, which a retry (the
+	// call now linked) no longer looks up.
+	samePhone := nt.CallerPhone == "" || t.CallerPhone == nt.CallerPhone
+	return sameHH && samePhone && t.Source == nt.Source && t.CallerName == nt.CallerName &&
+		t.RegionCode == nt.RegionCode && t.Kind == nt.Kind && t.Category == nt.Category && t.Urgency == nt.Urgency &&
+		t.Content == nt.Content && t.Confidential == nt.Confidential
 }

@@ -249,6 +249,10 @@ func (s *Service) doTx(ctx context.Context, tx pgx.Tx, a org.Actor, id org.Ticke
 	if err != nil {
 		return Ticket{}, err
 	}
+	if !s.mayRead(ctx, a, before) {
+		// Checked before the version: a ticket outside the actor's reach tells nothing of its state or version.
+		return Ticket{}, fmt.Errorf("%s ticket %d: %w", act, id, errNotYours)
+	}
 	if in.Version != 0 && in.Version != before.Version {
 		return Ticket{}, fmt.Errorf("%s ticket %d: version %d is stale (now %d): %w", act, id, in.Version, before.Version, org.ErrConflict)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -111,7 +112,14 @@ func TestStateMachine(t *testing.T) {
 				tx.Rollback(f.ctx)
 				checked++
 				var se *org.StateError
+				a := actors[role]
+				outside := (role == org.RoleStaff || role == org.RoleHead) && tk.LeadUnitID != a.UnitID && !slices.Contains(tk.CoUnitIDs, a.UnitID)
 				switch {
+				case outside:
+					// Another unit's ticket: refused before anything about it (state, version, allowed actions) is told.
+					if !errors.Is(err, org.ErrForbidden) || errors.As(err, &se) || strings.Contains(err.Error(), string(tk.Status)) {
+						t.Errorf("%s from %s by %s of another unit: got %v, want a bare forbidden", act, stateName, role, err)
+					}
 				case !wantRole:
 					if !errors.As(err, &se) || !errors.Is(err, org.ErrForbidden) {
 						t.Errorf("%s from %s by %s: got %v, want forbidden", act, stateName, role, err)

@@ -33,6 +33,7 @@ func (s *Server) authed(h handler) http.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		noteActor(r, a) // for the audit row of a refusal (guard)
 		ctx := org.WithActor(r.Context(), a)
 		if sess != nil {
 			if !safeMethod(r.Method) && !validCSRF(r.Header.Get(CSRFHeader), sess.csrf) {

@@ -51,7 +51,6 @@ var matrixUsers = []struct {
 var routeMatrix = map[string]string{
 	"GET /healthz":                                  "+++++++++",
 	"GET /readyz":                                   "+++++++++",
-	"GET /metrics":                                  "+++++++++",
 	"GET /api/v1/units":                             "-++++++++",
 	"GET /api/v1/me":                                "-++++++++",
 	"POST /api/v1/session":                          "---------",
@@ -61,16 +60,16 @@ var routeMatrix = map[string]string{
 	"POST /api/v1/session/password":                 "-++++++++",
 	"POST /api/v1/tokens":                           "+++++++++",
 	"GET /ws":                                       "-++++++++",
-	"POST /api/v1/tickets":                          "-++++++++",
+	"POST /api/v1/tickets":                          "-+++---+-", // the hotline, supervision and admins open tickets
 	"GET /api/v1/tickets":                           "-++++++++",
 	"GET /api/v1/tickets/{id}":                      "-+++++-++",
 	"GET /api/v1/tickets/{id}/events":               "-+++++-++",
 	"GET /api/v1/tickets/{id}/duplicates":           "-+++++-++",
 	"POST /api/v1/tickets/{id}/dispatch":            "-+++-----",
 	"POST /api/v1/tickets/{id}/sign":                "-+--++---",
-	"POST /api/v1/tickets/{id}/reply":               "-+--+++--",
+	"POST /api/v1/tickets/{id}/reply":               "-+--++---",
 	"POST /api/v1/tickets/{id}/return":              "-+--++---",
-	"POST /api/v1/tickets/{id}/request_extension":   "-+--+++--",
+	"POST /api/v1/tickets/{id}/request_extension":   "-+--++---", // another unit's ticket: refused outright
 	"POST /api/v1/tickets/{id}/approve_extension":   "-+-----+-",
 	"POST /api/v1/tickets/{id}/refuse_extension":    "-+-----+-",
 	"POST /api/v1/tickets/{id}/urge":                "-+-+---+-",
@@ -86,7 +85,7 @@ var routeMatrix = map[string]string{
 	"GET /api/v1/routing-rules":                     "-++++++++",
 	"POST /api/v1/routing-rules":                    "-+-------",
 	"PUT /api/v1/routing-rules/{id}":                "-++++++++",
-	"GET /api/v1/queues/{unit}":                     "-++++++++",
+	"GET /api/v1/queues/{unit}":                     "-+--++---", // the unit's own users
 	"POST /api/v1/queues/{unit}/claim":              "-+--++---",
 	"POST /api/v1/queues/{unit}/reclaim":            "-+--++---",
 	"GET /api/v1/public/tickets/{number}":           "+++++++++",
@@ -104,14 +103,17 @@ var routeMatrix = map[string]string{
 	"GET /api/v1/households/meta":                   "-++++++++",
 	"POST /api/v1/households/import":                "-+--++++-",
 	"GET /api/v1/households/export":                 "-++++++++",
-	"GET /api/v1/households/{id}":                   "-++++++++",
+	"GET /api/v1/households/{id}":                   "-+++--+++", // DemoHousehold(1) is outside 赫山区
 	"PUT /api/v1/households/{id}":                   "-+--++++-",
 	"POST /api/v1/households/{id}/actions/{action}": "-++++++++",
-	"GET /api/v1/households/{id}/timeline":          "-++++++++",
-	"POST /api/v1/households/{id}/contacts":         "-++++++++",
+	"GET /api/v1/households/{id}/timeline":          "-+++--+++",
+	"POST /api/v1/households/{id}/contacts":         "-+++--+++",
 	"POST /api/v1/households/{id}/reveal":           "-+-------",
 	"GET /api/v1/households/{id}/reveals":           "-+-------",
-	"GET /api/v1/caller-lookup":                     "-++++++++",
+	"GET /api/v1/caller-lookup":                     "-+-------", // a typed number needs lookup_pii
+	"GET /api/v1/calls/{id}/caller-lookup":          "-++++++++", // no such call: 404 before the on-the-call check
+	"GET /api/v1/security-audit":                    "-+-------",
+	"DELETE /api/v1/tokens/current":                 "-++++++++", // each with a token of its own (it ends it)
 	"POST /api/v1/campaigns":                        "-+------+",
 	"GET /api/v1/campaigns":                         "-+-----++",
 	"GET /api/v1/campaigns/{id}":                    "-+-----++",
@@ -270,7 +272,14 @@ func TestRouteRoleMatrix(t *testing.T) {
 		method, path := build(pattern)
 		row := make([]byte, 0, len(matrixUsers))
 		for _, u := range matrixUsers {
-			row = append(row, mark(send(method, path, tokens[u.name], "")))
+			bearer := tokens[u.name]
+			if pattern == "DELETE /api/v1/tokens/current" && bearer != "" {
+				// Revoking ends the token: use one made for this request.
+				if bearer, err = org.CreateToken(ctx, db, ids[u.name], "matrix", 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			row = append(row, mark(send(method, path, bearer, "")))
 		}
 		c := mark(send(method, path, "", adminSession()))
 		if cookieOnly[pattern] && c != '+' {

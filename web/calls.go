@@ -23,6 +23,27 @@ func (s *Server) callRoutes() {
 	s.mux.HandleFunc("GET /api/v1/callbacks", s.authed(s.listCallbacks))
 	s.mux.HandleFunc("POST /api/v1/callbacks/{id}/close", s.authed(s.closeCallback))
 	s.mux.HandleFunc("GET /api/v1/recordings/{id}", s.authed(s.getRecording))
+	if s.deps.Monitoring != nil {
+		s.mux.HandleFunc("GET /api/v1/calls/{id}/caller-lookup", s.authed(s.callCallerLookup))
+	}
+}
+
+// callCallerLookup is the agent's lookup of the caller of the call it is on: the number comes from the call, so
+// no lookup_pii is needed (and none can be typed).
+func (s *Server) callCallerLookup(w http.ResponseWriter, r *http.Request) error {
+	id, err := callID(r)
+	if err != nil {
+		return err
+	}
+	number, err := s.deps.Telephony.LiveCaller(r.Context(), actor(r), telephony.CallID(id))
+	if err != nil {
+		return err
+	}
+	ms, err := s.deps.Monitoring.CallerLookupForCall(r.Context(), actor(r), number, id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"matches": ms})
 }
 
 func callID(r *http.Request) (int64, error) {

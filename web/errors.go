@@ -3,9 +3,15 @@ package web
 import (
 	"encoding/json"
 	"errors"
-	"hotline/ticketing/org"
 	"log/slog"
 	"net/http"
+	"reflect"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"hotline/ticketing"
+	"hotline/ticketing/org"
 )
 
 // apiError is the one JSON shape of every error: a stable code, a message, and where it applies the fields at
@@ -21,7 +27,8 @@ var (
 	errNoRoute   = errors.New("no such endpoint")
 	errTooLarge  = errors.New("request body too large")
 	errMalformed = errors.New("malformed JSON body")
-	errRateLimit = errors.New("too many requests")
+	errRateLimit = org.ErrRateLimited
+	errNUL       = org.Invalid("input", "a NUL character (\\u0000) is not allowed in text")
 	// errCSRF: a state-changing request authenticated by the session cookie came without the session's
 	// X-CSRF-Token header (or with a wrong one).
 	errCSRF = errors.New("missing or wrong X-CSRF-Token header")
@@ -58,6 +65,12 @@ func status(err error) (int, string) {
 		return http.StatusServiceUnavailable, "unavailable"
 	case errors.Is(err, errMethod):
 		return http.StatusMethodNotAllowed, "method_not_allowed"
+	case errors.Is(err, ticketing.ErrIdempotencyKeyReused):
+		return http.StatusUnprocessableEntity, "idempotency_key_reused"
+	case isBadText(err):
+		// The last line of defence against text PostgreSQL refuses (a NUL, an invalid byte sequence): the
+		// client's input is at fault, not the server. decode and the NUL filter catch the usual cases first.
+		return http.StatusBadRequest, "invalid"
 	case errors.Is(err, org.ErrAuth):
 		return http.StatusUnauthorized, "unauthenticated"
 	case errors.As(err, &se) && errors.Is(err, org.ErrState):
@@ -97,6 +110,12 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 			log.Warn("request refused: a backing service is unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 			body.Message = "a backing service is unavailable or busy; retry shortly"
 		}
+	}
+	if code == http.StatusForbidden {
+		noteRefusal(r, err)
+	}
+	if isBadText(err) {
+		body.Message = "invalid input: text with a NUL character or an invalid byte sequence"
 	}
 	if code == http.StatusInternalServerError {
 		// Log once, here, where the error is handled; the client gets no internals.
@@ -138,7 +157,51 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if dec.More() {
 		return errMalformed
 	}
+	if hasNUL(reflect.ValueOf(v)) {
+		return errNUL
+	}
 	return nil
+}
+
+// isBadText reports PostgreSQL's refusal of text: 22021 character_not_in_repertoire (a NUL, invalid UTF-8) and
+// 22P05 untranslatable_character.
+func isBadText(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && (pg.Code == "22021" || pg.Code == "22P05")
+}
+
+// hasNUL reports whether any string reachable from v holds a NUL: PostgreSQL text cannot, so such input is a 400
+// here rather than a 500 from the database.
+func hasNUL(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.String:
+		return strings.IndexByte(v.String(), 0) >= 0
+	case reflect.Pointer, reflect.Interface:
+		return !v.IsNil() && hasNUL(v.Elem())
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() && hasNUL(v.Field(i)) {
+				return true
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		if v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8 {
+			return false // bytes are not text
+		}
+		for i := 0; i < v.Len(); i++ {
+			if hasNUL(v.Index(i)) {
+				return true
+			}
+		}
+	case reflect.Map:
+		it := v.MapRange()
+		for it.Next() {
+			if hasNUL(it.Key()) || hasNUL(it.Value()) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // handler is the shape of every API handler: it writes its answer, or returns the error it ends with, so each

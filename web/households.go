@@ -35,15 +35,6 @@ func (s *Server) householdRoutes() {
 	s.mux.HandleFunc("GET /api/v1/caller-lookup", s.authed(s.callerLookup))
 }
 
-// canEditHouseholds: agents read records and add contacts; changing records is for bureau staff.
-func canEditHouseholds(a org.Actor) error {
-	switch a.Role {
-	case org.RoleStaff, org.RoleHead, org.RoleSupervisor, org.RoleAdmin:
-		return nil
-	}
-	return fmt.Errorf("change monitoring records: %w: role %s", org.ErrForbidden, a.Role)
-}
-
 func householdID(r *http.Request) (org.HouseholdID, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
@@ -65,7 +56,7 @@ func (s *Server) searchHouseholds(w http.ResponseWriter, r *http.Request) error 
 	q, err := householdQuery(r)
 	if err == nil {
 		var page monitoring.Page
-		if page, err = s.deps.Monitoring.Search(r.Context(), q); err == nil {
+		if page, err = s.deps.Monitoring.Search(r.Context(), actor(r), q); err == nil {
 			return writeJSON(w, http.StatusOK, page)
 		}
 	}
@@ -82,9 +73,6 @@ func (s *Server) createHousehold(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	if err := canEditHouseholds(actor(r)); err != nil {
-		return err
-	}
 	h, err := s.deps.Monitoring.Create(r.Context(), actor(r), in)
 	if err != nil {
 		return err
@@ -97,7 +85,7 @@ func (s *Server) getHousehold(w http.ResponseWriter, r *http.Request) error {
 	id, err := householdID(r)
 	if err == nil {
 		var h monitoring.Household
-		if h, err = s.deps.Monitoring.Get(r.Context(), id); err == nil {
+		if h, err = s.deps.Monitoring.Read(r.Context(), actor(r), id); err == nil {
 			return writeJSON(w, http.StatusOK, map[string]any{"household": h, "allowed_actions": monitoring.AllowedActions(h.Status)})
 		}
 	}
@@ -112,12 +100,6 @@ func (s *Server) updateHousehold(w http.ResponseWriter, r *http.Request) error {
 	id, err := householdID(r)
 	if err == nil {
 		err = decode(w, r, &body)
-	}
-	if err == nil {
-		err = canEditHouseholds(actor(r))
-	}
-	if err == nil && body.Version <= 0 {
-		err = org.Invalid("version", "required: the version you read")
 	}
 	if err == nil {
 		var h monitoring.Household
@@ -151,7 +133,7 @@ func (s *Server) householdTimeline(w http.ResponseWriter, r *http.Request) error
 	if err == nil {
 		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
 		var tl []monitoring.TimelineEntry
-		if tl, err = s.deps.Monitoring.Timeline(r.Context(), id, limit); err == nil {
+		if tl, err = s.deps.Monitoring.Timeline(r.Context(), actor(r), id, limit); err == nil {
 			return writeJSON(w, http.StatusOK, map[string]any{"timeline": tl})
 		}
 	}
@@ -203,13 +185,19 @@ func (s *Server) householdReveals(w http.ResponseWriter, r *http.Request) error 
 	return err
 }
 
-// importHouseholds takes the CSV file as the request body (text/csv, UTF-8 or GBK) and answers with the report.
+// importHouseholds takes the CSV file as the request body (text/csv, UTF-8 or GBK), read as a stream, and
+// answers with the report. A file with unknown columns is refused with 422 and the report (which names the
+// nearest known column) unless ?accept_unknown_columns=1 confirms it.
 func (s *Server) importHouseholds(w http.ResponseWriter, r *http.Request) error {
-	if err := canEditHouseholds(actor(r)); err != nil {
-		return err
+	accept := false
+	if v := r.URL.Query().Get("accept_unknown_columns"); v != "" {
+		var err error
+		if accept, err = strconv.ParseBool(v); err != nil {
+			return org.Invalid("accept_unknown_columns", "1 or 0")
+		}
 	}
 	body := http.MaxBytesReader(w, r.Body, maxImport)
-	rep, err := s.deps.Monitoring.Import(r.Context(), actor(r), body)
+	rep, err := s.deps.Monitoring.ImportWith(r.Context(), actor(r), body, monitoring.ImportOptions{AcceptUnknownColumns: accept})
 	if err != nil {
 		var mbe *http.MaxBytesError
 		switch {
@@ -220,40 +208,66 @@ func (s *Server) importHouseholds(w http.ResponseWriter, r *http.Request) error 
 		}
 		return err
 	}
+	if rep.Refused {
+		cols := make([]string, len(rep.UnknownColumns))
+		for i, c := range rep.UnknownColumns {
+			cols[i] = fmt.Sprintf("%s (did you mean %s?)", c.Column, c.Nearest)
+		}
+		return writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"code": "unknown_columns",
+			"message": "the file has columns the importer does not know; nothing was imported. Fix the header, or " +
+				"send it again with ?accept_unknown_columns=1 to ignore them",
+			"fields": map[string]string{"columns": strings.Join(cols, "; ")}, "report": rep})
+	}
 	return writeJSON(w, http.StatusOK, rep)
 }
 
-// exportHouseholds streams CSV; reveal=true (with reason=...) exports full values, audited.
+// exportHouseholds streams CSV; reveal=true (with reason=...) exports full values, audited; limit caps the
+// number of households.
 func (s *Server) exportHouseholds(w http.ResponseWriter, r *http.Request) error {
 	q, err := householdQuery(r)
 	if err != nil {
 		return err
 	}
-	reveal := r.URL.Query().Get("reveal") == "true"
-	if reveal && !actor(r).Can(org.PermRevealPII) {
-		return fmt.Errorf("export full personal data: %w", org.ErrForbidden)
+	reveal := false
+	if v := r.URL.Query().Get("reveal"); v != "" {
+		if reveal, err = strconv.ParseBool(v); err != nil {
+			return org.Invalid("reveal", "true or false")
+		}
 	}
-	if reveal && strings.TrimSpace(r.URL.Query().Get("reason")) == "" {
-		return org.Invalid("reason", "required to export full personal data")
-	}
-	if _, err := s.deps.Monitoring.Search(r.Context(), monitoring.Query{Name: q.Name, Phone: q.Phone, IDNumber: q.IDNumber,
-		IDLast4: q.IDLast4, Region: q.Region, MonitoringType: q.MonitoringType, RiskType: q.RiskType, Status: q.Status,
-		NoContactDays: q.NoContactDays, Clock: q.Clock, Limit: 1}); err != nil {
-		return err // a bad filter is a JSON error, before any CSV is written
-	}
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", `attachment; filename="households.csv"`)
-	w.Header().Set("Cache-Control", "no-store")
-	if _, err := s.deps.Monitoring.Export(r.Context(), actor(r), q, reveal, r.URL.Query().Get("reason"), w); err != nil {
+	cw := &csvResponse{w: w}
+	if _, err := s.deps.Monitoring.Export(r.Context(), actor(r), q, reveal, r.URL.Query().Get("reason"), cw); err != nil {
+		if !cw.started {
+			return err // refused or a bad filter: a JSON error, before any CSV
+		}
 		// Headers are gone; the truncated file is the signal. Log it once, here.
 		s.log.Error("household export failed", "err", err, "actor", actor(r).Username)
 	}
 	return nil
 }
 
-// callerLookup is the screen-pop: the households that use a phone number.
+// csvResponse sets the CSV headers on the first write, so an export refused before its first row can still
+// answer with a JSON error.
+type csvResponse struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (c *csvResponse) Write(p []byte) (int, error) {
+	if !c.started {
+		c.started = true
+		h := c.w.Header()
+		h.Set("Content-Type", "text/csv; charset=utf-8")
+		h.Set("Content-Disposition", `attachment; filename="households.csv"`)
+		h.Set("Cache-Control", "no-store")
+		c.w.WriteHeader(http.StatusOK)
+	}
+	return c.w.Write(p)
+}
+
+// callerLookup is the screen-pop by a typed number: the households that use a phone number (needs lookup_pii;
+// agents on a call use /api/v1/calls/{id}/caller-lookup).
 func (s *Server) callerLookup(w http.ResponseWriter, r *http.Request) error {
-	ms, err := s.deps.Monitoring.LookupPhone(r.Context(), r.URL.Query().Get("phone"))
+	ms, err := s.deps.Monitoring.CallerLookup(r.Context(), actor(r), r.URL.Query().Get("phone"))
 	if err != nil {
 		return err
 	}

@@ -8,11 +8,11 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
 	"hotline/migrations"
@@ -26,7 +26,7 @@ type Deps struct {
 	DB        *pgxpool.Pool
 	Redis     *redis.Client
 	Log       *slog.Logger
-	Registry  *prometheus.Registry // where /metrics reads from
+	Registry  *prometheus.Registry // the process metrics (served apart, on HOTLINE_METRICS_ADDR, by cmd/hotline)
 	Version   string
 	Tickets   *Tickets           // the ticket API (ticketing); nil: not served
 	Telephony *telephony.Service // agents, calls, callbacks, recordings; nil without telephony
@@ -37,7 +37,10 @@ type Deps struct {
 	// SIPBindings counts an agent's live SIP registrations (the console's state bar); nil: not shown.
 	SIPBindings func(ctx context.Context, sipUser string) (int, error)
 
-	Limits Limits // in-flight requests per route class (zero: unlimited)
+	// TokenChannel is the Redis pub/sub channel on which revoked tokens are announced to every process's token
+	// cache (org.WatchRevocations); "" uses org.DefaultTokenChannel.
+	TokenChannel string
+	Limits       Limits // in-flight requests per route class (zero: unlimited)
 	// Draining, if set and true, makes /readyz answer 503 so balancers take the instance out of rotation
 	// while it shuts down.
 	Draining    func() bool
@@ -106,18 +109,13 @@ func newServer(deps Deps) *Server {
 	s.sessions = org.NewSessions(deps.DB, org.SessionOptions{Idle: deps.Sessions.Idle, Absolute: deps.Sessions.Absolute, Now: deps.Now})
 	s.limiter = newLoginLimiter(deps.Redis, deps.RedisPrefix, deps.Sessions.Login, deps.Now)
 	s.routes()
-	s.handler = s.admit(s.mux)
+	s.handler = s.guard(s.admit(s.mux))
 	return s
 }
 
 func (s *Server) routes() {
 	s.mux.HandleFunc("GET /healthz", s.api(s.healthz))
 	s.mux.HandleFunc("GET /readyz", s.api(s.readyz))
-	reg := s.deps.Registry
-	if reg == nil {
-		reg = prometheus.NewRegistry()
-	}
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /api/v1/units", s.authed(s.listUnits))
 	s.mux.HandleFunc("GET /api/v1/me", s.authed(s.me))
 	s.sessionRoutes()
@@ -126,6 +124,7 @@ func (s *Server) routes() {
 	s.householdRoutes()
 	s.campaignRoutes()
 	s.notifyRoutes()
+	s.securityRoutes()
 	s.consoleRoutes()
 	s.mux.HandleFunc("/api/", s.api(s.notFound))
 	s.mux.Handle("/", s.console())
@@ -169,6 +168,11 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, status, map[string]any{"ready": ok, "checks": checks})
 }
 
+// notFound answers API paths no route serves: 405 with Allow when the path exists under another method, else 404.
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) error {
+	if allow := s.allowedMethods(r); len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		return errMethod
+	}
 	return errNoRoute
 }

@@ -61,6 +61,7 @@ func (s *Server) checkLogin(w http.ResponseWriter, r *http.Request, username, pa
 		return org.User{}, errUnavailable
 	}
 	if !ok {
+		s.auditLogin(r, org.AuditLoginFailed, org.Actor{}, username, "rate_limited")
 		s.log.Warn("login refused by limiter", "username", username, "addr", addr, "wait", wait)
 		retryAfter(w, wait)
 		return org.User{}, errRateLimit
@@ -68,10 +69,12 @@ func (s *Server) checkLogin(w http.ResponseWriter, r *http.Request, username, pa
 	u, err := s.checkPassword(r.Context(), s.deps.DB, username, password)
 	if err != nil {
 		if errors.Is(err, org.ErrAuth) {
+			s.auditLogin(r, org.AuditLoginFailed, org.Actor{}, username, r.URL.Path)
 			s.log.Info("login failed", "username", username, "addr", addr)
 		}
 		return org.User{}, err
 	}
+	s.auditLogin(r, org.AuditLogin, u.Actor(), u.Username, r.URL.Path)
 	s.limiter.succeeded(r.Context(), username, addr)
 	return u, nil
 }
@@ -128,6 +131,8 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, value string) {
+	// #nosec G124 -- HttpOnly and SameSite always; Secure whenever the request came over TLS or the deployment
+	// says TLS ends in front of us (Sessions.SecureCookie). `hotline up` on plain loopback HTTP needs it off.
 	c := &http.Cookie{Name: SessionCookie, Value: value, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
 		Secure: r.TLS != nil || s.deps.Sessions.SecureCookie}
 	if value == "" {
@@ -156,6 +161,7 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request) error {
 	if err := s.sessions.Delete(r.Context(), sess.id); err != nil {
 		return err
 	}
+	s.auditLogin(r, org.AuditLogout, actor(r), actor(r).Username, "session")
 	s.setCookie(w, r, "")
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -166,6 +172,7 @@ func (s *Server) signOutAll(w http.ResponseWriter, r *http.Request) error {
 	if err := s.sessions.DeleteUser(r.Context(), actor(r).UserID, ""); err != nil {
 		return err
 	}
+	s.auditLogin(r, org.AuditLogout, actor(r), actor(r).Username, "all_sessions")
 	s.setCookie(w, r, "")
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -204,6 +211,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if err := s.sessions.ChangePassword(r.Context(), s.deps.DB, a.UserID, body.New, keep); err != nil {
 		return err
 	}
+	s.auditLogin(r, org.AuditPasswordChange, a, a.Username, "session")
 	s.log.Info("password changed", "user_id", a.UserID, "username", a.Username)
 	w.WriteHeader(http.StatusNoContent)
 	return nil

@@ -55,6 +55,18 @@ func (s *Server) ticketRoutes() {
 
 func (s *Server) tickets() *ticketing.Service { return s.deps.Tickets.Service }
 
+// auditLogin records a login or a failed one with the source address. The username of a failed login is kept
+// as typed (truncated): it is what an investigator needs to see a guessing run.
+func (s *Server) auditLogin(r *http.Request, kind org.AuditKind, a org.Actor, username, how string) {
+	if len(username) > 64 {
+		username = strings.ToValidUTF8(username[:64], "")
+	}
+	if err := org.Audit(r.Context(), s.deps.DB, a, org.AuditEntry{Kind: kind, ActorUsername: username,
+		SourceAddr: clientIP(r), Detail: map[string]any{"via": how}}); err != nil {
+		s.log.Error("security audit", "err", err)
+	}
+}
+
 type newTicketBody struct {
 	Source       ticketing.Source  `json:"source"`
 	CallerName   string            `json:"caller_name"`
@@ -352,7 +364,7 @@ func (s *Server) queueEntries(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	es, err := s.deps.Tickets.Queues.Entries(r.Context(), org.UnitID(unit))
+	es, err := s.deps.Tickets.Queues.Entries(r.Context(), actor(r), org.UnitID(unit))
 	if err != nil {
 		return err
 	}
@@ -374,8 +386,8 @@ func (s *Server) reclaim(w http.ResponseWriter, r *http.Request) error {
 	idle := 30 * time.Minute
 	if v := r.URL.Query().Get("min_idle"); v != "" {
 		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			return org.Invalid("min_idle", "a duration such as 30m")
+		if err != nil || d < ticketing.MinReclaimIdle {
+			return org.Invalid("min_idle", "a duration of at least "+ticketing.MinReclaimIdle.String()+", such as 30m")
 		}
 		idle = d
 	}

@@ -41,6 +41,11 @@ func newAPIWith(t *testing.T, lim Limits) *apiFixture {
 	h := New(Deps{DB: db, Redis: rdb, Limits: lim, Now: clock, Tickets: &Tickets{Service: svc, Queues: ticketing.NewQueues(db, rdb, prefix), RedisPrefix: prefix, PublicLimit: 5}})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
+	// Household 5 of 赫山区, which tickets of these tests name (tickets.household_id must exist).
+	if _, err := db.Exec(context.Background(), `INSERT INTO households (id, number, county_code, township_code, head_name, monitoring_type)
+		VALUES (5, 'T5', '430903', '430903001', '测试户主', 'marginal')`); err != nil {
+		t.Fatal(err)
+	}
 	return &apiFixture{t: t, srv: srv, db: db, rdb: rdb, prefix: prefix}
 }
 
@@ -140,10 +145,16 @@ func TestTicketAPI(t *testing.T) {
 	if code := f.call(agent, "POST", "/api/v1/tickets/999999/dispatch", map[string]any{"version": 1}, nil, &e); code != 404 {
 		t.Fatalf("action on an unknown ticket: %d %+v", code, e)
 	}
+	// Another unit's ticket: 403 that tells nothing of its state, version or allowed actions.
+	e = apiError{}
+	if code := f.call(staff, "POST", fmt.Sprintf("/api/v1/tickets/%d/sign", first.ID), map[string]any{"version": first.Version + 7}, nil, &e); code != 403 ||
+		e.Code != "forbidden" || len(e.Allowed) != 0 || strings.Contains(e.Message, "new") || strings.Contains(e.Message, "version") {
+		t.Fatalf("sign another unit's ticket: %d %+v", code, e)
+	}
 	// Action not allowed in this state: 409 with the allowed actions.
 	e = apiError{}
-	if code := f.call(staff, "POST", fmt.Sprintf("/api/v1/tickets/%d/sign", first.ID), map[string]any{"version": first.Version}, nil, &e); code != 409 || e.Code != "action_not_allowed" {
-		t.Fatalf("sign a new ticket: %d %+v", code, e)
+	if code := f.call(agent, "POST", fmt.Sprintf("/api/v1/tickets/%d/start_callback", first.ID), map[string]any{"version": first.Version}, nil, &e); code != 409 || e.Code != "action_not_allowed" {
+		t.Fatalf("start a callback of a new ticket: %d %+v", code, e)
 	}
 	// Role not allowed: 403 with what the role may do.
 	e = apiError{}

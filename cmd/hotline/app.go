@@ -148,8 +148,8 @@ func (a *App) serve(ctx context.Context) error {
 		return nil
 	}})
 	base := "http://" + ln.Addr().String()
-	fmt.Fprintf(a.stdout, "hotline %s is up\n  console  %s/\n  api      %s/api/v1/\n  health   %s/readyz\n  metrics  %s/metrics\n",
-		version, base, base, base, base)
+	fmt.Fprintf(a.stdout, "hotline %s is up\n  console  %s/\n  api      %s/api/v1/\n  health   %s/readyz\n",
+		version, base, base, base)
 	for _, e := range a.endpoints {
 		fmt.Fprintf(a.stdout, "  %-8s %s\n", e[0], e[1])
 	}

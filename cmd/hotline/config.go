@@ -13,6 +13,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"hotline/ticketing/phone"
 )
 
 // Config is every setting of hotline, read once at start from flags and HOTLINE_* environment variables
@@ -46,6 +50,7 @@ type Config struct {
 	Telephony  TelephonyConfig
 	Dialer     DialerConfig
 	Notify     NotifyConfig
+	Security   SecurityConfig
 	Console    ConsoleConfig
 }
 
@@ -64,7 +69,7 @@ type setting struct {
 var settings = []setting{
 	{Env: "HOTLINE_DATA_DIR", Flag: "data-dir", Default: "./.hotline", Doc: "hotline up: where PostgreSQL, Redis, recordings and prompts live",
 		field: func(c *Config) any { return &c.DataDir }},
-	{Env: "HOTLINE_HTTP_ADDR", Flag: "http-addr", Default: "127.0.0.1:8080", Doc: "address of the console, API, /healthz, /readyz and /metrics",
+	{Env: "HOTLINE_HTTP_ADDR", Flag: "http-addr", Default: "127.0.0.1:8080", Doc: "address of the console, API, /healthz and /readyz",
 		field: func(c *Config) any { return &c.HTTPAddr }},
 	{Env: "HOTLINE_PG_PORT", Flag: "pg-port", Default: "5433", Doc: "hotline up: loopback port of the embedded PostgreSQL",
 		field: func(c *Config) any { return &c.PGPort }, check: portCheck("HOTLINE_PG_PORT", func(c *Config) int { return c.PGPort })},
@@ -264,10 +269,15 @@ func newLogger(c *Config, w io.Writer) *slog.Logger {
 	var lvl slog.Level
 	lvl.UnmarshalText([]byte(c.LogLevel))
 	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if c.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	// No log line carries a full phone or ID number, whoever writes it: sipgo logs a raw SIP message (From,
+	// Contact) when it cannot parse one, through its default logger, which is set to this one too.
+	log := slog.New(phone.RedactHandler(h))
+	sip.SetDefaultLogger(log)
+	return log
 }
 
 // envExample renders deploy/hotline.env.example from the settings table.

@@ -451,7 +451,7 @@ func TestRedisRestartAndFlushUnderLoad(t *testing.T) {
 	// The tickets that waited before the flush are in their unit's queue again.
 	var unit org.UnitID
 	r.check.QueryRow(context.Background(), `SELECT lead_unit_id FROM tickets WHERE id = $1`, waiting[0]).Scan(&unit)
-	entries, err := r.app.tickets.queues.Entries(context.Background(), unit)
+	entries, err := r.app.tickets.queues.Entries(context.Background(), org.System, unit)
 	if err != nil {
 		t.Fatal(err)
 	}

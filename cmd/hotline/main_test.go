@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -75,6 +76,10 @@ func (s *syncBuffer) String() string {
 func startHotline(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(hotlineBinary(t), args...)
+	if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "HOTLINE_METRICS_ADDR=") }) {
+		// The default metrics address is one fixed port; tests run side by side.
+		env = append(env, fmt.Sprintf("HOTLINE_METRICS_ADDR=127.0.0.1:%d", testenv.FreePort(t)))
+	}
 	cmd.Env = append(cleanEnv(), env...)
 	p := &proc{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out

@@ -20,21 +20,24 @@ import (
 )
 
 type upEnv struct {
-	dir, base, dbURL, sip string
-	env                   []string
+	dir, base, dbURL, sip, metrics string
+	env                            []string
 }
 
 func newUpEnv(t *testing.T) upEnv {
 	dir := filepath.Join(testenv.TempDir(t), "data")
 	httpPort, pgPort, redisPort, sipPort := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
+	metricsPort := testenv.FreePort(t)
 	return upEnv{
-		sip:   fmt.Sprintf("127.0.0.1:%d", sipPort),
-		dir:   dir,
-		base:  fmt.Sprintf("http://127.0.0.1:%d", httpPort),
-		dbURL: fmt.Sprintf("postgres://hotline@127.0.0.1:%d/hotline?sslmode=disable", pgPort),
+		metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort),
+		sip:     fmt.Sprintf("127.0.0.1:%d", sipPort),
+		dir:     dir,
+		base:    fmt.Sprintf("http://127.0.0.1:%d", httpPort),
+		dbURL:   fmt.Sprintf("postgres://hotline@127.0.0.1:%d/hotline?sslmode=disable", pgPort),
 		env: []string{
 			"HOTLINE_DATA_DIR=" + dir,
 			fmt.Sprintf("HOTLINE_HTTP_ADDR=127.0.0.1:%d", httpPort),
+			fmt.Sprintf("HOTLINE_METRICS_ADDR=127.0.0.1:%d", metricsPort),
 			fmt.Sprintf("HOTLINE_PG_PORT=%d", pgPort),
 			fmt.Sprintf("HOTLINE_REDIS_PORT=%d", redisPort),
 			fmt.Sprintf("HOTLINE_SIP_LISTEN=udp:127.0.0.1:%d,tcp:127.0.0.1:%d", sipPort, sipPort),
@@ -94,8 +97,12 @@ func TestUpEndToEnd(t *testing.T) {
 	if code, body := get(t, e.base+"/api/v1/units", "Authorization", "Bearer "+token); code != 200 || !strings.Contains(body, "赫山区乡村振兴局") {
 		t.Errorf("units with token: %d %.200s", code, body)
 	}
-	if code, body := get(t, e.base+"/metrics"); code != 200 || !strings.Contains(body, "go_goroutines") {
+	// Metrics are served on their own address, not on the console's port.
+	if code, body := get(t, e.metrics); code != 200 || !strings.Contains(body, "go_goroutines") {
 		t.Errorf("/metrics: %d", code)
+	}
+	if code, _ := get(t, e.base+"/metrics"); code == 200 {
+		t.Errorf("/metrics is served on the console port")
 	}
 	if code, _ := get(t, e.base+"/healthz"); code != 200 {
 		t.Errorf("/healthz: %d", code)
@@ -194,6 +201,7 @@ func TestUpFaults(t *testing.T) {
 func serveEnv(t *testing.T) []string {
 	return []string{
 		"HOTLINE_DATA_DIR=" + testenv.TempDir(t),
+		fmt.Sprintf("HOTLINE_METRICS_ADDR=127.0.0.1:%d", testenv.FreePort(t)),
 		fmt.Sprintf("HOTLINE_SIP_LISTEN=udp:127.0.0.1:%d", testenv.FreePort(t)),
 		fmt.Sprintf("HOTLINE_DIALER_SIP_ADDR=127.0.0.1:%d", testenv.FreePort(t)),
 	}

@@ -31,6 +31,10 @@ func wire(ctx context.Context, a *App) error {
 	if a.campaigns, err = wireDialer(ctx, a, a.tickets.svc, a.monitoring); err != nil {
 		return err
 	}
+	// security: metrics on their own address, token revocations across processes, audit retention
+	if err := wireSecurity(ctx, a); err != nil {
+		return err
+	}
 	// consoles: browser sessions and the websocket hub (reads the event stream the services above write)
 	if err := wireConsole(ctx, a); err != nil {
 		return err

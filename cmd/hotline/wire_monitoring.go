@@ -28,9 +28,9 @@ func init() {
 	)
 }
 
-func newMonitoring(cfg *Config, db *pgxpool.Pool, box *pii.Box) *monitoring.Service {
+func newMonitoring(cfg *Config, db *pgxpool.Pool, box *pii.Box, lookups monitoring.Limiter) *monitoring.Service {
 	c := cfg.Monitoring
-	return monitoring.New(monitoring.Config{DB: db, Box: box, Log: slog.Default().With("component", "monitoring"),
+	return monitoring.New(monitoring.Config{DB: db, Box: box, Log: slog.Default().With("component", "monitoring"), Lookups: lookups,
 		Clocks: monitoring.Clocks{LeadToIdentify: c.LeadToIdentify, IdentifyPublicity: c.IdentifyPublicity,
 			EliminationPublicity: c.EliminationPublicity, YellowBefore: c.YellowBefore}})
 }
@@ -42,7 +42,7 @@ func wireMonitoring(ctx context.Context, a *App, tickets *ticketing.Service) (*m
 	if err != nil {
 		return nil, err
 	}
-	s := newMonitoring(a.cfg, a.db, box)
+	s := newMonitoring(a.cfg, a.db, box, lookupLimiter(a))
 	s.AttachTickets(tickets)
 	a.webDeps.Monitoring = s
 	return s, nil
@@ -145,8 +145,9 @@ func toolDB(ctx context.Context, cfg *Config) (*pgxpool.Pool, error) {
 }
 
 func runImport(ctx context.Context, cfg *Config, args []string, stdout io.Writer) error {
-	if len(args) != 2 || args[0] != "households" {
-		return usageError{"usage: hotline import households FILE.csv"}
+	accept := len(args) == 3 && args[2] == "--accept-unknown-columns"
+	if (len(args) != 2 && !accept) || args[0] != "households" {
+		return usageError{"usage: hotline import households FILE.csv [--accept-unknown-columns]"}
 	}
 	f, err := os.Open(args[1])
 	if err != nil {
@@ -163,9 +164,15 @@ func runImport(ctx context.Context, cfg *Config, args []string, stdout io.Writer
 		return err
 	}
 	start := time.Now()
-	rep, err := newMonitoring(cfg, db, box).Import(ctx, org.System, f)
+	rep, err := newMonitoring(cfg, db, box, nil).ImportWith(ctx, org.System, f, monitoring.ImportOptions{AcceptUnknownColumns: accept})
 	if err != nil {
 		return err
+	}
+	if rep.Refused {
+		for _, c := range rep.UnknownColumns {
+			fmt.Fprintf(stdout, "unknown column %q (did you mean %q?)\n", c.Column, c.Nearest)
+		}
+		return usageError{"nothing imported: fix the header, or add --accept-unknown-columns to ignore those columns"}
 	}
 	took := time.Since(start)
 	fmt.Fprintf(stdout, "%s: %d rows (%s), %d accepted in %d households: %d created, %d updated, %d unchanged; %d rows rejected; %.1fs (%.0f rows/s)\n",
@@ -193,7 +200,7 @@ func runDemoData(ctx context.Context, cfg *Config, args []string, stdout io.Writ
 	if err != nil {
 		return err
 	}
-	s := newMonitoring(cfg, db, box)
+	s := newMonitoring(cfg, db, box, nil)
 	from, err := s.DemoNext(ctx)
 	if err != nil {
 		return err
@@ -209,4 +216,10 @@ func runDemoData(ctx context.Context, cfg *Config, args []string, stdout io.Writ
 	}
 	fmt.Fprintf(stdout, "added %d synthetic households (D%08d-D%08d) in %.1fs\n", n, from, from+n-1, time.Since(start).Seconds())
 	return nil
+}
+
+// lookupLimiter counts look-ups by a full ID or phone number per user across every process (households, caller
+// lookup and the calls' caller filter share one count).
+func lookupLimiter(a *App) *org.RateLimiter {
+	return &org.RateLimiter{Redis: a.rdb, Prefix: a.cfg.RedisPrefix, Limit: a.cfg.Security.PIILookupLimit, Window: time.Minute}
 }

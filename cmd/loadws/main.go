@@ -122,6 +122,7 @@ func run() error {
 
 	// The server: a child process of this binary.
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort())
+	// #nosec G702 -- the load tool re-runs its own binary with addresses it made itself; no outside input.
 	child := exec.CommandContext(ctx, os.Args[0], "serve", "-addr", addr, "-db", rt.DatabaseURL, "-redis", rt.RedisURL,
 		"-nofile", strconv.Itoa(*n+100))
 	child.Stdout, child.Stderr = os.Stderr, os.Stderr

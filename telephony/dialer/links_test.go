@@ -10,12 +10,15 @@ import (
 	"hotline/ticketing/calendar"
 	"hotline/ticketing/campaign"
 	"hotline/ticketing/monitoring"
+	"hotline/ticketing/monitoring/idcard"
 	"hotline/ticketing/monitoring/pii"
 	"hotline/ticketing/org"
 	"hotline/ticketing/region"
 )
 
 // household creates a monitored household in a county with one phone.
+func idOf(first17 string) string { return first17 + string(idcard.CheckChar(first17)) }
+
 func household(t *testing.T, mon *monitoring.Service, number, county, phone string) monitoring.Household {
 	t.Helper()
 	ts := region.Children(county)
@@ -24,7 +27,8 @@ func household(t *testing.T, mon *monitoring.Service, number, county, phone stri
 	}
 	h, err := mon.Create(context.Background(), org.System, monitoring.HouseholdInput{Number: number, CountyCode: county,
 		TownshipCode: ts[0].Code, Village: "新华村", MonitoringType: "marginal", RiskTypes: []string{"illness"},
-		Members: []monitoring.MemberInput{{Name: "刘建国", Relation: "户主", IDNumber: "43090319650505123X", Phone: phone}}})
+		// One person per household: the ID number differs by the phone's last digits.
+		Members: []monitoring.MemberInput{{Name: "刘建国", Relation: "户主", IDNumber: idOf("43090319650505" + phone[len(phone)-3:]), Phone: phone}}})
 	if err != nil {
 		t.Fatal(err)
 	}

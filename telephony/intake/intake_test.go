@@ -109,7 +109,7 @@ func TestAgentCallEndToEnd(t *testing.T) {
 		t.Errorf("recording levels %v: want audio from both parties", lv)
 	}
 	// The call is on the household's timeline.
-	tl, err := r.msvc.Timeline(context.Background(), hid, 20)
+	tl, err := r.msvc.Timeline(context.Background(), org.System, hid, 20)
 	if err != nil {
 		t.Fatal(err)
 	}

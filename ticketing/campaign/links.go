@@ -70,7 +70,8 @@ func (d MonitoringDirectory) SelectHouseholds(ctx context.Context, db org.DB, q 
 				mq := monitoring.Query{Region: q.RegionPrefix, MonitoringType: monitoring.MonitoringType(mt),
 					RiskType: monitoring.RiskType(rt), Status: monitoring.Status(st), NoContactDays: q.MinDaysSinceContact, Limit: 500}
 				for {
-					page, err := d.Households.SearchTx(ctx, db, mq)
+					// Campaign managers are province-wide; the campaign service has checked their role.
+					page, err := d.Households.SearchTx(ctx, db, org.System, mq)
 					if err != nil {
 						return nil, err
 					}

@@ -33,7 +33,7 @@ func BenchmarkParseImport(b *testing.B) {
 	data, _ := DemoCSVRows(0, 20_000)
 	now := time.Now()
 	for b.Loop() {
-		if _, _, err := parseImport([]byte(data), now); err != nil {
+		if _, _, err := parseImport(strings.NewReader(data), now); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -237,8 +237,15 @@ func copyHouseholds(ctx context.Context, db *pgxpool.Pool, recs []*sealed, now t
 		if err := tx.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM households`).Scan(&base); err != nil {
 			return err
 		}
+		// Synthetic ID numbers can collide (county, birth date and a 3-digit sequence drawn at random); one person
+		// is on one household only (household_members_id_hash_uniq), so a household whose ID number is taken is
+		// left out.
+		var err error
+		if recs, err = dropTakenIDs(ctx, tx, recs); err != nil {
+			return err
+		}
 		i := -1
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"households"}, []string{"id", "number", "county_code", "township_code",
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{"households"}, []string{"id", "number", "county_code", "township_code",
 			"village", "grp", "address", "head_name", "monitoring_type", "risk_types", "cadre_name", "cadre_phone_enc",
 			"cadre_phone_mask", "digest", "status_at", "created_at", "updated_at"},
 			pgx.CopyFromFunc(func() ([]any, error) {
@@ -288,4 +295,35 @@ func copyHouseholds(ctx context.Context, db *pgxpool.Pool, recs []*sealed, now t
 		_, err = tx.Exec(ctx, `SELECT setval(pg_get_serial_sequence('households', 'id'), (SELECT max(id) FROM households))`)
 		return err
 	})
+}
+
+// dropTakenIDs leaves out the records with an ID number already stored or used by an earlier record.
+func dropTakenIDs(ctx context.Context, tx pgx.Tx, recs []*sealed) ([]*sealed, error) {
+	var hashes [][]byte
+	for _, sl := range recs {
+		hashes = append(hashes, sl.memHash...)
+	}
+	rows, _ := tx.Query(ctx, `SELECT id_hash FROM household_members WHERE id_hash = ANY($1)`, hashes)
+	taken := map[string]bool{}
+	var h []byte
+	if _, err := pgx.ForEachRow(rows, []any{&h}, func() error { taken[string(h)] = true; return nil }); err != nil {
+		return nil, fmt.Errorf("demo households: taken ID numbers: %w", err)
+	}
+	out := recs[:0:0]
+	for _, sl := range recs {
+		clash := false
+		own := map[string]bool{}
+		for _, mh := range sl.memHash {
+			clash = clash || taken[string(mh)] || own[string(mh)]
+			own[string(mh)] = true
+		}
+		if clash {
+			continue
+		}
+		for _, mh := range sl.memHash {
+			taken[string(mh)] = true
+		}
+		out = append(out, sl)
+	}
+	return out, nil
 }

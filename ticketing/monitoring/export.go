@@ -13,9 +13,11 @@ import (
 	"hotline/ticketing/org"
 )
 
-// Export writes the households matching q as CSV in the import layout (UTF-8 with BOM, which spreadsheet
-// programs open correctly), one row per member. ID and phone numbers are masked unless reveal is set, which needs
-// PermRevealPII and a reason and writes one audit row for the whole export before anything is written.
+// Export writes the households matching q in the actor's scope as CSV in the import layout (UTF-8 with BOM, which
+// spreadsheet programs open correctly), one row per member; q.Limit caps the number of households (0: all). ID
+// and phone numbers are masked unless reveal is set, which needs PermRevealPII and a reason. Before anything is
+// written, one row goes to the security audit log (who, filter, households) and, for a revealing export, one to
+// pii_reveals.
 func (s *Service) Export(ctx context.Context, actor org.Actor, q Query, reveal bool, reason string, w io.Writer) (int, error) {
 	if reveal {
 		if !actor.Can(org.PermRevealPII) {
@@ -24,11 +26,53 @@ func (s *Service) Export(ctx context.Context, actor org.Actor, q Query, reveal b
 		if strings.TrimSpace(reason) == "" {
 			return 0, org.Invalid("reason", "required to export full personal data")
 		}
+	}
+	if q.Limit < 0 {
+		return 0, org.Invalid("limit", "must not be negative")
+	}
+	if strings.TrimSpace(q.Phone) != "" || strings.TrimSpace(q.IDNumber) != "" {
+		if err := s.lookupAllowed(ctx, actor); err != nil {
+			return 0, err
+		}
+	}
+	sc, err := ScopeOf(ctx, s.db, actor)
+	if err != nil {
+		return 0, err
+	}
+	// First the matching IDs, so the audit rows can name every household that leaves.
+	total := q.Limit
+	var ids []org.HouseholdID
+	pq := q
+	pq.After = 0
+	for total == 0 || len(ids) < total {
+		pq.Limit = 500
+		if total > 0 && total-len(ids) < 500 {
+			pq.Limit = total - len(ids)
+		}
+		page, err := s.search(ctx, s.db, sc, pq)
+		if err != nil {
+			return 0, err
+		}
+		for _, h := range page.Households {
+			ids = append(ids, h.ID)
+		}
+		if page.Next == nil {
+			break
+		}
+		pq.After = *page.Next
+	}
+	detail := map[string]any{"filter": describeQuery(q), "reveal": reveal, "households": len(ids), "household_ids": ids}
+	if reveal {
+		detail["reason"] = strings.TrimSpace(reason)
 		var auditID int64
-		why := fmt.Sprintf("%s [export %s]", strings.TrimSpace(reason), describeQuery(q))
+		why := fmt.Sprintf("%s [export %s; %d households]", strings.TrimSpace(reason), describeQuery(q), len(ids))
 		if err := writeAudit(ctx, s.db, actor, nil, nil, "export", why, s.now(), &auditID); err != nil {
 			return 0, err
 		}
+		detail["pii_reveal_id"] = auditID
+	}
+	if err := org.Audit(ctx, s.db, actor, org.AuditEntry{Kind: org.AuditExport, Object: "households", Detail: detail}); err != nil {
+		return 0, err
 	}
 	if _, err := io.WriteString(w, "\ufeff"); err != nil {
 		return 0, err
@@ -40,16 +84,15 @@ func (s *Service) Export(ctx context.Context, actor org.Actor, q Query, reveal b
 	}
 	cw.Write(header)
 	rowsOut := 0
-	q.Limit, q.After = 500, 0
-	for {
-		page, err := s.Search(ctx, q)
+	for len(ids) > 0 {
+		chunk := ids[:min(500, len(ids))]
+		ids = ids[len(chunk):]
+		rows, _ := s.db.Query(ctx, `SELECT `+householdCols+` FROM households h WHERE h.id = ANY($1) ORDER BY h.id`, chunk)
+		hs, err := pgx.CollectRows(rows, scanHousehold)
 		if err != nil {
-			return rowsOut, err
+			return rowsOut, fmt.Errorf("export households: %w", err)
 		}
-		if len(page.Households) == 0 {
-			break
-		}
-		n, err := s.exportPage(ctx, cw, page.Households, reveal)
+		n, err := s.exportPage(ctx, cw, hs, reveal)
 		rowsOut += n
 		if err != nil {
 			return rowsOut, err
@@ -58,13 +101,19 @@ func (s *Service) Export(ctx context.Context, actor org.Actor, q Query, reveal b
 		if err := cw.Error(); err != nil {
 			return rowsOut, err
 		}
-		if page.Next == nil {
-			break
-		}
-		q.After = *page.Next
 	}
 	cw.Flush()
 	return rowsOut, cw.Error()
+}
+
+// cell defuses spreadsheet formulas: a cell that starts with = + - @ (or a tab or carriage return, which some
+// programs skip before looking) is prefixed with a single quote, so opening the export runs nothing (OWASP CSV
+// injection).
+func cell(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return "'" + v
+	}
+	return v
 }
 
 func (s *Service) exportPage(ctx context.Context, cw *csv.Writer, hs []Household, reveal bool) (int, error) {
@@ -164,7 +213,7 @@ func (s *Service) exportPage(ctx context.Context, cw *csv.Writer, hs []Household
 		}
 		row := make([]string, len(importColumns))
 		for i, c := range importColumns {
-			row[i] = rec[c.key]
+			row[i] = cell(rec[c.key])
 		}
 		if err := cw.Write(row); err != nil {
 			return n, err

@@ -1,6 +1,7 @@
 package monitoring
 
 import (
+	"bytes"
 	"testing"
 	"time"
 )
@@ -14,7 +15,7 @@ func FuzzParseImport(f *testing.F) {
 	f.Add([]byte("\xef\xbb\xbf\xd0\xd5\xc3\xfb\n"))
 	now := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		hs, rep, err := parseImport(data, now)
+		hs, rep, err := parseImport(bytes.NewReader(data), now)
 		if err != nil {
 			return
 		}

@@ -193,7 +193,13 @@ func TestSharedPhoneLookup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.Create(ctx(), staff, sampleInput("H012", "13700000000")); err != nil { // shares the landline only
+	// The same people cannot be on a second household (one person, one household)...
+	if _, err := f.svc.Create(ctx(), staff, sampleInput("H012", "13700000000")); !errors.Is(err, org.ErrConflict) {
+		t.Fatalf("the same ID numbers on a second household: %v", err)
+	}
+	c := sampleInput("H012", "13700000000") // ...other people may share the landline
+	c.Members[0].IDNumber, c.Members[1].IDNumber = mkID("43090319700101003"), mkID("43090319720101004")
+	if _, err := f.svc.Create(ctx(), staff, c); err != nil {
 		t.Fatal(err)
 	}
 	for _, raw := range []string{"13812345678", "+86 138 1234 5678", "0086-138-1234-5678", "8613812345678", "(138)12345678"} {
@@ -236,7 +242,7 @@ func TestSearch(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	all, err := f.svc.Search(ctx(), Query{Limit: 500})
+	all, err := f.svc.Search(ctx(), org.System, Query{Limit: 500})
 	if err != nil || len(all.Households) != 30 || all.Next != nil {
 		t.Fatalf("all: %d %v", len(all.Households), err)
 	}
@@ -245,7 +251,7 @@ func TestSearch(t *testing.T) {
 	var seen []org.HouseholdID
 	q := Query{Limit: 7}
 	for {
-		p, err := f.svc.Search(ctx(), q)
+		p, err := f.svc.Search(ctx(), org.System, q)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -269,7 +275,7 @@ func TestSearch(t *testing.T) {
 				exp++
 			}
 		}
-		p, err := f.svc.Search(ctx(), q)
+		p, err := f.svc.Search(ctx(), org.System, q)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -311,21 +317,21 @@ func TestSearch(t *testing.T) {
 	if _, err := f.svc.AddContact(ctx(), staff, Contact{HouseholdID: all.Households[5].ID, Kind: ContactVisit, Summary: "入户走访"}); err != nil {
 		t.Fatal(err)
 	}
-	p, _ := f.svc.Search(ctx(), Query{NoContactDays: 7, Limit: 100})
+	p, _ := f.svc.Search(ctx(), org.System, Query{NoContactDays: 7, Limit: 100})
 	if len(p.Households) != 29 {
 		t.Errorf("no contact for 7 days: %d, want 29", len(p.Households))
 	}
 	f.clock.Add(10 * 24 * time.Hour)
-	p, _ = f.svc.Search(ctx(), Query{NoContactDays: 7, Limit: 100})
+	p, _ = f.svc.Search(ctx(), org.System, Query{NoContactDays: 7, Limit: 100})
 	if len(p.Households) != 30 {
 		t.Errorf("no contact for 7 days, 10 days later: %d, want 30", len(p.Households))
 	}
-	p, _ = f.svc.Search(ctx(), Query{Status: StatusVerified})
+	p, _ = f.svc.Search(ctx(), org.System, Query{Status: StatusVerified})
 	if len(p.Households) != 0 {
 		t.Errorf("status verified: %d", len(p.Households))
 	}
 	var ve *org.ValidationError
-	if _, err := f.svc.Search(ctx(), Query{Region: "43-09", IDLast4: "12", Status: "gone"}); !errors.As(err, &ve) || len(ve.Fields) != 3 {
+	if _, err := f.svc.Search(ctx(), org.System, Query{Region: "43-09", IDLast4: "12", Status: "gone"}); !errors.As(err, &ve) || len(ve.Fields) != 3 {
 		t.Errorf("bad query: %v", err)
 	}
 }
@@ -402,8 +408,16 @@ func TestCountyScope(t *testing.T) {
 	if _, err := f.svc.Reveal(ctx(), taojiang, h.ID, RevealRequest{Field: RevealCadrePhone, Reason: "x"}); !errors.Is(err, org.ErrForbidden) {
 		t.Fatalf("taojiang reveals a heshan household: %v", err)
 	}
-	if _, err := f.svc.Act(ctx(), yiyang, h.ID, ActVerify, "市局核实"); err != nil {
-		t.Fatalf("the prefecture acts in its county: %v", err)
+	// The prefecture reads its counties' households but does not move them through the loop: only the
+	// county's own bureau (and the provincial monitoring division) does.
+	if _, err := f.svc.Read(ctx(), yiyang, h.ID); err != nil {
+		t.Fatalf("the prefecture reads in its county: %v", err)
+	}
+	if _, err := f.svc.Act(ctx(), yiyang, h.ID, ActVerify, "市局核实"); !errors.Is(err, org.ErrForbidden) {
+		t.Fatalf("the prefecture moved a county's household through the loop: %v", err)
+	}
+	if _, err := f.svc.Act(ctx(), heshan, h.ID, ActVerify, "县局核实"); err != nil {
+		t.Fatalf("the county bureau acts on its household: %v", err)
 	}
 	if _, err := f.svc.Act(ctx(), division, h.ID, ActNotInclude, "省防贫监测处"); err != nil {
 		t.Fatalf("the provincial division acts anywhere: %v", err)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"hotline/ticketing/org"
+
 	"golang.org/x/text/encoding/simplifiedchinese"
 )
 
@@ -92,7 +94,7 @@ func TestImportReport(t *testing.T) {
 	if strings.Join(numbers, ",") != "G1,G2,G3" {
 		t.Fatalf("households written: %v", numbers)
 	}
-	g1, _ := f.svc.Search(ctx(), Query{Phone: "13812345678"})
+	g1, _ := f.svc.Search(ctx(), org.System, Query{Phone: "13812345678"})
 	if len(g1.Households) != 2 {
 		t.Fatalf("G1 and G2 share 13812345678: %d found", len(g1.Households))
 	}
@@ -143,7 +145,7 @@ func TestImportReport(t *testing.T) {
 	if err != nil || rep5.Updated != 1 || rep5.Unchanged != 2 || rep5.Created != 0 {
 		t.Fatalf("changed import: %+v %v", rep5, err)
 	}
-	p, _ := f.svc.Search(ctx(), Query{Name: "刘晓明"})
+	p, _ := f.svc.Search(ctx(), org.System, Query{Name: "刘晓明"})
 	if len(p.Households) != 1 {
 		t.Fatalf("updated member not found")
 	}
@@ -165,7 +167,7 @@ func TestImportGBKFresh(t *testing.T) {
 	if !reflect.DeepEqual(rep, want) {
 		t.Fatalf("GBK report: %+v", rep)
 	}
-	p, _ := f.svc.Search(ctx(), Query{Name: "刘建国"})
+	p, _ := f.svc.Search(ctx(), org.System, Query{Name: "刘建国"})
 	if len(p.Households) != 1 || p.Households[0].Village != "新华村" {
 		t.Fatalf("GBK text not decoded: %+v", p.Households)
 	}

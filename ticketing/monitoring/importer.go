@@ -1,6 +1,7 @@
 package monitoring
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/csv"
@@ -65,6 +66,22 @@ type ImportReport struct {
 	Updated      int           `json:"updated"`
 	Unchanged    int           `json:"unchanged"`
 	Rejected     []RejectedRow `json:"rejected"`
+	// UnknownColumns lists header names the importer does not know, each with the nearest known name. A file
+	// with any is refused (nothing written) unless the user confirms with AcceptUnknownColumns: a misspelt
+	// column would otherwise drop its values without a word.
+	UnknownColumns []UnknownColumn `json:"unknown_columns,omitempty"`
+	Refused        bool            `json:"refused,omitempty"`
+}
+
+// UnknownColumn is a header the importer ignores.
+type UnknownColumn struct {
+	Column  string `json:"column"`
+	Nearest string `json:"nearest"`
+}
+
+// ImportOptions are the user's answers to what an import asks.
+type ImportOptions struct {
+	AcceptUnknownColumns bool // import even though some columns are not known (they are ignored)
 }
 
 // RejectedRow is one row that was not imported.
@@ -83,41 +100,94 @@ type importRow struct {
 	reasons []string
 }
 
-// decodeCSV returns the text of a CSV file in UTF-8 (with or without BOM) or GBK (GB 18030, its superset).
-func decodeCSV(data []byte) (string, string, error) {
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
-	if utf8.Valid(data) {
-		return string(data), "utf-8", nil
+// decodeCSV returns the file's text as a stream in UTF-8: UTF-8 (with or without BOM) or GBK (GB 18030, its
+// superset), told apart by the first 64 KiB. A file that starts as UTF-8 and later stops being so is refused at
+// that point rather than read as garbage.
+func decodeCSV(r io.Reader) (io.Reader, string, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	head, err := br.Peek(64 << 10)
+	if err != nil && err != io.EOF && !errors.Is(err, bufio.ErrBufferFull) {
+		return nil, "", fmt.Errorf("read import: %w", err)
 	}
-	out, err := simplifiedchinese.GB18030.NewDecoder().Bytes(data)
-	if err != nil {
-		return "", "", fmt.Errorf("%w: neither UTF-8 nor GBK", ErrFile)
+	if bytes.HasPrefix(head, []byte("\xef\xbb\xbf")) {
+		br.Discard(3)
+		head = head[3:]
 	}
-	return string(out), "gbk", nil
+	if validUTF8Prefix(head) {
+		return &utf8Checker{r: br}, "utf-8", nil
+	}
+	return simplifiedchinese.GB18030.NewDecoder().Reader(br), "gbk", nil
+}
+
+// validUTF8Prefix is utf8.Valid allowing a rune cut off at the end of the buffer.
+func validUTF8Prefix(b []byte) bool {
+	for i := 0; i < 3 && len(b) > 0 && !utf8.Valid(b); i++ {
+		b = b[:len(b)-1]
+	}
+	return utf8.Valid(b)
+}
+
+// utf8Checker passes UTF-8 through and fails on the first invalid sequence.
+type utf8Checker struct {
+	r    io.Reader
+	tail []byte // an incomplete rune carried to the next read
+}
+
+func (u *utf8Checker) Read(p []byte) (int, error) {
+	if len(p) < 8 {
+		return 0, io.ErrShortBuffer
+	}
+	n := copy(p, u.tail)
+	u.tail = u.tail[:0]
+	m, err := u.r.Read(p[n : len(p)-4])
+	n += m
+	chunk := p[:n]
+	// Keep back an incomplete rune at the end unless the input ended.
+	cut := n
+	if err == nil {
+		for k := 1; k <= 3 && k <= n; k++ {
+			if utf8.RuneStart(chunk[n-k]) {
+				if !utf8.FullRune(chunk[n-k:]) {
+					cut = n - k
+				}
+				break
+			}
+		}
+	}
+	u.tail = append(u.tail, chunk[cut:]...)
+	if !utf8.Valid(chunk[:cut]) {
+		return 0, fmt.Errorf("%w: not valid UTF-8 (nor GBK from its start)", ErrFile)
+	}
+	return cut, err
 }
 
 // parseImport reads and validates every row; it returns the households that are whole and valid, in file order,
 // and the report of rejected rows.
-func parseImport(data []byte, now time.Time) ([]importHousehold, *ImportReport, error) {
-	text, enc, err := decodeCSV(data)
+func parseImport(r io.Reader, now time.Time) ([]importHousehold, *ImportReport, error) {
+	text, enc, err := decodeCSV(r)
 	if err != nil {
 		return nil, nil, err
 	}
 	rep := &ImportReport{Encoding: enc, Rejected: []RejectedRow{}}
-	cr := csv.NewReader(strings.NewReader(text))
+	cr := csv.NewReader(text)
 	cr.FieldsPerRecord = -1
 	cr.TrimLeadingSpace = true
 	header, err := cr.Read()
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: cannot read the header: %v", ErrFile, err)
+		return nil, nil, fmt.Errorf("%w: cannot read the header: %w", ErrFile, err)
 	}
 	col := map[string]int{}
 	for i, h := range header {
 		h = strings.TrimSpace(h)
+		known := false
 		for _, c := range importColumns {
 			if slices.Contains(c.names, h) || slices.Contains(c.names, strings.ToLower(h)) {
 				col[c.key] = i
+				known = true
 			}
+		}
+		if !known && h != "" {
+			rep.UnknownColumns = append(rep.UnknownColumns, UnknownColumn{Column: h, Nearest: nearestColumn(h)})
 		}
 	}
 	var missing []string
@@ -144,7 +214,7 @@ func parseImport(data []byte, now time.Time) ([]importHousehold, *ImportReport, 
 				rep.Rejected = append(rep.Rejected, RejectedRow{Line: pe.StartLine, Reasons: []string{"malformed CSV: " + pe.Err.Error()}})
 				continue
 			}
-			return nil, nil, fmt.Errorf("%w: %v", ErrFile, err)
+			return nil, nil, fmt.Errorf("%w: %w", ErrFile, err)
 		}
 		line, _ := cr.FieldPos(0) // only valid after a successful Read
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
@@ -211,7 +281,7 @@ func parseImport(data []byte, now time.Time) ([]importHousehold, *ImportReport, 
 					}
 				}
 			} else {
-				out = append(out, importHousehold{in: in, rec: rec, lines: len(rows)})
+				out = append(out, importHousehold{in: in, rec: rec, lines: len(rows), rows: rows})
 				rep.RowsAccepted += len(rows)
 				continue
 			}
@@ -233,6 +303,7 @@ type importHousehold struct {
 	in    HouseholdInput
 	rec   *record // validated
 	lines int
+	rows  []*importRow // rows[i] is member i+1
 }
 
 // checkRow validates the fields of one row on their own, with reasons people can act on.
@@ -370,17 +441,34 @@ const importChunk = 2000
 
 // Import reads a household CSV, validates every row, and writes the accepted households in one transaction,
 // upserting by household number: a household whose content did not change is not written at all, so importing
-// the same file again changes nothing. Rejected rows are listed in the report; they are not an error.
+// the same file again changes nothing. Rejected rows are listed in the report; they are not an error. A file
+// with unknown columns is refused (see ImportWith).
 func (s *Service) Import(ctx context.Context, actor org.Actor, r io.Reader) (ImportReport, error) {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return ImportReport{}, fmt.Errorf("read import: %w", err)
+	return s.ImportWith(ctx, actor, r, ImportOptions{})
+}
+
+// ImportWith is Import with the user's answers. Each household is checked against the actor's scope (its county
+// in the file and, for a household already stored, its county now) and against ID numbers used elsewhere (twice
+// in the file, or on another household in the database); a household that fails is rejected whole, with a
+// reason on each of its rows.
+func (s *Service) ImportWith(ctx context.Context, actor org.Actor, r io.Reader, opt ImportOptions) (ImportReport, error) {
+	if err := editRole(actor); err != nil {
+		return ImportReport{}, fmt.Errorf("import households: %w", err)
 	}
-	hs, rep, err := parseImport(data, s.now())
+	hs, rep, err := parseImport(r, s.now())
 	if err != nil {
 		return ImportReport{}, err
 	}
+	if len(rep.UnknownColumns) > 0 && !opt.AcceptUnknownColumns {
+		rep.Refused = true
+		rep.Households, rep.RowsAccepted = 0, 0
+		return *rep, nil
+	}
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if hs, err = s.screenImport(ctx, tx, actor, hs, rep); err != nil {
+			return err
+		}
 		for start := 0; start < len(hs); start += importChunk {
 			chunk := hs[start:min(start+importChunk, len(hs))]
 			changed, err := s.changedOnly(ctx, tx, chunk)
@@ -397,7 +485,8 @@ func (s *Service) Import(ctx context.Context, actor org.Actor, r io.Reader) (Imp
 			rep.Created += c
 			rep.Updated += u
 		}
-		return nil
+		return org.Audit(ctx, tx, actor, org.AuditEntry{Kind: org.AuditImport, Object: "households", Detail: map[string]any{
+			"rows": rep.Rows, "households": len(hs), "created": rep.Created, "updated": rep.Updated, "rejected_rows": len(rep.Rejected)}})
 	})
 	if err != nil {
 		return ImportReport{}, err
@@ -406,6 +495,136 @@ func (s *Service) Import(ctx context.Context, actor org.Actor, r io.Reader) (Imp
 	s.log.Info("households imported", "rows", rep.Rows, "rejected", len(rep.Rejected), "created", rep.Created,
 		"updated", rep.Updated, "unchanged", rep.Unchanged, "actor", actor.Username)
 	return *rep, nil
+}
+
+// screenImport drops the households the actor may not write or whose ID numbers are used twice, reporting each
+// of their rows.
+func (s *Service) screenImport(ctx context.Context, tx pgx.Tx, actor org.Actor, hs []importHousehold, rep *ImportReport) ([]importHousehold, error) {
+	numbers := make([]string, len(hs))
+	var hashes [][]byte
+	byHash := map[string][]int{} // ID hash → indexes of households in the file that carry it
+	for i, h := range hs {
+		numbers[i] = h.rec.Number
+		for _, m := range h.rec.Members {
+			hash := s.box.Hash(pii.FieldIDNumber, m.IDNumber)
+			k := string(hash)
+			if len(byHash[k]) == 0 {
+				hashes = append(hashes, hash)
+			}
+			byHash[k] = append(byHash[k], i)
+		}
+	}
+	// Where each household is now (a row may not move a household out of another county).
+	stored := map[string]string{}
+	rows, _ := tx.Query(ctx, `SELECT number, county_code FROM households WHERE number = ANY($1)`, numbers)
+	var num, county string
+	if _, err := pgx.ForEachRow(rows, []any{&num, &county}, func() error { stored[num] = county; return nil }); err != nil {
+		return nil, fmt.Errorf("import: read stored households: %w", err)
+	}
+	// ID numbers already on a household of another number.
+	taken := map[string]string{}
+	rows, _ = tx.Query(ctx, `SELECT m.id_hash, h.number FROM household_members m JOIN households h ON h.id = m.household_id
+		WHERE m.id_hash = ANY($1)`, hashes)
+	var hash []byte
+	if _, err := pgx.ForEachRow(rows, []any{&hash, &num}, func() error { taken[string(hash)] = num; return nil }); err != nil {
+		return nil, fmt.Errorf("import: read ID numbers: %w", err)
+	}
+	scopeOK := map[string]error{}
+	allowed := func(county string) error {
+		if err, ok := scopeOK[county]; ok {
+			return err
+		}
+		err := s.Authorize(ctx, tx, actor, AccessEdit, county)
+		scopeOK[county] = err
+		return err
+	}
+	out := hs[:0:0]
+	for i, h := range hs {
+		reasons := make([][]string, len(h.rows))
+		refused := false
+		if err := allowed(h.rec.CountyCode); err != nil {
+			reasons[0] = append(reasons[0], fmt.Sprintf("county %s is outside your unit's area", h.rec.CountyCode))
+			refused = true
+		} else if c, ok := stored[h.rec.Number]; ok && c != h.rec.CountyCode && allowed(c) != nil {
+			reasons[0] = append(reasons[0], fmt.Sprintf("household %s belongs to county %s, outside your unit's area", h.rec.Number, c))
+			refused = true
+		}
+		for j, m := range h.rec.Members {
+			k := string(s.box.Hash(pii.FieldIDNumber, m.IDNumber))
+			for _, other := range byHash[k] {
+				if other != i {
+					reasons[j] = append(reasons[j], fmt.Sprintf("ID number also on household %s in this file", hs[other].rec.Number))
+					refused = true
+					break
+				}
+			}
+			if n, ok := taken[k]; ok && n != h.rec.Number {
+				reasons[j] = append(reasons[j], fmt.Sprintf("ID number already on household %s", n))
+				refused = true
+			}
+			seen := 0
+			for _, m2 := range h.rec.Members {
+				if m2.IDNumber == m.IDNumber {
+					seen++
+				}
+			}
+			if seen > 1 {
+				reasons[j] = append(reasons[j], "ID number given for two members of this household")
+				refused = true
+			}
+		}
+		if !refused {
+			out = append(out, h)
+			continue
+		}
+		rep.Households--
+		rep.RowsAccepted -= len(h.rows)
+		for j, r := range h.rows {
+			why := reasons[min(j, len(reasons)-1)]
+			if j >= len(reasons) || len(why) == 0 {
+				why = []string{fmt.Sprintf("household %s has rejected rows; it is imported whole or not at all", h.rec.Number)}
+			}
+			rep.Rejected = append(rep.Rejected, RejectedRow{Line: r.line, Household: h.rec.Number, Reasons: why})
+		}
+	}
+	slices.SortFunc(rep.Rejected, func(a, b RejectedRow) int { return a.Line - b.Line })
+	return out, nil
+}
+
+// nearestColumn returns the known column name closest to an unknown header (edit distance), to suggest the fix.
+func nearestColumn(h string) string {
+	best, bestD := "", 1<<30
+	lh := strings.ToLower(h)
+	for _, c := range importColumns {
+		for _, n := range c.names {
+			if d := editDistance(lh, n); d < bestD {
+				best, bestD = n, d
+			}
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance over runes.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
 }
 
 // changedOnly drops the households whose stored digest equals the file's: an unchanged household is neither

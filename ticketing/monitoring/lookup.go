@@ -45,7 +45,8 @@ type TicketRef struct {
 	DueAt     *time.Time `json:"due_at,omitempty"`
 }
 
-// LookupPhone returns the households (with members, risk flags and open tickets) that use a phone number, given
+// LookupPhone is the platform's own lookup (the screen-pop of an incoming call, the dialer): it checks nothing;
+// people's requests go through CallerLookup. It returns the households (with members, risk flags and open tickets) that use a phone number, given
 // in any common format (+86 138…, 0086…, 0737-…). An unknown number returns no matches; a malformed one is
 // ErrInvalid. It is one query on the phone-hash index.
 func (s *Service) LookupPhone(ctx context.Context, raw string) ([]Match, error) {
@@ -57,6 +58,58 @@ func (s *Service) LookupPhone(ctx context.Context, raw string) ([]Match, error) 
 		return []Match{}, nil
 	}
 	return s.lookupHash(ctx, s.box.Hash(pii.FieldPhone, n))
+}
+
+// CallerLookup is LookupPhone for a person typing a number: it needs lookup_pii (an exact match confirms a
+// guess), counts against the per-user limit, finds only households in the actor's scope, shows only tickets the
+// actor may see, and is audited.
+func (s *Service) CallerLookup(ctx context.Context, actor org.Actor, raw string) ([]Match, error) {
+	if err := s.lookupAllowed(ctx, actor); err != nil {
+		return nil, err
+	}
+	return s.callerLookup(ctx, actor, raw, "")
+}
+
+// CallerLookupForCall is the lookup of a live call's caller by the agent on the call: the number comes from the
+// call (the caller gave it by calling), so no lookup_pii is needed; the scope, ticket filter and audit still
+// apply. The caller (telephony) has checked that the call is the actor's and still up.
+func (s *Service) CallerLookupForCall(ctx context.Context, actor org.Actor, number string, callID int64) ([]Match, error) {
+	return s.callerLookup(ctx, actor, number, fmt.Sprintf("call:%d", callID))
+}
+
+func (s *Service) callerLookup(ctx context.Context, actor org.Actor, raw, via string) ([]Match, error) {
+	ms, err := s.LookupPhone(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := ScopeOf(ctx, s.db, actor)
+	if err != nil {
+		return nil, err
+	}
+	out := []Match{}
+	var ids []org.HouseholdID
+	for _, m := range ms {
+		if !sc.Covers(region.County(m.RegionCode)) {
+			continue
+		}
+		ts := []TicketRef{}
+		for _, t := range m.OpenTickets {
+			if s.mayReadTicket(ctx, actor, org.TicketID(t.ID)) {
+				ts = append(ts, t)
+			}
+		}
+		m.OpenTickets = ts
+		out = append(out, m)
+		ids = append(ids, m.HouseholdID)
+	}
+	detail := map[string]any{"phone": maskRaw(raw), "households": ids}
+	if via != "" {
+		detail["via"] = via
+	}
+	if err := org.Audit(ctx, s.db, actor, org.AuditEntry{Kind: org.AuditLookup, Object: "caller-lookup", Detail: detail}); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func (s *Service) lookupHash(ctx context.Context, hash []byte) ([]Match, error) {

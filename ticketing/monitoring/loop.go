@@ -29,6 +29,7 @@ type TicketService interface {
 	CreateTx(ctx context.Context, tx pgx.Tx, a org.Actor, nt ticketing.NewTicket) (ticketing.Ticket, error)
 	OnTransition(h ticketing.TransitionHook)
 	RequireOutcome(category string, words []string)
+	MayRead(ctx context.Context, a org.Actor, id org.TicketID) error
 }
 
 // LeadOpener is the part of TicketService that opens verification tickets.
@@ -42,6 +43,7 @@ type LeadOpener interface {
 // action that caused it. Call it once, at wiring time.
 func (s *Service) AttachTickets(ts TicketService) {
 	s.leads = ts
+	s.ticketAuth = ts
 	ts.RequireOutcome(ticketing.CategoryMonitoringVerify, VerifyOutcomes)
 	ts.OnTransition(s.onTicket)
 }
@@ -83,7 +85,9 @@ func (s *Service) RaiseLeadTx(ctx context.Context, tx pgx.Tx, actor org.Actor, l
 	}
 	var st Status
 	var township, number string
-	err := tx.QueryRow(ctx, `SELECT status, township_code, number FROM households WHERE id = $1 FOR UPDATE`, l.HouseholdID).
+	// NO KEY UPDATE, not UPDATE: tickets hold KEY SHARE on their household (tickets_household_fk), and two help
+	// tickets of one household created at once would otherwise deadlock, each waiting for the other's key lock.
+	err := tx.QueryRow(ctx, `SELECT status, township_code, number FROM households WHERE id = $1 FOR NO KEY UPDATE`, l.HouseholdID).
 		Scan(&st, &township, &number)
 	if isNoRows(err) {
 		return ticketing.Ticket{}, org.Invalid("household_id", fmt.Sprintf("household %d does not exist", l.HouseholdID))
@@ -129,7 +133,9 @@ func (s *Service) RaiseLeadTx(ctx context.Context, tx pgx.Tx, actor org.Actor, l
 	if source == "" {
 		source = ticketing.SourceAPI
 	}
-	t, err := s.leads.CreateTx(ctx, tx, actor, ticketing.NewTicket{
+	// The platform opens the verification ticket, whoever raised the lead (an agent's help ticket, a campaign
+	// answer): raising a lead is not a right to open and dispatch tickets.
+	t, err := s.leads.CreateTx(ctx, tx, org.System, ticketing.NewTicket{
 		Source: source, CallerPhone: l.CallerPhone, RegionCode: township, HouseholdID: ptr(int64(l.HouseholdID)),
 		Kind: ticketing.KindHelp, Category: ticketing.CategoryMonitoringVerify, Dispatch: true,
 		Content: fmt.Sprintf("请核实监测户 %s（%s）的风险情况并答复核实结果（认定/不纳入/已是监测对象）。线索：%s", number,
@@ -150,7 +156,7 @@ func (s *Service) RaiseLeadTx(ctx context.Context, tx pgx.Tx, actor org.Actor, l
 // Every outcome closes the running lead clock and leaves an event linked to the ticket.
 func (s *Service) ApplyOutcomeTx(ctx context.Context, tx pgx.Tx, actor org.Actor, id org.HouseholdID, outcome string, ticketID int64, reply string) error {
 	var st Status
-	err := tx.QueryRow(ctx, `SELECT status FROM households WHERE id = $1 FOR UPDATE`, id).Scan(&st)
+	err := tx.QueryRow(ctx, `SELECT status FROM households WHERE id = $1 FOR NO KEY UPDATE`, id).Scan(&st)
 	if isNoRows(err) {
 		return notFound(id)
 	}

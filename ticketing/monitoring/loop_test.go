@@ -92,7 +92,7 @@ func TestLoopIdentified(t *testing.T) {
 	if err != nil || len(ms) != 1 || len(ms[0].OpenTickets) != 2 || ms[0].OpenTickets[0].ID != int64(help.ID) {
 		t.Fatalf("lookup: %+v %v", ms, err)
 	}
-	tl, err := l.svc.Timeline(ctx(), h.ID, 0)
+	tl, err := l.svc.Timeline(ctx(), org.System, h.ID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,17 +109,17 @@ func TestLoopIdentified(t *testing.T) {
 	if h, _ = l.svc.Get(ctx(), h.ID); h.Clock.Level != "yellow" {
 		t.Fatalf("day 12: %+v", h.Clock)
 	}
-	if p, _ := l.svc.Search(ctx(), Query{Clock: "yellow"}); len(p.Households) != 1 {
+	if p, _ := l.svc.Search(ctx(), org.System, Query{Clock: "yellow"}); len(p.Households) != 1 {
 		t.Fatalf("yellow search: %d", len(p.Households))
 	}
-	if p, _ := l.svc.Search(ctx(), Query{Clock: "red"}); len(p.Households) != 0 {
+	if p, _ := l.svc.Search(ctx(), org.System, Query{Clock: "red"}); len(p.Households) != 0 {
 		t.Fatalf("red search on day 12: %d", len(p.Households))
 	}
 	l.clock.Add(3 * 24 * time.Hour)
 	if h, _ = l.svc.Get(ctx(), h.ID); h.Clock.Level != "red" {
 		t.Fatalf("day 15: %+v", h.Clock)
 	}
-	if p, _ := l.svc.Search(ctx(), Query{Clock: "red"}); len(p.Households) != 1 || p.Households[0].Clock.Level != "red" {
+	if p, _ := l.svc.Search(ctx(), org.System, Query{Clock: "red"}); len(p.Households) != 1 || p.Households[0].Clock.Level != "red" {
 		t.Fatalf("red search: %+v", p.Households)
 	}
 
@@ -325,7 +325,7 @@ func TestContactsOnTimeline(t *testing.T) {
 	if _, err := f.svc.AddContactTx(ctx(), f.db, Contact{HouseholdID: 424242, Kind: ContactVisit}); !errors.Is(err, org.ErrNotFound) {
 		t.Fatalf("unknown household: %v", err)
 	}
-	tl, err := f.svc.Timeline(ctx(), h.ID, 0)
+	tl, err := f.svc.Timeline(ctx(), org.System, h.ID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +338,7 @@ func TestContactsOnTimeline(t *testing.T) {
 	if h.LastContactAt == nil || !h.LastContactAt.Equal(t0.Add(2*time.Hour)) {
 		t.Fatalf("last contact: %v", h.LastContactAt)
 	}
-	if _, err := f.svc.Timeline(ctx(), 424242, 0); !errors.Is(err, org.ErrNotFound) {
+	if _, err := f.svc.Timeline(ctx(), org.System, 424242, 0); !errors.Is(err, org.ErrNotFound) {
 		t.Fatalf("timeline of unknown: %v", err)
 	}
 }

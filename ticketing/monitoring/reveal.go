@@ -47,7 +47,7 @@ func (s *Service) Reveal(ctx context.Context, actor org.Actor, id org.HouseholdI
 	}
 	out := Revealed{Field: req.Field, At: s.now()}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if err := scopeOf(ctx, tx, actor, id); err != nil {
+		if err := s.AuthorizeID(ctx, tx, actor, AccessReveal, id); err != nil {
 			return err
 		}
 		var enc []byte

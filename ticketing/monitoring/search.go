@@ -36,14 +36,39 @@ type Page struct {
 	Next       *org.HouseholdID `json:"next,omitempty"`
 }
 
-// Search finds households; personal data is masked and members are not loaded (Get does that).
-func (s *Service) Search(ctx context.Context, q Query) (Page, error) {
-	return s.SearchTx(ctx, s.db, q)
+// Search finds the households in the actor's scope; personal data is masked and members are not loaded (Read does
+// that). A search by a full phone or ID number confirms a guess, so it is a look-up of personal data: it needs
+// lookup_pii, is rate-limited per user and leaves a row in the security audit log (lookup).
+func (s *Service) Search(ctx context.Context, actor org.Actor, q Query) (Page, error) {
+	return s.SearchTx(ctx, s.db, actor, q)
 }
 
 // SearchTx is Search on db: a caller inside a transaction passes it, so the search does not wait for a second
 // pooled connection while the transaction holds one (issue 15).
-func (s *Service) SearchTx(ctx context.Context, db org.DB, q Query) (Page, error) {
+func (s *Service) SearchTx(ctx context.Context, db org.DB, actor org.Actor, q Query) (Page, error) {
+	sc, err := ScopeOf(ctx, db, actor)
+	if err != nil {
+		return Page{}, err
+	}
+	exact := strings.TrimSpace(q.Phone) != "" || strings.TrimSpace(q.IDNumber) != ""
+	if exact {
+		if err := s.lookupAllowed(ctx, actor); err != nil {
+			return Page{}, err
+		}
+	}
+	page, err := s.search(ctx, db, sc, q)
+	if err != nil || !exact {
+		return page, err
+	}
+	ids := make([]org.HouseholdID, len(page.Households))
+	for i, h := range page.Households {
+		ids[i] = h.ID
+	}
+	return page, s.auditLookup(ctx, db, actor, q, ids)
+}
+
+// search runs a query inside a scope.
+func (s *Service) search(ctx context.Context, db org.DB, sc Scope, q Query) (Page, error) {
 	v := &org.ValidationError{}
 	var where []string
 	var args []any
@@ -118,6 +143,9 @@ func (s *Service) SearchTx(ctx context.Context, db org.DB, q Query) (Page, error
 		where = append(where, `h.lead_at IS NOT NULL AND h.status IN ('screened', 'verified') AND h.lead_at <= `+arg(cut))
 	default:
 		v.Add("clock", "yellow or red")
+	}
+	if w := scopeSQL(sc, arg); w != "" {
+		where = append(where, w)
 	}
 	if q.After > 0 {
 		where = append(where, `h.id > `+arg(q.After))

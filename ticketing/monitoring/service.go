@@ -48,21 +48,28 @@ type Config struct {
 	Clocks Clocks
 	Log    *slog.Logger
 	Now    func() time.Time // tests move time; default time.Now
+	// Lookups limits exact-match look-ups by a full ID or phone number per user (nil: unlimited, for tools).
+	Lookups Limiter
 }
 
 // Service is the monitoring records service.
 type Service struct {
-	db     *pgxpool.Pool
-	box    *pii.Box
-	clocks Clocks
-	log    *slog.Logger
-	now    func() time.Time
-	leads  LeadOpener // set by AttachTickets
+	db      *pgxpool.Pool
+	box     *pii.Box
+	clocks  Clocks
+	log     *slog.Logger
+	now     func() time.Time
+	leads   LeadOpener // set by AttachTickets
+	limiter Limiter
+	// ticketAuth answers whether an actor may see a ticket (set by AttachTickets); the timeline asks it.
+	ticketAuth interface {
+		MayRead(ctx context.Context, a org.Actor, id org.TicketID) error
+	}
 }
 
 // New returns the service.
 func New(cfg Config) *Service {
-	s := &Service{db: cfg.DB, box: cfg.Box, clocks: cfg.Clocks, log: cfg.Log, now: cfg.Now}
+	s := &Service{db: cfg.DB, box: cfg.Box, clocks: cfg.Clocks, log: cfg.Log, now: cfg.Now, limiter: cfg.Lookups}
 	if s.clocks == (Clocks{}) {
 		s.clocks = DefaultClocks
 	}

@@ -116,23 +116,20 @@ func (s *Service) ActTx(ctx context.Context, tx pgx.Tx, actor org.Actor, id org.
 	if reason == "" {
 		return org.Invalid("reason", "required: say why")
 	}
-	if actor.Role == org.RoleAgent {
-		return &org.StateError{Action: string(action), State: "role " + string(actor.Role), Reason: org.ErrForbidden}
-	}
 	var st Status
 	var pubKind *string
 	var pubUntil *time.Time
 	var measures int
 	err := tx.QueryRow(ctx, `SELECT status, publicity_kind, publicity_until,
 		(SELECT count(*) FROM household_measures m WHERE m.household_id = h.id)
-		FROM households h WHERE id = $1 FOR UPDATE`, id).Scan(&st, &pubKind, &pubUntil, &measures)
+		FROM households h WHERE id = $1 FOR NO KEY UPDATE`, id).Scan(&st, &pubKind, &pubUntil, &measures)
 	if isNoRows(err) {
 		return notFound(id)
 	}
 	if err != nil {
 		return fmt.Errorf("household %d %s: %w", id, action, err)
 	}
-	if err := scopeOf(ctx, tx, actor, id); err != nil {
+	if err := s.AuthorizeID(ctx, tx, actor, AccessLoop, id); err != nil {
 		return err
 	}
 	if !slices.Contains(t.from, st) {

@@ -35,7 +35,16 @@ func scanHousehold(row pgx.CollectableRow) (Household, error) {
 	return h, err
 }
 
-// Get returns a household with its members, phones and measures, personal data masked.
+// Read returns a household as Get does, to an actor whose scope covers it.
+func (s *Service) Read(ctx context.Context, actor org.Actor, id org.HouseholdID) (Household, error) {
+	if err := s.AuthorizeID(ctx, s.db, actor, AccessRead, id); err != nil {
+		return Household{}, err
+	}
+	return s.get(ctx, s.db, id, false)
+}
+
+// Get returns a household with its members, phones and measures, personal data masked. It checks no scope: it is
+// for the platform's own work; people's requests go through Read.
 func (s *Service) Get(ctx context.Context, id org.HouseholdID) (Household, error) {
 	return s.get(ctx, s.db, id, false)
 }
@@ -43,7 +52,7 @@ func (s *Service) Get(ctx context.Context, id org.HouseholdID) (Household, error
 func (s *Service) get(ctx context.Context, db org.DB, id org.HouseholdID, forUpdate bool) (Household, error) {
 	q := `SELECT ` + householdCols + ` FROM households h WHERE h.id = $1`
 	if forUpdate {
-		q += ` FOR UPDATE`
+		q += ` FOR NO KEY UPDATE`
 	}
 	rows, _ := db.Query(ctx, q, id)
 	h, err := pgx.CollectExactlyOneRow(rows, scanHousehold)
@@ -103,11 +112,14 @@ func (s *Service) loadChildren(ctx context.Context, db org.DB, h *Household) err
 
 // Create adds a household in status 排查 (screened).
 func (s *Service) Create(ctx context.Context, actor org.Actor, in HouseholdInput) (Household, error) {
+	if err := editRole(actor); err != nil {
+		return Household{}, err
+	}
 	r, err := validate(in, s.now(), false)
 	if err != nil {
 		return Household{}, err
 	}
-	if err := checkScope(ctx, s.db, actor, r.CountyCode); err != nil {
+	if err := s.Authorize(ctx, s.db, actor, AccessEdit, r.CountyCode); err != nil {
 		return Household{}, err
 	}
 	sl := seal(s.box, r)
@@ -140,6 +152,12 @@ func (s *Service) Create(ctx context.Context, actor org.Actor, in HouseholdInput
 // Update replaces a household's record (not its status: that moves only by status actions). version must be the
 // version the client read; a stale one is ErrConflict.
 func (s *Service) Update(ctx context.Context, actor org.Actor, id org.HouseholdID, version int, in HouseholdInput) (Household, error) {
+	if err := editRole(actor); err != nil {
+		return Household{}, err
+	}
+	if version <= 0 {
+		return Household{}, org.Invalid("version", "required: the version you read")
+	}
 	r, err := validate(in, s.now(), true)
 	if err != nil {
 		return Household{}, err
@@ -147,7 +165,7 @@ func (s *Service) Update(ctx context.Context, actor org.Actor, id org.HouseholdI
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		var cur int
 		var number string
-		err := tx.QueryRow(ctx, `SELECT version, number FROM households WHERE id = $1 FOR UPDATE`, id).Scan(&cur, &number)
+		err := tx.QueryRow(ctx, `SELECT version, number FROM households WHERE id = $1 FOR NO KEY UPDATE`, id).Scan(&cur, &number)
 		if isNoRows(err) {
 			return notFound(id)
 		}
@@ -160,10 +178,10 @@ func (s *Service) Update(ctx context.Context, actor org.Actor, id org.HouseholdI
 		if r.Number != number {
 			return org.Invalid("number", "the household number cannot change")
 		}
-		if err := scopeOf(ctx, tx, actor, id); err != nil {
+		if err := s.AuthorizeID(ctx, tx, actor, AccessEdit, id); err != nil {
 			return err
 		}
-		if err := checkScope(ctx, tx, actor, r.CountyCode); err != nil {
+		if err := s.Authorize(ctx, tx, actor, AccessEdit, r.CountyCode); err != nil {
 			return err
 		}
 		if err := s.resolveKept(ctx, tx, id, r); err != nil {
@@ -327,6 +345,11 @@ func writeChildren(ctx context.Context, tx pgx.Tx, ids []int64, recs []*sealed) 
 			SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::text[], $4::text[], $5::bytea[], $6::bytea[],
 				$7::text[], $8::text[], $9::text[], $10::text[], $11::boolean[])`,
 			mHID, mSeq, mName, mRel, mEnc, mHash, mMask, mL4, mHe, mLab, mSchool); err != nil {
+			if isUniqueViolation(err) {
+				// household_members_id_hash_uniq: one person, one household.
+				return fmt.Errorf("write members: %w", errors.Join(org.ErrConflict,
+					org.Invalid("id_number", "this ID number is already on another household")))
+			}
 			return fmt.Errorf("write members: %w", err)
 		}
 	}

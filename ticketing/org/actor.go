@@ -30,6 +30,9 @@ type Permission string
 const (
 	PermRevealPII    Permission = "reveal_pii"   // see full ID and phone numbers (audited)
 	PermConfidential Permission = "confidential" // see the identity of 举报 callers
+	// PermLookupPII: find records by a full ID or phone number typed in (audited, rate-limited). An exact match
+	// confirms a guess, so without it masked numbers could be recovered one guess at a time.
+	PermLookupPII Permission = "lookup_pii"
 )
 
 // UserID and UnitID are distinct types so one cannot be passed for the other.

@@ -10,12 +10,13 @@ import (
 // Sentinel errors callers branch on. The web layer maps them to HTTP statuses in one place; telephony maps
 // call outcomes on its own.
 var (
-	ErrNotFound  = errors.New("not found")
-	ErrConflict  = errors.New("conflict")          // stale version, duplicate key, concurrent change
-	ErrForbidden = errors.New("forbidden")         // the actor's role or unit scope does not allow it
-	ErrState     = errors.New("not allowed now")   // the action is not allowed in the current state
-	ErrInvalid   = errors.New("invalid input")     // see *ValidationError for the fields
-	ErrAuth      = errors.New("not authenticated") // no or bad credentials
+	ErrNotFound    = errors.New("not found")
+	ErrConflict    = errors.New("conflict")          // stale version, duplicate key, concurrent change
+	ErrForbidden   = errors.New("forbidden")         // the actor's role or unit scope does not allow it
+	ErrState       = errors.New("not allowed now")   // the action is not allowed in the current state
+	ErrInvalid     = errors.New("invalid input")     // see *ValidationError for the fields
+	ErrAuth        = errors.New("not authenticated") // no or bad credentials
+	ErrRateLimited = errors.New("too many requests") // a per-user or per-address limit was reached
 )
 
 // ValidationError lists the fields at fault, each with a reason people can read.
