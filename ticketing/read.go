@@ -17,19 +17,6 @@ import (
 	"hotline/ticketing/phone"
 )
 
-// CanSee is the one rule of who may see a ticket (and its events), from the ticket's lead unit and co-units:
-// division staff and heads see what their unit leads or co-handles; the other roles see every ticket. What of
-// a visible ticket is hidden (a confidential caller, full numbers) is View's business. The websocket hub asks
-// it for every ticket.* and sla.* event, whose payload carries the units. It is the unit rule only: a
-// confidential report and a campaign manager's narrower view are decided by Service.Authorize / MayRead, which
-// the hub should ask for events of confidential tickets.
-func CanSee(a org.Actor, lead org.UnitID, co []org.UnitID) bool {
-	if a.Role == org.RoleStaff || a.Role == org.RoleHead {
-		return a.UnitID != 0 && (lead == a.UnitID || slices.Contains(co, a.UnitID))
-	}
-	return true
-}
-
 // View hides what the actor may not see: the identity of a confidential report's caller (shown only to the
 // discipline-inspection unit, supervisors and holders of the confidential permission), the full phone number
 // (masked without reveal_pii) and the caller's query code (agents and admins only).

@@ -16,7 +16,7 @@ func wireConsole(ctx context.Context, a *App) error {
 	a.webDeps.Sessions = web.SessionConfig{Idle: c.SessionIdle, Absolute: c.SessionAbsolute, SecureCookie: c.SecureCookie,
 		ConsoleOrigins: c.origins(),
 		Login:          web.LoginLimits{MaxFailures: c.LoginMaxFailures, Window: c.LoginWindow, BackoffBase: c.LoginBackoff, BackoffMax: c.LoginBackoffMax}}
-	h := hub.New(a.rdb, hub.Options{Prefix: a.cfg.RedisPrefix, SendQueue: c.WSSendQueue, Log: a.log.With("component", "hub")})
+	h := hub.New(a.rdb, hub.Options{Prefix: a.cfg.RedisPrefix, SendQueue: c.WSSendQueue, Tickets: a.tickets.svc, Log: a.log.With("component", "hub")})
 	for _, col := range h.Collectors() {
 		if err := a.reg.Register(col); err != nil {
 			return fmt.Errorf("hub metrics: %w", err)

@@ -46,6 +46,7 @@ type Options struct {
 	WriteWait    time.Duration // the longest one write may take; default 10s
 	MaxReplay    int64         // most events replayed on resume; more missing → reload; default 1000
 	Block        time.Duration // XREAD block time (bounds how long Run takes to notice its ctx end); default 500ms
+	Tickets      TicketRule    // who may read a ticket (ticketing.Service); nil: ticket events reach supervisors and admins only
 }
 
 // Hub fans the event stream out to websocket connections. Build it with New, run Run, serve with ServeWS.
@@ -209,7 +210,7 @@ func (h *Hub) dispatch(ev *Event) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for c := range h.conns {
-		if Visible(c.actor, ev) {
+		if Visible(context.Background(), c.actor, ev, h.opt.Tickets) {
 			c.deliver(ev)
 		}
 	}
@@ -410,7 +411,7 @@ func (c *conn) resume(ctx context.Context, lastID string) error {
 				break
 			}
 			for _, m := range ms {
-				if ev := newEvent(m); Visible(c.actor, ev) {
+				if ev := newEvent(m); Visible(ctx, c.actor, ev, c.h.opt.Tickets) {
 					replay = append(replay, ev)
 				}
 			}

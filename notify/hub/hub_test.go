@@ -53,6 +53,11 @@ func newEnv(t *testing.T) *env {
 func (e *env) startHub(opt Options) (*Hub, string) {
 	e.t.Helper()
 	opt.Prefix = e.prefix
+	if opt.Tickets == nil {
+		// The ticket service's read rule, on a database of its own (the rule looks up the desk and the
+		// discipline-inspection unit).
+		opt.Tickets = ticketing.NewService(testenv.DB(e.t), ticketing.Options{})
+	}
 	h := New(e.rdb, opt)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -146,6 +151,16 @@ func ticketPayload(lead int64, co ...int64) map[string]any {
 	return map[string]any{"ticket_id": 1, "number": "T1", "lead_unit_id": lead, "co_unit_ids": co, "confidential": false}
 }
 
+func confidential(p map[string]any) map[string]any {
+	p["confidential"], p["kind"] = true, "report"
+	return p
+}
+
+func monitoringHelp(p map[string]any) map[string]any {
+	p["kind"], p["category"] = "help", ticketing.CategoryMonitoringHelp
+	return p
+}
+
 // TestEventMatrix: every event topic × every demo role, delivered or not, through real connections: each
 // role's console receives exactly the events whose row names it, in stream order, and nothing else.
 func TestEventMatrix(t *testing.T) {
@@ -156,12 +171,16 @@ func TestEventMatrix(t *testing.T) {
 		payload any
 		to      string // usernames that receive it
 	}
-	allTickets := "admin agent1 agent2 dispatch1 super1 campaign1" // the roles that see every ticket
+	allTickets := "admin agent1 agent2 dispatch1 super1" // the roles that see every ordinary ticket
 	events := []ev{
 		{"ticket.created", ticketPayload(10), allTickets + " heshan1 heshanhead"},
 		{"ticket.dispatch", ticketPayload(20), allTickets + " monitor1"},
 		{"ticket.sign", ticketPayload(20, 10), allTickets + " monitor1 heshan1 heshanhead"},
 		{"ticket.merged_from", ticketPayload(1), allTickets},
+		// A confidential report reaches its own unit, supervisors and admins only; a monitoring ticket reaches
+		// the campaign managers too (the ticket API's read rule).
+		{"ticket.created", confidential(ticketPayload(10)), "admin super1 heshan1 heshanhead"},
+		{"ticket.created", monitoringHelp(ticketPayload(10)), allTickets + " campaign1 heshan1 heshanhead"},
 		{"sla.yellow", ticketPayload(10), "admin dispatch1 super1 heshan1 heshanhead"},
 		{"sla.red", ticketPayload(1, 20), "admin dispatch1 super1 agent1 agent2 monitor1 campaign1"},
 		{"call.screen_pop", map[string]any{"call_id": 5, "agent_id": agent1.UserID, "caller": "138****5678"}, "admin super1 heshanhead agent1"},
@@ -173,7 +192,7 @@ func TestEventMatrix(t *testing.T) {
 		{"campaign.progress", map[string]any{"campaign_id": 1}, "admin super1 campaign1"},
 		{"household.changed", map[string]any{"household_id": 1}, "admin super1"},
 	}
-	// Every ticket action is a topic too; each must follow ticketing.CanSee.
+	// Every ticket action is a topic too; each must follow the ticket read rule.
 	for _, act := range ticketing.Actions {
 		events = append(events, ev{"ticket." + string(act), ticketPayload(10), allTickets + " heshan1 heshanhead"})
 	}
@@ -191,7 +210,7 @@ func TestEventMatrix(t *testing.T) {
 	// End of the batch: one marker per demo user, led by that user's unit; a console has read everything
 	// meant for it once it has seen every marker it may see.
 	for _, a := range demoActors {
-		e.publish("ticket.end_marker", "end", ticketPayload(int64(a.UnitID)))
+		e.publish("ticket.end_marker", "end", monitoringHelp(ticketPayload(int64(a.UnitID))))
 	}
 	for _, a := range demoActors {
 		c := clients[a.Username]
@@ -199,7 +218,7 @@ func TestEventMatrix(t *testing.T) {
 		ends := 0
 		expectEnds := 0
 		for _, b := range demoActors {
-			if ticketing.CanSee(a, b.UnitID, nil) {
+			if a.Role != org.RoleStaff && a.Role != org.RoleHead || a.UnitID == b.UnitID {
 				expectEnds++
 			}
 		}
@@ -375,14 +394,14 @@ func TestTicketEventsFromTheRelay(t *testing.T) {
 	ctx := context.Background()
 	db := testenv.DB(t)
 	e := newEnv(t)
-	h := New(e.rdb, Options{Prefix: e.prefix})
+	svc := ticketing.NewService(db, ticketing.Options{})
+	h := New(e.rdb, Options{Prefix: e.prefix, Tickets: svc})
 	hctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { h.Run(hctx); close(done) }()
 	t.Cleanup(func() { stop(); <-done })
 	<-h.Ready()
 	// A confidential report (举报): its outbox rows wait in PostgreSQL until the relay below publishes them.
-	svc := ticketing.NewService(db, ticketing.Options{})
 	tk, err := svc.Create(ctx, org.System, ticketing.NewTicket{Source: ticketing.SourcePhone, CallerName: "匿名",
 		CallerPhone: "13807371234", RegionCode: "430903", Kind: ticketing.KindReport, Category: "funds_assets",
 		Content: "项目资金没有公示", Confidential: true, Dispatch: true})
