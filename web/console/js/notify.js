@@ -3,7 +3,7 @@
 // Recipients are shown masked as the API returns them; the server refuses everyone but admins.
 import { h, ref, onMounted, EP, api, toast, errorText, Frame, cst, APIError } from './lib.js';
 
-export const DELIVERY_STATUS = { pending: '待发送', sent: '已发送', dead: '已失败（死信）', suppressed: '已抑制' };
+export const DELIVERY_STATUS = { pending: '待发送', sent: '已发送', dead: '死信', suppressed: '已抑制' };
 const DELIVERY_TYPE = { pending: 'warning', sent: 'success', dead: 'danger', suppressed: 'info' };
 const CHANNEL = { sms: '短信', wecom_robot: '企业微信群', wecom_app: '企业微信', email: '邮件' };
 const PAGE = 50;
@@ -43,7 +43,8 @@ export const NotifyPage = {
     const prev = () => { before.value = cursors.value.pop() || 0; load(); };
     onMounted(load);
 
-    const replaceRow = (d) => { rows.value = rows.value.map((r) => (r.id === d.id ? { ...r, ...d, log: undefined } : r)); };
+    // The answer replaces the row whole: fields the API leaves out (a cleared last_error) must not linger.
+    const replaceRow = (d) => { rows.value = rows.value.map((r) => (r.id === d.id ? { ...d, log: undefined } : r)); };
     // refreshRow reloads one delivery (with its attempts) into the table, and into the open detail.
     const refreshRow = async (id) => {
       const d = await api('GET', '/api/v1/notify/deliveries/' + id);
@@ -99,8 +100,8 @@ export const NotifyPage = {
     return () => h(Frame, { active: '/notify' }, () => [h(EP.ElCard, { shadow: 'never' }, {
       header: () => h('div', { style: 'display:flex;align-items:center;gap:12px' }, [
         h('span', null, '通知投递'),
-        h(EP.ElSelect, { id: 'delivery-filter', modelValue: status.value, style: 'width:160px', placeholder: '全部状态', clearable: true,
-          'onUpdate:modelValue': (v) => { status.value = v || ''; first(); } }, () => Object.entries(DELIVERY_STATUS).map(([value, label]) => h(EP.ElOption, { value, label }))),
+        h(EP.ElRadioGroup, { id: 'delivery-filter', size: 'small', modelValue: status.value, 'onUpdate:modelValue': (v) => { status.value = v; first(); } }, () =>
+          [['', '全部'], ...Object.entries(DELIVERY_STATUS)].map(([value, label]) => h(EP.ElRadioButton, { value, class: 'filter-' + (value || 'all') }, () => label))),
         h(EP.ElButton, { size: 'small', onClick: load, loading: loading.value, id: 'delivery-refresh' }, () => '刷新'),
         h('span', { class: 'muted' }, '接收方号码已脱敏；失败的投递可重试'),
       ]),
