@@ -66,7 +66,16 @@ func TestNotifyPageInBrowser(t *testing.T) {
 		t.Fatalf("delivery refused for good is %q, want dead\n%s", status, tail(p.out.String(), 3000))
 	}
 
-	profile := t.TempDir()
+	// A fresh profile, removed once the browser is gone (its helpers may write a moment after it exits).
+	profile, err := os.MkdirTemp("", "hotline-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for i := 0; i < 50 && os.RemoveAll(profile) != nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, chromedp.ExecPath(chromium), chromedp.Headless,
 		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
@@ -193,8 +202,42 @@ func TestNotifyPageInBrowser(t *testing.T) {
 		t.Errorf("conflict shown as %q", conflict)
 	}
 
+	// 消息模板: edit a template; an unknown placeholder is named plainly, the preview fills sample values, and the
+	// edit is saved.
+	var badTpl, previewText, tplName string
+	run("template with an unknown placeholder", chromedp.Click("#tab-templates", chromedp.ByID),
+		chromedp.WaitVisible(`#template-list .template-edit`, chromedp.ByQuery),
+		chromedp.Click(`#template-list .template-edit`, chromedp.ByQuery),
+		chromedp.WaitVisible("#tpl-body", chromedp.ByID),
+		chromedp.Evaluate(`document.getElementById("tpl-body").value = ""`, nil),
+		chromedp.SendKeys("#tpl-body", "工单{number}已受理{nope}", chromedp.ByID),
+		chromedp.Click("#tpl-preview-btn", chromedp.ByID),
+		chromedp.WaitVisible(`.el-message-box`, chromedp.ByQuery),
+		chromedp.Text(`.el-message-box`, &badTpl, chromedp.ByQuery),
+		chromedp.Click(`.el-message-box__btns button`, chromedp.ByQuery),
+		chromedp.WaitNotPresent(`.el-message-box`, chromedp.ByQuery))
+	if !strings.Contains(badTpl, "未知占位符") || !strings.Contains(badTpl, "正文") {
+		t.Errorf("unknown placeholder shown as %q", badTpl)
+	}
+	run("template preview and save", chromedp.Evaluate(`document.getElementById("tpl-body").value = ""`, nil),
+		chromedp.SendKeys("#tpl-body", "工单{number}已受理，查询码{query_code}。", chromedp.ByID),
+		chromedp.Click("#tpl-preview-btn", chromedp.ByID),
+		chromedp.WaitVisible(`//*[@id="tpl-preview"][contains(., "20261201-0042")]`, chromedp.BySearch),
+		chromedp.Text("#tpl-preview", &previewText, chromedp.ByID),
+		chromedp.Text(`#template-dialog .el-dialog__title`, &tplName, chromedp.ByQuery),
+		chromedp.Click("#tpl-save", chromedp.ByID),
+		chromedp.WaitNotPresent("#tpl-body", chromedp.ByID))
+	if !strings.Contains(previewText, "查询码384915") {
+		t.Errorf("preview shows %q", previewText)
+	}
+	var saved string
+	db.QueryRow(ctx, `SELECT body FROM notify_templates WHERE name = $1`, strings.TrimPrefix(tplName, "编辑模板 ")).Scan(&saved)
+	if saved != "工单{number}已受理，查询码{query_code}。" {
+		t.Errorf("template %q saved as %q", tplName, saved)
+	}
+
 	// A unit clerk has no 通知投递 in the nav.
-	run("clerk's nav", chromedp.Click("#logout", chromedp.ByID), chromedp.WaitVisible("#login-username", chromedp.ByID),
+	run("clerk's nav", chromedp.Navigate(e.base+"/notify"), chromedp.WaitVisible("#delivery-list", chromedp.ByID), chromedp.Click("#logout", chromedp.ByID), chromedp.WaitVisible("#login-username", chromedp.ByID),
 		signIn("heshan1"), chromedp.Text("header.topbar nav", &nav, chromedp.ByQuery))
 	if strings.Contains(nav, "通知投递") {
 		t.Errorf("clerk's nav %q shows 通知投递", nav)

@@ -1,7 +1,7 @@
 // 通知投递 (admins): the notification delivery log, newest first, filtered by status and paged by id; a row opens
 // its attempt log; a dead delivery (retry budget spent, or refused for good) can be sent again with 重试.
 // Recipients are shown masked as the API returns them; the server refuses everyone but admins.
-import { h, ref, onMounted, EP, api, toast, errorText, Frame, cst, APIError } from './lib.js';
+import { h, ref, reactive, onMounted, EP, api, toast, errorText, Frame, cst, APIError, model } from './lib.js';
 
 export const DELIVERY_STATUS = { pending: '待发送', sent: '已发送', dead: '死信', suppressed: '已抑制' };
 const DELIVERY_TYPE = { pending: 'warning', sent: 'success', dead: 'danger', suppressed: 'info' };
@@ -14,6 +14,73 @@ function retryText(e) {
   if (e instanceof APIError && e.status === 404) return '未重试：该投递不存在。';
   return '未重试：' + errorText(e);
 }
+
+const TPL_FIELD = { body: '正文', title: '标题', provider_params: '短信模板参数', name: '模板名' };
+
+// templateError says what is wrong with an edited template, field by field, in Chinese.
+function templateError(e) {
+  const f = e instanceof APIError && e.body && e.body.fields;
+  if (!f) return errorText(e);
+  return '请检查：' + Object.entries(f).map(([k, v]) => (TPL_FIELD[k] || k) + '（' + String(v).replace('unknown placeholders', '未知占位符').replace('required', '必填').replace('too long', '过长') + '）').join('；');
+}
+
+// TemplatesPanel lists the message templates; 编辑 opens the text with a preview rendered by the server from
+// sample values (the edit itself, before it is saved).
+const TemplatesPanel = {
+  setup() {
+    const rows = ref([]);
+    const edit = ref(null);
+    const preview = ref(null);
+    const busy = ref(false);
+    const load = async () => {
+      try { rows.value = (await api('GET', '/api/v1/notify/templates')).templates || []; } catch (e) { EP.ElMessage({ message: '无法加载模板：' + errorText(e), type: 'error' }); }
+    };
+    onMounted(load);
+    const body = () => ({ description: edit.value.description, title: edit.value.title, body: edit.value.body,
+      provider_template: edit.value.provider_template, provider_params: edit.value.provider_params || [] });
+    const doPreview = async () => {
+      try { preview.value = await api('POST', `/api/v1/notify/templates/${edit.value.name}/preview`, body()); } catch (e) {
+        preview.value = null;
+        EP.ElMessageBox.alert(templateError(e), '无法预览', { type: 'warning' }).catch(() => {});
+      }
+    };
+    const save = async () => {
+      busy.value = true;
+      try {
+        await api('PUT', `/api/v1/notify/templates/${edit.value.name}`, body());
+        toast('模板已保存');
+        edit.value = null;
+        load();
+      } catch (e) {
+        EP.ElMessageBox.alert(templateError(e), '模板未保存', { type: 'warning' }).catch(() => {});
+      } finally { busy.value = false; }
+    };
+    const open = (t) => { edit.value = reactive({ ...t }); preview.value = null; doPreview(); };
+    return () => h('div', { id: 'template-panel' }, [
+      h(EP.ElTable, { data: rows.value, size: 'default', emptyText: '没有模板', maxHeight: 520, id: 'template-list', rowKey: 'name',
+        rowClassName: ({ row }) => 'template-' + row.name }, () => [
+        h(EP.ElTableColumn, { label: '模板', width: 190 }, { default: ({ row }) => row.name }),
+        h(EP.ElTableColumn, { label: '用途', width: 200, showOverflowTooltip: true }, { default: ({ row }) => row.description }),
+        h(EP.ElTableColumn, { label: '正文', minWidth: 260, showOverflowTooltip: true }, { default: ({ row }) => row.body }),
+        h(EP.ElTableColumn, { label: '短信模板号', width: 120 }, { default: ({ row }) => row.provider_template || '—' }),
+        h(EP.ElTableColumn, { label: '修改时间', width: 150 }, { default: ({ row }) => cst(row.updated_at) }),
+        h(EP.ElTableColumn, { label: '操作', width: 70 }, { default: ({ row }) => h(EP.ElButton, { size: 'small', link: true, type: 'primary', class: 'template-edit', onClick: () => open(row) }, () => '编辑') }),
+      ]),
+      h(EP.ElDialog, { modelValue: !!edit.value, 'onUpdate:modelValue': (v) => { if (!v) edit.value = null; }, title: edit.value ? '编辑模板 ' + edit.value.name : '', width: '720px', id: 'template-dialog' },
+        { default: () => (edit.value ? h(EP.ElForm, { labelWidth: '90px' }, () => [
+          h(EP.ElFormItem, { label: '标题' }, () => h(EP.ElInput, model(edit.value, 'title', { id: 'tpl-title', placeholder: '企业微信、邮件用；短信无标题' }))),
+          h(EP.ElFormItem, { label: '正文' }, () => h(EP.ElInput, model(edit.value, 'body', { id: 'tpl-body', type: 'textarea', rows: 5 }))),
+          h(EP.ElFormItem, { label: '' }, () => h('span', { class: 'muted' }, '占位符如 {number}、{query_code}、{unit}；预览用示例值填充。')),
+          h(EP.ElFormItem, { label: '预览' }, () => h('div', { id: 'tpl-preview', style: 'white-space:pre-wrap;background:#f5f7fa;padding:8px;border-radius:4px;width:100%;min-height:40px' },
+            preview.value ? (preview.value.title ? preview.value.title + '\n' : '') + preview.value.body : '')),
+        ]) : null),
+        footer: () => [
+          h(EP.ElButton, { onClick: doPreview, id: 'tpl-preview-btn' }, () => '预览'),
+          h(EP.ElButton, { type: 'primary', loading: busy.value, onClick: save, id: 'tpl-save' }, () => '保存'),
+        ] }),
+    ]);
+  },
+};
 
 export const NotifyPage = {
   setup() {
@@ -97,7 +164,14 @@ export const NotifyPage = {
       attempts(d),
     ]);
 
-    return () => h(Frame, { active: '/notify' }, () => [h(EP.ElCard, { shadow: 'never' }, {
+    const tab = ref('deliveries');
+    return () => h(Frame, { active: '/notify' }, () => [
+      h(EP.ElTabs, { modelValue: tab.value, 'onUpdate:modelValue': (v) => { tab.value = v; }, id: 'notify-tabs' }, () => [
+        h(EP.ElTabPane, { name: 'deliveries', label: '投递记录' }),
+        h(EP.ElTabPane, { name: 'templates', label: '消息模板' }),
+      ]),
+      tab.value === 'templates' ? h(EP.ElCard, { shadow: 'never' }, { header: () => '消息模板', default: () => h(TemplatesPanel) }) :
+      h(EP.ElCard, { shadow: 'never' }, {
       header: () => h('div', { style: 'display:flex;align-items:center;gap:12px' }, [
         h('span', null, '通知投递'),
         h(EP.ElRadioGroup, { id: 'delivery-filter', size: 'small', modelValue: status.value, 'onUpdate:modelValue': (v) => { status.value = v; first(); } }, () =>
