@@ -62,7 +62,7 @@ const TemplatesPanel = {
         h(EP.ElTableColumn, { label: '模板', width: 190 }, { default: ({ row }) => row.name }),
         h(EP.ElTableColumn, { label: '用途', width: 200, showOverflowTooltip: true }, { default: ({ row }) => row.description }),
         h(EP.ElTableColumn, { label: '正文', minWidth: 260, showOverflowTooltip: true }, { default: ({ row }) => row.body }),
-        h(EP.ElTableColumn, { label: '短信模板号', width: 120 }, { default: ({ row }) => row.provider_template || '—' }),
+        h(EP.ElTableColumn, { label: '短信模板号', width: 190, showOverflowTooltip: true }, { default: ({ row }) => row.provider_template || '—' }),
         h(EP.ElTableColumn, { label: '修改时间', width: 150 }, { default: ({ row }) => cst(row.updated_at) }),
         h(EP.ElTableColumn, { label: '操作', width: 70 }, { default: ({ row }) => h(EP.ElButton, { size: 'small', link: true, type: 'primary', class: 'template-edit', onClick: () => open(row) }, () => '编辑') }),
       ]),
