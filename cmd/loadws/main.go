@@ -334,7 +334,7 @@ func serve(args []string) error {
 	}
 	rdb := redis.NewClient(ropt)
 	defer rdb.Close()
-	h := hub.New(rdb, hub.Options{Prefix: prefix})
+	h := hub.New(rdb, hub.Options{Prefix: prefix, Tickets: ticketing.NewService(db, ticketing.Options{})})
 	hubDone := make(chan error, 1)
 	go func() { hubDone <- h.Run(ctx) }()
 	mux := http.NewServeMux()
