@@ -80,7 +80,13 @@ func piiBox(cfg *Config, generate bool) (*pii.Box, error) {
 	if err != nil {
 		return nil, fmt.Errorf("personal-data key: %v", err)
 	}
-	return pii.New(key)
+	var prev []byte
+	if cfg.Monitoring.PIIKeyPrevious != "" {
+		if prev, err = pii.ParseKey(cfg.Monitoring.PIIKeyPrevious); err != nil {
+			return nil, fmt.Errorf("previous personal-data key: %v", err)
+		}
+	}
+	return pii.NewRotating(key, prev)
 }
 
 // writeKeyFile creates the key file readable by its owner only, and never overwrites one.

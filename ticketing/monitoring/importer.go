@@ -502,7 +502,7 @@ func (s *Service) ImportWith(ctx context.Context, actor org.Actor, r io.Reader, 
 func (s *Service) screenImport(ctx context.Context, tx pgx.Tx, actor org.Actor, hs []importHousehold, rep *ImportReport) ([]importHousehold, error) {
 	numbers := make([]string, len(hs))
 	var hashes [][]byte
-	byHash := map[string][]int{} // ID hash → indexes of households in the file that carry it
+	byHash := map[string][]int{}   // ID hash → indexes of households in the file that carry it
 	current := map[string]string{} // a stored hash (current or, during a key rotation, previous key) → current
 	for i, h := range hs {
 		numbers[i] = h.rec.Number
