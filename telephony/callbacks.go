@@ -148,3 +148,46 @@ func ListCallbacks(ctx context.Context, db org.DB, status string, limit int) ([]
 	}
 	return pgx.CollectRows(rows, scanCallback)
 }
+
+// CallbackNumber is the caller's number of an open callback task, for the dialer's click-to-call only: the number
+// stays in the process and is never answered to the agent. The actor must be one who works the callback list.
+func (s *Service) CallbackNumber(ctx context.Context, actor org.Actor, id CallbackID) (string, error) {
+	if !CanSeeCallbacks(actor) {
+		return "", forbidden("call_back")
+	}
+	var caller, status string
+	err := s.db.QueryRow(ctx, `SELECT caller, status FROM callback_tasks WHERE id = $1`, id).Scan(&caller, &status)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("callback task %d: %w", id, org.ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("callback task %d: %w", id, err)
+	}
+	if status != "open" {
+		return "", &org.StateError{Action: "call_back", State: status, Allowed: []string{}, Reason: org.ErrState}
+	}
+	return caller, nil
+}
+
+// CallbackCalled closes a callback task whose caller a click-to-call reached, as CloseCallback does for an agent
+// who rang back by hand (status done, closed by the agent), with the CDR named in the note. A task already closed
+// (the caller rang in again meanwhile) is left as it is.
+func (s *Service) CallbackCalled(ctx context.Context, id CallbackID, by org.UserID, cdr CallID) error {
+	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `UPDATE callback_tasks SET status = 'done', closed_at = now(), closed_by = $2, closed_note = $3,
+			updated_at = now() WHERE id = $1 AND status = 'open' RETURNING `+callbackCols, id, nz(by), fmt.Sprintf("click-to-call (call %d)", cdr))
+		if err != nil {
+			return fmt.Errorf("close callback task %d: %w", id, err)
+		}
+		cbs, err := pgx.CollectRows(rows, scanCallback)
+		if err != nil {
+			return fmt.Errorf("close callback task %d: %w", id, err)
+		}
+		for _, cb := range cbs {
+			if err := s.publish(ctx, tx, TopicCallback, strconv.FormatInt(int64(cb.ID), 10), cb.masked()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

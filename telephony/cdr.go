@@ -21,6 +21,8 @@ type CallStart struct {
 	CallerRaw string
 	Dialled   string
 	OfferedAt time.Time
+	// CallbackID is the callback task (漏接回拨) an outbound click-to-call rings back; 0 for other calls.
+	CallbackID CallbackID
 }
 
 // CallEnd is how a call ended.
@@ -83,9 +85,9 @@ func (s *Service) StartCall(ctx context.Context, c CallStart) (CallID, error) {
 	if c.Direction == "" {
 		c.Direction = "inbound"
 	}
-	err := s.db.QueryRow(ctx, `INSERT INTO calls (sip_call_id, trunk, caller, caller_raw, dialled, offered_at, direction)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-		c.SIPCallID, c.Trunk, c.Caller, c.CallerRaw, c.Dialled, c.OfferedAt, c.Direction).Scan(&id)
+	err := s.db.QueryRow(ctx, `INSERT INTO calls (sip_call_id, trunk, caller, caller_raw, dialled, offered_at, direction, callback_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+		c.SIPCallID, c.Trunk, c.Caller, c.CallerRaw, c.Dialled, c.OfferedAt, c.Direction, nz(c.CallbackID)).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("start CDR of %s: %w", c.SIPCallID, err)
 	}

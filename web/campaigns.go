@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"hotline/telephony"
 	"hotline/ticketing/campaign"
 	"hotline/ticketing/org"
 )
@@ -165,13 +166,26 @@ func (s *Server) manualCallbacks(w http.ResponseWriter, r *http.Request) error {
 
 // clickToCall rings the agent's phone, then the household, and bridges them; it answers 202 at once with the
 // call to follow (GET /api/v1/click-to-call/{id}). The number is never in the request or the answer.
+// A callback task (callback_id) is checked first against the callback list's rule, so a refusal (403, 404)
+// does not depend on whether this process dials.
 func (s *Server) clickToCall(w http.ResponseWriter, r *http.Request) error {
-	if s.deps.Campaigns.Click == nil {
-		return &org.StateError{Action: "click_to_call", State: "no_dialer", Allowed: []string{}, Reason: org.ErrState}
-	}
 	var req campaign.ClickRequest
 	if err := decode(w, r, &req); err != nil {
 		return err
+	}
+	if req.CallbackID != 0 {
+		if err := req.Validate(actor(r)); err != nil {
+			return err
+		}
+		if s.deps.Telephony == nil {
+			return &org.StateError{Action: "click_to_call", State: "no_callbacks", Allowed: []string{}, Reason: org.ErrState}
+		}
+		if _, err := s.deps.Telephony.CallbackNumber(r.Context(), actor(r), telephony.CallbackID(req.CallbackID)); err != nil {
+			return err
+		}
+	}
+	if s.deps.Campaigns.Click == nil {
+		return &org.StateError{Action: "click_to_call", State: "no_dialer", Allowed: []string{}, Reason: org.ErrState}
 	}
 	c, err := s.deps.Campaigns.Click.Dial(r.Context(), actor(r), req)
 	if err != nil {

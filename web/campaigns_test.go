@@ -8,8 +8,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"hotline/deploy/testenv"
+	"hotline/telephony"
 	"hotline/ticketing/campaign"
 	"hotline/ticketing/monitoring"
 	"hotline/ticketing/monitoring/pii"
@@ -90,5 +92,62 @@ func TestCampaignAPI(t *testing.T) {
 	}
 	if code, m, _ := e.do(t, agent, "POST", "/api/v1/click-to-call", map[string]any{"household_id": 1}); code != http.StatusConflict {
 		t.Fatalf("click-to-call without a dialer: %d %v", code, m)
+	}
+}
+
+// TestClickToCallCallback: a call-back by callback task id is refused to roles that do not work the callback list
+// (403) and for an unknown task (404) whether or not the process dials; an agent's request passes authorization
+// (here it then meets the missing dialer), and no answer holds the caller's number.
+func TestClickToCallCallback(t *testing.T) {
+	ctx := context.Background()
+	db := testenv.DB(t)
+	rdb, _ := testenv.Redis(t)
+	tel := telephony.NewService(telephony.Options{DB: db, RecordingsDir: t.TempDir()})
+	svc := campaign.NewService(db, campaign.Options{})
+	srv := httptest.NewServer(New(Deps{DB: db, Redis: rdb, Telephony: tel, Campaigns: &Campaigns{Service: svc}}))
+	t.Cleanup(srv.Close)
+	e := &hhEnv{srv: srv}
+	token := func(name string, role org.Role) string {
+		u, err := org.CreateUser(ctx, db, org.NewUser{Username: name, DisplayName: name, Role: role, Password: "secret-password"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, _ := org.CreateToken(ctx, db, u.ID, "test", 0)
+		return tok
+	}
+	const number = "13687654321"
+	call, err := tel.StartCall(ctx, telephony.CallStart{SIPCallID: "missed-1", Trunk: "12345", Caller: number, OfferedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var task int64
+	if err := db.QueryRow(ctx, `INSERT INTO callback_tasks (caller, reason, call_id) VALUES ($1, 'abandoned', $2) RETURNING id`,
+		number, int64(call)).Scan(&task); err != nil {
+		t.Fatal(err)
+	}
+	for _, role := range []org.Role{org.RoleDispatcher, org.RoleCampaignManager} {
+		tok := token("u-"+string(role), role)
+		if code, m, _ := e.do(t, tok, "POST", "/api/v1/click-to-call", map[string]any{"callback_id": task}); code != http.StatusForbidden {
+			t.Errorf("%s calls a callback task back: %d %v", role, code, m)
+		}
+	}
+	agent := token("agent1", org.RoleAgent)
+	if code, m, _ := e.do(t, agent, "POST", "/api/v1/click-to-call", map[string]any{"callback_id": task + 1000}); code != http.StatusNotFound {
+		t.Errorf("unknown callback task: %d %v", code, m)
+	}
+	code, m, _ := e.do(t, agent, "POST", "/api/v1/click-to-call", map[string]any{"callback_id": task, "household_id": 1})
+	if fields, _ := m["fields"].(map[string]any); code != http.StatusBadRequest || fields["callback_id"] == nil {
+		t.Errorf("callback task with a household: %d %v", code, m)
+	}
+	code, m, raw := e.do(t, agent, "POST", "/api/v1/click-to-call", map[string]any{"callback_id": task})
+	if code != http.StatusConflict || m["code"] == "forbidden" || strings.Contains(raw, number) {
+		t.Errorf("agent's call-back without a dialer: %d %s", code, raw)
+	}
+	if code, _, raw := e.do(t, token("sup1", org.RoleSupervisor), "POST", "/api/v1/click-to-call", map[string]any{"callback_id": task}); code != http.StatusConflict {
+		t.Errorf("supervisor's call-back without a dialer: %d %s", code, raw)
+	}
+	var status string
+	if err := db.QueryRow(ctx, `SELECT status FROM callback_tasks WHERE id = $1`, task).Scan(&status); err != nil || status != "open" {
+		t.Errorf("a refused call-back changed the task: %s %v", status, err)
 	}
 }

@@ -21,7 +21,7 @@ import (
 // script, and the pages are the shell whatever console path is asked for.
 func TestConsoleHeadersAndShell(t *testing.T) {
 	h := New(Deps{DB: testenv.DB(t)})
-	for _, path := range []string{"/", "/login", "/agent", "/division", "/tickets/12", "/assets/js/main.js",
+	for _, path := range []string{"/", "/login", "/agent", "/division", "/notify", "/tickets/12", "/assets/js/main.js", "/assets/js/notify.js",
 		"/assets/vendor/vue.runtime.global.prod.js", "/api/v1/me", "/api/v1/nothing", "/nothing"} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))

@@ -23,7 +23,7 @@ import (
 func TestWebsocketEndpoint(t *testing.T) {
 	db := testenv.DB(t)
 	rdb, prefix := testenv.Redis(t)
-	h := hub.New(rdb, hub.Options{Prefix: prefix})
+	h := hub.New(rdb, hub.Options{Prefix: prefix, Tickets: ticketing.NewService(db, ticketing.Options{})})
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { h.Run(ctx); close(done) }()

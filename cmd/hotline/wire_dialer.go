@@ -78,7 +78,7 @@ func wireDialer(ctx context.Context, a *App, tickets *ticketing.Service, mon *mo
 	tel := telephony.NewService(telephony.Options{DB: a.db, Log: log, Events: ticketlink.Events,
 		Contacts: outboundContacts{mon}, RecordingsDir: a.cfg.Telephony.RecordingsDir})
 	clicker := &dialer.Clicker{UA: ua, Campaigns: svc, Phones: phones, Agents: agentPhones{db: a.db, rdb: a.rdb, prefix: a.cfg.RedisPrefix, uriTemplate: cfg.AgentURI},
-		CDRs: tel, Trunk: trunk, CallerID: cfg.CallerID, Ring: cfg.ClickRing, Log: log.With("part", "click-to-call")}
+		CDRs: tel, Callbacks: tel, Trunk: trunk, CallerID: cfg.CallerID, Ring: cfg.ClickRing, Log: log.With("part", "click-to-call")}
 	webC.Click = clicker
 	ready := make(chan struct{})
 	// The user agent outlives the calls placed through it: it stops a stage after the dialer and click-to-call.

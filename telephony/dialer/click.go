@@ -37,6 +37,13 @@ type CDRs interface {
 	RecordingsDir() string
 }
 
+// CallbackBook is what click-to-call needs of telephony's callback tasks (漏接回拨): the missed caller's number,
+// read under the callback list's rule and kept in the process, and the task closed once the caller is reached.
+type CallbackBook interface {
+	CallbackNumber(ctx context.Context, a org.Actor, id telephony.CallbackID) (string, error)
+	CallbackCalled(ctx context.Context, id telephony.CallbackID, by org.UserID, cdr telephony.CallID) error
+}
+
 // Clicker places agents' click-to-calls: the agent's phone first, then the household through the trunk, then
 // both legs bridged and recorded (stereo: left the household, right the agent). The number stays inside the
 // process. Run owns the calls' goroutines: when its context ends, calls in progress are hung up and waited for.
@@ -46,6 +53,7 @@ type Clicker struct {
 	Phones    PhoneBook
 	Agents    AgentPhones
 	CDRs      CDRs
+	Callbacks CallbackBook // nil: call-backs by task id are refused
 	Trunk     Trunk
 	CallerID  string
 	Ring      time.Duration
@@ -77,6 +85,18 @@ func (k *Clicker) Dial(ctx context.Context, a org.Actor, r campaign.ClickRequest
 	if err := r.Validate(a); err != nil {
 		return nil, err
 	}
+	var number string
+	if r.CallbackID != 0 {
+		// The task is read (and the actor checked against the callback list's rule) before anything rings.
+		if k.Callbacks == nil {
+			return nil, &org.StateError{Action: "click_to_call", State: "no_callbacks", Allowed: []string{}, Reason: org.ErrState}
+		}
+		n, err := k.Callbacks.CallbackNumber(ctx, a, telephony.CallbackID(r.CallbackID))
+		if err != nil {
+			return nil, err
+		}
+		number = n
+	}
 	contacts, err := k.Agents.AgentContacts(ctx, a.UserID)
 	if err != nil {
 		return nil, err
@@ -84,14 +104,16 @@ func (k *Clicker) Dial(ctx context.Context, a org.Actor, r campaign.ClickRequest
 	if len(contacts) == 0 {
 		return nil, &org.StateError{Action: "click_to_call", State: "agent_phone_not_registered", Allowed: []string{}, Reason: org.ErrState}
 	}
-	phones, err := k.Phones.Phones(ctx, r.HouseholdID, r.TicketID)
-	if err != nil {
-		return nil, err
+	if r.CallbackID == 0 {
+		phones, err := k.Phones.Phones(ctx, r.HouseholdID, r.TicketID)
+		if err != nil {
+			return nil, err
+		}
+		if r.PhoneIndex >= len(phones) {
+			return nil, org.Invalid("phone_index", fmt.Sprintf("there are %d numbers", len(phones)))
+		}
+		number = phones[r.PhoneIndex]
 	}
-	if r.PhoneIndex >= len(phones) {
-		return nil, org.Invalid("phone_index", fmt.Sprintf("there are %d numbers", len(phones)))
-	}
-	number := phones[r.PhoneIndex]
 	k.mu.Lock()
 	base := k.base
 	if base != nil {
@@ -184,7 +206,7 @@ func (k *Clicker) run(ctx context.Context, c *campaign.ClickCall, a org.Actor, a
 	hFrom.Params.Add("tag", sip.GenerateTagN(16))
 	hD, hMed, code, err := k.leg(ctx, uri, []sip.Header{hFrom}, true)
 	cdr, cerr := k.CDRs.StartCall(context.WithoutCancel(ctx), telephony.CallStart{SIPCallID: callIDOf(hD), Trunk: k.Trunk.Name,
-		Dialled: phone.Mask(number), OfferedAt: started, Direction: "outbound"})
+		Dialled: phone.Mask(number), OfferedAt: started, Direction: "outbound", CallbackID: telephony.CallbackID(c.CallbackID)})
 	if cerr != nil {
 		log.Error("click-to-call CDR", "err", cerr)
 	}
@@ -206,6 +228,12 @@ func (k *Clicker) run(ctx context.Context, c *campaign.ClickCall, a org.Actor, a
 	defer hMed.Close()
 	end.AnsweredAt = time.Now()
 	k.update(c, campaign.ClickUpdate{State: campaign.ClickBridged, CDRID: int64(cdr)})
+	if c.CallbackID != 0 && k.Callbacks != nil {
+		// The missed caller is reached: the task leaves the open list now, while the call goes on.
+		if err := k.Callbacks.CallbackCalled(context.WithoutCancel(ctx), telephony.CallbackID(c.CallbackID), a.UserID, cdr); err != nil {
+			log.Error("click-to-call callback task", "callback_id", c.CallbackID, "err", err)
+		}
+	}
 	rel := filepath.Join("click", time.Now().Format("2006/01/02"), fmt.Sprintf("click-%d.wav", c.ID))
 	rec, reason := k.bridge(ctx, aD, aMed, hD, hMed, filepath.Join(k.CDRs.RecordingsDir(), rel), log)
 	end.Disposition, end.Reason, end.EndedAt = telephony.DispAnswered, reason, time.Now()

@@ -2,10 +2,13 @@ package dialer
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,7 +81,7 @@ func TestClickToCall(t *testing.T) {
 	hport, _ := strconv.Atoi(hp)
 	var agentURI sip.Uri
 	sip.ParseUri("sip:agent7@"+agentPhone.Addr(), &agentURI)
-	k := &Clicker{UA: ua, Campaigns: svc, Phones: campaign.Phones{DB: db, Households: mon}, Agents: staticAgent{agentURI}, CDRs: tel,
+	k := &Clicker{UA: ua, Campaigns: svc, Phones: campaign.Phones{DB: db, Households: mon}, Agents: staticAgent{agentURI}, CDRs: tel, Callbacks: tel,
 		Trunk: Trunk{Name: "default", Host: hh, Port: hport}, CallerID: "12345", Ring: 5 * time.Second, Log: testLog()}
 	runCtx, stop := context.WithCancel(ctx)
 	runDone := make(chan struct{})
@@ -173,5 +176,92 @@ func TestClickToCall(t *testing.T) {
 	if err := db.QueryRow(ctx, `SELECT ref FROM household_contacts WHERE household_id = $1`, int64(h.ID)).Scan(&ref); err != nil ||
 		ref != fmt.Sprintf("call:%d", cdr.ID) {
 		t.Fatalf("household timeline: %q %v", ref, err)
+	}
+
+	clickBack(t, ctx, db, k, tel, agent, agentPhone, householdPhone)
+}
+
+// clickBack: a callback task of an abandoned call (no ticket, no household) is called back by task id. Only those
+// who work the callback list may; the agent's phone rings first, then the task's caller number through the trunk;
+// no answer the agent gets holds the number; the CDR is outbound and names the task, which is closed once reached.
+func clickBack(t *testing.T, ctx context.Context, db org.DB, k *Clicker, tel *telephony.Service, agent org.Actor,
+	agentPhone, callerPhone *phonetest.Phone) {
+	t.Helper()
+	const number = "13687654321"
+	missed, err := tel.StartCall(ctx, telephony.CallStart{SIPCallID: "missed-1", Trunk: "12345", Caller: number, OfferedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var task int64
+	if err := db.QueryRow(ctx, `INSERT INTO callback_tasks (caller, reason, call_id) VALUES ($1, 'abandoned', $2) RETURNING id`,
+		number, int64(missed)).Scan(&task); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Dial(ctx, org.Actor{UserID: agent.UserID, Role: org.RoleDispatcher}, campaign.ClickRequest{CallbackID: task}); !errors.Is(err, org.ErrForbidden) {
+		t.Fatalf("a dispatcher called a callback task back: %v", err)
+	}
+	if _, err := k.Dial(ctx, agent, campaign.ClickRequest{CallbackID: task + 1000}); !errors.Is(err, org.ErrNotFound) {
+		t.Fatalf("an unknown callback task: %v", err)
+	}
+	agentRang, callerRang := agentPhone.Rang(), callerPhone.Rang()
+	c, err := k.Dial(ctx, agent, campaign.ClickRequest{CallbackID: task})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw, _ := json.Marshal(c); strings.Contains(string(raw), number) || c.PhoneMasked != "136****4321" || c.CallbackID != task {
+		t.Fatalf("click-to-call answer: %s", raw)
+	}
+	var agentCall, callerCall *phonetest.Call
+	select {
+	case agentCall = <-agentPhone.Answered():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the agent's phone was not called")
+	}
+	if strings.Contains(agentCall.From, "4321") {
+		t.Errorf("the agent's phone was shown the caller's number: %q", agentCall.From)
+	}
+	select {
+	case callerCall = <-callerPhone.Answered():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the caller was not called back")
+	}
+	if agentPhone.Rang() != agentRang+1 || callerPhone.Rang() != callerRang+1 || callerCall.To != number {
+		t.Fatalf("rang agent %d→%d, caller %d→%d, dialled %q", agentRang, agentPhone.Rang(), callerRang, callerPhone.Rang(), callerCall.To)
+	}
+	var status string
+	var closedBy int64
+	for i := 0; i < 50; i++ {
+		if err := db.QueryRow(ctx, `SELECT status, coalesce(closed_by, 0) FROM callback_tasks WHERE id = $1`, task).Scan(&status, &closedBy); err == nil && status == "done" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if status != "done" || closedBy != int64(agent.UserID) {
+		t.Errorf("callback task once the caller is reached: %s closed by %d", status, closedBy)
+	}
+	callerCall.Hangup(ctx)
+	select {
+	case <-agentCall.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the agent's leg was not released when the caller hung up")
+	}
+	var cc *campaign.ClickCall
+	for i := 0; i < 50; i++ {
+		if cc, _ = k.Campaigns.GetClick(ctx, agent, c.ID); cc.State == campaign.ClickEnded {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if raw, _ := json.Marshal(cc); cc.State != campaign.ClickEnded || cc.CDRID == 0 || strings.Contains(string(raw), number) {
+		t.Fatalf("click-to-call at the end: %s", raw)
+	}
+	var direction string
+	var linked, agentID, rec int64
+	if err := db.QueryRow(ctx, `SELECT direction, coalesce(callback_id, 0), coalesce(agent_id, 0), coalesce(recording_id, 0) FROM calls WHERE id = $1`,
+		cc.CDRID).Scan(&direction, &linked, &agentID, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if direction != "outbound" || linked != task || agentID != int64(agent.UserID) || rec == 0 {
+		t.Fatalf("CDR: direction %s, callback %d (want %d), agent %d, recording %d", direction, linked, task, agentID, rec)
 	}
 }

@@ -189,6 +189,7 @@ func (p *Phone) serve(d *diago.DialogServerSession) {
 	c := newCall(med, d.Context(), d.Hangup, p.opts.ToneHz)
 	c.XCall = d.InviteRequest.GetHeader("X-Hotline-Call")
 	c.From = d.FromUser()
+	c.To = d.InviteRequest.Recipient.User
 	select {
 	case p.answered <- c:
 	default:
@@ -245,6 +246,7 @@ func (p *Phone) Dial(ctx context.Context, uri string, o DialOptions) (*Call, err
 type Call struct {
 	XCall sip.Header // the X-Hotline-Call header of an incoming call (hotline's CDR id)
 	From  string
+	To    string // the user part of an incoming call's Request-URI: the number dialled
 
 	med         *diago.DialogMedia
 	ctx         context.Context

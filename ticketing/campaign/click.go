@@ -14,11 +14,13 @@ import (
 type ClickID int64
 
 // ClickRequest is an agent asking to be connected to a household (or a ticket's caller) without seeing the
-// number: which of the household's phones, by position.
+// number: which of the household's phones, by position. Or a callback task (漏接回拨, CallbackID alone): the
+// missed caller's number is read by the dialer from the task.
 type ClickRequest struct {
 	HouseholdID HouseholdID `json:"household_id,omitempty"`
 	TicketID    TicketID    `json:"ticket_id,omitempty"`
 	PhoneIndex  int         `json:"phone_index,omitempty"`
+	CallbackID  int64       `json:"callback_id,omitempty"`
 }
 
 // ClickState is where a click-to-call stands.
@@ -38,6 +40,7 @@ type ClickCall struct {
 	AgentID     org.UserID  `json:"agent_id"`
 	HouseholdID HouseholdID `json:"household_id,omitempty"`
 	TicketID    TicketID    `json:"ticket_id,omitempty"`
+	CallbackID  int64       `json:"callback_id,omitempty"`
 	PhoneIndex  int         `json:"phone_index"`
 	PhoneMasked string      `json:"phone_masked"`
 	State       ClickState  `json:"state"`
@@ -49,8 +52,20 @@ type ClickCall struct {
 	EndedAt     *time.Time  `json:"ended_at,omitempty"`
 }
 
-// Validate checks a request against the actor: only agents (and admins) place calls for themselves.
+// Validate checks a request against the actor: only agents (and admins) place calls to households for
+// themselves. A call-back of a callback task is checked by telephony's rule (CanSeeCallbacks) where the task is
+// read, so here only its shape is.
 func (r ClickRequest) Validate(a org.Actor) error {
+	if r.CallbackID != 0 {
+		v := &org.ValidationError{}
+		if r.CallbackID < 0 {
+			v.Add("callback_id", "not a callback task id")
+		}
+		if r.HouseholdID != 0 || r.TicketID != 0 || r.PhoneIndex != 0 {
+			v.Add("callback_id", "a callback task alone, without a household, ticket or phone index")
+		}
+		return v.Err()
+	}
 	if a.Role != org.RoleAgent && a.Role != org.RoleAdmin {
 		return fmt.Errorf("click-to-call is for agents: %w", org.ErrForbidden)
 	}
@@ -64,12 +79,12 @@ func (r ClickRequest) Validate(a org.Actor) error {
 	return v.Err()
 }
 
-const clickCols = `id, agent_id, coalesce(household_id, 0), coalesce(ticket_id, 0), phone_index, phone_masked, state, sip_code,
+const clickCols = `id, agent_id, coalesce(household_id, 0), coalesce(ticket_id, 0), coalesce(callback_id, 0), phone_index, phone_masked, state, sip_code,
 	reason, coalesce(cdr_id, 0), created_at, bridged_at, ended_at`
 
 func scanClick(row pgx.Row) (*ClickCall, error) {
 	var c ClickCall
-	err := row.Scan(&c.ID, &c.AgentID, &c.HouseholdID, &c.TicketID, &c.PhoneIndex, &c.PhoneMasked, &c.State, &c.SIPCode,
+	err := row.Scan(&c.ID, &c.AgentID, &c.HouseholdID, &c.TicketID, &c.CallbackID, &c.PhoneIndex, &c.PhoneMasked, &c.State, &c.SIPCode,
 		&c.Reason, &c.CDRID, &c.CreatedAt, &c.BridgedAt, &c.EndedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, org.ErrNotFound
@@ -87,8 +102,9 @@ func nullable[T comparable](v T) any {
 
 // StartClick records a new click-to-call.
 func (s *Service) StartClick(ctx context.Context, agent org.UserID, r ClickRequest, masked string) (*ClickCall, error) {
-	c, err := scanClick(s.db.QueryRow(ctx, `INSERT INTO click_calls (agent_id, household_id, ticket_id, phone_index, phone_masked)
-		VALUES ($1, $2, $3, $4, $5) RETURNING `+clickCols, agent, nullable(r.HouseholdID), nullable(r.TicketID), r.PhoneIndex, masked))
+	c, err := scanClick(s.db.QueryRow(ctx, `INSERT INTO click_calls (agent_id, household_id, ticket_id, callback_id, phone_index, phone_masked)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+clickCols, agent, nullable(r.HouseholdID), nullable(r.TicketID), nullable(r.CallbackID),
+		r.PhoneIndex, masked))
 	if err != nil {
 		return nil, fmt.Errorf("start click-to-call: %w", err)
 	}

@@ -161,8 +161,10 @@ const Callbacks = {
             h(EP.ElTableColumn, { label: '原因', width: 80 }, { default: ({ row }) => row.reason === 'voicemail' ? '留言' : '未接通' }),
             h(EP.ElTableColumn, { label: '时间', width: 130 }, { default: ({ row }) => cst(row.updated_at) }),
             h(EP.ElTableColumn, { label: '操作' }, { default: ({ row }) => [
-              h(EP.ElButton, { size: 'small', type: 'primary', link: true, disabled: !row.ticket_id, title: row.ticket_id ? '' : '无关联工单，无法一键回拨',
-                onClick: () => dial({ ticket_id: row.ticket_id }) }, () => '回拨'),
+              // By task id: the server reads the caller's number from the task (with or without a ticket) and
+              // closes the task once the caller is reached.
+              h(EP.ElButton, { size: 'small', type: 'primary', link: true, class: 'callback-dial', 'data-callback-id': row.id,
+                onClick: () => dial({ callback_id: row.id }) }, () => '回拨'),
               h(EP.ElButton, { size: 'small', link: true, onClick: () => close(row) }, () => '完成'),
             ] }),
           ])),

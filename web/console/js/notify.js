@@ -1,0 +1,208 @@
+// 通知投递 (admins): the notification delivery log, newest first, filtered by status and paged by id; a row opens
+// its attempt log; a dead delivery (retry budget spent, or refused for good) can be sent again with 重试.
+// Recipients are shown masked as the API returns them; the server refuses everyone but admins.
+import { h, ref, reactive, onMounted, EP, api, toast, errorText, Frame, cst, APIError, model } from './lib.js';
+
+export const DELIVERY_STATUS = { pending: '待发送', sent: '已发送', dead: '死信', suppressed: '已抑制' };
+const DELIVERY_TYPE = { pending: 'warning', sent: 'success', dead: 'danger', suppressed: 'info' };
+const CHANNEL = { sms: '短信', wecom_robot: '企业微信群', wecom_app: '企业微信', email: '邮件' };
+const PAGE = 50;
+
+// retryText says why a retry did not happen, in one plain sentence.
+function retryText(e) {
+  if (e instanceof APIError && e.status === 409) return '未重试：该投递已不是失败状态（可能已被他人重试），列表已刷新。';
+  if (e instanceof APIError && e.status === 404) return '未重试：该投递不存在。';
+  return '未重试：' + errorText(e);
+}
+
+const TPL_FIELD = { body: '正文', title: '标题', provider_params: '短信模板参数', name: '模板名' };
+
+// templateError says what is wrong with an edited template, field by field, in Chinese.
+function templateError(e) {
+  const f = e instanceof APIError && e.body && e.body.fields;
+  if (!f) return errorText(e);
+  return '请检查：' + Object.entries(f).map(([k, v]) => (TPL_FIELD[k] || k) + '（' + String(v).replace('unknown placeholders', '未知占位符').replace('required', '必填').replace('too long', '过长') + '）').join('；');
+}
+
+// TemplatesPanel lists the message templates; 编辑 opens the text with a preview rendered by the server from
+// sample values (the edit itself, before it is saved).
+const TemplatesPanel = {
+  setup() {
+    const rows = ref([]);
+    const edit = ref(null);
+    const preview = ref(null);
+    const busy = ref(false);
+    const load = async () => {
+      try { rows.value = (await api('GET', '/api/v1/notify/templates')).templates || []; } catch (e) { EP.ElMessage({ message: '无法加载模板：' + errorText(e), type: 'error' }); }
+    };
+    onMounted(load);
+    const body = () => ({ description: edit.value.description, title: edit.value.title, body: edit.value.body,
+      provider_template: edit.value.provider_template, provider_params: edit.value.provider_params || [] });
+    const doPreview = async () => {
+      try { preview.value = await api('POST', `/api/v1/notify/templates/${edit.value.name}/preview`, body()); } catch (e) {
+        preview.value = null;
+        EP.ElMessageBox.alert(templateError(e), '无法预览', { type: 'warning' }).catch(() => {});
+      }
+    };
+    const save = async () => {
+      busy.value = true;
+      try {
+        await api('PUT', `/api/v1/notify/templates/${edit.value.name}`, body());
+        toast('模板已保存');
+        edit.value = null;
+        load();
+      } catch (e) {
+        EP.ElMessageBox.alert(templateError(e), '模板未保存', { type: 'warning' }).catch(() => {});
+      } finally { busy.value = false; }
+    };
+    const open = (t) => { edit.value = reactive({ ...t }); preview.value = null; doPreview(); };
+    return () => h('div', { id: 'template-panel' }, [
+      h(EP.ElTable, { data: rows.value, size: 'default', emptyText: '没有模板', maxHeight: 520, id: 'template-list', rowKey: 'name',
+        rowClassName: ({ row }) => 'template-' + row.name }, () => [
+        h(EP.ElTableColumn, { label: '模板', width: 190 }, { default: ({ row }) => row.name }),
+        h(EP.ElTableColumn, { label: '用途', width: 200, showOverflowTooltip: true }, { default: ({ row }) => row.description }),
+        h(EP.ElTableColumn, { label: '正文', minWidth: 260, showOverflowTooltip: true }, { default: ({ row }) => row.body }),
+        h(EP.ElTableColumn, { label: '短信模板号', width: 190, showOverflowTooltip: true }, { default: ({ row }) => row.provider_template || '—' }),
+        h(EP.ElTableColumn, { label: '修改时间', width: 150 }, { default: ({ row }) => cst(row.updated_at) }),
+        h(EP.ElTableColumn, { label: '操作', width: 70 }, { default: ({ row }) => h(EP.ElButton, { size: 'small', link: true, type: 'primary', class: 'template-edit', onClick: () => open(row) }, () => '编辑') }),
+      ]),
+      h(EP.ElDialog, { modelValue: !!edit.value, 'onUpdate:modelValue': (v) => { if (!v) edit.value = null; }, title: edit.value ? '编辑模板 ' + edit.value.name : '', width: '720px', id: 'template-dialog' },
+        { default: () => (edit.value ? h(EP.ElForm, { labelWidth: '90px' }, () => [
+          h(EP.ElFormItem, { label: '标题' }, () => h(EP.ElInput, model(edit.value, 'title', { id: 'tpl-title', placeholder: '企业微信、邮件用；短信无标题' }))),
+          h(EP.ElFormItem, { label: '正文' }, () => h(EP.ElInput, model(edit.value, 'body', { id: 'tpl-body', type: 'textarea', rows: 5 }))),
+          h(EP.ElFormItem, { label: '' }, () => h('span', { class: 'muted' }, '占位符如 {number}、{query_code}、{unit}；预览用示例值填充。')),
+          h(EP.ElFormItem, { label: '预览' }, () => h('div', { id: 'tpl-preview', style: 'white-space:pre-wrap;background:#f5f7fa;padding:8px;border-radius:4px;width:100%;min-height:40px' },
+            preview.value ? (preview.value.title ? preview.value.title + '\n' : '') + preview.value.body : '')),
+        ]) : null),
+        footer: () => [
+          h(EP.ElButton, { onClick: doPreview, id: 'tpl-preview-btn' }, () => '预览'),
+          h(EP.ElButton, { type: 'primary', loading: busy.value, onClick: save, id: 'tpl-save' }, () => '保存'),
+        ] }),
+    ]);
+  },
+};
+
+export const NotifyPage = {
+  setup() {
+    const status = ref('');
+    const rows = ref([]);
+    const loading = ref(false);
+    const more = ref(false);
+    const cursors = ref([]); // before_id of each page shown before this one
+    const before = ref(0);
+    const detail = ref(null);
+
+    const load = async () => {
+      const p = new URLSearchParams({ limit: String(PAGE) });
+      if (status.value) p.set('status', status.value);
+      if (before.value) p.set('before_id', String(before.value));
+      loading.value = true;
+      try {
+        const j = await api('GET', '/api/v1/notify/deliveries?' + p);
+        rows.value = j.deliveries || [];
+        more.value = rows.value.length === PAGE;
+      } catch (e) {
+        EP.ElMessage({ message: '无法加载投递记录：' + errorText(e), type: 'error', duration: 6000 });
+      } finally { loading.value = false; }
+    };
+    const first = () => { cursors.value = []; before.value = 0; load(); };
+    const next = () => { cursors.value.push(before.value); before.value = rows.value[rows.value.length - 1].id; load(); };
+    const prev = () => { before.value = cursors.value.pop() || 0; load(); };
+    onMounted(load);
+
+    // The answer replaces the row whole: fields the API leaves out (a cleared last_error) must not linger.
+    const replaceRow = (d) => { rows.value = rows.value.map((r) => (r.id === d.id ? { ...d, log: undefined } : r)); };
+    // refreshRow reloads one delivery (with its attempts) into the table, and into the open detail.
+    const refreshRow = async (id) => {
+      const d = await api('GET', '/api/v1/notify/deliveries/' + id);
+      replaceRow(d);
+      if (detail.value && detail.value.id === id) detail.value = d;
+      return d;
+    };
+    const open = async (row) => {
+      try { detail.value = await api('GET', '/api/v1/notify/deliveries/' + row.id); } catch (e) { EP.ElMessage({ message: errorText(e), type: 'error' }); }
+    };
+    const retry = async (row) => {
+      try {
+        replaceRow(await api('POST', `/api/v1/notify/deliveries/${row.id}/retry`));
+        toast('已重新排队发送');
+      } catch (e) {
+        EP.ElMessageBox.alert(retryText(e), '重试未成功', { type: 'warning' }).catch(() => {});
+        refreshRow(row.id).catch(() => {});
+        return;
+      }
+      // The worker sends at once; follow the row until it leaves 待发送 (a few seconds at most, then leave it).
+      for (let i = 0; i < 20; i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        try { if ((await refreshRow(row.id)).status !== 'pending') return; } catch (e) { return; }
+      }
+    };
+
+    const statusTag = (s) => h(EP.ElTag, { size: 'small', type: DELIVERY_TYPE[s] || 'info', class: 'delivery-status', 'data-status': s }, () => DELIVERY_STATUS[s] || s);
+
+    const attempts = (d) => h(EP.ElTable, { data: d.log || [], size: 'small', emptyText: '尚无发送尝试', id: 'delivery-attempts' }, () => [
+      h(EP.ElTableColumn, { label: '次', width: 50 }, { default: ({ row }) => row.n }),
+      h(EP.ElTableColumn, { label: '开始', width: 150 }, { default: ({ row }) => cst(row.started_at) }),
+      h(EP.ElTableColumn, { label: '结果', width: 80 }, { default: ({ row }) => (row.ok == null ? h(EP.ElTag, { size: 'small', type: 'info' }, () => '未完成')
+        : h(EP.ElTag, { size: 'small', type: row.ok ? 'success' : 'danger' }, () => (row.ok ? '成功' : '失败'))) }),
+      h(EP.ElTableColumn, { label: '错误 / 回执', minWidth: 200, showOverflowTooltip: true }, { default: ({ row }) => row.error || row.provider_ref || '' }),
+      h(EP.ElTableColumn, { label: '幂等键', width: 150, showOverflowTooltip: true }, { default: ({ row }) => row.idempotency_key }),
+    ]);
+
+    const detailView = (d) => h('div', { id: 'delivery-detail', 'data-id': String(d.id) }, [
+      h(EP.ElDescriptions, { column: 2, border: true, size: 'small' }, () => [
+        h(EP.ElDescriptionsItem, { label: '状态' }, () => statusTag(d.status)),
+        h(EP.ElDescriptionsItem, { label: '渠道' }, () => CHANNEL[d.channel] || d.channel),
+        h(EP.ElDescriptionsItem, { label: '接收方' }, () => d.to + '（' + d.recipient + '）'),
+        h(EP.ElDescriptionsItem, { label: '事件 / 模板' }, () => d.topic + ' / ' + d.template),
+        h(EP.ElDescriptionsItem, { label: '工单' }, () => (d.ticket_id ? h('a', { href: '/tickets/' + d.ticket_id, class: 'el-link el-link--primary' }, '#' + d.ticket_id) : '—')),
+        h(EP.ElDescriptionsItem, { label: '发送时间' }, () => (d.sent_at ? cst(d.sent_at) : '—')),
+        h(EP.ElDescriptionsItem, { label: '内容', span: 2 }, () => h('div', { style: 'white-space:pre-wrap' }, (d.title ? d.title + '\n' : '') + d.body)),
+        d.last_error ? h(EP.ElDescriptionsItem, { label: '最后错误', span: 2 }, () => d.last_error) : null,
+      ]),
+      h('h4', { style: 'margin:14px 0 6px' }, '发送尝试'),
+      attempts(d),
+    ]);
+
+    const tab = ref('deliveries');
+    return () => h(Frame, { active: '/notify' }, () => [
+      h(EP.ElTabs, { modelValue: tab.value, 'onUpdate:modelValue': (v) => { tab.value = v; }, id: 'notify-tabs' }, () => [
+        h(EP.ElTabPane, { name: 'deliveries', label: '投递记录' }),
+        h(EP.ElTabPane, { name: 'templates', label: '消息模板' }),
+      ]),
+      tab.value === 'templates' ? h(EP.ElCard, { shadow: 'never' }, { header: () => '消息模板', default: () => h(TemplatesPanel) }) :
+      h(EP.ElCard, { shadow: 'never' }, {
+      header: () => h('div', { style: 'display:flex;align-items:center;gap:12px' }, [
+        h('span', null, '通知投递'),
+        h(EP.ElRadioGroup, { id: 'delivery-filter', size: 'small', modelValue: status.value, 'onUpdate:modelValue': (v) => { status.value = v; first(); } }, () =>
+          [['', '全部'], ...Object.entries(DELIVERY_STATUS)].map(([value, label]) => h(EP.ElRadioButton, { value, class: 'filter-' + (value || 'all') }, () => label))),
+        h(EP.ElButton, { size: 'small', onClick: load, loading: loading.value, id: 'delivery-refresh' }, () => '刷新'),
+        h('span', { class: 'muted' }, '接收方号码已脱敏；失败的投递可重试'),
+      ]),
+      default: () => [
+        h(EP.ElTable, { data: rows.value, size: 'default', emptyText: loading.value ? '加载中…' : '没有投递记录', maxHeight: 520, id: 'delivery-list', rowKey: 'id',
+          rowClassName: ({ row }) => 'delivery-' + row.id }, () => [
+          h(EP.ElTableColumn, { label: '时间', width: 150 }, { default: ({ row }) => cst(row.created_at) }),
+          h(EP.ElTableColumn, { label: '渠道', width: 100 }, { default: ({ row }) => CHANNEL[row.channel] || row.channel }),
+          h(EP.ElTableColumn, { label: '接收方', width: 150, showOverflowTooltip: true }, { default: ({ row }) => row.to }),
+          h(EP.ElTableColumn, { label: '事件 / 模板', minWidth: 180, showOverflowTooltip: true }, { default: ({ row }) => row.topic + ' / ' + row.template }),
+          h(EP.ElTableColumn, { label: '状态', width: 120 }, { default: ({ row }) => statusTag(row.status) }),
+          h(EP.ElTableColumn, { label: '尝试', width: 60 }, { default: ({ row }) => row.attempts }),
+          h(EP.ElTableColumn, { label: '最后错误', minWidth: 180, showOverflowTooltip: true }, { default: ({ row }) => row.last_error || '' }),
+          h(EP.ElTableColumn, { label: '操作', width: 110 }, { default: ({ row }) => [
+            h(EP.ElButton, { size: 'small', link: true, type: 'primary', class: 'delivery-open', onClick: () => open(row) }, () => '详情'),
+            row.status === 'dead' ? h(EP.ElButton, { size: 'small', link: true, type: 'danger', class: 'delivery-retry', onClick: () => retry(row) }, () => '重试') : null,
+          ] }),
+        ]),
+        h('div', { style: 'display:flex;gap:8px;margin-top:10px' }, [
+          h(EP.ElButton, { size: 'small', disabled: !before.value, onClick: prev, id: 'delivery-prev' }, () => '上一页'),
+          h(EP.ElButton, { size: 'small', disabled: !more.value, onClick: next, id: 'delivery-next' }, () => '下一页'),
+        ]),
+      ],
+    }), h(EP.ElDrawer, { modelValue: !!detail.value, 'onUpdate:modelValue': (v) => { if (!v) detail.value = null; }, title: detail.value ? '投递 #' + detail.value.id : '', size: '50%' },
+      () => (detail.value ? [
+        detailView(detail.value),
+        detail.value.status === 'dead' ? h(EP.ElButton, { type: 'danger', style: 'margin-top:12px', id: 'detail-retry', onClick: () => retry(detail.value) }, () => '重试') : null,
+      ] : null))]);
+  },
+};
