@@ -11,7 +11,10 @@ import (
 type MonitoringConfig struct {
 	// PIIKey is base64 of 32 random bytes: it seals ID and phone numbers and keys their lookup hashes. Losing it
 	// loses those numbers; changing it needs a re-encryption. Empty: `hotline up` keeps one in <data dir>/pii.key.
-	PIIKey               string
+	PIIKey string
+	// PIIKeyPrevious is the key being rotated away from: still accepted to open and look up, never used to
+	// seal, until `hotline pii rotate` has re-sealed everything and the operator removes it.
+	PIIKeyPrevious       string
 	LeadToIdentify       time.Duration
 	IdentifyPublicity    time.Duration
 	EliminationPublicity time.Duration
@@ -30,6 +33,18 @@ func init() {
 				}
 				if _, err := pii.ParseKey(c.Monitoring.PIIKey); err != nil {
 					return errors.New("HOTLINE_PII_KEY: " + err.Error())
+				}
+				return nil
+			}},
+		setting{Env: "HOTLINE_PII_KEY_PREVIOUS", Flag: "pii-key-previous", Default: "", Secret: true,
+			Doc:   "during a key rotation: the previous HOTLINE_PII_KEY, still accepted to open and look up; remove it after hotline pii rotate",
+			field: func(c *Config) any { return &c.Monitoring.PIIKeyPrevious },
+			check: func(c *Config) error {
+				if c.Monitoring.PIIKeyPrevious == "" {
+					return nil
+				}
+				if _, err := pii.ParseKey(c.Monitoring.PIIKeyPrevious); err != nil {
+					return errors.New("HOTLINE_PII_KEY_PREVIOUS: " + err.Error())
 				}
 				return nil
 			}},

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,12 +19,14 @@ import (
 	"hotline/ticketing"
 	"hotline/ticketing/monitoring"
 	"hotline/ticketing/monitoring/pii"
+	"hotline/ticketing/monitoring/pii/rotate"
 	"hotline/ticketing/org"
 )
 
 func init() {
 	commands = append(commands,
 		command{name: "import", summary: "import [--flags] households FILE: load monitored households from CSV (UTF-8 or GBK); prints the report", run: runImport},
+		command{name: "pii", summary: "pii rotate [--batch N]: re-seal ID and phone numbers under HOTLINE_PII_KEY (HOTLINE_PII_KEY_PREVIOUS still opens them); resumable, safe while serving", run: runPII},
 		command{name: "demo-data", summary: "demo-data [--demo-households N]: add N synthetic households (valid IDs, test phone ranges)", run: runDemoData},
 	)
 }
@@ -80,7 +83,13 @@ func piiBox(cfg *Config, generate bool) (*pii.Box, error) {
 	if err != nil {
 		return nil, fmt.Errorf("personal-data key: %v", err)
 	}
-	return pii.New(key)
+	var prev []byte
+	if cfg.Monitoring.PIIKeyPrevious != "" {
+		if prev, err = pii.ParseKey(cfg.Monitoring.PIIKeyPrevious); err != nil {
+			return nil, fmt.Errorf("previous personal-data key: %v", err)
+		}
+	}
+	return pii.NewRotating(key, prev)
 }
 
 // writeKeyFile creates the key file readable by its owner only, and never overwrites one.
@@ -222,4 +231,52 @@ func runDemoData(ctx context.Context, cfg *Config, args []string, stdout io.Writ
 // lookup and the calls' caller filter share one count).
 func lookupLimiter(a *App) *org.RateLimiter {
 	return &org.RateLimiter{Redis: a.rdb, Prefix: a.cfg.RedisPrefix, Limit: a.cfg.Security.PIILookupLimit, Window: time.Minute}
+}
+
+// runPII is `hotline pii rotate [--batch N]`: it re-seals what the previous key sealed, in batches of N rows per
+// transaction, while the service keeps running with both keys configured.
+func runPII(ctx context.Context, cfg *Config, args []string, stdout io.Writer) error {
+	usage := usageError{"usage: hotline pii rotate [--batch N] (with HOTLINE_PII_KEY the new key and HOTLINE_PII_KEY_PREVIOUS the old one)"}
+	batch := 500
+	switch {
+	case len(args) == 1 && args[0] == "rotate":
+	case len(args) == 3 && args[0] == "rotate" && args[1] == "--batch",
+		len(args) == 2 && args[0] == "rotate" && strings.HasPrefix(args[1], "--batch="):
+		v := strings.TrimPrefix(args[len(args)-1], "--batch=")
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100_000 {
+			return usageError{"--batch: a number of rows from 1 to 100000"}
+		}
+		batch = n
+	default:
+		return usage
+	}
+	db, err := toolDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	box, err := piiBox(cfg, false)
+	if err != nil {
+		return err
+	}
+	if !box.Rotating() {
+		// Still useful: it re-seals ciphertexts written before they carried a key id.
+		fmt.Fprintln(stdout, "HOTLINE_PII_KEY_PREVIOUS is not set: only values sealed under HOTLINE_PII_KEY without a key id are re-sealed")
+	}
+	start := time.Now()
+	rep, err := rotate.Run(ctx, db, box, batch, stdout)
+	if err != nil {
+		return err
+	}
+	total := 0
+	for _, n := range rep.Rows {
+		total += n
+	}
+	fmt.Fprintf(stdout, "done: %d rows re-sealed in %.1fs; every value now opens with HOTLINE_PII_KEY alone: remove HOTLINE_PII_KEY_PREVIOUS and restart\n",
+		total, time.Since(start).Seconds())
+	if rep.OptOutsUnknown > 0 {
+		fmt.Fprintf(stdout, "note: %d SMS opt-outs have no message to recover their number from; those hashed under the previous key stop matching once it is removed\n", rep.OptOutsUnknown)
+	}
+	return nil
 }

@@ -455,7 +455,7 @@ func (s *Service) OptOut(ctx context.Context, a org.Actor, raw string, out bool)
 		_, err = s.db.Exec(ctx, `INSERT INTO notify_optouts (phone_hash, phone_masked, created_by) VALUES ($1, $2, $3)
 			ON CONFLICT DO NOTHING`, h, phone.Mask(n), int64(a.UserID))
 	} else {
-		_, err = s.db.Exec(ctx, `DELETE FROM notify_optouts WHERE phone_hash = $1`, h)
+		_, err = s.db.Exec(ctx, `DELETE FROM notify_optouts WHERE phone_hash = ANY($1)`, s.opt.Box.Hashes(pii.FieldPhone, n))
 	}
 	if err != nil {
 		return fmt.Errorf("sms opt-out: %w", err)

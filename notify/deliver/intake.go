@@ -328,6 +328,7 @@ type row struct {
 	channel          string
 	address          string
 	sealed, hash     []byte
+	prevHash         []byte // the phone's lookup hash under the previous key, during a key rotation
 	masked           string
 	template         string
 	title, body      string
@@ -400,7 +401,12 @@ func (s *Service) plan(ctx context.Context, tx pgx.Tx, evs []event, rules []Rule
 					continue
 				}
 				w.recipient, w.unitID = "caller", 0
-				w.sealed, w.hash, w.masked = s.opt.Box.Seal(pii.FieldPhone, norm), s.opt.Box.Hash(pii.FieldPhone, norm), phone.Mask(norm)
+				w.sealed, w.masked = s.opt.Box.Seal(pii.FieldPhone, norm), phone.Mask(norm)
+				hs := s.opt.Box.Hashes(pii.FieldPhone, norm)
+				w.hash = hs[0]
+				if len(hs) > 1 {
+					w.prevHash = hs[1]
+				}
 				// Public SMS waits out the quiet hours.
 				w.nextAt = quietUntil(now, s.opt.QuietStart, s.opt.QuietEnd)
 			case "unit_group", "unit_head", "unit_liaison":
@@ -448,7 +454,7 @@ func (s *Service) applyOptOutsAndCaps(ctx context.Context, tx pgx.Tx, rows []row
 		day  time.Time
 	}
 	seen := map[key]bool{}
-	var hashes [][]byte
+	var hashes, prev [][]byte
 	var days []time.Time
 	for _, w := range rows {
 		if w.hash == nil {
@@ -457,15 +463,15 @@ func (s *Service) applyOptOutsAndCaps(ctx context.Context, tx pgx.Tx, rows []row
 		k := key{string(w.hash), dayStart(w.nextAt)}
 		if !seen[k] {
 			seen[k] = true
-			hashes, days = append(hashes, w.hash), append(days, k.day)
+			hashes, days, prev = append(hashes, w.hash), append(days, k.day), append(prev, w.prevHash)
 		}
 	}
 	if len(hashes) == 0 {
 		return nil
 	}
-	res, err := tx.Query(ctx, `SELECT k.h, k.d, EXISTS (SELECT 1 FROM notify_optouts o WHERE o.phone_hash = k.h),
-			(SELECT count(*) FROM notify_deliveries d WHERE d.address_hash = k.h AND d.created_at >= k.d AND d.status <> 'suppressed')
-		FROM unnest($1::bytea[], $2::timestamptz[]) AS k(h, d)`, hashes, days)
+	res, err := tx.Query(ctx, `SELECT k.h, k.d, EXISTS (SELECT 1 FROM notify_optouts o WHERE o.phone_hash IN (k.h, k.p)),
+			(SELECT count(*) FROM notify_deliveries d WHERE d.address_hash IN (k.h, k.p) AND d.created_at >= k.d AND d.status <> 'suppressed')
+		FROM unnest($1::bytea[], $2::timestamptz[], $3::bytea[]) AS k(h, d, p)`, hashes, days, prev)
 	if err != nil {
 		return fmt.Errorf("opt-outs and caps: %w", err)
 	}

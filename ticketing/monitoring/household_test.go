@@ -362,7 +362,7 @@ func TestLookupPlanUsesIndexes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rows, err := f.db.Query(ctx(), "EXPLAIN "+lookupSQL, f.box.Hash("phone", DemoPhone(7)))
+	rows, err := f.db.Query(ctx(), "EXPLAIN "+lookupSQL, f.box.Hashes("phone", DemoPhone(7)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -502,14 +502,18 @@ func (s *Service) ImportWith(ctx context.Context, actor org.Actor, r io.Reader, 
 func (s *Service) screenImport(ctx context.Context, tx pgx.Tx, actor org.Actor, hs []importHousehold, rep *ImportReport) ([]importHousehold, error) {
 	numbers := make([]string, len(hs))
 	var hashes [][]byte
-	byHash := map[string][]int{} // ID hash → indexes of households in the file that carry it
+	byHash := map[string][]int{}   // ID hash → indexes of households in the file that carry it
+	current := map[string]string{} // a stored hash (current or, during a key rotation, previous key) → current
 	for i, h := range hs {
 		numbers[i] = h.rec.Number
 		for _, m := range h.rec.Members {
-			hash := s.box.Hash(pii.FieldIDNumber, m.IDNumber)
-			k := string(hash)
+			all := s.box.Hashes(pii.FieldIDNumber, m.IDNumber)
+			k := string(all[0])
 			if len(byHash[k]) == 0 {
-				hashes = append(hashes, hash)
+				hashes = append(hashes, all...)
+				for _, a := range all {
+					current[string(a)] = k
+				}
 			}
 			byHash[k] = append(byHash[k], i)
 		}
@@ -526,7 +530,7 @@ func (s *Service) screenImport(ctx context.Context, tx pgx.Tx, actor org.Actor, 
 	rows, _ = tx.Query(ctx, `SELECT m.id_hash, h.number FROM household_members m JOIN households h ON h.id = m.household_id
 		WHERE m.id_hash = ANY($1)`, hashes)
 	var hash []byte
-	if _, err := pgx.ForEachRow(rows, []any{&hash, &num}, func() error { taken[string(hash)] = num; return nil }); err != nil {
+	if _, err := pgx.ForEachRow(rows, []any{&hash, &num}, func() error { taken[current[string(hash)]] = num; return nil }); err != nil {
 		return nil, fmt.Errorf("import: read ID numbers: %w", err)
 	}
 	scopeOK := map[string]error{}

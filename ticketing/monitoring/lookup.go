@@ -57,7 +57,7 @@ func (s *Service) LookupPhone(ctx context.Context, raw string) ([]Match, error) 
 	if kind == phone.Service {
 		return []Match{}, nil
 	}
-	return s.lookupHash(ctx, s.box.Hash(pii.FieldPhone, n))
+	return s.lookupHash(ctx, s.box.Hashes(pii.FieldPhone, n))
 }
 
 // CallerLookup is LookupPhone for a person typing a number: it needs lookup_pii (an exact match confirms a
@@ -112,8 +112,9 @@ func (s *Service) callerLookup(ctx context.Context, actor org.Actor, raw, via st
 	return out, nil
 }
 
-func (s *Service) lookupHash(ctx context.Context, hash []byte) ([]Match, error) {
-	rows, _ := s.db.Query(ctx, lookupSQL, hash)
+// hashes are the number's lookup hashes under the current and, during a key rotation, the previous key.
+func (s *Service) lookupHash(ctx context.Context, hashes [][]byte) ([]Match, error) {
+	rows, _ := s.db.Query(ctx, lookupSQL, hashes)
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Match, error) {
 		var m Match
 		var members, tickets []byte
@@ -156,7 +157,7 @@ const lookupSQL = `
 		          FROM household_members m WHERE m.household_id = h.id),
 		       ` + openTicketsSQL + `
 		  FROM household_phones p JOIN households h ON h.id = p.household_id
-		 WHERE p.phone_hash = $1
+		 WHERE p.phone_hash = ANY($1)
 		 ORDER BY h.id`
 
 // openTicketsSQL selects the household's open tickets as a JSON array.

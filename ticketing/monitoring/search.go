@@ -84,7 +84,7 @@ func (s *Service) search(ctx context.Context, db org.DB, sc Scope, q Query) (Pag
 		if err != nil {
 			v.Add("phone", err.Error())
 		} else {
-			where = append(where, `h.id IN (SELECT household_id FROM household_phones WHERE phone_hash = `+arg(s.box.Hash(pii.FieldPhone, n))+`)`)
+			where = append(where, `h.id IN (SELECT household_id FROM household_phones WHERE phone_hash = ANY(`+arg(s.box.Hashes(pii.FieldPhone, n))+`))`)
 		}
 	}
 	if id := strings.TrimSpace(q.IDNumber); id != "" {
@@ -92,7 +92,7 @@ func (s *Service) search(ctx context.Context, db org.DB, sc Scope, q Query) (Pag
 		if err != nil {
 			v.Add("id_number", err.Error())
 		} else {
-			where = append(where, `h.id IN (SELECT household_id FROM household_members WHERE id_hash = `+arg(s.box.Hash(pii.FieldIDNumber, n))+`)`)
+			where = append(where, `h.id IN (SELECT household_id FROM household_members WHERE id_hash = ANY(`+arg(s.box.Hashes(pii.FieldIDNumber, n))+`))`)
 		}
 	}
 	if l4 := strings.ToUpper(strings.TrimSpace(q.IDLast4)); l4 != "" {

@@ -2,7 +2,8 @@
 // time, the field name bound as additional data so a ciphertext cannot be moved to another column), and a keyed
 // HMAC-SHA-256 "lookup hash" of the normalised value lets the database find a record by an exact value without
 // holding the value. Both keys are derived from one 32-byte master key (HKDF-SHA-256) that comes from the
-// configuration, so rotating it means re-encrypting; it is never stored in the database.
+// configuration and is never stored in the database. Rotating it means re-sealing and re-hashing the stored data
+// (`hotline pii rotate`) while the previous key is still configured to open and look up.
 package pii
 
 import (
@@ -35,10 +36,27 @@ const (
 var ErrKey = errors.New("personal-data key must be base64 of 32 random bytes")
 
 // Box seals, opens and hashes personal data. It is safe for concurrent use.
+//
+// A Box holds the current key, which seals and hashes, and optionally the previous key, still accepted to open
+// and to look up while `hotline pii rotate` re-seals the stored data under the current key. A ciphertext
+// starts with a version byte and the 4-byte id of its key (derived from the key, so no registry of ids is
+// needed); a ciphertext without that header was sealed before keys had ids and is tried with every key.
 type Box struct {
+	cur  *keyBox
+	prev *keyBox
+}
+
+type keyBox struct {
+	id      [4]byte
 	aead    cipher.AEAD
 	macPool sync.Pool
 }
+
+// version marks a ciphertext that carries its key id: version || key id || nonce || ciphertext || tag.
+const version = 0x01
+
+// headerSize is the size of version and key id.
+const headerSize = 5
 
 // ParseKey decodes a base64 (standard or URL alphabet, padded or not) master key.
 func ParseKey(s string) ([]byte, error) {
@@ -60,6 +78,29 @@ func NewKey() string {
 
 // New returns a Box for a 32-byte master key.
 func New(master []byte) (*Box, error) {
+	return NewRotating(master, nil)
+}
+
+// NewRotating returns a Box that seals under current and also opens and looks up what previous sealed; previous
+// may be nil. It is for the time of a key rotation.
+func NewRotating(current, previous []byte) (*Box, error) {
+	cur, err := newKeyBox(current)
+	if err != nil {
+		return nil, err
+	}
+	b := &Box{cur: cur}
+	if previous != nil {
+		if b.prev, err = newKeyBox(previous); err != nil {
+			return nil, fmt.Errorf("previous key: %w", err)
+		}
+		if b.prev.id == cur.id {
+			b.prev = nil // the same key twice: nothing to rotate
+		}
+	}
+	return b, nil
+}
+
+func newKeyBox(master []byte) (*keyBox, error) {
 	if len(master) != KeySize {
 		return nil, ErrKey
 	}
@@ -71,6 +112,10 @@ func New(master []byte) (*Box, error) {
 	if err != nil {
 		return nil, err
 	}
+	id, err := hkdf.Key(sha256.New, master, nil, "hotline pii key id v1", 4)
+	if err != nil {
+		return nil, err
+	}
 	block, err := aes.NewCipher(encKey)
 	if err != nil {
 		return nil, err
@@ -79,28 +124,68 @@ func New(master []byte) (*Box, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Box{aead: aead}
-	b.macPool.New = func() any { return hmac.New(sha256.New, macKey) }
-	return b, nil
+	k := &keyBox{aead: aead}
+	copy(k.id[:], id)
+	k.macPool.New = func() any { return hmac.New(sha256.New, macKey) }
+	return k, nil
 }
 
-// Seal encrypts a value: nonce || ciphertext || tag.
+// Header is the start of every ciphertext sealed under the current key: a ciphertext that does not start with
+// it still has to be rotated.
+func (b *Box) Header() []byte {
+	return append([]byte{version}, b.cur.id[:]...)
+}
+
+// Rotating tells whether a previous key is configured.
+func (b *Box) Rotating() bool { return b.prev != nil }
+
+// Current returns a Box with the current key alone (what remains once rotation is done).
+func (b *Box) Current() *Box { return &Box{cur: b.cur} }
+
+// Seal encrypts a value under the current key: version || key id || nonce || ciphertext || tag.
 func (b *Box) Seal(f Field, plaintext string) []byte {
-	ns := b.aead.NonceSize()
-	out := make([]byte, ns, ns+len(plaintext)+b.aead.Overhead())
-	rand.Read(out[:ns])
-	return b.aead.Seal(out, out[:ns], []byte(plaintext), []byte(f))
+	a := b.cur.aead
+	ns := a.NonceSize()
+	out := make([]byte, headerSize+ns, headerSize+ns+len(plaintext)+a.Overhead())
+	out[0] = version
+	copy(out[1:headerSize], b.cur.id[:])
+	rand.Read(out[headerSize:])
+	return a.Seal(out, out[headerSize:], []byte(plaintext), []byte(f))
 }
 
-// Open decrypts what Seal produced for the same field.
+// Open decrypts what Seal produced for the same field, under the current or the previous key, with or without
+// a key id.
 func (b *Box) Open(f Field, sealed []byte) (string, error) {
-	ns := b.aead.NonceSize()
-	if len(sealed) < ns+b.aead.Overhead() {
-		return "", fmt.Errorf("open %s: ciphertext too short", f)
+	keys := []*keyBox{b.cur}
+	if b.prev != nil {
+		keys = append(keys, b.prev)
 	}
-	p, err := b.aead.Open(nil, sealed[:ns], sealed[ns:], []byte(f))
+	if len(sealed) > headerSize && sealed[0] == version {
+		for _, k := range keys {
+			if [4]byte(sealed[1:headerSize]) == k.id {
+				if p, err := k.open(f, sealed[headerSize:]); err == nil {
+					return p, nil
+				}
+			}
+		}
+	}
+	// Sealed before ciphertexts carried a key id (or, with odds of 2^-40, an old nonce that looks like a header).
+	for _, k := range keys {
+		if p, err := k.open(f, sealed); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("open %s: wrong key or tampered data", f)
+}
+
+func (k *keyBox) open(f Field, sealed []byte) (string, error) {
+	ns := k.aead.NonceSize()
+	if len(sealed) < ns+k.aead.Overhead() {
+		return "", errors.New("ciphertext too short")
+	}
+	p, err := k.aead.Open(nil, sealed[:ns], sealed[ns:], []byte(f))
 	if err != nil {
-		return "", fmt.Errorf("open %s: wrong key or tampered data", f)
+		return "", err
 	}
 	return string(p), nil
 }
@@ -109,8 +194,22 @@ func (b *Box) Open(f Field, sealed []byte) (string, error) {
 // be learnt without the key (unlike a bare SHA-256 of an 11-digit phone number, which is brute-forced in
 // seconds).
 func (b *Box) Hash(f Field, normalized string) []byte {
-	m := b.macPool.Get().(hash.Hash)
-	defer b.macPool.Put(m)
+	return b.cur.hash(f, normalized)
+}
+
+// Hashes are the lookup hashes of a value under the current key and, during a rotation, the previous one: a
+// lookup matches any of them (`= ANY($1)`) so rows not yet rotated are still found.
+func (b *Box) Hashes(f Field, normalized string) [][]byte {
+	hs := [][]byte{b.cur.hash(f, normalized)}
+	if b.prev != nil {
+		hs = append(hs, b.prev.hash(f, normalized))
+	}
+	return hs
+}
+
+func (k *keyBox) hash(f Field, normalized string) []byte {
+	m := k.macPool.Get().(hash.Hash)
+	defer k.macPool.Put(m)
 	m.Reset()
 	m.Write([]byte(f))
 	m.Write([]byte{0})
