@@ -146,11 +146,11 @@ func (b *Box) Current() *Box { return &Box{cur: b.cur} }
 func (b *Box) Seal(f Field, plaintext string) []byte {
 	a := b.cur.aead
 	ns := a.NonceSize()
-	out := make([]byte, headerSize+ns, headerSize+ns+len(plaintext)+a.Overhead())
-	out[0] = version
-	copy(out[1:headerSize], b.cur.id[:])
-	rand.Read(out[headerSize:])
-	return a.Seal(out, out[headerSize:], []byte(plaintext), []byte(f))
+	nonce := make([]byte, ns)
+	rand.Read(nonce) // crypto/rand: never fails on Linux (Go 1.24+ crashes the process rather than return an error)
+	out := make([]byte, 0, headerSize+ns+len(plaintext)+a.Overhead())
+	out = append(append(append(out, version), b.cur.id[:]...), nonce...)
+	return a.Seal(out, nonce, []byte(plaintext), []byte(f))
 }
 
 // Open decrypts what Seal produced for the same field, under the current or the previous key, with or without
