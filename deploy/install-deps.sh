@@ -19,6 +19,9 @@ need=()
 have_pg() { ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; }
 have_pg || need+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# Campaign prompt uploads (WAV or MP3) are converted to 8 kHz mono 16-bit WAV by sox; MP3 needs its format library.
+command -v sox >/dev/null 2>&1 || need+=(sox)
+[ -n "$(ls /usr/lib/*/sox/libsox_fmt_mp3.so 2>/dev/null)" ] || need+=(libsox-fmt-mp3)
 if [ "$what" = test ]; then
   command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
   # The console's browser tests: headless Chromium, and a Chinese font so screenshots show text.

@@ -20,6 +20,9 @@ type ClickDialer interface {
 type Campaigns struct {
 	Service *campaign.Service
 	Click   ClickDialer // nil: click-to-call is not offered by this process
+	// PromptDir is the dialer's prompt directory: the built-in prompts the console lists and plays, and where an
+	// uploaded prompt is written for this process ("": uploaded prompts only).
+	PromptDir string
 }
 
 // campaignRoutes registers the campaign API: build, lifecycle, live progress, results, 回访 manual tasks and

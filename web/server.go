@@ -123,6 +123,7 @@ func (s *Server) routes() {
 	s.callRoutes()
 	s.householdRoutes()
 	s.campaignRoutes()
+	s.campaignConsoleRoutes()
 	s.notifyRoutes()
 	s.securityRoutes()
 	s.consoleRoutes()

@@ -35,10 +35,19 @@ func standingCallback(cfg DialerConfig) campaign.NewCampaign {
 func wireDialer(ctx context.Context, a *App, tickets *ticketing.Service, mon *monitoring.Service) (*campaign.Service, error) {
 	cfg := a.cfg.Dialer
 	dir := cfg.PromptDir
-	svc := campaign.NewService(a.db, campaign.Options{Directory: campaign.MonitoringDirectory{Households: mon},
+	var svc *campaign.Service
+	svc = campaign.NewService(a.db, campaign.Options{Directory: campaign.MonitoringDirectory{Households: mon},
 		Holidays: campaign.CalendarHolidays{Cal: tickets.Calendar()}, Hooks: campaign.LinkHooks(mon, tickets),
-		Log:    a.log.With("component", "campaigns"),
-		Prompt: func(name string) error { return dialer.CheckPrompts(dir, []string{name}) }})
+		Log: a.log.With("component", "campaigns"),
+		Prompt: func(name string) error {
+			// An uploaded prompt (PostgreSQL) is written into this process's directory first, then checked like a file.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if _, err := svc.MaterializePrompt(ctx, dir, name); err != nil {
+				return fmt.Errorf("prompt %s: %v", name, err)
+			}
+			return dialer.CheckPrompts(dir, []string{name})
+		}})
 	// A replied ticket gets its 回访 in the standing campaign, in the reply's transaction.
 	tickets.OnTransition(svc.CallbackOnReply())
 	if err := dialer.WritePrompts(dir); err != nil {
@@ -49,14 +58,14 @@ func wireDialer(ctx context.Context, a *App, tickets *ticketing.Service, mon *mo
 			return nil, fmt.Errorf("standing 回访 campaign: %w", err)
 		}
 	}
-	webC := &web.Campaigns{Service: svc}
+	webC := &web.Campaigns{Service: svc, PromptDir: dir}
 	a.webDeps.Campaigns = webC
 	if !cfg.Enabled || cfg.Trunk == "" {
 		a.log.Info("dialer: no calls placed by this process (HOTLINE_DIALER_ENABLED off or HOTLINE_DIALER_TRUNK empty)")
 		return svc, nil
 	}
 	log := a.log.With("component", "dialer")
-	ua, err := dialer.NewUA(dialer.UAConfig{BindHost: cfg.BindHost, BindPort: cfg.BindPort, ExternalIP: cfg.ExternalIP, PromptDir: dir, Log: log})
+	ua, err := dialer.NewUA(dialer.UAConfig{BindHost: cfg.BindHost, BindPort: cfg.BindPort, ExternalIP: cfg.ExternalIP, PromptDir: dir, Fetch: svc.MaterializePrompt, Log: log})
 	if err != nil {
 		return nil, err
 	}

@@ -40,7 +40,10 @@ type UAConfig struct {
 	ExternalIP string // public address for SDP/Contact behind NAT
 	Transport  string // udp (default) or tcp
 	PromptDir  string
-	Log        *slog.Logger
+	// Fetch, if set, makes sure a prompt is a file in PromptDir before it is played (uploaded prompts live in
+	// PostgreSQL and are written into the directory of each process on first use).
+	Fetch func(ctx context.Context, dir, name string) (bool, error)
+	Log   *slog.Logger
 }
 
 // UA is the dialer's SIP side: a diago instance with our INFO handler, placing campaign calls and
@@ -50,6 +53,7 @@ type UA struct {
 	ua      *sipgo.UserAgent
 	info    *sipua.Digits
 	prompts string
+	fetch   func(ctx context.Context, dir, name string) (bool, error)
 	log     *slog.Logger
 	host    string
 }
@@ -83,7 +87,7 @@ func NewUA(c UAConfig) (*UA, error) {
 		tr.MediaExternalIP = net.ParseIP(c.ExternalIP)
 	}
 	dg := diago.NewDiago(ua, diago.WithTransport(tr), diago.WithMediaConfig(mc), diago.WithServer(srv), diago.WithLogger(c.Log))
-	u := &UA{dg: dg, ua: ua, info: &sipua.Digits{}, prompts: c.PromptDir, log: c.Log, host: host}
+	u := &UA{dg: dg, ua: ua, info: &sipua.Digits{}, prompts: c.PromptDir, fetch: c.Fetch, log: c.Log, host: host}
 	// Registered after NewDiago: the last registration wins, replacing diago's 406 (B3).
 	srv.OnInfo(u.info.Handle)
 	return u, nil
@@ -224,6 +228,18 @@ func (u *UA) runScript(ctx context.Context, d *diago.DialogClientSession, med *d
 		})
 	}
 	silence := p.Script.Silence()
+	if u.fetch != nil {
+		for _, q := range p.Script.Questions {
+			if _, err := u.fetch(ctx, u.prompts, q.Prompt); err != nil {
+				u.log.Warn("prompt not fetched", "prompt", q.Prompt, "err", err)
+			}
+		}
+		if p.Script.Final != "" {
+			if _, err := u.fetch(ctx, u.prompts, p.Script.Final); err != nil {
+				u.log.Warn("prompt not fetched", "prompt", p.Script.Final, "err", err)
+			}
+		}
+	}
 	play := func(name string) (rune, bool) {
 		pb, err := med.PlaybackControlCreate()
 		if err != nil {

@@ -296,8 +296,11 @@ func (s *Service) finishTx(ctx context.Context, tx pgx.Tx, attemptID AttemptID, 
 	}
 	t.State, t.NextAt, t.LastOutcome, t.Answers, t.PhoneIndex = d.State, nextAt, r.Outcome, answers, phoneIndex
 	if r.OptedOut && t.HouseholdID != 0 {
-		if _, err := tx.Exec(ctx, `INSERT INTO campaign_optouts (household_id, purpose, campaign_id) VALUES ($1, $2, $3)
-			ON CONFLICT DO NOTHING`, t.HouseholdID, c.Purpose, c.ID); err != nil {
+		// The opt-out list's history names the key press and the campaign (no user did it).
+		if _, err := tx.Exec(ctx, `WITH o AS (INSERT INTO campaign_optouts (household_id, purpose, campaign_id, reason)
+			VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING household_id)
+			INSERT INTO campaign_optout_log (household_id, purpose, action, reason) SELECT household_id, $2, 'add', $4 FROM o`,
+			t.HouseholdID, c.Purpose, c.ID, fmt.Sprintf("通话中按 %s 键退订（任务 #%d）", c.OptOutKey, c.ID)); err != nil {
 			return fmt.Errorf("record opt-out: %w", err)
 		}
 	}
