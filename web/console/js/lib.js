@@ -40,6 +40,19 @@ export async function api(method, path, body, headers) {
   return j;
 }
 
+// upload sends a file as the request body (the server sniffs its format), with the CSRF header; JSON answer.
+export async function upload(path, file) {
+  const r = await fetch(path, { method: 'POST', body: file, credentials: 'same-origin',
+    headers: { Accept: 'application/json', 'Content-Type': 'application/octet-stream', 'X-CSRF-Token': csrfToken } });
+  let j = null;
+  try { j = await r.json(); } catch (e) { j = null; }
+  if (!r.ok) {
+    if (r.status === 401) goLogin();
+    throw new APIError(r.status, j);
+  }
+  return j;
+}
+
 export function goLogin() {
   if (location.pathname !== '/login') {
     location.assign('/login?next=' + encodeURIComponent(location.pathname + location.search));
@@ -243,6 +256,7 @@ export function homeFor(u) {
   if (!u) return '/login';
   if (u.role === 'agent') return '/agent';
   if (u.role === 'staff' || u.role === 'head') return '/division';
+  if (u.role === 'campaign_manager') return '/campaigns';
   return '/search';
 }
 
@@ -289,6 +303,7 @@ export const Frame = {
       if (u && (u.role === 'agent' || u.role === 'admin')) links.push(['/agent', '坐席工作台']);
       if (u && (u.role === 'staff' || u.role === 'head' || u.role === 'admin')) links.push(['/division', '承办单位工作台']);
       if (u) links.push(['/search', '工单查询']);
+      if (u && ['campaign_manager', 'supervisor', 'admin'].includes(u.role)) links.push(['/campaigns', '外呼任务']);
       if (u && u.role === 'admin') links.push(['/notify', '通知投递']);
       return h('div', null, [
         h('header', { class: 'topbar' }, [

@@ -6,6 +6,9 @@ import { DivisionPage } from './division.js';
 import { TicketPage } from './ticket.js';
 import { SearchPage } from './search.js';
 import { NotifyPage } from './notify.js';
+import { CampaignsPage } from './campaigns.js';
+import { CampaignBuildPage } from './campaignbuild.js';
+import { CampaignRunPage } from './campaignrun.js';
 
 async function boot() {
   const path = location.pathname;
@@ -25,8 +28,11 @@ async function boot() {
     }
     if (path === '/') { location.replace(homeFor(session.user)); return; }
     const m = path.match(/^\/tickets\/(\d+)$/);
+    const cm = path.match(/^\/campaigns\/(\d+)$/);
     if (m) page = { setup: () => () => h(TicketPage, { id: Number(m[1]) }) };
-    else page = { '/agent': AgentPage, '/division': DivisionPage, '/search': SearchPage, '/notify': NotifyPage }[path] || SearchPage;
+    else if (cm) page = { setup: () => () => h(CampaignRunPage, { id: Number(cm[1]) }) };
+    else page = { '/agent': AgentPage, '/division': DivisionPage, '/search': SearchPage, '/notify': NotifyPage,
+      '/campaigns': CampaignsPage, '/campaigns/new': CampaignBuildPage }[path] || SearchPage;
     startLive();
   }
   const app = Vue.createApp(page);
