@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/xuri/excelize/v2"
 
@@ -164,7 +165,7 @@ func filterText(f campaign.ResultFilter) string {
 	if s == "" {
 		return "全部"
 	}
-	return s
+	return strings.TrimSpace(s)
 }
 
 func writeCSV(w io.Writer, title [][]string, head []string, lines [][]string) error {
