@@ -139,7 +139,7 @@ export const CampaignRunPage = {
             h(EP.ElSelect, { modelValue: filter.outcome, 'onUpdate:modelValue': (v) => { filter.outcome = v; page.value = 1; loadResults(); }, placeholder: '最后结果', clearable: true, style: 'width:140px', id: 'rf-outcome' }, () => options(OUTCOME)),
             h(EP.ElInput, { modelValue: filter.region, 'onUpdate:modelValue': (v) => { filter.region = v; }, placeholder: '区域代码', style: 'width:130px', clearable: true,
               onChange: () => { page.value = 1; loadResults(); } }),
-            h(EP.ElCheckbox, { modelValue: filter.risk, 'onUpdate:modelValue': (v) => { filter.risk = v; page.value = 1; loadResults(); }, id: 'rf-risk' }, () => '仅风险答复'),
+            h(EP.ElCheckbox, { modelValue: filter.risk, 'onUpdate:modelValue': (v) => { filter.risk = v; page.value = 1; loadResults(); }, id: 'rf-risk', class: 'rf-risk' }, () => '仅风险答复'),
             h('span', { style: 'flex:1' }),
             h('a', { href: exportHref('csv'), id: 'export-csv', class: 'el-button el-button--small', download: '' }, '导出 CSV'),
             h('a', { href: exportHref('xlsx'), id: 'export-xlsx', class: 'el-button el-button--small el-button--success', download: '' }, '导出 Excel'),

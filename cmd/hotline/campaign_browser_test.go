@@ -1,0 +1,282 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/jackc/pgx/v5"
+
+	"hotline/telephony/phonetest"
+)
+
+// 外呼任务 in a real browser, against a SIP test peer standing in for the carrier trunk: the campaign manager opens
+// 新建外呼任务, narrows the target query and sees the live count follow, uploads an MP3 recorded elsewhere (converted
+// to 8 kHz mono on upload; the page plays it back), keeps the defaults but for an all-day window, saves the draft,
+// launches it and watches the progress bar, the counts by outcome and the answers arrive until the campaign is
+// finished; the Excel export of the results downloads. The households answer and press 1 (a risk signal) or 2.
+func TestCampaignPagesInBrowser(t *testing.T) {
+	if _, err := os.Stat(chromium); err != nil {
+		t.Fatalf("%s missing: run deploy/install-deps.sh test", chromium)
+	}
+	shots := screenshotDir(t)
+	// The recording, as an operator would bring it: MP3, 44.1 kHz stereo.
+	mp3 := filepath.Join(t.TempDir(), "收入问题.mp3")
+	if out, err := exec.Command("sox", "-n", "-r", "44100", "-c", "2", mp3, "synth", "2", "sine", "440").CombinedOutput(); err != nil {
+		t.Fatalf("sox (with libsox-fmt-mp3: deploy/install-deps.sh): %v %s", err, out)
+	}
+
+	// The trunk: every number answers after a short ring; the first household presses 1, the others 2.
+	trunk, err := phonetest.Start(phonetest.Options{Mode: phonetest.Answer, AnswerAfter: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trunk.Close()
+	var calls atomic.Int32
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case c := <-trunk.Answered():
+				key := "2"
+				if calls.Add(1) == 1 {
+					key = "1"
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					select {
+					case <-time.After(800 * time.Millisecond): // into the prompt: barge-in
+						c.SendDigits(key)
+					case <-c.Done():
+					}
+				}()
+			case <-stop:
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); wg.Wait() }()
+
+	e := newUpEnv(t)
+	env := append(e.env, "HOTLINE_DEMO_HOUSEHOLDS=8", "HOTLINE_DIALER_TRUNK="+trunk.Addr())
+	p := startHotline(t, env, "up")
+	waitReady(t, p, e.base)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+
+	profile, err := os.MkdirTemp("", "hotline-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for i := 0; i < 50 && os.RemoveAll(profile) != nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, chromedp.ExecPath(chromium), chromedp.Headless,
+		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(profile), chromedp.WindowSize(1366, 900))
+	defer cancelAlloc()
+	b, cancelB := chromedp.NewContext(allocCtx)
+	defer cancelB()
+	errs := &browserErrors{}
+	errs.listen(b, "campaign1")
+	if err := chromedp.Run(b, log.Enable(), runtime.Enable(), chromedp.EmulateViewport(1366, 900)); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	run := func(what string, limit time.Duration, actions ...chromedp.Action) {
+		t.Helper()
+		sc, cancel := context.WithTimeout(b, limit)
+		defer cancel()
+		if err := chromedp.Run(sc, actions...); err != nil {
+			hc, cancel := context.WithTimeout(b, 5*time.Second)
+			defer cancel()
+			var html string
+			var png []byte
+			chromedp.Run(hc, chromedp.OuterHTML("body", &html, chromedp.ByQuery), chromedp.CaptureScreenshot(&png))
+			os.WriteFile(filepath.Join(shots, "failed-"+strings.ReplaceAll(what, " ", "-")+".png"), png, 0o644)
+			t.Fatalf("%s: %v\nbrowser errors: %v\npage: %s\nhotline output:\n%s", what, err, errs.list(), tail(html, 4000), tail(p.out.String(), 3000))
+		}
+	}
+	shot := func(name string) chromedp.Action {
+		return chromedp.ActionFunc(func(ctx context.Context) error {
+			time.Sleep(400 * time.Millisecond) // Element Plus's transitions
+			var png []byte
+			if err := chromedp.FullScreenshot(&png, 100).Do(ctx); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644)
+		})
+	}
+	// setInput types into an Element Plus input the way a user's typing reaches Vue (input, then change).
+	setInput := func(sel, v string) chromedp.Action {
+		return chromedp.Evaluate(fmt.Sprintf(`(() => { const el = document.querySelector(%q); el.focus(); el.value = %q;
+			el.dispatchEvent(new Event('input', {bubbles: true})); el.dispatchEvent(new Event('change', {bubbles: true})); el.blur(); })()`, sel, v), nil)
+	}
+	count := func(n int) string { return fmt.Sprintf(`#target-count[data-count="%d"]`, n) }
+
+	// campaign1 lands on 外呼任务 and opens a new campaign.
+	run("sign in", 30*time.Second,
+		chromedp.Navigate(e.base+"/login"),
+		chromedp.WaitVisible("#login-username", chromedp.ByID),
+		chromedp.SendKeys("#login-username", "campaign1", chromedp.ByID),
+		chromedp.SendKeys("#login-password", demoPassword, chromedp.ByID),
+		chromedp.Click("#login-submit", chromedp.ByID),
+		chromedp.WaitVisible("#campaign-list", chromedp.ByID),
+		chromedp.WaitVisible(`//a[contains(@class,"campaign-link")]`, chromedp.BySearch), // the demo's draft
+		shot("campaign-list"),
+		chromedp.Click("#new-campaign", chromedp.ByID),
+		chromedp.WaitVisible("#campaign-build", chromedp.ByID),
+		chromedp.WaitVisible(`#cb-span-1-end`, chromedp.ByID), // the default windows arrived
+	)
+	// The whole province, then a limit: the count follows each change.
+	var all string
+	run("live count", 20*time.Second,
+		chromedp.WaitVisible(`#target-count`, chromedp.ByID),
+		chromedp.AttributeValue(`#target-count`, "data-count", &all, nil, chromedp.ByID),
+	)
+	if all != "8" {
+		t.Errorf("the whole province counts %s households, want the 8 demo households", all)
+	}
+	run("narrow the target", 20*time.Second,
+		setInput("#cb-region", "43"),
+		chromedp.WaitVisible(count(8), chromedp.ByQuery),
+		setInput("#cb-limit", "3"),
+		chromedp.WaitVisible(count(3), chromedp.ByQuery),
+	)
+
+	// The recording: uploaded, converted, put into the first question, playable.
+	run("upload the prompt", 30*time.Second,
+		chromedp.SetUploadFiles("#prompt-file", []string{mp3}, chromedp.ByID),
+		chromedp.SendKeys("#prompt-name", "income_2027", chromedp.ByID),
+		chromedp.Click("#prompt-upload", chromedp.ByID),
+		chromedp.WaitVisible(`#q-audio-0[data-prompt="income_2027.wav"]`, chromedp.ByQuery),
+	)
+	var audio struct {
+		Status int    `json:"status"`
+		Type   string `json:"type"`
+		Dur    float64
+	}
+	run("play the prompt", 20*time.Second,
+		chromedp.Evaluate(`(async () => { const a = document.querySelector('#q-audio-0'); const r = await fetch(a.src);
+			a.load(); await new Promise((ok, no) => { a.onloadedmetadata = ok; a.onerror = () => no(new Error('audio error')); });
+			return { status: r.status, type: r.headers.get('Content-Type'), Dur: a.duration }; })()`, &audio,
+			func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	if audio.Status != 200 || audio.Type != "audio/wav" || audio.Dur < 1.9 || audio.Dur > 2.1 {
+		t.Errorf("the uploaded prompt plays as %+v, want a 2 s WAV", audio)
+	}
+	var stored string
+	db, err := pgx.Connect(ctx, e.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(context.Background())
+	db.QueryRow(ctx, `SELECT source_format FROM campaign_prompts WHERE name = 'income_2027.wav'`).Scan(&stored)
+	if stored != "mp3" {
+		t.Errorf("stored prompt from %q, want mp3", stored)
+	}
+
+	// The rest as it comes, but for the window: all day, holidays included, so the test does not depend on the hour.
+	run("fill and save", 30*time.Second,
+		setInput("#cb-name", "浏览器测试：收入变化排查"),
+		setInput("#cb-caller", "073112317"),
+		chromedp.Click(`#campaign-build .q-risk .el-checkbox-button`, chromedp.ByQuery), // 1 = 是, income fell: a risk
+		chromedp.WaitVisible(`#campaign-build .q-risk .el-checkbox-button.is-checked`, chromedp.ByQuery),
+		chromedp.Click(`#campaign-build .span-remove`, chromedp.ByQuery),
+		chromedp.WaitNotPresent(`#cb-span-1-end`, chromedp.ByID),
+		setInput("#cb-span-0-start", "00:00"),
+		setInput("#cb-span-0-end", "24:00"),
+		chromedp.Click(`#campaign-build .el-switch`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#campaign-build .el-switch.is-checked`, chromedp.ByQuery),
+		shot("campaign-build"),
+		chromedp.Click("#cb-save", chromedp.ByID),
+		chromedp.WaitVisible(`#campaign-status[data-status="draft"]`, chromedp.ByQuery),
+	)
+
+	// Launch, confirm, and watch it run to the end.
+	run("launch", 20*time.Second,
+		chromedp.WaitVisible(`#live-state[data-online="true"]`, chromedp.ByQuery),
+		chromedp.Click("#btn-launch", chromedp.ByID),
+		chromedp.WaitVisible(`.el-message-box__btns .el-button--primary`, chromedp.ByQuery),
+		chromedp.Click(`.el-message-box__btns .el-button--primary`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#campaign-status[data-status="running"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#btn-pause`, chromedp.ByID),
+	)
+	run("runs to completion", 90*time.Second,
+		chromedp.WaitVisible(`#campaign-status[data-status="finished"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#campaign-progress[data-done="3"][data-total="3"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#campaign-progress .outcome[data-outcome="answered"][data-count="3"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#results[data-total="3"]`, chromedp.ByQuery),
+	)
+	var answers []string
+	run("answers", 20*time.Second,
+		chromedp.Evaluate(`Array.from(document.querySelectorAll('#answers .answer')).map((e) => e.textContent)`, &answers),
+		shot("campaign-run"))
+	ones, twos := 0, 0
+	for _, a := range answers {
+		if strings.Contains(a, "q1=1") {
+			ones++
+		}
+		if strings.Contains(a, "q1=2") {
+			twos++
+		}
+	}
+	if len(answers) != 3 || ones != 1 || twos != 2 {
+		t.Errorf("answers shown %q, want one q1=1 and two q1=2", answers)
+	}
+	var risky string
+	run("risk filter", 20*time.Second,
+		chromedp.Click(`#campaign-run label.rf-risk`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#results[data-total="1"]`, chromedp.ByQuery),
+		chromedp.AttributeValue(`#export-xlsx`, "href", &risky, nil, chromedp.ByID))
+	if !strings.Contains(risky, "risk=true") {
+		t.Errorf("the Excel export does not carry the filter: %s", risky)
+	}
+	var xlsx struct {
+		Status int    `json:"status"`
+		Type   string `json:"type"`
+		Size   int    `json:"size"`
+	}
+	run("export", 20*time.Second, chromedp.Evaluate(`(async () => { const r = await fetch(document.querySelector('#export-xlsx').href);
+		const b = await r.arrayBuffer(); return { status: r.status, type: r.headers.get('Content-Type'), size: b.byteLength }; })()`, &xlsx,
+		func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	if xlsx.Status != 200 || !strings.Contains(xlsx.Type, "spreadsheetml") || xlsx.Size < 1000 {
+		t.Errorf("Excel export: %+v", xlsx)
+	}
+	if n := trunk.Rang(); n != 3 {
+		t.Errorf("the trunk was called %d times, want 3", n)
+	}
+
+	// The other two tabs, for the screenshots and for their errors.
+	run("prompts and opt-outs", 20*time.Second,
+		chromedp.Navigate(e.base+"/campaigns?tab=prompts"),
+		chromedp.WaitVisible(`#prompt-list audio[data-prompt="income_2027.wav"]`, chromedp.ByQuery),
+		shot("campaign-prompts"),
+		chromedp.Navigate(e.base+"/campaigns?tab=optouts"),
+		chromedp.WaitVisible(`#optout-list`, chromedp.ByID),
+		setInput("#optout-household", "1"),
+		setInput("#optout-reason", "户主来电要求不再接听自动外呼"),
+		chromedp.Click("#optout-add", chromedp.ByID),
+		chromedp.WaitVisible(`//*[@id="optout-history"]//td[contains(., "户主来电要求不再接听自动外呼")]`, chromedp.BySearch),
+		shot("campaign-optouts"),
+	)
+	if es := errs.list(); len(es) > 0 {
+		t.Errorf("browser reported errors:\n%s", strings.Join(es, "\n"))
+	}
+	t.Logf("screenshots in %s", shots)
+}
