@@ -135,7 +135,7 @@ func (s *Service) RecentAnswers(ctx context.Context, actor org.Actor, id ID, lim
 type ResultFilter struct {
 	State    TargetState // "" = any
 	Outcome  Outcome     // last outcome; "" = any
-	RiskOnly bool        // only targets with an answer on a risk key
+	RiskOnly bool        // only targets with an answer on a risk key (of the script's questions)
 	Region   string      // region code prefix
 	Limit    int         // rows of a page (0: all, for the exports)
 	Offset   int
@@ -188,10 +188,30 @@ func (s *Service) Results(ctx context.Context, actor org.Actor, id ID, f ResultF
 	if err != nil {
 		return nil, err
 	}
-	// Risk is judged in Go (it depends on the script), so the risk filter reads every row the other filters keep.
-	where := `campaign_id = $1 AND ($2 = '' OR state = $2) AND ($3 = '' OR last_outcome = $3) AND region_code LIKE $4 || '%'`
-	rows, err := s.db.Query(ctx, `SELECT `+targetCols+` FROM campaign_targets WHERE `+where+` ORDER BY id`,
-		id, f.State, f.Outcome, f.Region)
+	// A risk answer is one on a risk key of its question: the script's risk keys go in as {question: keys}.
+	risk := map[string]string{}
+	for _, q := range c.Script.Questions {
+		if q.RiskKeys != "" {
+			risk[q.ID] = q.RiskKeys
+		}
+	}
+	where := `campaign_id = $1 AND ($2 = '' OR state = $2) AND ($3 = '' OR last_outcome = $3) AND region_code LIKE $4 || '%'
+		AND (NOT $5 OR EXISTS (SELECT 1 FROM jsonb_each_text($6::jsonb) r(q, keys)
+			WHERE coalesce(answers->>r.q, '') <> '' AND strpos(r.keys, answers->>r.q) > 0))`
+	args := []any{id, f.State, f.Outcome, f.Region, f.RiskOnly, risk}
+	out := &Results{Campaign: c, Rows: []ResultRow{}, Questions: []string{}}
+	for _, q := range c.Script.Questions {
+		out.Questions = append(out.Questions, q.ID)
+	}
+	if err := s.db.QueryRow(ctx, `SELECT count(*) FROM campaign_targets WHERE `+where, args...).Scan(&out.Total); err != nil {
+		return nil, fmt.Errorf("results %d: %w", id, err)
+	}
+	limit := any(nil) // all rows, for the exports
+	if f.Limit > 0 {
+		limit = f.Limit
+	}
+	rows, err := s.db.Query(ctx, `SELECT `+targetCols+` FROM campaign_targets WHERE `+where+` ORDER BY id LIMIT $7 OFFSET $8`,
+		append(args, limit, f.Offset)...)
 	if err != nil {
 		return nil, fmt.Errorf("results %d: %w", id, err)
 	}
@@ -199,24 +219,13 @@ func (s *Service) Results(ctx context.Context, actor org.Actor, id ID, f ResultF
 	if err != nil {
 		return nil, fmt.Errorf("results %d: %w", id, err)
 	}
-	out := &Results{Campaign: c, Rows: []ResultRow{}, Questions: []string{}}
-	for _, q := range c.Script.Questions {
-		out.Questions = append(out.Questions, q.ID)
-	}
 	for _, t := range ts {
-		risk := RiskQuestions(c.Script, t.Answers)
-		if f.RiskOnly && len(risk) == 0 {
-			continue
+		rq := RiskQuestions(c.Script, t.Answers)
+		sort.Strings(rq)
+		if rq == nil {
+			rq = []string{}
 		}
-		sort.Strings(risk)
-		if risk == nil {
-			risk = []string{}
-		}
-		out.Total++
-		if out.Total <= f.Offset || (f.Limit > 0 && len(out.Rows) >= f.Limit) {
-			continue
-		}
-		out.Rows = append(out.Rows, ResultRow{Target: *t, Risk: risk})
+		out.Rows = append(out.Rows, ResultRow{Target: *t, Risk: rq})
 	}
 	return out, nil
 }
