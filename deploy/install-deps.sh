@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages hotline needs, only those missing, so a second run installs nothing.
-#   deploy/install-deps.sh run    what `hotline up` needs: PostgreSQL server, Redis
+#   deploy/install-deps.sh run    what `hotline up` needs: PostgreSQL server, Redis, and sox with MP3 support
+#                                 (campaign prompt uploads are converted to 8 kHz mono by it)
 #   deploy/install-deps.sh test   plus the SIP test peer SIPp (sip-tester), Chromium and a CJK font for the console's
 #                                 browser tests, and the security scanners gosec and govulncheck (from the Go module
 #                                 proxy, into GOBIN); prompts are embedded, so espeak-ng/sox are needed only to remake

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"hotline/telephony/phonetest"
+	"hotline/ticketing/org"
 )
 
 // 外呼任务 in a real browser, against a SIP test peer standing in for the carrier trunk: the campaign manager opens
@@ -75,7 +76,7 @@ func TestCampaignPagesInBrowser(t *testing.T) {
 	env := append(e.env, "HOTLINE_DEMO_HOUSEHOLDS=8", "HOTLINE_DIALER_TRUNK="+trunk.Addr())
 	p := startHotline(t, env, "up")
 	waitReady(t, p, e.base)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 
 	profile, err := os.MkdirTemp("", "hotline-chromium-")
@@ -131,7 +132,7 @@ func TestCampaignPagesInBrowser(t *testing.T) {
 	count := func(n int) string { return fmt.Sprintf(`#target-count[data-count="%d"]`, n) }
 
 	// campaign1 lands on 外呼任务 and opens a new campaign.
-	run("sign in", 30*time.Second,
+	run("sign in", 120*time.Second,
 		chromedp.Navigate(e.base+"/login"),
 		chromedp.WaitVisible("#login-username", chromedp.ByID),
 		chromedp.SendKeys("#login-username", "campaign1", chromedp.ByID),
@@ -146,14 +147,14 @@ func TestCampaignPagesInBrowser(t *testing.T) {
 	)
 	// The whole province, then a limit: the count follows each change.
 	var all string
-	run("live count", 20*time.Second,
+	run("live count", 60*time.Second,
 		chromedp.WaitVisible(`#target-count`, chromedp.ByID),
 		chromedp.AttributeValue(`#target-count`, "data-count", &all, nil, chromedp.ByID),
 	)
 	if all != "8" {
 		t.Errorf("the whole province counts %s households, want the 8 demo households", all)
 	}
-	run("narrow the target", 20*time.Second,
+	run("narrow the target", 60*time.Second,
 		setInput("#cb-region", "43"),
 		chromedp.WaitVisible(count(8), chromedp.ByQuery),
 		setInput("#cb-limit", "3"),
@@ -161,7 +162,7 @@ func TestCampaignPagesInBrowser(t *testing.T) {
 	)
 
 	// The recording: uploaded, converted, put into the first question, playable.
-	run("upload the prompt", 30*time.Second,
+	run("upload the prompt", 60*time.Second,
 		chromedp.SetUploadFiles("#prompt-file", []string{mp3}, chromedp.ByID),
 		chromedp.SendKeys("#prompt-name", "income_2027", chromedp.ByID),
 		chromedp.Click("#prompt-upload", chromedp.ByID),
@@ -172,7 +173,7 @@ func TestCampaignPagesInBrowser(t *testing.T) {
 		Type   string `json:"type"`
 		Dur    float64
 	}
-	run("play the prompt", 20*time.Second,
+	run("play the prompt", 60*time.Second,
 		chromedp.Evaluate(`(async () => { const a = document.querySelector('#q-audio-0'); const r = await fetch(a.src);
 			a.load(); await new Promise((ok, no) => { a.onloadedmetadata = ok; a.onerror = () => no(new Error('audio error')); });
 			return { status: r.status, type: r.headers.get('Content-Type'), Dur: a.duration }; })()`, &audio,
@@ -192,7 +193,7 @@ func TestCampaignPagesInBrowser(t *testing.T) {
 	}
 
 	// The rest as it comes, but for the window: all day, holidays included, so the test does not depend on the hour.
-	run("fill and save", 30*time.Second,
+	run("fill and save", 60*time.Second,
 		setInput("#cb-name", "浏览器测试：收入变化排查"),
 		setInput("#cb-caller", "073112317"),
 		chromedp.Click(`#campaign-build .q-risk .el-checkbox-button`, chromedp.ByQuery), // 1 = 是, income fell: a risk
@@ -209,7 +210,7 @@ func TestCampaignPagesInBrowser(t *testing.T) {
 	)
 
 	// Launch, confirm, and watch it run to the end.
-	run("launch", 20*time.Second,
+	run("launch", 60*time.Second,
 		chromedp.WaitVisible(`#live-state[data-online="true"]`, chromedp.ByQuery),
 		chromedp.Click("#btn-launch", chromedp.ByID),
 		chromedp.WaitVisible(`.el-message-box__btns .el-button--primary`, chromedp.ByQuery),
@@ -217,14 +218,14 @@ func TestCampaignPagesInBrowser(t *testing.T) {
 		chromedp.WaitVisible(`#campaign-status[data-status="running"]`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#btn-pause`, chromedp.ByID),
 	)
-	run("runs to completion", 90*time.Second,
+	run("runs to completion", 180*time.Second,
 		chromedp.WaitVisible(`#campaign-status[data-status="finished"]`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#campaign-progress[data-done="3"][data-total="3"]`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#campaign-progress .outcome[data-outcome="answered"][data-count="3"]`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#results[data-total="3"]`, chromedp.ByQuery),
 	)
 	var answers []string
-	run("answers", 20*time.Second,
+	run("answers", 60*time.Second,
 		chromedp.Evaluate(`Array.from(document.querySelectorAll('#answers .answer')).map((e) => e.textContent)`, &answers),
 		shot("campaign-run"))
 	ones, twos := 0, 0
@@ -240,7 +241,7 @@ func TestCampaignPagesInBrowser(t *testing.T) {
 		t.Errorf("answers shown %q, want one q1=1 and two q1=2", answers)
 	}
 	var risky string
-	run("risk filter", 20*time.Second,
+	run("risk filter", 60*time.Second,
 		chromedp.Click(`#campaign-run label.rf-risk`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#results[data-total="1"]`, chromedp.ByQuery),
 		chromedp.AttributeValue(`#export-xlsx`, "href", &risky, nil, chromedp.ByID))
@@ -252,7 +253,7 @@ func TestCampaignPagesInBrowser(t *testing.T) {
 		Type   string `json:"type"`
 		Size   int    `json:"size"`
 	}
-	run("export", 20*time.Second, chromedp.Evaluate(`(async () => { const r = await fetch(document.querySelector('#export-xlsx').href);
+	run("export", 60*time.Second, chromedp.Evaluate(`(async () => { const r = await fetch(document.querySelector('#export-xlsx').href);
 		const b = await r.arrayBuffer(); return { status: r.status, type: r.headers.get('Content-Type'), size: b.byteLength }; })()`, &xlsx,
 		func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
 	if xlsx.Status != 200 || !strings.Contains(xlsx.Type, "spreadsheetml") || xlsx.Size < 1000 {
@@ -262,8 +263,44 @@ func TestCampaignPagesInBrowser(t *testing.T) {
 		t.Errorf("the trunk was called %d times, want 3", n)
 	}
 
+	// Pause, resume and cancel: a second campaign whose calls find the line busy (retried later, so it keeps running).
+	trunk.SetMode(phonetest.Reject)
+	var uid int64
+	db.QueryRow(ctx, `SELECT id FROM users WHERE username = 'campaign1'`).Scan(&uid)
+	tok, err := org.CreateToken(ctx, db, org.UserID(uid), "test", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var second struct{ ID int64 }
+	if code := postJSON(t, e.base+"/api/v1/campaigns", tok, map[string]any{"name": "暂停与取消", "purpose": "notice", "caller_id": "073112317",
+		"target_query": map[string]any{"region_prefix": "43", "limit": 2}, "pace": 0.2,
+		"windows": map[string]any{"spans": []any{map[string]any{"start": "00:00", "end": "24:00"}}, "call_on_holidays": true},
+		"script":  map[string]any{"questions": []any{map[string]any{"id": "ack", "prompt": "income_2027.wav", "keys": "1"}}}}, &second); code != 201 {
+		t.Fatalf("second campaign: %d", code)
+	}
+	confirm := chromedp.Tasks{chromedp.WaitVisible(`.el-message-box__btns .el-button--primary`, chromedp.ByQuery),
+		chromedp.Click(`.el-message-box__btns .el-button--primary`, chromedp.ByQuery)}
+	run("pause, resume, cancel", 90*time.Second,
+		chromedp.Navigate(fmt.Sprintf("%s/campaigns/%d", e.base, second.ID)),
+		chromedp.WaitVisible(`#campaign-status[data-status="draft"]`, chromedp.ByQuery),
+		chromedp.Click("#btn-launch", chromedp.ByID), confirm,
+		chromedp.WaitVisible(`#campaign-status[data-status="running"]`, chromedp.ByQuery),
+		chromedp.Click("#btn-pause", chromedp.ByID),
+		chromedp.WaitVisible(`#campaign-status[data-status="paused"]`, chromedp.ByQuery),
+		chromedp.Click("#btn-resume", chromedp.ByID),
+		chromedp.WaitVisible(`#campaign-status[data-status="running"]`, chromedp.ByQuery),
+		chromedp.Click("#btn-cancel", chromedp.ByID), confirm,
+		chromedp.WaitVisible(`#campaign-status[data-status="cancelled"]`, chromedp.ByQuery),
+		chromedp.WaitNotPresent(`#btn-cancel`, chromedp.ByID),
+	)
+	var pending int
+	db.QueryRow(ctx, `SELECT count(*) FROM campaign_targets WHERE campaign_id = $1 AND state IN ('pending', 'queued')`, second.ID).Scan(&pending)
+	if pending != 0 {
+		t.Errorf("%d targets still waiting after 取消任务", pending)
+	}
+
 	// The other two tabs, for the screenshots and for their errors.
-	run("prompts and opt-outs", 20*time.Second,
+	run("prompts and opt-outs", 60*time.Second,
 		chromedp.Navigate(e.base+"/campaigns?tab=prompts"),
 		chromedp.WaitVisible(`#prompt-list audio[data-prompt="income_2027.wav"]`, chromedp.ByQuery),
 		shot("campaign-prompts"),
@@ -274,7 +311,19 @@ func TestCampaignPagesInBrowser(t *testing.T) {
 		chromedp.Click("#optout-add", chromedp.ByID),
 		chromedp.WaitVisible(`//*[@id="optout-history"]//td[contains(., "户主来电要求不再接听自动外呼")]`, chromedp.BySearch),
 		shot("campaign-optouts"),
+		// Taking it off again asks for the reason.
+		chromedp.Click(`#optout-list .optout-remove`, chromedp.ByQuery),
+		chromedp.WaitVisible(`.el-message-box__input input`, chromedp.ByQuery),
+		setInput(`.el-message-box__input input`, "户主同意继续接受回访"),
+		chromedp.Click(`.el-message-box__btns .el-button--primary`, chromedp.ByQuery),
+		chromedp.WaitVisible(`//*[@id="optout-history"]//td[contains(., "户主同意继续接受回访")]`, chromedp.BySearch),
+		chromedp.WaitNotPresent(`#optout-list .optout-remove`, chromedp.ByQuery),
 	)
+	var logged int
+	db.QueryRow(ctx, `SELECT count(*) FROM campaign_optout_log l JOIN users u ON u.id = l.actor_id WHERE u.username = 'campaign1'`).Scan(&logged)
+	if logged != 2 {
+		t.Errorf("%d opt-out changes logged as campaign1's, want 2", logged)
+	}
 	if es := errs.list(); len(es) > 0 {
 		t.Errorf("browser reported errors:\n%s", strings.Join(es, "\n"))
 	}
