@@ -285,14 +285,14 @@ func (s *Service) Retry(ctx context.Context, a org.Actor, id int64) (OutboundRow
 
 // TicketSync is the platform side of a ticket, shown with it by the ticket API.
 type TicketSync struct {
-	Platform         string        `json:"platform"`
-	OrderID          string        `json:"order_id"`
-	OrderState       string        `json:"order_state"` // open, withdrawn
-	PlatformDeadline *time.Time    `json:"platform_deadline,omitempty"`
-	PlatformClock    string        `json:"platform_clock,omitempty"` // green, yellow, red: the platform's own deadline
-	Sync             string        `json:"sync"`                     // synced, pending, failed, none
-	SyncLabel        string        `json:"sync_label"`               // 已同步, 同步中, 同步失败, 无需同步
-	Outbound         []OutboundRow `json:"outbound"`
+	Platform         string           `json:"platform"`
+	OrderID          string           `json:"order_id"`
+	OrderState       string           `json:"order_state"` // open, withdrawn
+	PlatformDeadline *time.Time       `json:"platform_deadline,omitempty"`
+	PlatformClock    string           `json:"platform_clock,omitempty"` // green, yellow, red: the platform's own deadline
+	Sync             string           `json:"sync"`                     // synced, pending, failed, none
+	SyncLabel        string           `json:"sync_label"`               // 已同步, 同步中, 同步失败, 无需同步
+	Outbound         []OutboundRow    `json:"outbound"`
 	Attachments      []AttachmentInfo `json:"attachments"`
 }
 
