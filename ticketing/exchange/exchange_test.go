@@ -28,7 +28,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.MainNoLeaks(m)) }
 var secret = []byte("a-test-secret-of-32-bytes-length")
 
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	db      *pgxpool.Pool
 	rdb     *redis.Client
@@ -41,7 +41,7 @@ type fixture struct {
 	nonces  atomic.Int64
 }
 
-func newFixture(t *testing.T, tune func(*exchange.Config)) *fixture {
+func newFixture(t testing.TB, tune func(*exchange.Config)) *fixture {
 	t.Helper()
 	f := &fixture{t: t, ctx: context.Background(), db: testenv.DB(t)}
 	f.rdb, f.prefix = testenv.Redis(t)

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"hotline/ticketing/org"
 )
 
@@ -44,8 +46,11 @@ func (s *Service) PollOnce(ctx context.Context, name string) (int, error) {
 	err = s.db.QueryRow(ctx, `UPDATE exchange_cursors SET lease_until = $2
 		WHERE platform = $1 AND lease_until < $3 AND (polled_at IS NULL OR polled_at <= $4)
 		RETURNING cursor`, name, now.Add(time.Minute), now, now.Add(-p.Poll)).Scan(&cursor)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil // not due, or another process polls it now
+	}
 	if err != nil {
-		return 0, nil //nolint:nilerr // no row: not due, or another process polls
+		return 0, fmt.Errorf("exchange: poll %s: lease: %w", name, err)
 	}
 	applied, next, perr := s.poll(ctx, p, cursor)
 	if next == "" {
