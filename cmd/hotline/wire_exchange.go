@@ -27,6 +27,9 @@ func wireExchange(ctx context.Context, a *App, tp *ticketingParts) error {
 		return fmt.Errorf("HOTLINE_EXCHANGE_PLATFORMS: %w", err)
 	}
 	tp.svc.OnTransition(ex.Hook())
+	if err := a.reg.Register(ex.Collector()); err != nil {
+		return fmt.Errorf("exchange metrics: %w", err)
+	}
 	a.webDeps.Exchange = ex
 	// Stops with the sweepers: after HTTP, so a pushed order's actions are queued before the last sends; what
 	// is left pending is sent by the next process to run.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"hotline/deploy/testenv"
@@ -452,6 +453,9 @@ func TestDeadLetterAndAdminRetry(t *testing.T) {
 	if ts.Sync != "failed" || ts.SyncLabel != "同步失败" || ts.Outbound[0].State != "dead" || ts.Outbound[0].Attempts != 1 {
 		t.Fatalf("refused for good: %+v", ts)
 	}
+	if got := gauge(t, f.ex, "hotline_exchange_outbound", "dead"); got != 1 {
+		t.Fatalf("hotline_exchange_outbound{state=dead} = %v", got)
+	}
 	dead, err := f.ex.ListOutbound(f.ctx, f.admin, "dead", 0)
 	if err != nil || len(dead) != 1 || dead[0].Action != "return" {
 		t.Fatalf("dead letters: %+v %v", dead, err)
@@ -529,4 +533,31 @@ func TestReconciliation(t *testing.T) {
 	if rs, _ := f.ex.Reconciliations(f.ctx, f.admin, 0); len(rs) != 2 || !rs[0].Manual {
 		t.Fatalf("a manual run: %+v", rs)
 	}
+}
+
+// gauge reads one of the exchange's metrics for platform yiyang (and the state, for the outbound counts).
+func gauge(t *testing.T, ex *exchange.Service, name, state string) float64 {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(ex.Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["platform"] == "yiyang" && (state == "" || labels["state"] == state) {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no metric %s{platform=yiyang,state=%q}", name, state)
+	return 0
 }
