@@ -131,3 +131,14 @@ CREATE TABLE exchange_reconciliations (
     manual      boolean NOT NULL DEFAULT false
 );
 CREATE UNIQUE INDEX exchange_reconciliations_daily_idx ON exchange_reconciliations (platform, day) WHERE NOT manual;
+
+-- The platform's deadline as a clock of its own: one yellow and one red alert per order and deadline, exactly
+-- once whatever the number of processes (the key), each also an event on the ticket.
+CREATE TABLE exchange_deadline_alerts (
+    platform text NOT NULL,
+    order_id text NOT NULL,
+    deadline timestamptz NOT NULL,
+    level    text NOT NULL CHECK (level IN ('yellow', 'red')),
+    at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (platform, order_id, deadline, level)
+);

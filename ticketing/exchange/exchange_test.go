@@ -561,3 +561,49 @@ func gauge(t *testing.T, ex *exchange.Service, name, state string) float64 {
 	t.Fatalf("no metric %s{platform=yiyang,state=%q}", name, state)
 	return 0
 }
+
+// The platform's deadline is a clock of its own: yellow in its last quarter, red once passed, each alerted once
+// on the ticket while we owe the platform a reply.
+func TestPlatformDeadlineAlerts(t *testing.T) {
+	f := newFixture(t, nil)
+	order := func(id string, deadline time.Time) org.TicketID {
+		b, _ := json.Marshal(map[string]any{"type": "order", "order_id": id, "order": map[string]any{"content": "求助",
+			"category_code": "0301", "region_code": "430903", "appeal_type": "求助", "deadline": deadline.Format(time.RFC3339)}})
+		return f.mustPush(b).TicketID
+	}
+	late := order("YY-DL-1", time.Now().Add(-time.Hour))
+	soon := order("YY-DL-2", time.Now().Add(time.Hour))
+	far := order("YY-DL-3", time.Now().Add(240*time.Hour))
+	// YY-DL-2 was received ten hours ago: an hour left of eleven is its last quarter.
+	f.db.Exec(f.ctx, `UPDATE exchange_orders SET received_at = now() - interval '10 hours' WHERE order_id = 'YY-DL-2'`)
+	exchange.RunChores(f.ex, f.ctx)
+	exchange.RunChores(f.ex, f.ctx)
+	alerts := func(id org.TicketID) []string {
+		evs, err := f.tickets.Events(f.ctx, org.System, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range evs {
+			if strings.HasPrefix(e.Action, "platform_deadline_") {
+				out = append(out, e.Action)
+			}
+		}
+		return out
+	}
+	if got := alerts(late); !slices.Equal(got, []string{"platform_deadline_red"}) {
+		t.Errorf("past deadline: %v", got)
+	}
+	if got := alerts(soon); !slices.Equal(got, []string{"platform_deadline_yellow"}) {
+		t.Errorf("last quarter: %v", got)
+	}
+	if got := alerts(far); len(got) != 0 {
+		t.Errorf("far deadline: %v", got)
+	}
+	if c := f.sync(late).PlatformClock; c != "red" {
+		t.Errorf("clock of the late order: %s", c)
+	}
+	if c := f.sync(soon).PlatformClock; c != "yellow" {
+		t.Errorf("clock of the soon order: %s", c)
+	}
+}

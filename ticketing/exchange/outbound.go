@@ -334,15 +334,7 @@ func (s *Service) ForTicket(ctx context.Context, id org.TicketID) (*TicketSync, 
 	}
 	ts.SyncLabel = syncLabels[ts.Sync]
 	if d := ts.PlatformDeadline; d != nil {
-		now := s.now()
-		switch {
-		case !now.Before(*d):
-			ts.PlatformClock = "red"
-		case d.Sub(now) < d.Sub(received)/4:
-			ts.PlatformClock = "yellow"
-		default:
-			ts.PlatformClock = "green"
-		}
+		ts.PlatformClock = platformClock(*d, received, s.now())
 	}
 	return ts, nil
 }

@@ -57,6 +57,9 @@ func (s *Service) chores(ctx context.Context) {
 	if err := s.reconcileDaily(ctx); err != nil && ctx.Err() == nil {
 		s.log.Warn("exchange: daily reconciliation", "err", err)
 	}
+	if err := s.alertDeadlines(ctx); err != nil && ctx.Err() == nil {
+		s.log.Warn("exchange: platform deadlines", "err", err)
+	}
 	if _, err := s.db.Exec(ctx, `DELETE FROM exchange_nonces WHERE expires_at < $1`, s.now()); err != nil && ctx.Err() == nil {
 		s.log.Warn("exchange: expiring nonces", "err", err)
 	}
