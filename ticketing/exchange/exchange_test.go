@@ -607,3 +607,35 @@ func TestPlatformDeadlineAlerts(t *testing.T) {
 		t.Errorf("clock of the soon order: %s", c)
 	}
 }
+
+// 延期申请 and 回访 results reach the platform with what they carry, in the order they happened.
+func TestExtensionAndCallbackSent(t *testing.T) {
+	f := newFixture(t, nil)
+	r := f.mustPush(orderBody("YY-X-1", "0301", "430903", nil))
+	clerk := f.user(org.RoleStaff, "430903")
+	agent := f.user(org.RoleAgent, org.CodeDesk)
+	tk, _ := f.tickets.Get(f.ctx, org.System, r.TicketID)
+	tk, err := f.tickets.Sign(f.ctx, clerk, tk.ID, tk.Version)
+	if err == nil {
+		tk, err = f.tickets.Do(f.ctx, clerk, tk.ID, ticketing.ActRequestExtension, ticketing.ActionInput{Version: tk.Version, Days: 5, Reason: "需县乡两级联合核查"})
+	}
+	if err == nil {
+		tk, err = f.tickets.Reply(f.ctx, clerk, tk.ID, ticketing.ActionInput{Version: tk.Version, Reply: "已核查并帮扶"})
+	}
+	if err == nil {
+		_, err = f.tickets.CallbackResult(f.ctx, agent, tk.ID, "满意", "")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.settle(f.ex)
+	if got := f.p.appliedActions("YY-X-1"); !slices.Equal(got, []string{"sign", "extension", "reply", "callback"}) {
+		t.Fatalf("platform got %v", got)
+	}
+	f.p.mu.Lock()
+	ext, cb := f.p.applied[1], f.p.applied[3]
+	f.p.mu.Unlock()
+	if ext["days"] != float64(5) || ext["reason"] != "需县乡两级联合核查" || cb["result"] != "satisfied" {
+		t.Fatalf("extension %v, callback %v", ext, cb)
+	}
+}
