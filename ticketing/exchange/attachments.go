@@ -56,6 +56,9 @@ func (d DirStore) Put(ctx context.Context, key string, r io.Reader) (int64, erro
 // maxAttachment is the largest attachment fetched.
 const maxAttachment = 20 << 20
 
+// errAttachmentRefused: fetching again cannot help (too large, not on the platform's host, gone).
+var errAttachmentRefused = errors.New("attachment refused")
+
 // addAttachments lists an order's attachments for the fetcher, in the transaction that took the order.
 func (s *Service) addAttachments(ctx context.Context, tx pgx.Tx, platform, orderID string, ticket org.TicketID, as []Attachment) error {
 	for _, a := range as {
@@ -91,14 +94,15 @@ func (s *Service) fetchOne(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("exchange: fetch: pick: %w", err)
 	}
-	key := platform + "/" + unsafeName.ReplaceAllString(orderID, "_") + "/" + strconv.FormatInt(id, 10) + "-" + unsafeName.ReplaceAllString(name, "_")
+	// Every part of the key is prefixed, so no order id or name (".." included) can leave the platform's directory.
+	key := platform + "/order-" + unsafeName.ReplaceAllString(orderID, "_") + "/" + strconv.FormatInt(id, 10) + "-" + unsafeName.ReplaceAllString(name, "_")
 	size, sum, ferr := s.fetch(ctx, platform, rawURL, key)
 	attempts++
 	switch {
 	case ferr == nil:
 		_, err = tx.Exec(ctx, `UPDATE exchange_attachments SET state = 'stored', storage_key = $2, size = $3, sha256 = $4,
 			attempts = $5, last_error = '' WHERE id = $1`, id, key, size, sum, attempts)
-	case attempts >= s.cfg.MaxAttempts:
+	case errors.Is(ferr, errAttachmentRefused) || attempts >= s.cfg.MaxAttempts:
 		_, err = tx.Exec(ctx, `UPDATE exchange_attachments SET state = 'failed', attempts = $2, last_error = $3 WHERE id = $1`,
 			id, attempts, truncate(ferr.Error(), 1000))
 	default:
@@ -121,15 +125,20 @@ func (s *Service) fetch(ctx context.Context, name, rawURL, key string) (int64, s
 	u, err := url.Parse(rawURL)
 	base, berr := url.Parse(p.URL)
 	if err != nil || berr != nil || u.Host != base.Host || u.Scheme != base.Scheme {
-		return 0, "", fmt.Errorf("attachment %q is not on the platform's host %s", rawURL, base.Host)
+		return 0, "", fmt.Errorf("%w: %q is not on the platform's host %s", errAttachmentRefused, rawURL, base.Host)
 	}
 	resp, err := s.do(ctx, p, http.MethodGet, u.RequestURI(), nil, "")
 	if err != nil {
 		return 0, "", err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	switch {
+	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
+		return 0, "", fmt.Errorf("%w: platform answered %d", errAttachmentRefused, resp.StatusCode)
+	case resp.StatusCode != http.StatusOK:
 		return 0, "", fmt.Errorf("platform answered %d", resp.StatusCode)
+	case resp.ContentLength > maxAttachment:
+		return 0, "", fmt.Errorf("%w: %d bytes, more than %d", errAttachmentRefused, resp.ContentLength, maxAttachment)
 	}
 	h := sha256.New()
 	lr := &io.LimitedReader{R: resp.Body, N: maxAttachment + 1}
@@ -138,7 +147,7 @@ func (s *Service) fetch(ctx context.Context, name, rawURL, key string) (int64, s
 		return 0, "", fmt.Errorf("store attachment: %w", err)
 	}
 	if n > maxAttachment {
-		return 0, "", fmt.Errorf("attachment larger than %d bytes", maxAttachment)
+		return 0, "", fmt.Errorf("%w: larger than %d bytes", errAttachmentRefused, maxAttachment)
 	}
 	return n, hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -639,3 +639,22 @@ func TestExtensionAndCallbackSent(t *testing.T) {
 		t.Fatalf("extension %v, callback %v", ext, cb)
 	}
 }
+
+// An attachment elsewhere than on the platform's host, or one the platform no longer has, is given up at once
+// (never fetched from a host an order names); the order itself is taken.
+func TestAttachmentRefused(t *testing.T) {
+	f := newFixture(t, nil)
+	r := f.mustPush(orderBody("YY-A-1", "0301", "430903", map[string]any{"attachments": []map[string]string{
+		{"name": "内网.jpg", "url": "http://169.254.169.254/latest/meta-data"},
+		{"name": "../../etc/passwd", "url": f.p.srv.URL + "/files/gone.jpg"}}}))
+	f.settle(f.ex)
+	as := f.sync(r.TicketID).Attachments
+	if len(as) != 2 || as[0].State != "failed" || as[1].State != "failed" {
+		t.Fatalf("attachments: %+v", as)
+	}
+	var attempts int
+	f.db.QueryRow(f.ctx, `SELECT max(attempts) FROM exchange_attachments`).Scan(&attempts)
+	if attempts != 1 {
+		t.Fatalf("%d attempts, want 1 each", attempts)
+	}
+}
