@@ -658,3 +658,56 @@ func TestAttachmentRefused(t *testing.T) {
 		t.Fatalf("%d attempts, want 1 each", attempts)
 	}
 }
+
+// Two processes' senders at once: each action goes to the platform once (rows are taken with SKIP LOCKED), and
+// each order's actions still in order.
+func TestTwoSendersSendOnce(t *testing.T) {
+	f := newFixture(t, nil)
+	clerk := f.user(org.RoleStaff, "430903")
+	const orders = 15
+	for i := range orders {
+		r := f.mustPush(orderBody(fmt.Sprintf("YY-2-%d", i), "0301", "430903", nil))
+		tk, _ := f.tickets.Get(f.ctx, org.System, r.TicketID)
+		tk, err := f.tickets.Sign(f.ctx, clerk, tk.ID, tk.Version)
+		if err == nil {
+			_, err = f.tickets.Reply(f.ctx, clerk, tk.ID, ticketing.ActionInput{Version: tk.Version, Reply: "已办结"})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	other, err := exchange.New(f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 200 {
+			other.Round(f.ctx)
+		}
+	}()
+	f.settle(f.ex)
+	<-done
+	f.p.mu.Lock()
+	defer f.p.mu.Unlock()
+	if len(f.p.applied) != 2*orders {
+		t.Fatalf("platform applied %d actions, want %d", len(f.p.applied), 2*orders)
+	}
+	for key, n := range f.p.deliveries {
+		if n != 1 {
+			t.Errorf("%s sent %d times", key, n)
+		}
+	}
+	signed := map[any]bool{}
+	for _, a := range f.p.applied {
+		switch a["action"] {
+		case "sign":
+			signed[a["order_id"]] = true
+		case "reply":
+			if !signed[a["order_id"]] {
+				t.Errorf("reply of %v before its sign", a["order_id"])
+			}
+		}
+	}
+}
