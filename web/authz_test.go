@@ -16,6 +16,7 @@ import (
 	"hotline/telephony"
 	"hotline/ticketing"
 	"hotline/ticketing/campaign"
+	"hotline/ticketing/exchange"
 	"hotline/ticketing/monitoring"
 	"hotline/ticketing/monitoring/pii"
 	"hotline/ticketing/org"
@@ -147,6 +148,17 @@ var routeMatrix = map[string]string{
 	"GET /api/v1/tickets/{id}/calls":                "-+++++-++", // who may see the ticket (赫山区's, not 防贫监测处's)
 	"/api/":                                         "+++++++++",
 	"/":                                             "+++++++++",
+	// The push endpoint is a machine's: authenticated by the platform's HMAC signature, never by a session or a
+	// token, so every column (no signature) gets 401. The exchange's administration is the admins'.
+	"POST /api/v1/exchange/{platform}/orders":                             "---------",
+	"GET /api/v1/exchange/platforms/{platform}/mappings":                  "-+-------",
+	"PUT /api/v1/exchange/platforms/{platform}/mappings/{kind}/{code}":    "-+-------",
+	"DELETE /api/v1/exchange/platforms/{platform}/mappings/{kind}/{code}": "-+-------",
+	"GET /api/v1/exchange/platforms/{platform}/unmapped":                  "-+-------",
+	"GET /api/v1/exchange/outbound":                                       "-+-------",
+	"POST /api/v1/exchange/outbound/{id}/retry":                           "-+-------",
+	"GET /api/v1/exchange/reconciliations":                                "-+-------",
+	"POST /api/v1/exchange/platforms/{platform}/reconciliations":          "-+-------",
 }
 
 // cookieOnly are the routes of the browser session itself: a bearer token has no session to show or end.
@@ -180,7 +192,13 @@ func TestRouteRoleMatrix(t *testing.T) {
 	t.Cleanup(func() { stop(); <-hubDone })
 	// The login routes are sent wrong credentials ({}) by every column: a high failure cap keeps the limiter
 	// (tested in session_test.go) from turning the later ones into 429s, so each row is decided by the route alone.
+	ex, err := exchange.New(exchange.Config{DB: db, Redis: rdb, Prefix: prefix, Tickets: tsvc,
+		Platforms: []exchange.Platform{{Name: "test", URL: "http://127.0.0.1:9", Secret: []byte("matrix-secret-of-32-bytes-length")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := newServer(Deps{DB: db, Redis: rdb, RedisPrefix: prefix, Hub: h, Sessions: SessionConfig{Login: LoginLimits{MaxFailures: 10000}},
+		Exchange:   ex,
 		Tickets:    &Tickets{Service: tsvc, Queues: ticketing.NewQueues(db, rdb, prefix), RedisPrefix: prefix},
 		Telephony:  telephony.NewService(telephony.Options{DB: db, RecordingsDir: t.TempDir()}),
 		Monitoring: mon,

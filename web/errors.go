@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"hotline/ticketing"
+	"hotline/ticketing/exchange"
 	"hotline/ticketing/org"
 )
 
@@ -44,7 +45,11 @@ var (
 // status maps an error to its HTTP status and stable code. This is the only place that does so.
 func status(err error) (int, string) {
 	var se *org.StateError
+	var xe *exchange.AuthError
 	switch {
+	case errors.As(err, &xe):
+		// A platform's request that is not the platform's: the code says why (signature, window, nonce).
+		return http.StatusUnauthorized, xe.Code
 	case errors.Is(err, errNoRoute):
 		return http.StatusNotFound, "no_route"
 	case errors.Is(err, errTooLarge):

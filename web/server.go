@@ -17,6 +17,7 @@ import (
 
 	"hotline/migrations"
 	"hotline/telephony"
+	"hotline/ticketing/exchange"
 	"hotline/ticketing/monitoring"
 	"hotline/ticketing/org"
 )
@@ -34,6 +35,7 @@ type Deps struct {
 	Monitoring *monitoring.Service // households, caller lookup (nil: routes not registered)
 	Campaigns  *Campaigns          // outbound campaigns and click-to-call (nil: routes not registered)
 	Notify     NotifyAdmin         // notification rules, templates and delivery log (nil: routes not registered)
+	Exchange   *exchange.Service   // the 12345 platform exchange (nil: routes not registered)
 	// SIPBindings counts an agent's live SIP registrations (the console's state bar); nil: not shown.
 	SIPBindings func(ctx context.Context, sipUser string) (int, error)
 
@@ -125,6 +127,7 @@ func (s *Server) routes() {
 	s.campaignRoutes()
 	s.campaignConsoleRoutes()
 	s.notifyRoutes()
+	s.exchangeRoutes()
 	s.securityRoutes()
 	s.consoleRoutes()
 	s.mux.HandleFunc("/api/", s.api(s.notFound))

@@ -15,6 +15,7 @@ import (
 
 	"hotline/telephony"
 	"hotline/ticketing"
+	"hotline/ticketing/exchange"
 	"hotline/ticketing/org"
 	"hotline/ticketing/region"
 )
@@ -92,6 +93,8 @@ type ticketView struct {
 	RegionName string             `json:"region_name,omitempty"`
 	Allowed    []string           `json:"allowed_actions"`
 	Duplicates []ticketing.Ticket `json:"duplicates,omitempty"`
+	// Exchange is the 12345 platform's side of a ticket it sent (order, its deadline, 已同步 / 同步失败).
+	Exchange *exchange.TicketSync `json:"exchange,omitempty"`
 }
 
 func (s *Server) view(r *http.Request, t ticketing.Ticket) ticketView {
@@ -193,6 +196,9 @@ func (s *Server) getTicket(w http.ResponseWriter, r *http.Request) error {
 	}
 	v := s.view(r, t)
 	if v.MergedFrom, err = s.tickets().MergedFrom(r.Context(), actor(r), t.ID); err != nil {
+		return err
+	}
+	if v.Exchange, err = s.exchangeView(r, t.ID); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, v)

@@ -23,6 +23,10 @@ func wire(ctx context.Context, a *App) error {
 	if a.monitoring, err = wireMonitoring(ctx, a, a.tickets.svc); err != nil {
 		return err
 	}
+	// the 12345 platform exchange: work orders in, our actions back (a hook on the ticket service)
+	if err := wireExchange(ctx, a, a.tickets); err != nil {
+		return err
+	}
 	// telephony: agents, CDRs, recordings, and SIP intake (creates tickets, looks up households)
 	if a.telephony, err = wireTelephony(ctx, a, a.tickets.svc, a.monitoring); err != nil {
 		return err
