@@ -41,7 +41,7 @@ func (s *Service) Authorize(ctx context.Context, a org.Actor, act Action, t Tick
 	if act == ActRead {
 		return nil
 	}
-	return allowed(t, a, act)
+	return allowed(t, a, act, s.facts(ctx, a, t))
 }
 
 // AuthorizeCreate answers whether the actor may open a ticket, and dispatch it at intake.
@@ -76,7 +76,8 @@ func (s *Service) mayRead(ctx context.Context, a org.Actor, t Ticket) bool {
 	case org.RoleAdmin, org.RoleSupervisor:
 		return true
 	case org.RoleStaff, org.RoleHead:
-		return inUnit
+		// A prefecture bureau (市州) also reads its counties' tickets (and urges them: allowed).
+		return inUnit || (a.UnitID != 0 && s.oversees(ctx, a.UnitID, t.LeadUnitID))
 	case org.RoleCampaignManager:
 		return slices.Contains(monitoringCategories, t.Category) && !t.Confidential && t.Kind != KindReport
 	case org.RoleAgent, org.RoleDispatcher:
@@ -111,6 +112,9 @@ func (s *Service) readableSQL(ctx context.Context, a org.Actor, arg func(any) st
 		return ""
 	case org.RoleStaff, org.RoleHead:
 		p := arg(int64(a.UnitID))
+		if s.isPrefecture(ctx, a.UnitID) {
+			return "(lead_unit_id = " + p + " OR " + p + " = ANY(co_unit_ids) OR lead_unit_id IN (SELECT id FROM units WHERE parent_id = " + p + "))"
+		}
 		return "(lead_unit_id = " + p + " OR " + p + " = ANY(co_unit_ids))"
 	case org.RoleCampaignManager:
 		return "(category = ANY(" + arg(monitoringCategories) + ") AND NOT confidential AND kind <> 'report')"
