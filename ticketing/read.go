@@ -111,7 +111,7 @@ func (s *Service) List(ctx context.Context, a org.Actor, f Filter) ([]Ticket, or
 		return "$" + strconv.Itoa(len(args))
 	}
 	if a.Role == org.RoleStaff || a.Role == org.RoleHead {
-		if f.UnitID != 0 && f.UnitID != a.UnitID && !s.oversees(ctx, a.UnitID, f.UnitID) {
+		if f.UnitID != 0 && f.UnitID != a.UnitID && !s.oversees(ctx, s.db, a.UnitID, f.UnitID) {
 			return nil, 0, fmt.Errorf("list tickets of unit %d: %w", f.UnitID, org.ErrForbidden)
 		}
 		if f.UnitID != 0 {

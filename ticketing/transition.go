@@ -108,7 +108,7 @@ func Permitted(st Status, act Action, role org.Role) (stateOK, roleOK bool) {
 // (extension, review, suspension, co-handling) and the statutory clocks considered, so every action listed would
 // succeed now (given valid input).
 func (s *Service) AllowedActions(ctx context.Context, a org.Actor, t Ticket) []string {
-	return allowedList(t, a, s.facts(ctx, a, t))
+	return allowedList(t, a, s.facts(ctx, s.db, a, t))
 }
 
 func allowedList(t Ticket, a org.Actor, f facts) []string {
@@ -144,13 +144,13 @@ func allowed(t Ticket, a org.Actor, act Action, f facts) error {
 	if act == ActUrge && unitUser && !f.oversees {
 		return org.ErrForbidden
 	}
+	if r.coScoped && unitUser && !slices.Contains(t.CoUnitIDs, a.UnitID) {
+		return org.ErrForbidden // a co-unit's action is never the lead unit's, whatever the state
+	}
 	if !stateOK {
 		return org.ErrState
 	}
 	if r.scoped && unitUser && a.UnitID != t.LeadUnitID {
-		return org.ErrForbidden
-	}
-	if r.coScoped && unitUser && !slices.Contains(t.CoUnitIDs, a.UnitID) {
 		return org.ErrForbidden
 	}
 	pastReply := t.ReplyBy != nil && !f.now.Before(*t.ReplyBy)
@@ -364,14 +364,14 @@ func (s *Service) doTx(ctx context.Context, tx pgx.Tx, a org.Actor, id org.Ticke
 	if err != nil {
 		return Ticket{}, err
 	}
-	if !s.mayRead(ctx, a, before) {
+	if !s.mayReadIn(ctx, tx, a, before) {
 		// Checked before the version: a ticket outside the actor's reach tells nothing of its state or version.
 		return Ticket{}, fmt.Errorf("%s ticket %d: %w", act, id, errNotYours)
 	}
 	if in.Version != 0 && in.Version != before.Version {
 		return Ticket{}, fmt.Errorf("%s ticket %d: version %d is stale (now %d): %w", act, id, in.Version, before.Version, org.ErrConflict)
 	}
-	f := s.facts(ctx, a, before)
+	f := s.facts(ctx, tx, a, before)
 	if err := allowed(before, a, act, f); err != nil {
 		if errors.Is(err, org.ErrForbidden) || errors.Is(err, org.ErrState) {
 			return Ticket{}, before.refusal(act, a, f, err)

@@ -33,47 +33,62 @@ type Correction struct {
 }
 
 // facts gathers what allowed needs beyond the ticket and the actor.
-func (s *Service) facts(ctx context.Context, a org.Actor, t Ticket) facts {
+func (s *Service) facts(ctx context.Context, db org.DB, a org.Actor, t Ticket) facts {
 	f := facts{now: s.now(), coBlock: !s.opt.CoOpinionWarn}
 	if (a.Role == org.RoleStaff || a.Role == org.RoleHead) && a.UnitID != 0 && a.UnitID != t.LeadUnitID {
-		f.oversees = s.oversees(ctx, a.UnitID, t.LeadUnitID)
+		f.oversees = s.oversees(ctx, db, a.UnitID, t.LeadUnitID)
 	}
 	return f
 }
 
 // oversees reports whether unit is the prefecture bureau (市州乡村振兴局) above the county bureau lead: it reads
 // and urges (催办) that bureau's tickets, and does nothing else to them.
-func (s *Service) oversees(ctx context.Context, unit, lead org.UnitID) bool {
-	u, err := s.unitByID(ctx, unit)
+func (s *Service) oversees(ctx context.Context, db org.DB, unit, lead org.UnitID) bool {
+	u, err := s.unitByID(ctx, db, unit)
 	if err != nil || u.Kind != org.UnitPrefecture {
 		return false
 	}
-	l, err := s.unitByID(ctx, lead)
+	l, err := s.unitByID(ctx, db, lead)
 	return err == nil && l.ParentID != nil && *l.ParentID == unit
 }
 
 // isPrefecture reports whether the unit is a prefecture bureau.
-func (s *Service) isPrefecture(ctx context.Context, unit org.UnitID) bool {
-	u, err := s.unitByID(ctx, unit)
+func (s *Service) isPrefecture(ctx context.Context, db org.DB, unit org.UnitID) bool {
+	u, err := s.unitByID(ctx, db, unit)
 	return err == nil && u.Kind == org.UnitPrefecture
 }
 
-// unitByID is GetUnit cached: the kind and parent of a unit do not change while the service runs.
-func (s *Service) unitByID(ctx context.Context, id org.UnitID) (org.Unit, error) {
+// unitByID reads the unit tree once through db (about 150 units) and keeps it: the kind and parent of a unit do
+// not change while the service runs. A unit added since is read on its own.
+func (s *Service) unitByID(ctx context.Context, db org.DB, id org.UnitID) (org.Unit, error) {
 	s.cacheMu.Lock()
 	u, ok := s.unitIDs[id]
+	loaded := s.unitIDs != nil
 	s.cacheMu.Unlock()
 	if ok {
 		return u, nil
 	}
-	u, err := org.GetUnit(ctx, s.db, id)
+	if !loaded {
+		us, err := org.ListUnits(ctx, db)
+		if err != nil {
+			return org.Unit{}, err
+		}
+		s.cacheMu.Lock()
+		s.unitIDs = map[org.UnitID]org.Unit{}
+		for _, u := range us {
+			s.unitIDs[u.ID] = u
+		}
+		u, ok = s.unitIDs[id]
+		s.cacheMu.Unlock()
+		if ok {
+			return u, nil
+		}
+	}
+	u, err := org.GetUnit(ctx, db, id)
 	if err != nil {
 		return org.Unit{}, err
 	}
 	s.cacheMu.Lock()
-	if s.unitIDs == nil {
-		s.unitIDs = map[org.UnitID]org.Unit{}
-	}
 	s.unitIDs[id] = u
 	s.cacheMu.Unlock()
 	return u, nil
