@@ -301,7 +301,7 @@ func (s *Service) DuplicatesFor(ctx context.Context, a org.Actor, t Ticket) ([]T
 type Progress struct {
 	Number    string          `json:"number"`
 	Status    Status          `json:"status"`
-	Suspended bool            `json:"suspended"`   // 挂起中
+	Suspended bool            `json:"suspended"`  // 挂起中
 	StateText string          `json:"state_text"` // the state in words for the caller, e.g. 挂起中
 	Kind      Kind            `json:"kind"`
 	Category  string          `json:"category"`

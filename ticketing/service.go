@@ -60,8 +60,8 @@ type Service struct {
 	unitIDs map[org.UnitID]org.Unit
 	// calWarned is the day (China time) the calendar warning was last logged.
 	calWarned string
-	cats    map[string]Category
-	catsAt  time.Time
+	cats      map[string]Category
+	catsAt    time.Time
 
 	numMu   sync.Mutex
 	numDay  string // the day (yyyymmdd, China time) of the cached block

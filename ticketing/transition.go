@@ -65,13 +65,13 @@ type actionRule struct {
 var unitRoles = []org.Role{org.RoleStaff, org.RoleHead, org.RoleAdmin}
 
 var actionRules = map[Action]actionRule{
-	ActDispatch:          {from: []Status{StatusNew, StatusReturned}, roles: []org.Role{org.RoleAgent, org.RoleDispatcher, org.RoleAdmin}},
-	ActSign:              {from: []Status{StatusDispatched}, roles: []org.Role{org.RoleStaff, org.RoleHead, org.RoleAdmin}, scoped: true},
-	ActReply:             {from: []Status{StatusSigned}, roles: []org.Role{org.RoleStaff, org.RoleHead, org.RoleAdmin}, scoped: true},
-	ActReturn:            {from: []Status{StatusDispatched, StatusSigned}, roles: []org.Role{org.RoleStaff, org.RoleHead, org.RoleAdmin}, scoped: true},
-	ActRequestExtension:  {from: []Status{StatusSigned}, roles: []org.Role{org.RoleStaff, org.RoleHead, org.RoleAdmin}, scoped: true},
-	ActApproveExtension:  {from: []Status{StatusSigned}, roles: []org.Role{org.RoleSupervisor, org.RoleAdmin}},
-	ActRefuseExtension:   {from: []Status{StatusSigned}, roles: []org.Role{org.RoleSupervisor, org.RoleAdmin}},
+	ActDispatch:         {from: []Status{StatusNew, StatusReturned}, roles: []org.Role{org.RoleAgent, org.RoleDispatcher, org.RoleAdmin}},
+	ActSign:             {from: []Status{StatusDispatched}, roles: []org.Role{org.RoleStaff, org.RoleHead, org.RoleAdmin}, scoped: true},
+	ActReply:            {from: []Status{StatusSigned}, roles: []org.Role{org.RoleStaff, org.RoleHead, org.RoleAdmin}, scoped: true},
+	ActReturn:           {from: []Status{StatusDispatched, StatusSigned}, roles: []org.Role{org.RoleStaff, org.RoleHead, org.RoleAdmin}, scoped: true},
+	ActRequestExtension: {from: []Status{StatusSigned}, roles: []org.Role{org.RoleStaff, org.RoleHead, org.RoleAdmin}, scoped: true},
+	ActApproveExtension: {from: []Status{StatusSigned}, roles: []org.Role{org.RoleSupervisor, org.RoleAdmin}},
+	ActRefuseExtension:  {from: []Status{StatusSigned}, roles: []org.Role{org.RoleSupervisor, org.RoleAdmin}},
 	// Staff and heads urge only as the prefecture bureau (市州) over the ticket's county bureau (allowed).
 	ActUrge:              {from: openStates, roles: []org.Role{org.RoleDispatcher, org.RoleSupervisor, org.RoleAdmin, org.RoleStaff, org.RoleHead}},
 	ActSupervise:         {from: openStates, roles: []org.Role{org.RoleSupervisor, org.RoleAdmin}},
