@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"hotline/deploy/testenv"
+	"hotline/telephony"
 	"hotline/ticketing"
 	"hotline/ticketing/calendar"
 	"hotline/ticketing/campaign"
@@ -42,6 +43,10 @@ type woFixture struct {
 
 // newWorkorderAPI is the ticket API on a service with a settable clock; setup may register hooks on it.
 func newWorkorderAPI(t *testing.T, start time.Time, opt ticketing.Options, setup func(*ticketing.Service)) *woFixture {
+	return newWorkorderAPIWith(t, start, opt, setup, false)
+}
+
+func newWorkorderAPIWith(t *testing.T, start time.Time, opt ticketing.Options, setup func(*ticketing.Service), tel bool) *woFixture {
 	db := testenv.DB(t)
 	rdb, prefix := testenv.Redis(t)
 	clk := &woClock{t: start}
@@ -50,7 +55,11 @@ func newWorkorderAPI(t *testing.T, start time.Time, opt ticketing.Options, setup
 	if setup != nil {
 		setup(svc)
 	}
-	h := New(Deps{DB: db, Redis: rdb, Now: clk.now, Tickets: &Tickets{Service: svc, Queues: ticketing.NewQueues(db, rdb, prefix), RedisPrefix: prefix, PublicLimit: 100}})
+	deps := Deps{DB: db, Redis: rdb, Now: clk.now, Tickets: &Tickets{Service: svc, Queues: ticketing.NewQueues(db, rdb, prefix), RedisPrefix: prefix, PublicLimit: 100}}
+	if tel {
+		deps.Telephony = telephony.NewService(telephony.Options{DB: db, RecordingsDir: t.TempDir()})
+	}
+	h := New(deps)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	if _, err := db.Exec(context.Background(), `INSERT INTO households (id, number, county_code, township_code, head_name, monitoring_type)
@@ -589,3 +598,39 @@ type errorBody struct {
 }
 
 var _ = json.Marshal
+
+// A ticket created for a call names it; the ticket then lists its calls with direction, times and agent, for
+// those who may read the ticket.
+func TestTicketListsItsCalls(t *testing.T) {
+	f := newWorkorderAPIWith(t, cst("2026-11-30 10:00"), ticketing.Options{}, nil, true)
+	ctx := context.Background()
+	agent := f.user("agent1", org.RoleAgent, org.CodeDesk)
+	staff := f.user("heshan1", org.RoleStaff, "430903")
+	other := f.user("furong1", org.RoleStaff, "430102")
+	var agentID int64
+	if err := f.db.QueryRow(ctx, `SELECT id FROM users WHERE username = 'agent1'`).Scan(&agentID); err != nil {
+		t.Fatal(err)
+	}
+	var callID int64
+	if err := f.db.QueryRow(ctx, `INSERT INTO calls (sip_call_id, caller, offered_at, answered_at, ended_at, agent_id)
+		VALUES ('wo-1', '13807371234', $1, $2, $3, $4) RETURNING id`, cst("2026-11-30 09:50"), cst("2026-11-30 09:50").Add(8*time.Second),
+		cst("2026-11-30 09:55"), agentID).Scan(&callID); err != nil {
+		t.Fatal(err)
+	}
+	tk := f.create(agent, map[string]any{"call_id": callID, "region_code": "430903", "kind": "help",
+		"category": "monitoring_help", "content": "因病收入下降", "dispatch": true})
+	if tk.Source != ticketing.SourcePhone {
+		t.Fatalf("source %s, want phone", tk.Source)
+	}
+	code, v := f.get(staff, tk.ID)
+	if code != 200 || len(v.Calls) != 1 {
+		t.Fatalf("ticket calls: %d %+v", code, v.Calls)
+	}
+	c := v.Calls[0]
+	if int64(c.ID) != callID || c.Direction != "inbound" || c.AgentName != "agent1" || c.EndedAt == nil || c.AnsweredAt == nil || c.Caller == "13807371234" {
+		t.Fatalf("call as listed: %+v (caller must be masked)", c)
+	}
+	if code, _ := f.get(other, tk.ID); code != 403 {
+		t.Fatalf("another county's staff: %d, want 403", code)
+	}
+}
