@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"hotline/deploy/testenv"
 	"hotline/telephony"
 	"hotline/ticketing"
@@ -478,9 +480,16 @@ func TestCalendarHorizonWarning(t *testing.T) {
 	if code := f.call(admin, "GET", "/api/v1/calendar", nil, nil, &st); code != 200 || st.NextYearMissing || st.LastYear != 2026 {
 		t.Fatalf("30 September: %d %+v", code, st)
 	}
+	gauge := f.svc.CalendarCollector()
+	if v := testutil.ToFloat64(gauge); v != 0 {
+		t.Fatalf("hotline_calendar_next_year_missing on 30 September: %v", v)
+	}
 	f.clock.set(cst("2026-10-01 08:00"))
 	if code := f.call(admin, "GET", "/api/v1/calendar", nil, nil, &st); code != 200 || !st.NextYearMissing || st.Warning == "" {
 		t.Fatalf("1 October: %d %+v", code, st)
+	}
+	if v := testutil.ToFloat64(gauge); v != 1 {
+		t.Fatalf("hotline_calendar_next_year_missing on 1 October: %v", v)
 	}
 	if code := f.call(agent, "GET", "/api/v1/calendar", nil, nil, nil); code != 403 {
 		t.Fatalf("calendar status for an agent: %d, want 403", code)
