@@ -6,7 +6,7 @@ import { h, ref, reactive, onMounted, EP, api, session, model, onLive, toast, er
 
 // What each action asks for: fields shown in its dialog (none: a confirmation).
 const INPUTS = {
-  sign: [], dispatch: [['note', '备注', 'text']], reply: [['reply', '答复内容', 'textarea', true]],
+  sign: [], dispatch: [['co_unit_ids', '协办单位（可多选）', 'units'], ['note', '备注', 'text']], reply: [['reply', '答复内容', 'textarea', true]],
   return: [['reason', '退单原因', 'textarea', true]], request_extension: [['days', '延期工作日', 'days', true], ['reason', '延期原因', 'textarea', true]],
   approve_extension: [['note', '意见', 'text']], refuse_extension: [['reason', '驳回原因', 'textarea', true]],
   urge: [['note', '催办意见', 'textarea']], supervise: [['note', '督办意见', 'textarea']], assign: [['assignee_id', '承办人', 'user', true]],
@@ -118,6 +118,8 @@ export const TicketPage = {
       else if (kind === 'days') input = h(EP.ElInputNumber, model(dlg.input, k, { min: 1, max: 30, id: 'act-' + k }));
       else if (kind === 'user') input = h(EP.ElSelect, model(dlg.input, k, { id: 'act-' + k, filterable: true, placeholder: '选择本单位承办人', style: 'width:100%' }),
         () => people.value.map((u) => h(EP.ElOption, { key: u.id, value: u.id, label: u.name })));
+      else if (kind === 'units') input = h(EP.ElSelect, model(dlg.input, k, { id: 'act-' + k, multiple: true, filterable: true, placeholder: '不选则无协办单位', style: 'width:100%' }),
+        () => (st.unitList || []).map((u) => h(EP.ElOption, { key: u.id, value: u.id, label: u.name })));
       else if (kind === 'number') input = h(EP.ElInput, model(dlg.input, k, { id: 'act-' + k, inputmode: 'numeric' }));
       else if (kind === 'result') input = h(EP.ElRadioGroup, model(dlg.input, k), () => Object.entries(SATISFACTION).map(([v, l]) => h(EP.ElRadio, { value: v }, () => l)));
       else input = h(EP.ElInput, model(dlg.input, k, { id: 'act-' + k, maxlength: 500 }));
