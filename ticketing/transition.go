@@ -164,7 +164,7 @@ func allowed(t Ticket, a org.Actor, act Action, f facts) error {
 			return errClock
 		}
 	case ActApproveExtension:
-		if t.ExtensionStatus != "requested" {
+		if t.ExtensionStatus != "requested" || suspended { // a suspended clock is not moved: approve after resuming
 			return org.ErrState
 		}
 		if pastReply || t.ReplyBy == nil {
