@@ -238,6 +238,12 @@ type TicketCall struct {
 	Disposition *Disposition `json:"disposition"`
 	TalkSeconds *float64     `json:"talk_seconds"`
 	Recordings  []Recording  `json:"recordings"`
+	// Direction (inbound, outbound), when it was answered and ended, and the agent who took it.
+	Direction  string     `json:"direction,omitempty"`
+	AnsweredAt *time.Time `json:"answered_at,omitempty"`
+	EndedAt    *time.Time `json:"ended_at,omitempty"`
+	AgentID    org.UserID `json:"agent_id,omitempty"`
+	AgentName  string     `json:"agent_name,omitempty"`
 }
 
 // TicketCalls lists the calls and recordings linked to a ticket, for those who may see the ticket.
@@ -270,6 +276,18 @@ func (s *Service) TicketCalls(ctx context.Context, actor org.Actor, ticket int64
 	if err != nil {
 		return nil, fmt.Errorf("recordings of ticket %d: %w", ticket, err)
 	}
+	type extra struct{ direction, agent string }
+	rows, err = s.db.Query(ctx, `SELECT c.id, c.direction, coalesce(u.display_name, '') FROM calls c
+		LEFT JOIN users u ON u.id = c.agent_id WHERE c.ticket_id = $1`, ticket)
+	if err != nil {
+		return nil, fmt.Errorf("calls of ticket %d: %w", ticket, err)
+	}
+	extras := map[CallID]extra{}
+	var xid CallID
+	var x extra
+	if _, err := pgx.ForEachRow(rows, []any{&xid, &x.direction, &x.agent}, func() error { extras[xid] = x; return nil }); err != nil {
+		return nil, fmt.Errorf("calls of ticket %d: %w", ticket, err)
+	}
 	out := make([]TicketCall, 0, len(cdrs))
 	byCall := map[CallID]int{}
 	for _, c := range cdrs {
@@ -277,8 +295,10 @@ func (s *Service) TicketCalls(ctx context.Context, actor org.Actor, ticket int64
 			c.Caller = phone.Mask(c.Caller)
 		}
 		byCall[c.ID] = len(out)
+		x := extras[c.ID]
 		out = append(out, TicketCall{ID: c.ID, Caller: c.Caller, OfferedAt: c.OfferedAt, Disposition: c.Disposition,
-			TalkSeconds: c.TalkSeconds, Recordings: []Recording{}})
+			TalkSeconds: c.TalkSeconds, Recordings: []Recording{}, Direction: x.direction, AnsweredAt: c.AnsweredAt,
+			EndedAt: c.EndedAt, AgentID: c.AgentID, AgentName: x.agent})
 	}
 	for _, r := range recs {
 		if i, ok := byCall[r.CallID]; ok {

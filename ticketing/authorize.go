@@ -41,7 +41,7 @@ func (s *Service) Authorize(ctx context.Context, a org.Actor, act Action, t Tick
 	if act == ActRead {
 		return nil
 	}
-	return allowed(t, a, act)
+	return allowed(t, a, act, s.facts(ctx, s.db, a, t))
 }
 
 // AuthorizeCreate answers whether the actor may open a ticket, and dispatch it at intake.
@@ -71,12 +71,18 @@ func (s *Service) MayRead(ctx context.Context, a org.Actor, id org.TicketID) err
 // report (举报) is further kept from agents and dispatchers who neither took it nor hold it at the desk, and from
 // everyone outside its units unless they may see confidential reports.
 func (s *Service) mayRead(ctx context.Context, a org.Actor, t Ticket) bool {
+	return s.mayReadIn(ctx, s.db, a, t)
+}
+
+// mayReadIn is mayRead with the unit tree read through db (the caller's transaction, if it holds one).
+func (s *Service) mayReadIn(ctx context.Context, db org.DB, a org.Actor, t Ticket) bool {
 	inUnit := a.UnitID != 0 && (t.LeadUnitID == a.UnitID || slices.Contains(t.CoUnitIDs, a.UnitID))
 	switch a.Role {
 	case org.RoleAdmin, org.RoleSupervisor:
 		return true
 	case org.RoleStaff, org.RoleHead:
-		return inUnit
+		// A prefecture bureau (市州) also reads its counties' tickets (and urges them: allowed).
+		return inUnit || (a.UnitID != 0 && s.oversees(ctx, db, a.UnitID, t.LeadUnitID))
 	case org.RoleCampaignManager:
 		return slices.Contains(monitoringCategories, t.Category) && !t.Confidential && t.Kind != KindReport
 	case org.RoleAgent, org.RoleDispatcher:
@@ -111,6 +117,9 @@ func (s *Service) readableSQL(ctx context.Context, a org.Actor, arg func(any) st
 		return ""
 	case org.RoleStaff, org.RoleHead:
 		p := arg(int64(a.UnitID))
+		if s.isPrefecture(ctx, s.db, a.UnitID) {
+			return "(lead_unit_id = " + p + " OR " + p + " = ANY(co_unit_ids) OR lead_unit_id IN (SELECT id FROM units WHERE parent_id = " + p + "))"
+		}
 		return "(lead_unit_id = " + p + " OR " + p + " = ANY(co_unit_ids))"
 	case org.RoleCampaignManager:
 		return "(category = ANY(" + arg(monitoringCategories) + ") AND NOT confidential AND kind <> 'report')"

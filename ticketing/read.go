@@ -111,11 +111,12 @@ func (s *Service) List(ctx context.Context, a org.Actor, f Filter) ([]Ticket, or
 		return "$" + strconv.Itoa(len(args))
 	}
 	if a.Role == org.RoleStaff || a.Role == org.RoleHead {
-		if f.UnitID != 0 && f.UnitID != a.UnitID {
+		if f.UnitID != 0 && f.UnitID != a.UnitID && !s.oversees(ctx, s.db, a.UnitID, f.UnitID) {
 			return nil, 0, fmt.Errorf("list tickets of unit %d: %w", f.UnitID, org.ErrForbidden)
 		}
 		if f.UnitID != 0 {
-			where = append(where, "lead_unit_id = "+arg(int64(a.UnitID))) // their own unit named: the tickets it leads
+			// Their own unit (or, for a prefecture bureau, one of its counties) named: the tickets it leads.
+			where = append(where, "lead_unit_id = "+arg(int64(f.UnitID)))
 		}
 	} else if f.UnitID != 0 {
 		where = append(where, "lead_unit_id = "+arg(int64(f.UnitID)))
@@ -295,10 +296,13 @@ func (s *Service) DuplicatesFor(ctx context.Context, a org.Actor, t Ticket) ([]T
 	return out, nil
 }
 
-// Progress is what the public progress query shows: no personal data, only the state and the replies.
+// Progress is what the public progress query shows: no personal data, only the state and the replies (the
+// interim ones, 阶段性答复, marked interim).
 type Progress struct {
 	Number    string          `json:"number"`
 	Status    Status          `json:"status"`
+	Suspended bool            `json:"suspended"`  // 挂起中
+	StateText string          `json:"state_text"` // the state in words for the caller, e.g. 挂起中
 	Kind      Kind            `json:"kind"`
 	Category  string          `json:"category"`
 	CreatedAt time.Time       `json:"created_at"`
@@ -308,8 +312,25 @@ type Progress struct {
 
 // ProgressReply is one reply to the caller.
 type ProgressReply struct {
-	At   time.Time `json:"at"`
-	Text string    `json:"text"`
+	At      time.Time `json:"at"`
+	Text    string    `json:"text"`
+	Interim bool      `json:"interim,omitempty"` // 阶段性答复: the matter is still being handled
+}
+
+// progressText is the state of a ticket in the caller's words.
+func progressText(t Ticket) string {
+	if t.SuspendStatus == "suspended" {
+		return "挂起中"
+	}
+	switch t.Status {
+	case StatusNew, StatusReturned:
+		return "已受理"
+	case StatusDispatched, StatusSigned:
+		return "办理中"
+	case StatusReplied, StatusCallback:
+		return "已答复"
+	}
+	return "已办结"
 }
 
 // PublicProgress answers the caller's query by ticket number and query code. A wrong code and an unknown number
@@ -327,15 +348,15 @@ func (s *Service) PublicProgress(ctx context.Context, number, code string) (Prog
 		return Progress{}, fmt.Errorf("progress query: %w", err)
 	}
 	p := Progress{Number: t.Number, Status: t.Status, Kind: t.Kind, Category: t.Category, CreatedAt: t.CreatedAt,
-		ClosedAt: t.ClosedAt, Replies: []ProgressReply{}}
+		ClosedAt: t.ClosedAt, Replies: []ProgressReply{}, Suspended: t.SuspendStatus == "suspended", StateText: progressText(t)}
 	evs, err := listEvents(ctx, s.db, t.ID)
 	if err != nil {
 		return Progress{}, err
 	}
 	for _, e := range evs {
-		if e.Action == string(ActReply) || e.Action == string(ActCloseFirstContact) {
+		if e.Action == string(ActReply) || e.Action == string(ActCloseFirstContact) || e.Action == string(ActInterimReply) {
 			if text, ok := e.Data["reply"].(string); ok {
-				p.Replies = append(p.Replies, ProgressReply{At: e.At, Text: text})
+				p.Replies = append(p.Replies, ProgressReply{At: e.At, Text: text, Interim: e.Action == string(ActInterimReply)})
 			}
 		}
 	}

@@ -32,6 +32,9 @@ type Options struct {
 	Kick func()
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// CoOpinionWarn lets the lead unit reply while a co-unit's opinion (协办意见) is outstanding, recording the
+	// missing opinions on the reply; default (false): the reply is refused until every opinion is in.
+	CoOpinionWarn bool
 }
 
 // TransitionHook runs inside the transaction of every ticket action (create included), after the change and
@@ -54,8 +57,11 @@ type Service struct {
 	cacheMu sync.Mutex
 	rules   *ruleCache
 	units   map[string]org.Unit
-	cats    map[string]Category
-	catsAt  time.Time
+	unitIDs map[org.UnitID]org.Unit
+	// calWarned is the day (China time) the calendar warning was last logged.
+	calWarned string
+	cats      map[string]Category
+	catsAt    time.Time
 
 	numMu   sync.Mutex
 	numDay  string // the day (yyyymmdd, China time) of the cached block
@@ -178,6 +184,9 @@ func (s *Service) create(ctx context.Context, tx org.DB, hookTx pgx.Tx, a org.Ac
 			return Ticket{}, err
 		}
 		dispatchData = s.applyDispatch(&t, rt.UnitID, []org.UnitID{}, rt, cat, now)
+		if t.BeyondCalendar = s.beyondCalendar(t); t.BeyondCalendar {
+			dispatchData["beyond_calendar"] = true
+		}
 	}
 	t.Version = 1
 	pes := []pendingEvent{{action: "create", from: StatusNew, to: StatusNew, data: createData, topic: "ticket.created",
@@ -233,15 +242,15 @@ func (s *Service) insert(t Ticket, idemKey string) change {
 	return change{row: `INSERT INTO tickets (number, query_code, source, caller_name, caller_phone, region_code,
 				household_id, kind, category, urgency, content, confidential, status, lead_unit_id, co_unit_ids,
 				route_unit_id, route_rule_id, route_rule_version, sign_by, reply_by, due_kind, due_at, yellow_at,
-				dispatched_at, idempotency_key, created_by, created_at, updated_at)
+				dispatched_at, idempotency_key, created_by, created_at, updated_at, beyond_calendar)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-				$23, $24, $25, $26, $27, $27)
+				$23, $24, $25, $26, $27, $27, $29)
 			ON CONFLICT (coalesce(created_by, 0), idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 			RETURNING *`,
 		args: []any{t.Number, t.QueryCode, string(t.Source), t.CallerName, t.CallerPhone, t.RegionCode, t.HouseholdID,
 			string(t.Kind), t.Category, string(t.Urgency), t.Content, t.Confidential, string(t.Status), int64(t.LeadUnitID),
 			t.CoUnitIDs, t.RouteUnitID, t.RouteRuleID, t.RouteRuleVersion, t.SignBy, t.ReplyBy, t.DueKind, t.DueAt,
-			t.YellowAt, t.DispatchedAt, idem, createdBy, t.CreatedAt, t.CreatedAt.AddDate(0, 0, -s.opt.DuplicateDays)},
+			t.YellowAt, t.DispatchedAt, idem, createdBy, t.CreatedAt, t.CreatedAt.AddDate(0, 0, -s.opt.DuplicateDays), t.BeyondCalendar},
 		dups: duplicateCandidates("$5", "$7::bigint", "$9", "$28")}
 }
 

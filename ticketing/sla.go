@@ -13,6 +13,8 @@ type SLAConfig struct {
 	UrgentSignHours  int          // urgent tickets: sign-by; default 2
 	UrgentReplyHours int          // urgent tickets: reply-by; default 24
 	YellowShare      float64      // yellow when this share of the allowed time is left; default 0.25
+	CoOpinionDays    int          // a co-unit's opinion (协办意见) is due this many working days after dispatch; default 2
+	UrgentCoHours    int          // the same for urgent tickets, in working hours; default 8
 }
 
 // DefaultReplyDays are the reply limits by kind.
@@ -40,6 +42,12 @@ func (c SLAConfig) withDefaults() SLAConfig {
 	}
 	if c.UrgentReplyHours <= 0 {
 		c.UrgentReplyHours = 24
+	}
+	if c.CoOpinionDays <= 0 {
+		c.CoOpinionDays = 2
+	}
+	if c.UrgentCoHours <= 0 {
+		c.UrgentCoHours = 8
 	}
 	if c.YellowShare <= 0 || c.YellowShare >= 1 {
 		c.YellowShare = 0.25

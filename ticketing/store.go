@@ -20,7 +20,9 @@ const ticketColumns = `id, number, query_code, source, caller_name, caller_phone
 	category, urgency, content, confidential, status, lead_unit_id, co_unit_ids, assignee_id, route_unit_id,
 	route_rule_id, route_rule_version, sign_by, reply_by, callback_by, due_kind, due_at, yellow_at,
 	extension_status, extension_days, urge_count, supervised, reply_text, outcome, satisfaction, reopen_count,
-	merged_into, coalesce(created_by, 0), created_at, updated_at, dispatched_at, closed_at, version`
+	merged_into, coalesce(created_by, 0), created_at, updated_at, dispatched_at, closed_at, version,
+	review_status, pending_reply, pending_outcome, suspend_status, suspended_at, suspend_left_ms, co_unsigned, co_pending,
+	beyond_calendar`
 
 func ticketFields(t *Ticket) []any {
 	return []any{&t.ID, &t.Number, &t.QueryCode, &t.Source, &t.CallerName, &t.CallerPhone, &t.RegionCode,
@@ -28,7 +30,9 @@ func ticketFields(t *Ticket) []any {
 		&t.CoUnitIDs, &t.AssigneeID, &t.RouteUnitID, &t.RouteRuleID, &t.RouteRuleVersion, &t.SignBy, &t.ReplyBy,
 		&t.CallbackBy, &t.DueKind, &t.DueAt, &t.YellowAt, &t.ExtensionStatus, &t.ExtensionDays, &t.UrgeCount,
 		&t.Supervised, &t.ReplyText, &t.Outcome, &t.Satisfaction, &t.ReopenCount, &t.MergedInto, &t.CreatedBy,
-		&t.CreatedAt, &t.UpdatedAt, &t.DispatchedAt, &t.ClosedAt, &t.Version}
+		&t.CreatedAt, &t.UpdatedAt, &t.DispatchedAt, &t.ClosedAt, &t.Version,
+		&t.ReviewStatus, &t.PendingReply, &t.PendingOutcome, &t.SuspendStatus, &t.SuspendedAt, &t.SuspendLeftMS,
+		&t.CoUnsigned, &t.CoPending, &t.BeyondCalendar}
 }
 
 func scanTicket(row pgx.CollectableRow) (Ticket, error) {

@@ -78,6 +78,7 @@ func (s *Service) RunSweeper(ctx context.Context, interval time.Duration) error 
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
+		s.warnCalendar()
 		if alerts, err := s.Sweep(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil

@@ -127,6 +127,23 @@ type Ticket struct {
 	DispatchedAt     *time.Time    `json:"dispatched_at,omitempty"`
 	ClosedAt         *time.Time    `json:"closed_at,omitempty"`
 	Version          int           `json:"version"`
+	// ReviewStatus is the reply approval (审核) sub-state: none, pending (待审核: PendingReply waits for the head)
+	// or returned (退回修改: the head sent it back).
+	ReviewStatus   string `json:"review_status"`
+	PendingReply   string `json:"pending_reply,omitempty"`
+	PendingOutcome string `json:"pending_outcome,omitempty"`
+	// SuspendStatus is the suspension (挂起) sub-state: none, requested or suspended; while suspended the reply
+	// clock is stopped with SuspendLeftMS milliseconds of working time left on it.
+	SuspendStatus string     `json:"suspend_status"`
+	SuspendedAt   *time.Time `json:"suspended_at,omitempty"`
+	SuspendLeftMS *int64     `json:"suspend_left_ms,omitempty"`
+	// CoUnsigned and CoPending are the co-units (协办) that have not signed their part and those whose opinion is
+	// outstanding.
+	CoUnsigned []org.UnitID `json:"co_unsigned"`
+	CoPending  []org.UnitID `json:"co_pending"`
+	// BeyondCalendar: a deadline of the ticket lies past the last year of the holiday calendar, so it was counted
+	// on weekends alone and may move when the State Council publishes that year.
+	BeyondCalendar bool `json:"beyond_calendar"`
 
 	// Replayed is set by Create when the Idempotency-Key matched an earlier ticket, which is returned instead.
 	Replayed bool `json:"-"`

@@ -32,32 +32,48 @@ const (
 	ActReopen            Action = "reopen"              // 重办
 	ActMerge             Action = "merge"               // 合并 a duplicate into an open ticket
 	ActCloseFirstContact Action = "close_first_contact" // 咨询 answered at first contact
+	ActCorrect           Action = "correct"             // 工单修改: kind, category, region, household, caller name, content
+	ActCoSign            Action = "co_sign"             // 协办签收: a co-unit signs its part
+	ActCoOpinion         Action = "co_opinion"          // 协办意见: a co-unit's opinion for the lead unit
+	ActApproveReply      Action = "approve_reply"       // 审核通过: the head lets a clerk's reply go out
+	ActReturnReply       Action = "return_reply"        // 审核退回: the head sends a clerk's reply back with a comment
+	ActNote              Action = "note"                // 办理过程: an internal note on the handling
+	ActInterimReply      Action = "interim_reply"       // 阶段性答复: an interim reply the caller sees
+	ActRequestSuspend    Action = "request_suspend"     // 挂起申请
+	ActApproveSuspend    Action = "approve_suspend"     // 挂起批准: the reply clock stops
+	ActRefuseSuspend     Action = "refuse_suspend"      // 挂起驳回
+	ActResume            Action = "resume"              // 解除挂起: the reply clock runs on with the time that was left
 )
 
 // Actions lists every action in the order they are shown.
 var Actions = []Action{ActDispatch, ActSign, ActReply, ActReturn, ActRequestExtension, ActApproveExtension,
 	ActRefuseExtension, ActUrge, ActSupervise, ActAssign, ActStartCallback, ActCallbackResult, ActReopen, ActMerge,
-	ActCloseFirstContact}
+	ActCloseFirstContact, ActCorrect, ActCoSign, ActCoOpinion, ActApproveReply, ActReturnReply, ActNote, ActInterimReply,
+	ActRequestSuspend, ActApproveSuspend, ActRefuseSuspend, ActResume}
 
 var openStates = []Status{StatusNew, StatusDispatched, StatusSigned, StatusReplied, StatusCallback, StatusReturned}
 
 // actionRule says from which states and by which roles an action may be taken. Scoped actions are, for division
-// staff and heads, limited to tickets their own unit leads.
+// staff and heads, limited to tickets their own unit leads; co-scoped ones to tickets their unit co-handles.
 type actionRule struct {
-	from   []Status
-	roles  []org.Role
-	scoped bool
+	from     []Status
+	roles    []org.Role
+	scoped   bool
+	coScoped bool
 }
 
+var unitRoles = []org.Role{org.RoleStaff, org.RoleHead, org.RoleAdmin}
+
 var actionRules = map[Action]actionRule{
-	ActDispatch:          {from: []Status{StatusNew, StatusReturned}, roles: []org.Role{org.RoleAgent, org.RoleDispatcher, org.RoleAdmin}},
-	ActSign:              {from: []Status{StatusDispatched}, roles: []org.Role{org.RoleStaff, org.RoleHead, org.RoleAdmin}, scoped: true},
-	ActReply:             {from: []Status{StatusSigned}, roles: []org.Role{org.RoleStaff, org.RoleHead, org.RoleAdmin}, scoped: true},
-	ActReturn:            {from: []Status{StatusDispatched, StatusSigned}, roles: []org.Role{org.RoleStaff, org.RoleHead, org.RoleAdmin}, scoped: true},
-	ActRequestExtension:  {from: []Status{StatusSigned}, roles: []org.Role{org.RoleStaff, org.RoleHead, org.RoleAdmin}, scoped: true},
-	ActApproveExtension:  {from: []Status{StatusSigned}, roles: []org.Role{org.RoleSupervisor, org.RoleAdmin}},
-	ActRefuseExtension:   {from: []Status{StatusSigned}, roles: []org.Role{org.RoleSupervisor, org.RoleAdmin}},
-	ActUrge:              {from: openStates, roles: []org.Role{org.RoleDispatcher, org.RoleSupervisor, org.RoleAdmin}},
+	ActDispatch:         {from: []Status{StatusNew, StatusReturned}, roles: []org.Role{org.RoleAgent, org.RoleDispatcher, org.RoleAdmin}},
+	ActSign:             {from: []Status{StatusDispatched}, roles: []org.Role{org.RoleStaff, org.RoleHead, org.RoleAdmin}, scoped: true},
+	ActReply:            {from: []Status{StatusSigned}, roles: []org.Role{org.RoleStaff, org.RoleHead, org.RoleAdmin}, scoped: true},
+	ActReturn:           {from: []Status{StatusDispatched, StatusSigned}, roles: []org.Role{org.RoleStaff, org.RoleHead, org.RoleAdmin}, scoped: true},
+	ActRequestExtension: {from: []Status{StatusSigned}, roles: []org.Role{org.RoleStaff, org.RoleHead, org.RoleAdmin}, scoped: true},
+	ActApproveExtension: {from: []Status{StatusSigned}, roles: []org.Role{org.RoleSupervisor, org.RoleAdmin}},
+	ActRefuseExtension:  {from: []Status{StatusSigned}, roles: []org.Role{org.RoleSupervisor, org.RoleAdmin}},
+	// Staff and heads urge only as the prefecture bureau (市州) over the ticket's county bureau (allowed).
+	ActUrge:              {from: openStates, roles: []org.Role{org.RoleDispatcher, org.RoleSupervisor, org.RoleAdmin, org.RoleStaff, org.RoleHead}},
 	ActSupervise:         {from: openStates, roles: []org.Role{org.RoleSupervisor, org.RoleAdmin}},
 	ActAssign:            {from: []Status{StatusDispatched, StatusSigned}, roles: []org.Role{org.RoleHead, org.RoleAdmin}, scoped: true},
 	ActStartCallback:     {from: []Status{StatusReplied}, roles: []org.Role{org.RoleAgent, org.RoleAdmin}},
@@ -65,6 +81,17 @@ var actionRules = map[Action]actionRule{
 	ActReopen:            {from: []Status{StatusCallback}, roles: []org.Role{org.RoleAgent, org.RoleSupervisor, org.RoleAdmin}},
 	ActMerge:             {from: []Status{StatusNew, StatusDispatched, StatusReturned}, roles: []org.Role{org.RoleAgent, org.RoleDispatcher, org.RoleAdmin}},
 	ActCloseFirstContact: {from: []Status{StatusNew}, roles: []org.Role{org.RoleAgent, org.RoleAdmin}},
+	ActCorrect:           {from: []Status{StatusNew, StatusReturned, StatusDispatched, StatusSigned}, roles: []org.Role{org.RoleAgent, org.RoleDispatcher, org.RoleAdmin}},
+	ActCoSign:            {from: []Status{StatusDispatched, StatusSigned}, roles: unitRoles, coScoped: true},
+	ActCoOpinion:         {from: []Status{StatusDispatched, StatusSigned}, roles: unitRoles, coScoped: true},
+	ActApproveReply:      {from: []Status{StatusSigned}, roles: []org.Role{org.RoleHead, org.RoleAdmin}, scoped: true},
+	ActReturnReply:       {from: []Status{StatusSigned}, roles: []org.Role{org.RoleHead, org.RoleAdmin}, scoped: true},
+	ActNote:              {from: []Status{StatusDispatched, StatusSigned}, roles: unitRoles, scoped: true},
+	ActInterimReply:      {from: []Status{StatusSigned}, roles: unitRoles, scoped: true},
+	ActRequestSuspend:    {from: []Status{StatusSigned}, roles: unitRoles, scoped: true},
+	ActApproveSuspend:    {from: []Status{StatusSigned}, roles: []org.Role{org.RoleSupervisor, org.RoleAdmin}},
+	ActRefuseSuspend:     {from: []Status{StatusSigned}, roles: []org.Role{org.RoleSupervisor, org.RoleAdmin}},
+	ActResume:            {from: []Status{StatusSigned}, roles: []org.Role{org.RoleStaff, org.RoleHead, org.RoleSupervisor, org.RoleAdmin}, scoped: true},
 }
 
 // Permitted reports whether the state machine lets role take action from status: stateOK (the action exists from
@@ -77,19 +104,34 @@ func Permitted(st Status, act Action, role org.Role) (stateOK, roleOK bool) {
 	return slices.Contains(r.from, st), slices.Contains(r.roles, role)
 }
 
-// AllowedActions lists what the actor may do to the ticket now (state, role, unit scope and the extension
-// sub-state considered).
-func AllowedActions(t Ticket, a org.Actor) []string {
+// AllowedActions lists what the actor may do to the ticket now: state, role, unit scope, the sub-states
+// (extension, review, suspension, co-handling) and the statutory clocks considered, so every action listed would
+// succeed now (given valid input).
+func (s *Service) AllowedActions(ctx context.Context, a org.Actor, t Ticket) []string {
+	return allowedList(t, a, s.facts(ctx, s.db, a, t))
+}
+
+func allowedList(t Ticket, a org.Actor, f facts) []string {
 	out := []string{}
 	for _, act := range Actions {
-		if allowed(t, a, act) == nil {
+		if allowed(t, a, act, f) == nil {
 			out = append(out, string(act))
 		}
 	}
 	return out
 }
 
-func allowed(t Ticket, a org.Actor, act Action) error {
+// facts are what allowed needs beyond the ticket and the actor; Service.facts gathers them.
+type facts struct {
+	now      time.Time
+	oversees bool // the actor's unit is the prefecture bureau (市州) over the ticket's lead unit
+	coBlock  bool // an outstanding co-unit opinion blocks the lead's reply (else it only warns)
+}
+
+// errClock is ErrState for an action the statutory clock no longer allows.
+var errClock = fmt.Errorf("%w: the reply deadline has passed", org.ErrState)
+
+func allowed(t Ticket, a org.Actor, act Action, f facts) error {
 	r, ok := actionRules[act]
 	if !ok {
 		return org.Invalid("action", "unknown action")
@@ -98,23 +140,87 @@ func allowed(t Ticket, a org.Actor, act Action) error {
 	if !roleOK {
 		return org.ErrForbidden
 	}
+	unitUser := a.Role == org.RoleStaff || a.Role == org.RoleHead
+	if act == ActUrge && unitUser && !f.oversees {
+		return org.ErrForbidden
+	}
+	if r.coScoped && unitUser && !slices.Contains(t.CoUnitIDs, a.UnitID) {
+		return org.ErrForbidden // a co-unit's action is never the lead unit's, whatever the state
+	}
 	if !stateOK {
 		return org.ErrState
 	}
-	if r.scoped && (a.Role == org.RoleStaff || a.Role == org.RoleHead) && a.UnitID != t.LeadUnitID {
+	if r.scoped && unitUser && a.UnitID != t.LeadUnitID {
 		return org.ErrForbidden
 	}
+	pastReply := t.ReplyBy != nil && !f.now.Before(*t.ReplyBy)
+	suspended := t.SuspendStatus == "suspended"
 	switch act {
 	case ActRequestExtension:
-		if t.ExtensionStatus == "requested" {
+		if t.ExtensionStatus == "requested" || suspended {
 			return org.ErrState
 		}
-	case ActApproveExtension, ActRefuseExtension:
+		if pastReply {
+			return errClock
+		}
+	case ActApproveExtension:
+		if t.ExtensionStatus != "requested" || suspended { // a suspended clock is not moved: approve after resuming
+			return org.ErrState
+		}
+		if pastReply || t.ReplyBy == nil {
+			return errClock
+		}
+	case ActRefuseExtension:
 		if t.ExtensionStatus != "requested" {
 			return org.ErrState
 		}
 	case ActCloseFirstContact:
 		if t.Kind != KindConsultation {
+			return org.ErrState
+		}
+	case ActReply:
+		if suspended || t.ReviewStatus == "pending" {
+			return org.ErrState
+		}
+		if f.coBlock && len(t.CoPending) > 0 {
+			return fmt.Errorf("%w: a co-unit's opinion (协办意见) is outstanding", org.ErrState)
+		}
+	case ActReturn:
+		if suspended || t.ReviewStatus == "pending" {
+			return org.ErrState
+		}
+	case ActApproveReply, ActReturnReply:
+		if t.ReviewStatus != "pending" {
+			return org.ErrState
+		}
+	case ActCoSign:
+		if len(t.CoUnsigned) == 0 || (unitUser && !slices.Contains(t.CoUnsigned, a.UnitID)) {
+			return org.ErrState
+		}
+	case ActCoOpinion:
+		if len(t.CoPending) == 0 || (unitUser && !slices.Contains(t.CoPending, a.UnitID)) {
+			return org.ErrState
+		}
+	case ActRequestSuspend:
+		if t.SuspendStatus != "none" || t.ReviewStatus == "pending" {
+			return org.ErrState
+		}
+		if pastReply || t.ReplyBy == nil {
+			return errClock
+		}
+	case ActApproveSuspend:
+		if t.SuspendStatus != "requested" {
+			return org.ErrState
+		}
+		if pastReply || t.ReplyBy == nil {
+			return errClock
+		}
+	case ActRefuseSuspend:
+		if t.SuspendStatus != "requested" {
+			return org.ErrState
+		}
+	case ActResume:
+		if !suspended {
 			return org.ErrState
 		}
 	}
@@ -136,6 +242,8 @@ type ActionInput struct {
 	Result     string       // callback_result: satisfied, basically_satisfied, unsatisfied (满意, 基本满意, 不满意)
 	TargetID   org.TicketID // merge: the open ticket the duplicate goes into
 	AssigneeID org.UserID   // assign
+	Changes    *Correction  // correct (UnitID and Reason: override the routing directory)
+	Opinion    string       // co_opinion (UnitID: the co-unit an admin acts for; co_sign too)
 }
 
 // Do takes an action on a ticket in a transaction of its own.
@@ -228,6 +336,9 @@ type doing struct {
 	v      org.ValidationError
 	data   map[string]any // the event's data
 	merged *Ticket        // merge: the target, which gets an event of its own
+	facts  facts
+	event  string               // the event's action when it is not the action's name (a reply sent for approval)
+	after  []func(Ticket) error // statements of the action's own tables, run in its transaction after the row
 }
 
 // actionFuncs applies each action to the ticket; doTx does what every action shares (lock, version, permission,
@@ -238,6 +349,10 @@ var actionFuncs = map[Action]func(*Service, *doing) error{
 	ActRefuseExtension: (*Service).refuseExtension, ActUrge: (*Service).urge, ActSupervise: (*Service).urge,
 	ActAssign: (*Service).assign, ActStartCallback: (*Service).startCallback, ActCallbackResult: (*Service).callbackResult,
 	ActReopen: (*Service).reopen, ActMerge: (*Service).merge, ActCloseFirstContact: (*Service).closeFirstContact,
+	ActCorrect: (*Service).correct, ActCoSign: (*Service).coSign, ActCoOpinion: (*Service).coOpinion,
+	ActApproveReply: (*Service).approveReply, ActReturnReply: (*Service).returnReply, ActNote: (*Service).note,
+	ActInterimReply: (*Service).interimReply, ActRequestSuspend: (*Service).requestSuspend,
+	ActApproveSuspend: (*Service).approveSuspend, ActRefuseSuspend: (*Service).refuseSuspend, ActResume: (*Service).resume,
 }
 
 func (s *Service) doTx(ctx context.Context, tx pgx.Tx, a org.Actor, id org.TicketID, act Action, in ActionInput) (Ticket, error) {
@@ -249,16 +364,17 @@ func (s *Service) doTx(ctx context.Context, tx pgx.Tx, a org.Actor, id org.Ticke
 	if err != nil {
 		return Ticket{}, err
 	}
-	if !s.mayRead(ctx, a, before) {
+	if !s.mayReadIn(ctx, tx, a, before) {
 		// Checked before the version: a ticket outside the actor's reach tells nothing of its state or version.
 		return Ticket{}, fmt.Errorf("%s ticket %d: %w", act, id, errNotYours)
 	}
 	if in.Version != 0 && in.Version != before.Version {
 		return Ticket{}, fmt.Errorf("%s ticket %d: version %d is stale (now %d): %w", act, id, in.Version, before.Version, org.ErrConflict)
 	}
-	if err := allowed(before, a, act); err != nil {
+	f := s.facts(ctx, tx, a, before)
+	if err := allowed(before, a, act, f); err != nil {
 		if errors.Is(err, org.ErrForbidden) || errors.Is(err, org.ErrState) {
-			return Ticket{}, before.refusal(act, a, err)
+			return Ticket{}, before.refusal(act, a, f, err)
 		}
 		return Ticket{}, err
 	}
@@ -266,7 +382,7 @@ func (s *Service) doTx(ctx context.Context, tx pgx.Tx, a org.Actor, id org.Ticke
 	if err != nil {
 		return Ticket{}, fmt.Errorf("%s ticket %d: dispatch desk: %w", act, id, err)
 	}
-	d := &doing{ctx: ctx, tx: tx, a: a, act: act, in: in, t: before, desk: desk.ID, now: s.now(), data: map[string]any{}}
+	d := &doing{ctx: ctx, tx: tx, a: a, act: act, in: in, t: before, desk: desk.ID, now: f.now, data: map[string]any{}, facts: f}
 	textLimit(&d.v, "note", in.Note, false, 2000)
 	if err := apply(s, d); err != nil {
 		return Ticket{}, err
@@ -276,6 +392,15 @@ func (s *Service) doTx(ctx context.Context, tx pgx.Tx, a org.Actor, id org.Ticke
 	}
 	t := d.t
 	t.UpdatedAt, t.Version = d.now, before.Version+1
+	if t.BeyondCalendar = s.beyondCalendar(t); t.BeyondCalendar && !before.BeyondCalendar {
+		d.data["beyond_calendar"] = true
+		s.log.Warn("a ticket deadline lies past the holiday calendar: counted on weekends alone", "ticket_id", t.ID,
+			"calendar_until", s.calendarLastYear())
+	}
+	evAction := string(act)
+	if d.event != "" {
+		evAction = d.event
+	}
 	var q *queueOps
 	if from, to := queuedAt(before, desk.ID), queuedAt(t, desk.ID); from != to || (to != 0 && act == ActDispatch) {
 		q = &queueOps{}
@@ -286,8 +411,8 @@ func (s *Service) doTx(ctx context.Context, tx pgx.Tx, a org.Actor, id org.Ticke
 			q.Add = &queueAdd{Unit: to, Urgent: t.Urgency == UrgencyUrgent, Seq: t.Version}
 		}
 	}
-	t, evs, err := s.write(ctx, tx, a, t, update(t, before.Version), pendingEvent{action: string(act), from: before.Status,
-		to: t.Status, note: strings.TrimSpace(in.Note), data: d.data, topic: "ticket." + string(act), q: q})
+	t, evs, err := s.write(ctx, tx, a, t, update(t, before.Version), pendingEvent{action: evAction, from: before.Status,
+		to: t.Status, note: strings.TrimSpace(in.Note), data: d.data, topic: "ticket." + evAction, q: q})
 	if errors.Is(err, errNoRow) {
 		err = org.ErrConflict
 	}
@@ -302,6 +427,11 @@ func (s *Service) doTx(ctx context.Context, tx pgx.Tx, a org.Actor, id org.Ticke
 			return Ticket{}, err
 		}
 	}
+	for _, after := range d.after {
+		if err := after(t); err != nil {
+			return Ticket{}, fmt.Errorf("%s ticket %d: %w", act, id, err)
+		}
+	}
 	if err := s.runHooks(ctx, tx, t, evs[0]); err != nil {
 		return Ticket{}, err
 	}
@@ -309,8 +439,8 @@ func (s *Service) doTx(ctx context.Context, tx pgx.Tx, a org.Actor, id org.Ticke
 }
 
 // refusal is the error of an action the state machine does not allow now, with what is allowed instead.
-func (t Ticket) refusal(act Action, a org.Actor, reason error) error {
-	return &org.StateError{Action: string(act), State: string(t.Status), Allowed: AllowedActions(t, a), Reason: reason}
+func (t Ticket) refusal(act Action, a org.Actor, f facts, reason error) error {
+	return &org.StateError{Action: string(act), State: string(t.Status), Allowed: allowedList(t, a, f), Reason: reason}
 }
 
 // categoryOf is the ticket's category (the zero Category when it no longer exists: defaults apply).
@@ -388,6 +518,7 @@ func (s *Service) dispatch(d *doing) error {
 	for k, v := range s.applyDispatch(t, unit, co, rt, cat, d.now) {
 		d.data[k] = v
 	}
+	s.assignCoUnits(d, co)
 	return nil
 }
 
@@ -419,15 +550,42 @@ func (s *Service) reply(d *doing) error {
 	if err := d.v.Err(); err != nil {
 		return err
 	}
-	t.Status, t.ReplyText, t.Outcome = StatusReplied, strings.TrimSpace(in.Reply), in.Outcome
+	if len(t.CoPending) > 0 {
+		// Warn policy (block refused it in allowed): the reply goes, and says which opinions it went without.
+		d.data["co_pending"] = t.CoPending
+	}
+	if d.a.Role == org.RoleStaff {
+		var review bool
+		if err := d.tx.QueryRow(d.ctx, `SELECT reply_approval FROM units WHERE id = $1`, int64(t.LeadUnitID)).Scan(&review); err != nil {
+			return fmt.Errorf("reply approval of unit %d: %w", t.LeadUnitID, err)
+		}
+		if review {
+			// 审核: the reply waits for the head; the reply clock keeps running until it goes out (README).
+			t.ReviewStatus, t.PendingReply, t.PendingOutcome = "pending", strings.TrimSpace(in.Reply), in.Outcome
+			d.event = "reply_submitted"
+			d.data["reply"] = t.PendingReply
+			if in.Outcome != "" {
+				d.data["outcome"] = in.Outcome
+			}
+			return nil
+		}
+	}
+	s.sendReply(d, strings.TrimSpace(in.Reply), in.Outcome)
+	return nil
+}
+
+// sendReply makes the reply go out (办结答复): the ticket is replied and the callback clock runs.
+func (s *Service) sendReply(d *doing, reply, outcome string) {
+	t := &d.t
+	t.Status, t.ReplyText, t.Outcome = StatusReplied, reply, outcome
+	t.ReviewStatus, t.PendingReply, t.PendingOutcome = "none", "", ""
 	cb := s.cal.Add(d.now, s.callbackAllowed())
 	t.CallbackBy = &cb
 	t.setClock(s.runClock(DueCallback, d.now, cb))
 	d.data["reply"], d.data["callback_by"] = t.ReplyText, cb
-	if in.Outcome != "" {
-		d.data["outcome"] = in.Outcome
+	if outcome != "" {
+		d.data["outcome"] = outcome
 	}
-	return nil
 }
 
 // giveBack (退单) returns the ticket to the dispatch desk with a reason.
@@ -454,7 +612,7 @@ func (s *Service) requestExtension(d *doing) error {
 		return err
 	}
 	if t.ReplyBy != nil && !d.now.Before(*t.ReplyBy) {
-		return t.refusal(d.act, d.a, fmt.Errorf("%w: the reply deadline has passed", org.ErrState))
+		return t.refusal(d.act, d.a, d.facts, errClock)
 	}
 	t.ExtensionStatus, t.ExtensionDays = "requested", in.Days
 	d.data["days"], d.data["reason"] = in.Days, strings.TrimSpace(in.Reason)
@@ -630,10 +788,15 @@ func update(t Ticket, version int) change {
 			callback_by = $12, due_kind = $13, due_at = $14, yellow_at = $15, extension_status = $16,
 			extension_days = $17, urge_count = $18, supervised = $19, reply_text = $20, outcome = $21,
 			satisfaction = $22, reopen_count = $23, merged_into = $24, updated_at = $25, dispatched_at = $26,
-			closed_at = $27, version = version + 1
+			closed_at = $27, version = version + 1, kind = $28, category = $29, region_code = $30, household_id = $31,
+			caller_name = $32, content = $33, review_status = $34, pending_reply = $35, pending_outcome = $36,
+			suspend_status = $37, suspended_at = $38, suspend_left_ms = $39, co_unsigned = $40, co_pending = $41,
+			beyond_calendar = $42
 		WHERE id = $1 AND version = $2 RETURNING *`,
 		args: []any{int64(t.ID), version, string(t.Status), int64(t.LeadUnitID), t.CoUnitIDs, t.AssigneeID, t.RouteUnitID,
 			t.RouteRuleID, t.RouteRuleVersion, t.SignBy, t.ReplyBy, t.CallbackBy, t.DueKind, t.DueAt, t.YellowAt,
 			t.ExtensionStatus, t.ExtensionDays, t.UrgeCount, t.Supervised, t.ReplyText, t.Outcome, t.Satisfaction,
-			t.ReopenCount, t.MergedInto, t.UpdatedAt, t.DispatchedAt, t.ClosedAt}}
+			t.ReopenCount, t.MergedInto, t.UpdatedAt, t.DispatchedAt, t.ClosedAt, string(t.Kind), t.Category, t.RegionCode,
+			t.HouseholdID, t.CallerName, t.Content, t.ReviewStatus, t.PendingReply, t.PendingOutcome, t.SuspendStatus,
+			t.SuspendedAt, t.SuspendLeftMS, nonNil(t.CoUnsigned), nonNil(t.CoPending), t.BeyondCalendar}}
 }

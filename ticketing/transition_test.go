@@ -36,6 +36,20 @@ var expected = map[ticketing.Action]struct {
 	ticketing.ActReopen:            {[]string{"callback"}, []org.Role{"agent", "supervisor", "admin"}},
 	ticketing.ActMerge:             {[]string{"new", "dispatched", "returned"}, []org.Role{"agent", "dispatcher", "admin"}},
 	ticketing.ActCloseFirstContact: {[]string{"new"}, []org.Role{"agent", "admin"}},
+	ticketing.ActCorrect:           {[]string{"new", "dispatched", "signed", "signed+ext", "returned"}, []org.Role{"agent", "dispatcher", "admin"}},
+	// Co-unit actions: staff and heads of a co-unit only (these tickets have none, so only the admin reaches the
+	// state check, which finds no co-unit part to sign or opinion to give).
+	ticketing.ActCoSign:    {[]string{}, []org.Role{"admin"}},
+	ticketing.ActCoOpinion: {[]string{}, []org.Role{"admin"}},
+	// Sub-state actions: no reply waits for approval, no suspension is asked or in force in these states.
+	ticketing.ActApproveReply:   {[]string{}, []org.Role{"head", "admin"}},
+	ticketing.ActReturnReply:    {[]string{}, []org.Role{"head", "admin"}},
+	ticketing.ActNote:           {[]string{"dispatched", "signed", "signed+ext"}, []org.Role{"staff", "head", "admin"}},
+	ticketing.ActInterimReply:   {[]string{"signed", "signed+ext"}, []org.Role{"staff", "head", "admin"}},
+	ticketing.ActRequestSuspend: {[]string{"signed", "signed+ext"}, []org.Role{"staff", "head", "admin"}},
+	ticketing.ActApproveSuspend: {[]string{}, []org.Role{"supervisor", "admin"}},
+	ticketing.ActRefuseSuspend:  {[]string{}, []org.Role{"supervisor", "admin"}},
+	ticketing.ActResume:         {[]string{}, []org.Role{"staff", "head", "supervisor", "admin"}},
 }
 
 // TestStateMachine tries every action from every state by every role, through the service on a real database,
@@ -82,6 +96,7 @@ func TestStateMachine(t *testing.T) {
 		"returned":   mk(dispatch, step(staff, ticketing.ActReturn, ticketing.ActionInput{Reason: "不属于本单位"})),
 	}
 	_ = super
+	corrected := "更正：" + nt.Content
 	inputs := map[ticketing.Action]ticketing.ActionInput{
 		ticketing.ActReply:             {Reply: "答复"},
 		ticketing.ActReturn:            {Reason: "错派"},
@@ -94,6 +109,10 @@ func TestStateMachine(t *testing.T) {
 		ticketing.ActReopen:            {Note: "群众不满意"},
 		ticketing.ActMerge:             {TargetID: target.ID},
 		ticketing.ActCloseFirstContact: {Reply: "已电话解答"},
+		ticketing.ActCorrect:           {Changes: &ticketing.Correction{Content: &corrected}},
+		ticketing.ActNote:              {Note: "已联系村委核实"},
+		ticketing.ActInterimReply:      {Reply: "正在核实，请耐心等待"},
+		ticketing.ActRequestSuspend:    {Reason: "等待司法鉴定结果"},
 	}
 	checked, allowedN := 0, 0
 	for stateName, tk := range states {

@@ -81,6 +81,20 @@ var routeMatrix = map[string]string{
 	"POST /api/v1/tickets/{id}/reopen":              "-++----+-",
 	"POST /api/v1/tickets/{id}/merge":               "-+++-----",
 	"POST /api/v1/tickets/{id}/close_first_contact": "-++------",
+	"POST /api/v1/tickets/{id}/correct":             "-+++-----", // the desk corrects (no changes in the body: 400)
+	"POST /api/v1/tickets/{id}/co_sign":             "-+-------", // a co-unit's own; the lead unit is refused
+	"POST /api/v1/tickets/{id}/co_opinion":          "-+-------",
+	"POST /api/v1/tickets/{id}/approve_reply":       "-+---+---", // the lead unit's head (nothing pending: 409)
+	"POST /api/v1/tickets/{id}/return_reply":        "-+---+---",
+	"POST /api/v1/tickets/{id}/note":                "-+--++---",
+	"POST /api/v1/tickets/{id}/interim_reply":       "-+--++---",
+	"POST /api/v1/tickets/{id}/request_suspend":     "-+--++---",
+	"POST /api/v1/tickets/{id}/approve_suspend":     "-+-----+-",
+	"POST /api/v1/tickets/{id}/refuse_suspend":      "-+-----+-",
+	"POST /api/v1/tickets/{id}/resume":              "-+--++-+-",
+	"GET /api/v1/units/{unit}/reply-approval":       "-+--++-+-", // the unit's own users, supervisors, admins
+	"PUT /api/v1/units/{unit}/reply-approval":       "-+---+---", // the unit's head and admins
+	"GET /api/v1/calendar":                          "-+-------",
 	"GET /api/v1/categories":                        "-++++++++",
 	"PUT /api/v1/categories/{code}":                 "-+-------",
 	"GET /api/v1/routing-rules":                     "-++++++++",

@@ -130,6 +130,7 @@ func (s *Server) routes() {
 	s.exchangeRoutes()
 	s.securityRoutes()
 	s.consoleRoutes()
+	s.workorderRoutes()
 	s.mux.HandleFunc("/api/", s.api(s.notFound))
 	s.mux.Handle("/", s.console())
 }
@@ -160,6 +161,13 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 		checks["redis"], ok = err.Error(), false
 	} else {
 		checks["redis"] = "ok"
+	}
+	if s.deps.Tickets != nil && s.deps.Tickets.Service != nil {
+		// Detail only: a missing holiday year flags deadlines, it does not stop the service.
+		checks["calendar"] = "ok"
+		if st := s.tickets().CalendarStatus(); st.NextYearMissing {
+			checks["calendar"] = st.Warning
+		}
 	}
 	if s.deps.Telephony != nil {
 		// Detail only: with the recordings disk full calls are still taken (without recordings).

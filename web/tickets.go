@@ -95,11 +95,15 @@ type ticketView struct {
 	Duplicates []ticketing.Ticket `json:"duplicates,omitempty"`
 	// Exchange is the 12345 platform's side of a ticket it sent (order, its deadline, 已同步 / 同步失败).
 	Exchange *exchange.TicketSync `json:"exchange,omitempty"`
+	// CoTasks and Calls are filled for the one ticket of GET /api/v1/tickets/{id}: the co-units' parts with their
+	// opinions (协办意见), and the ticket's calls with their recordings.
+	CoTasks []ticketing.CoTask     `json:"co_tasks,omitempty"`
+	Calls   []telephony.TicketCall `json:"calls,omitempty"`
 }
 
 func (s *Server) view(r *http.Request, t ticketing.Ticket) ticketView {
 	a := actor(r)
-	return ticketView{Ticket: t, SLA: t.SLA(time.Now()), Allowed: ticketing.AllowedActions(t, a), RegionName: region.FullName(t.RegionCode)}
+	return ticketView{Ticket: t, SLA: t.SLA(time.Now()), Allowed: s.tickets().AllowedActions(r.Context(), a, t), RegionName: region.FullName(t.RegionCode)}
 }
 
 // createTicket: an Idempotency-Key header makes a retried create return the first ticket (200 instead of 201).
@@ -201,6 +205,15 @@ func (s *Server) getTicket(w http.ResponseWriter, r *http.Request) error {
 	if v.Exchange, err = s.exchangeView(r, t.ID); err != nil {
 		return err
 	}
+	if v.CoTasks, err = s.tickets().CoTasks(r.Context(), actor(r), t.ID); err != nil {
+		return err
+	}
+	if s.deps.Telephony != nil {
+		// Who may read the ticket may hear its calls (telephony's own rule is asked too).
+		if v.Calls, err = s.deps.Telephony.TicketCalls(r.Context(), actor(r), int64(t.ID)); err != nil {
+			return err
+		}
+	}
 	return writeJSON(w, http.StatusOK, v)
 }
 
@@ -278,6 +291,9 @@ type actionBody struct {
 	Result     string       `json:"result"`
 	TargetID   org.TicketID `json:"target_id"`
 	AssigneeID org.UserID   `json:"assignee_id"`
+	// Changes: correct (工单修改); Opinion: co_opinion (协办意见).
+	Changes *ticketing.Correction `json:"changes"`
+	Opinion string                `json:"opinion"`
 }
 
 // ticketAction serves POST /api/v1/tickets/{id}/<action>. The body must carry the version the client saw.
@@ -296,7 +312,8 @@ func (s *Server) ticketAction(act ticketing.Action) handler {
 		}
 		t, err := s.tickets().Do(r.Context(), actor(r), org.TicketID(id), act, ticketing.ActionInput{
 			Version: *b.Version, Note: b.Note, UnitID: b.UnitID, CoUnitIDs: b.CoUnitIDs, Reason: b.Reason, Reply: b.Reply,
-			Outcome: b.Outcome, Days: b.Days, Result: b.Result, TargetID: b.TargetID, AssigneeID: b.AssigneeID})
+			Outcome: b.Outcome, Days: b.Days, Result: b.Result, TargetID: b.TargetID, AssigneeID: b.AssigneeID,
+			Changes: b.Changes, Opinion: b.Opinion})
 		if err != nil {
 			return err
 		}

@@ -27,6 +27,8 @@ type TicketingConfig struct {
 	EventsMaxLen     int
 	PublicQueryLimit int
 	QueueGuard       time.Duration
+	CoOpinionDays    int    // config_workorder.go
+	CoOpinionPolicy  string // block or warn
 }
 
 func positive(name string, get func(c *Config) int) func(*Config) error {

@@ -50,6 +50,8 @@ func wireDialer(ctx context.Context, a *App, tickets *ticketing.Service, mon *mo
 		}})
 	// A replied ticket gets its 回访 in the standing campaign, in the reply's transaction.
 	tickets.OnTransition(svc.CallbackOnReply())
+	// A 回访 done by hand cancels the automatic call still waiting for that ticket.
+	tickets.OnTransition(svc.CancelCallbackByHand())
 	if err := dialer.WritePrompts(dir); err != nil {
 		return nil, fmt.Errorf("dialer prompts in %s (HOTLINE_DIALER_PROMPT_DIR): %v", dir, err)
 	}

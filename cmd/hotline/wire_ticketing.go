@@ -41,11 +41,15 @@ func wireTicketing(ctx context.Context, a *App) (*ticketingParts, error) {
 	short, long := c.ReplyDaysShort, c.ReplyDaysLong
 	p.svc = ticketing.NewService(a.db, ticketing.Options{Calendar: cal, DuplicateDays: c.DuplicateDays,
 		Log: a.log.With("component", "ticketing"), Kick: p.relay.Kick,
+		CoOpinionWarn: c.CoOpinionPolicy == "warn",
 		SLA: ticketing.SLAConfig{SignDays: c.SignDays, CallbackDays: c.CallbackDays, UrgentSignHours: c.UrgentSignHours,
-			UrgentReplyHours: c.UrgentReplyHours, YellowShare: c.YellowShare,
+			UrgentReplyHours: c.UrgentReplyHours, YellowShare: c.YellowShare, CoOpinionDays: c.CoOpinionDays,
 			ReplyDays: map[ticketing.Kind]int{ticketing.KindConsultation: short, ticketing.KindHelp: short,
 				ticketing.KindComplaint: long, ticketing.KindReport: long, ticketing.KindSuggestion: long}}})
 	if err := ticketing.RegisterMetrics(a.reg, a.db, p.queues, a.log); err != nil {
+		return nil, fmt.Errorf("ticketing metrics: %w", err)
+	}
+	if err := a.reg.Register(p.svc.CalendarCollector()); err != nil {
 		return nil, fmt.Errorf("ticketing metrics: %w", err)
 	}
 	for _, c := range p.relay.Collectors() {

@@ -258,3 +258,24 @@ func (s *Service) ManualCallbacks(ctx context.Context, limit int) ([]Target, err
 		return *t, nil
 	})
 }
+
+// CancelCallbackByHand returns the ticketing transition hook that cancels a ticket's pending automatic 回访 call
+// when a person starts or records the 回访 by hand (an agent phoned the caller): the caller is not phoned again.
+// A call already being dialled is left to finish; its result then finds the ticket moved on and is dropped.
+func (s *Service) CancelCallbackByHand() ticketing.TransitionHook {
+	return func(ctx context.Context, tx pgx.Tx, t ticketing.Ticket, ev ticketing.Event) error {
+		if ev.ActorID == 0 || (ev.Action != string(ticketing.ActStartCallback) && ev.Action != string(ticketing.ActCallbackResult)) {
+			return nil
+		}
+		tag, err := tx.Exec(ctx, `UPDATE campaign_targets SET state = 'cancelled', updated_at = now()
+			WHERE ticket_id = $1 AND state IN ('pending', 'queued')
+				AND campaign_id IN (SELECT id FROM campaigns WHERE purpose = 'callback')`, int64(t.ID))
+		if err != nil {
+			return fmt.Errorf("cancel automatic 回访 of ticket %d: %w", t.ID, err)
+		}
+		if tag.RowsAffected() > 0 {
+			s.log.Info("automatic 回访 cancelled: done by hand", "ticket_id", t.ID, "actor_id", ev.ActorID)
+		}
+		return nil
+	}
+}

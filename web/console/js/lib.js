@@ -185,7 +185,10 @@ export const URGENCY = { normal: '一般', urgent: '紧急' };
 export const ACTION = { create: '受理', dispatch: '派单', sign: '签收', reply: '办结答复', return: '退单', request_extension: '申请延期',
   approve_extension: '批准延期', refuse_extension: '驳回延期', urge: '催办', supervise: '督办', assign: '分派承办人',
   start_callback: '开始回访', callback_result: '回访结果', reopen: '重办', merge: '合并', merged_from: '被合并',
-  close_first_contact: '当场办结', sla_yellow: '临期提醒', sla_red: '超期' };
+  close_first_contact: '当场办结', sla_yellow: '临期提醒', sla_red: '超期',
+  correct: '工单修改', co_sign: '协办签收', co_opinion: '协办意见', approve_reply: '审核通过', return_reply: '审核退回',
+  reply_submitted: '提交审核', note: '办理过程', interim_reply: '阶段性答复', request_suspend: '申请挂起', approve_suspend: '批准挂起',
+  refuse_suspend: '驳回挂起', resume: '解除挂起' };
 export const AGENT_STATE = { offline: '离线', ready: '就绪', paused: '小休', busy: '通话中', acw: '话后处理' };
 export const PAUSE_REASONS = ['休息', '用餐', '培训', '会议', '其他'];
 export const SYS_REASON = { no_answer: '未接听，已自动小休', unreachable: '话机不可达', ringing: '振铃中', talking: '通话中' };
