@@ -124,6 +124,7 @@ func (s *Server) routes() {
 	s.householdRoutes()
 	s.campaignRoutes()
 	s.notifyRoutes()
+	s.statsRoutes()
 	s.securityRoutes()
 	s.consoleRoutes()
 	s.mux.HandleFunc("/api/", s.api(s.notFound))

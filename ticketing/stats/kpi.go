@@ -69,13 +69,13 @@ type Row struct {
 	AvgSignHours  *float64 `json:"avg_sign_hours"`  // dispatch → sign, elapsed hours
 	AvgReplyHours *float64 `json:"avg_reply_hours"` // dispatch → reply, elapsed hours
 
-	OnTimeSignRate   *float64 `json:"on_time_sign_rate"`   // 按时签收率 = signed on time / (signed + unsigned overdue)
-	OnTimeReplyRate  *float64 `json:"on_time_reply_rate"`  // 按时办结率 = replied on time / (replied + reply overdue)
-	SatisfactionRate *float64 `json:"satisfaction_rate"`   // 满意率 = satisfied / 回访 results
-	ReopenRate       *float64 `json:"reopen_rate"`         // 重办率 = reopened / replied
-	ReturnRate       *float64 `json:"return_rate"`         // 退单率 = returned / dispatched
-	ExtensionRate    *float64 `json:"extension_rate"`      // 延期率 = extended / replied
-	RepeatCallRate   *float64 `json:"repeat_call_rate"`    // 重复来电率 = repeat calls / tickets with a caller number
+	OnTimeSignRate   *float64 `json:"on_time_sign_rate"`  // 按时签收率 = signed on time / (signed + unsigned overdue)
+	OnTimeReplyRate  *float64 `json:"on_time_reply_rate"` // 按时办结率 = replied on time / (replied + reply overdue)
+	SatisfactionRate *float64 `json:"satisfaction_rate"`  // 满意率 = satisfied / 回访 results
+	ReopenRate       *float64 `json:"reopen_rate"`        // 重办率 = reopened / replied
+	ReturnRate       *float64 `json:"return_rate"`        // 退单率 = returned / dispatched
+	ExtensionRate    *float64 `json:"extension_rate"`     // 延期率 = extended / replied
+	RepeatCallRate   *float64 `json:"repeat_call_rate"`   // 重复来电率 = repeat calls / tickets with a caller number
 }
 
 func rate(n, d int) *float64 {
