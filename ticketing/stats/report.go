@@ -68,7 +68,7 @@ type ReportRequest struct {
 }
 
 // BuildReport computes a daily, weekly or monthly report within the scope.
-func BuildReport(ctx context.Context, db org.DB, sc Scope, rq ReportRequest) (Report, error) {
+func BuildReport(ctx context.Context, db org.TxBeginner, sc Scope, rq ReportRequest) (Report, error) {
 	from, to, err := Period(rq.Kind, rq.Date)
 	if err != nil {
 		return Report{}, err
@@ -104,7 +104,7 @@ func BuildReport(ctx context.Context, db org.DB, sc Scope, rq ReportRequest) (Re
 // LeadersReport is the monthly report for the bureau's leaders: every unit that handled tickets that month
 // (the desk excepted), ranked by 按时办结率 and then 满意率 (a unit with nothing to judge yet ranks last). Callers
 // check AuthorizeBureau.
-func LeadersReport(ctx context.Context, db org.DB, month, now time.Time) (Report, error) {
+func LeadersReport(ctx context.Context, db org.TxBeginner, month, now time.Time) (Report, error) {
 	from, to, _ := Period(Monthly, month)
 	desk, err := org.UnitByCode(ctx, db, org.CodeDesk)
 	if err != nil {

@@ -2,7 +2,7 @@
 // period, grouped by unit, region, category or period; charts with Apache ECharts (vendored, loaded on this page
 // only): volume by day, by category and by prefecture, SLA performance by unit, KPI trends by week; and the report
 // downloads (日报 / 周报 / 月报 per unit or for the bureau, the leaders' ranking) as .xlsx or CSV.
-import { h, ref, reactive, onMounted, onUnmounted, EP, api, session, Frame, toastError, model, options } from './lib.js';
+import { h, ref, reactive, onMounted, onUnmounted, EP, api, session, Frame, toastError, model, options, units } from './lib.js';
 
 const pct = (v) => (v === null || v === undefined ? '—' : (v * 100).toFixed(1) + '%');
 const hours = (v) => (v === null || v === undefined ? '—' : v.toFixed(1));
@@ -47,6 +47,8 @@ export const StatsPage = {
     const loading = ref(false);
     const rep = reactive({ kind: 'monthly', date: day(new Date()), unit: '', month: day(new Date(Date.now() - 28 * 86400000)).slice(0, 7) });
     const charts = {};
+    const unitList = ref([]);
+    units().then((m) => { unitList.value = [...m.values()].filter((u) => u.kind !== 'desk' && u.active !== false); }).catch(() => {});
     const mayBureau = () => session.user && (session.user.role === 'supervisor' || session.user.role === 'admin');
 
     const kpis = (by, from, to) => api('GET', `/api/v1/stats/kpis?by=${by}&from=${from}&to=${to}`);
@@ -135,7 +137,8 @@ export const StatsPage = {
             ? h(EP.ElDatePicker, model(rep, 'month', { type: 'month', valueFormat: 'YYYY-MM', clearable: false, style: 'width:150px' }))
             : dateInput(rep, 'date', 'report-date'),
           rep.kind !== 'leaders' && mayBureau()
-            ? h(EP.ElInput, model(rep, 'unit', { placeholder: '单位编号（空：全局）', style: 'width:170px', clearable: true })) : null,
+            ? h(EP.ElSelect, model(rep, 'unit', { placeholder: '全局（各单位）', style: 'width:240px', clearable: true, filterable: true, id: 'report-unit' }), () =>
+              unitList.value.map((u) => h(EP.ElOption, { key: u.id, value: String(u.id), label: u.name }))) : null,
           h('a', { href: reportHref('xlsx'), class: 'el-button el-button--primary', id: 'report-xlsx', download: '' }, '下载 Excel'),
           h('a', { href: reportHref('csv'), class: 'el-button', id: 'report-csv', download: '' }, '下载 CSV'),
         ]),
