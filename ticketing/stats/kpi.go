@@ -96,57 +96,6 @@ func (r *Row) rates() {
 	r.RepeatCallRate = rate(r.RepeatCalls, r.WithPhone)
 }
 
-// factsSQL is every countable fact of [$1, $2) as one row shape (kind, unit_id, region_code, category, at, ok,
-// state, hours, ext). Each fact belongs to a period by the time it happened and to a unit as follows:
-//
-//	created   the ticket's opening; its lead unit now; ok = the caller opened another ticket within $4 days before
-//	dispatch  each 派单, to the unit it named; state = how that dispatch ended: signed on_time or late against the
-//	          sign-by it set, returned (退单), overdue (still unsigned past its sign-by at $3), pending, other
-//	reply     each 办结答复, to the unit of the dispatch before it; ok = by the reply deadline in force (the last
-//	          one set before it: dispatch, approved extension or 重办); ext = that deadline came from an extension
-//	overdue   an open ticket whose reply-by fell in the period and passed before $3 (counts against 按时办结率)
-//	callback  each 回访 result, to the unit of the dispatch before it; ok = 满意 or 基本满意
-//	reopen    each manual 重办 (an unsatisfied 回访 reopens too and is counted from its callback row)
-//
-// The lateral look-ups use the partial indexes of migration 0012.
-const factsSQL = `
-	SELECT 'created'::text AS kind, t.lead_unit_id AS unit_id, t.region_code, t.category, t.created_at AS at,
-		CASE WHEN t.caller_phone = '' THEN NULL ELSE EXISTS (
-			SELECT 1 FROM tickets p WHERE p.caller_phone = t.caller_phone AND p.id <> t.id
-				AND p.caller_phone <> '' AND p.created_at < t.created_at AND p.created_at >= t.created_at - make_interval(days => $4::int)) END AS ok,
-		NULL::text AS state, NULL::float8 AS hours, false AS ext
-	FROM tickets t WHERE t.created_at >= $1 AND t.created_at < $2
-	UNION ALL
-	SELECT 'dispatch', (e.data->>'unit_id')::bigint, t.region_code, t.category, e.at, NULL,
-		CASE WHEN n.action = 'sign' AND n.at <= (e.data->>'sign_by')::timestamptz THEN 'on_time'
-			WHEN n.action = 'sign' THEN 'late'
-			WHEN n.action = 'return' THEN 'returned'
-			WHEN n.action IS NOT NULL THEN 'other'
-			WHEN (e.data->>'sign_by')::timestamptz < $3 THEN 'overdue'
-			ELSE 'pending' END,
-		CASE WHEN n.action = 'sign' THEN extract(epoch FROM n.at - e.at) / 3600 END, false
-	FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id
-	LEFT JOIN LATERAL (SELECT n.action, n.at FROM ticket_events n WHERE n.ticket_id = e.ticket_id AND n.id > e.id
-		AND n.action IN ('sign', 'return', 'dispatch', 'merge') ORDER BY n.id LIMIT 1) n ON true
-	WHERE e.action = 'dispatch' AND e.at >= $1 AND e.at < $2
-	UNION ALL
-	SELECT CASE e.action WHEN 'reply' THEN 'reply' WHEN 'callback_result' THEN 'callback' ELSE 'reopen' END,
-		d.unit_id, t.region_code, t.category, e.at,
-		CASE e.action WHEN 'reply' THEN coalesce(e.at <= r.reply_by, true)
-			WHEN 'callback_result' THEN e.data->>'result' IN ('satisfied', 'basically_satisfied') END,
-		NULL, CASE WHEN e.action = 'reply' THEN extract(epoch FROM e.at - d.at) / 3600 END,
-		coalesce(r.action = 'approve_extension', false)
-	FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id
-	LEFT JOIN LATERAL (SELECT (d.data->>'unit_id')::bigint AS unit_id, d.at FROM ticket_events d
-		WHERE d.ticket_id = e.ticket_id AND d.action = 'dispatch' AND d.id < e.id ORDER BY d.id DESC LIMIT 1) d ON true
-	LEFT JOIN LATERAL (SELECT r.action, (r.data->>'reply_by')::timestamptz AS reply_by FROM ticket_events r
-		WHERE e.action = 'reply' AND r.ticket_id = e.ticket_id AND r.data ? 'reply_by' AND r.id < e.id
-		ORDER BY r.id DESC LIMIT 1) r ON true
-	WHERE e.action IN ('reply', 'callback_result', 'reopen') AND e.at >= $1 AND e.at < $2
-	UNION ALL
-	SELECT 'overdue', t.lead_unit_id, t.region_code, t.category, t.reply_by, false, NULL, NULL, false
-	FROM tickets t WHERE t.status IN ('dispatched', 'signed') AND t.reply_by >= $1 AND t.reply_by < least($2, $3)`
-
 // keySQL is the grouping expression of each dimension (a fixed table: nothing from the request reaches the SQL).
 var keySQL = map[Dimension]string{
 	ByUnit:       `f.unit_id::text`,
@@ -159,9 +108,9 @@ var keySQL = map[Dimension]string{
 	ByTotal:      `''`,
 }
 
-// KPIs computes the rows of q within the scope, ordered by key. It reads in one read-only transaction with
-// PostgreSQL's JIT off: the planner's cost of this query over a year of tickets crosses jit_above_cost, and
-// compiling it took 4.8 s against 0.2 s of execution (EXPLAIN ANALYZE on the benchmark's data).
+// KPIs computes the rows of q within the scope, ordered by key: it brings the facts of tickets changed since the
+// last call up to date (Refresh), then aggregates the facts of the period in one read-only transaction with
+// PostgreSQL's JIT off (compiling such plans took seconds against milliseconds of execution).
 func KPIs(ctx context.Context, db org.TxBeginner, sc Scope, q Query) ([]Row, error) {
 	key, ok := keySQL[q.By]
 	if !ok {
@@ -182,6 +131,9 @@ func KPIs(ctx context.Context, db org.TxBeginner, sc Scope, q Query) ([]Row, err
 	if q.Now.IsZero() {
 		q.Now = time.Now()
 	}
+	if _, err := Refresh(ctx, db); err != nil {
+		return nil, err
+	}
 	tx, err := db.Begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("KPIs by %s: %w", q.By, err)
@@ -193,16 +145,18 @@ func KPIs(ctx context.Context, db org.TxBeginner, sc Scope, q Query) ([]Row, err
 	if _, err := tx.Exec(ctx, `SET LOCAL jit = off`); err != nil {
 		return nil, fmt.Errorf("KPIs by %s: %w", q.By, err)
 	}
+	// Open tickets whose reply-by fell in the period and passed are read from the tickets themselves: whether a
+	// deadline has passed depends on now, not on any event.
 	rows, err := tx.Query(ctx, `
 		SELECT `+key+` AS key,
 			count(*) FILTER (WHERE kind = 'created'),
-			count(*) FILTER (WHERE kind = 'created' AND ok IS NOT NULL),
 			count(*) FILTER (WHERE kind = 'created' AND ok),
+			count(*) FILTER (WHERE kind = 'created' AND ok AND hours <= $4::int * 24),
 			count(*) FILTER (WHERE kind = 'dispatch'),
 			count(*) FILTER (WHERE state = 'returned'),
 			count(*) FILTER (WHERE state IN ('on_time', 'late')),
 			count(*) FILTER (WHERE state = 'on_time'),
-			count(*) FILTER (WHERE state = 'overdue'),
+			count(*) FILTER (WHERE state = 'open' AND deadline < $3),
 			count(*) FILTER (WHERE kind = 'reply'),
 			count(*) FILTER (WHERE kind = 'reply' AND ok),
 			count(*) FILTER (WHERE kind = 'overdue'),
@@ -212,7 +166,11 @@ func KPIs(ctx context.Context, db org.TxBeginner, sc Scope, q Query) ([]Row, err
 			count(*) FILTER (WHERE kind = 'reopen' OR (kind = 'callback' AND NOT ok)),
 			avg(hours) FILTER (WHERE kind = 'dispatch'),
 			avg(hours) FILTER (WHERE kind = 'reply')
-		FROM (`+factsSQL+`) f
+		FROM (SELECT kind, unit_id, region_code, category, at, ok, state, deadline, hours, ext
+				FROM ticket_kpi_facts WHERE at >= $1 AND at < $2
+			UNION ALL
+			SELECT 'overdue', t.lead_unit_id, t.region_code, t.category, t.reply_by, false, NULL, NULL, NULL, false
+				FROM tickets t WHERE t.status IN ('dispatched', 'signed') AND t.reply_by >= $1 AND t.reply_by < least($2, $3)) f
 		WHERE ($5::bigint[] IS NULL OR f.unit_id = ANY($5)) AND ($6::bigint = 0 OR f.unit_id = $6)
 			AND ($7::text = '' OR f.region_code LIKE $7 || '%') AND ($8::text = '' OR f.category = $8)
 		GROUP BY 1 ORDER BY 1`,
