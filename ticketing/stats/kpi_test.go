@@ -363,3 +363,32 @@ func fmtInt(n int64) string {
 	b, _ := json.Marshal(n)
 	return string(b)
 }
+
+// TestFactsFollowNewEvents: the facts are recomputed for a ticket whose events changed since the last read — a
+// dispatch counted open (and overdue) becomes signed late once its sign event is written — and nothing is left
+// marked after a read.
+func TestFactsFollowNewEvents(t *testing.T) {
+	ctx := context.Background()
+	db := testenv.DB(t)
+	b := &book{t: t, ctx: ctx, db: db}
+	a := b.unit("430903")
+	tk := b.ticket("2026-11-02 09:00", "dispatched", "430903", "13812345678", a, "2026-11-03 09:30", "2026-11-05 09:30")
+	b.dispatch(tk, "2026-11-02 09:30", a, "2026-11-03 09:30", "2026-11-05 09:30")
+	q := stats.Query{By: stats.ByTotal, From: cst("2026-11-01 00:00"), To: cst("2026-12-01 00:00"), Now: cst("2026-11-04 12:00")}
+	rows, err := stats.KPIs(ctx, db, stats.Scope{All: true}, q)
+	if err != nil || len(rows) != 1 || rows[0].SignOverdue != 1 || rows[0].Signed != 0 {
+		t.Fatalf("before the sign: %v %+v", err, rows)
+	}
+	b.event(tk, "2026-11-04 10:00", "sign", nil)
+	rows, err = stats.KPIs(ctx, db, stats.Scope{All: true}, q)
+	if err != nil || len(rows) != 1 || rows[0].SignOverdue != 0 || rows[0].Signed != 1 || rows[0].SignedOnTime != 0 {
+		t.Fatalf("after the sign: %v %+v", err, rows)
+	}
+	near(t, "平均签收用时", rows[0].AvgSignHours, 48.5)
+	var marked, facts int
+	db.QueryRow(ctx, `SELECT count(*) FROM ticket_kpi_dirty`).Scan(&marked)
+	db.QueryRow(ctx, `SELECT count(*) FROM ticket_kpi_facts WHERE ticket_id = $1`, tk.id).Scan(&facts)
+	if marked != 0 || facts != 2 {
+		t.Errorf("after a read: %d tickets still marked, %d facts of the ticket (want created and dispatch)", marked, facts)
+	}
+}
