@@ -160,6 +160,9 @@ var routeMatrix = map[string]string{
 	"GET /api/v1/ticket-counts":                     "-++++++++", // every demo role belongs to a unit
 	"GET /api/v1/agents/me":                         "--+------", // the state bar is an agent's
 	"GET /api/v1/tickets/{id}/calls":                "-+++++-++", // who may see the ticket (赫山区's, not 防贫监测处's)
+	"GET /api/v1/stats/wallboard":                   "-+-----+-", // the whole bureau: supervisors and admins
+	"GET /api/v1/stats/kpis":                        "-+---+-+-", // and a unit's head, for its unit (and counties)
+	"GET /api/v1/stats/reports/{period}":            "-+---+-+-",
 	"/api/":                                         "+++++++++",
 	"/":                                             "+++++++++",
 	// The push endpoint is a machine's: authenticated by the platform's HMAC signature, never by a session or a

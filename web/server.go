@@ -128,6 +128,7 @@ func (s *Server) routes() {
 	s.campaignConsoleRoutes()
 	s.notifyRoutes()
 	s.exchangeRoutes()
+	s.statsRoutes()
 	s.securityRoutes()
 	s.consoleRoutes()
 	s.workorderRoutes()

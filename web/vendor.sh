@@ -14,6 +14,8 @@ files=(
   "element-plus@2.14.8 package/dist/locale/zh-cn.min.js element-plus-zh-cn.min.js"
   "element-plus@2.14.8 package/LICENSE element-plus.LICENSE"
   "vue@3.5.45 package/LICENSE vue.LICENSE"
+  "echarts@6.1.0 package/dist/echarts.min.js echarts.min.js"
+  "echarts@6.1.0 package/LICENSE echarts.LICENSE"
 )
 
 tmp=$(mktemp -d)

@@ -308,6 +308,8 @@ export const Frame = {
       if (u) links.push(['/search', '工单查询']);
       if (u && ['campaign_manager', 'supervisor', 'admin'].includes(u.role)) links.push(['/campaigns', '外呼任务']);
       if (u && u.role === 'admin') links.push(['/notify', '通知投递']);
+      if (u && (u.role === 'supervisor' || u.role === 'admin')) links.push(['/wallboard', '监控大屏']);
+      if (u && (u.role === 'supervisor' || u.role === 'head' || u.role === 'admin')) links.push(['/stats', '统计分析']);
       return h('div', null, [
         h('header', { class: 'topbar' }, [
           h('span', { class: 'title' }, '12345 热线 · 乡村振兴工单系统'),

@@ -9,6 +9,8 @@ import { NotifyPage } from './notify.js';
 import { CampaignsPage } from './campaigns.js';
 import { CampaignBuildPage } from './campaignbuild.js';
 import { CampaignRunPage } from './campaignrun.js';
+import { WallboardPage } from './wallboard.js';
+import { StatsPage } from './stats.js';
 
 async function boot() {
   const path = location.pathname;
@@ -32,6 +34,7 @@ async function boot() {
     if (m) page = { setup: () => () => h(TicketPage, { id: Number(m[1]) }) };
     else if (cm) page = { setup: () => () => h(CampaignRunPage, { id: Number(cm[1]) }) };
     else page = { '/agent': AgentPage, '/division': DivisionPage, '/search': SearchPage, '/notify': NotifyPage,
+      '/wallboard': WallboardPage, '/stats': StatsPage,
       '/campaigns': CampaignsPage, '/campaigns/new': CampaignBuildPage }[path] || SearchPage;
     startLive();
   }
