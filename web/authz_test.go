@@ -132,6 +132,24 @@ var routeMatrix = map[string]string{
 	"GET /api/v1/ticket-counts":                     "-++++++++", // every demo role belongs to a unit
 	"GET /api/v1/agents/me":                         "--+------", // the state bar is an agent's
 	"GET /api/v1/tickets/{id}/calls":                "-+++++-++", // who may see the ticket (赫山区's, not 防贫监测处's)
+	"GET /api/v1/openapi.json":                      "+++++++++", // the contract is public
+	"GET /api/v1/docs":                              "+++++++++",
+	"GET /open311/v2/services.json":                 "+++++++++", // Open311: public reads
+	"GET /open311/v2/services.xml":                  "+++++++++",
+	"GET /open311/v2/services/{file}":               "+++++++++",
+	"POST /open311/v2/requests.json":                "---------", // no api_key: 403 whoever is signed in
+	"GET /open311/v2/requests.json":                 "+++++++++",
+	"GET /open311/v2/requests/{file}":               "+++++++++",
+	"POST /api/v1/open311/clients":                  "-+-------", // Open311 keys: admins
+	"GET /api/v1/open311/clients":                   "-+-------",
+	"DELETE /api/v1/open311/clients/{id}":           "-+-------",
+	"GET /liuyan":                                   "+++++++++", // the public web channel
+	"GET /liuyan/progress":                          "+++++++++",
+	"GET /liuyan/assets/{file}":                     "+++++++++",
+	"GET /api/v1/public/form":                       "+++++++++",
+	"GET /api/v1/public/regions":                    "+++++++++",
+	"POST /api/v1/public/challenges":                "+++++++++",
+	"POST /api/v1/public/tickets":                   "+++++++++",
 	"/api/":                                         "+++++++++",
 	"/":                                             "+++++++++",
 }
