@@ -58,7 +58,7 @@ func scan(row pgx.CollectableRow) (Client, error) {
 }
 
 // Create makes a client and its key (32 random bytes); the key is in the answer and nowhere else.
-func Create(ctx context.Context, db org.DB, a org.Actor, name string) (Client, error) {
+func Create(ctx context.Context, db org.TxBeginner, a org.Actor, name string) (Client, error) {
 	if err := Authorize(a); err != nil {
 		return Client{}, err
 	}
@@ -71,21 +71,25 @@ func Create(ctx context.Context, db org.DB, a org.Actor, name string) (Client, e
 		return Client{}, fmt.Errorf("open311 key: %w", err)
 	}
 	key := keyPrefix + base64.RawURLEncoding.EncodeToString(raw)
-	rows, err := db.Query(ctx, `INSERT INTO open311_clients (name, key_hash, key_prefix, created_by)
-		VALUES ($1, $2, $3, $4) RETURNING `+clientColumns, name, hashKey(key), key[:len(keyPrefix)+6], int64(a.UserID))
-	if err != nil {
-		return Client{}, fmt.Errorf("create open311 client: %w", err)
-	}
-	c, err := pgx.CollectExactlyOneRow(rows, scan)
+	var c Client
+	// The client and its audit row are one transaction: a key exists only with its record of who made it.
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `INSERT INTO open311_clients (name, key_hash, key_prefix, created_by)
+			VALUES ($1, $2, $3, $4) RETURNING `+clientColumns, name, hashKey(key), key[:len(keyPrefix)+6], int64(a.UserID))
+		if err != nil {
+			return err
+		}
+		if c, err = pgx.CollectExactlyOneRow(rows, scan); err != nil {
+			return err
+		}
+		return org.Audit(ctx, tx, a, org.AuditEntry{Kind: "georeport_key_created", Object: fmt.Sprintf("open311_client:%d", c.ID),
+			Detail: map[string]any{"name": c.Name}})
+	})
 	if org.SQLState(err) == pgerrcode.UniqueViolation {
 		return Client{}, org.Invalid("name", "a client of this name exists")
 	}
 	if err != nil {
 		return Client{}, fmt.Errorf("create open311 client: %w", err)
-	}
-	if err := org.Audit(ctx, db, a, org.AuditEntry{Kind: "open311_key_created", Object: fmt.Sprintf("open311_client:%d", c.ID),
-		Detail: map[string]any{"name": c.Name}}); err != nil {
-		return Client{}, err
 	}
 	c.Key = key
 	return c, nil
@@ -108,18 +112,20 @@ func List(ctx context.Context, db org.DB, a org.Actor) ([]Client, error) {
 }
 
 // Revoke ends a client's key at once.
-func Revoke(ctx context.Context, db org.DB, a org.Actor, id int64) error {
+func Revoke(ctx context.Context, db org.TxBeginner, a org.Actor, id int64) error {
 	if err := Authorize(a); err != nil {
 		return err
 	}
-	tag, err := db.Exec(ctx, `UPDATE open311_clients SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL`, id)
-	if err != nil {
-		return fmt.Errorf("revoke open311 client %d: %w", id, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("open311 client %d: %w", id, org.ErrNotFound)
-	}
-	return org.Audit(ctx, db, a, org.AuditEntry{Kind: "open311_key_revoked", Object: fmt.Sprintf("open311_client:%d", id)})
+	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE open311_clients SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL`, id)
+		if err != nil {
+			return fmt.Errorf("revoke open311 client %d: %w", id, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("open311 client %d: %w", id, org.ErrNotFound)
+		}
+		return org.Audit(ctx, tx, a, org.AuditEntry{Kind: "georeport_key_revoked", Object: fmt.Sprintf("open311_client:%d", id)})
+	})
 }
 
 // ErrBadKey: no key, an unknown key or a revoked one (the spec's 403 "api_key" error).
