@@ -14,7 +14,7 @@ func TestCreateNumbersRoutesAndIsIdempotent(t *testing.T) {
 	nt := heshanHousehold()
 	nt.IdempotencyKey = "call-1"
 	tk := f.create(agent, nt)
-	if !regexp.MustCompile(`^20261130-\d{6}$`).MatchString(tk.Number) || len(tk.QueryCode) != 6 {
+	if !regexp.MustCompile(`^20261130-\d{6}$`).MatchString(tk.Number) || !ticketing.ValidQueryCodeShape(tk.QueryCode) || len(tk.QueryCode) != ticketing.QueryCodeLen {
 		t.Fatalf("number %q query code %q", tk.Number, tk.QueryCode)
 	}
 	if tk.Status != ticketing.StatusNew || tk.CallerPhone != "13812345678" {

@@ -163,6 +163,24 @@ var routeMatrix = map[string]string{
 	"GET /api/v1/stats/wallboard":                   "-+-----+-", // the whole bureau: supervisors and admins
 	"GET /api/v1/stats/kpis":                        "-+---+-+-", // and a unit's head, for its unit (and counties)
 	"GET /api/v1/stats/reports/{period}":            "-+---+-+-",
+	"GET /api/v1/openapi.json":                      "+++++++++", // the contract is public
+	"GET /api/v1/docs":                              "+++++++++",
+	"GET /open311/v2/services.json":                 "+++++++++", // Open311: public reads
+	"GET /open311/v2/services.xml":                  "+++++++++",
+	"GET /open311/v2/services/{file}":               "+++++++++",
+	"POST /open311/v2/requests.json":                "---------", // no api_key: 403 whoever is signed in
+	"GET /open311/v2/requests.json":                 "+++++++++",
+	"GET /open311/v2/requests/{file}":               "+++++++++",
+	"POST /api/v1/open311/clients":                  "-+-------", // Open311 keys: admins
+	"GET /api/v1/open311/clients":                   "-+-------",
+	"DELETE /api/v1/open311/clients/{id}":           "-+-------",
+	"GET /liuyan":                                   "+++++++++", // the public web channel
+	"GET /liuyan/progress":                          "+++++++++",
+	"GET /liuyan/assets/{file}":                     "+++++++++",
+	"GET /api/v1/public/form":                       "+++++++++",
+	"GET /api/v1/public/regions":                    "+++++++++",
+	"POST /api/v1/public/challenges":                "+++++++++",
+	"POST /api/v1/public/tickets":                   "+++++++++",
 	"/api/":                                         "+++++++++",
 	"/":                                             "+++++++++",
 	// The push endpoint is a machine's: authenticated by the platform's HMAC signature, never by a session or a

@@ -49,6 +49,7 @@ type Deps struct {
 	RedisPrefix string           // prefix of Redis keys (login limiter); default Tickets.RedisPrefix
 	Sessions    SessionConfig    // browser sessions, CSRF and the login limiter
 	Hub         Hub              // the websocket hub behind GET /ws (notify/hub); nil: /ws not served
+	Public      PublicLimits     // the public channels' limits and proxy trust (web form, progress query, Open311)
 	Now         func() time.Time // the clock of sessions, the login limiter and per-minute limits; default time.Now
 }
 
@@ -132,6 +133,9 @@ func (s *Server) routes() {
 	s.securityRoutes()
 	s.consoleRoutes()
 	s.workorderRoutes()
+	s.docRoutes()
+	s.open311Routes()
+	s.publicRoutes()
 	s.mux.HandleFunc("/api/", s.api(s.notFound))
 	s.mux.Handle("/", s.console())
 }

@@ -436,16 +436,16 @@ func (s *Server) take(w http.ResponseWriter, r *http.Request, f func(context.Con
 	return writeJSON(w, http.StatusOK, map[string]any{"entry": e, "ticket": v.Ticket, "allowed_actions": v.Allowed, "sla": v.SLA})
 }
 
-// publicProgress answers GET /api/v1/public/tickets/{number}?code=NNNNNN without authentication: status and
-// replies only, rate-limited per client address.
+// publicProgress answers GET /api/v1/public/tickets/{number}?code=… without authentication: status and replies
+// only, rate-limited per client (behind trusted proxies; an IPv6 /64 as one) and by the public ceiling.
 func (s *Server) publicProgress(w http.ResponseWriter, r *http.Request) error {
-	if err := s.rateLimit(r.Context(), "progress", clientIP(r), s.publicLimit()); err != nil {
+	if err := s.publicGate(r, "progress", s.publicLimit()); err != nil {
 		w.Header().Set("Retry-After", "60")
 		return err
 	}
-	code := r.URL.Query().Get("code")
-	if len(code) != 6 {
-		return org.Invalid("code", "the 6-digit query code given at intake")
+	code := ticketing.NormalizeQueryCode(r.URL.Query().Get("code"))
+	if !ticketing.ValidQueryCodeShape(code) {
+		return org.Invalid("code", "the query code given at intake (10 characters; 6 digits for older tickets)")
 	}
 	p, err := s.tickets().PublicProgress(r.Context(), r.PathValue("number"), code)
 	if err != nil {

@@ -53,6 +53,7 @@ type Config struct {
 	Security   SecurityConfig
 	Console    ConsoleConfig
 	Exchange   ExchangeConfig
+	Public     PublicConfig
 }
 
 // setting binds one variable to a field of Config.

@@ -58,6 +58,7 @@ func wireTicketing(ctx context.Context, a *App) (*ticketingParts, error) {
 		}
 	}
 	a.webDeps.Tickets = &web.Tickets{Service: p.svc, Queues: p.queues, RedisPrefix: a.cfg.RedisPrefix, PublicLimit: a.cfg.Ticketing.PublicQueryLimit}
+	a.webDeps.Public = a.cfg.Public.limits()
 	a.add(component{name: "outbox relay", stage: stageRelay, run: p.relay.Run,
 		// The final pass publishes what the stages before wrote while they drained (CDR events, last tickets).
 		after: func(ctx context.Context) error {
