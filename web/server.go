@@ -36,6 +36,7 @@ type Deps struct {
 	Notify     NotifyAdmin         // notification rules, templates and delivery log (nil: routes not registered)
 	// SIPBindings counts an agent's live SIP registrations (the console's state bar); nil: not shown.
 	SIPBindings func(ctx context.Context, sipUser string) (int, error)
+	SIPRealm    string // digest realm of agents' SIP accounts set by admins (HOTLINE_SIP_REALM); "" = "hotline"
 
 	// TokenChannel is the Redis pub/sub channel on which revoked tokens are announced to every process's token
 	// cache (org.WatchRevocations); "" uses org.DefaultTokenChannel.
@@ -125,6 +126,7 @@ func (s *Server) routes() {
 	s.campaignRoutes()
 	s.notifyRoutes()
 	s.securityRoutes()
+	s.adminRoutes()
 	s.consoleRoutes()
 	s.mux.HandleFunc("/api/", s.api(s.notFound))
 	s.mux.Handle("/", s.console())

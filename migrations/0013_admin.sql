@@ -1,0 +1,36 @@
+-- Administration (系统管理): the audit log of administrative changes, and units an admin has taken over from the
+-- seed.
+
+-- Every administrative change (a user created, disabled or given another role, a password reset, a unit added,
+-- renamed or deactivated, an SIP account set) leaves one row: who, what, the object, and its state before and
+-- after (never a password or a hash). Written in the same transaction as the change; the database refuses
+-- UPDATE, DELETE and TRUNCATE, so neither a bug nor a stolen application login can rewrite the history.
+CREATE TABLE admin_audit (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at             timestamptz NOT NULL DEFAULT now(),
+    actor_id       bigint REFERENCES users (id),
+    actor_username text NOT NULL,
+    action         text NOT NULL CHECK (action ~ '^[a-z_]+\.[a-z_]+$'),   -- user.create, unit.rename, ...
+    object         text NOT NULL,                                          -- user:12, unit:5
+    before         jsonb,
+    after          jsonb,
+    source_addr    text NOT NULL DEFAULT ''
+);
+CREATE INDEX admin_audit_at_idx ON admin_audit (at);
+CREATE INDEX admin_audit_object_idx ON admin_audit (object, id);
+CREATE INDEX admin_audit_actor_idx ON admin_audit (actor_id, id);
+CREATE INDEX admin_audit_action_idx ON admin_audit (action, id);
+
+CREATE FUNCTION admin_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'admin_audit is append-only: % refused', TG_OP USING ERRCODE = 'insufficient_privilege';
+END;
+$$;
+CREATE TRIGGER admin_audit_no_update BEFORE UPDATE OR DELETE ON admin_audit
+    FOR EACH ROW EXECUTE FUNCTION admin_audit_append_only();
+CREATE TRIGGER admin_audit_no_truncate BEFORE TRUNCATE ON admin_audit
+    FOR EACH STATEMENT EXECUTE FUNCTION admin_audit_append_only();
+
+-- A unit an admin has renamed or deactivated keeps that: the seed of the organisation tree (run by every
+-- `hotline migrate` and `hotline up`) no longer overwrites its name.
+ALTER TABLE units ADD COLUMN admin_managed boolean NOT NULL DEFAULT false;
