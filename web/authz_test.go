@@ -132,6 +132,17 @@ var routeMatrix = map[string]string{
 	"GET /api/v1/ticket-counts":                     "-++++++++", // every demo role belongs to a unit
 	"GET /api/v1/agents/me":                         "--+------", // the state bar is an agent's
 	"GET /api/v1/tickets/{id}/calls":                "-+++++-++", // who may see the ticket (赫山区's, not 防贫监测处's)
+	"GET /api/v1/admin/users":                       "-+-------",
+	"POST /api/v1/admin/users":                      "-+-------",
+	"PUT /api/v1/admin/users/{id}":                  "-+-------",
+	"POST /api/v1/admin/users/{id}/password":        "-+-------",
+	"PUT /api/v1/admin/users/{id}/sip-account":      "-+-------",
+	"POST /api/v1/admin/units":                      "-+-------",
+	"PUT /api/v1/admin/units/{id}":                  "-+-------",
+	"DELETE /api/v1/admin/units/{id}":               "-+-------", // the id is the bureau's: refused with 409, never deleted
+	"GET /api/v1/admin/audit":                       "-+-------",
+	"POST /api/v1/routing-rules/dry-run":            "-+-+-----", // admins and dispatchers
+	"GET /api/v1/routing-rules/{id}/history":        "-+-+-----",
 	"/api/":                                         "+++++++++",
 	"/":                                             "+++++++++",
 }
