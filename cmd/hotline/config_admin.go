@@ -15,7 +15,7 @@ type AdminConfig struct {
 func init() {
 	settings = append(settings,
 		setting{Env: "HOTLINE_BOOTSTRAP_ADMIN", Flag: "bootstrap-admin", Default: "",
-			Doc: "hotline serve: username of the first admin, created only while the database has no active admin (then ignored)",
+			Doc:   "hotline serve: username of the first admin, created only while the database has no active admin (then ignored)",
 			field: func(c *Config) any { return &c.Admin.BootstrapAdmin },
 			check: func(c *Config) error {
 				if c.Admin.BootstrapAdmin != "" && c.Admin.BootstrapAdminPassword == "" {
