@@ -29,6 +29,9 @@ const (
 	AdminUnitUpdate    AdminAction = "unit.update" // rename, deactivate, reactivate
 	AdminUnitDelete    AdminAction = "unit.delete" // only a unit that never had a ticket, a user or a child
 	AdminSIPAccount    AdminAction = "sip_account.set"
+	AdminRuleCreate    AdminAction = "routing_rule.create"
+	AdminRuleUpdate    AdminAction = "routing_rule.update"
+	AdminCategorySave  AdminAction = "category.save" // created or changed, SLA days included
 )
 
 // Source says where an administrative change came from, for the audit row.
