@@ -40,6 +40,18 @@ export async function api(method, path, body, headers) {
   return j;
 }
 
+// apiUpload sends a file as the raw request body (e.g. text/csv) with the session's CSRF header and returns the
+// JSON answer; a 422 with a body (the import's unknown columns) is returned as an APIError carrying it.
+export async function apiUpload(method, path, file, contentType) {
+  const headers = { Accept: 'application/json', 'Content-Type': contentType || 'application/octet-stream' };
+  if (csrfToken) headers['X-CSRF-Token'] = csrfToken;
+  const r = await fetch(path, { method, headers, body: file, credentials: 'same-origin' });
+  let j = null;
+  try { j = await r.json(); } catch (e) { j = null; }
+  if (!r.ok) throw new APIError(r.status, j);
+  return j;
+}
+
 export function goLogin() {
   if (location.pathname !== '/login') {
     location.assign('/login?next=' + encodeURIComponent(location.pathname + location.search));
@@ -289,7 +301,9 @@ export const Frame = {
       if (u && (u.role === 'agent' || u.role === 'admin')) links.push(['/agent', '坐席工作台']);
       if (u && (u.role === 'staff' || u.role === 'head' || u.role === 'admin')) links.push(['/division', '承办单位工作台']);
       if (u) links.push(['/search', '工单查询']);
+      if (u) links.push(['/households', '监测户']);
       if (u && u.role === 'admin') links.push(['/notify', '通知投递']);
+      if (u && u.role === 'admin') links.push(['/admin', '系统管理']);
       return h('div', null, [
         h('header', { class: 'topbar' }, [
           h('span', { class: 'title' }, '12345 热线 · 乡村振兴工单系统'),

@@ -6,6 +6,8 @@ import { DivisionPage } from './division.js';
 import { TicketPage } from './ticket.js';
 import { SearchPage } from './search.js';
 import { NotifyPage } from './notify.js';
+import { AdminPage } from './admin.js';
+import { HouseholdsPage, HouseholdPage } from './households.js';
 
 async function boot() {
   const path = location.pathname;
@@ -25,8 +27,10 @@ async function boot() {
     }
     if (path === '/') { location.replace(homeFor(session.user)); return; }
     const m = path.match(/^\/tickets\/(\d+)$/);
+    const mh = path.match(/^\/households\/(\d+)$/);
     if (m) page = { setup: () => () => h(TicketPage, { id: Number(m[1]) }) };
-    else page = { '/agent': AgentPage, '/division': DivisionPage, '/search': SearchPage, '/notify': NotifyPage }[path] || SearchPage;
+    else if (mh) page = { setup: () => () => h(HouseholdPage, { id: Number(mh[1]) }) };
+    else page = { '/agent': AgentPage, '/division': DivisionPage, '/search': SearchPage, '/notify': NotifyPage, '/admin': AdminPage, '/households': HouseholdsPage }[path] || SearchPage;
     startLive();
   }
   const app = Vue.createApp(page);
