@@ -87,7 +87,13 @@ func (s *Server) getHousehold(w http.ResponseWriter, r *http.Request) error {
 	if err == nil {
 		var h monitoring.Household
 		if h, err = s.deps.Monitoring.Read(r.Context(), actor(r), id); err == nil {
-			return writeJSON(w, http.StatusOK, map[string]any{"household": h, "allowed_actions": monitoring.AllowedActions(h.Status)})
+			// The loop actions of the status, and none to one who may read but not move the household (the
+			// console shows exactly what the user may do; the action itself asks again).
+			allowed := monitoring.AllowedActions(h.Status)
+			if s.deps.Monitoring.AuthorizeID(r.Context(), s.deps.DB, actor(r), monitoring.AccessLoop, id) != nil {
+				allowed = []string{}
+			}
+			return writeJSON(w, http.StatusOK, map[string]any{"household": h, "allowed_actions": allowed})
 		}
 	}
 	return err
