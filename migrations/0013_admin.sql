@@ -34,3 +34,20 @@ CREATE TRIGGER admin_audit_no_truncate BEFORE TRUNCATE ON admin_audit
 -- A unit an admin has renamed or deactivated keeps that: the seed of the organisation tree (run by every
 -- `hotline migrate` and `hotline up`) no longer overwrites its name.
 ALTER TABLE units ADD COLUMN admin_managed boolean NOT NULL DEFAULT false;
+
+-- SIP trunks (中继) an admin adds in the console, next to those of HOTLINE_SIP_TRUNKS: an entry of the variable
+-- wins over a stored trunk of the same name (the operator's override); every SIP process reloads this table
+-- every 15 s. Only the digest HA1 (md5(user:realm:password)) of a trunk's credentials is stored, as for agents.
+CREATE TABLE sip_trunks (
+    name       text PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9_.-]{1,64}$'),
+    networks   text[] NOT NULL DEFAULT '{}',
+    numbers    text[] NOT NULL DEFAULT '{}',
+    skills     text[] NOT NULL DEFAULT '{}',
+    username   text NOT NULL DEFAULT '',
+    realm      text NOT NULL DEFAULT '',
+    ha1        text NOT NULL DEFAULT '' CHECK (ha1 = '' OR ha1 ~ '^[0-9a-f]{32}$'),
+    active     boolean NOT NULL DEFAULT true,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    CHECK (cardinality(networks) > 0 OR username <> ''),
+    CHECK ((username = '') = (ha1 = ''))
+);

@@ -3,9 +3,11 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"hotline/telephony"
+	"hotline/telephony/sipua"
 	"hotline/ticketing"
 	"hotline/ticketing/org"
 )
@@ -23,6 +25,9 @@ func (s *Server) adminRoutes() {
 	s.mux.HandleFunc("PUT /api/v1/admin/units/{id}", s.authed(s.adminUpdateUnit))
 	s.mux.HandleFunc("DELETE /api/v1/admin/units/{id}", s.authed(s.adminDeleteUnit))
 	s.mux.HandleFunc("GET /api/v1/admin/audit", s.authed(s.adminAudit))
+	s.mux.HandleFunc("GET /api/v1/admin/trunks", s.authed(s.adminListTrunks))
+	s.mux.HandleFunc("PUT /api/v1/admin/trunks/{name}", s.authed(s.adminSaveTrunk))
+	s.mux.HandleFunc("DELETE /api/v1/admin/trunks/{name}", s.authed(s.adminDeleteTrunk))
 	if s.deps.Tickets != nil {
 		s.mux.HandleFunc("POST /api/v1/routing-rules/dry-run", s.authed(s.routingDryRun))
 		s.mux.HandleFunc("GET /api/v1/routing-rules/{id}/history", s.authed(s.routingRuleHistory))
@@ -126,11 +131,7 @@ func (s *Server) adminSetSIPAccount(w http.ResponseWriter, r *http.Request) erro
 	if err := org.MayAdminister(a); err != nil {
 		return err
 	}
-	realm := s.deps.SIPRealm
-	if realm == "" {
-		realm = "hotline"
-	}
-	err = telephony.SetSIPAccountAudited(r.Context(), s.deps.DB, a, source(r), org.UserID(id), body.SIPUser, realm, body.Password, body.Skills)
+	err = telephony.SetSIPAccountAudited(r.Context(), s.deps.DB, a, source(r), org.UserID(id), body.SIPUser, s.realm(), body.Password, body.Skills)
 	if err != nil {
 		return err
 	}
@@ -217,4 +218,49 @@ func (s *Server) routingRuleHistory(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"versions": vs})
+}
+
+func (s *Server) realm() string {
+	if s.deps.SIPRealm == "" {
+		return "hotline"
+	}
+	return s.deps.SIPRealm
+}
+
+// adminListTrunks: the stored trunks, each marked when HOTLINE_SIP_TRUNKS defines one of the same name (which is
+// the one in force), and the names of the environment's trunks.
+func (s *Server) adminListTrunks(w http.ResponseWriter, r *http.Request) error {
+	ts, err := sipua.ListStoredTrunks(r.Context(), s.deps.DB, actor(r))
+	if err != nil {
+		return err
+	}
+	for i := range ts {
+		ts[i].FromEnv = slices.Contains(s.deps.EnvTrunks, ts[i].Name)
+	}
+	env := s.deps.EnvTrunks
+	if env == nil {
+		env = []string{}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"trunks": ts, "env_trunks": env})
+}
+
+func (s *Server) adminSaveTrunk(w http.ResponseWriter, r *http.Request) error {
+	var in sipua.TrunkInput
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	t, err := sipua.SaveTrunk(r.Context(), s.deps.DB, actor(r), source(r), r.PathValue("name"), in, s.realm())
+	if err != nil {
+		return err
+	}
+	t.FromEnv = slices.Contains(s.deps.EnvTrunks, t.Name)
+	return writeJSON(w, http.StatusOK, t)
+}
+
+func (s *Server) adminDeleteTrunk(w http.ResponseWriter, r *http.Request) error {
+	if err := sipua.DeleteTrunk(r.Context(), s.deps.DB, actor(r), source(r), r.PathValue("name")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

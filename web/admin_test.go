@@ -64,6 +64,31 @@ func TestAdminAPI(t *testing.T) {
 		t.Fatalf("a head read the admin audit: %d", code)
 	}
 
+	// A stored trunk: saved (the password kept only as a digest hash), listed, audited, deleted.
+	code, body, raw = e.do(t, admin, "PUT", "/api/v1/admin/trunks/unicom", map[string]any{"networks": []string{"10.8.0.0/24", "10.9.0.5"},
+		"numbers": []string{"12345"}, "username": "hl", "password": "trunk-secret"})
+	if code != 200 || fmt.Sprint(body["networks"]) != "[10.8.0.0/24 10.9.0.5/32]" || body["has_password"] != true {
+		t.Fatalf("save trunk: %d %s", code, raw)
+	}
+	if code, _, raw := e.do(t, admin, "PUT", "/api/v1/admin/trunks/bad", map[string]any{"networks": []string{"not-a-net"}}); code != 400 {
+		t.Fatalf("bad network: %d %s", code, raw)
+	}
+	if n := e.count(`SELECT count(*) FROM sip_trunks WHERE name = 'unicom' AND ha1 ~ '^[0-9a-f]{32}$' AND ha1 <> 'trunk-secret'`); n != 1 {
+		t.Fatal("the trunk's secret is not stored as a digest hash")
+	}
+	if code, body, raw := e.do(t, admin, "GET", "/api/v1/admin/trunks", nil); code != 200 || len(body["trunks"].([]any)) != 1 {
+		t.Fatalf("list trunks: %d %s", code, raw)
+	}
+	if code, _, _ := e.do(t, head, "GET", "/api/v1/admin/trunks", nil); code != 403 {
+		t.Fatalf("a head listed trunks: %d", code)
+	}
+	if code, _, raw := e.do(t, admin, "DELETE", "/api/v1/admin/trunks/unicom", nil); code != 204 {
+		t.Fatalf("delete trunk: %d %s", code, raw)
+	}
+	if n := e.count(`SELECT count(*) FROM admin_audit WHERE object = 'trunk:unicom' AND NOT (coalesce(after::text, '') || coalesce(before::text, '')) LIKE '%secret%'`); n != 2 {
+		t.Fatalf("%d trunk audit rows without the secret, want 2", n)
+	}
+
 	// A 防返贫监测求助 from 赫山区 goes to 赫山区's bureau by the seeded directory; a matter nobody claims to the desk.
 	code, body, raw = e.do(t, admin, "POST", "/api/v1/routing-rules/dry-run", map[string]any{"kind": "help",
 		"category": "monitoring_help", "region_code": "430903", "content": "收入下降"})

@@ -141,6 +141,9 @@ var routeMatrix = map[string]string{
 	"PUT /api/v1/admin/units/{id}":                  "-+-------",
 	"DELETE /api/v1/admin/units/{id}":               "-+-------", // the id is the bureau's: refused with 409, never deleted
 	"GET /api/v1/admin/audit":                       "-+-------",
+	"GET /api/v1/admin/trunks":                      "-+-------",
+	"PUT /api/v1/admin/trunks/{name}":               "-+-------",
+	"DELETE /api/v1/admin/trunks/{name}":            "-+-------", // no such trunk: 404
 	"POST /api/v1/routing-rules/dry-run":            "-+-+-----", // admins and dispatchers
 	"GET /api/v1/routing-rules/{id}/history":        "-+-+-----",
 	"/api/":                                         "+++++++++",

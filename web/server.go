@@ -36,7 +36,8 @@ type Deps struct {
 	Notify     NotifyAdmin         // notification rules, templates and delivery log (nil: routes not registered)
 	// SIPBindings counts an agent's live SIP registrations (the console's state bar); nil: not shown.
 	SIPBindings func(ctx context.Context, sipUser string) (int, error)
-	SIPRealm    string // digest realm of agents' SIP accounts set by admins (HOTLINE_SIP_REALM); "" = "hotline"
+	SIPRealm    string   // digest realm of agents' SIP accounts set by admins (HOTLINE_SIP_REALM); "" = "hotline"
+	EnvTrunks   []string // names of the trunks of HOTLINE_SIP_TRUNKS (they override stored trunks of that name)
 
 	// TokenChannel is the Redis pub/sub channel on which revoked tokens are announced to every process's token
 	// cache (org.WatchRevocations); "" uses org.DefaultTokenChannel.

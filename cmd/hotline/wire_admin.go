@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"hotline/telephony/sipua"
 	"hotline/ticketing/org"
 )
 
@@ -127,4 +129,30 @@ func bootstrapAdmin(ctx context.Context, cfg *Config, db *pgxpool.Pool, log *slo
 		log.Info("HOTLINE_BOOTSTRAP_ADMIN ignored: an active admin exists (it only acts on a database without one)")
 	}
 	return nil
+}
+
+// trunkReload is how often every SIP process reloads the trunks admins store (sip_trunks).
+const trunkReload = 15 * time.Second
+
+// wireStoredTrunks puts the stored trunks next to HOTLINE_SIP_TRUNKS (the variable wins on a name both define)
+// and keeps them current while the process runs.
+func wireStoredTrunks(ctx context.Context, a *App, srv *sipua.Server, env []sipua.Trunk) error {
+	stored, err := sipua.LoadTrunks(ctx, a.db)
+	if err != nil {
+		return err
+	}
+	srv.SetTrunks(sipua.MergeTrunks(env, stored))
+	a.webDeps.EnvTrunks = trunkNames(env)
+	a.add(component{name: "trunk reload", stage: stageSweepers, run: func(ctx context.Context) error {
+		return srv.RunTrunkReload(ctx, a.db, env, trunkReload)
+	}})
+	return nil
+}
+
+func trunkNames(ts []sipua.Trunk) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.Name
+	}
+	return out
 }

@@ -32,6 +32,8 @@ const (
 	AdminRuleCreate    AdminAction = "routing_rule.create"
 	AdminRuleUpdate    AdminAction = "routing_rule.update"
 	AdminCategorySave  AdminAction = "category.save" // created or changed, SLA days included
+	AdminTrunkSave     AdminAction = "trunk.save"    // a stored SIP trunk created or changed
+	AdminTrunkDelete   AdminAction = "trunk.delete"
 )
 
 // Source says where an administrative change came from, for the audit row.
