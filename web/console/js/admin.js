@@ -9,7 +9,8 @@ const PERM = { reveal_pii: '查看完整个人信息', lookup_pii: '按完整号
 const UNIT_KIND = { bureau: '省局', desk: '派单台', division: '处室', prefecture: '市州局', county: '县市区局' };
 const ACTION = { 'user.create': '新建用户', 'user.update': '修改用户', 'user.password_reset': '重置密码', 'user.bootstrap': '初始管理员',
   'unit.create': '新增单位', 'unit.update': '修改单位', 'unit.delete': '删除单位', 'sip_account.set': '设置坐席SIP账号',
-  'routing_rule.create': '新增分派规则', 'routing_rule.update': '修改分派规则', 'category.save': '保存类别' };
+  'routing_rule.create': '新增分派规则', 'routing_rule.update': '修改分派规则', 'category.save': '保存类别',
+  'trunk.save': '保存中继', 'trunk.delete': '删除中继' };
 
 // unitList loads every unit (active or not) for selects and the tree.
 async function unitList() { return (await api('GET', '/api/v1/units')).units; }
@@ -297,6 +298,65 @@ const RoutingPanel = {
   },
 };
 
+// ---- SIP trunks -------------------------------------------------------------------------------------------------
+
+const TrunksPanel = {
+  setup() {
+    const rows = ref([]);
+    const env = ref([]);
+    const edit = ref(null);
+    const load = async () => {
+      try { const j = await api('GET', '/api/v1/admin/trunks'); rows.value = j.trunks; env.value = j.env_trunks; } catch (e) { toastError(e); }
+    };
+    onMounted(load);
+    const list = (v) => v.split(/[,，\s]+/).filter(Boolean);
+    const open = (t) => {
+      edit.value = reactive(t ? { isNew: false, name: t.name, networks: t.networks.join(', '), numbers: t.numbers.join(', '), skills: t.skills.join(', '), username: t.username, password: '', active: t.active }
+        : { isNew: true, name: '', networks: '', numbers: '12345', skills: '', username: '', password: '', active: true });
+    };
+    const save = async () => {
+      const e = edit.value;
+      try {
+        await api('PUT', '/api/v1/admin/trunks/' + encodeURIComponent(e.name.trim()), { networks: list(e.networks), numbers: list(e.numbers),
+          skills: list(e.skills), username: e.username.trim(), password: e.password, active: e.active });
+        toast('中继已保存，15 秒内在所有 SIP 进程生效');
+        edit.value = null;
+        load();
+      } catch (err) { EP.ElMessageBox.alert(errorText(err), '未保存', { type: 'warning' }).catch(() => {}); }
+    };
+    const del = async (t) => {
+      try { await EP.ElMessageBox.confirm(`删除中继 ${t.name}？删除后来自它的呼叫将被拒绝。`, '删除中继', { type: 'warning' }); } catch (e) { return; }
+      try { await api('DELETE', '/api/v1/admin/trunks/' + encodeURIComponent(t.name)); toast('已删除'); load(); } catch (e) { toastError(e); }
+    };
+    return () => h('div', { id: 'trunks-panel' }, [
+      h('p', { class: 'muted' }, ['环境变量 HOTLINE_SIP_TRUNKS 中的中继（', env.value.join('、') || '无', '）始终生效，并覆盖此处同名的中继；此处保存的中继每 15 秒加载一次。密码只保存摘要。']),
+      h(EP.ElButton, { type: 'primary', onClick: () => open(null), style: 'margin-bottom:8px' }, () => '新增中继'),
+      h(EP.ElTable, { data: rows.value, size: 'small', emptyText: '没有保存的中继' }, () => [
+        h(EP.ElTableColumn, { label: '名称', width: 120 }, { default: ({ row }) => row.name }),
+        h(EP.ElTableColumn, { label: '来源网段', minWidth: 200 }, { default: ({ row }) => row.networks.join('、') || '（任意，凭密码）' }),
+        h(EP.ElTableColumn, { label: '号码', width: 140 }, { default: ({ row }) => row.numbers.join('、') || '任意' }),
+        h(EP.ElTableColumn, { label: '认证用户', width: 110 }, { default: ({ row }) => row.username || '—' }),
+        h(EP.ElTableColumn, { label: '状态', width: 150 }, { default: ({ row }) => (row.overridden_by_env ? '被环境变量覆盖' : row.active ? '启用' : '停用') }),
+        h(EP.ElTableColumn, { label: '操作', width: 110 }, { default: ({ row }) => [
+          h(EP.ElButton, { size: 'small', link: true, type: 'primary', onClick: () => open(row) }, () => '修改'),
+          h(EP.ElButton, { size: 'small', link: true, type: 'danger', onClick: () => del(row) }, () => '删除')] }),
+      ]),
+      h(EP.ElDialog, { modelValue: !!edit.value, 'onUpdate:modelValue': (v) => { if (!v) edit.value = null; }, title: edit.value && !edit.value.isNew ? '修改中继 · ' + edit.value.name : '新增中继', width: '520px' }, {
+        default: () => (edit.value ? h(EP.ElForm, { labelWidth: '90px' }, () => [
+          edit.value.isNew ? h(EP.ElFormItem, { label: '名称' }, () => h(EP.ElInput, model(edit.value, 'name', { placeholder: '如 unicom' }))) : null,
+          h(EP.ElFormItem, { label: '来源网段' }, () => h(EP.ElInput, model(edit.value, 'networks', { placeholder: '10.1.0.0/24, 10.1.1.5' }))),
+          h(EP.ElFormItem, { label: '号码' }, () => h(EP.ElInput, model(edit.value, 'numbers', { placeholder: '12345, 12317（空=任意）' }))),
+          h(EP.ElFormItem, { label: '技能组' }, () => h(EP.ElInput, model(edit.value, 'skills', { placeholder: '如 xiang' }))),
+          h(EP.ElFormItem, { label: '认证用户' }, () => h(EP.ElInput, model(edit.value, 'username', { placeholder: '可空' }))),
+          h(EP.ElFormItem, { label: '认证密码' }, () => h(EP.ElInput, model(edit.value, 'password', { type: 'password', showPassword: true, autocomplete: 'new-password', placeholder: '留空保留原密码' }))),
+          h(EP.ElFormItem, { label: '启用' }, () => h(EP.ElSwitch, model(edit.value, 'active'))),
+        ]) : null),
+        footer: () => [h(EP.ElButton, { onClick: () => { edit.value = null; } }, () => '取消'), h(EP.ElButton, { type: 'primary', onClick: save }, () => '保存')],
+      }),
+    ]);
+  },
+};
+
 // ---- admin audit log ------------------------------------------------------------------------------------------
 
 const AuditPanel = {
@@ -319,7 +379,7 @@ const AuditPanel = {
     return () => h('div', { id: 'audit-panel' }, [
       h('div', { style: 'display:flex;gap:8px;margin-bottom:10px' }, [
         h(EP.ElSelect, model(f, 'action', { placeholder: '全部操作', clearable: true, style: 'width:170px', onChange: () => load() }),
-          () => [['user.', '用户'], ['unit.', '单位'], ['sip_account.', 'SIP账号'], ['routing_rule.', '分派规则'], ['category.', '类别']].map(([v, l]) => h(EP.ElOption, { value: v, label: l }))),
+          () => [['user.', '用户'], ['unit.', '单位'], ['sip_account.', 'SIP账号'], ['routing_rule.', '分派规则'], ['category.', '类别'], ['trunk.', '中继']].map(([v, l]) => h(EP.ElOption, { value: v, label: l }))),
         h(EP.ElInput, model(f, 'username', { placeholder: '操作人用户名', clearable: true, style: 'width:160px' })),
         h(EP.ElInput, model(f, 'object', { placeholder: '对象，如 user:12', clearable: true, style: 'width:160px' })),
         h(EP.ElButton, { type: 'primary', onClick: () => load(), id: 'audit-go' }, () => '查询'),
@@ -348,6 +408,7 @@ export const AdminPage = {
         pane('units', '组织机构', UnitsPanel),
         pane('categories', '类别与时限', CategoriesPanel),
         pane('routing', '分派规则', RoutingPanel),
+        pane('trunks', '中继线路', TrunksPanel),
         pane('audit', '操作审计', AuditPanel),
         h(EP.ElTabPane, { name: 'prompts', label: '提示音', lazy: true }, () => h('p', null, ['外呼和来电提示音在「外呼任务」页面上传和试听：', h('a', { href: '/campaigns' }, '前往外呼任务')])),
       ]) }));
