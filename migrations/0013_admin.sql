@@ -51,3 +51,16 @@ CREATE TABLE sip_trunks (
     CHECK (cardinality(networks) > 0 OR username <> ''),
     CHECK ((username = '') = (ha1 = ''))
 );
+
+-- Holiday calendars admins upload (next year's State Council notice, the format of cn_holidays.csv). Kept whole,
+-- never changed; at start each process takes the newest upload and lets its years replace those of the embedded
+-- calendar or HOTLINE_HOLIDAYS_FILE.
+CREATE TABLE holiday_uploads (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    uploaded_at timestamptz NOT NULL DEFAULT now(),
+    uploaded_by text NOT NULL,
+    year_from   integer NOT NULL,
+    year_to     integer NOT NULL CHECK (year_to >= year_from),
+    off_days    integer NOT NULL,
+    body        text NOT NULL
+);

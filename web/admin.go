@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"time"
@@ -26,6 +27,8 @@ func (s *Server) adminRoutes() {
 	s.mux.HandleFunc("DELETE /api/v1/admin/units/{id}", s.authed(s.adminDeleteUnit))
 	s.mux.HandleFunc("GET /api/v1/admin/audit", s.authed(s.adminAudit))
 	s.mux.HandleFunc("GET /api/v1/admin/trunks", s.authed(s.adminListTrunks))
+	s.mux.HandleFunc("GET /api/v1/admin/holidays", s.authed(s.adminHolidayUploads))
+	s.mux.HandleFunc("POST /api/v1/admin/holidays", s.authed(s.adminUploadHolidays))
 	s.mux.HandleFunc("PUT /api/v1/admin/trunks/{name}", s.authed(s.adminSaveTrunk))
 	s.mux.HandleFunc("DELETE /api/v1/admin/trunks/{name}", s.authed(s.adminDeleteTrunk))
 	if s.deps.Tickets != nil {
@@ -263,4 +266,28 @@ func (s *Server) adminDeleteTrunk(w http.ResponseWriter, r *http.Request) error 
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+func (s *Server) adminHolidayUploads(w http.ResponseWriter, r *http.Request) error {
+	us, err := ticketing.HolidayUploads(r.Context(), s.deps.DB, actor(r))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"uploads": us})
+}
+
+// adminUploadHolidays takes the holiday calendar as the request body (text/csv, the cn_holidays.csv format).
+func (s *Server) adminUploadHolidays(w http.ResponseWriter, r *http.Request) error {
+	if err := org.MayAdminister(actor(r)); err != nil {
+		return err
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 256<<10))
+	if err != nil {
+		return errTooLarge
+	}
+	u, err := ticketing.UploadHolidays(r.Context(), s.deps.DB, actor(r), source(r), string(body), s.now())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, u)
 }

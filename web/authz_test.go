@@ -142,6 +142,8 @@ var routeMatrix = map[string]string{
 	"DELETE /api/v1/admin/units/{id}":               "-+-------", // the id is the bureau's: refused with 409, never deleted
 	"GET /api/v1/admin/audit":                       "-+-------",
 	"GET /api/v1/admin/trunks":                      "-+-------",
+	"GET /api/v1/admin/holidays":                    "-+-------",
+	"POST /api/v1/admin/holidays":                   "-+-------", // {} is not a calendar: 400
 	"PUT /api/v1/admin/trunks/{name}":               "-+-------",
 	"DELETE /api/v1/admin/trunks/{name}":            "-+-------", // no such trunk: 404
 	"POST /api/v1/routing-rules/dry-run":            "-+-+-----", // admins and dispatchers

@@ -34,6 +34,7 @@ const (
 	AdminCategorySave  AdminAction = "category.save" // created or changed, SLA days included
 	AdminTrunkSave     AdminAction = "trunk.save"    // a stored SIP trunk created or changed
 	AdminTrunkDelete   AdminAction = "trunk.delete"
+	AdminHolidayUpload AdminAction = "holidays.upload" // a holiday calendar (next year's notice)
 )
 
 // Source says where an administrative change came from, for the audit row.

@@ -1,7 +1,7 @@
 // 系统管理 (admins): users, the organisation tree, categories and their reply days, the routing directory with its
 // history and a dry run, and the admin audit log. Every change is made by the server in one transaction with its
 // audit row; this page only asks. Prompts (提示音) are managed on the campaign pages.
-import { h, ref, reactive, onMounted, EP, api, toast, toastError, errorText, Frame, cst, model, options, KIND, categories } from './lib.js';
+import { h, ref, reactive, onMounted, EP, api, apiUpload, toast, toastError, errorText, Frame, cst, model, options, KIND, categories } from './lib.js';
 
 export const ROLE = { agent: '话务员', dispatcher: '派单员', staff: '承办人', head: '负责人', supervisor: '督办',
   campaign_manager: '外呼任务管理', admin: '系统管理员' };
@@ -10,7 +10,7 @@ const UNIT_KIND = { bureau: '省局', desk: '派单台', division: '处室', pre
 const ACTION = { 'user.create': '新建用户', 'user.update': '修改用户', 'user.password_reset': '重置密码', 'user.bootstrap': '初始管理员',
   'unit.create': '新增单位', 'unit.update': '修改单位', 'unit.delete': '删除单位', 'sip_account.set': '设置坐席SIP账号',
   'routing_rule.create': '新增分派规则', 'routing_rule.update': '修改分派规则', 'category.save': '保存类别',
-  'trunk.save': '保存中继', 'trunk.delete': '删除中继' };
+  'trunk.save': '保存中继', 'trunk.delete': '删除中继', 'holidays.upload': '上传节假日' };
 
 // unitList loads every unit (active or not) for selects and the tree.
 async function unitList() { return (await api('GET', '/api/v1/units')).units; }
@@ -357,6 +357,40 @@ const TrunksPanel = {
   },
 };
 
+// ---- holiday calendar -------------------------------------------------------------------------------------------
+
+const HolidaysPanel = {
+  setup() {
+    const rows = ref([]);
+    const file = ref(null);
+    const busy = ref(false);
+    const load = async () => { try { rows.value = (await api('GET', '/api/v1/admin/holidays')).uploads; } catch (e) { toastError(e); } };
+    onMounted(load);
+    const upload = async () => {
+      if (!file.value) { toast('请选择节假日文件（CSV）', 'warning'); return; }
+      busy.value = true;
+      try {
+        const u = await apiUpload('POST', '/api/v1/admin/holidays', file.value, 'text/csv');
+        toast(`已上传 ${u.year_from}–${u.year_to} 年节假日（${u.off_days} 天），各进程下次启动时生效`);
+        load();
+      } catch (e) { EP.ElMessageBox.alert(errorText(e), '未上传', { type: 'warning' }).catch(() => {}); } finally { busy.value = false; }
+    };
+    return () => h('div', { id: 'holidays-panel' }, [
+      h('p', { class: 'muted' }, '上传国务院办公厅公布的下一年度放假安排，格式同 cn_holidays.csv：date,name,is_off_day（true 为放假，false 为调休上班）。每一年都须有节假日；上传的年份替换内置日历中的同一年份，各进程下次启动时生效。'),
+      h('div', { style: 'display:flex;gap:8px;align-items:center;margin-bottom:10px' }, [
+        h('input', { type: 'file', accept: '.csv,text/csv', onChange: (e) => { file.value = e.target.files[0] || null; } }),
+        h(EP.ElButton, { type: 'primary', loading: busy.value, onClick: upload }, () => '上传并校验'),
+      ]),
+      h(EP.ElTable, { data: rows.value, size: 'small', emptyText: '尚未上传，使用内置日历' }, () => [
+        h(EP.ElTableColumn, { label: '上传时间', width: 150 }, { default: ({ row }) => cst(row.uploaded_at) }),
+        h(EP.ElTableColumn, { label: '上传人', width: 110 }, { default: ({ row }) => row.uploaded_by }),
+        h(EP.ElTableColumn, { label: '年份', width: 120 }, { default: ({ row }) => row.year_from === row.year_to ? row.year_from : row.year_from + '–' + row.year_to }),
+        h(EP.ElTableColumn, { label: '放假天数', width: 100 }, { default: ({ row }) => row.off_days }),
+      ]),
+    ]);
+  },
+};
+
 // ---- admin audit log ------------------------------------------------------------------------------------------
 
 const AuditPanel = {
@@ -379,7 +413,7 @@ const AuditPanel = {
     return () => h('div', { id: 'audit-panel' }, [
       h('div', { style: 'display:flex;gap:8px;margin-bottom:10px' }, [
         h(EP.ElSelect, model(f, 'action', { placeholder: '全部操作', clearable: true, style: 'width:170px', onChange: () => load() }),
-          () => [['user.', '用户'], ['unit.', '单位'], ['sip_account.', 'SIP账号'], ['routing_rule.', '分派规则'], ['category.', '类别'], ['trunk.', '中继']].map(([v, l]) => h(EP.ElOption, { value: v, label: l }))),
+          () => [['user.', '用户'], ['unit.', '单位'], ['sip_account.', 'SIP账号'], ['routing_rule.', '分派规则'], ['category.', '类别'], ['trunk.', '中继'], ['holidays.', '节假日']].map(([v, l]) => h(EP.ElOption, { value: v, label: l }))),
         h(EP.ElInput, model(f, 'username', { placeholder: '操作人用户名', clearable: true, style: 'width:160px' })),
         h(EP.ElInput, model(f, 'object', { placeholder: '对象，如 user:12', clearable: true, style: 'width:160px' })),
         h(EP.ElButton, { type: 'primary', onClick: () => load(), id: 'audit-go' }, () => '查询'),
@@ -409,6 +443,7 @@ export const AdminPage = {
         pane('categories', '类别与时限', CategoriesPanel),
         pane('routing', '分派规则', RoutingPanel),
         pane('trunks', '中继线路', TrunksPanel),
+        pane('holidays', '节假日', HolidaysPanel),
         pane('audit', '操作审计', AuditPanel),
         h(EP.ElTabPane, { name: 'prompts', label: '提示音', lazy: true }, () => h('p', null, ['外呼和来电提示音在「外呼任务」页面上传和试听：', h('a', { href: '/campaigns' }, '前往外呼任务')])),
       ]) }));
