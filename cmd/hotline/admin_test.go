@@ -76,7 +76,8 @@ func TestUsersCreateAdmin(t *testing.T) {
 // file; started again with another password it changes nothing.
 func TestServeBootstrapsFirstAdmin(t *testing.T) {
 	url := testenv.NewDatabase(t)
-	p := startHotline(t, []string{"HOTLINE_DATABASE_URL=" + url}, "migrate", "up")
+	// A generous acquire timeout: opening a connection on a loaded test machine can take longer than the default.
+	p := startHotline(t, []string{"HOTLINE_DATABASE_URL=" + url, "HOTLINE_DB_ACQUIRE_TIMEOUT=10s"}, "migrate", "up")
 	if code := p.wait(t, 60*time.Second); code != 0 {
 		t.Fatalf("migrate: exit %d\n%s", code, p.out.String())
 	}
@@ -87,7 +88,7 @@ func TestServeBootstrapsFirstAdmin(t *testing.T) {
 	serve := func(extra ...string) (*proc, string) {
 		port := testenv.FreePort(t)
 		base := fmt.Sprintf("http://127.0.0.1:%d", port)
-		env := append(append([]string{"HOTLINE_DATABASE_URL=" + url, key, "HOTLINE_REDIS_URL=" + testenv.RedisURL(t),
+		env := append(append([]string{"HOTLINE_DATABASE_URL=" + url, key, "HOTLINE_DB_ACQUIRE_TIMEOUT=10s", "HOTLINE_REDIS_URL=" + testenv.RedisURL(t),
 			fmt.Sprintf("HOTLINE_HTTP_ADDR=127.0.0.1:%d", port)}, serveEnv(t)...), extra...)
 		s := startHotline(t, env, "serve")
 		waitReady(t, s, base)
