@@ -325,7 +325,10 @@ func (s *Service) CreateRule(ctx context.Context, a org.Actor, in RuleInput) (Ru
 		if err != nil {
 			return err
 		}
-		return ruleHistory(ctx, tx, r.ID)
+		if err := ruleHistory(ctx, tx, r.ID); err != nil {
+			return err
+		}
+		return org.WriteAdminAudit(ctx, tx, a, org.Source{}, org.AdminRuleCreate, fmt.Sprintf("routing_rule:%d", r.ID), nil, r)
 	})
 	if err != nil {
 		return Rule{}, fmt.Errorf("create routing rule: %w", err)
@@ -345,6 +348,13 @@ func (s *Service) UpdateRule(ctx context.Context, a org.Actor, id int64, in Rule
 	active := in.Active == nil || *in.Active
 	var r Rule
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		var before any                                                                              // for the admin audit row; nil when the rule does not exist (answered below)
+		prevRows, _ := tx.Query(ctx, `SELECT `+ruleColumns+` FROM routing_rules WHERE id = $1`, id) // its error comes back from CollectRows
+		if prev, err := pgx.CollectRows(prevRows, scanRule); err != nil {
+			return err
+		} else if len(prev) == 1 {
+			before = prev[0]
+		}
 		rows, err := tx.Query(ctx, `UPDATE routing_rules SET position = $3, name = $4, kinds = $5, categories = $6,
 				region_prefix = $7, keywords = $8, has_household = $9, unit_code = $10, active = $11, updated_by = $12,
 				version = version + 1, updated_at = now()
@@ -366,7 +376,10 @@ func (s *Service) UpdateRule(ctx context.Context, a org.Actor, id int64, in Rule
 		if err != nil {
 			return err
 		}
-		return ruleHistory(ctx, tx, r.ID)
+		if err := ruleHistory(ctx, tx, r.ID); err != nil {
+			return err
+		}
+		return org.WriteAdminAudit(ctx, tx, a, org.Source{}, org.AdminRuleUpdate, fmt.Sprintf("routing_rule:%d", r.ID), before, r)
 	})
 	if err != nil {
 		return Rule{}, fmt.Errorf("update routing rule %d: %w", id, err)
@@ -425,19 +438,38 @@ func (s *Service) SaveCategory(ctx context.Context, a org.Actor, c Category) (Ca
 	if err := v.Err(); err != nil {
 		return Category{}, err
 	}
-	_, err := s.db.Exec(ctx, `INSERT INTO ticket_categories (code, name, lead_unit_code, fallback_unit_code, reply_days, urgent_reply_hours, active, position)
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		var before any // for the admin audit row; nil for a new category
+		if prev, err := listCategories(ctx, tx); err != nil {
+			return err
+		} else if i := slices.IndexFunc(prev, func(p Category) bool { return p.Code == c.Code }); i >= 0 {
+			before = prev[i]
+		}
+		if err := saveCategory(ctx, tx, c); err != nil {
+			return err
+		}
+		return org.WriteAdminAudit(ctx, tx, a, org.Source{}, org.AdminCategorySave, "category:"+c.Code, before, c)
+	})
+	if err != nil {
+		return Category{}, err
+	}
+	s.cacheMu.Lock()
+	s.cats = nil
+	s.cacheMu.Unlock()
+	return c, nil
+}
+
+func saveCategory(ctx context.Context, db org.DB, c Category) error {
+	_, err := db.Exec(ctx, `INSERT INTO ticket_categories (code, name, lead_unit_code, fallback_unit_code, reply_days, urgent_reply_hours, active, position)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT coalesce(max(position), 0) + 10 FROM ticket_categories))
 		ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, lead_unit_code = EXCLUDED.lead_unit_code,
 			fallback_unit_code = EXCLUDED.fallback_unit_code, reply_days = EXCLUDED.reply_days,
 			urgent_reply_hours = EXCLUDED.urgent_reply_hours, active = EXCLUDED.active`,
 		c.Code, c.Name, c.LeadUnitCode, c.FallbackUnitCode, c.ReplyDays, c.UrgentReplyHours, c.Active)
 	if err != nil {
-		return Category{}, fmt.Errorf("save category %s: %w", c.Code, err)
+		return fmt.Errorf("save category %s: %w", c.Code, err)
 	}
-	s.cacheMu.Lock()
-	s.cats = nil
-	s.cacheMu.Unlock()
-	return c, nil
+	return nil
 }
 
 var categoryCode = regexp.MustCompile(`^[a-z][a-z0-9_]{1,47}$`)

@@ -181,6 +181,22 @@ var routeMatrix = map[string]string{
 	"GET /api/v1/public/regions":                    "+++++++++",
 	"POST /api/v1/public/challenges":                "+++++++++",
 	"POST /api/v1/public/tickets":                   "+++++++++",
+	"GET /api/v1/admin/users":                       "-+-------",
+	"POST /api/v1/admin/users":                      "-+-------",
+	"PUT /api/v1/admin/users/{id}":                  "-+-------",
+	"POST /api/v1/admin/users/{id}/password":        "-+-------",
+	"PUT /api/v1/admin/users/{id}/sip-account":      "-+-------",
+	"POST /api/v1/admin/units":                      "-+-------",
+	"PUT /api/v1/admin/units/{id}":                  "-+-------",
+	"DELETE /api/v1/admin/units/{id}":               "-+-------", // the id is the bureau's: refused with 409, never deleted
+	"GET /api/v1/admin/audit":                       "-+-------",
+	"GET /api/v1/admin/trunks":                      "-+-------",
+	"GET /api/v1/admin/holidays":                    "-+-------",
+	"POST /api/v1/admin/holidays":                   "-+-------", // {} is not a calendar: 400
+	"PUT /api/v1/admin/trunks/{name}":               "-+-------",
+	"DELETE /api/v1/admin/trunks/{name}":            "-+-------", // no such trunk: 404
+	"POST /api/v1/routing-rules/dry-run":            "-+-+-----", // admins and dispatchers
+	"GET /api/v1/routing-rules/{id}/history":        "-+-+-----",
 	"/api/":                                         "+++++++++",
 	"/":                                             "+++++++++",
 	// The push endpoint is a machine's: authenticated by the platform's HMAC signature, never by a session or a

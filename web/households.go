@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"hotline/telephony"
 	"hotline/ticketing/monitoring"
 	"hotline/ticketing/org"
 )
@@ -45,7 +46,7 @@ func householdID(r *http.Request) (org.HouseholdID, error) {
 
 func householdQuery(r *http.Request) (monitoring.Query, error) {
 	v := query(r)
-	q := monitoring.Query{Name: v.Get("name"), Phone: v.Get("phone"), IDNumber: v.Get("id_number"), IDLast4: v.Get("id_last4"),
+	q := monitoring.Query{Number: v.Get("number"), Name: v.Get("name"), Phone: v.Get("phone"), IDNumber: v.Get("id_number"), IDLast4: v.Get("id_last4"),
 		Region: v.Get("region"), Clock: v.Get("clock"), MonitoringType: monitoring.MonitoringType(v.Get("monitoring_type")),
 		RiskType: monitoring.RiskType(v.Get("risk_type")), Status: monitoring.Status(v.Get("status")),
 		NoContactDays: int(v.int("no_contact_days")), After: org.HouseholdID(v.int("after")), Limit: int(v.int("limit"))}
@@ -86,7 +87,13 @@ func (s *Server) getHousehold(w http.ResponseWriter, r *http.Request) error {
 	if err == nil {
 		var h monitoring.Household
 		if h, err = s.deps.Monitoring.Read(r.Context(), actor(r), id); err == nil {
-			return writeJSON(w, http.StatusOK, map[string]any{"household": h, "allowed_actions": monitoring.AllowedActions(h.Status)})
+			// The loop actions of the status, and none to one who may read but not move the household (the
+			// console shows exactly what the user may do; the action itself asks again).
+			allowed := monitoring.AllowedActions(h.Status)
+			if s.deps.Monitoring.AuthorizeID(r.Context(), s.deps.DB, actor(r), monitoring.AccessLoop, id) != nil {
+				allowed = []string{}
+			}
+			return writeJSON(w, http.StatusOK, map[string]any{"household": h, "allowed_actions": allowed})
 		}
 	}
 	return err
@@ -134,7 +141,7 @@ func (s *Server) householdTimeline(w http.ResponseWriter, r *http.Request) error
 		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
 		var tl []monitoring.TimelineEntry
 		if tl, err = s.deps.Monitoring.Timeline(r.Context(), actor(r), id, limit); err == nil {
-			return writeJSON(w, http.StatusOK, map[string]any{"timeline": tl})
+			return writeJSON(w, http.StatusOK, map[string]any{"timeline": s.withRecordings(r, tl)})
 		}
 	}
 	return err
@@ -272,4 +279,38 @@ func (s *Server) callerLookup(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"matches": ms})
+}
+
+// timelineEntry is a timeline entry with, for a call, the path of its recording when this actor may hear it.
+type timelineEntry struct {
+	monitoring.TimelineEntry
+	Recording string `json:"recording,omitempty"`
+}
+
+// withRecordings links each call on a timeline (ref call:N) to its recording, asking telephony the same question
+// the recording endpoint asks (OpenRecording), so the page offers a player only where playing is allowed.
+func (s *Server) withRecordings(r *http.Request, tl []monitoring.TimelineEntry) []timelineEntry {
+	out := make([]timelineEntry, len(tl))
+	for i, e := range tl {
+		out[i].TimelineEntry = e
+		rest, ok := strings.CutPrefix(e.Ref, "call:")
+		if !ok || s.deps.Telephony == nil {
+			continue
+		}
+		callID, err := strconv.ParseInt(rest, 10, 64)
+		if err != nil {
+			continue
+		}
+		c, err := telephony.GetCDR(r.Context(), s.deps.DB, telephony.CallID(callID))
+		if err != nil || c.RecordingID == 0 {
+			continue
+		}
+		_, f, err := s.deps.Telephony.OpenRecording(r.Context(), actor(r), c.RecordingID)
+		if err != nil {
+			continue
+		}
+		f.Close()
+		out[i].Recording = fmt.Sprintf("/api/v1/recordings/%d", c.RecordingID)
+	}
+	return out
 }

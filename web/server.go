@@ -38,6 +38,8 @@ type Deps struct {
 	Exchange   *exchange.Service   // the 12345 platform exchange (nil: routes not registered)
 	// SIPBindings counts an agent's live SIP registrations (the console's state bar); nil: not shown.
 	SIPBindings func(ctx context.Context, sipUser string) (int, error)
+	SIPRealm    string   // digest realm of agents' SIP accounts set by admins (HOTLINE_SIP_REALM); "" = "hotline"
+	EnvTrunks   []string // names of the trunks of HOTLINE_SIP_TRUNKS (they override stored trunks of that name)
 
 	// TokenChannel is the Redis pub/sub channel on which revoked tokens are announced to every process's token
 	// cache (org.WatchRevocations); "" uses org.DefaultTokenChannel.
@@ -131,6 +133,7 @@ func (s *Server) routes() {
 	s.exchangeRoutes()
 	s.statsRoutes()
 	s.securityRoutes()
+	s.adminRoutes()
 	s.consoleRoutes()
 	s.workorderRoutes()
 	s.docRoutes()

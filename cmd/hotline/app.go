@@ -112,7 +112,7 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger, db *pgxpool.Pool
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a := &App{cfg: cfg, log: log, db: db, rdb: rdb, reg: reg, stdout: stdout}
 	a.webDeps = web.Deps{DB: db, Redis: rdb, Log: log, Registry: reg, Version: version, Draining: a.draining.Load,
-		Limits: web.Limits{Writes: cfg.HTTPMaxWrites, Reads: cfg.HTTPMaxReads, Health: 32}}
+		Limits: web.Limits{Writes: cfg.HTTPMaxWrites, Reads: cfg.HTTPMaxReads, Health: 32}, SIPRealm: cfg.Telephony.Realm}
 	if err := wire(ctx, a); err != nil {
 		return nil, err
 	}
@@ -180,6 +180,11 @@ func runServe(ctx context.Context, cfg *Config, args []string, stdout io.Writer)
 		if errors.Is(err, migrations.ErrOutOfDate) {
 			return fmt.Errorf("%v: run `hotline migrate` first", err)
 		}
+		return err
+	}
+	if err := bootstrapAdmin(ctx, cfg, db, log); err != nil {
+		db.Close()
+		rdb.Close()
 		return err
 	}
 	a, err := newApp(ctx, cfg, log, db, rdb, stdout)

@@ -54,6 +54,7 @@ type Config struct {
 	Console    ConsoleConfig
 	Exchange   ExchangeConfig
 	Public     PublicConfig
+	Admin      AdminConfig
 }
 
 // setting binds one variable to a field of Config.

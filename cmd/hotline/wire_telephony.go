@@ -53,6 +53,9 @@ func wireTelephony(ctx context.Context, a *App, tsvc *ticketing.Service, msvc *m
 	if err != nil {
 		return nil, err
 	}
+	if err := wireStoredTrunks(ctx, a, srv, tc.TrunkList); err != nil {
+		return nil, err
+	}
 	prompts, err := loadPrompts(a, tc)
 	if err != nil {
 		return nil, err

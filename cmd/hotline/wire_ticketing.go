@@ -31,6 +31,10 @@ func wireTicketing(ctx context.Context, a *App) (*ticketingParts, error) {
 	if c.Calendar != nil {
 		cal = c.Calendar
 	}
+	cal, err := ticketing.CalendarWithUploads(ctx, a.db, cal) // the newest calendar admins uploaded (系统管理 → 节假日)
+	if err != nil {
+		return nil, err
+	}
 	if _, last := cal.Years(); time.Now().Year() > last {
 		a.log.Warn("the holiday calendar ends before this year: only weekends count as days off; load a newer one with HOTLINE_HOLIDAYS_FILE", "calendar_until", last)
 	}

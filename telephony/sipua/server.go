@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -85,13 +86,16 @@ type Handler interface {
 
 // Server is the SIP user agent.
 type Server struct {
-	cfg   Config
-	log   *slog.Logger
-	ua    *sipgo.UserAgent
-	srv   *sipgo.Server
-	dg    *diago.Diago
-	reg   *Registrar
-	trunk nonces
+	cfg Config
+	log *slog.Logger
+	// trunks is the trunk list every INVITE is checked against: cfg.Trunks at start, replaced whole by SetTrunks
+	// (the stored trunks reloaded while running).
+	trunks atomic.Pointer[[]Trunk]
+	ua     *sipgo.UserAgent
+	srv    *sipgo.Server
+	dg     *diago.Diago
+	reg    *Registrar
+	trunk  nonces
 
 	handler  Handler
 	hardStop context.Context
@@ -175,6 +179,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s := &Server{cfg: cfg, log: deps.Log, ua: ua, srv: srv, limiters: map[netip.Addr]*rate.Limiter{}, ready: make(chan struct{}),
 		trunk: nonces{rdb: deps.Redis, prefix: deps.Prefix, ttl: 30 * time.Second}, adm: newAdmission(cfg.MaxSetups)}
 	s.adm.log = deps.Log
+	trunks := slices.Clone(cfg.Trunks)
+	s.trunks.Store(&trunks)
 	s.reg = newRegistrar(deps.DB, deps.Redis, deps.Prefix, cfg.Realm, deps.Log)
 	s.reg.failures = failureLimit{rdb: deps.Redis, prefix: deps.Prefix, perSource: cfg.RegisterFailures, perUser: 3 * cfg.RegisterFailures, window: time.Minute}
 	opts := []diago.DiagoOption{
@@ -267,7 +273,7 @@ func (s *Server) Run(ctx context.Context, h Handler) error {
 		s.addrs = append(s.addrs, l.Transport+"://"+l.Addr)
 	}
 	close(s.ready)
-	s.log.Info("SIP listening", "addrs", s.addrs, "trunks", len(s.cfg.Trunks))
+	s.log.Info("SIP listening", "addrs", s.addrs, "trunks", len(*s.trunks.Load()))
 
 	<-ctx.Done()
 	s.draining.Store(true)
@@ -449,7 +455,7 @@ func (s *Server) check(req *sip.Request) (*Trunk, error) {
 	if err != nil {
 		return nil, ErrMalformed
 	}
-	t := matchTrunk(s.cfg.Trunks, ap.Addr().Unmap())
+	t := matchTrunk(*s.trunks.Load(), ap.Addr().Unmap())
 	if t == nil {
 		return nil, ErrUnknownSource
 	}
@@ -488,7 +494,11 @@ func (s *Server) authTrunk(req *sip.Request, t *Trunk) error {
 	if !ok {
 		return ErrAuthRequired
 	}
-	if cred.Username != t.Username || !verify(cred, string(req.Method), md5hex(t.Username+":"+s.cfg.Realm+":"+t.Password)) {
+	ha1 := t.HA1
+	if ha1 == "" {
+		ha1 = md5hex(t.Username + ":" + s.cfg.Realm + ":" + t.Password)
+	}
+	if cred.Username != t.Username || !verify(cred, string(req.Method), ha1) {
 		return ErrBadCredentials
 	}
 	return nil
@@ -521,4 +531,10 @@ func (s *Server) serveDialog(d *diago.DialogServerSession) {
 func pendingKey(req *sip.Request) string {
 	tag, _ := req.From().Params.Get("tag")
 	return req.CallID().Value() + "\x00" + tag
+}
+
+// SetTrunks replaces the trunk list new INVITEs are checked against (calls in progress keep theirs).
+func (s *Server) SetTrunks(ts []Trunk) {
+	ts = slices.Clone(ts)
+	s.trunks.Store(&ts)
 }

@@ -14,6 +14,7 @@ type Trunk struct {
 	Networks []netip.Prefix
 	Username string   // optional digest user; with it every INVITE is challenged
 	Password string   // ignored without Username
+	HA1      string   // md5(user:realm:password) of a stored trunk, used instead of Password
 	Numbers  []string // dialled numbers (To user) it may call, e.g. 12345; empty: any
 	Skills   []string // skills an agent needs for calls of this trunk (e.g. a dialect line)
 }

@@ -16,6 +16,7 @@ import (
 
 // Query filters a household search; zero fields do not filter. Results are ordered by ID and paged with After.
 type Query struct {
+	Number         string          // the household number (户编号), exact
 	Name           string          // prefix of any member's name (the head is a member)
 	Phone          string          // any format; exact number
 	IDNumber       string          // full ID number, exact
@@ -75,6 +76,9 @@ func (s *Service) search(ctx context.Context, db org.DB, sc Scope, q Query) (Pag
 	arg := func(a any) string {
 		args = append(args, a)
 		return "$" + strconv.Itoa(len(args))
+	}
+	if n := strings.TrimSpace(q.Number); n != "" {
+		where = append(where, `h.number = `+arg(n))
 	}
 	if n := strings.TrimSpace(q.Name); n != "" {
 		where = append(where, `h.id IN (SELECT household_id FROM household_members WHERE name LIKE `+arg(org.EscapeLike(n)+"%")+`)`)

@@ -57,7 +57,8 @@ var Divisions = []struct{ Code, Name string }{
 // SeedUnits loads the organisation tree: the provincial bureau, its dispatch desk and divisions, the 14
 // prefecture bureaus and one bureau for each of the 122 county-level divisions of GB/T 2260 (the statistical-only
 // zones have none: their matters go to the prefecture's bureau). It upserts by code, so running it again
-// changes nothing, and renames follow the embedded data. It returns the number of units in the tree.
+// changes nothing, and renames follow the embedded data — except for units an admin has renamed or deactivated
+// (admin_managed), which keep what the admin set. It returns the number of units in the tree.
 func SeedUnits(ctx context.Context, db TxBeginner) (int, error) {
 	tx, err := db.Begin(ctx)
 	if err != nil {
@@ -76,7 +77,8 @@ func SeedUnits(ctx context.Context, db TxBeginner) (int, error) {
 			INSERT INTO units (code, name, short_name, kind, parent_id, region_code)
 			VALUES ($1, $2, $3, $4, (SELECT id FROM units WHERE code = $5), $6)
 			ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, short_name = EXCLUDED.short_name,
-				kind = EXCLUDED.kind, parent_id = EXCLUDED.parent_id, region_code = EXCLUDED.region_code`,
+				kind = EXCLUDED.kind, parent_id = EXCLUDED.parent_id, region_code = EXCLUDED.region_code
+			WHERE NOT units.admin_managed`,
 			code, name, short, string(kind), parent, reg)
 		if err != nil {
 			return fmt.Errorf("seed unit %s %s: %w", code, name, err)

@@ -53,6 +53,18 @@ export async function upload(path, file) {
   return j;
 }
 
+// apiUpload sends a file as the raw request body (e.g. text/csv) with the session's CSRF header and returns the
+// JSON answer; a 422 with a body (the import's unknown columns) is returned as an APIError carrying it.
+export async function apiUpload(method, path, file, contentType) {
+  const headers = { Accept: 'application/json', 'Content-Type': contentType || 'application/octet-stream' };
+  if (csrfToken) headers['X-CSRF-Token'] = csrfToken;
+  const r = await fetch(path, { method, headers, body: file, credentials: 'same-origin' });
+  let j = null;
+  try { j = await r.json(); } catch (e) { j = null; }
+  if (!r.ok) throw new APIError(r.status, j);
+  return j;
+}
+
 export function goLogin() {
   if (location.pathname !== '/login') {
     location.assign('/login?next=' + encodeURIComponent(location.pathname + location.search));
@@ -307,9 +319,11 @@ export const Frame = {
       if (u && (u.role === 'staff' || u.role === 'head' || u.role === 'admin')) links.push(['/division', '承办单位工作台']);
       if (u) links.push(['/search', '工单查询']);
       if (u && ['campaign_manager', 'supervisor', 'admin'].includes(u.role)) links.push(['/campaigns', '外呼任务']);
-      if (u && u.role === 'admin') links.push(['/notify', '通知投递']);
+      if (u) links.push(['/households', '监测户']);
       if (u && (u.role === 'supervisor' || u.role === 'admin')) links.push(['/wallboard', '监控大屏']);
       if (u && (u.role === 'supervisor' || u.role === 'head' || u.role === 'admin')) links.push(['/stats', '统计分析']);
+      if (u && u.role === 'admin') links.push(['/notify', '通知投递']);
+      if (u && u.role === 'admin') links.push(['/admin', '系统管理']);
       return h('div', null, [
         h('header', { class: 'topbar' }, [
           h('span', { class: 'title' }, '12345 热线 · 乡村振兴工单系统'),

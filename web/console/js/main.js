@@ -11,6 +11,8 @@ import { CampaignBuildPage } from './campaignbuild.js';
 import { CampaignRunPage } from './campaignrun.js';
 import { WallboardPage } from './wallboard.js';
 import { StatsPage } from './stats.js';
+import { AdminPage } from './admin.js';
+import { HouseholdsPage, HouseholdPage } from './households.js';
 
 async function boot() {
   const path = location.pathname;
@@ -31,10 +33,12 @@ async function boot() {
     if (path === '/') { location.replace(homeFor(session.user)); return; }
     const m = path.match(/^\/tickets\/(\d+)$/);
     const cm = path.match(/^\/campaigns\/(\d+)$/);
+    const mh = path.match(/^\/households\/(\d+)$/);
     if (m) page = { setup: () => () => h(TicketPage, { id: Number(m[1]) }) };
     else if (cm) page = { setup: () => () => h(CampaignRunPage, { id: Number(cm[1]) }) };
+    else if (mh) page = { setup: () => () => h(HouseholdPage, { id: Number(mh[1]) }) };
     else page = { '/agent': AgentPage, '/division': DivisionPage, '/search': SearchPage, '/notify': NotifyPage,
-      '/wallboard': WallboardPage, '/stats': StatsPage,
+      '/wallboard': WallboardPage, '/stats': StatsPage, '/admin': AdminPage, '/households': HouseholdsPage,
       '/campaigns': CampaignsPage, '/campaigns/new': CampaignBuildPage }[path] || SearchPage;
     startLive();
   }

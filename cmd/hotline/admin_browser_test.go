@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/jackc/pgx/v5"
+)
+
+// 系统管理 and 监测户 in a real browser: the admin creates a user (王芳, an agent of the dispatch desk) on the 用户
+// tab, finds the change on the 操作审计 tab with before and after, signs out, and 王芳 signs in with the password
+// the admin set. Then the admin searches a household by name, opens its record (numbers masked), reveals one
+// member's ID number with a reason, and the reveal is in pii_reveals. Any console error fails the test.
+func TestAdminAndHouseholdPagesInBrowser(t *testing.T) {
+	if _, err := os.Stat(chromium); err != nil {
+		t.Fatalf("%s missing: run deploy/install-deps.sh test", chromium)
+	}
+	shots := screenshotDir(t)
+	e := newUpEnv(t)
+	p := startHotline(t, append(e.env, "HOTLINE_DEMO_HOUSEHOLDS=20"), "up")
+	waitReady(t, p, e.base)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	db, err := pgx.Connect(ctx, e.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(context.Background())
+
+	profile, err := os.MkdirTemp("", "hotline-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for i := 0; i < 50 && os.RemoveAll(profile) != nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, chromedp.ExecPath(chromium), chromedp.Headless,
+		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(profile), chromedp.WindowSize(1366, 768))
+	defer cancelAlloc()
+	b, cancelB := chromedp.NewContext(allocCtx)
+	defer cancelB()
+	errs := &browserErrors{}
+	errs.listen(b, "browser")
+	if err := chromedp.Run(b, log.Enable(), runtime.Enable(), chromedp.EmulateViewport(1366, 768)); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	run := func(what string, actions ...chromedp.Action) {
+		t.Helper()
+		sc, cancel := context.WithTimeout(b, 20*time.Second)
+		defer cancel()
+		if err := chromedp.Run(sc, actions...); err != nil {
+			hc, cancel := context.WithTimeout(b, 5*time.Second)
+			defer cancel()
+			var html string
+			var png []byte
+			chromedp.Run(hc, chromedp.OuterHTML("body", &html, chromedp.ByQuery), chromedp.CaptureScreenshot(&png))
+			os.WriteFile(filepath.Join(shots, "failed-"+strings.ReplaceAll(what, " ", "-")+".png"), png, 0o644)
+			t.Fatalf("%s: %v\nbrowser errors: %v\npage: %s\nhotline output:\n%s", what, err, errs.list(), tail(html, 4000), tail(p.out.String(), 3000))
+		}
+	}
+	shot := func(name string) chromedp.Action {
+		return chromedp.ActionFunc(func(ctx context.Context) error {
+			time.Sleep(400 * time.Millisecond) // let Element Plus's transitions finish
+			var png []byte
+			if err := chromedp.CaptureScreenshot(&png).Do(ctx); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644)
+		})
+	}
+	signIn := func(user, password string) chromedp.Tasks {
+		return chromedp.Tasks{
+			chromedp.Navigate(e.base + "/login"),
+			chromedp.WaitVisible("#login-username", chromedp.ByID),
+			chromedp.SendKeys("#login-username", user, chromedp.ByID),
+			chromedp.SendKeys("#login-password", password, chromedp.ByID),
+			chromedp.Click("#login-submit", chromedp.ByID),
+			chromedp.WaitVisible("header.topbar nav a", chromedp.ByQuery),
+		}
+	}
+
+	// The admin creates 王芳 (role and unit default to an agent of the dispatch desk).
+	const newPassword = "Wf-start-2026"
+	run("admin opens 系统管理", signIn("admin", demoPassword),
+		chromedp.Navigate(e.base+"/admin"),
+		chromedp.WaitVisible("#user-list .user-agent1", chromedp.ByQuery),
+		chromedp.Click("#admin-new-user", chromedp.ByID),
+		chromedp.WaitVisible("#nu-username", chromedp.ByID),
+		chromedp.SendKeys("#nu-username", "wangfang", chromedp.ByID),
+		chromedp.SendKeys("#nu-display", "王芳", chromedp.ByID),
+		chromedp.SendKeys("#nu-password", newPassword, chromedp.ByID),
+		shot("admin-new-user"),
+		chromedp.Click("#user-save", chromedp.ByID),
+		chromedp.WaitVisible("#user-list .user-wangfang", chromedp.ByQuery),
+		shot("admin-users"),
+	)
+	var role, unit string
+	if err := db.QueryRow(ctx, `SELECT u.role, n.code FROM users u JOIN units n ON n.id = u.unit_id WHERE u.username = 'wangfang'`).Scan(&role, &unit); err != nil || role != "agent" || unit != "desk" {
+		t.Fatalf("the new user: role %q unit %q (%v)", role, unit, err)
+	}
+	var auditActor string
+	if err := db.QueryRow(ctx, `SELECT actor_username FROM admin_audit WHERE action = 'user.create' AND after->>'username' = 'wangfang'`).Scan(&auditActor); err != nil || auditActor != "admin" {
+		t.Fatalf("admin audit of the creation: %q (%v)", auditActor, err)
+	}
+	var auditText string
+	run("admin reads the audit tab",
+		chromedp.Click("#tab-audit", chromedp.ByID),
+		chromedp.WaitVisible("#audit-list .el-table__row", chromedp.ByQuery),
+		chromedp.Text("#audit-list", &auditText, chromedp.ByQuery),
+		shot("admin-audit"),
+	)
+	if !strings.Contains(auditText, "新建用户") || !strings.Contains(auditText, "wangfang") {
+		t.Errorf("the audit tab does not show the creation:\n%s", auditText)
+	}
+	run("admin opens the org tree", chromedp.Click("#tab-units", chromedp.ByID), chromedp.WaitVisible("#unit-tree .el-table__row", chromedp.ByQuery), shot("admin-units"))
+	run("admin tries the routing dry run", chromedp.Click("#tab-routing", chromedp.ByID), chromedp.WaitVisible("#dry-run", chromedp.ByID),
+		chromedp.Click("#dry-run", chromedp.ByID), chromedp.WaitVisible("#dry-run-answer", chromedp.ByID), shot("admin-routing"))
+
+	// 王芳 signs in with the password the admin set.
+	var who string
+	run("the new user signs in", chromedp.Click("#logout", chromedp.ByID), chromedp.WaitVisible("#login-username", chromedp.ByID),
+		signIn("wangfang", newPassword), chromedp.Text("header.topbar .who", &who, chromedp.ByQuery))
+	if who != "王芳" {
+		t.Errorf("signed in as %q, want 王芳", who)
+	}
+
+	// The admin searches a household by its head's name and reveals a member's ID number with a reason.
+	var id int64
+	var head string
+	if err := db.QueryRow(ctx, `SELECT id, head_name FROM households ORDER BY id LIMIT 1`).Scan(&id, &head); err != nil {
+		t.Fatal(err)
+	}
+	var reveals0 int
+	db.QueryRow(ctx, `SELECT count(*) FROM pii_reveals`).Scan(&reveals0)
+	var masked, shown string
+	run("household search", chromedp.Click("#logout", chromedp.ByID), chromedp.WaitVisible("#login-username", chromedp.ByID),
+		signIn("admin", demoPassword),
+		chromedp.Navigate(e.base+"/households"),
+		chromedp.WaitVisible("#hh-q", chromedp.ByID),
+		chromedp.SendKeys("#hh-q", head, chromedp.ByID),
+		chromedp.Click("#hh-go", chromedp.ByID),
+		chromedp.WaitVisible(fmt.Sprintf("#hh-list .hh-%d", id), chromedp.ByQuery),
+		shot("households-search"),
+		chromedp.Navigate(fmt.Sprintf("%s/households/%d", e.base, id)),
+		chromedp.WaitVisible("#hh-members .reveal-btn", chromedp.ByQuery),
+		chromedp.Text("#hh-members .pii-value", &masked, chromedp.ByQuery),
+		chromedp.WaitVisible("#hh-timeline", chromedp.ByID),
+		shot("household-record"),
+		chromedp.Click("#hh-members .reveal-btn", chromedp.ByQuery),
+		chromedp.WaitVisible("#reveal-reason", chromedp.ByID),
+		chromedp.SendKeys("#reveal-reason", "核实身份：浏览器测试", chromedp.ByID),
+		chromedp.Click("#reveal-go", chromedp.ByID),
+		chromedp.Poll(`!document.querySelector('#hh-members .pii-value').textContent.includes('*')`, nil, chromedp.WithPollingInterval(100*time.Millisecond)),
+		chromedp.Text("#hh-members .pii-value", &shown, chromedp.ByQuery),
+		shot("household-revealed"),
+	)
+	if !strings.Contains(masked, "*") || strings.Contains(shown, "*") || len(shown) != 18 {
+		t.Errorf("ID number masked %q, revealed %q", masked, shown)
+	}
+	var reveals1 int
+	var reason string
+	db.QueryRow(ctx, `SELECT count(*) FROM pii_reveals`).Scan(&reveals1)
+	db.QueryRow(ctx, `SELECT reason FROM pii_reveals ORDER BY id DESC LIMIT 1`).Scan(&reason)
+	if reveals1 != reveals0+1 || reason != "核实身份：浏览器测试" {
+		t.Errorf("pii_reveals: %d → %d rows, last reason %q", reveals0, reveals1, reason)
+	}
+	if es := errs.list(); len(es) > 0 {
+		t.Errorf("browser errors:\n%s", strings.Join(es, "\n"))
+	}
+}
