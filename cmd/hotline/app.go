@@ -90,13 +90,23 @@ func openDB(ctx context.Context, cfg *Config) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("HOTLINE_DATABASE_URL: %v", err)
 	}
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	// The first connection is opened here, not by a request: it is not held to the request's acquire timeout
+	// (opening one on a busy machine, a backend fork and authentication, can take longer), and a database that is
+	// still starting or restarting beside us is retried until the deadline.
+	pctx, cancel := context.WithTimeout(context.WithValue(ctx, startupKey{}, true), 10*time.Second)
 	defer cancel()
-	if err := db.Ping(pctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("cannot reach PostgreSQL at %s (HOTLINE_DATABASE_URL): %v", redact(cfg.DatabaseURL), err)
+	for {
+		err = db.Ping(pctx)
+		if err == nil {
+			return db, nil
+		}
+		select {
+		case <-pctx.Done():
+			db.Close()
+			return nil, fmt.Errorf("cannot reach PostgreSQL at %s (HOTLINE_DATABASE_URL): %v", redact(cfg.DatabaseURL), err)
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
-	return db, nil
 }
 
 func redact(raw string) string {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"hotline/deploy/localrt"
@@ -112,4 +113,148 @@ func tryGet(url string) (int, error) {
 	}
 	resp.Body.Close()
 	return resp.StatusCode, nil
+}
+
+// SIGTERM to the real binary while a campaign has calls up: readiness turns 503, the dialer places no new call
+// and lets those up play to their end (none is cut and recorded as interrupted), the process exits 0 with every
+// attempt closed and the outbox empty, and every household the phone was rung for has its attempt row. A second
+// process then finishes the campaign: each household answered exactly once, none lost, none called twice.
+func TestSIGTERMMidCampaign(t *testing.T) {
+	ctx := context.Background()
+	dir := testenv.TempDir(t)
+	rt, err := localrt.Start(ctx, localrt.Options{Dir: filepath.Join(dir, "data"), PGPort: testenv.FreePort(t), RedisPort: testenv.FreePort(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rt.Stop)
+	db, err := pgxpool.New(ctx, rt.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := migrations.Up(ctx, db, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := org.SeedUnits(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	const households = 8
+	piiKey := "HOTLINE_PII_KEY=" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	seed := startHotline(t, []string{"HOTLINE_DATABASE_URL=" + rt.DatabaseURL, piiKey,
+		fmt.Sprintf("HOTLINE_DEMO_HOUSEHOLDS=%d", households)}, "demo-data")
+	if code := seed.wait(t, 60*time.Second); code != 0 {
+		t.Fatalf("demo-data exit %d:\n%s", code, seed.out.String())
+	}
+	mgr, err := org.CreateUser(ctx, db, org.NewUser{Username: "campaign1", DisplayName: "外呼管理", Role: org.RoleCampaignManager, Password: "secret-password"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := org.CreateToken(ctx, db, mgr.ID, "test", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The trunk is a test phone that answers every number after a short ring and never presses a key: each call
+	// plays the question, waits, repeats it once and ends after about 3 s — long enough to be up at SIGTERM.
+	trunk, err := phonetest.Start(phonetest.Options{AnswerAfter: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Registered before the processes start, so it runs after their cleanups killed them: Close waits for the
+	// phone's calls to end, which a dialer still placing calls would never let happen.
+	t.Cleanup(trunk.Close)
+	env := func() []string {
+		return []string{"HOTLINE_DATABASE_URL=" + rt.DatabaseURL, "HOTLINE_REDIS_URL=" + rt.RedisURL, piiKey,
+			"HOTLINE_DATA_DIR=" + dir, fmt.Sprintf("HOTLINE_SIP_LISTEN=udp:127.0.0.1:%d", testenv.FreePort(t)),
+			fmt.Sprintf("HOTLINE_DIALER_SIP_ADDR=127.0.0.1:%d", testenv.FreePort(t)), "HOTLINE_DIALER_TRUNK=" + trunk.Addr(),
+			"HOTLINE_DIALER_CALLBACK=false", "HOTLINE_SIP_DRAIN_TIMEOUT=30s"}
+	}
+	httpPort := testenv.FreePort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	p := startHotline(t, append(env(), fmt.Sprintf("HOTLINE_HTTP_ADDR=127.0.0.1:%d", httpPort)), "serve")
+	waitReady(t, p, base)
+
+	body := map[string]any{"name": "收入回访", "purpose": "checkin", "caller_id": "12345", "pace": 2, "max_concurrent": 3,
+		"ring_timeout_ms": 5000, "target_query": map[string]any{"region_prefix": "43"},
+		"windows": map[string]any{"spans": []any{map[string]any{"start": "00:00", "end": "24:00"}}, "call_on_holidays": true},
+		"script":  map[string]any{"silence_ms": 1000, "questions": []any{map[string]any{"id": "income", "prompt": "income_question.wav", "keys": "12"}}}}
+	// postJSON fails the test on a refused connection; say why the process went away.
+	post := func(path string, body, out any) int {
+		select {
+		case <-p.done:
+			t.Fatalf("hotline exited:\n%s", p.out.String())
+		default:
+		}
+		return postJSON(t, base+path, token, body, out)
+	}
+	var m map[string]any
+	if code := post("/api/v1/campaigns", body, &m); code != http.StatusCreated {
+		t.Fatalf("create campaign: %d %v", code, m)
+	}
+	id := int64(m["id"].(float64))
+	if code := post(fmt.Sprintf("/api/v1/campaigns/%d/launch", id), nil, &m); code != http.StatusOK {
+		t.Fatalf("launch: %d %v", code, m)
+	}
+	count := func(q string) int {
+		var n int
+		if err := db.QueryRow(ctx, q, id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for deadline := time.Now().Add(90 * time.Second); count(`SELECT count(*) FROM campaign_attempts
+		WHERE campaign_id = $1 AND outcome = 'in_progress'`) < 2; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			rows, _ := db.Query(ctx, `SELECT outcome || ' ' || sip_code FROM campaign_attempts WHERE campaign_id = $1`, id)
+			seen, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+			t.Fatalf("never two campaign calls up at once in 90 s; attempts %v; phone rang %d times; output:\n%s", seen, trunk.Rang(), p.out.String())
+		}
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	waitFor(t, "/readyz 503 after SIGTERM", func() bool { code, _ := tryGet(base + "/readyz"); return code == 503 })
+	if code := p.wait(t, 90*time.Second); code != 0 {
+		t.Fatalf("exit %d after SIGTERM:\n%s", code, p.out.String())
+	}
+	attempts := count(`SELECT count(*) FROM campaign_attempts WHERE campaign_id = $1`)
+	if open := count(`SELECT count(*) FROM campaign_attempts WHERE campaign_id = $1 AND (outcome = 'in_progress' OR ended_at IS NULL)`); open != 0 {
+		t.Errorf("%d of %d attempts left open after the drain", open, attempts)
+	}
+	if cut := count(`SELECT count(*) FROM campaign_attempts WHERE campaign_id = $1 AND outcome = 'interrupted'`); cut != 0 {
+		t.Errorf("%d calls were cut at SIGTERM instead of finishing", cut)
+	}
+	if rang := trunk.Rang(); rang != attempts {
+		t.Errorf("the trunk was rung %d times but %d attempts are recorded", rang, attempts)
+	}
+	if left := count(`SELECT count(*) FROM campaign_targets WHERE campaign_id = $1 AND state NOT IN ('pending', 'queued', 'completed')`); left != 0 {
+		t.Errorf("%d targets in a state other than pending/queued/completed after the drain", left)
+	}
+	if pending := count(`SELECT count(*) FROM campaign_targets WHERE campaign_id = $1 AND state <> 'completed'`); pending == 0 {
+		t.Fatalf("the campaign finished before SIGTERM took effect (%d attempts); nothing was left to check", attempts)
+	}
+	var outbox int
+	db.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&outbox)
+	if outbox != 0 {
+		t.Errorf("%d outbox rows left after shutdown", outbox)
+	}
+
+	// A new process finishes the campaign; nothing was lost and nobody is called twice.
+	q := startHotline(t, append(env(), fmt.Sprintf("HOTLINE_HTTP_ADDR=127.0.0.1:%d", testenv.FreePort(t))), "serve")
+	deadline := time.Now().Add(5 * time.Minute) // calls play a real prompt twice: ~12 s each, 3 at a time
+	for count(`SELECT count(*) FROM campaign_targets WHERE campaign_id = $1 AND state = 'completed'`) < households {
+		if time.Now().After(deadline) {
+			rows, _ := db.Query(ctx, `SELECT outcome || ' ' || sip_code || ' ' || worker FROM campaign_attempts WHERE campaign_id = $1 ORDER BY id`, id)
+			seen, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+			t.Fatalf("campaign not finished after restart; attempts %v; output:\n%s", seen, q.out.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	q.cmd.Process.Signal(syscall.SIGTERM)
+	q.wait(t, 90*time.Second)
+	if twice := count(`SELECT count(*) FROM (SELECT household_id FROM campaign_attempts WHERE campaign_id = $1 AND outcome = 'answered'
+		GROUP BY household_id HAVING count(*) > 1) x`); twice != 0 {
+		t.Errorf("%d households answered more than once", twice)
+	}
+	if answered := count(`SELECT count(DISTINCT household_id) FROM campaign_attempts WHERE campaign_id = $1 AND outcome = 'answered'`); answered != households {
+		t.Errorf("%d households answered, want %d", answered, households)
+	}
+	t.Logf("%d attempts before SIGTERM, all closed; %d households finished after restart", attempts, households)
 }

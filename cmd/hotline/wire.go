@@ -58,8 +58,11 @@ type acquireTimeout time.Duration
 
 type cancelKey struct{}
 
+// startupKey marks the start-up connection check, which has a deadline of its own (openDB).
+type startupKey struct{}
+
 func (d acquireTimeout) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireStartData) context.Context {
-	if d <= 0 {
+	if d <= 0 || ctx.Value(startupKey{}) != nil {
 		return ctx
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, time.Duration(d), errAcquireTimeout)

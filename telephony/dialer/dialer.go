@@ -367,10 +367,16 @@ func (d *Dialer) attempt(ctx, callCtx context.Context, q campaign.Queued) {
 		log.Warn("dialer: no phone for target", "err", err)
 		result = campaign.Result{Outcome: campaign.OutcomeFailed, EndedAt: time.Now()}
 	} else if err := d.waitPace(ctx, c); err != nil {
-		// Shutting down (or Redis gone) before the call's slot: no call; the attempt stays in progress and the
-		// sweeper records it as interrupted once this process has retired, so the retry rules decide.
+		// Shutting down (or Redis gone) before the call's slot: no call was placed, so the claim is undone and
+		// the target goes back to the queue unspent (if even that fails, the sweeper records the attempt as
+		// interrupted once this process has retired).
 		if ctx.Err() == nil {
 			log.Warn("dialer: pace", "err", err)
+		}
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(callCtx), 5*time.Second)
+		defer cancel()
+		if err := d.svc.Unclaim(uctx, job.Attempt.ID); err != nil {
+			log.Error("dialer: unclaim", "err", err)
 		}
 		return
 	} else {

@@ -50,6 +50,7 @@ type Phone struct {
 	ua     *sipgo.UserAgent
 	dg     *diago.Diago
 	addr   string
+	ctx    context.Context // ends at Close: calls still up are hung up
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
@@ -79,7 +80,7 @@ func Start(o Options) (*Phone, error) {
 	dg := diago.NewDiago(ua, diago.WithLogger(o.Log), diago.WithTransport(diago.Transport{Transport: "udp", BindHost: o.Host, BindPort: port}),
 		diago.WithMediaConfig(diago.MediaConfig{Codecs: []dmedia.Codec{dmedia.CodecAudioAlaw, dmedia.CodecAudioUlaw, dmedia.CodecTelephoneEvent8000}}))
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &Phone{opts: o, ua: ua, dg: dg, addr: net.JoinHostPort(o.Host, strconv.Itoa(port)), cancel: cancel, mode: o.Mode,
+	p := &Phone{opts: o, ua: ua, dg: dg, addr: net.JoinHostPort(o.Host, strconv.Itoa(port)), ctx: ctx, cancel: cancel, mode: o.Mode,
 		answered: make(chan *Call, 8)}
 	if err := dg.ServeBackground(ctx, p.serve); err != nil {
 		cancel()
@@ -171,7 +172,10 @@ func (p *Phone) serve(d *diago.DialogServerSession) {
 		return
 	case Ignore:
 		d.Ringing()
-		<-d.Context().Done()
+		select {
+		case <-d.Context().Done():
+		case <-p.ctx.Done():
+		}
 		return
 	}
 	d.Ringing()
@@ -179,6 +183,8 @@ func (p *Phone) serve(d *diago.DialogServerSession) {
 		select {
 		case <-time.After(p.opts.AnswerAfter):
 		case <-d.Context().Done():
+			return
+		case <-p.ctx.Done():
 			return
 		}
 	}
@@ -194,7 +200,14 @@ func (p *Phone) serve(d *diago.DialogServerSession) {
 	case p.answered <- c:
 	default:
 	}
-	<-d.Context().Done()
+	select {
+	case <-d.Context().Done():
+	case <-p.ctx.Done():
+		// Closing with a call up (its peer may be gone without a BYE): hang up rather than wait forever.
+		hctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = d.Hangup(hctx)
+		cancel()
+	}
 	c.stop()
 }
 

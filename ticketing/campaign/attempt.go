@@ -215,6 +215,33 @@ func (s *Service) Claim(ctx context.Context, q Queued, worker string) (*Job, err
 	return &Job{Campaign: c, Target: t, Attempt: a}, nil
 }
 
+// Unclaim undoes a claim whose call was never placed (the process began to stop, or Redis failed, while the
+// attempt waited for its pacing slot): the attempt row goes and the target is queued for the next process at
+// once, in one transaction. Leaving it in progress instead would have the sweeper record an interruption that
+// never reached the household, spending one of its attempts under the retry rules. An attempt that is no longer
+// in progress is left alone.
+func (s *Service) Unclaim(ctx context.Context, attempt AttemptID) error {
+	tx, err := s.db.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("unclaim attempt %d: %w", attempt, err)
+	}
+	defer tx.Rollback(ctx)
+	var target TargetID
+	err = tx.QueryRow(ctx, `DELETE FROM campaign_attempts WHERE id = $1 AND outcome = 'in_progress' AND call_id = ''
+		RETURNING target_id`, attempt).Scan(&target)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("unclaim attempt %d: %w", attempt, err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE campaign_targets SET state = 'pending', attempts = attempts - 1, next_at = now(),
+		updated_at = now() WHERE id = $1 AND state = 'dialing'`, target); err != nil {
+		return fmt.Errorf("unclaim attempt %d: %w", attempt, err)
+	}
+	return tx.Commit(ctx)
+}
+
 // Result is how a call ended.
 type Result struct {
 	Outcome     Outcome
