@@ -52,6 +52,7 @@ type Config struct {
 	Notify     NotifyConfig
 	Security   SecurityConfig
 	Console    ConsoleConfig
+	Scale      ScaleConfig
 }
 
 // setting binds one variable to a field of Config.
