@@ -118,7 +118,7 @@ head -c 32 /dev/urandom | base64 >"$dir/pii.key"
 chmod 600 "$dir/pii.key"
 common=(HOTLINE_DATABASE_URL="$dburl" HOTLINE_REDIS_SENTINELS="$sentinels" HOTLINE_REDIS_MASTER_NAME=hotline
   HOTLINE_PII_KEY_FILE="$dir/pii.key" HOTLINE_DB_MAX_CONNS=10 HOTLINE_DIALER_CALLBACK=false HOTLINE_LOG_LEVEL=info
-  HOTLINE_SIP_DRAIN_TIMEOUT=10s HOTLINE_SHUTDOWN_TIMEOUT=10s)
+  HOTLINE_SIP_DRAIN_TIMEOUT=10s HOTLINE_SHUTDOWN_TIMEOUT=10s HOTLINE_REDIS_WAIT_REPLICAS=1)
 env -u HOTLINE_BIN "${common[@]}" "$bin" migrate up >"$dir/migrate.log" 2>&1 || fail "hotline migrate"
 node() { # n roles http sip-listen
   mkdir -p "$dir/hotline$1"

@@ -119,7 +119,14 @@ func openDB(ctx context.Context, cfg *Config) (*pgxpool.Pool, error) {
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := db.Ping(pctx); err != nil {
+	// Each ping gets HOTLINE_DB_ACQUIRE_TIMEOUT to open its connection; on a loaded machine (several processes
+	// starting at once) the first may need longer, so try again until the 10 s are up.
+	err = db.Ping(pctx)
+	for err != nil && pctx.Err() == nil {
+		time.Sleep(200 * time.Millisecond)
+		err = db.Ping(pctx)
+	}
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("cannot reach PostgreSQL at %s (HOTLINE_DATABASE_URL): %v", redact(cfg.DatabaseURL), err)
 	}

@@ -13,6 +13,7 @@ type ScaleConfig struct {
 	Roles          string // comma-separated: web, sip, dialer, workers; "all" (the default) is every one
 	RedisSentinels string // comma-separated host:port of Redis Sentinels; empty: HOTLINE_REDIS_URL directly
 	RedisMaster    string // the Sentinels' name of the Redis primary
+	WaitReplicas   int    // the outbox relay keeps rows until this many replicas have its publications
 
 	roles     map[string]bool // parsed Roles
 	sentinels []string        // parsed RedisSentinels
@@ -102,6 +103,15 @@ func init() {
 		setting{Env: "HOTLINE_REDIS_MASTER_NAME", Flag: "redis-master-name", Default: "hotline",
 			Doc:   "name of the Redis primary in the Sentinels' configuration (with HOTLINE_REDIS_SENTINELS)",
 			field: func(c *Config) any { return &c.Scale.RedisMaster }},
+		setting{Env: "HOTLINE_REDIS_WAIT_REPLICAS", Flag: "redis-wait-replicas", Default: "0",
+			Doc:   "with Redis replicas: the outbox relay deletes published rows only once this many replicas acknowledged them (WAIT), so a failover loses no event; 0: do not wait",
+			field: func(c *Config) any { return &c.Scale.WaitReplicas },
+			check: func(c *Config) error {
+				if c.Scale.WaitReplicas < 0 {
+					return fmt.Errorf("HOTLINE_REDIS_WAIT_REPLICAS: must not be negative")
+				}
+				return nil
+			}},
 	)
 }
 

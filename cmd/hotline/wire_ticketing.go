@@ -35,7 +35,7 @@ func wireTicketing(ctx context.Context, a *App) (*ticketingParts, error) {
 		a.log.Warn("the holiday calendar ends before this year: only weekends count as days off; load a newer one with HOTLINE_HOLIDAYS_FILE", "calendar_until", last)
 	}
 	p := &ticketingParts{}
-	p.relay = ticketing.NewRelay(a.db, a.rdb, ticketing.RelayOptions{Prefix: a.cfg.RedisPrefix, Batch: c.OutboxBatch,
+	p.relay = ticketing.NewRelay(a.db, a.rdb, ticketing.RelayOptions{Prefix: a.cfg.RedisPrefix, WaitReplicas: a.cfg.Scale.WaitReplicas, Batch: c.OutboxBatch,
 		PollInterval: c.OutboxPoll, EventsMaxLen: int64(c.EventsMaxLen), Log: a.log.With("component", "outbox-relay")})
 	p.queues = ticketing.NewQueues(a.db, a.rdb, a.cfg.RedisPrefix)
 	short, long := c.ReplyDaysShort, c.ReplyDaysLong
