@@ -68,15 +68,17 @@ started watchdog $!
 
 # PostgreSQL, as the postgres user (it refuses root).
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+# setpriv execs (no process in between), so the pid recorded below is postgres itself and stop reaches it.
+as_pg() { if [ "$(id -u)" = 0 ]; then setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; else "$@"; fi; }
 mkdir -p "$dir/pg"
 chmod 755 "$dir"
 [ "$(id -u)" = 0 ] && chown postgres "$dir/pg"
 as_pg "$pgbin/initdb" -D "$dir/pg/data" -U hotline --auth=trust -E UTF8 >"$dir/initdb.log" 2>&1 || fail "initdb"
 as_pg "$pgbin/postgres" -D "$dir/pg/data" -p "$pg" -k "$dir/pg" -c listen_addresses=127.0.0.1 -c fsync=off \
   -c max_connections=200 -c shared_buffers=64MB >"$dir/postgres.log" 2>&1 &
-started postgres $!
+started postgres-launcher $!
 wait_tcp 127.0.0.1 "$pg" PostgreSQL
+started postgres "$(head -1 "$dir/pg/data/postmaster.pid")" # the postmaster itself, whatever ran it
 for _ in $(seq 1 100); do "$pgbin/psql" -h 127.0.0.1 -p "$pg" -U hotline -d postgres -qAtc 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.1; done
 "$pgbin/psql" -h 127.0.0.1 -p "$pg" -U hotline -d postgres -qc 'CREATE DATABASE hotline' >/dev/null
 dburl="postgres://hotline@127.0.0.1:$pg/hotline?sslmode=disable"

@@ -28,6 +28,9 @@ step() { # target rate → "ok failed retrans"
   echo "$ok $failed $retrans"
 }
 node1=${T_SIP%%,*}
+# Warm-up, not counted: connection pools, Kamailio's first probes, the kernel's socket buffers.
+step "$T_KAMAILIO" 20 >/dev/null
+step "$node1" 20 >/dev/null
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "rate/s | via Kamailio → 2 nodes: ok failed retrans | one node direct: ok failed retrans"
 for r in $rates; do
