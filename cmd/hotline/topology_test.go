@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
@@ -317,4 +318,89 @@ func TestTopologyRedisFailover(t *testing.T) {
 	}
 	t.Logf("%d tickets; Redis primary killed → replica promoted after %v; 30 more tickets created %v after the kill",
 		len(created), promotedAfter.Round(time.Millisecond), followedAfter.Round(time.Millisecond))
+}
+
+// TestTopologyWebsocketOnce: consoles connected through HAProxy (round robin: one on each web node) each get a
+// ticket created through one particular node exactly once — the event crosses processes through the outbox, the
+// relay on the workers node and the Redis stream every node's hub reads.
+func TestTopologyWebsocketOnce(t *testing.T) {
+	tp := startTopology(t)
+	agent := tp.token("agent1", org.RoleAgent, org.CodeDesk)
+	sup := tp.token("sup1", org.RoleSupervisor, org.CodeDesk)
+	type frame struct {
+		Type string
+		Data map[string]any
+	}
+	const consoles = 3
+	frames := make(chan [2]any, 100)
+	for i := range consoles {
+		d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+		ws, _, err := d.Dial("ws://"+tp.env["HAPROXY"]+"/ws", http.Header{"Authorization": {"Bearer " + sup}})
+		if err != nil {
+			t.Fatalf("console %d through HAProxy: %v", i, err)
+		}
+		defer ws.Close()
+		go func() {
+			for {
+				var f frame
+				if err := ws.ReadJSON(&f); err != nil {
+					return
+				}
+				frames <- [2]any{i, f}
+			}
+		}()
+	}
+	// Each console's hello first: all connected before the ticket exists.
+	for range consoles {
+		select {
+		case f := <-frames:
+			if f[1].(frame).Type != "hello" {
+				t.Fatalf("console %d: first frame %+v", f[0], f[1])
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("a console got no hello")
+		}
+	}
+	node := "http://" + tp.list("HTTP")[0]
+	body := `{"source":"api","caller_name":"王五","caller_phone":"13800001111","region_code":"430903","kind":"consultation","category":"policy_question","content":"跨节点推送"}`
+	req, _ := http.NewRequest("POST", node+"/api/v1/tickets", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+agent)
+	req.Header.Set("Idempotency-Key", "ws-once")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out struct{ Ticket struct{ ID int64 } }
+	json.NewDecoder(resp.Body).Decode(&out)
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("create on node 1: %d", resp.StatusCode)
+	}
+	got := map[int]int{}
+	deadline := time.After(20 * time.Second)
+	settle := (<-chan time.Time)(nil)
+	for settle == nil || len(got) < consoles {
+		select {
+		case f := <-frames:
+			fr := f[1].(frame)
+			if fr.Type == "ticket.created" && (fmt.Sprint(fr.Data["ticket_id"]) == strconv.FormatInt(out.Ticket.ID, 10) ||
+				fmt.Sprint(fr.Data["id"]) == strconv.FormatInt(out.Ticket.ID, 10)) {
+				got[f[0].(int)]++
+				if len(got) == consoles && settle == nil {
+					settle = time.After(2 * time.Second) // a double would come now
+				}
+			}
+		case <-settle:
+			settle = nil
+			goto done
+		case <-deadline:
+			t.Fatalf("ticket %d reached %d of %d consoles: %v", out.Ticket.ID, len(got), consoles, got)
+		}
+	}
+done:
+	for c, n := range got {
+		if n != 1 {
+			t.Errorf("console %d got the ticket %d times", c, n)
+		}
+	}
 }
