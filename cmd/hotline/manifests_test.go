@@ -238,7 +238,7 @@ func TestManifestsStartServe(t *testing.T) {
 	secrets := map[string]string{
 		"database_url": db, "database-url": db,
 		"pii_key": base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32)), "pii-key": base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32)),
-		"redis-url": "redis://127.0.0.1:6379/0", // with Sentinels only the password and database count
+		"redis-url":  "redis://127.0.0.1:6379/0", // with Sentinels only the password and database count
 		"sip-trunks": "name=12345,net=127.0.0.1/32,numbers=12345",
 	}
 	bin := hotlineBinary(t)
