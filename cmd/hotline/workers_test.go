@@ -50,7 +50,7 @@ func TestWorkersInThreeProcessesFireOnce(t *testing.T) {
 	}
 	var bases []string
 	var procs []*proc
-	for i := range 3 {
+	for range 3 {
 		http := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 		p := startHotline(t, []string{"HOTLINE_DATABASE_URL=" + dbURL, "HOTLINE_REDIS_URL=" + testenv.RedisURL(t),
 			"HOTLINE_REDIS_PREFIX=" + prefix, "HOTLINE_HTTP_ADDR=" + http, "HOTLINE_SIP_LISTEN=", "HOTLINE_ROLES=web,workers",
@@ -59,7 +59,6 @@ func TestWorkersInThreeProcessesFireOnce(t *testing.T) {
 			"HOTLINE_PII_KEY=" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))}, "serve")
 		waitReady(t, p, "http://"+http)
 		bases, procs = append(bases, "http://"+http), append(procs, p)
-		_ = i
 	}
 	const n = 30
 	hc := http.Client{Timeout: 10 * time.Second}
