@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v go >/dev/null 2>&1 || export PATH="$PATH:/usr/local/go/bin"
 deploy/install-deps.sh test
+deploy/check-large-files.sh
 go vet ./...
 deploy/security-scan.sh
 # -p 2: two packages at a time on the 2-core machines; each starts its own servers.

@@ -21,6 +21,11 @@ type RelayOptions struct {
 	Batch        int           // rows per round; default 500
 	PollInterval time.Duration // how often to look when not kicked; default 100ms
 	EventsMaxLen int64         // approximate cap of the event stream; default 100000
+	// WaitReplicas, when above 0, keeps outbox rows until that many Redis replicas have acknowledged their
+	// publication (WAIT, on the connection that wrote them). Redis replicates asynchronously: without it, a
+	// primary killed just after a publish loses those events in the failover, and the rows are already deleted.
+	WaitReplicas int
+	WaitTimeout  time.Duration // how long WAIT blocks; default 1s (then the round fails and is retried)
 	Log          *slog.Logger
 }
 
@@ -55,6 +60,9 @@ func NewRelay(db org.TxBeginner, rdb *redis.Client, opt RelayOptions) *Relay {
 	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.WaitTimeout <= 0 {
+		opt.WaitTimeout = time.Second
 	}
 	return &Relay{db: db, rdb: rdb, opt: opt, log: opt.Log, kick: make(chan struct{}, 1),
 		pubs: prometheus.NewCounter(prometheus.CounterOpts{Name: "hotline_outbox_published_total", Help: "Outbox rows published to Redis."}),
@@ -165,12 +173,27 @@ func (r *Relay) PublishOnce(ctx context.Context) (int, error) {
 const markerTTL = 24 * time.Hour
 
 func (r *Relay) publish(ctx context.Context, batch []outboxRow) error {
-	return runScripts(ctx, r.rdb, len(batch), func(pipe redis.Pipeliner, i int) {
+	var wait *redis.Cmd
+	err := runScripts(ctx, r.rdb, len(batch), func(pipe redis.Pipeliner, i int) {
 		o := batch[i]
 		args := queueArgs(fmt.Sprintf("%soutbox:%d", r.opt.Prefix, o.id), markerTTL, EventsKey(r.opt.Prefix),
 			r.opt.EventsMaxLen, o.topic, o.key, o.payload, r.opt.Prefix, o.queue)
 		pipe.EvalSha(ctx, queueScript.Hash(), nil, args...)
+		if i == len(batch)-1 && r.opt.WaitReplicas > 0 {
+			// In the same pipeline: WAIT counts the acknowledgements of this connection's writes.
+			wait = pipe.Do(ctx, "WAIT", r.opt.WaitReplicas, r.opt.WaitTimeout.Milliseconds())
+		}
 	})
+	if err != nil {
+		return err
+	}
+	if wait != nil {
+		if n, err := wait.Int64(); err != nil || n < int64(r.opt.WaitReplicas) {
+			return fmt.Errorf("publish to redis: %d of %d replicas acknowledged within %v (%v); the rows stay in the outbox",
+				n, r.opt.WaitReplicas, r.opt.WaitTimeout, err)
+		}
+	}
+	return nil
 }
 
 // runScripts sends n queueScript calls in one pipeline, loading the script first when Redis does not have it

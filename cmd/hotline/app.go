@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"hotline/deploy/localrt"
 	"hotline/migrations"
 	"hotline/telephony"
+	"hotline/telephony/sipua"
 	"hotline/ticketing/campaign"
 	"hotline/ticketing/monitoring"
 	"hotline/ticketing/org"
@@ -45,6 +47,7 @@ type App struct {
 	monitoring *monitoring.Service
 	telephony  *telephony.Service
 	campaigns  *campaign.Service
+	sip        *sipua.Server // the process's one SIP user agent (nil without the sip role or listeners)
 }
 
 func connect(ctx context.Context, cfg *Config) (*pgxpool.Pool, *redis.Client, error) {
@@ -52,24 +55,48 @@ func connect(ctx context.Context, cfg *Config) (*pgxpool.Pool, *redis.Client, er
 	if err != nil {
 		return nil, nil, err
 	}
-	if cfg.RedisURL == "" {
-		db.Close()
-		return nil, nil, usageError{"HOTLINE_REDIS_URL is not set: give the Redis URL (or use `hotline up` for the embedded one)"}
-	}
-	ropt, err := redis.ParseURL(cfg.RedisURL)
+	rdb, err := redisClient(cfg)
 	if err != nil {
 		db.Close()
-		return nil, nil, fmt.Errorf("HOTLINE_REDIS_URL is not a valid Redis URL: %v", err)
+		return nil, nil, err
 	}
-	rdb := redis.NewClient(ropt)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		db.Close()
 		rdb.Close()
+		if len(cfg.Scale.sentinels) > 0 {
+			return nil, nil, fmt.Errorf("cannot reach the Redis primary %q through the Sentinels %s (HOTLINE_REDIS_SENTINELS): %v",
+				cfg.Scale.RedisMaster, strings.Join(cfg.Scale.sentinels, ","), err)
+		}
 		return nil, nil, fmt.Errorf("cannot reach Redis at %s (HOTLINE_REDIS_URL): %v", redact(cfg.RedisURL), err)
 	}
 	return db, rdb, nil
+}
+
+// redisClient is the process's Redis client: through the Sentinels when HOTLINE_REDIS_SENTINELS is set (go-redis
+// asks them for the primary, and again after a failover: commands in flight then fail once and the callers'
+// retries reach the new primary), else straight to HOTLINE_REDIS_URL.
+func redisClient(cfg *Config) (*redis.Client, error) {
+	if len(cfg.Scale.sentinels) > 0 {
+		fo := &redis.FailoverOptions{MasterName: cfg.Scale.RedisMaster, SentinelAddrs: cfg.Scale.sentinels}
+		if cfg.RedisURL != "" {
+			ropt, err := redis.ParseURL(cfg.RedisURL)
+			if err != nil {
+				return nil, fmt.Errorf("HOTLINE_REDIS_URL is not a valid Redis URL: %v", err)
+			}
+			fo.Username, fo.Password, fo.DB = ropt.Username, ropt.Password, ropt.DB
+		}
+		return redis.NewFailoverClient(fo), nil
+	}
+	if cfg.RedisURL == "" {
+		return nil, usageError{"HOTLINE_REDIS_URL is not set: give the Redis URL, or HOTLINE_REDIS_SENTINELS (or use `hotline up` for the embedded one)"}
+	}
+	ropt, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("HOTLINE_REDIS_URL is not a valid Redis URL: %v", err)
+	}
+	return redis.NewClient(ropt), nil
 }
 
 // openDB opens and checks the PostgreSQL pool, with errors that name the setting.
@@ -139,7 +166,7 @@ func (a *App) serve(ctx context.Context) error {
 	// ReadTimeout bounds a request with its body (issue 14: a dripping unauthenticated body stayed open 90 s+);
 	// WriteTimeout bounds the answer. Websocket upgrades clear both per connection (web/admission.go) and keep
 	// their own ping/pong deadlines.
-	srv := &http.Server{Handler: web.New(a.webDeps), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: a.cfg.HTTPReadTimeout,
+	srv := &http.Server{Handler: roleHandler(a.cfg.Scale, web.New(a.webDeps)), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: a.cfg.HTTPReadTimeout,
 		WriteTimeout: a.cfg.HTTPWriteTimeout, IdleTimeout: 2 * time.Minute}
 	a.add(component{name: "http", stage: stageHTTP, run: func(ctx context.Context) error {
 		errc := make(chan error, 1)
@@ -158,6 +185,7 @@ func (a *App) serve(ctx context.Context) error {
 		return nil
 	}})
 	base := "http://" + ln.Addr().String()
+	a.endpoints = append(a.endpoints, [2]string{"roles", strings.Join(a.cfg.Scale.roleList(), ",")})
 	fmt.Fprintf(a.stdout, "hotline %s is up\n  console  %s/\n  api      %s/api/v1/\n  health   %s/readyz\n",
 		version, base, base, base)
 	for _, e := range a.endpoints {

@@ -55,6 +55,7 @@ type Config struct {
 	Exchange   ExchangeConfig
 	Public     PublicConfig
 	Admin      AdminConfig
+	Scale      ScaleConfig
 }
 
 // setting binds one variable to a field of Config.

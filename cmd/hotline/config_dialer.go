@@ -12,8 +12,6 @@ import (
 // DialerConfig holds the settings of outbound campaigns, 回访 callbacks and click-to-call.
 type DialerConfig struct {
 	Enabled        bool          // this process places campaign calls (any number of processes may)
-	SIPAddr        string        // UDP host:port of the dialer's own SIP user agent
-	ExternalIP     string        // address put in Contact/SDP when behind NAT
 	Trunk          string        // where INVITEs go: host:port of the carrier trunk / SBC
 	TrunkTransport string        // udp or tcp
 	TrunkUser      string        // digest user, if the trunk challenges
@@ -31,8 +29,6 @@ type DialerConfig struct {
 	// Parsed at load (issue 17).
 	TrunkHost string // Trunk
 	TrunkPort int
-	BindHost  string // SIPAddr
-	BindPort  int
 }
 
 func (d DialerConfig) trunkHostPort() (string, int, error) {
@@ -52,23 +48,6 @@ func init() {
 		setting{Env: "HOTLINE_DIALER_ENABLED", Flag: "dialer-enabled", Default: "true",
 			Doc:   "run the outbound dialer in this process (scheduler + workers; any number of processes may)",
 			field: func(c *Config) any { return &c.Dialer.Enabled }},
-		setting{Env: "HOTLINE_DIALER_SIP_ADDR", Flag: "dialer-sip-addr", Default: "127.0.0.1:5080",
-			Doc:   "UDP host:port of the dialer's SIP user agent (outbound calls leave from here)",
-			field: func(c *Config) any { return &c.Dialer.SIPAddr },
-			check: func(c *Config) error {
-				h, p, err := net.SplitHostPort(c.Dialer.SIPAddr)
-				if err != nil {
-					return fmt.Errorf("HOTLINE_DIALER_SIP_ADDR: %v", err)
-				}
-				if c.Dialer.BindPort, err = strconv.Atoi(p); err != nil || c.Dialer.BindPort < 0 || c.Dialer.BindPort > 65535 {
-					return fmt.Errorf("HOTLINE_DIALER_SIP_ADDR: bad port %q", p)
-				}
-				c.Dialer.BindHost = h
-				return nil
-			}},
-		setting{Env: "HOTLINE_DIALER_EXTERNAL_IP", Flag: "dialer-external-ip", Default: "",
-			Doc:   "public address of the dialer for Contact and SDP when behind NAT",
-			field: func(c *Config) any { return &c.Dialer.ExternalIP }},
 		setting{Env: "HOTLINE_DIALER_TRUNK", Flag: "dialer-trunk", Default: "",
 			Doc:   "host:port of the carrier trunk or SBC that campaign calls go to (sip:<number>@host:port); empty: no calls are placed",
 			field: func(c *Config) any { return &c.Dialer.Trunk },

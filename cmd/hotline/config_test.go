@@ -130,7 +130,7 @@ func TestFlagsMatchVariables(t *testing.T) {
 // Compound settings are parsed once, at load, into the typed fields wiring uses; a bad one stops the start.
 func TestCompoundSettingsParsedAtLoad(t *testing.T) {
 	c, _, _, err := loadConfig(nil, []string{"HOTLINE_DATA_DIR=/srv/h", "HOTLINE_SIP_LISTEN=udp:127.0.0.1:5070,tcp:127.0.0.1:5071",
-		"HOTLINE_RTP_PORTS=20000-20999", "HOTLINE_DIALER_TRUNK=10.0.0.9:5062", "HOTLINE_DIALER_SIP_ADDR=127.0.0.1:5090",
+		"HOTLINE_RTP_PORTS=20000-20999", "HOTLINE_DIALER_TRUNK=10.0.0.9:5062",
 		"HOTLINE_DB_MAX_CONNS=20"})
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +144,7 @@ func TestCompoundSettingsParsedAtLoad(t *testing.T) {
 	if c.Telephony.RTPLo != 20000 || c.Telephony.RTPHi != 20999 {
 		t.Errorf("rtp %d-%d", c.Telephony.RTPLo, c.Telephony.RTPHi)
 	}
-	if c.Dialer.TrunkHost != "10.0.0.9" || c.Dialer.TrunkPort != 5062 || c.Dialer.BindHost != "127.0.0.1" || c.Dialer.BindPort != 5090 {
+	if c.Dialer.TrunkHost != "10.0.0.9" || c.Dialer.TrunkPort != 5062 {
 		t.Errorf("dialer %+v", c.Dialer)
 	}
 	if c.Telephony.RecordingsDir != "/srv/h/recordings" || c.Dialer.PromptDir != "/srv/h/prompts/dialer" {

@@ -87,8 +87,7 @@ func newFaultRig(t *testing.T, env ...string) *faultRig {
 	r.base = "http://" + httpAddr
 	r.env = append([]string{"HOTLINE_DATABASE_URL=" + rt.DatabaseURL, "HOTLINE_REDIS_URL=" + rt.RedisURL,
 		"HOTLINE_HTTP_ADDR=" + httpAddr, "HOTLINE_SIP_LISTEN=", "HOTLINE_DATA_DIR=" + dir, "HOTLINE_DIALER_CALLBACK=false",
-		"HOTLINE_PII_KEY=" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)), "HOTLINE_DB_MAX_CONNS=8",
-		fmt.Sprintf("HOTLINE_DIALER_SIP_ADDR=127.0.0.1:%d", testenv.FreePort(t))}, env...)
+		"HOTLINE_PII_KEY=" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)), "HOTLINE_DB_MAX_CONNS=8"}, env...)
 	cfg, _, _, err := loadConfig(nil, r.env)
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,7 @@ import (
 //
 //	stageCalls     SIP intake stops taking INVITEs (503) and lets calls up finish (HOTLINE_SIP_DRAIN_TIMEOUT)
 //	stageDialer    the dialer stops placing calls and finishes those up; click-to-call likewise
-//	stageDialerSIP the dialer's SIP user agent closes, once no call uses it
+//	stageDialerSIP the process's SIP user agent closes, once no call (in or out) uses it
 //	stageHTTP      the HTTP server stops accepting and finishes requests; websockets close
 //	stageSweepers  SLA and after-call-work sweepers stop
 //	stageRelay     the outbox relay stops, then makes a final pass so what the stages before wrote is published
@@ -45,9 +45,16 @@ type component struct {
 	stage stage
 	run   func(ctx context.Context) error
 	after func(ctx context.Context) error
+	// role, when set, runs the component only in processes that have it (HOTLINE_ROLES); unset: every process.
+	role string
 }
 
-func (a *App) add(c component) { a.components = append(a.components, c) }
+func (a *App) add(c component) {
+	if c.role != "" && !a.cfg.Scale.has(c.role) {
+		return
+	}
+	a.components = append(a.components, c)
+}
 
 func (c component) stopStage() stage {
 	if c.stage == stageUnset {

@@ -48,7 +48,6 @@ func TestSIGTERMMidCall(t *testing.T) {
 	sipAddr := fmt.Sprintf("127.0.0.1:%d", sipPort)
 	p := startHotline(t, []string{"HOTLINE_DATABASE_URL=" + rt.DatabaseURL, "HOTLINE_REDIS_URL=" + rt.RedisURL,
 		"HOTLINE_DATA_DIR=" + dir, fmt.Sprintf("HOTLINE_HTTP_ADDR=127.0.0.1:%d", httpPort), "HOTLINE_SIP_LISTEN=udp:" + sipAddr,
-		fmt.Sprintf("HOTLINE_DIALER_SIP_ADDR=127.0.0.1:%d", testenv.FreePort(t)),
 		"HOTLINE_PII_KEY=" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)),
 		// Nobody staffed: the caller waits 1 s, then leaves a message of at most 3 s — all inside the drain.
 		"HOTLINE_QUEUE_LIMIT=1s", "HOTLINE_VOICEMAIL_MAX=3s", "HOTLINE_SIP_DRAIN_TIMEOUT=30s"}, "serve")
@@ -165,7 +164,7 @@ func TestSIGTERMMidCampaign(t *testing.T) {
 	env := func() []string {
 		return []string{"HOTLINE_DATABASE_URL=" + rt.DatabaseURL, "HOTLINE_REDIS_URL=" + rt.RedisURL, piiKey,
 			"HOTLINE_DATA_DIR=" + dir, fmt.Sprintf("HOTLINE_SIP_LISTEN=udp:127.0.0.1:%d", testenv.FreePort(t)),
-			fmt.Sprintf("HOTLINE_DIALER_SIP_ADDR=127.0.0.1:%d", testenv.FreePort(t)), "HOTLINE_DIALER_TRUNK=" + trunk.Addr(),
+			"HOTLINE_DIALER_TRUNK=" + trunk.Addr(),
 			"HOTLINE_DIALER_CALLBACK=false", "HOTLINE_SIP_DRAIN_TIMEOUT=30s"}
 	}
 	httpPort := testenv.FreePort(t)

@@ -41,7 +41,6 @@ func newUpEnv(t *testing.T) upEnv {
 			fmt.Sprintf("HOTLINE_PG_PORT=%d", pgPort),
 			fmt.Sprintf("HOTLINE_REDIS_PORT=%d", redisPort),
 			fmt.Sprintf("HOTLINE_SIP_LISTEN=udp:127.0.0.1:%d,tcp:127.0.0.1:%d", sipPort, sipPort),
-			fmt.Sprintf("HOTLINE_DIALER_SIP_ADDR=127.0.0.1:%d", testenv.FreePort(t)),
 		},
 	}
 }
@@ -203,7 +202,6 @@ func serveEnv(t *testing.T) []string {
 		"HOTLINE_DATA_DIR=" + testenv.TempDir(t),
 		fmt.Sprintf("HOTLINE_METRICS_ADDR=127.0.0.1:%d", testenv.FreePort(t)),
 		fmt.Sprintf("HOTLINE_SIP_LISTEN=udp:127.0.0.1:%d", testenv.FreePort(t)),
-		fmt.Sprintf("HOTLINE_DIALER_SIP_ADDR=127.0.0.1:%d", testenv.FreePort(t)),
 	}
 }
 

@@ -23,6 +23,6 @@ func wireConsole(ctx context.Context, a *App) error {
 		}
 	}
 	a.webDeps.Hub = h
-	a.add(component{name: "websocket hub", stage: stageHTTP, run: h.Run})
+	a.add(component{name: "websocket hub", stage: stageHTTP, role: roleWeb, run: h.Run})
 	return nil
 }

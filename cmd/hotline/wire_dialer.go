@@ -30,8 +30,8 @@ func standingCallback(cfg DialerConfig) campaign.NewCampaign {
 			Busy: campaign.Retry{DelayMS: (10 * time.Minute).Milliseconds(), MaxAttempts: 3}, Failed: campaign.Retry{DelayMS: (30 * time.Minute).Milliseconds(), MaxAttempts: 2}}}
 }
 
-// wireDialer builds the campaign service (its 回访 joins every ticket reply) and, with a trunk, the dialer and
-// click-to-call on their own SIP user agent.
+// wireDialer builds the campaign service (its 回访 joins every ticket reply) and, with a trunk and the dialer role,
+// the dialer and click-to-call, placing their calls through the process's one SIP user agent (wireTelephony's).
 func wireDialer(ctx context.Context, a *App, tickets *ticketing.Service, mon *monitoring.Service) (*campaign.Service, error) {
 	cfg := a.cfg.Dialer
 	dir := cfg.PromptDir
@@ -62,15 +62,13 @@ func wireDialer(ctx context.Context, a *App, tickets *ticketing.Service, mon *mo
 	}
 	webC := &web.Campaigns{Service: svc, PromptDir: dir}
 	a.webDeps.Campaigns = webC
-	if !cfg.Enabled || cfg.Trunk == "" {
-		a.log.Info("dialer: no calls placed by this process (HOTLINE_DIALER_ENABLED off or HOTLINE_DIALER_TRUNK empty)")
+	if !cfg.Enabled || cfg.Trunk == "" || !a.cfg.Scale.has(roleDialer) || a.sip == nil {
+		a.log.Info("dialer: no calls placed by this process (HOTLINE_DIALER_ENABLED off, HOTLINE_DIALER_TRUNK empty, no dialer role in HOTLINE_ROLES, or no SIP listener)")
 		return svc, nil
 	}
 	log := a.log.With("component", "dialer")
-	ua, err := dialer.NewUA(dialer.UAConfig{BindHost: cfg.BindHost, BindPort: cfg.BindPort, ExternalIP: cfg.ExternalIP, PromptDir: dir, Fetch: svc.MaterializePrompt, Log: log})
-	if err != nil {
-		return nil, err
-	}
+	sipSrv := a.sip
+	ua := dialer.SharedUA(sipSrv.Diago(), sipSrv.Digits(), sipSrv.FromHost(), dir, log).WithFetch(svc.MaterializePrompt)
 	phones := campaign.Phones{DB: a.db, Households: mon}
 	trunk := dialer.Trunk{Name: "default", Host: cfg.TrunkHost, Port: cfg.TrunkPort, Transport: cfg.TrunkTransport, Username: cfg.TrunkUser,
 		Password: cfg.TrunkPassword, Channels: cfg.TrunkChannels}
@@ -91,19 +89,17 @@ func wireDialer(ctx context.Context, a *App, tickets *ticketing.Service, mon *mo
 	clicker := &dialer.Clicker{UA: ua, Campaigns: svc, Phones: phones, Agents: agentPhones{db: a.db, rdb: a.rdb, prefix: a.cfg.RedisPrefix, uriTemplate: cfg.AgentURI},
 		CDRs: tel, Callbacks: tel, Trunk: trunk, CallerID: cfg.CallerID, Ring: cfg.ClickRing, Log: log.With("part", "click-to-call")}
 	webC.Click = clicker
-	ready := make(chan struct{})
-	// The user agent outlives the calls placed through it: it stops a stage after the dialer and click-to-call.
-	a.add(component{name: "dialer sip", stage: stageDialerSIP, run: func(ctx context.Context) error { return ua.Serve(ctx, func() { close(ready) }) }})
+	// The user agent outlives the calls placed through it: wireTelephony closes it a stage after the dialer.
 	a.add(component{name: "dialer", stage: stageDialer, run: func(ctx context.Context) error {
 		select {
-		case <-ready:
+		case <-sipSrv.Ready():
 		case <-ctx.Done():
 			return nil
 		}
 		return d.Run(ctx)
 	}})
 	a.add(component{name: "click-to-call", stage: stageDialer, run: clicker.Run})
-	a.endpoints = append(a.endpoints, [2]string{"dialer", "udp://" + cfg.SIPAddr + " → trunk " + cfg.Trunk})
+	a.endpoints = append(a.endpoints, [2]string{"dialer", "through the SIP user agent above → trunk " + cfg.Trunk})
 	return svc, nil
 }
 

@@ -87,6 +87,6 @@ func wireNotify(ctx context.Context, a *App) error {
 	a.webDeps.Notify = svc
 	// It reads the event stream and sends: it stops with the sweepers, before the relay's last pass, and what
 	// that pass publishes waits in the consumer group for the next start.
-	a.add(component{name: "notify", stage: stageSweepers, run: svc.Run})
+	a.add(component{name: "notify", stage: stageSweepers, role: roleWorkers, run: svc.Run})
 	return nil
 }

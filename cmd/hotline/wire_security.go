@@ -23,7 +23,7 @@ func wireSecurity(ctx context.Context, a *App) error {
 		return org.WatchRevocations(ctx, a.rdb, channel, a.log)
 	}})
 	if r := a.cfg.Security.AuditRetention; r > 0 {
-		a.add(component{name: "security audit retention", stage: stageSweepers, run: func(ctx context.Context) error {
+		a.add(component{name: "security audit retention", stage: stageSweepers, role: roleWorkers, run: func(ctx context.Context) error {
 			return purgeAudit(ctx, a, r)
 		}})
 	}

@@ -37,9 +37,9 @@ func wireTelephony(ctx context.Context, a *App, tsvc *ticketing.Service, msvc *m
 			return nil, fmt.Errorf("telephony metrics: %w", err)
 		}
 	}
-	a.add(component{name: "after-call work", stage: stageSweepers, run: svc.RunSweeper})
+	a.add(component{name: "after-call work", stage: stageSweepers, role: roleWorkers, run: svc.RunSweeper})
 
-	if len(tc.Listeners) == 0 {
+	if len(tc.Listeners) == 0 || !a.cfg.Scale.has(roleSIP) {
 		return svc, nil
 	}
 	for _, l := range tc.Listeners {
@@ -48,7 +48,8 @@ func wireTelephony(ctx context.Context, a *App, tsvc *ticketing.Service, msvc *m
 		}
 	}
 	srv, err := sipua.New(sipua.Config{Listeners: tc.Listeners, ExternalHost: tc.ExternalHost, Trunks: tc.TrunkList, Realm: tc.Realm,
-		MaxCalls: tc.MaxCalls, RatePerSource: tc.RatePerSource, DrainTimeout: tc.DrainTimeout, RTPPortStart: tc.RTPLo, RTPPortEnd: tc.RTPHi},
+		MaxCalls: tc.MaxCalls, RatePerSource: tc.RatePerSource, DrainTimeout: tc.DrainTimeout, RTPPortStart: tc.RTPLo, RTPPortEnd: tc.RTPHi,
+		KeepOpen: true}, // shared with the dialer and click-to-call: closed by the "sip user agent" component below
 		sipua.Deps{DB: a.db, Redis: a.rdb, Prefix: a.cfg.RedisPrefix, Log: a.log.With("component", "sip"), Registry: a.reg})
 	if err != nil {
 		return nil, err
@@ -76,6 +77,13 @@ func wireTelephony(ctx context.Context, a *App, tsvc *ticketing.Service, msvc *m
 			return srv.Run(gctx, in)
 		})
 		return g.Wait()
+	}})
+	// One SIP user agent per process (intake, the dialer, click-to-call): it closes after the calls placed
+	// through it, a stage after the dialer.
+	a.sip = srv
+	a.add(component{name: "sip user agent", stage: stageDialerSIP, run: func(ctx context.Context) error {
+		<-ctx.Done()
+		return srv.Close()
 	}})
 	var addrs []string
 	for _, l := range tc.Listeners {

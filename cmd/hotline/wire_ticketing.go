@@ -39,7 +39,7 @@ func wireTicketing(ctx context.Context, a *App) (*ticketingParts, error) {
 		a.log.Warn("the holiday calendar ends before this year: only weekends count as days off; load a newer one with HOTLINE_HOLIDAYS_FILE", "calendar_until", last)
 	}
 	p := &ticketingParts{}
-	p.relay = ticketing.NewRelay(a.db, a.rdb, ticketing.RelayOptions{Prefix: a.cfg.RedisPrefix, Batch: c.OutboxBatch,
+	p.relay = ticketing.NewRelay(a.db, a.rdb, ticketing.RelayOptions{Prefix: a.cfg.RedisPrefix, WaitReplicas: a.cfg.Scale.WaitReplicas, Batch: c.OutboxBatch,
 		PollInterval: c.OutboxPoll, EventsMaxLen: int64(c.EventsMaxLen), Log: a.log.With("component", "outbox-relay")})
 	p.queues = ticketing.NewQueues(a.db, a.rdb, a.cfg.RedisPrefix)
 	short, long := c.ReplyDaysShort, c.ReplyDaysLong
@@ -63,7 +63,7 @@ func wireTicketing(ctx context.Context, a *App) (*ticketingParts, error) {
 	}
 	a.webDeps.Tickets = &web.Tickets{Service: p.svc, Queues: p.queues, RedisPrefix: a.cfg.RedisPrefix, PublicLimit: a.cfg.Ticketing.PublicQueryLimit}
 	a.webDeps.Public = a.cfg.Public.limits()
-	a.add(component{name: "outbox relay", stage: stageRelay, run: p.relay.Run,
+	a.add(component{name: "outbox relay", stage: stageRelay, role: roleWorkers, run: p.relay.Run,
 		// The final pass publishes what the stages before wrote while they drained (CDR events, last tickets).
 		after: func(ctx context.Context) error {
 			for {
@@ -73,10 +73,10 @@ func wireTicketing(ctx context.Context, a *App) (*ticketingParts, error) {
 				}
 			}
 		}})
-	a.add(component{name: "queue guard", stage: stageSweepers, run: func(ctx context.Context) error {
+	a.add(component{name: "queue guard", stage: stageSweepers, role: roleWorkers, run: func(ctx context.Context) error {
 		return p.queues.RunGuard(ctx, c.QueueGuard, a.log.With("component", "queue-guard"))
 	}})
-	a.add(component{name: "sla sweeper", stage: stageSweepers, run: func(ctx context.Context) error { return p.svc.RunSweeper(ctx, a.cfg.Ticketing.SweepInterval) }})
+	a.add(component{name: "sla sweeper", stage: stageSweepers, role: roleWorkers, run: func(ctx context.Context) error { return p.svc.RunSweeper(ctx, a.cfg.Ticketing.SweepInterval) }})
 	a.endpoints = append(a.endpoints, [2]string{"events", "redis stream " + ticketing.EventsKey(a.cfg.RedisPrefix)})
 	return p, nil
 }

@@ -18,10 +18,10 @@ if [ -z "$bin" ]; then
 fi
 vegeta=$(command -v vegeta || echo "$(go env GOPATH)/bin/vegeta")
 free() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-http=$(free); pg=$(free); rds=$(free); sip=$(free); dsip=$(free)
+http=$(free); pg=$(free); rds=$(free); sip=$(free)
 pool=40
 HOTLINE_DATA_DIR="$work/data" HOTLINE_HTTP_ADDR="127.0.0.1:$http" HOTLINE_PG_PORT=$pg HOTLINE_REDIS_PORT=$rds \
-  HOTLINE_SIP_LISTEN="udp:127.0.0.1:$sip" HOTLINE_DIALER_SIP_ADDR="127.0.0.1:$dsip" HOTLINE_DB_MAX_CONNS=$pool \
+  HOTLINE_SIP_LISTEN="udp:127.0.0.1:$sip" HOTLINE_DB_MAX_CONNS=$pool \
   HOTLINE_DEMO_HOUSEHOLDS=10 HOTLINE_HTTP_MAX_WRITES=${MAX_WRITES:-0} "$bin" up >"$work/hotline.log" 2>&1 &
 hpid=$!
 burners=""

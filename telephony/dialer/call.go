@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -93,8 +94,28 @@ func NewUA(c UAConfig) (*UA, error) {
 	return u, nil
 }
 
+// SharedUA places the dialer's calls through a SIP user agent the process already runs (telephony/sipua's
+// server: one SIP identity, one port per process, as DESIGN.md says). dg is that agent's media stack, info its
+// SIP INFO dispatcher, host what goes in our From. The owner of dg listens and closes it; Serve is not used.
+func SharedUA(dg *diago.Diago, info *sipua.Digits, host, promptDir string, log *slog.Logger) *UA {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &UA{dg: dg, info: info, prompts: promptDir, log: log, host: host}
+}
+
+// WithFetch sets the hook that writes an uploaded prompt into the prompt directory before it is played (see
+// UAConfig.Fetch); it returns u.
+func (u *UA) WithFetch(f func(ctx context.Context, dir, name string) (bool, error)) *UA {
+	u.fetch = f
+	return u
+}
+
 // Serve listens until ctx ends. Nobody calls the dialer: inbound INVITEs are refused.
 func (u *UA) Serve(ctx context.Context, ready func()) error {
+	if u.ua == nil {
+		return errors.New("dialer: a shared user agent is served by its owner")
+	}
 	defer u.ua.Close()
 	if err := u.dg.ServeBackground(ctx, func(in *diago.DialogServerSession) {
 		_ = in.Respond(sip.StatusForbidden, "Forbidden", nil)

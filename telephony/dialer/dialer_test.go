@@ -48,6 +48,7 @@ type engineOpts struct {
 	log       *slog.Logger
 	publish   Publisher
 	margin    time.Duration // PaceMargin
+	shared    *sharedSIP    // place calls through this SIP server's user agent (as hotline does), not the dialer's own
 }
 
 // startEngine runs a dialer engine (UA + scheduler + workers) in this process until the test ends.
@@ -73,16 +74,23 @@ func runEngine(ctx context.Context, svc *campaign.Service, rdb *redis.Client, pr
 	if o.channels == 0 {
 		o.channels = 500
 	}
-	ua, err := NewUA(UAConfig{BindHost: "127.0.0.1", BindPort: 0, PromptDir: o.promptDir, Log: o.log})
-	if err != nil {
-		return nil, nil, err
-	}
-	ready := make(chan struct{})
-	done := make(chan struct{})
+	var ua *UA
 	uaDone := make(chan struct{})
 	uaCtx, uaCancel := context.WithCancel(context.Background())
-	go func() { defer close(uaDone); ua.Serve(uaCtx, func() { close(ready) }) }()
-	<-ready
+	if o.shared != nil {
+		ua = SharedUA(o.shared.srv.Diago(), o.shared.srv.Digits(), o.shared.srv.FromHost(), o.promptDir, o.log)
+		close(uaDone) // the test owns the shared server
+	} else {
+		var err error
+		if ua, err = NewUA(UAConfig{BindHost: "127.0.0.1", BindPort: 0, PromptDir: o.promptDir, Log: o.log}); err != nil {
+			uaCancel()
+			return nil, nil, err
+		}
+		ready := make(chan struct{})
+		go func() { defer close(uaDone); ua.Serve(uaCtx, func() { close(ready) }) }()
+		<-ready
+	}
+	done := make(chan struct{})
 	d := New(Config{Prefix: prefix, WorkerID: o.workerID, Workers: o.workers, DeadAfter: o.deadAfter, StaleQueued: o.stale,
 		LeaseTTL: o.leaseTTL, DrainTimeout: 10 * time.Second, PaceMargin: o.margin,
 		Trunks: map[string]Trunk{"default": {Name: "default", Host: "127.0.0.1", Port: o.sippPort, Channels: o.channels}}},

@@ -54,6 +54,9 @@ type Config struct {
 	// RegisterFailures is how many failed REGISTER authentications a source address, and separately a SIP user,
 	// may have per minute before further attempts get 503 (default 10 per source, 3× that per user).
 	RegisterFailures int
+	// KeepOpen: the user agent is shared (the dialer and click-to-call place calls through it). Run then drains
+	// the calls in and returns, leaving the listeners up until Close.
+	KeepOpen bool
 }
 
 // Deps are what the server needs from the rest of the process.
@@ -111,6 +114,11 @@ type Server struct {
 	draining atomic.Bool
 	ready    chan struct{}
 	addrs    []string
+
+	stopListeners context.CancelFunc // set by Run
+	admDone       chan struct{}
+	closeOnce     sync.Once
+	closeErr      error
 
 	mCalls    *prometheus.GaugeVec
 	mRefused  *prometheus.CounterVec
@@ -240,6 +248,33 @@ func (s *Server) Diago() *diago.Diago { return s.dg }
 // Registrar returns the registrar (agents' contacts).
 func (s *Server) Registrar() *Registrar { return s.reg }
 
+// Digits is the SIP INFO dispatcher: calls placed through this user agent (the dialer's) register their
+// Call-IDs here to receive keypad digits sent as INFO.
+func (s *Server) Digits() *Digits { return &s.digits }
+
+// FromHost is the host this user agent puts in From and Contact: the external host when set, else the first
+// listener's.
+func (s *Server) FromHost() string {
+	if s.cfg.ExternalHost != "" {
+		return s.cfg.ExternalHost
+	}
+	h, _, _ := net.SplitHostPort(s.cfg.Listeners[0].Addr)
+	return h
+}
+
+// Close stops the listeners and closes the user agent. With Config.KeepOpen, Run leaves that to Close, so calls
+// placed through the agent (the dialer's) can finish after intake has drained; otherwise Run does it.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		if s.stopListeners != nil {
+			s.stopListeners()
+			<-s.admDone
+		}
+		s.closeErr = s.ua.Close()
+	})
+	return s.closeErr
+}
+
 // Ready is closed when the listeners are up.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 
@@ -259,13 +294,16 @@ func (s *Server) Run(ctx context.Context, h Handler) error {
 	s.hardStop, stopAll = context.WithCancel(context.Background())
 	defer stopAll()
 	lctx, stopListeners := context.WithCancel(context.Background())
-	defer stopListeners()
 	if err := s.dg.ServeBackground(lctx, s.serveDialog); err != nil {
+		stopListeners()
 		return fmt.Errorf("SIP listen: %w", err)
 	}
 	admDone := make(chan struct{})
 	go func() { defer close(admDone); s.adm.run(lctx) }()
-	defer func() { stopListeners(); <-admDone }()
+	s.stopListeners, s.admDone = stopListeners, admDone
+	if !s.cfg.KeepOpen {
+		defer s.Close()
+	}
 	// B5: sipgo reports a listener ready before it is in the connection pool; an INVITE sent at once could try
 	// to bind the port again. Settle before declaring ready.
 	time.Sleep(100 * time.Millisecond)
@@ -289,8 +327,10 @@ func (s *Server) Run(ctx context.Context, h Handler) error {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	stopListeners()
-	return s.ua.Close()
+	if s.cfg.KeepOpen {
+		return nil // Close ends the listeners, once the calls placed through them are over
+	}
+	return s.Close()
 }
 
 func (s *Server) refuse(req *sip.Request, tx sip.ServerTransaction, err error) {
