@@ -57,7 +57,7 @@ type Filter struct {
 	RegionPrefix string
 	Overdue      bool // the running clock is past its deadline
 	Yellow       bool // the running clock is yellow (not yet red)
-	Text         string
+	Text         string // full text over number, caller name, content, replies and notes (search.go); or the number
 	From, To     time.Time // created_at range [From, To)
 	HouseholdID  int64
 	DueToday     bool // the running clock ends between now and midnight China time (not yet overdue)
@@ -148,8 +148,12 @@ func (s *Service) List(ctx context.Context, a org.Actor, f Filter) ([]Ticket, or
 		where = append(where, "yellow_at <= "+p+" AND due_at > "+p)
 	}
 	if t := strings.TrimSpace(f.Text); t != "" {
-		p := arg("%" + org.EscapeLike(t) + "%")
-		where = append(where, "(content ILIKE "+p+" OR number = "+arg(t)+")")
+		// Full text through the ticket_search index (search.go), or the ticket's number exactly.
+		cond := "number = " + arg(t)
+		if q := searchQuery(t); q != "" {
+			cond = "(id IN (SELECT ticket_id FROM ticket_search WHERE words @@ " + arg(q) + "::tsquery) OR " + cond + ")"
+		}
+		where = append(where, cond)
 	}
 	if !f.From.IsZero() {
 		where = append(where, "created_at >= "+arg(f.From))
