@@ -74,7 +74,9 @@ func searchRuns(text string) []string {
 	return runs
 }
 
-func isASCIIAlnum(r rune) bool { return r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r)) }
+func isASCIIAlnum(r rune) bool {
+	return r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r))
+}
 
 // lexeme quotes a tsquery operand (the text form: backslash and quote escaped).
 func lexeme(s string) string {
