@@ -55,9 +55,9 @@ type Filter struct {
 	Kind         Kind
 	Category     string
 	RegionPrefix string
-	Overdue      bool      // the running clock is past its deadline
-	Yellow       bool      // the running clock is yellow (not yet red)
-	Text         string    // full text over number, caller name, content, replies and notes (search.go); or the number
+	Overdue      bool // the running clock is past its deadline
+	Yellow       bool // the running clock is yellow (not yet red)
+	Text         string
 	From, To     time.Time // created_at range [From, To)
 	HouseholdID  int64
 	DueToday     bool // the running clock ends between now and midnight China time (not yet overdue)
