@@ -150,7 +150,7 @@ func (s *Service) List(ctx context.Context, a org.Actor, f Filter) ([]Ticket, or
 	if t := strings.TrimSpace(f.Text); t != "" {
 		// Full text through the ticket_search index (search.go), or the ticket's number exactly.
 		cond := "number = " + arg(t)
-		if q := searchQuery(t); q != "" {
+		if q := SearchQuery(t); q != "" {
 			cond = "(id IN (SELECT ticket_id FROM ticket_search WHERE words @@ " + arg(q) + "::tsquery) OR " + cond + ")"
 		}
 		where = append(where, cond)

@@ -5,11 +5,11 @@ import (
 	"unicode"
 )
 
-// searchQuery turns what a user typed into a tsquery over ticket_search.words (migration 0016: search_vector),
+// SearchQuery turns what a user typed into a tsquery over ticket_search.words (migration 0016: search_vector),
 // cutting it the same way the documents are cut: a run of ASCII letters and digits is a prefix match of one
 // lexeme; any other run of letters (Chinese) is the phrase of its two-character grams, or for one character a
 // prefix match of the grams that start with it. Runs are ANDed. "" means nothing searchable was typed.
-func searchQuery(text string) string {
+func SearchQuery(text string) string {
 	var terms []string
 	for _, run := range searchRuns(strings.ToLower(text)) {
 		if len(terms) == 8 { // a long paste is not a search: the first eight runs decide
