@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"hotline/ticketing"
+	"hotline/ticketing/attach"
 	"hotline/ticketing/org"
 )
 
@@ -49,6 +50,10 @@ func status(err error) (int, string) {
 		return http.StatusNotFound, "no_route"
 	case errors.Is(err, errTooLarge):
 		return http.StatusRequestEntityTooLarge, "body_too_large"
+	case errors.Is(err, attach.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge, "file_too_large"
+	case errors.Is(err, attach.ErrFileType):
+		return http.StatusUnsupportedMediaType, "unsupported_file_type"
 	case errors.Is(err, errMalformed):
 		return http.StatusBadRequest, "malformed_body"
 	case errors.Is(err, errOverloaded):

@@ -34,6 +34,7 @@ type Deps struct {
 	Monitoring *monitoring.Service // households, caller lookup (nil: routes not registered)
 	Campaigns  *Campaigns          // outbound campaigns and click-to-call (nil: routes not registered)
 	Notify     NotifyAdmin         // notification rules, templates and delivery log (nil: routes not registered)
+	Content    *Content            // attachments, knowledge base, reply templates (nil: routes not registered)
 	// SIPBindings counts an agent's live SIP registrations (the console's state bar); nil: not shown.
 	SIPBindings func(ctx context.Context, sipUser string) (int, error)
 
@@ -125,6 +126,7 @@ func (s *Server) routes() {
 	s.campaignRoutes()
 	s.notifyRoutes()
 	s.securityRoutes()
+	s.contentRoutes()
 	s.consoleRoutes()
 	s.mux.HandleFunc("/api/", s.api(s.notFound))
 	s.mux.Handle("/", s.console())

@@ -201,6 +201,9 @@ func appendVersion(ctx context.Context, tx pgx.Tx, id int64, note string) error 
 
 // Update writes a new version of an article if it is still at the version the editor saw (else ErrConflict).
 func (s *Service) Update(ctx context.Context, a org.Actor, id int64, d Draft) (Article, error) {
+	if err := s.Authorize(ctx, a, AccessWrite, 0); err != nil { // the role first; the owner in the transaction
+		return Article{}, err
+	}
 	if err := d.check(false); err != nil {
 		return Article{}, err
 	}
