@@ -152,3 +152,7 @@ CREATE TABLE reply_templates (
     updated_by    bigint REFERENCES users (id),
     UNIQUE (category, name)
 );
+
+-- Call recordings move to the same store once the call has ended (telephony/recordings.go): storage_key names the
+-- object; NULL: the file is still (or only) under the recordings directory at path.
+ALTER TABLE recordings ADD COLUMN storage_key text UNIQUE;

@@ -101,7 +101,9 @@ func TestAttachmentAPI(t *testing.T) {
 	if _, err := svc.Do(ctx, org.System, tk.ID, ticketing.ActReply, ticketing.ActionInput{Reply: "已安排危房改造资金修缮"}); err != nil {
 		t.Fatal(err)
 	}
-	var found struct{ Tickets []struct{ Ticket ticketing.Ticket } }
+	var found struct {
+		Tickets []struct{ Ticket ticketing.Ticket }
+	}
 	if code := f.call(clerk, "GET", "/api/v1/tickets?q=危房改造", nil, nil, &found); code != 200 || len(found.Tickets) != 1 || found.Tickets[0].Ticket.ID != tk.ID {
 		t.Fatalf("search a reply word: %d %+v", code, found)
 	}

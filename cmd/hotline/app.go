@@ -20,6 +20,7 @@ import (
 	"hotline/deploy/localrt"
 	"hotline/migrations"
 	"hotline/telephony"
+	"hotline/ticketing/blob"
 	"hotline/ticketing/campaign"
 	"hotline/ticketing/monitoring"
 	"hotline/ticketing/org"
@@ -45,6 +46,7 @@ type App struct {
 	monitoring *monitoring.Service
 	telephony  *telephony.Service
 	campaigns  *campaign.Service
+	store      blob.Store // attachments and recordings (wire_content.go)
 }
 
 func connect(ctx context.Context, cfg *Config) (*pgxpool.Pool, *redis.Client, error) {

@@ -52,6 +52,7 @@ type Config struct {
 	Notify     NotifyConfig
 	Security   SecurityConfig
 	Console    ConsoleConfig
+	Storage    StorageConfig
 }
 
 // setting binds one variable to a field of Config.

@@ -23,6 +23,10 @@ func wire(ctx context.Context, a *App) error {
 	if a.monitoring, err = wireMonitoring(ctx, a, a.tickets.svc); err != nil {
 		return err
 	}
+	// content: the file store, attachments, knowledge base, reply templates (recordings go to the same store)
+	if a.store, err = wireContent(ctx, a, a.tickets.svc, a.monitoring); err != nil {
+		return err
+	}
 	// telephony: agents, CDRs, recordings, and SIP intake (creates tickets, looks up households)
 	if a.telephony, err = wireTelephony(ctx, a, a.tickets.svc, a.monitoring); err != nil {
 		return err
