@@ -272,6 +272,17 @@ type actionBody struct {
 	Result     string       `json:"result"`
 	TargetID   org.TicketID `json:"target_id"`
 	AssigneeID org.UserID   `json:"assignee_id"`
+	// close_first_contact: the knowledge-base article and version the answer came from.
+	KBArticleID int64 `json:"kb_article_id"`
+	KBVersion   int   `json:"kb_version"`
+}
+
+// cite is the knowledge-base citation of an action body, if it names one.
+func cite(b actionBody) *ticketing.Citation {
+	if b.KBArticleID == 0 {
+		return nil
+	}
+	return &ticketing.Citation{ArticleID: b.KBArticleID, Version: b.KBVersion}
 }
 
 // ticketAction serves POST /api/v1/tickets/{id}/<action>. The body must carry the version the client saw.
@@ -290,7 +301,7 @@ func (s *Server) ticketAction(act ticketing.Action) handler {
 		}
 		t, err := s.tickets().Do(r.Context(), actor(r), org.TicketID(id), act, ticketing.ActionInput{
 			Version: *b.Version, Note: b.Note, UnitID: b.UnitID, CoUnitIDs: b.CoUnitIDs, Reason: b.Reason, Reply: b.Reply,
-			Outcome: b.Outcome, Days: b.Days, Result: b.Result, TargetID: b.TargetID, AssigneeID: b.AssigneeID})
+			Outcome: b.Outcome, Days: b.Days, Result: b.Result, TargetID: b.TargetID, AssigneeID: b.AssigneeID, Cite: cite(b)})
 		if err != nil {
 			return err
 		}

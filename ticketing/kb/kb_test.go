@@ -143,3 +143,47 @@ func TestReplyTemplates(t *testing.T) {
 		t.Fatalf("templates %v %v", list, err)
 	}
 }
+
+// TestFirstContactCitesArticle: an agent closes a consultation at first contact citing the article version read
+// out; the ticket's event keeps (id, version) even after the article changes; a version that does not exist is
+// refused and nothing is written.
+func TestFirstContactCitesArticle(t *testing.T) {
+	ctx := context.Background()
+	db := testenv.DB(t)
+	svc := kb.New(db, nil)
+	tsvc := ticketing.NewService(db, ticketing.Options{})
+	policy := actor(t, ctx, db, "policy1", org.RoleStaff, "div-policy")
+	agent := actor(t, ctx, db, "agent1", org.RoleAgent, org.CodeDesk)
+	ar, err := svc.Create(ctx, policy, kb.Draft{Title: "小额信贷申请条件", Body: "建档立卡脱贫户和监测对象，5万元以下、3年以内、免担保免抵押。"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := tsvc.Create(ctx, agent, ticketing.NewTicket{Source: ticketing.SourcePhone, CallerName: "王秀英", RegionCode: "430903",
+		Kind: ticketing.KindConsultation, Category: "policy_question", Content: "咨询小额信贷怎么申请"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tsvc.Do(ctx, agent, tk.ID, ticketing.ActCloseFirstContact, ticketing.ActionInput{Version: tk.Version,
+		Reply: "已按知识库解答", Cite: &ticketing.Citation{ArticleID: ar.ID, Version: 9}}); !errors.Is(err, org.ErrInvalid) {
+		t.Fatalf("a version that does not exist: %v", err)
+	}
+	if _, err := tsvc.Do(ctx, agent, tk.ID, ticketing.ActCloseFirstContact, ticketing.ActionInput{Version: tk.Version,
+		Reply: "已按知识库解答", Cite: &ticketing.Citation{ArticleID: ar.ID, Version: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Update(ctx, policy, ar.ID, kb.Draft{Version: 1, Title: ar.Title, Body: "额度调整为10万元以下。"}); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := tsvc.Events(ctx, agent, tk.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := evs[len(evs)-1]
+	if last.Action != "close_first_contact" || last.Data["kb_article_id"] != float64(ar.ID) || last.Data["kb_version"] != float64(1) {
+		t.Fatalf("event %+v", last)
+	}
+	v1, err := svc.Versions(ctx, agent, ar.ID, 1)
+	if err != nil || !strings.Contains(v1[0].Body, "5万元") {
+		t.Fatalf("the cited words: %+v %v", v1, err)
+	}
+}
