@@ -49,7 +49,7 @@ func wire(ctx context.Context, a *App) error {
 
 // demoSeeders load demo data on the first run of `hotline up`, in this order (households before the tickets
 // and the campaign that refer to them).
-var demoSeeders = []func(ctx context.Context, a *App) error{demoHouseholds, demoTickets, demoAgents, demoCampaign}
+var demoSeeders = []func(ctx context.Context, a *App) error{demoHouseholds, demoTickets, demoAgents, demoCampaign, demoKnowledge}
 
 // acquireTimeout bounds the wait for a pooled PostgreSQL connection (HOTLINE_DB_ACQUIRE_TIMEOUT): a request
 // that cannot get one in time fails at once with a retryable 503 instead of queueing past the client's patience.
