@@ -46,7 +46,7 @@ func securityHeaders(next http.Handler) http.Handler {
 }
 
 // pagePaths are the console's pages; each is served the shell, and the scripts render the page.
-var pagePaths = []string{"/", "/login", "/agent", "/division", "/search", "/notify", "/tickets/{id}"}
+var pagePaths = []string{"/", "/login", "/agent", "/division", "/search", "/notify", "/kb", "/tickets/{id}"}
 
 // console serves the embedded console: the shell for page paths, the assets under /assets/.
 func (s *Server) console() http.Handler {

@@ -40,6 +40,19 @@ export async function api(method, path, body, headers) {
   return j;
 }
 
+// upload sends one file as multipart/form-data (part "file") with the session's CSRF token; errors as api's.
+export async function upload(path, file) {
+  const fd = new FormData();
+  fd.append('file', file, file.name);
+  const headers = { Accept: 'application/json' };
+  if (csrfToken) headers['X-CSRF-Token'] = csrfToken;
+  const r = await fetch(path, { method: 'POST', body: fd, headers, credentials: 'same-origin' });
+  let j = null;
+  try { j = await r.json(); } catch (e) { j = null; }
+  if (!r.ok) throw new APIError(r.status, j);
+  return j;
+}
+
 export function goLogin() {
   if (location.pathname !== '/login') {
     location.assign('/login?next=' + encodeURIComponent(location.pathname + location.search));
@@ -172,7 +185,7 @@ export const URGENCY = { normal: '一般', urgent: '紧急' };
 export const ACTION = { create: '受理', dispatch: '派单', sign: '签收', reply: '办结答复', return: '退单', request_extension: '申请延期',
   approve_extension: '批准延期', refuse_extension: '驳回延期', urge: '催办', supervise: '督办', assign: '分派承办人',
   start_callback: '开始回访', callback_result: '回访结果', reopen: '重办', merge: '合并', merged_from: '被合并',
-  close_first_contact: '当场办结', sla_yellow: '临期提醒', sla_red: '超期' };
+  close_first_contact: '当场办结', sla_yellow: '临期提醒', sla_red: '超期', attach: '上传附件' };
 export const AGENT_STATE = { offline: '离线', ready: '就绪', paused: '小休', busy: '通话中', acw: '话后处理' };
 export const PAUSE_REASONS = ['休息', '用餐', '培训', '会议', '其他'];
 export const SYS_REASON = { no_answer: '未接听，已自动小休', unreachable: '话机不可达', ringing: '振铃中', talking: '通话中' };
@@ -289,6 +302,7 @@ export const Frame = {
       if (u && (u.role === 'agent' || u.role === 'admin')) links.push(['/agent', '坐席工作台']);
       if (u && (u.role === 'staff' || u.role === 'head' || u.role === 'admin')) links.push(['/division', '承办单位工作台']);
       if (u) links.push(['/search', '工单查询']);
+      if (u) links.push(['/kb', '知识库']);
       if (u && u.role === 'admin') links.push(['/notify', '通知投递']);
       return h('div', null, [
         h('header', { class: 'topbar' }, [

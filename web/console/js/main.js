@@ -6,6 +6,7 @@ import { DivisionPage } from './division.js';
 import { TicketPage } from './ticket.js';
 import { SearchPage } from './search.js';
 import { NotifyPage } from './notify.js';
+import { KBPage } from './kb.js';
 
 async function boot() {
   const path = location.pathname;
@@ -26,7 +27,7 @@ async function boot() {
     if (path === '/') { location.replace(homeFor(session.user)); return; }
     const m = path.match(/^\/tickets\/(\d+)$/);
     if (m) page = { setup: () => () => h(TicketPage, { id: Number(m[1]) }) };
-    else page = { '/agent': AgentPage, '/division': DivisionPage, '/search': SearchPage, '/notify': NotifyPage }[path] || SearchPage;
+    else page = { '/agent': AgentPage, '/division': DivisionPage, '/search': SearchPage, '/notify': NotifyPage, '/kb': KBPage }[path] || SearchPage;
     startLive();
   }
   const app = Vue.createApp(page);
