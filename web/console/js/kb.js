@@ -1,6 +1,6 @@
 // 知识库: agents search policy answers while on a call (words of the title, tags or text, in Chinese); the owner
 // division (and admins) write a new version, and every version stays readable with who changed what.
-import { h, reactive, onMounted, EP, api, session, model, toast, errorText, APIError, Frame, cst, debounce } from './lib.js';
+import { h, reactive, onMounted, EP, api, session, model, toast, errorText, APIError, Frame, cst, debounce, units } from './lib.js';
 
 export const KBPage = {
   setup() {
@@ -21,9 +21,11 @@ export const KBPage = {
         st.versions = v.versions || [];
       } catch (e) { toast(errorText(e), 'error'); }
     };
-    onMounted(search);
+    const mine = reactive({ division: false });
+    onMounted(() => { search(); units().then((us) => { const x = us.get(u().unitId); mine.division = !!x && x.kind === 'division'; }).catch(() => {}); });
     const u = () => session.user || {};
-    const mayWrite = (a) => u().role === 'admin' || ((u().role === 'staff' || u().role === 'head') && (!a || a.owner_unit_id === u().unitId));
+    // The provincial divisions keep their own articles; admins all (the API decides; this only hides what it would refuse).
+    const mayWrite = (a) => u().role === 'admin' || ((u().role === 'staff' || u().role === 'head') && mine.division && (!a || a.owner_unit_id === u().unitId));
     const edit = (a) => {
       Object.assign(ed, { open: true, id: a ? a.id : 0, version: a ? a.version : 0, title: a ? a.title : '', body: a ? a.body : '',
         tags: a ? (a.tags || []).join('、') : '', note: '', fields: {} });
