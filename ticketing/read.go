@@ -106,6 +106,7 @@ func (s *Service) List(ctx context.Context, a org.Actor, f Filter) ([]Ticket, or
 	}
 	var where []string
 	var args []any
+	var match string // the search's tsquery parameter, if any
 	arg := func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
@@ -148,12 +149,13 @@ func (s *Service) List(ctx context.Context, a org.Actor, f Filter) ([]Ticket, or
 		where = append(where, "yellow_at <= "+p+" AND due_at > "+p)
 	}
 	if t := strings.TrimSpace(f.Text); t != "" {
-		// Full text through the ticket_search index (search.go), or the ticket's number exactly.
-		cond := "number = " + arg(t)
+		// Full text through the ticket_search index (search.go; the number is in it too), or the number exactly
+		// when nothing searchable was typed.
 		if q := SearchQuery(t); q != "" {
-			cond = "(id IN (SELECT ticket_id FROM ticket_search WHERE words @@ " + arg(q) + "::tsquery) OR " + cond + ")"
+			match = arg(q) + "::tsquery"
+		} else {
+			where = append(where, "number = "+arg(t))
 		}
-		where = append(where, cond)
 	}
 	if !f.From.IsZero() {
 		where = append(where, "created_at >= "+arg(f.From))
@@ -201,22 +203,27 @@ func (s *Service) List(ctx context.Context, a org.Actor, f Filter) ([]Ticket, or
 	if f.Limit <= 0 || f.Limit > 200 {
 		f.Limit = 50
 	}
-	q := `SELECT ` + ticketColumns + ` FROM tickets`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	if f.ByDeadline {
-		q += " ORDER BY due_at ASC NULLS LAST, id DESC LIMIT " + arg(f.Limit+1)
+	var ts []Ticket
+	var err error
+	if match != "" && !f.ByDeadline {
+		ts, err = s.search(ctx, where, args, match, f.Limit+1)
 	} else {
-		q += " ORDER BY id DESC LIMIT " + arg(f.Limit+1)
+		if match != "" {
+			where = append(where, "id IN (SELECT ticket_id FROM ticket_search WHERE words @@ "+match+")")
+		}
+		q := `SELECT ` + ticketColumns + ` FROM tickets`
+		if len(where) > 0 {
+			q += " WHERE " + strings.Join(where, " AND ")
+		}
+		if f.ByDeadline {
+			q += " ORDER BY due_at ASC NULLS LAST, id DESC LIMIT " + arg(f.Limit+1)
+		} else {
+			q += " ORDER BY id DESC LIMIT " + arg(f.Limit+1)
+		}
+		ts, err = s.query(ctx, q, args)
 	}
-	rows, err := s.db.Query(ctx, q, args...)
 	if err != nil {
-		return nil, 0, fmt.Errorf("list tickets: %w", err)
-	}
-	ts, err := pgx.CollectRows(rows, scanTicket)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list tickets: %w", err)
+		return nil, 0, err
 	}
 	var next org.TicketID
 	if len(ts) > f.Limit {

@@ -1,8 +1,13 @@
 package ticketing
 
 import (
+	"context"
+	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // SearchQuery turns what a user typed into a tsquery over ticket_search.words (migration 0016: search_vector),
@@ -81,4 +86,56 @@ func isASCIIAlnum(r rune) bool {
 // lexeme quotes a tsquery operand (the text form: backslash and quote escaped).
 func lexeme(s string) string {
 	return "'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", "''") + "'"
+}
+
+// recentWindow is how many of the newest tickets (within the other filters) a search first looks through row by
+// row.
+var recentWindow = 5000
+
+// search returns up to limit tickets, newest first, that satisfy where and match the tsquery parameter match. The
+// index answers "which tickets contain these words" but not "which are newest", and PostgreSQL misjudges how
+// many tickets a phrase matches (it multiplies the grams' frequencies, which always occur together), so one plan
+// cannot serve both a common word and a rare name: walking the newest tickets and testing each is fast when the
+// words are common, the index is fast when they are rare. So: first the newest recentWindow tickets, each tested
+// against its search row; if that does not fill the page, the older tickets through the index (few, by then).
+func (s *Service) search(ctx context.Context, where []string, args []any, match string, limit int) ([]Ticket, error) {
+	cond := ""
+	if len(where) > 0 {
+		cond = " AND " + strings.Join(where, " AND ")
+	}
+	var floor *int64
+	var n int
+	// (match IS NOT NULL: every parameter must appear in the statement.)
+	if err := s.db.QueryRow(ctx, `SELECT min(id), count(*) FROM (SELECT id FROM tickets WHERE `+match+` IS NOT NULL`+cond+`
+			ORDER BY id DESC LIMIT `+strconv.Itoa(recentWindow)+`) r`, args...).Scan(&floor, &n); err != nil {
+		return nil, fmt.Errorf("search tickets: %w", err)
+	}
+	if floor == nil {
+		return []Ticket{}, nil
+	}
+	args = append(args, *floor)
+	fp := "$" + strconv.Itoa(len(args))
+	// The scalar subquery keeps the test per row: PostgreSQL may not turn it into a join over every match.
+	ts, err := s.query(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id >= `+fp+cond+`
+		AND (SELECT words FROM ticket_search x WHERE x.ticket_id = tickets.id) @@ `+match+`
+		ORDER BY id DESC LIMIT `+strconv.Itoa(limit), args)
+	if err != nil || len(ts) >= limit || n < recentWindow {
+		return ts, err
+	}
+	older, err := s.query(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id < `+fp+cond+`
+		AND id IN (SELECT ticket_id FROM ticket_search WHERE words @@ `+match+`)
+		ORDER BY id DESC LIMIT `+strconv.Itoa(limit-len(ts)), args)
+	return append(ts, older...), err
+}
+
+func (s *Service) query(ctx context.Context, q string, args []any) ([]Ticket, error) {
+	rows, err := s.db.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list tickets: %w", err)
+	}
+	ts, err := pgx.CollectRows(rows, scanTicket)
+	if err != nil {
+		return nil, fmt.Errorf("list tickets: %w", err)
+	}
+	return ts, nil
 }

@@ -42,16 +42,13 @@ func TestSearchChinese(t *testing.T) {
 		}
 		return ids
 	}
-	for _, q := range []string{"欧阳秀英", "秀英", "一卡通", "拨付", "雨露计划", "补助 一卡通", "雨", tk.Number} {
-		if ids := find(admin, q); !slices.Contains(ids, tk.ID) {
-			t.Errorf("search %q did not find the ticket (%v)", q, ids)
-		}
-		if ids := find(clerk, q); !slices.Contains(ids, tk.ID) {
-			t.Errorf("clerk: search %q did not find the ticket (%v)", q, ids)
-		}
-		if ids := find(other, q); len(ids) != 0 {
-			t.Errorf("another county's clerk: search %q found %v", q, ids)
-		}
+	// Both ways a search goes: the newest tickets row by row, and (window of one) the older ones by the index.
+	for _, window := range []int{5000, 1} {
+		restore := ticketing.SetRecentWindow(window)
+		f.create(agent, ticketing.NewTicket{Source: ticketing.SourcePhone, RegionCode: "430903", Kind: ticketing.KindConsultation,
+			Category: "policy_question", Content: "咨询政策"}) // a newer ticket that matches nothing
+		checkSearch(t, find, tk, admin, clerk, other)
+		restore()
 	}
 	for _, q := range []string{"计划雨露", "学期拨付", "低保"} {
 		if ids := find(admin, q); slices.Contains(ids, tk.ID) {
@@ -63,5 +60,20 @@ func TestSearchChinese(t *testing.T) {
 	}
 	if ids := find(admin, "优亲厚友"); len(ids) != 1 {
 		t.Errorf("the report's content: %v", ids)
+	}
+}
+
+func checkSearch(t *testing.T, find func(org.Actor, string) []org.TicketID, tk ticketing.Ticket, admin, clerk, other org.Actor) {
+	t.Helper()
+	for _, q := range []string{"欧阳秀英", "秀英", "一卡通", "拨付", "雨露计划", "补助 一卡通", "雨", tk.Number} {
+		if ids := find(admin, q); !slices.Contains(ids, tk.ID) {
+			t.Errorf("search %q did not find the ticket (%v)", q, ids)
+		}
+		if ids := find(clerk, q); !slices.Contains(ids, tk.ID) {
+			t.Errorf("clerk: search %q did not find the ticket (%v)", q, ids)
+		}
+		if ids := find(other, q); len(ids) != 0 {
+			t.Errorf("another county's clerk: search %q found %v", q, ids)
+		}
 	}
 }
