@@ -106,7 +106,7 @@ func (s *Service) List(ctx context.Context, a org.Actor, f Filter) ([]Ticket, or
 	}
 	var where []string
 	var args []any
-	var match string // the search's tsquery parameter, if any
+	var match, tsq string // the search's tsquery and its parameter, if any
 	arg := func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
@@ -151,8 +151,8 @@ func (s *Service) List(ctx context.Context, a org.Actor, f Filter) ([]Ticket, or
 	if t := strings.TrimSpace(f.Text); t != "" {
 		// Full text through the ticket_search index (search.go; the number is in it too), or the number exactly
 		// when nothing searchable was typed.
-		if q := SearchQuery(t); q != "" {
-			match = arg(q) + "::tsquery"
+		if tsq = SearchQuery(t); tsq != "" {
+			match = arg(tsq) + "::tsquery"
 		} else {
 			where = append(where, "number = "+arg(t))
 		}
@@ -206,7 +206,7 @@ func (s *Service) List(ctx context.Context, a org.Actor, f Filter) ([]Ticket, or
 	var ts []Ticket
 	var err error
 	if match != "" && !f.ByDeadline {
-		ts, err = s.search(ctx, where, args, match, f.Limit+1)
+		ts, err = s.search(ctx, where, args, match, tsq, f.Limit+1)
 	} else {
 		if match != "" {
 			where = append(where, "id IN (SELECT ticket_id FROM ticket_search WHERE words @@ "+match+")")

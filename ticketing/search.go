@@ -88,26 +88,28 @@ func lexeme(s string) string {
 	return "'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", "''") + "'"
 }
 
-// recentWindow is how many of the newest tickets (within the other filters) a search first looks through row by
-// row.
-var recentWindow = 5000
+// recentWindow is how many of the newest tickets a search first tests row by row; frequentAt is how many older
+// matches make a query "common", so that the older tickets are walked newest first too rather than fetched
+// through the index.
+var recentWindow, frequentAt = 5000, 3000
 
-// search returns up to limit tickets, newest first, that satisfy where and match the tsquery parameter match. The
-// index answers "which tickets contain these words" but not "which are newest", and PostgreSQL misjudges how
-// many tickets a phrase matches (it multiplies the grams' frequencies, which always occur together), so one plan
-// cannot serve both a common word and a rare name: walking the newest tickets and testing each is fast when the
-// words are common, the index is fast when they are rare. So: first the newest recentWindow tickets, each tested
-// against its search row; if that does not fill the page, the older tickets through the index (few, by then).
-func (s *Service) search(ctx context.Context, where []string, args []any, match string, limit int) ([]Ticket, error) {
+// search returns up to limit tickets, newest first, that satisfy where and match the tsquery q (its parameter is
+// match). The index answers "which tickets contain these words" but not "which are newest", and PostgreSQL
+// misjudges how many tickets a phrase matches (it multiplies the grams' frequencies, which always occur
+// together), so one plan cannot serve both a common word and a rare name: walking the newest tickets and testing
+// each is fast when the words are common, the index is fast when they are rare. So: first the newest
+// recentWindow tickets, each tested against its search row (the other filters first); if that does not fill the
+// page, a bounded count on the index tells whether the words are common among the older tickets: if so the walk
+// goes on, else the older matches come through the index (few, by then).
+func (s *Service) search(ctx context.Context, where []string, args []any, match, q string, limit int) ([]Ticket, error) {
 	cond := ""
 	if len(where) > 0 {
 		cond = " AND " + strings.Join(where, " AND ")
 	}
 	var floor *int64
 	var n int
-	// (match IS NOT NULL: every parameter must appear in the statement.)
-	if err := s.db.QueryRow(ctx, `SELECT min(id), count(*) FROM (SELECT id FROM tickets WHERE `+match+` IS NOT NULL`+cond+`
-			ORDER BY id DESC LIMIT `+strconv.Itoa(recentWindow)+`) r`, args...).Scan(&floor, &n); err != nil {
+	if err := s.db.QueryRow(ctx, `SELECT min(id), count(*) FROM (SELECT id FROM tickets ORDER BY id DESC LIMIT $1) r`,
+		recentWindow).Scan(&floor, &n); err != nil {
 		return nil, fmt.Errorf("search tickets: %w", err)
 	}
 	if floor == nil {
@@ -116,16 +118,29 @@ func (s *Service) search(ctx context.Context, where []string, args []any, match 
 	args = append(args, *floor)
 	fp := "$" + strconv.Itoa(len(args))
 	// The scalar subquery keeps the test per row: PostgreSQL may not turn it into a join over every match.
-	ts, err := s.query(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id >= `+fp+cond+`
-		AND (SELECT words FROM ticket_search x WHERE x.ticket_id = tickets.id) @@ `+match+`
-		ORDER BY id DESC LIMIT `+strconv.Itoa(limit), args)
+	walk := func(bound string, limit int) ([]Ticket, error) {
+		return s.query(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id `+bound+` `+fp+cond+`
+			AND (SELECT words FROM ticket_search x WHERE x.ticket_id = tickets.id) @@ `+match+`
+			ORDER BY id DESC LIMIT `+strconv.Itoa(limit), args)
+	}
+	ts, err := walk(">=", limit)
 	if err != nil || len(ts) >= limit || n < recentWindow {
 		return ts, err
 	}
-	older, err := s.query(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id < `+fp+cond+`
-		AND id IN (SELECT ticket_id FROM ticket_search WHERE words @@ `+match+`)
-		ORDER BY id DESC LIMIT `+strconv.Itoa(limit-len(ts)), args)
-	return append(ts, older...), err
+	var older int
+	if err := s.db.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM ticket_search WHERE ticket_id < $1 AND words @@ $2::tsquery
+			LIMIT $3) c`, *floor, q, frequentAt).Scan(&older); err != nil {
+		return nil, fmt.Errorf("search tickets: %w", err)
+	}
+	var more []Ticket
+	if older >= frequentAt {
+		more, err = walk("<", limit-len(ts))
+	} else {
+		more, err = s.query(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id < `+fp+cond+`
+			AND id IN (SELECT ticket_id FROM ticket_search WHERE words @@ `+match+`)
+			ORDER BY id DESC LIMIT `+strconv.Itoa(limit-len(ts)), args)
+	}
+	return append(ts, more...), err
 }
 
 func (s *Service) query(ctx context.Context, q string, args []any) ([]Ticket, error) {

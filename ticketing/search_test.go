@@ -42,9 +42,10 @@ func TestSearchChinese(t *testing.T) {
 		}
 		return ids
 	}
-	// Both ways a search goes: the newest tickets row by row, and (window of one) the older ones by the index.
-	for _, window := range []int{5000, 1} {
-		restore := ticketing.SetRecentWindow(window)
+	// Every way a search goes: the newest tickets row by row; with a window of one, the older ones through the
+	// index (rare words) or walked newest first (common words).
+	for _, th := range [][2]int{{5000, 3000}, {1, 3000}, {1, 1}} {
+		restore := ticketing.SetSearchThresholds(th[0], th[1])
 		f.create(agent, ticketing.NewTicket{Source: ticketing.SourcePhone, RegionCode: "430903", Kind: ticketing.KindConsultation,
 			Category: "policy_question", Content: "咨询政策"}) // a newer ticket that matches nothing
 		checkSearch(t, find, tk, admin, clerk, other)
