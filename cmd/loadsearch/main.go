@@ -117,7 +117,7 @@ func generate(ctx context.Context, db *pgxpool.Pool, n int) {
 		       v.a[1 + (g * 3) % array_length(v.a, 1)] || '村村民反映' || m.a[1 + (g * 11 / 3) % array_length(m.a, 1)] || '，' ||
 		         q.a[1 + g % array_length(q.a, 1)],
 		       CASE WHEN g % 3 = 0 THEN 'dispatched' ELSE 'closed' END,
-		       (SELECT array_agg(id ORDER BY id) FROM units WHERE kind IN ('county', 'division'))[1 + g % 10],
+		       (SELECT array_agg(id ORDER BY id) FROM units WHERE kind IN ('county', 'division'))[1 + abs(hashint4(g)) % 10], -- not tied to the words
 		       CASE WHEN g % 3 = 0 THEN '' ELSE r.a[1 + (g * 5 / 11) % array_length(r.a, 1)] END,
 		       now() - (($1 - g) * interval '30 seconds')
 		  FROM generate_series(1, $1) AS g,
