@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hotline/ticketing/blob"
 	"hotline/ticketing/org"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +21,7 @@ type Recording struct {
 	CallID    CallID      `json:"call_id"`
 	Kind      string      `json:"kind"` // call | voicemail
 	Path      string      `json:"-"`
+	Key       string      `json:"-"` // in the file store; "" : at Path under the recordings directory
 	Channels  int         `json:"channels"`
 	Bytes     int64       `json:"bytes"`
 	Duration  float64     `json:"duration_seconds"`
@@ -31,6 +34,7 @@ type NewRecording struct {
 	CallID   CallID
 	Kind     string
 	Path     string // relative to the recordings directory
+	Key      string // set by store: the object in the file store that holds it now
 	Channels int
 	Bytes    int64
 	Duration time.Duration
@@ -38,9 +42,9 @@ type NewRecording struct {
 
 func insertRecordingTx(ctx context.Context, tx org.DB, r NewRecording, ticket int64) (RecordingID, error) {
 	var id RecordingID
-	err := tx.QueryRow(ctx, `INSERT INTO recordings (call_id, kind, path, channels, bytes, duration_ms, ticket_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-		r.CallID, r.Kind, r.Path, r.Channels, r.Bytes, r.Duration.Milliseconds(), nz(ticket)).Scan(&id)
+	err := tx.QueryRow(ctx, `INSERT INTO recordings (call_id, kind, path, channels, bytes, duration_ms, ticket_id, storage_key)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+		r.CallID, r.Kind, r.Path, r.Channels, r.Bytes, r.Duration.Milliseconds(), nz(ticket), nz(r.Key)).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("store recording of call %d: %w", r.CallID, err)
 	}
@@ -50,7 +54,8 @@ func insertRecordingTx(ctx context.Context, tx org.DB, r NewRecording, ticket in
 // FinishAgentCall stores the call recording (if any) and completes the CDR of a call an agent took, in one
 // transaction.
 func (s *Service) FinishAgentCall(ctx context.Context, id CallID, rec *NewRecording, e CallEnd) error {
-	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+	done := s.store(ctx, rec)
+	return done(pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		if e.TicketID == 0 {
 			// The agent may have saved the call's ticket while talking (the console links it then): the
 			// recording goes with that ticket. FOR UPDATE orders this after a link in progress.
@@ -71,7 +76,57 @@ func (s *Service) FinishAgentCall(ctx context.Context, id CallID, rec *NewRecord
 		}
 		_, err := s.endCallTx(ctx, tx, id, e)
 		return err
-	})
+	}))
+}
+
+// FileStore is the file store (ticketing/blob) as telephony uses it.
+type FileStore interface {
+	Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error
+	Open(ctx context.Context, key string) (blob.Object, error)
+	Delete(ctx context.Context, key string) error
+}
+
+// store copies a finished recording from the recordings directory into the file store, so that any process can
+// serve it, and sets rec.Key. The returned function is called with the outcome of the transaction that records
+// it: committed, the local copy is removed; failed, the object is. Without a store, or if the copy fails (the
+// store unreachable), the recording stays in the directory and is served from there.
+func (s *Service) store(ctx context.Context, rec *NewRecording) func(error) error {
+	keep := func(err error) error { return err }
+	if s.files == nil || rec == nil {
+		return keep
+	}
+	full, err := s.recordingPath(rec.Path)
+	if err != nil {
+		return keep
+	}
+	f, err := os.Open(full)
+	if err != nil {
+		s.log.Warn("recording not copied to the file store", "path", rec.Path, "err", err)
+		return keep
+	}
+	defer f.Close()
+	key := blob.NewKey("recordings", time.Now()) + ".wav"
+	st, err := f.Stat()
+	if err == nil {
+		err = s.files.Put(ctx, key, f, st.Size(), "audio/wav")
+	}
+	if err != nil {
+		s.log.Warn("recording not copied to the file store; served from the recordings directory", "path", rec.Path, "err", err)
+		return keep
+	}
+	rec.Key = key
+	return func(txErr error) error {
+		if txErr != nil {
+			if err := s.files.Delete(context.WithoutCancel(ctx), key); err != nil {
+				s.log.Warn("recording object left behind", "key", key, "err", err)
+			}
+			return txErr
+		}
+		if err := os.Remove(full); err != nil {
+			s.log.Warn("local copy of a stored recording not removed", "path", rec.Path, "err", err)
+		}
+		return nil
+	}
 }
 
 // FinishVoicemail stores a voicemail: the recording, the ticket of source voicemail (when ticketing is wired), a
@@ -81,7 +136,8 @@ func (s *Service) FinishAgentCall(ctx context.Context, id CallID, rec *NewRecord
 // (0 without ticketing).
 func (s *Service) FinishVoicemail(ctx context.Context, id CallID, caller, region string, rec *NewRecording, dur time.Duration, e CallEnd) (int64, error) {
 	var ticket int64
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+	done := s.store(ctx, rec)
+	err := done(pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		var rid RecordingID
 		var path string
 		if rec != nil {
@@ -114,7 +170,7 @@ func (s *Service) FinishVoicemail(ctx context.Context, id CallID, caller, region
 			}
 		}
 		return nil
-	})
+	}))
 	return ticket, err
 }
 
@@ -122,8 +178,9 @@ func (s *Service) FinishVoicemail(ctx context.Context, id CallID, caller, region
 func GetRecording(ctx context.Context, db org.DB, id RecordingID) (Recording, error) {
 	var r Recording
 	var ms int64
-	err := db.QueryRow(ctx, `SELECT id, call_id, kind, path, channels, bytes, duration_ms, coalesce(ticket_id, 0), created_at
-		FROM recordings WHERE id = $1`, id).Scan(&r.ID, &r.CallID, &r.Kind, &r.Path, &r.Channels, &r.Bytes, &ms, &r.TicketID, &r.CreatedAt)
+	err := db.QueryRow(ctx, `SELECT id, call_id, kind, path, coalesce(storage_key, ''), channels, bytes, duration_ms,
+			coalesce(ticket_id, 0), created_at
+		FROM recordings WHERE id = $1`, id).Scan(&r.ID, &r.CallID, &r.Kind, &r.Path, &r.Key, &r.Channels, &r.Bytes, &ms, &r.TicketID, &r.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, fmt.Errorf("recording %d: %w", id, org.ErrNotFound)
 	}
@@ -133,8 +190,9 @@ func GetRecording(ctx context.Context, db org.DB, id RecordingID) (Recording, er
 
 // OpenRecording returns a recording and its open file, if the actor may hear it: a recording linked to a ticket
 // only to those who may see the ticket; one without a ticket to agents, supervisors and admins (call-centre
-// staff). The caller closes the file.
-func (s *Service) OpenRecording(ctx context.Context, actor org.Actor, id RecordingID) (Recording, *os.File, error) {
+// staff). It is read from the file store once it was moved there, else from the recordings directory. The
+// caller closes it.
+func (s *Service) OpenRecording(ctx context.Context, actor org.Actor, id RecordingID) (Recording, blob.Object, error) {
 	r, err := GetRecording(ctx, s.db, id)
 	if err != nil {
 		return r, nil, err
@@ -149,6 +207,13 @@ func (s *Service) OpenRecording(ctx context.Context, actor org.Actor, id Recordi
 		default:
 			return r, nil, fmt.Errorf("recording %d: %w", id, org.ErrForbidden)
 		}
+	}
+	if r.Key != "" && s.files != nil {
+		o, err := s.files.Open(ctx, r.Key)
+		if err != nil {
+			return r, nil, fmt.Errorf("open recording %d: %w", id, err)
+		}
+		return r, o, nil
 	}
 	full, err := s.recordingPath(r.Path)
 	if err != nil {

@@ -25,6 +25,8 @@ type Options struct {
 	}
 	RecordingsDir string        // where WAV files live; paths in the database are relative to it
 	ACW           time.Duration // after-call work; 0 = straight back to ready
+	// Files, if set, is where a recording moves once its call ends (HOTLINE_STORAGE_*), so any process serves it.
+	Files FileStore
 }
 
 // Service is the telephony state in PostgreSQL: agents, CDRs, recordings, callback tasks.
@@ -40,6 +42,7 @@ type Service struct {
 		Allow(ctx context.Context, key string) error
 	}
 	recDir  string
+	files   FileStore
 	acw     time.Duration
 	wakeCh  chan struct{}
 	storage storageHealth
@@ -51,7 +54,7 @@ func NewService(o Options) *Service {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Service{db: o.DB, log: o.Log, events: o.Events, tickets: o.Tickets, callers: o.Callers, contacts: o.Contacts,
-		access: o.TicketAccess, lookups: o.Lookups, recDir: o.RecordingsDir, acw: o.ACW, wakeCh: make(chan struct{}, 1)}
+		access: o.TicketAccess, lookups: o.Lookups, recDir: o.RecordingsDir, files: o.Files, acw: o.ACW, wakeCh: make(chan struct{}, 1)}
 }
 
 // RecordingsDir is where recordings are stored.

@@ -106,6 +106,7 @@ func (s *Service) List(ctx context.Context, a org.Actor, f Filter) ([]Ticket, or
 	}
 	var where []string
 	var args []any
+	var match, tsq string // the search's tsquery and its parameter, if any
 	arg := func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
@@ -149,8 +150,13 @@ func (s *Service) List(ctx context.Context, a org.Actor, f Filter) ([]Ticket, or
 		where = append(where, "yellow_at <= "+p+" AND due_at > "+p)
 	}
 	if t := strings.TrimSpace(f.Text); t != "" {
-		p := arg("%" + org.EscapeLike(t) + "%")
-		where = append(where, "(content ILIKE "+p+" OR number = "+arg(t)+")")
+		// Full text through the ticket_search index (search.go; the number is in it too), or the number exactly
+		// when nothing searchable was typed.
+		if tsq = SearchQuery(t); tsq != "" {
+			match = arg(tsq) + "::tsquery"
+		} else {
+			where = append(where, "number = "+arg(t))
+		}
 	}
 	if !f.From.IsZero() {
 		where = append(where, "created_at >= "+arg(f.From))
@@ -198,22 +204,27 @@ func (s *Service) List(ctx context.Context, a org.Actor, f Filter) ([]Ticket, or
 	if f.Limit <= 0 || f.Limit > 200 {
 		f.Limit = 50
 	}
-	q := `SELECT ` + ticketColumns + ` FROM tickets`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	if f.ByDeadline {
-		q += " ORDER BY due_at ASC NULLS LAST, id DESC LIMIT " + arg(f.Limit+1)
+	var ts []Ticket
+	var err error
+	if match != "" && !f.ByDeadline {
+		ts, err = s.search(ctx, where, args, match, tsq, f.Limit+1)
 	} else {
-		q += " ORDER BY id DESC LIMIT " + arg(f.Limit+1)
+		if match != "" {
+			where = append(where, "id IN (SELECT ticket_id FROM ticket_search WHERE words @@ "+match+")")
+		}
+		q := `SELECT ` + ticketColumns + ` FROM tickets`
+		if len(where) > 0 {
+			q += " WHERE " + strings.Join(where, " AND ")
+		}
+		if f.ByDeadline {
+			q += " ORDER BY due_at ASC NULLS LAST, id DESC LIMIT " + arg(f.Limit+1)
+		} else {
+			q += " ORDER BY id DESC LIMIT " + arg(f.Limit+1)
+		}
+		ts, err = s.query(ctx, q, args)
 	}
-	rows, err := s.db.Query(ctx, q, args...)
 	if err != nil {
-		return nil, 0, fmt.Errorf("list tickets: %w", err)
-	}
-	ts, err := pgx.CollectRows(rows, scanTicket)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list tickets: %w", err)
+		return nil, 0, err
 	}
 	var next org.TicketID
 	if len(ts) > f.Limit {

@@ -244,6 +244,14 @@ type ActionInput struct {
 	AssigneeID org.UserID   // assign
 	Changes    *Correction  // correct (UnitID and Reason: override the routing directory)
 	Opinion    string       // co_opinion (UnitID: the co-unit an admin acts for; co_sign too)
+	// Cite: close_first_contact names the knowledge-base article (and the version) the answer came from.
+	Cite *Citation
+}
+
+// Citation names a knowledge-base article at the version that was read out (kb_article_versions).
+type Citation struct {
+	ArticleID int64 `json:"kb_article_id"`
+	Version   int   `json:"kb_version"`
 }
 
 // Do takes an action on a ticket in a transaction of its own.
@@ -759,6 +767,18 @@ func (s *Service) closeFirstContact(d *doing) error {
 	textLimit(&d.v, "reply", d.in.Reply, true, 10000)
 	if err := d.v.Err(); err != nil {
 		return err
+	}
+	if c := d.in.Cite; c != nil {
+		var title string
+		err := d.tx.QueryRow(d.ctx, `SELECT title FROM kb_article_versions WHERE article_id = $1 AND version = $2`,
+			c.ArticleID, c.Version).Scan(&title)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return org.Invalid("kb_article_id", "no such article version")
+		}
+		if err != nil {
+			return fmt.Errorf("cited article %d: %w", c.ArticleID, err)
+		}
+		d.data["kb_article_id"], d.data["kb_version"], d.data["kb_title"] = c.ArticleID, c.Version, title
 	}
 	d.t.Status, d.t.ReplyText, d.t.ClosedAt = StatusClosed, strings.TrimSpace(d.in.Reply), &d.now
 	d.t.stopClock()

@@ -1,8 +1,11 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"image"
+	pngenc "image/png"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,8 +18,11 @@ import (
 	"hotline/notify/hub"
 	"hotline/telephony"
 	"hotline/ticketing"
+	"hotline/ticketing/attach"
+	"hotline/ticketing/blob"
 	"hotline/ticketing/campaign"
 	"hotline/ticketing/exchange"
+	"hotline/ticketing/kb"
 	"hotline/ticketing/monitoring"
 	"hotline/ticketing/monitoring/pii"
 	"hotline/ticketing/org"
@@ -210,6 +216,21 @@ var routeMatrix = map[string]string{
 	"POST /api/v1/exchange/outbound/{id}/retry":                           "-+-------",
 	"GET /api/v1/exchange/reconciliations":                                "-+-------",
 	"POST /api/v1/exchange/platforms/{platform}/reconciliations":          "-+-------",
+	"POST /api/v1/tickets/{id}/attachments":                               "-+++++-+-", // who may see the ticket and works tickets
+	"GET /api/v1/tickets/{id}/attachments":                                "-+++++-++",
+	"POST /api/v1/households/{id}/attachments":                            "-+++--+++", // as contacts: the household's scope
+	"GET /api/v1/households/{id}/attachments":                             "-+++--+++",
+	"GET /api/v1/attachments/{id}":                                        "-+++++-++", // a photo on the ticket: who may see the ticket
+	"GET /api/v1/attachments/{id}/thumbnail":                              "-+++++-++",
+	"GET /api/v1/kb/articles":                                             "-++++++++",
+	"POST /api/v1/kb/articles":                                            "-+----+--", // the provincial divisions (防贫监测处 here) and admins
+	"GET /api/v1/kb/articles/{id}":                                        "-++++++++",
+	"PUT /api/v1/kb/articles/{id}":                                        "-+----+--", // the owner division (防贫监测处) and admins
+	"GET /api/v1/kb/articles/{id}/versions":                               "-++++++++",
+	"GET /api/v1/reply-templates":                                         "-++++++++",
+	"POST /api/v1/reply-templates":                                        "-+-+-+-+-", // the desk, unit heads, supervisors, admins
+	"PUT /api/v1/reply-templates/{id}":                                    "-+-+-+-+-",
+	"POST /api/v1/reply-templates/{id}/render":                            "-++++++++", // then the ticket's read rule
 }
 
 // cookieOnly are the routes of the browser session itself: a bearer token has no session to show or end.
@@ -236,6 +257,31 @@ func TestRouteRoleMatrix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Content: an image attached to the ticket, an article of 防贫监测处, a reply template.
+	store, err := blob.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	photo := attach.New(attach.Options{DB: db, Store: store, Tickets: tsvc})
+	var png bytes.Buffer
+	_ = pngenc.Encode(&png, image.NewGray(image.Rect(0, 0, 2, 2)))
+	att, err := photo.Upload(ctx, org.Actor{Role: org.RoleAdmin, Name: "admin"}, attach.Target{TicketID: tk.ID}, "p.png", bytes.NewReader(png.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kbs := kb.New(db, nil)
+	monUnit, err := org.UnitByCode(ctx, db, "div-monitoring")
+	if err != nil {
+		t.Fatal(err)
+	}
+	art, err := kbs.Create(ctx, org.Actor{Role: org.RoleAdmin, Name: "admin"}, kb.Draft{Title: "监测标准", Body: "收入低于监测线", OwnerUnitID: monUnit.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := kbs.SaveTemplate(ctx, org.Actor{Role: org.RoleAdmin}, kb.Template{Name: "已办结", Body: "您好，工单{number}已办结。"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := hub.New(rdb, hub.Options{Prefix: prefix, Tickets: tsvc})
 	hctx, stop := context.WithCancel(ctx)
 	hubDone := make(chan struct{})
@@ -253,6 +299,7 @@ func TestRouteRoleMatrix(t *testing.T) {
 		Tickets:    &Tickets{Service: tsvc, Queues: ticketing.NewQueues(db, rdb, prefix), RedisPrefix: prefix},
 		Telephony:  telephony.NewService(telephony.Options{DB: db, RecordingsDir: t.TempDir()}),
 		Monitoring: mon,
+		Content:    &Content{KB: kbs, Attachments: attach.New(attach.Options{DB: db, Store: store, Tickets: tsvc, Households: mon})},
 		Campaigns:  &Campaigns{Service: campaign.NewService(db, campaign.Options{Directory: campaign.MonitoringDirectory{Households: mon}})}})
 	srv := httptest.NewServer(s.handler)
 	defer srv.Close()
@@ -298,6 +345,11 @@ func TestRouteRoleMatrix(t *testing.T) {
 		vals := values
 		if strings.HasPrefix(path, "/api/v1/households/") {
 			vals = householdValues
+		}
+		for prefix, id := range map[string]int64{"/api/v1/attachments/": att.ID, "/api/v1/kb/": art.ID, "/api/v1/reply-templates/": tpl.ID} {
+			if strings.HasPrefix(path, prefix) {
+				vals = map[string]string{"id": strconv.FormatInt(id, 10)}
+			}
 		}
 		for k, v := range vals {
 			path = strings.ReplaceAll(path, "{"+k+"}", v)

@@ -193,13 +193,9 @@ func (s *Server) getRecording(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
 	w.Header().Set("Content-Type", "audio/wav")
 	w.Header().Set("Cache-Control", "private, no-store")
 	w.Header().Set("Content-Disposition", `attachment; filename="call-`+strconv.FormatInt(int64(rec.CallID), 10)+"-"+rec.Kind+`.wav"`)
-	http.ServeContent(w, r, "", st.ModTime(), f)
+	http.ServeContent(w, r, "", rec.CreatedAt.Truncate(time.Second), f)
 	return nil
 }

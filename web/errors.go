@@ -12,6 +12,7 @@ import (
 
 	"hotline/ticketing"
 	"hotline/ticketing/exchange"
+	"hotline/ticketing/attach"
 	"hotline/ticketing/org"
 )
 
@@ -54,6 +55,10 @@ func status(err error) (int, string) {
 		return http.StatusNotFound, "no_route"
 	case errors.Is(err, errTooLarge):
 		return http.StatusRequestEntityTooLarge, "body_too_large"
+	case errors.Is(err, attach.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge, "file_too_large"
+	case errors.Is(err, attach.ErrFileType):
+		return http.StatusUnsupportedMediaType, "unsupported_file_type"
 	case errors.Is(err, errMalformed):
 		return http.StatusBadRequest, "malformed_body"
 	case errors.Is(err, errOverloaded):

@@ -148,6 +148,9 @@ func newOpenAPIValidator(t *testing.T) *openapiValidator {
 	if ok, verrs := v.ValidateDocument(); !ok {
 		for _, e := range verrs {
 			t.Errorf("document: %s: %s", e.Message, e.Reason)
+			for _, se := range e.SchemaValidationErrors {
+				t.Errorf("  at %s: %s", se.FieldPath, se.Reason)
+			}
 		}
 		t.FailNow()
 	}

@@ -36,6 +36,7 @@ type Deps struct {
 	Campaigns  *Campaigns          // outbound campaigns and click-to-call (nil: routes not registered)
 	Notify     NotifyAdmin         // notification rules, templates and delivery log (nil: routes not registered)
 	Exchange   *exchange.Service   // the 12345 platform exchange (nil: routes not registered)
+	Content    *Content            // attachments, knowledge base, reply templates (nil: routes not registered)
 	// SIPBindings counts an agent's live SIP registrations (the console's state bar); nil: not shown.
 	SIPBindings func(ctx context.Context, sipUser string) (int, error)
 	SIPRealm    string   // digest realm of agents' SIP accounts set by admins (HOTLINE_SIP_REALM); "" = "hotline"
@@ -134,6 +135,7 @@ func (s *Server) routes() {
 	s.statsRoutes()
 	s.securityRoutes()
 	s.adminRoutes()
+	s.contentRoutes()
 	s.consoleRoutes()
 	s.workorderRoutes()
 	s.docRoutes()

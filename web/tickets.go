@@ -294,6 +294,17 @@ type actionBody struct {
 	// Changes: correct (工单修改); Opinion: co_opinion (协办意见).
 	Changes *ticketing.Correction `json:"changes"`
 	Opinion string                `json:"opinion"`
+	// close_first_contact: the knowledge-base article and version the answer came from.
+	KBArticleID int64 `json:"kb_article_id"`
+	KBVersion   int   `json:"kb_version"`
+}
+
+// cite is the knowledge-base citation of an action body, if it names one.
+func cite(b actionBody) *ticketing.Citation {
+	if b.KBArticleID == 0 {
+		return nil
+	}
+	return &ticketing.Citation{ArticleID: b.KBArticleID, Version: b.KBVersion}
 }
 
 // ticketAction serves POST /api/v1/tickets/{id}/<action>. The body must carry the version the client saw.
@@ -313,7 +324,7 @@ func (s *Server) ticketAction(act ticketing.Action) handler {
 		t, err := s.tickets().Do(r.Context(), actor(r), org.TicketID(id), act, ticketing.ActionInput{
 			Version: *b.Version, Note: b.Note, UnitID: b.UnitID, CoUnitIDs: b.CoUnitIDs, Reason: b.Reason, Reply: b.Reply,
 			Outcome: b.Outcome, Days: b.Days, Result: b.Result, TargetID: b.TargetID, AssigneeID: b.AssigneeID,
-			Changes: b.Changes, Opinion: b.Opinion})
+			Changes: b.Changes, Opinion: b.Opinion, Cite: cite(b)})
 		if err != nil {
 			return err
 		}

@@ -22,6 +22,7 @@ import (
 	"hotline/migrations"
 	"hotline/telephony"
 	"hotline/telephony/sipua"
+	"hotline/ticketing/blob"
 	"hotline/ticketing/campaign"
 	"hotline/ticketing/monitoring"
 	"hotline/ticketing/org"
@@ -48,6 +49,7 @@ type App struct {
 	telephony  *telephony.Service
 	campaigns  *campaign.Service
 	sip        *sipua.Server // the process's one SIP user agent (nil without the sip role or listeners)
+	store      blob.Store // attachments and recordings (wire_content.go)
 }
 
 func connect(ctx context.Context, cfg *Config) (*pgxpool.Pool, *redis.Client, error) {

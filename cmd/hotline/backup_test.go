@@ -81,13 +81,13 @@ func TestBackupAndRestore(t *testing.T) {
 
 	dctx2, cancel2 := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel2()
-	// Backup: the database, the recordings, the personal-data key.
+	// Backup: the database, the recordings, the file store (where a finished recording moves), the personal-data key.
 	backup := testenv.TempDir(t)
 	dump := filepath.Join(backup, "hotline.dump")
 	if out, err := exec.CommandContext(dctx2, "pg_dump", "--format=custom", "--file="+dump, a.dbURL).CombinedOutput(); err != nil {
 		t.Fatalf("pg_dump: %v %s", err, out)
 	}
-	if out, err := exec.Command("cp", "-a", filepath.Join(a.dir, "recordings"), filepath.Join(a.dir, "pii.key"), backup).CombinedOutput(); err != nil {
+	if out, err := exec.Command("cp", "-a", filepath.Join(a.dir, "recordings"), filepath.Join(a.dir, "files"), filepath.Join(a.dir, "pii.key"), backup).CombinedOutput(); err != nil {
 		t.Fatalf("copy: %v %s", err, out)
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
@@ -96,7 +96,7 @@ func TestBackupAndRestore(t *testing.T) {
 	// Restore into a fresh data directory: key and recordings first, then `hotline up`, pg_restore, restart.
 	b := newUpEnv(t)
 	os.MkdirAll(b.dir, 0o755)
-	if out, err := exec.Command("cp", "-a", filepath.Join(backup, "recordings"), filepath.Join(backup, "pii.key"), b.dir).CombinedOutput(); err != nil {
+	if out, err := exec.Command("cp", "-a", filepath.Join(backup, "recordings"), filepath.Join(backup, "files"), filepath.Join(backup, "pii.key"), b.dir).CombinedOutput(); err != nil {
 		t.Fatalf("copy back: %v %s", err, out)
 	}
 	benv := append(b.env, "HOTLINE_DEMO_DATA=false")

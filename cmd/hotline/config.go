@@ -56,6 +56,7 @@ type Config struct {
 	Public     PublicConfig
 	Admin      AdminConfig
 	Scale      ScaleConfig
+	Storage    StorageConfig
 }
 
 // setting binds one variable to a field of Config.

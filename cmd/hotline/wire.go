@@ -27,6 +27,10 @@ func wire(ctx context.Context, a *App) error {
 	if err := wireExchange(ctx, a, a.tickets); err != nil {
 		return err
 	}
+	// content: the file store, attachments, knowledge base, reply templates (recordings go to the same store)
+	if a.store, err = wireContent(ctx, a, a.tickets.svc, a.monitoring); err != nil {
+		return err
+	}
 	// telephony: agents, CDRs, recordings, and SIP intake (creates tickets, looks up households)
 	if a.telephony, err = wireTelephony(ctx, a, a.tickets.svc, a.monitoring); err != nil {
 		return err
@@ -49,7 +53,7 @@ func wire(ctx context.Context, a *App) error {
 
 // demoSeeders load demo data on the first run of `hotline up`, in this order (households before the tickets
 // and the campaign that refer to them).
-var demoSeeders = []func(ctx context.Context, a *App) error{demoHouseholds, demoTickets, demoAgents, demoCampaign}
+var demoSeeders = []func(ctx context.Context, a *App) error{demoHouseholds, demoTickets, demoAgents, demoCampaign, demoKnowledge}
 
 // acquireTimeout bounds the wait for a pooled PostgreSQL connection (HOTLINE_DB_ACQUIRE_TIMEOUT): a request
 // that cannot get one in time fails at once with a retryable 503 instead of queueing past the client's patience.

@@ -27,7 +27,7 @@ func wireTelephony(ctx context.Context, a *App, tsvc *ticketing.Service, msvc *m
 	svc := telephony.NewService(telephony.Options{DB: a.db, Log: a.log.With("component", "telephony"),
 		Events: ticketlink.Events, Tickets: ticketlink.Tickets{Svc: tsvc}, Callers: ticketlink.Callers{Svc: msvc},
 		Contacts: ticketlink.Contacts{Svc: msvc}, TicketAccess: ticketlink.Access{Svc: tsvc},
-		RecordingsDir: tc.RecordingsDir, ACW: tc.ACW, Lookups: lookupLimiter(a)})
+		RecordingsDir: tc.RecordingsDir, Files: a.store, ACW: tc.ACW, Lookups: lookupLimiter(a)})
 	a.webDeps.Telephony = svc
 	a.webDeps.SIPBindings = func(ctx context.Context, sipUser string) (int, error) {
 		return sipua.LiveBindings(ctx, a.rdb, a.cfg.RedisPrefix, sipUser)

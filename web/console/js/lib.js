@@ -40,6 +40,19 @@ export async function api(method, path, body, headers) {
   return j;
 }
 
+// uploadForm sends one file as multipart/form-data (part "file") with the session's CSRF token; errors as api's.
+export async function uploadForm(path, file) {
+  const fd = new FormData();
+  fd.append('file', file, file.name);
+  const headers = { Accept: 'application/json' };
+  if (csrfToken) headers['X-CSRF-Token'] = csrfToken;
+  const r = await fetch(path, { method: 'POST', body: fd, headers, credentials: 'same-origin' });
+  let j = null;
+  try { j = await r.json(); } catch (e) { j = null; }
+  if (!r.ok) throw new APIError(r.status, j);
+  return j;
+}
+
 // upload sends a file as the request body (the server sniffs its format), with the CSRF header; JSON answer.
 export async function upload(path, file) {
   const r = await fetch(path, { method: 'POST', body: file, credentials: 'same-origin',
@@ -200,7 +213,7 @@ export const ACTION = { create: '受理', dispatch: '派单', sign: '签收', re
   close_first_contact: '当场办结', sla_yellow: '临期提醒', sla_red: '超期',
   correct: '工单修改', co_sign: '协办签收', co_opinion: '协办意见', approve_reply: '审核通过', return_reply: '审核退回',
   reply_submitted: '提交审核', note: '办理过程', interim_reply: '阶段性答复', request_suspend: '申请挂起', approve_suspend: '批准挂起',
-  refuse_suspend: '驳回挂起', resume: '解除挂起' };
+  refuse_suspend: '驳回挂起', resume: '解除挂起', attach: '上传附件' };
 export const AGENT_STATE = { offline: '离线', ready: '就绪', paused: '小休', busy: '通话中', acw: '话后处理' };
 export const PAUSE_REASONS = ['休息', '用餐', '培训', '会议', '其他'];
 export const SYS_REASON = { no_answer: '未接听，已自动小休', unreachable: '话机不可达', ringing: '振铃中', talking: '通话中' };
@@ -322,6 +335,7 @@ export const Frame = {
       if (u) links.push(['/households', '监测户']);
       if (u && (u.role === 'supervisor' || u.role === 'admin')) links.push(['/wallboard', '监控大屏']);
       if (u && (u.role === 'supervisor' || u.role === 'head' || u.role === 'admin')) links.push(['/stats', '统计分析']);
+      if (u) links.push(['/kb', '知识库']);
       if (u && u.role === 'admin') links.push(['/notify', '通知投递']);
       if (u && u.role === 'admin') links.push(['/admin', '系统管理']);
       return h('div', null, [

@@ -13,6 +13,7 @@ import { WallboardPage } from './wallboard.js';
 import { StatsPage } from './stats.js';
 import { AdminPage } from './admin.js';
 import { HouseholdsPage, HouseholdPage } from './households.js';
+import { KBPage } from './kb.js';
 
 async function boot() {
   const path = location.pathname;
@@ -38,7 +39,7 @@ async function boot() {
     else if (cm) page = { setup: () => () => h(CampaignRunPage, { id: Number(cm[1]) }) };
     else if (mh) page = { setup: () => () => h(HouseholdPage, { id: Number(mh[1]) }) };
     else page = { '/agent': AgentPage, '/division': DivisionPage, '/search': SearchPage, '/notify': NotifyPage,
-      '/wallboard': WallboardPage, '/stats': StatsPage, '/admin': AdminPage, '/households': HouseholdsPage,
+      '/wallboard': WallboardPage, '/stats': StatsPage, '/admin': AdminPage, '/households': HouseholdsPage, '/kb': KBPage,
       '/campaigns': CampaignsPage, '/campaigns/new': CampaignBuildPage }[path] || SearchPage;
     startLive();
   }

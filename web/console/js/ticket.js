@@ -3,6 +3,7 @@
 // plainly and the page shows the new state.
 import { h, ref, reactive, onMounted, EP, api, session, model, onLive, toast, errorText, APIError, Frame, cst, units, categories,
   STATUS, STATUS_TYPE, KIND, URGENCY, ACTION, MONITORING, HH_STATUS, SATISFACTION, slaBadge, maskPhone } from './lib.js';
+import { AttachmentsCard } from './attachments.js';
 
 // What each action asks for: fields shown in its dialog (none: a confirmation).
 const INPUTS = {
@@ -193,6 +194,7 @@ export const TicketPage = {
                 ])),
               ])),
             }),
+            h(AttachmentsCard, { ticketId: props.id, onChanged: load }),
           ]),
           h(EP.ElCol, { span: 8 }, () => [
             hh ? h(EP.ElCard, { shadow: 'never', id: 'ticket-household' }, {

@@ -1,0 +1,156 @@
+package ticketing
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// SearchQuery turns what a user typed into a tsquery over ticket_search.words (migration 0016: search_vector),
+// cutting it the same way the documents are cut: a run of ASCII letters and digits is a prefix match of one
+// lexeme; any other run of letters (Chinese) is the phrase of its two-character grams, or for one character a
+// prefix match of the grams that start with it. Runs are ANDed. "" means nothing searchable was typed.
+func SearchQuery(text string) string {
+	var terms []string
+	for _, run := range searchRuns(strings.ToLower(text)) {
+		if len(terms) == 8 { // a long paste is not a search: the first eight runs decide
+			break
+		}
+		rs := []rune(run)
+		if isASCIIAlnum(rs[0]) {
+			if len(rs) > 100 {
+				rs = rs[:100]
+			}
+			terms = append(terms, lexeme(string(rs))+":*")
+			continue
+		}
+		if len(rs) == 1 {
+			terms = append(terms, lexeme(string(rs))+":*")
+			continue
+		}
+		if len(rs) > 32 {
+			rs = rs[:32]
+		}
+		grams := make([]string, 0, len(rs)-1)
+		for i := 0; i+1 < len(rs); i++ {
+			grams = append(grams, lexeme(string(rs[i:i+2])))
+		}
+		terms = append(terms, "("+strings.Join(grams, " <-> ")+")")
+	}
+	return strings.Join(terms, " & ")
+}
+
+// searchRuns splits text into runs as search_vector does: ASCII letters and digits, or other letters and marks;
+// spaces, punctuation and symbols separate.
+func searchRuns(text string) []string {
+	var runs []string
+	start, ascii := -1, false
+	flush := func(i int) {
+		if start >= 0 {
+			runs = append(runs, text[start:i])
+			start = -1
+		}
+	}
+	for i, r := range text {
+		switch {
+		case isASCIIAlnum(r):
+			if start >= 0 && !ascii {
+				flush(i)
+			}
+			if start < 0 {
+				start, ascii = i, true
+			}
+		case r > unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.IsMark(r)):
+			if start >= 0 && ascii {
+				flush(i)
+			}
+			if start < 0 {
+				start, ascii = i, false
+			}
+		default:
+			flush(i)
+		}
+	}
+	flush(len(text))
+	return runs
+}
+
+func isASCIIAlnum(r rune) bool {
+	return r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r))
+}
+
+// lexeme quotes a tsquery operand (the text form: backslash and quote escaped).
+func lexeme(s string) string {
+	return "'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", "''") + "'"
+}
+
+// recentWindow is how many of the newest tickets a search first tests row by row; frequentAt is how many older
+// matches make a query "common", so that the older tickets are walked newest first too rather than fetched
+// through the index.
+var recentWindow, frequentAt = 5000, 3000
+
+// search returns up to limit tickets, newest first, that satisfy where and match the tsquery q (its parameter is
+// match). The index answers "which tickets contain these words" but not "which are newest", and PostgreSQL
+// misjudges how many tickets a phrase matches (it multiplies the grams' frequencies, which always occur
+// together), so one plan cannot serve both a common word and a rare name: walking the newest tickets and testing
+// each is fast when the words are common, the index is fast when they are rare. So: first the newest
+// recentWindow tickets, each tested against its search row (the other filters first); if that does not fill the
+// page, a bounded count on the index tells whether the words are common among the older tickets: if so the walk
+// goes on, else the older matches come through the index (few, by then).
+func (s *Service) search(ctx context.Context, where []string, args []any, match, q string, limit int) ([]Ticket, error) {
+	cond := ""
+	if len(where) > 0 {
+		cond = " AND " + strings.Join(where, " AND ")
+	}
+	var floor *int64
+	var n int
+	if err := s.db.QueryRow(ctx, `SELECT min(id), count(*) FROM (SELECT id FROM tickets ORDER BY id DESC LIMIT $1) r`,
+		recentWindow).Scan(&floor, &n); err != nil {
+		return nil, fmt.Errorf("search tickets: %w", err)
+	}
+	if floor == nil {
+		return []Ticket{}, nil
+	}
+	args = append(args, *floor)
+	fp := "$" + strconv.Itoa(len(args))
+	// The scalar subquery keeps the test per row: PostgreSQL may not turn it into a join over every match.
+	walk := func(bound string, limit int) ([]Ticket, error) {
+		return s.query(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id `+bound+` `+fp+cond+`
+			AND (SELECT words FROM ticket_search x WHERE x.ticket_id = tickets.id) @@ `+match+`
+			ORDER BY id DESC LIMIT `+strconv.Itoa(limit), args)
+	}
+	ts, err := walk(">=", limit)
+	if err != nil || len(ts) >= limit || n < recentWindow {
+		return ts, err
+	}
+	var older int
+	if err := s.db.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM ticket_search WHERE ticket_id < $1 AND words @@ $2::tsquery
+			LIMIT $3) c`, *floor, q, frequentAt).Scan(&older); err != nil {
+		return nil, fmt.Errorf("search tickets: %w", err)
+	}
+	var more []Ticket
+	if older >= frequentAt {
+		more, err = walk("<", limit-len(ts))
+	} else {
+		more, err = s.query(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id < `+fp+cond+`
+			AND id IN (SELECT ticket_id FROM ticket_search WHERE words @@ `+match+`)
+			ORDER BY id DESC LIMIT `+strconv.Itoa(limit-len(ts)), args)
+	}
+	return append(ts, more...), err
+}
+
+func (s *Service) query(ctx context.Context, q string, args []any) ([]Ticket, error) {
+	rows, err := s.db.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list tickets: %w", err)
+	}
+	ts, err := pgx.CollectRows(rows, scanTicket)
+	if err != nil {
+		return nil, fmt.Errorf("list tickets: %w", err)
+	}
+	return ts, nil
+}
