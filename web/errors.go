@@ -11,8 +11,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"hotline/ticketing"
-	"hotline/ticketing/exchange"
 	"hotline/ticketing/attach"
+	"hotline/ticketing/exchange"
 	"hotline/ticketing/org"
 )
 

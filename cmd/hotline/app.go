@@ -49,7 +49,7 @@ type App struct {
 	telephony  *telephony.Service
 	campaigns  *campaign.Service
 	sip        *sipua.Server // the process's one SIP user agent (nil without the sip role or listeners)
-	store      blob.Store // attachments and recordings (wire_content.go)
+	store      blob.Store    // attachments and recordings (wire_content.go)
 }
 
 func connect(ctx context.Context, cfg *Config) (*pgxpool.Pool, *redis.Client, error) {

@@ -226,6 +226,8 @@ func TestCampaignPagesInBrowser(t *testing.T) {
 	)
 	var answers []string
 	run("answers", 60*time.Second,
+		// The answers list follows the progress events and a poll: the last answer may arrive after "finished".
+		chromedp.Poll(`document.querySelectorAll('#answers .answer').length >= 3`, nil, chromedp.WithPollingInterval(200*time.Millisecond)),
 		chromedp.Evaluate(`Array.from(document.querySelectorAll('#answers .answer')).map((e) => e.textContent)`, &answers),
 		shot("campaign-run"))
 	ones, twos := 0, 0

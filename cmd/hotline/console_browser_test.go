@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"hotline/telephony/phonetest"
+	"hotline/ticketing"
 	"hotline/ticketing/monitoring"
 	"hotline/ticketing/org"
 )
@@ -264,7 +265,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.Text("#saved-code", &code, chromedp.ByID),
 		shot("agent-ticket-saved"),
 	)
-	if number == "" || len(code) != 6 {
+	if number == "" || len(code) != ticketing.QueryCodeLen || !ticketing.ValidQueryCodeShape(code) {
 		t.Errorf("read-out shows number %q and query code %q", number, code)
 	}
 

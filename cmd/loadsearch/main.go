@@ -162,8 +162,12 @@ func search(ctx context.Context, db *pgxpool.Pool, queries int, trgm bool) {
 	}{
 		{"full name", func() string { return pick(surnames) + pick(given) }},
 		{"given name", func() string { return pick(given) }},
-		{"2-char word", func() string { return pick([]string{"危房", "低保", "信贷", "光伏", "工资", "停水", "分红", "补贴", "洪灾", "续贷"}) }},
-		{"phrase", func() string { return pick([]string{"雨露计划", "小额信贷", "危房改造", "公益性岗位", "易地搬迁", "医疗救助"}) }},
+		{"2-char word", func() string {
+			return pick([]string{"危房", "低保", "信贷", "光伏", "工资", "停水", "分红", "补贴", "洪灾", "续贷"})
+		}},
+		{"phrase", func() string {
+			return pick([]string{"雨露计划", "小额信贷", "危房改造", "公益性岗位", "易地搬迁", "医疗救助"})
+		}},
 		{"village", func() string { return pick(villages) }},
 		{"reply words", func() string { return pick([]string{"一卡通", "返修", "展期", "当面解释", "村规民约"}) }},
 	}
