@@ -105,8 +105,9 @@ func TestTopologyCampaignAcrossDialers(t *testing.T) {
 	}
 	workerOf := func(node string) string { return "%-" + pids[node] + "-%" } // a LIKE pattern
 	const victim = "hotline1"
-	// Both nodes place calls, and the one to be killed has a call up.
+	// Both nodes place calls, the one to be killed has placed at least two and has a call up.
 	for deadline := time.Now().Add(2 * time.Minute); count(`SELECT count(DISTINCT worker) FROM campaign_attempts WHERE campaign_id = $1`) < 2 ||
+		count(`SELECT count(*) FROM campaign_attempts WHERE campaign_id = $1 AND worker LIKE $2`, workerOf(victim)) < 2 ||
 		count(`SELECT count(*) FROM campaign_attempts WHERE campaign_id = $1 AND outcome = 'in_progress' AND worker LIKE $2`, workerOf(victim)) == 0; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the campaign never had calls from both dialer nodes with one up on %s; attempts %v; phone rang %d times", victim, attempts(), trunk.Rang())
@@ -156,6 +157,13 @@ func TestTopologyCampaignAcrossDialers(t *testing.T) {
 	if interrupted < upOnVictim {
 		t.Errorf("%d calls were up on %s at the kill but %d attempts are recorded interrupted", upOnVictim, victim, interrupted)
 	}
+	// The timeline, relative to the kill: when each attempt started, how long it lasted, how it ended.
+	rows, _ := db.Query(ctx, `SELECT target_id || ' #' || attempt_no || ' ' || outcome || ' +' ||
+		round(extract(epoch FROM started_at - $2::timestamptz)::numeric, 1) || 's ' ||
+		coalesce(round(extract(epoch FROM ended_at - started_at)::numeric, 1) || 's', '-') || ' ' || worker
+		FROM campaign_attempts WHERE campaign_id = $1 ORDER BY started_at`, id, killed)
+	timeline, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+	t.Logf("attempts (target #n outcome start-after-kill duration worker):\n%s", strings.Join(timeline, "\n"))
 	survivor := count(`SELECT count(*) FROM campaign_attempts WHERE campaign_id = $1 AND worker LIKE $2 AND started_at >= $3`, workerOf("hotline2"), killed)
 	t.Logf("%d households over two dialer nodes; %s SIGKILLed with %d calls up (%d attempts recorded interrupted); "+
 		"the survivor placed %d calls after the kill and finished the campaign %v after it",
