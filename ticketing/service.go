@@ -133,6 +133,9 @@ func (s *Service) Create(ctx context.Context, a org.Actor, nt NewTicket) (Ticket
 	return t, nil
 }
 
+// Kick wakes the outbox relay after a caller's own transaction that wrote outbox rows (CreateTx) committed.
+func (s *Service) Kick() { s.kick() }
+
 // CreateTx creates the ticket inside the caller's transaction, so a voicemail or a campaign answer and its ticket
 // commit together. With an IdempotencyKey that this actor used before, it returns the earlier ticket (Replayed).
 func (s *Service) CreateTx(ctx context.Context, tx pgx.Tx, a org.Actor, nt NewTicket) (Ticket, error) {

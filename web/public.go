@@ -7,15 +7,20 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
 	"hotline/ticketing"
+	"hotline/ticketing/attach"
 	"hotline/ticketing/org"
 	"hotline/ticketing/phone"
 	"hotline/ticketing/region"
@@ -25,7 +30,8 @@ import (
 // request and query its progress, no account. What stands between the form and a flood of tickets: a
 // proof-of-work challenge (the page spends a second or two of a phone's CPU per submission; a script sending
 // thousands pays thousands of times that), a per-client limit per hour and the public ceiling per minute
-// (publicGate). Photos are not offered: hotline has no attachment store yet.
+// (publicGate). Up to three photos may come with a submission (multipart, after the solved challenge; see
+// publicSubmit).
 
 //go:embed public
 var publicFiles embed.FS
@@ -81,8 +87,11 @@ func (s *Server) publicForm(w http.ResponseWriter, r *http.Request) error {
 	for _, c := range cs {
 		cats = append(cats, item{c.Code, c.Name})
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"kinds": kinds, "categories": cats, "photos": false,
-		"pow_bits": s.deps.Public.withDefaults().PowBits})
+	form := map[string]any{"kinds": kinds, "categories": cats, "photos": false, "pow_bits": s.deps.Public.withDefaults().PowBits}
+	if att := s.publicAttachments(); att != nil {
+		form["photos"], form["max_photos"], form["photo_max_bytes"] = true, maxPublicPhotos, att.MaxBytes()
+	}
+	return writeJSON(w, http.StatusOK, form)
 }
 
 // publicRegions is the region picker of the public form (the console's GET /api/v1/regions, without sign-in).
@@ -139,10 +148,45 @@ type publicTicketBody struct {
 	Nonce      string         `json:"nonce"`
 }
 
+// maxPublicPhotos is how many photos one public submission may carry.
+const maxPublicPhotos = 3
+
+// publicAttachments is the attachment store the public form's photos go to; nil: photos not offered.
+func (s *Server) publicAttachments() *attach.Service {
+	if s.deps.Content == nil {
+		return nil
+	}
+	return s.deps.Content.Attachments
+}
+
 // publicSubmit opens a web-source ticket, routed like any other, and answers its number and query code.
+//
+// With photos the body is multipart/form-data: first a part named "ticket" holding the JSON body, then up to
+// three parts named "photo". The ticket part is validated, its challenge spent and the limits counted before a
+// photo's byte is read, so no photo is stored without a solved challenge. The photos' bytes go to the blob store
+// first (the store is not transactional); then the ticket, its photos' rows and their events are written in one
+// transaction, and a refusal or failure deletes the stored bytes again.
 func (s *Server) publicSubmit(w http.ResponseWriter, r *http.Request) error {
 	var b publicTicketBody
-	if err := decode(w, r, &b); err != nil {
+	var mr *multipart.Reader
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+		att := s.publicAttachments()
+		if att == nil {
+			return org.Invalid("photo", "photos are not accepted: send the ticket as application/json")
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody+maxPublicPhotos*(att.MaxBytes()+64<<10))
+		var err error
+		if mr, err = r.MultipartReader(); err != nil {
+			return org.Invalid("ticket", "malformed multipart body")
+		}
+		part, err := mr.NextPart()
+		if err != nil || part.FormName() != "ticket" {
+			return org.Invalid("ticket", "the first part must be named ticket and hold the JSON body")
+		}
+		if err := decode(w, &http.Request{Body: io.NopCloser(part)}, &b); err != nil {
+			return err
+		}
+	} else if err := decode(w, r, &b); err != nil {
 		return err
 	}
 	lim := s.deps.Public.withDefaults()
@@ -196,12 +240,86 @@ func (s *Server) publicSubmit(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Retry-After", "60")
 		return err
 	}
-	t, err := s.tickets().Create(r.Context(), org.System, ticketing.NewTicket{Source: ticketing.SourceWeb, CallerName: strings.TrimSpace(b.Name),
-		CallerPhone: b.Phone, RegionCode: b.RegionCode, Kind: b.Kind, Category: b.Category, Content: b.Content, Dispatch: true})
+	nt := ticketing.NewTicket{Source: ticketing.SourceWeb, CallerName: strings.TrimSpace(b.Name),
+		CallerPhone: b.Phone, RegionCode: b.RegionCode, Kind: b.Kind, Category: b.Category, Content: b.Content, Dispatch: true}
+	if mr == nil {
+		t, err := s.tickets().Create(r.Context(), org.System, nt)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusCreated, map[string]any{"number": t.Number, "query_code": t.QueryCode, "status": t.Status, "photos": 0})
+	}
+	att := s.publicAttachments()
+	staged, err := s.stagePublicPhotos(r, mr, att)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, map[string]any{"number": t.Number, "query_code": t.QueryCode, "status": t.Status})
+	var t ticketing.Ticket
+	ats, err := att.NewTicketTx(r.Context(), org.System, staged, func(tx pgx.Tx) (org.TicketID, error) {
+		var err error
+		t, err = s.tickets().CreateTx(r.Context(), tx, org.System, nt)
+		return t.ID, err
+	})
+	if err != nil {
+		return err
+	}
+	s.tickets().Kick()
+	return writeJSON(w, http.StatusCreated, map[string]any{"number": t.Number, "query_code": t.QueryCode, "status": t.Status, "photos": len(ats)})
+}
+
+// stagePublicPhotos stores the photo parts' bytes (photos only, sniffed; at most maxPublicPhotos); on a refusal
+// the ones already stored are deleted.
+func (s *Server) stagePublicPhotos(r *http.Request, mr *multipart.Reader, att *attach.Service) (staged []attach.Staged, err error) {
+	defer func() {
+		if err != nil {
+			att.Discard(staged)
+			staged = nil
+		}
+	}()
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			return staged, nil
+		}
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return staged, photoError(err, att.MaxBytes())
+		}
+		if err != nil {
+			return staged, org.Invalid("photo", "malformed multipart body")
+		}
+		if part.FormName() != "photo" {
+			return staged, org.Invalid(part.FormName(), "unknown part: send ticket, then up to 3 photo parts")
+		}
+		if len(staged) == maxPublicPhotos {
+			return staged, org.Invalid("photo", fmt.Sprintf("at most %d photos", maxPublicPhotos))
+		}
+		name := part.FileName()
+		if name == "" {
+			name = fmt.Sprintf("photo%d", len(staged)+1)
+		}
+		st, err := att.Stage(r.Context(), name, part, true)
+		if err != nil {
+			return staged, photoError(err, att.MaxBytes())
+		}
+		staged = append(staged, st)
+	}
+}
+
+// photoError names the photo field for the refusals of a photo (size 413, type 415, others 400).
+func photoError(err error, max int64) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		err = fmt.Errorf("%w: at most %d bytes a photo", attach.ErrTooLarge, max)
+	}
+	var ve *org.ValidationError
+	switch {
+	case errors.Is(err, attach.ErrTooLarge) || errors.Is(err, attach.ErrFileType):
+		return errors.Join(err, org.Invalid("photo", err.Error()))
+	case errors.As(err, &ve):
+		return org.Invalid("photo", err.Error())
+	}
+	return err
 }
 
 // rateLimitWindow counts requests per key in fixed windows of the given length in Redis (rateLimit's, longer).

@@ -4,10 +4,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/png"
 	"io"
+	"io/fs"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"net/textproto"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -16,6 +22,8 @@ import (
 
 	"hotline/deploy/testenv"
 	"hotline/ticketing"
+	"hotline/ticketing/attach"
+	"hotline/ticketing/blob"
 	"hotline/ticketing/org"
 )
 
@@ -457,5 +465,161 @@ func TestOpenAPIResponses(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !bytes.Contains(page, []byte("/open311/v2/requests.json")) || !bytes.Contains(page, []byte("/api/v1/tickets/{id}/sign")) {
 		t.Fatalf("docs page: %d %.300s", resp.StatusCode, page)
+	}
+}
+
+// publicMultipart builds a submission with photos: the ticket part first, then one photo part per file.
+func publicMultipart(t *testing.T, body map[string]string, photos ...[]byte) (*bytes.Buffer, string) {
+	t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	h := textproto.MIMEHeader{}
+	h.Set("Content-Disposition", `form-data; name="ticket"; filename="blob"`)
+	h.Set("Content-Type", "application/json")
+	pw, _ := mw.CreatePart(h)
+	j, _ := json.Marshal(body)
+	pw.Write(j)
+	for i, p := range photos {
+		fw, _ := mw.CreateFormFile("photo", fmt.Sprintf("现场%d.png", i+1))
+		fw.Write(p)
+	}
+	mw.Close()
+	return &buf, mw.FormDataContentType()
+}
+
+// TestPublicSubmitPhotos: photos with a public submission — a PNG is attached to the routed ticket (its unit's
+// staff see it through the attachment API, with the attach event); a PDF or a program is refused 415 naming the
+// photo field, a fourth photo 400, a photo without a solved challenge 400 — and in each refusal no ticket is
+// created and no stored byte is left behind.
+func TestPublicSubmitPhotos(t *testing.T) {
+	f := newPublicAPI(t, PublicLimits{TrustedHops: 1, Submit: 20, Global: 100, PowBits: 8})
+	store, err := blob.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := ticketing.NewService(f.db, ticketing.Options{})
+	att := attach.New(attach.Options{DB: f.db, Store: store, Tickets: svc, MaxBytes: 100 << 10})
+	clock := func() time.Time { return time.Date(2026, 11, 30, 10, 0, 30, 0, time.UTC) }
+	f.srv.Config.Handler = New(Deps{DB: f.db, Redis: f.rdb, Now: clock, Public: PublicLimits{TrustedHops: 1, Submit: 20, Global: 100, PowBits: 8},
+		Tickets: &Tickets{Service: svc, Queues: ticketing.NewQueues(f.db, f.rdb, f.prefix), RedisPrefix: f.prefix, PublicLimit: 100},
+		Content: &Content{Attachments: att}})
+	client := map[string]string{"X-Forwarded-For": "6.6.6.6, 203.0.113.7"}
+	post := func(buf *bytes.Buffer, ctype string, out any) int {
+		t.Helper()
+		return f.call("", "POST", "/api/v1/public/tickets", buf.String(), map[string]string{"X-Forwarded-For": client["X-Forwarded-For"],
+			"Content-Type": ctype}, out)
+	}
+	tickets := func() int {
+		var n int
+		if err := f.db.QueryRow(t.Context(), `SELECT count(*) FROM tickets`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	files := func() int {
+		n := 0
+		filepath.WalkDir(store.Dir(), func(_ string, d fs.DirEntry, _ error) error {
+			if d != nil && !d.IsDir() {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	var form map[string]any
+	if code := f.call("", "GET", "/api/v1/public/form", nil, client, &form); code != 200 || form["photos"] != true || form["max_photos"] != 3.0 {
+		t.Fatalf("form: %d %v", code, form)
+	}
+	img := image.NewRGBA(image.Rect(0, 0, 640, 480))
+	for i := range img.Pix {
+		img.Pix[i] = byte(i)
+	}
+	var pngData bytes.Buffer
+	if err := png.Encode(&pngData, img); err != nil {
+		t.Fatal(err)
+	}
+
+	// A PNG: the ticket and its photo, together.
+	ch, nonce := f.solve(client)
+	buf, ctype := publicMultipart(t, publicBody(ch, nonce), pngData.Bytes())
+	var got struct {
+		Number string `json:"number"`
+		Photos int    `json:"photos"`
+	}
+	if code := post(buf, ctype, &got); code != 201 || got.Photos != 1 {
+		t.Fatalf("submit with a photo: %d %+v", code, got)
+	}
+	var id int64
+	if err := f.db.QueryRow(t.Context(), `SELECT id FROM tickets WHERE number = $1`, got.Number).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	clerk := f.user("heshan1", org.RoleStaff, "430903") // the 赫山区 bureau, where 三保障 of 赫山区 is routed
+	var list struct{ Attachments []attach.Attachment }
+	if code := f.call(clerk, "GET", "/api/v1/tickets/"+strconv.FormatInt(id, 10)+"/attachments", nil, nil, &list); code != 200 ||
+		len(list.Attachments) != 1 || list.Attachments[0].ContentType != "image/png" || !list.Attachments[0].HasThumb ||
+		*list.Attachments[0].Width != 640 || list.Attachments[0].Filename != "现场1.png" {
+		t.Fatalf("attachments: %d %+v", code, list)
+	}
+	var events int
+	f.db.QueryRow(t.Context(), `SELECT count(*) FROM ticket_events WHERE ticket_id = $1 AND action = 'attach'`, id).Scan(&events)
+	if events != 1 || files() != 2 { // the photo and its thumbnail
+		t.Fatalf("attach events %d, stored files %d", events, files())
+	}
+	code, raw := 0, []byte(nil)
+	{
+		req, _ := http.NewRequest("GET", f.srv.URL+"/api/v1/attachments/"+strconv.FormatInt(list.Attachments[0].ID, 10), nil)
+		req.Header.Set("Authorization", "Bearer "+clerk)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		code = resp.StatusCode
+	}
+	if code != 200 || !bytes.Equal(raw, pngData.Bytes()) {
+		t.Fatalf("photo download: %d, %d bytes", code, len(raw))
+	}
+
+	before := tickets()
+	// A PDF and a program (Windows executable header) are not photos: 415 naming the field, no ticket.
+	for what, data := range map[string][]byte{"pdf": []byte("%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"),
+		"exe": append([]byte("MZ\x90\x00\x03"), make([]byte, 500)...)} {
+		ch, nonce = f.solve(client)
+		buf, ctype = publicMultipart(t, publicBody(ch, nonce), pngData.Bytes(), data)
+		var e apiError
+		if code := post(buf, ctype, &e); code != 415 || e.Code != "unsupported_file_type" || e.Fields["photo"] == "" {
+			t.Fatalf("%s as a photo: %d %+v", what, code, e)
+		}
+	}
+	// A fourth photo.
+	ch, nonce = f.solve(client)
+	buf, ctype = publicMultipart(t, publicBody(ch, nonce), pngData.Bytes(), pngData.Bytes(), pngData.Bytes(), pngData.Bytes())
+	var e apiError
+	if code := post(buf, ctype, &e); code != 400 || e.Fields["photo"] == "" {
+		t.Fatalf("four photos: %d %+v", code, e)
+	}
+	// Without a solved challenge no photo is taken.
+	buf, ctype = publicMultipart(t, publicBody("deadbeef", "1"), pngData.Bytes())
+	if code := post(buf, ctype, &e); code != 400 || e.Fields["challenge"] == "" {
+		t.Fatalf("unsolved: %d %+v", code, e)
+	}
+	// The ticket part must come first, so a photo is never read before the challenge is checked.
+	ch, nonce = f.solve(client)
+	{
+		var b bytes.Buffer
+		mw := multipart.NewWriter(&b)
+		fw, _ := mw.CreateFormFile("photo", "a.png")
+		fw.Write(pngData.Bytes())
+		mw.Close()
+		if code := post(&b, mw.FormDataContentType(), &e); code != 400 || e.Fields["ticket"] == "" {
+			t.Fatalf("photo first: %d %+v", code, e)
+		}
+	}
+	if n := tickets(); n != before {
+		t.Fatalf("refused submissions created %d tickets", n-before)
+	}
+	if n := files(); n != 2 {
+		t.Fatalf("refused photos left %d stored files behind", n-2)
 	}
 }

@@ -168,58 +168,119 @@ func (s *Service) Upload(ctx context.Context, a org.Actor, t Target, filename st
 	if err := s.Authorize(ctx, a, true, t); err != nil {
 		return Attachment{}, err
 	}
-	name, err := cleanName(filename)
+	st, err := s.Stage(ctx, filename, r, false)
 	if err != nil {
 		return Attachment{}, err
+	}
+	at := st.at
+	at.TicketID, at.HouseholdID, at.ContactID, at.Uploader = nz(t.TicketID), nz(t.HouseholdID), nz(t.ContactID), a.Name
+	err = pgx.BeginFunc(ctx, s.o.DB, func(tx pgx.Tx) error { return s.insertTx(ctx, tx, a, &at) })
+	if err != nil {
+		s.remove(st.keys)
+		return Attachment{}, err
+	}
+	return at, nil
+}
+
+// Staged is a file whose bytes (and thumbnail) are in the store but whose row is not written yet: what a caller
+// that creates the ticket itself holds until its transaction (NewTicketTx) commits, or Discard.
+type Staged struct {
+	at   Attachment
+	keys []string
+}
+
+// ContentType is the staged file's sniffed type.
+func (st Staged) ContentType() string { return st.at.ContentType }
+
+// Stage checks a file (size, sniffed type; imagesOnly: photos only) and puts its bytes and thumbnail in the
+// store. Nothing names it until a row is written; the caller must Discard it if that does not happen.
+func (s *Service) Stage(ctx context.Context, filename string, r io.Reader, imagesOnly bool) (Staged, error) {
+	name, err := cleanName(filename)
+	if err != nil {
+		return Staged{}, err
 	}
 	data, err := io.ReadAll(io.LimitReader(r, s.o.MaxBytes+1))
 	if err != nil {
-		return Attachment{}, fmt.Errorf("read upload: %w", err)
+		return Staged{}, fmt.Errorf("read upload: %w", err)
 	}
 	if int64(len(data)) > s.o.MaxBytes {
-		return Attachment{}, fmt.Errorf("%w: at most %d bytes", ErrTooLarge, s.o.MaxBytes)
+		return Staged{}, fmt.Errorf("%w: at most %d bytes", ErrTooLarge, s.o.MaxBytes)
 	}
 	if len(data) == 0 {
-		return Attachment{}, org.Invalid("file", "empty")
+		return Staged{}, org.Invalid("file", "empty")
 	}
 	ctype, err := Sniff(data)
 	if err != nil {
-		return Attachment{}, err
+		return Staged{}, err
 	}
-	at := Attachment{TicketID: nz(t.TicketID), HouseholdID: nz(t.HouseholdID), ContactID: nz(t.ContactID), Filename: name,
-		ContentType: ctype, Bytes: int64(len(data)), Uploader: a.Name}
+	if imagesOnly && !strings.HasPrefix(ctype, "image/") {
+		return Staged{}, fmt.Errorf("%w: the content is %s; accepted: JPEG, PNG, GIF, WebP photos", ErrFileType, ctype)
+	}
+	at := Attachment{Filename: name, ContentType: ctype, Bytes: int64(len(data))}
 	sum := sha256.Sum256(data)
 	at.SHA256 = hex.EncodeToString(sum[:])
 	var thumb []byte
 	if strings.HasPrefix(ctype, "image/") {
 		var w, h int
 		if thumb, w, h, err = thumbnail(data); err != nil {
-			return Attachment{}, err
+			return Staged{}, err
 		}
 		at.Width, at.Height = &w, &h
 	}
 
-	now := s.o.Now()
-	at.key = blob.NewKey("attachments", now)
+	at.key = blob.NewKey("attachments", s.o.Now())
 	if err := s.o.Store.Put(ctx, at.key, bytes.NewReader(data), int64(len(data)), ctype); err != nil {
-		return Attachment{}, fmt.Errorf("store attachment: %w", err)
+		return Staged{}, fmt.Errorf("store attachment: %w", err)
 	}
-	stored := []string{at.key}
+	st := Staged{at: at, keys: []string{at.key}}
 	if thumb != nil {
-		at.thumb = at.key + ".thumb.jpg"
-		if err := s.o.Store.Put(ctx, at.thumb, bytes.NewReader(thumb), int64(len(thumb)), "image/jpeg"); err != nil {
-			s.remove(stored)
-			return Attachment{}, fmt.Errorf("store thumbnail: %w", err)
+		st.at.thumb = at.key + ".thumb.jpg"
+		if err := s.o.Store.Put(ctx, st.at.thumb, bytes.NewReader(thumb), int64(len(thumb)), "image/jpeg"); err != nil {
+			s.remove(st.keys)
+			return Staged{}, fmt.Errorf("store thumbnail: %w", err)
 		}
-		stored = append(stored, at.thumb)
-		at.HasThumb = true
+		st.keys = append(st.keys, st.at.thumb)
+		st.at.HasThumb = true
 	}
-	err = pgx.BeginFunc(ctx, s.o.DB, func(tx pgx.Tx) error { return s.insertTx(ctx, tx, a, &at) })
+	return st, nil
+}
+
+// Discard deletes the bytes of staged files whose rows were not written.
+func (s *Service) Discard(staged []Staged) {
+	for _, st := range staged {
+		s.remove(st.keys)
+	}
+}
+
+// NewTicketTx runs create (which creates a ticket in tx, e.g. ticketing.Service.CreateTx) and writes the staged
+// files' rows and attach events on that ticket in the same transaction, so the ticket and its photos commit
+// together or not at all; on failure the staged bytes are deleted. No separate upload authorization: files
+// attached to a ticket while it is being created are part of the creation, which create authorizes (the public
+// form's photos, sent by nobody who could read the ticket afterwards).
+func (s *Service) NewTicketTx(ctx context.Context, a org.Actor, staged []Staged,
+	create func(tx pgx.Tx) (org.TicketID, error)) ([]Attachment, error) {
+	var out []Attachment
+	err := pgx.BeginFunc(ctx, s.o.DB, func(tx pgx.Tx) error {
+		id, err := create(tx)
+		if err != nil {
+			return err
+		}
+		out = out[:0]
+		for _, st := range staged {
+			at := st.at
+			at.TicketID, at.Uploader = &id, a.Name
+			if err := s.insertTx(ctx, tx, a, &at); err != nil {
+				return err
+			}
+			out = append(out, at)
+		}
+		return nil
+	})
 	if err != nil {
-		s.remove(stored)
-		return Attachment{}, err
+		s.Discard(staged)
+		return nil, err
 	}
-	return at, nil
+	return out, nil
 }
 
 // remove deletes objects whose row was not written; a failure only leaves an unreachable object behind.

@@ -7,8 +7,10 @@
     callback: '回访中', closed: '已办结', returned: '重新派单中' };
 
   function api(method, path, body) {
-    return fetch(path, { method: method, headers: body ? { 'Content-Type': 'application/json' } : {},
-      body: body ? JSON.stringify(body) : undefined, credentials: 'omit' })
+    // A FormData body (the form with photos) sets its own multipart Content-Type.
+    var multi = typeof FormData !== 'undefined' && body instanceof FormData;
+    return fetch(path, { method: method, headers: body && !multi ? { 'Content-Type': 'application/json' } : {},
+      body: multi ? body : body ? JSON.stringify(body) : undefined, credentials: 'omit' })
       .then(function (r) {
         return r.json().catch(function () { return {}; }).then(function (j) {
           if (!r.ok) { var e = new Error(message(r.status, j)); e.status = r.status; throw e; }
@@ -17,9 +19,11 @@
       });
   }
   var fieldNames = { kind: '诉求类型', category: '事项分类', region_code: '所在乡镇', content: '诉求内容', phone: '手机号码',
-    challenge: '验证', nonce: '验证', code: '查询码' };
+    challenge: '验证', nonce: '验证', code: '查询码', photo: '照片' };
   function message(status, j) {
     if (status === 429) return '操作过于频繁，请稍后再试。';
+    if (status === 415) return '照片格式不支持，请上传 JPG、PNG、GIF 或 WebP 图片。';
+    if (status === 413) return '照片太大，请换一张或压缩后再传。';
     if (status === 404) return '未找到该工单，请核对工单号和查询码。';
     if (j && j.fields) {
       return Object.keys(j.fields).map(function (f) { return (fieldNames[f] || f) + '填写有误'; }).join('；');
@@ -43,9 +47,38 @@
   function initForm() {
     var form = $('form');
     if (!form) return;
+    // Photos picked one at a time (capture: WeChat opens the camera), kept here until submission.
+    var photos = [], maxPhotos = 0, maxBytes = 0;
+    function listPhotos() {
+      var ul = $('photo-list');
+      ul.innerHTML = '';
+      photos.forEach(function (f, i) {
+        var li = document.createElement('li');
+        li.textContent = f.name + ' ';
+        var del = document.createElement('a');
+        del.href = '#'; del.textContent = '删除';
+        del.addEventListener('click', function (ev) { ev.preventDefault(); photos.splice(i, 1); listPhotos(); });
+        li.appendChild(del); ul.appendChild(li);
+      });
+      $('photo').disabled = photos.length >= maxPhotos;
+    }
+    $('photo').addEventListener('change', function () {
+      var f = this.files && this.files[0];
+      this.value = '';
+      if (!f) return;
+      if (!/^image\//.test(f.type)) { $('error').textContent = '只能上传图片。'; return; }
+      if (maxBytes && f.size > maxBytes) { $('error').textContent = '照片太大，请换一张。'; return; }
+      $('error').textContent = '';
+      if (photos.length < maxPhotos) photos.push(f);
+      listPhotos();
+    });
     api('GET', '/api/v1/public/form').then(function (j) {
       fill($('kind'), j.kinds, '请选择');
       fill($('category'), j.categories, '请选择');
+      if (j.photos) {
+        maxPhotos = j.max_photos; maxBytes = j.photo_max_bytes;
+        $('photo-max').textContent = maxPhotos; $('photo-box').hidden = false;
+      }
     }).catch(function (e) { $('error').textContent = e.message; });
     regions('', $('pref'), '请选择市州');
     $('pref').addEventListener('change', function () {
@@ -74,7 +107,12 @@
           body.challenge = c.challenge;
           body.nonce = window.hotlinePow(c.challenge, c.bits);
           btn.textContent = '正在提交…';
-          return api('POST', '/api/v1/public/tickets', body);
+          if (!photos.length) return api('POST', '/api/v1/public/tickets', body);
+          // The ticket part first: the server checks it before reading a photo.
+          var fd = new FormData();
+          fd.append('ticket', new Blob([JSON.stringify(body)], { type: 'application/json' }));
+          photos.forEach(function (f) { fd.append('photo', f, f.name); });
+          return api('POST', '/api/v1/public/tickets', fd);
         });
       }).then(function (t) {
         form.hidden = true;
@@ -82,6 +120,7 @@
         $('code').textContent = t.query_code;
         $('progress-link').href = '/liuyan/progress#' + encodeURIComponent(t.number) + ':' + encodeURIComponent(t.query_code);
         $('done').hidden = false;
+        photos = []; listPhotos();
         window.scrollTo(0, 0);
       }).catch(function (e) {
         $('error').textContent = e.message;
