@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"hotline/deploy/localrt"
 	"hotline/deploy/testenv"
 	"hotline/migrations"
+	"hotline/telephony/media"
 	"hotline/telephony/phonetest"
 	"hotline/ticketing/org"
 )
@@ -153,7 +155,9 @@ func TestSIGTERMMidCampaign(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The trunk is a test phone that answers every number after a short ring and never presses a key: each call
-	// plays the question, waits, repeats it once and ends after about 3 s — long enough to be up at SIGTERM.
+	// plays the question, waits, repeats it once and ends after about 5 s (a short stand-in for the 16 s
+	// built-in question) — long enough to be up at SIGTERM.
+	shortQuestion(t, filepath.Join(dir, "prompts", "dialer"))
 	trunk, err := phonetest.Start(phonetest.Options{AnswerAfter: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -237,7 +241,7 @@ func TestSIGTERMMidCampaign(t *testing.T) {
 
 	// A new process finishes the campaign; nothing was lost and nobody is called twice.
 	q := startHotline(t, append(env(), fmt.Sprintf("HOTLINE_HTTP_ADDR=127.0.0.1:%d", testenv.FreePort(t))), "serve")
-	deadline := time.Now().Add(5 * time.Minute) // calls play a real prompt twice: ~12 s each, 3 at a time
+	deadline := time.Now().Add(5 * time.Minute) // calls play the question twice: ~5 s each, 3 at a time
 	for count(`SELECT count(*) FROM campaign_targets WHERE campaign_id = $1 AND state = 'completed'`) < households {
 		if time.Now().After(deadline) {
 			rows, _ := db.Query(ctx, `SELECT outcome || ' ' || sip_code || ' ' || worker FROM campaign_attempts WHERE campaign_id = $1 ORDER BY id`, id)
@@ -256,4 +260,18 @@ func TestSIGTERMMidCampaign(t *testing.T) {
 		t.Errorf("%d households answered, want %d", answered, households)
 	}
 	t.Logf("%d attempts before SIGTERM, all closed; %d households finished after restart", attempts, households)
+}
+
+// shortQuestion writes a 1.5 s income_question.wav into a dialer prompt directory, in place of the built-in
+// 16 s recording (which the dialer leaves alone when a file of that name is there), so a campaign drill's calls
+// last seconds, not half a minute: what the drills check is how calls end, not how long a prompt is.
+func shortQuestion(t *testing.T, dir string) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "income_question.wav"), media.ToneWAV(440, 1500*time.Millisecond), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"hotline/deploy/testenv"
 	"hotline/telephony/phonetest"
 	"hotline/ticketing/org"
 )
@@ -31,7 +32,7 @@ func TestTopologyCampaignAcrossDialers(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(trunk.Close)
-	tp := startTopology(t, "HOTLINE_DIALER_TRUNK="+trunk.Addr())
+	tp := startTopology(t, "HOTLINE_DIALER_TRUNK="+trunk.Addr(), "HOTLINE_DIALER_PROMPT_DIR="+shortQuestion(t, testenv.TempDir(t)))
 
 	const households = 20
 	seed := startHotline(t, []string{"HOTLINE_DATABASE_URL=" + tp.env["DATABASE_URL"], "HOTLINE_PII_KEY_FILE=" + tp.env["PII_KEY_FILE"],
