@@ -26,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
+	"golang.org/x/crypto/bcrypt"
 
 	"hotline/deploy/localrt"
 	"hotline/migrations"
@@ -43,6 +44,8 @@ var (
 
 // Main runs the tests and stops the servers afterwards.
 func Main(m *testing.M) int {
+	// Passwords hashed at bcrypt's least cost: see org.PasswordCost.
+	org.PasswordCost = bcrypt.MinCost
 	code := m.Run()
 	if rt != nil {
 		rt.Stop()

@@ -171,7 +171,7 @@ func CheckNewPassword(username, password string) error {
 // SetPassword stores a new password for a user (already checked by CheckNewPassword) and revokes the bearer
 // tokens issued by password logins, in db (pass a transaction to end the user's sessions in the same one).
 func SetPassword(ctx context.Context, db DB, user UserID, password string) error {
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), PasswordCost)
 	if err != nil {
 		return fmt.Errorf("hash password: %w", err)
 	}

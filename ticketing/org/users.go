@@ -59,7 +59,7 @@ func CreateUser(ctx context.Context, db DB, nu NewUser) (User, error) {
 	if err := v.Err(); err != nil {
 		return User{}, err
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(nu.Password), bcrypt.DefaultCost)
+	hash, err := bcrypt.GenerateFromPassword([]byte(nu.Password), PasswordCost)
 	if err != nil {
 		return User{}, fmt.Errorf("hash password: %w", err)
 	}
@@ -141,7 +141,7 @@ func CheckPassword(ctx context.Context, db DB, username, password string) (User,
 	var active bool
 	err := db.QueryRow(ctx, `SELECT id, password_hash, active FROM users WHERE username = $1`, username).Scan(&id, &hash, &active)
 	if errors.Is(err, pgx.ErrNoRows) {
-		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
 		return User{}, ErrAuth
 	}
 	if err != nil {
@@ -153,7 +153,16 @@ func CheckPassword(ctx context.Context, db DB, username, password string) (User,
 	return GetUser(ctx, db, id)
 }
 
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("timing-equaliser"), bcrypt.DefaultCost)
+// PasswordCost is the bcrypt cost of new password hashes. Only deploy/testenv lowers it, for the test binaries:
+// under the race detector one hash at the default cost takes about a second, and the suite signs in thousands
+// of times; what the tests check (who may sign in, limits, sessions) does not depend on the cost.
+var PasswordCost = bcrypt.DefaultCost
+
+// dummyHash is compared against when the user does not exist, at the cost real hashes have.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("timing-equaliser"), PasswordCost)
+	return h
+})
 
 // CreateToken issues a bearer token for a user; only its hash is stored, so the token is shown once.
 func CreateToken(ctx context.Context, db DB, user UserID, name string, ttl time.Duration) (string, error) {
