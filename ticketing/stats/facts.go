@@ -98,11 +98,18 @@ func refreshBatch(ctx context.Context, db org.TxBeginner) (int, error) {
 			return err
 		}
 		n = len(ids)
+		// The day sums lose the tickets' old facts and gain their new ones in this transaction, so they are always
+		// the sums of the facts (ticket_kpi_daily, migration 0020).
+		if err := addDaily(ctx, tx, ids, -1); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `DELETE FROM ticket_kpi_facts WHERE ticket_id = ANY($1)`, ids); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, factsSQL, ids)
-		return err
+		if _, err := tx.Exec(ctx, factsSQL, ids); err != nil {
+			return err
+		}
+		return addDaily(ctx, tx, ids, 1)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("refresh KPI facts: %w", err)
