@@ -85,9 +85,13 @@ func dailySQL(where string) []string {
 // addDailySQL sums the facts of the tickets in $2.
 var addDailySQL = dailySQL(`f.ticket_id = ANY($2)`)
 
-// addDaily adds (sign 1) or subtracts (sign -1) the current facts of the tickets to or from the day sums.
+// addDaily adds (sign 1) or subtracts (sign -1) the current facts of the tickets to or from the day sums; a
+// refresh subtracts, rewrites the facts, then adds.
 func addDaily(ctx context.Context, tx pgx.Tx, ids []int64, sign int) error {
 	for _, q := range addDailySQL {
+		if sign < 0 && strings.HasPrefix(q, "DELETE") {
+			continue // a row emptied here may be filled again by the addition that follows, which deletes what stays empty
+		}
 		var args []any
 		if strings.Contains(q, "$1") {
 			args = append(args, sign, ids)
