@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"hotline/deploy/testenv"
+	"hotline/ticketing/org"
 	"hotline/ticketing/stats"
 )
 
@@ -17,7 +18,8 @@ import (
 // from 2025-12-01, each with its events (create, dispatch, sign, reply, 回访; some returned and re-dispatched, some
 // extended), all with generate_series in PostgreSQL, computes their facts (stats.Refresh), then times the KPI queries for one month of the whole
 // province (2026-06) by unit, prefecture, county, category, day and in total, STATS_BENCH_ROUNDS times each
-// (default 20), and reports p50 and p95 per dimension. Run it alone:
+// (default 20), and reports p50 and p95 per dimension (with STATS_BENCH_DIRECT=1 also those of the direct
+// aggregation of the facts the day sums replace). Run it alone:
 //
 //	go test -run '^$' -bench KPIsMillion -benchtime 1x -timeout 60m ./ticketing/stats/
 func BenchmarkKPIsMillion(b *testing.B) {
@@ -94,29 +96,45 @@ func BenchmarkKPIsMillion(b *testing.B) {
 	if _, err := db.Exec(ctx, `ANALYZE ticket_kpi_facts`); err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("facts of %d tickets computed in %s", done, time.Since(start).Round(time.Second))
+	var facts, days int64
+	db.QueryRow(ctx, `SELECT (SELECT count(*) FROM ticket_kpi_facts), (SELECT count(*) FROM ticket_kpi_daily)`).Scan(&facts, &days)
+	b.Logf("facts of %d tickets computed in %s (%d facts, %d day rows)", done, time.Since(start).Round(time.Second), facts, days)
 
+	// STATS_BENCH_DIRECT=1 also times the direct aggregation of every fact of the month (what KPIs did before
+	// the day sums of migration 0020), on the same data and machine.
+	paths := []struct {
+		name string
+		kpis func(context.Context, org.TxBeginner, stats.Scope, stats.Query) ([]stats.Row, error)
+	}{{"", stats.KPIs}}
+	if os.Getenv("STATS_BENCH_DIRECT") == "1" {
+		paths = append(paths, struct {
+			name string
+			kpis func(context.Context, org.TxBeginner, stats.Scope, stats.Query) ([]stats.Row, error)
+		}{"direct-", stats.KPIsFromFacts})
+	}
 	q := stats.Query{From: cst("2026-06-01 00:00"), To: cst("2026-07-01 00:00"), Now: cst("2026-12-01 00:00")}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		for _, by := range []stats.Dimension{stats.ByTotal, stats.ByUnit, stats.ByPrefecture, stats.ByCounty, stats.ByCategory, stats.ByDay} {
-			q.By = by
-			var took []time.Duration
-			var rows []stats.Row
-			for r := 0; r < rounds; r++ {
-				t0 := time.Now()
-				var err error
-				if rows, err = stats.KPIs(ctx, db, stats.Scope{All: true}, q); err != nil {
-					b.Fatal(err)
+		for _, path := range paths {
+			for _, by := range []stats.Dimension{stats.ByTotal, stats.ByUnit, stats.ByPrefecture, stats.ByCounty, stats.ByCategory, stats.ByDay} {
+				q.By = by
+				var took []time.Duration
+				var rows []stats.Row
+				for r := 0; r < rounds; r++ {
+					t0 := time.Now()
+					var err error
+					if rows, err = path.kpis(ctx, db, stats.Scope{All: true}, q); err != nil {
+						b.Fatal(err)
+					}
+					took = append(took, time.Since(t0))
 				}
-				took = append(took, time.Since(t0))
+				sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
+				p50, p95 := took[len(took)/2], took[(len(took)*95+99)/100-1]
+				tot := stats.Total(rows)
+				b.Logf("%sby %-10s %3d rows  p50 %6.1f ms  p95 %6.1f ms  (created %d, dispatched %d, replied %d, 按时办结率 %.3f)",
+					path.name, by, len(rows), ms(p50), ms(p95), tot.Created, tot.Dispatched, tot.Replied, deref(tot.OnTimeReplyRate))
+				b.ReportMetric(ms(p95), path.name+"p95-ms-"+string(by))
 			}
-			sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
-			p50, p95 := took[len(took)/2], took[(len(took)*95+99)/100-1]
-			tot := stats.Total(rows)
-			b.Logf("by %-10s %3d rows  p50 %6.0f ms  p95 %6.0f ms  (created %d, dispatched %d, replied %d, 按时办结率 %.3f)", by, len(rows),
-				ms(p50), ms(p95), tot.Created, tot.Dispatched, tot.Replied, deref(tot.OnTimeReplyRate))
-			b.ReportMetric(ms(p95), "p95-ms-"+string(by))
 		}
 	}
 }

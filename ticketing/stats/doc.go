@@ -7,7 +7,8 @@
 // the side. The events of each ticket are turned into fact rows (facts.go: a dispatch and how it ended, a reply
 // and the deadline it met, …) that are always recomputed whole from the events; the trigger of migration 0012
 // marks a ticket in the transaction that writes its event, and every KPI read first recomputes the marked tickets,
-// so the figures are as fresh as the events. A KPI query then aggregates a period's facts. Deadlines were computed on the
+// so the figures are as fresh as the events. The same refresh keeps the facts' day sums (daily.go), and a
+// KPI query reads the sums of the period's whole days and the facts of its partial days. Deadlines were computed on the
 // working-day calendar when they were set (dispatch, approved extension, 重办) and travel in the events' data, so
 // "on time" is right across holidays and extensions without the calendar being consulted again here.
 //

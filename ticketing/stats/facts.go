@@ -69,14 +69,34 @@ const factsSQL = `
 // writes them again whole, so a refresh cut short leaves only the unprocessed tickets marked. After a migration
 // over an existing database every ticket is marked, and the first call does them all.
 func Refresh(ctx context.Context, db org.TxBeginner) (int, error) {
+	return RefreshReporting(ctx, db, nil)
+}
+
+// RefreshReporting is Refresh telling report, when not nil, the running total after each batch (for a long
+// refresh run by hand: `hotline stats refresh`).
+func RefreshReporting(ctx context.Context, db org.TxBeginner, report func(done int)) (int, error) {
 	total := 0
 	for {
 		n, err := refreshBatch(ctx, db)
 		total += n
+		if report != nil && n > 0 {
+			report(total)
+		}
 		if err != nil || n < RefreshBatch {
 			return total, err
 		}
 	}
+}
+
+// MarkAll marks every ticket for recomputation, so the next refresh derives all facts and day sums again from
+// the events (after a change to how facts are derived, or to check nothing drifted); it returns how many it
+// marked (those not marked already).
+func MarkAll(ctx context.Context, db org.DB) (int64, error) {
+	tag, err := db.Exec(ctx, `INSERT INTO ticket_kpi_dirty (ticket_id) SELECT id FROM tickets ON CONFLICT DO NOTHING`)
+	if err != nil {
+		return 0, fmt.Errorf("mark every ticket for KPI refresh: %w", err)
+	}
+	return tag.RowsAffected(), nil
 }
 
 func refreshBatch(ctx context.Context, db org.TxBeginner) (int, error) {
@@ -98,11 +118,18 @@ func refreshBatch(ctx context.Context, db org.TxBeginner) (int, error) {
 			return err
 		}
 		n = len(ids)
+		// The day sums lose the tickets' old facts and gain their new ones in this transaction, so they are always
+		// the sums of the facts (ticket_kpi_daily, migration 0020).
+		if err := addDaily(ctx, tx, ids, -1); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `DELETE FROM ticket_kpi_facts WHERE ticket_id = ANY($1)`, ids); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, factsSQL, ids)
-		return err
+		if _, err := tx.Exec(ctx, factsSQL, ids); err != nil {
+			return err
+		}
+		return addDaily(ctx, tx, ids, 1)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("refresh KPI facts: %w", err)

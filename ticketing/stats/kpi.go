@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -96,9 +97,10 @@ func (r *Row) rates() {
 	r.RepeatCallRate = rate(r.RepeatCalls, r.WithPhone)
 }
 
-// keySQL is the grouping expression of each dimension (a fixed table: nothing from the request reaches the SQL).
+// keySQL is the grouping expression of each dimension over the facts (a fixed table: nothing from the request
+// reaches the SQL); dayKeySQL the same over day rows (f.day, the China-time day).
 var keySQL = map[Dimension]string{
-	ByUnit:       `f.unit_id::text`,
+	ByUnit:       `coalesce(f.unit_id::text, '')`, // a reply with no dispatch before it: 未知
 	ByPrefecture: `CASE WHEN f.region_code = '' THEN '' ELSE left(f.region_code, 4) || '00' END`,
 	ByCounty:     `left(f.region_code, 6)`,
 	ByCategory:   `f.category`,
@@ -108,12 +110,28 @@ var keySQL = map[Dimension]string{
 	ByTotal:      `''`,
 }
 
+var dayKeySQL = map[Dimension]string{
+	ByUnit:       keySQL[ByUnit],
+	ByPrefecture: keySQL[ByPrefecture],
+	ByCounty:     keySQL[ByCounty],
+	ByCategory:   keySQL[ByCategory],
+	ByDay:        `to_char(f.day, 'YYYY-MM-DD')`,
+	ByWeek:       `to_char(date_trunc('week', f.day::timestamp), 'YYYY-MM-DD')`,
+	ByMonth:      `to_char(f.day, 'YYYY-MM')`,
+	ByTotal:      `''`,
+}
+
 // KPIs computes the rows of q within the scope, ordered by key: it brings the facts of tickets changed since the
-// last call up to date (Refresh), then aggregates the facts of the period in one read-only transaction with
-// PostgreSQL's JIT off (compiling such plans took seconds against milliseconds of execution).
+// last call up to date (Refresh), then reads in one read-only transaction, with PostgreSQL's JIT off (compiling
+// such plans took seconds against milliseconds of execution), the day sums of the whole China-time days of the
+// period and the facts of its partial days at either end (daily.go) — the same figures as aggregating every fact
+// of the period, which TestDailyMatchesFacts checks against that direct computation.
 func KPIs(ctx context.Context, db org.TxBeginner, sc Scope, q Query) ([]Row, error) {
-	key, ok := keySQL[q.By]
-	if !ok {
+	return kpis(ctx, db, sc, q, false)
+}
+
+func kpis(ctx context.Context, db org.TxBeginner, sc Scope, q Query, direct bool) ([]Row, error) {
+	if _, ok := keySQL[q.By]; !ok {
 		return nil, org.Invalid("by", "one of unit, prefecture, county, category, day, week, month, total")
 	}
 	if q.From.IsZero() || q.To.IsZero() || !q.To.After(q.From) {
@@ -125,7 +143,7 @@ func KPIs(ctx context.Context, db org.TxBeginner, sc Scope, q Query) ([]Row, err
 	if q.RepeatDays == 0 {
 		q.RepeatDays = DefaultRepeatDays
 	}
-	if q.RepeatDays < 1 || q.RepeatDays > 365 {
+	if q.RepeatDays < 1 || q.RepeatDays > MaxRepeatDays {
 		return nil, org.Invalid("repeat_days", "1 to 365")
 	}
 	if q.Now.IsZero() {
@@ -145,10 +163,55 @@ func KPIs(ctx context.Context, db org.TxBeginner, sc Scope, q Query) ([]Row, err
 	if _, err := tx.Exec(ctx, `SET LOCAL jit = off`); err != nil {
 		return nil, fmt.Errorf("KPIs by %s: %w", q.By, err)
 	}
-	// Open tickets whose reply-by fell in the period and passed are read from the tickets themselves: whether a
-	// deadline has passed depends on now, not on any event.
-	rows, err := tx.Query(ctx, `
-		SELECT `+key+` AS key,
+	var rows pgx.Rows
+	if direct {
+		rows, err = tx.Query(ctx, directSQL(q.By), q.From, q.To, q.Now, q.RepeatDays, sc.sqlUnits(), int64(q.UnitID),
+			org.EscapeLike(q.Region), q.Category)
+	} else {
+		// The whole days [d1, d2) come from the day sums, [From, d1) and [d2, To) from the facts; a period
+		// without a whole day comes from the facts alone (d1 = d2 = To).
+		d1, d2 := StartOfDay(q.From), StartOfDay(q.To)
+		if d1.Before(q.From) {
+			d1 = d1.AddDate(0, 0, 1)
+		}
+		if !d1.Before(d2) {
+			d1, d2 = q.To, q.To
+		}
+		rows, err = tx.Query(ctx, daySQL(q.By), q.From, q.To, q.Now, q.RepeatDays, sc.sqlUnits(), int64(q.UnitID),
+			org.EscapeLike(q.Region), q.Category, d1, d2, d1.In(calendar.CST).Format(time.DateOnly),
+			d2.In(calendar.CST).Format(time.DateOnly))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("KPIs by %s: %w", q.By, err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Row, error) {
+		var r Row
+		err := row.Scan(&r.Key, &r.Created, &r.WithPhone, &r.RepeatCalls, &r.Dispatched, &r.Returned, &r.Signed,
+			&r.SignedOnTime, &r.SignOverdue, &r.Replied, &r.RepliedOnTime, &r.ReplyOverdue, &r.Extended, &r.Callbacks,
+			&r.Satisfied, &r.Reopened, &r.AvgSignHours, &r.AvgReplyHours)
+		r.rates()
+		return r, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("KPIs by %s: %w", q.By, err)
+	}
+	if err := label(ctx, tx, q.By, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// The parameters of both queries: $1 from, $2 to, $3 now, $4 repeat days, $5 the scope's units (NULL: all), $6 a
+// unit, $7 a region prefix (LIKE-escaped), $8 a category; daySQL also $9 and $10 the whole days' start and end as
+// timestamps, $11 and $12 as dates.
+const filterSQL = `($5::bigint[] IS NULL OR f.unit_id = ANY($5)) AND ($6::bigint = 0 OR f.unit_id = $6)
+	AND ($7::text = '' OR f.region_code LIKE $7 || '%') AND ($8::text = '' OR f.category = $8)`
+
+// directSQL aggregates every fact of the period. Open tickets whose reply-by fell in the period and passed are read
+// from the tickets themselves: whether a deadline has passed depends on now, not on any event.
+func directSQL(by Dimension) string {
+	return `
+		SELECT ` + keySQL[by] + ` AS key,
 			count(*) FILTER (WHERE kind = 'created'),
 			count(*) FILTER (WHERE kind = 'created' AND ok),
 			count(*) FILTER (WHERE kind = 'created' AND ok AND hours <= $4::int * 24),
@@ -171,28 +234,65 @@ func KPIs(ctx context.Context, db org.TxBeginner, sc Scope, q Query) ([]Row, err
 			UNION ALL
 			SELECT 'overdue', t.lead_unit_id, t.region_code, t.category, t.reply_by, false, NULL, NULL, NULL, false
 				FROM tickets t WHERE t.status IN ('dispatched', 'signed') AND t.reply_by >= $1 AND t.reply_by < least($2, $3)) f
-		WHERE ($5::bigint[] IS NULL OR f.unit_id = ANY($5)) AND ($6::bigint = 0 OR f.unit_id = $6)
-			AND ($7::text = '' OR f.region_code LIKE $7 || '%') AND ($8::text = '' OR f.category = $8)
-		GROUP BY 1 ORDER BY 1`,
-		q.From, q.To, q.Now, q.RepeatDays, sc.sqlUnits(), int64(q.UnitID), org.EscapeLike(q.Region), q.Category)
-	if err != nil {
-		return nil, fmt.Errorf("KPIs by %s: %w", q.By, err)
+		WHERE ` + filterSQL + `
+		GROUP BY 1 ORDER BY 1`
+}
+
+// sumCols are the columns every branch of daySQL yields, in the order Row is scanned (the hours and their counts
+// become the two averages).
+var sumCols = []string{"created", "with_phone", "repeat_calls", "dispatched", "returned", "signed", "signed_on_time",
+	"sign_overdue", "replied", "replied_on_time", "reply_overdue", "extended", "callbacks", "satisfied", "reopened",
+	"sign_hours", "sign_hours_n", "reply_hours", "reply_hours_n"}
+
+// branch is one SELECT of daySQL: day, unit, region and category, then sumCols from exprs (0 where absent).
+func branch(keys string, exprs map[string]string, from string) string {
+	cols := make([]string, len(sumCols))
+	for i, c := range sumCols {
+		cols[i] = "0"
+		if e, ok := exprs[c]; ok {
+			cols[i] = e
+		}
+		cols[i] += " AS " + c
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Row, error) {
-		var r Row
-		err := row.Scan(&r.Key, &r.Created, &r.WithPhone, &r.RepeatCalls, &r.Dispatched, &r.Returned, &r.Signed,
-			&r.SignedOnTime, &r.SignOverdue, &r.Replied, &r.RepliedOnTime, &r.ReplyOverdue, &r.Extended, &r.Callbacks,
-			&r.Satisfied, &r.Reopened, &r.AvgSignHours, &r.AvgReplyHours)
-		r.rates()
-		return r, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("KPIs by %s: %w", q.By, err)
+	return "SELECT " + keys + ", " + strings.Join(cols, ", ") + " " + from
+}
+
+// daySQL reads the day sums of the whole days, the facts of the partial days, the open dispatches of the whole days
+// that are overdue now (the day sums leave them out: "overdue" depends on now) and the open tickets overdue now.
+func daySQL(by Dimension) string {
+	daily := map[string]string{}
+	edge := map[string]string{
+		"repeat_calls": `count(*) FILTER (WHERE f.kind = 'created' AND f.ok AND f.hours <= $4::int * 24)`,
+		"sign_overdue": `count(*) FILTER (WHERE f.state = 'open' AND f.deadline < $3)`,
 	}
-	if err := label(ctx, tx, q.By, out); err != nil {
-		return nil, err
+	for i, c := range dayCols {
+		daily[c] = c
+		edge[c] = factAggs[i]
 	}
-	return out, nil
+	parts := []string{
+		branch(`day, unit_id, region_code, category`, daily,
+			`FROM ticket_kpi_daily WHERE day >= $11::date AND day < $12::date`),
+		branch(`day, unit_id, region_code, category`, map[string]string{"repeat_calls": "n"},
+			`FROM ticket_kpi_daily_repeat WHERE day >= $11::date AND day < $12::date AND gap_days <= $4::int`),
+		branch(factDay+`, f.unit_id, f.region_code, f.category`, edge,
+			`FROM ticket_kpi_facts f WHERE (f.at >= $1 AND f.at < $9) OR (f.at >= $10 AND f.at < $2) GROUP BY 1, 2, 3, 4`),
+		branch(factDay+`, f.unit_id, f.region_code, f.category`, map[string]string{"sign_overdue": "1"},
+			`FROM ticket_kpi_facts f WHERE f.state = 'open' AND f.deadline < $3 AND f.at >= $9 AND f.at < $10`),
+		branch(`(t.reply_by AT TIME ZONE '`+calendar.Zone+`')::date, t.lead_unit_id, t.region_code, t.category`,
+			map[string]string{"reply_overdue": "1"},
+			`FROM tickets t WHERE t.status IN ('dispatched', 'signed') AND t.reply_by >= $1 AND t.reply_by < least($2, $3)`),
+	}
+	sums := make([]string, 0, len(sumCols))
+	for _, c := range sumCols[:15] {
+		sums = append(sums, "sum(f."+c+")::bigint")
+	}
+	sums = append(sums, `(sum(f.sign_hours) / nullif(sum(f.sign_hours_n), 0))::float8`,
+		`(sum(f.reply_hours) / nullif(sum(f.reply_hours_n), 0))::float8`)
+	return `
+		SELECT ` + dayKeySQL[by] + ` AS key, ` + strings.Join(sums, ", ") + `
+		FROM (` + strings.Join(parts, "\n\t\t\tUNION ALL ") + `) f (day, unit_id, region_code, category, ` + strings.Join(sumCols, ", ") + `)
+		WHERE ` + filterSQL + `
+		GROUP BY 1 ORDER BY 1`
 }
 
 // label names each row's key: a unit's name, a region's name, a category's name; periods are their own label.
