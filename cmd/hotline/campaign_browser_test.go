@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5"
@@ -27,9 +25,6 @@ import (
 // launches it and watches the progress bar, the counts by outcome and the answers arrive until the campaign is
 // finished; the Excel export of the results downloads. The households answer and press 1 (a risk signal) or 2.
 func TestCampaignPagesInBrowser(t *testing.T) {
-	if _, err := os.Stat(chromium); err != nil {
-		t.Fatalf("%s missing: run deploy/install-deps.sh test", chromium)
-	}
 	shots := screenshotDir(t)
 	// The recording, as an operator would bring it: MP3, 44.1 kHz stereo.
 	mp3 := filepath.Join(t.TempDir(), "收入问题.mp3")
@@ -79,51 +74,10 @@ func TestCampaignPagesInBrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 
-	profile, err := os.MkdirTemp("", "hotline-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for i := 0; i < 50 && os.RemoveAll(profile) != nil; i++ {
-			time.Sleep(100 * time.Millisecond)
-		}
-	})
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, chromedp.ExecPath(chromium), chromedp.Headless,
-		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(profile), chromedp.WindowSize(1366, 900))
-	defer cancelAlloc()
-	b, cancelB := chromedp.NewContext(allocCtx)
-	defer cancelB()
-	errs := &browserErrors{}
-	errs.listen(b, "campaign1")
-	if err := chromedp.Run(b, log.Enable(), runtime.Enable(), chromedp.EmulateViewport(1366, 900)); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	run := func(what string, limit time.Duration, actions ...chromedp.Action) {
-		t.Helper()
-		sc, cancel := context.WithTimeout(b, limit)
-		defer cancel()
-		if err := chromedp.Run(sc, actions...); err != nil {
-			hc, cancel := context.WithTimeout(b, 5*time.Second)
-			defer cancel()
-			var html string
-			var png []byte
-			chromedp.Run(hc, chromedp.OuterHTML("body", &html, chromedp.ByQuery), chromedp.CaptureScreenshot(&png))
-			os.WriteFile(filepath.Join(shots, "failed-"+strings.ReplaceAll(what, " ", "-")+".png"), png, 0o644)
-			t.Fatalf("%s: %v\nbrowser errors: %v\npage: %s\nhotline output:\n%s", what, err, errs.list(), tail(html, 4000), tail(p.out.String(), 3000))
-		}
-	}
-	shot := func(name string) chromedp.Action {
-		return chromedp.ActionFunc(func(ctx context.Context) error {
-			time.Sleep(400 * time.Millisecond) // Element Plus's transitions
-			var png []byte
-			if err := chromedp.FullScreenshot(&png, 100).Do(ctx); err != nil {
-				return err
-			}
-			return os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644)
-		})
-	}
+	br := newBrowser(t, ctx, "campaign1", shots, p, browserOptions{width: 1366, height: 900, fullPage: true})
+	errs := br.errs
+	run := br.run
+	shot := br.shot
 	// setInput types into an Element Plus input the way a user's typing reaches Vue (input, then change).
 	setInput := func(sel, v string) chromedp.Action {
 		return chromedp.Evaluate(fmt.Sprintf(`(() => { const el = document.querySelector(%q); el.focus(); el.value = %q;

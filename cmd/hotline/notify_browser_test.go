@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5"
 )
@@ -22,9 +20,6 @@ import (
 // is dead at once; the admin opens 通知投递, filters 死信, sees it with its error and attempt log, and — the robot
 // accepting again — clicks 重试; the row turns 已发送 without a reload. A non-admin has no 通知投递 in the nav.
 func TestNotifyPageInBrowser(t *testing.T) {
-	if _, err := os.Stat(chromium); err != nil {
-		t.Fatalf("%s missing: run deploy/install-deps.sh test", chromium)
-	}
 	shots := screenshotDir(t)
 	// A local robot webhook speaking WeChat Work's answer format; it refuses until accept is set.
 	var accept atomic.Bool
@@ -67,38 +62,11 @@ func TestNotifyPageInBrowser(t *testing.T) {
 	}
 
 	// A fresh profile, removed once the browser is gone (its helpers may write a moment after it exits).
-	profile, err := os.MkdirTemp("", "hotline-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for i := 0; i < 50 && os.RemoveAll(profile) != nil; i++ {
-			time.Sleep(100 * time.Millisecond)
-		}
-	})
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, chromedp.ExecPath(chromium), chromedp.Headless,
-		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(profile), chromedp.WindowSize(1366, 768))
-	defer cancelAlloc()
-	b, cancelB := chromedp.NewContext(allocCtx)
-	defer cancelB()
-	errs := &browserErrors{}
-	errs.listen(b, "admin")
-	if err := chromedp.Run(b, log.Enable(), runtime.Enable(), chromedp.EmulateViewport(1366, 768)); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
+	br := newBrowser(t, ctx, "admin", shots, p, browserOptions{})
+	errs := br.errs
 	run := func(what string, actions ...chromedp.Action) {
 		t.Helper()
-		sc, cancel := context.WithTimeout(b, 20*time.Second)
-		defer cancel()
-		if err := chromedp.Run(sc, actions...); err != nil {
-			hc, cancel := context.WithTimeout(b, 5*time.Second)
-			defer cancel()
-			var html string
-			chromedp.Run(hc, chromedp.OuterHTML("body", &html, chromedp.ByQuery))
-			t.Fatalf("%s: %v\nbrowser errors: %v\npage: %s\nhotline output:\n%s", what, err, errs.list(), tail(html, 4000), tail(p.out.String(), 3000))
-		}
+		br.run(what, 20*time.Second, actions...)
 	}
 	signIn := func(user string) chromedp.Tasks {
 		return chromedp.Tasks{

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5"
 )
@@ -25,9 +23,6 @@ const wechatUA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWe
 // there, answers the status. The ticket is a web ticket routed to the 赫山区 bureau. Any console error or
 // uncaught exception (a script refused by the Content-Security-Policy included) fails the test.
 func TestPublicPageInBrowser(t *testing.T) {
-	if _, err := os.Stat(chromium); err != nil {
-		t.Fatalf("%s missing: run deploy/install-deps.sh test", chromium)
-	}
 	shots := screenshotDir(t)
 	e := newUpEnv(t)
 	// A lighter proof of work than production's: the test's Chromium shares two cores with everything else.
@@ -36,39 +31,11 @@ func TestPublicPageInBrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	profile, err := os.MkdirTemp("", "hotline-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for i := 0; i < 50 && os.RemoveAll(profile) != nil; i++ {
-			time.Sleep(100 * time.Millisecond)
-		}
-	})
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, chromedp.ExecPath(chromium), chromedp.Headless,
-		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(profile), chromedp.UserAgent(wechatUA))
-	defer cancelAlloc()
-	b, cancelB := chromedp.NewContext(allocCtx)
-	defer cancelB()
-	errs := &browserErrors{}
-	errs.listen(b, "citizen")
-	if err := chromedp.Run(b, log.Enable(), runtime.Enable(),
-		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(2), chromedp.EmulateTouch)); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
+	br := newBrowser(t, ctx, "citizen", shots, p, browserOptions{phone: true, userAgent: wechatUA})
+	errs := br.errs
 	run := func(what string, actions ...chromedp.Action) {
 		t.Helper()
-		sc, cancel := context.WithTimeout(b, 60*time.Second)
-		defer cancel()
-		if err := chromedp.Run(sc, actions...); err != nil {
-			hc, cancel := context.WithTimeout(b, 5*time.Second)
-			defer cancel()
-			var html string
-			chromedp.Run(hc, chromedp.OuterHTML("body", &html, chromedp.ByQuery))
-			t.Fatalf("%s: %v\nbrowser errors: %v\npage: %s\nhotline output:\n%s", what, err, errs.list(), tail(html, 4000), tail(p.out.String(), 3000))
-		}
+		br.run(what, 60*time.Second, actions...)
 	}
 	pick := func(id, value string) chromedp.Action {
 		return chromedp.Evaluate(`(function(){var s=document.getElementById('`+id+`'); s.value='`+value+`';

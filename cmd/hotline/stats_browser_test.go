@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5"
 )
@@ -21,9 +19,6 @@ import (
 // clock to move), and the 超期工单 tile and list show it (the sweeper's sla.red event or the page's 10 s poll).
 // Then 统计分析 shows the KPI table and draws its charts with the vendored ECharts. Any console error fails it.
 func TestWallboardInBrowser(t *testing.T) {
-	if _, err := os.Stat(chromium); err != nil {
-		t.Fatalf("%s missing: run deploy/install-deps.sh test", chromium)
-	}
 	shots := screenshotDir(t)
 	e := newUpEnv(t)
 	p := startHotline(t, e.env, "up")
@@ -36,39 +31,9 @@ func TestWallboardInBrowser(t *testing.T) {
 	}
 	defer db.Close(context.Background())
 
-	profile, err := os.MkdirTemp("", "hotline-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for i := 0; i < 50 && os.RemoveAll(profile) != nil; i++ {
-			time.Sleep(100 * time.Millisecond)
-		}
-	})
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, chromedp.ExecPath(chromium), chromedp.Headless,
-		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(profile), chromedp.WindowSize(1366, 900))
-	defer cancelAlloc()
-	b, cancelB := chromedp.NewContext(allocCtx)
-	defer cancelB()
-	errs := &browserErrors{}
-	errs.listen(b, "super1")
-	if err := chromedp.Run(b, log.Enable(), runtime.Enable(), chromedp.EmulateViewport(1366, 900)); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	run := func(what string, limit time.Duration, actions ...chromedp.Action) {
-		t.Helper()
-		sc, cancel := context.WithTimeout(b, limit)
-		defer cancel()
-		if err := chromedp.Run(sc, actions...); err != nil {
-			hc, cancel := context.WithTimeout(b, 5*time.Second)
-			defer cancel()
-			var html string
-			chromedp.Run(hc, chromedp.OuterHTML("body", &html, chromedp.ByQuery))
-			t.Fatalf("%s: %v\nbrowser errors: %v\npage: %s\nhotline output:\n%s", what, err, errs.list(), tail(html, 4000), tail(p.out.String(), 3000))
-		}
-	}
+	br := newBrowser(t, ctx, "super1", shots, p, browserOptions{width: 1366, height: 900})
+	errs := br.errs
+	run := br.run
 	tileValue := func(id string) int {
 		t.Helper()
 		var v string

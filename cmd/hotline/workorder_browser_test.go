@@ -5,14 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5"
 
@@ -23,9 +18,6 @@ import (
 // 办理过程 note and asks for a suspension (挂起); a supervisor approves it through the API; the page follows live
 // and shows 挂起中 with the resume button; the clerk resumes. Any console error fails the test.
 func TestWorkorderControlsInBrowser(t *testing.T) {
-	if _, err := os.Stat(chromium); err != nil {
-		t.Fatalf("%s missing: run deploy/install-deps.sh test", chromium)
-	}
 	shots := screenshotDir(t)
 	e := newUpEnv(t)
 	p := startHotline(t, append(e.env, "HOTLINE_DEMO_HOUSEHOLDS=10"), "up")
@@ -50,51 +42,13 @@ func TestWorkorderControlsInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	profile, err := os.MkdirTemp("", "hotline-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for i := 0; i < 50 && os.RemoveAll(profile) != nil; i++ {
-			time.Sleep(100 * time.Millisecond)
-		}
-	})
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, chromedp.ExecPath(chromium), chromedp.Headless,
-		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(profile), chromedp.WindowSize(1366, 900))
-	defer cancelAlloc()
-	b, cancelB := chromedp.NewContext(allocCtx)
-	defer cancelB()
-	errs := &browserErrors{}
-	errs.listen(b, "clerk")
-	if err := chromedp.Run(b, log.Enable(), runtime.Enable(), chromedp.EmulateViewport(1366, 900)); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
+	br := newBrowser(t, ctx, "clerk", shots, p, browserOptions{width: 1366, height: 900})
+	errs := br.errs
 	run := func(what string, actions ...chromedp.Action) {
 		t.Helper()
-		sc, cancel := context.WithTimeout(b, 30*time.Second)
-		defer cancel()
-		if err := chromedp.Run(sc, actions...); err != nil {
-			hc, cancel := context.WithTimeout(b, 5*time.Second)
-			defer cancel()
-			var html string
-			var png []byte
-			chromedp.Run(hc, chromedp.OuterHTML("body", &html, chromedp.ByQuery), chromedp.CaptureScreenshot(&png))
-			os.WriteFile(filepath.Join(shots, "failed-"+strings.ReplaceAll(what, " ", "-")+".png"), png, 0o644)
-			t.Fatalf("%s: %v\nbrowser errors: %v\npage: %s\nhotline output:\n%s", what, err, errs.list(), tail(html, 4000), tail(p.out.String(), 3000))
-		}
+		br.run(what, 30*time.Second, actions...)
 	}
-	shot := func(name string) chromedp.Action {
-		return chromedp.ActionFunc(func(ctx context.Context) error {
-			time.Sleep(400 * time.Millisecond) // let Element Plus's transitions finish
-			var png []byte
-			if err := chromedp.CaptureScreenshot(&png).Do(ctx); err != nil {
-				return err
-			}
-			return os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644)
-		})
-	}
+	shot := br.shot
 	action := func(name, field, text string) chromedp.Tasks {
 		ts := chromedp.Tasks{
 			chromedp.WaitVisible(fmt.Sprintf(`#ticket-actions [data-action=%q]`, name), chromedp.ByQuery),
