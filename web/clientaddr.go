@@ -1,6 +1,8 @@
 package web
 
 import (
+	"context"
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -98,4 +100,28 @@ func parseAddr(s string) (netip.Addr, bool) {
 		return netip.Addr{}, false
 	}
 	return a.WithZone("").Unmap(), true
+}
+
+type clientIPKey struct{}
+
+// withClientIP notes the client's address, found through the trusted proxies, once per request (guard does it),
+// so the login limiter, sessions and audit rows record the client and not the proxy in front.
+func withClientIP(r *http.Request, hops int) *http.Request {
+	a, ok := clientAddrOf(r, hops)
+	if !ok {
+		return r
+	}
+	return r.WithContext(context.WithValue(r.Context(), clientIPKey{}, a.String()))
+}
+
+// clientIP is the client's address (no port): as guard found it, else the peer's.
+func clientIP(r *http.Request) string {
+	if a, ok := r.Context().Value(clientIPKey{}).(string); ok {
+		return a
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }

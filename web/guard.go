@@ -19,6 +19,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			writeError(w, r, s.log, errNUL)
 			return
 		}
+		r = withClientIP(r, s.deps.Public.TrustedHops)
 		ref := &refusal{}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), refusalKey{}, ref)))
 		if ref.err != nil && s.deps.DB != nil {

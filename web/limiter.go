@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -102,15 +101,6 @@ func (l *loginLimiter) succeeded(ctx context.Context, username, addr string) {
 	if l.rdb != nil {
 		l.rdb.Del(ctx, l.key(username, addr))
 	}
-}
-
-// clientAddr is the source address of a request (no port).
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // retryAfter sets the Retry-After header in whole seconds, at least 1.

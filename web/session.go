@@ -53,7 +53,7 @@ type credentials struct {
 // checkLogin runs the limiter and the password check: the attempt is counted before the password is looked
 // at, and only a right password clears the count.
 func (s *Server) checkLogin(w http.ResponseWriter, r *http.Request, username, password string) (org.User, error) {
-	addr := clientAddr(r)
+	addr := clientIP(r)
 	ok, wait, err := s.limiter.reserve(r.Context(), username, addr)
 	if err != nil {
 		s.log.Error("login limiter unavailable: refusing logins", "err", err)
@@ -121,12 +121,12 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	id, csrf, err := s.sessions.Create(r.Context(), u.ID, clientAddr(r), r.UserAgent())
+	id, csrf, err := s.sessions.Create(r.Context(), u.ID, clientIP(r), r.UserAgent())
 	if err != nil {
 		return err
 	}
 	s.setCookie(w, r, id)
-	s.log.Info("signed in", "user_id", u.ID, "username", u.Username, "addr", clientAddr(r))
+	s.log.Info("signed in", "user_id", u.ID, "username", u.Username, "addr", clientIP(r))
 	return writeJSON(w, http.StatusOK, sessionView{User: u.Actor(), CSRFToken: csrf})
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
@@ -84,6 +86,7 @@ type req struct {
 	csrf         string
 	bearer       string
 	addr         string
+	xff          string // X-Forwarded-For, as a proxy in front writes it
 }
 
 type resp struct {
@@ -116,6 +119,9 @@ func (e *sessionEnv) do(q req) resp {
 	}
 	if q.bearer != "" {
 		r.Header.Set("Authorization", "Bearer "+q.bearer)
+	}
+	if q.xff != "" {
+		r.Header.Set("X-Forwarded-For", q.xff)
 	}
 	rec := httptest.NewRecorder()
 	e.s.handler.ServeHTTP(rec, r)
@@ -454,5 +460,41 @@ func TestLoginFailsClosedWithoutRedis(t *testing.T) {
 	}
 	if e.checks.Load() != 0 {
 		t.Fatalf("%d passwords evaluated without the limiter", e.checks.Load())
+	}
+}
+
+// TestLoginLimiterBehindAProxy: with one trusted proxy in front, the limiter counts each client by the address
+// the proxy forwarded, not the proxy's own: one client guessing is held back while another client behind the
+// same proxy signs in, and the audit rows name the client.
+func TestLoginLimiterBehindAProxy(t *testing.T) {
+	e := newSessionEnv(t, func(d *Deps) { d.Public.TrustedHops = 1 })
+	e.user("admin", org.RoleAdmin, org.CodeBureau)
+	const proxy = "10.0.0.5"
+	wrong := req{method: "POST", path: "/api/v1/session", body: map[string]string{"username": "admin", "password": "guess-guess"},
+		addr: proxy, xff: "203.0.113.7"}
+	held := false
+	for i := 0; i < 30 && !held; i++ {
+		held = e.do(wrong).code == http.StatusTooManyRequests
+	}
+	if !held {
+		t.Fatal("30 wrong passwords from one client behind the proxy were never held back")
+	}
+	// Another client behind the same proxy is not held back, and a client cannot pose as another by writing
+	// its own X-Forwarded-For in front of the proxy's entry: the proxy's (rightmost) entry is the one trusted.
+	right := req{method: "POST", path: "/api/v1/session", body: map[string]string{"username": "admin", "password": "password1"},
+		addr: proxy, xff: "203.0.113.7, 198.51.100.20"}
+	if r := e.do(right); r.code != http.StatusOK {
+		t.Fatalf("another client behind the proxy: %d %s", r.code, r.raw)
+	}
+	var addrs []string
+	rows, err := e.db.Query(context.Background(), `SELECT DISTINCT source_addr FROM security_audit WHERE kind IN ('login', 'login_failed') ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if addrs, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"198.51.100.20", "203.0.113.7"}; !slices.Equal(addrs, want) {
+		t.Errorf("audit source addresses %v, want %v (the clients, not the proxy %s)", addrs, want, proxy)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -485,13 +484,4 @@ func (s *Server) rateLimit(ctx context.Context, name, key string, limit int) err
 		return errRateLimit
 	}
 	return nil
-}
-
-// clientIP is the peer address; behind a proxy, configure the proxy to limit instead.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

@@ -38,8 +38,18 @@ for i in $(seq 1 300); do
   sleep 0.2
 done
 token=$(curl -s -X POST "$base/api/v1/tokens" -d '{"username":"agent1","password":"hotline-demo"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-body=$(printf '%s' '{"source":"phone","caller_name":"陈秀英","caller_phone":"13973712345","region_code":"430902","kind":"consultation","category":"policy_question","content":"雨露计划补助什么时候发放?"}' | base64 -w0)
-printf '{"method":"POST","url":"%s/api/v1/tickets","body":"%s","header":{"Authorization":["Bearer %s"],"Content-Type":["application/json"]}}\n' "$base" "$body" "$token" >"$work/create.json"
+# Callers as a hotline has them: 20,000 different phones, so a create's repeat-caller suggestions are the few a
+# real caller has, not every ticket of the run (SAME_CALLER=1: one phone for every request, the worst case).
+python3 - "$base" "$token" "${SAME_CALLER:-}" >"$work/create.json" <<'PY'
+import base64, json, sys
+base, token, same = sys.argv[1], sys.argv[2], sys.argv[3]
+for i in range(1 if same else 20000):
+    body = {"source": "phone", "caller_name": "陈秀英", "caller_phone": "139%08d" % (73712345 + i * 7919 % 10000000),
+            "region_code": "430902", "kind": "consultation", "category": "policy_question", "content": "雨露计划补助什么时候发放?"}
+    print(json.dumps({"method": "POST", "url": base + "/api/v1/tickets",
+        "body": base64.b64encode(json.dumps(body, ensure_ascii=False).encode()).decode(),
+        "header": {"Authorization": ["Bearer " + token], "Content-Type": ["application/json"]}}))
+PY
 printf '{"method":"GET","url":"%s/readyz"}\n' "$base" >"$work/ready.json"
 
 if [ "$mode" = hostile ]; then

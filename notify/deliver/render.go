@@ -35,7 +35,7 @@ var knownVars = map[string]bool{"number": true, "query_code": true, "query_url":
 	"pending": true, "due_today": true, "overdue": true}
 
 // sampleVars fill previews.
-var sampleVars = map[string]string{"number": "20261201-0042", "query_code": "384915", "query_url": "https://12345.hunan.gov.cn/query",
+var sampleVars = map[string]string{"number": "20261201-0042", "query_code": "7KQ2M9XH4D", "query_url": "https://12345.hunan.gov.cn/query",
 	"unit": "赫山区农业农村局", "kind": "求助", "category": "防返贫监测求助", "urgency": "普通", "due_at": "12月2日 17:30",
 	"due_kind": "签收", "status": "已派单", "date": "2026-12-01", "time": "08:30", "pending": "3", "due_today": "1", "overdue": "0"}
 
