@@ -40,23 +40,14 @@ export async function api(method, path, body, headers) {
   return j;
 }
 
-// uploadForm sends one file as multipart/form-data (part "file") with the session's CSRF token; errors as api's.
-export async function uploadForm(path, file) {
-  const fd = new FormData();
-  fd.append('file', file, file.name);
+// sendFile sends a file as the request body with the session's CSRF header and returns the JSON answer. An error
+// answer is thrown as an APIError carrying its body (an import's unknown columns ride on a 422); a 401 also
+// sends the user to the login page, as api does.
+async function sendFile(method, path, body, contentType) {
   const headers = { Accept: 'application/json' };
+  if (contentType) headers['Content-Type'] = contentType; // FormData sets its own, with the boundary
   if (csrfToken) headers['X-CSRF-Token'] = csrfToken;
-  const r = await fetch(path, { method: 'POST', body: fd, headers, credentials: 'same-origin' });
-  let j = null;
-  try { j = await r.json(); } catch (e) { j = null; }
-  if (!r.ok) throw new APIError(r.status, j);
-  return j;
-}
-
-// upload sends a file as the request body (the server sniffs its format), with the CSRF header; JSON answer.
-export async function upload(path, file) {
-  const r = await fetch(path, { method: 'POST', body: file, credentials: 'same-origin',
-    headers: { Accept: 'application/json', 'Content-Type': 'application/octet-stream', 'X-CSRF-Token': csrfToken } });
+  const r = await fetch(path, { method, headers, body, credentials: 'same-origin' });
   let j = null;
   try { j = await r.json(); } catch (e) { j = null; }
   if (!r.ok) {
@@ -66,16 +57,21 @@ export async function upload(path, file) {
   return j;
 }
 
-// apiUpload sends a file as the raw request body (e.g. text/csv) with the session's CSRF header and returns the
-// JSON answer; a 422 with a body (the import's unknown columns) is returned as an APIError carrying it.
-export async function apiUpload(method, path, file, contentType) {
-  const headers = { Accept: 'application/json', 'Content-Type': contentType || 'application/octet-stream' };
-  if (csrfToken) headers['X-CSRF-Token'] = csrfToken;
-  const r = await fetch(path, { method, headers, body: file, credentials: 'same-origin' });
-  let j = null;
-  try { j = await r.json(); } catch (e) { j = null; }
-  if (!r.ok) throw new APIError(r.status, j);
-  return j;
+// uploadForm sends one file as multipart/form-data (part "file").
+export function uploadForm(path, file) {
+  const fd = new FormData();
+  fd.append('file', file, file.name);
+  return sendFile('POST', path, fd);
+}
+
+// upload sends a file as the raw body (the server sniffs its format).
+export function upload(path, file) {
+  return sendFile('POST', path, file, 'application/octet-stream');
+}
+
+// apiUpload sends a file as the raw body with its type (e.g. text/csv).
+export function apiUpload(method, path, file, contentType) {
+  return sendFile(method, path, file, contentType || 'application/octet-stream');
 }
 
 export function goLogin() {
