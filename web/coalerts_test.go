@@ -22,7 +22,7 @@ func TestCoOpinionSLAAlerts(t *testing.T) {
 	lead := f.user("heshan1", org.RoleStaff, "430903")
 	f.user("monitor1", org.RoleStaff, "div-monitoring")
 	policy := f.user("policy1", org.RoleStaff, "div-policy")
-	late, done := f.unit("div-monitoring"), f.unit("div-policy")
+	late, done, leadUnit := f.unit("div-monitoring"), f.unit("div-policy"), f.unit("430903")
 
 	tk := f.create(disp, map[string]any{"caller_name": "刘建国", "caller_phone": "13807371234", "region_code": "430903",
 		"kind": "help", "category": "monitoring_help", "content": "因病收入下降", "household_id": 5})
@@ -85,7 +85,7 @@ func TestCoOpinionSLAAlerts(t *testing.T) {
 		if err := json.Unmarshal(raw, &p); err != nil {
 			t.Fatal(err)
 		}
-		if p.NotifyUnitID != late || p.CoDueAt == "" || p.LeadUnitID != f.unit("430903") {
+		if p.NotifyUnitID != late || p.CoDueAt == "" || p.LeadUnitID != leadUnit {
 			t.Fatalf("%s message: %s", topic, raw)
 		}
 		topics = append(topics, topic)
