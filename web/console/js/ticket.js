@@ -52,6 +52,7 @@ export const TicketPage = {
         st.events = ev.events || [];
         st.calls = st.view.calls || calls.calls || [];
         st.unitList = [...us.values()].filter((u) => u.kind !== 'desk' && u.kind !== 'bureau');
+        st.unitsById = us;
         const u = us.get(t.lead_unit_id);
         st.unitName = u ? u.name : '';
         st.coUnits = (t.co_unit_ids || []).map((id) => (us.get(id) || {}).name || ('#' + id));
@@ -229,6 +230,8 @@ export const TicketPage = {
                 e.data && e.data.changes ? Object.entries(e.data.changes).map(([k, c]) => h('div', { key: k, class: 'muted' },
                   `${(CORRECT.find((x) => x[0] === k) || [k, k])[1]}：` + (c.changed ? '已修改' : `${c.before ?? '—'} → ${c.after ?? '—'}`))) : null,
                 e.data && e.data.rerouted ? h('div', null, '已改派承办单位') : null,
+                e.data && e.data.due_kind === 'co_opinion' ? h('div', { class: 'co-alert' },
+                  `协办单位 ${((st.unitsById && st.unitsById.get(e.data.unit_id)) || {}).name || ('#' + e.data.unit_id)} 的协办意见期限 ${cst(e.data.due_at)}`) : null,
                 e.action === 'interim_reply' && e.data ? h('div', null, '阶段性答复：' + e.data.reply) : null,
               ]))),
             }),
