@@ -293,12 +293,13 @@ func (s *Service) TicketCalls(ctx context.Context, actor org.Actor, ticket int64
 	if err != nil {
 		return nil, fmt.Errorf("recordings of ticket %d: %w", ticket, err)
 	}
+	// The click-to-call that made a CDR is found through the ticket (click_calls is indexed by ticket, not CDR).
 	type extra struct {
 		direction, agent string
 		click            int64
 	}
 	rows, err = s.db.Query(ctx, `SELECT c.id, c.direction, coalesce(u.display_name, ''), coalesce(k.id, 0) FROM calls c
-		LEFT JOIN users u ON u.id = c.agent_id LEFT JOIN click_calls k ON k.cdr_id = c.id WHERE c.ticket_id = $1`, ticket)
+		LEFT JOIN users u ON u.id = c.agent_id LEFT JOIN click_calls k ON k.ticket_id = $1 AND k.cdr_id = c.id WHERE c.ticket_id = $1`, ticket)
 	if err != nil {
 		return nil, fmt.Errorf("calls of ticket %d: %w", ticket, err)
 	}
