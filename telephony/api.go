@@ -3,6 +3,7 @@ package telephony
 import (
 	"context"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -230,10 +231,17 @@ func (s *Service) LinkTicketTx(ctx context.Context, tx pgx.Tx, id CallID, ticket
 	return nil
 }
 
+// Kinds of a ticket's calls, as the ticket page labels them.
+const (
+	CallKindInbound      = "inbound"         // the caller rang the hotline (the call the ticket came from, a voicemail)
+	CallKindClickToCall  = "click_to_call"   // an agent rang the caller back from the ticket (or its callback task)
+	CallKindCallbackSurv = "callback_survey" // the standing 回访 campaign's automatic call about the ticket
+)
+
 // TicketCall is a call of a ticket as its page shows it: when, how long, and its recordings to play.
 type TicketCall struct {
-	ID          CallID       `json:"id"`
-	Caller      string       `json:"caller"` // masked without reveal_pii
+	ID          CallID       `json:"id"`     // the CDR; 0 for a click-to-call that never reached the trunk and for 回访 attempts
+	Caller      string       `json:"caller"` // masked without reveal_pii; 回访 attempts keep only the masked number
 	OfferedAt   time.Time    `json:"offered_at"`
 	Disposition *Disposition `json:"disposition"`
 	TalkSeconds *float64     `json:"talk_seconds"`
@@ -244,9 +252,18 @@ type TicketCall struct {
 	EndedAt    *time.Time `json:"ended_at,omitempty"`
 	AgentID    org.UserID `json:"agent_id,omitempty"`
 	AgentName  string     `json:"agent_name,omitempty"`
+	// Kind (CallKind*), its outcome (a CDR's disposition; a 回访 attempt's answered, no_answer, busy, failed,
+	// interrupted or in_progress) and why it ended, and the click-to-call or 回访 attempt it was.
+	Kind        string `json:"kind"`
+	Outcome     string `json:"outcome,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+	ClickCallID int64  `json:"click_call_id,omitempty"`
+	AttemptID   int64  `json:"attempt_id,omitempty"`
 }
 
-// TicketCalls lists the calls and recordings linked to a ticket, for those who may see the ticket.
+// TicketCalls lists the calls and recordings linked to a ticket, for those who may see the ticket, in time order:
+// the calls that came in, the agents' click-to-calls back to the caller (those that failed before a CDR was
+// written too) and the 回访 campaign's automatic calls. A recording carries its play link when the actor may hear it.
 func (s *Service) TicketCalls(ctx context.Context, actor org.Actor, ticket int64) ([]TicketCall, error) {
 	if s.access != nil {
 		if err := s.access.CanSeeTicket(ctx, actor, ticket); err != nil {
@@ -276,16 +293,20 @@ func (s *Service) TicketCalls(ctx context.Context, actor org.Actor, ticket int64
 	if err != nil {
 		return nil, fmt.Errorf("recordings of ticket %d: %w", ticket, err)
 	}
-	type extra struct{ direction, agent string }
-	rows, err = s.db.Query(ctx, `SELECT c.id, c.direction, coalesce(u.display_name, '') FROM calls c
-		LEFT JOIN users u ON u.id = c.agent_id WHERE c.ticket_id = $1`, ticket)
+	// The click-to-call that made a CDR is found through the ticket (click_calls is indexed by ticket, not CDR).
+	type extra struct {
+		direction, agent string
+		click            int64
+	}
+	rows, err = s.db.Query(ctx, `SELECT c.id, c.direction, coalesce(u.display_name, ''), coalesce(k.id, 0) FROM calls c
+		LEFT JOIN users u ON u.id = c.agent_id LEFT JOIN click_calls k ON k.ticket_id = $1 AND k.cdr_id = c.id WHERE c.ticket_id = $1`, ticket)
 	if err != nil {
 		return nil, fmt.Errorf("calls of ticket %d: %w", ticket, err)
 	}
 	extras := map[CallID]extra{}
 	var xid CallID
 	var x extra
-	if _, err := pgx.ForEachRow(rows, []any{&xid, &x.direction, &x.agent}, func() error { extras[xid] = x; return nil }); err != nil {
+	if _, err := pgx.ForEachRow(rows, []any{&xid, &x.direction, &x.agent, &x.click}, func() error { extras[xid] = x; return nil }); err != nil {
 		return nil, fmt.Errorf("calls of ticket %d: %w", ticket, err)
 	}
 	out := make([]TicketCall, 0, len(cdrs))
@@ -296,17 +317,89 @@ func (s *Service) TicketCalls(ctx context.Context, actor org.Actor, ticket int64
 		}
 		byCall[c.ID] = len(out)
 		x := extras[c.ID]
-		out = append(out, TicketCall{ID: c.ID, Caller: c.Caller, OfferedAt: c.OfferedAt, Disposition: c.Disposition,
+		tc := TicketCall{ID: c.ID, Caller: c.Caller, OfferedAt: c.OfferedAt, Disposition: c.Disposition,
 			TalkSeconds: c.TalkSeconds, Recordings: []Recording{}, Direction: x.direction, AnsweredAt: c.AnsweredAt,
-			EndedAt: c.EndedAt, AgentID: c.AgentID, AgentName: x.agent})
+			EndedAt: c.EndedAt, AgentID: c.AgentID, AgentName: x.agent, Kind: CallKindInbound, Reason: c.EndReason,
+			ClickCallID: x.click}
+		if c.Disposition != nil {
+			tc.Outcome = string(*c.Disposition)
+		}
+		if x.click != 0 || x.direction == "outbound" {
+			// The dialer's campaign calls write no CDR: an outbound CDR is an agent's click-to-call.
+			tc.Kind = CallKindClickToCall
+		}
+		if c.Dialled != "" && tc.Kind == CallKindClickToCall {
+			tc.Caller = c.Dialled // the number rung, stored masked
+		}
+		out = append(out, tc)
 	}
+	// Every recording here is linked to this ticket: the rule answers the same for all of them, so ask it once.
+	hear := len(recs) > 0 && s.mayHear(ctx, actor, recs[0]) == nil
 	for _, r := range recs {
+		if hear {
+			r.URL = fmt.Sprintf("/api/v1/recordings/%d", r.ID)
+		}
 		if i, ok := byCall[r.CallID]; ok {
 			out[i].Recordings = append(out[i].Recordings, r)
 		} else {
 			// A voicemail's recording is linked to its ticket even where the call row is not.
-			out = append(out, TicketCall{ID: r.CallID, OfferedAt: r.CreatedAt, Recordings: []Recording{r}})
+			out = append(out, TicketCall{ID: r.CallID, OfferedAt: r.CreatedAt, Recordings: []Recording{r}, Kind: CallKindInbound})
 		}
+	}
+	more, err := s.outboundTicketCalls(ctx, ticket)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, more...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].OfferedAt.Before(out[j].OfferedAt) })
+	return out, nil
+}
+
+// outboundTicketCalls are the ticket's outbound calls that have no CDR of their own: click-to-calls that failed
+// before the caller's leg was placed (the agent did not answer, no usable number) and the 回访 campaign's
+// attempts (the dialer records each attempt, not a CDR). Numbers are stored masked in both.
+func (s *Service) outboundTicketCalls(ctx context.Context, ticket int64) ([]TicketCall, error) {
+	var out []TicketCall
+	rows, err := s.db.Query(ctx, `SELECT k.id, k.phone_masked, k.created_at, k.ended_at, k.state, k.reason, k.agent_id,
+			coalesce(u.display_name, '')
+		FROM click_calls k LEFT JOIN users u ON u.id = k.agent_id WHERE k.ticket_id = $1 AND k.cdr_id IS NULL ORDER BY k.id`, ticket)
+	if err != nil {
+		return nil, fmt.Errorf("click-to-calls of ticket %d: %w", ticket, err)
+	}
+	var c TicketCall
+	var state string
+	_, err = pgx.ForEachRow(rows, []any{&c.ClickCallID, &c.Caller, &c.OfferedAt, &c.EndedAt, &state, &c.Reason, &c.AgentID, &c.AgentName}, func() error {
+		c.Kind, c.Direction, c.Recordings, c.Outcome = CallKindClickToCall, "outbound", []Recording{}, string(DispFailed)
+		if state != "failed" && state != "ended" {
+			c.Outcome = "in_progress"
+		}
+		out = append(out, c)
+		c = TicketCall{}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("click-to-calls of ticket %d: %w", ticket, err)
+	}
+	rows, err = s.db.Query(ctx, `SELECT a.id, a.phone_masked, a.started_at, a.answered_at, a.ended_at, a.outcome,
+			CASE WHEN a.sip_code > 0 THEN 'sip ' || a.sip_code ELSE '' END
+		FROM campaigns g JOIN campaign_targets t ON t.campaign_id = g.id AND t.ticket_id = $1
+		JOIN campaign_attempts a ON a.target_id = t.id
+		WHERE g.purpose = 'callback' ORDER BY a.started_at, a.id`, ticket)
+	if err != nil {
+		return nil, fmt.Errorf("回访 calls of ticket %d: %w", ticket, err)
+	}
+	_, err = pgx.ForEachRow(rows, []any{&c.AttemptID, &c.Caller, &c.OfferedAt, &c.AnsweredAt, &c.EndedAt, &c.Outcome, &c.Reason}, func() error {
+		c.Kind, c.Direction, c.Recordings = CallKindCallbackSurv, "outbound", []Recording{}
+		if c.AnsweredAt != nil && c.EndedAt != nil {
+			talk := c.EndedAt.Sub(*c.AnsweredAt).Seconds()
+			c.TalkSeconds = &talk
+		}
+		out = append(out, c)
+		c = TicketCall{}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("回访 calls of ticket %d: %w", ticket, err)
 	}
 	return out, nil
 }

@@ -27,6 +27,8 @@ type Recording struct {
 	Duration  float64     `json:"duration_seconds"`
 	TicketID  int64       `json:"ticket_id,omitempty"`
 	CreatedAt time.Time   `json:"created_at"`
+	// URL plays it (GET /api/v1/recordings/{id}); set only in a ticket's call list, for an actor who may hear it.
+	URL string `json:"url,omitempty"`
 }
 
 // NewRecording is a finished WAV file to store.
@@ -197,16 +199,8 @@ func (s *Service) OpenRecording(ctx context.Context, actor org.Actor, id Recordi
 	if err != nil {
 		return r, nil, err
 	}
-	if r.TicketID != 0 && s.access != nil {
-		if err := s.access.CanSeeTicket(ctx, actor, r.TicketID); err != nil {
-			return r, nil, fmt.Errorf("recording %d: %w", id, err)
-		}
-	} else {
-		switch actor.Role {
-		case org.RoleAgent, org.RoleSupervisor, org.RoleAdmin:
-		default:
-			return r, nil, fmt.Errorf("recording %d: %w", id, org.ErrForbidden)
-		}
+	if err := s.mayHear(ctx, actor, r); err != nil {
+		return r, nil, err
 	}
 	if r.Key != "" && s.files != nil {
 		o, err := s.files.Open(ctx, r.Key)
@@ -224,6 +218,22 @@ func (s *Service) OpenRecording(ctx context.Context, actor org.Actor, id Recordi
 		return r, nil, fmt.Errorf("open recording %d: %w", id, err)
 	}
 	return r, f, nil
+}
+
+// mayHear is the one rule for hearing a recording (OpenRecording serves it, TicketCalls links it): a recording
+// linked to a ticket only for those who may see the ticket; one without a ticket for call-centre staff.
+func (s *Service) mayHear(ctx context.Context, actor org.Actor, r Recording) error {
+	if r.TicketID != 0 && s.access != nil {
+		if err := s.access.CanSeeTicket(ctx, actor, r.TicketID); err != nil {
+			return fmt.Errorf("recording %d: %w", r.ID, err)
+		}
+		return nil
+	}
+	switch actor.Role {
+	case org.RoleAgent, org.RoleSupervisor, org.RoleAdmin:
+		return nil
+	}
+	return fmt.Errorf("recording %d: %w", r.ID, org.ErrForbidden)
 }
 
 // recordingPath resolves a stored relative path inside the recordings directory, refusing anything that would

@@ -10,6 +10,7 @@
 //
 // Two workers run beside the API, each as Run(ctx) until ctx ends, safe to run in several processes at once:
 // the Relay moves outbox rows to Redis (the event stream and the unit queues; see queue.go for the keys), and
-// Service.RunSweeper emits sla.yellow / sla.red exactly once per ticket, clock and deadline. Redis holds work,
+// Service.RunSweeper emits sla.yellow / sla.red exactly once per ticket, clock and deadline (a co-unit's opinion
+// deadline included, addressed to that co-unit). Redis holds work,
 // not truth: Queues.RebuildQueues refills every unit queue from PostgreSQL.
 package ticketing

@@ -68,6 +68,10 @@ type pendingEvent struct {
 	data     map[string]any
 	topic    string
 	q        *queueOps
+	// notifyUnit, with coDue, addresses the outbox message to a co-unit about its own deadline (a 协办意见 alert)
+	// instead of the lead unit about the ticket's clock.
+	notifyUnit org.UnitID
+	coDue      *time.Time
 }
 
 // errNoRow: the statement of a change wrote no ticket row (a stale version, a replayed idempotency key).
@@ -112,7 +116,8 @@ func (s *Service) write(ctx context.Context, db org.DB, a org.Actor, t Ticket, c
 		// The ticket's id joins the payload and the queue operation in SQL: a new ticket has none before.
 		payload, err := json.Marshal(ticketMessage{Number: t.Number, Action: pe.action, From: pe.from, Status: pe.to,
 			Kind: t.Kind, Category: t.Category, Urgency: t.Urgency, LeadUnitID: t.LeadUnitID, CoUnitIDs: t.CoUnitIDs,
-			Confidential: t.Confidential, RegionCode: t.RegionCode, Household: t.HouseholdID, Version: t.Version, ActorID: a.UserID, At: at})
+			Confidential: t.Confidential, RegionCode: t.RegionCode, Household: t.HouseholdID, Version: t.Version, ActorID: a.UserID, At: at,
+			NotifyUnitID: pe.notifyUnit, CoDueAt: pe.coDue})
 		if err != nil {
 			return Ticket{}, nil, err
 		}
@@ -198,6 +203,10 @@ type ticketMessage struct {
 	Version      int        `json:"version"`
 	ActorID      org.UserID `json:"actor_id"`
 	At           string     `json:"at"`
+	// NotifyUnitID is the unit to notify when it is not the lead (a co-unit whose opinion is late), and CoDueAt
+	// that co-unit's own deadline.
+	NotifyUnitID org.UnitID `json:"notify_unit_id,omitempty"`
+	CoDueAt      *time.Time `json:"co_due_at,omitempty"`
 }
 
 // Publish writes an event to the outbox in db (pass your transaction to publish atomically with your change).

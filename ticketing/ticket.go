@@ -82,6 +82,9 @@ const (
 	DueSign     DueKind = "sign"
 	DueReply    DueKind = "reply"
 	DueCallback DueKind = "callback"
+	// DueCoOpinion is not a clock of the ticket row: it names a co-unit's own deadline for its opinion (协办意见)
+	// in SLA alerts.
+	DueCoOpinion DueKind = "co_opinion"
 )
 
 // Ticket is a work order (工单).

@@ -504,18 +504,29 @@ func (s *Service) CoTasks(ctx context.Context, a org.Actor, id org.TicketID) ([]
 
 // SetReplyApproval turns the reply approval (审核) of a unit on or off: its clerks' replies then wait for a head.
 // Admins and the unit's own heads may change it.
-func (s *Service) SetReplyApproval(ctx context.Context, a org.Actor, unit org.UnitID, required bool) error {
+func (s *Service) SetReplyApproval(ctx context.Context, a org.Actor, src org.Source, unit org.UnitID, required bool) error {
 	if err := AuthorizeReplyApproval(a, unit, true); err != nil {
 		return err
 	}
-	tag, err := s.db.Exec(ctx, `UPDATE units SET reply_approval = $2 WHERE id = $1`, int64(unit), required)
-	if err != nil {
-		return fmt.Errorf("reply approval of unit %d: %w", unit, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("unit %d: %w", unit, org.ErrNotFound)
-	}
-	return Publish(ctx, s.db, "unit.reply_approval", fmt.Sprint(unit), map[string]any{"unit_id": unit, "required": required, "actor_id": a.UserID})
+	// One transaction: the setting, its admin audit row (who switched it, from where, before and after) and the event.
+	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		var before bool
+		err := tx.QueryRow(ctx, `SELECT reply_approval FROM units WHERE id = $1 FOR UPDATE`, int64(unit)).Scan(&before)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("unit %d: %w", unit, org.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("reply approval of unit %d: %w", unit, err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE units SET reply_approval = $2 WHERE id = $1`, int64(unit), required); err != nil {
+			return fmt.Errorf("reply approval of unit %d: %w", unit, err)
+		}
+		if err := org.WriteAdminAudit(ctx, tx, a, src, org.AdminUnitReplyApproval, fmt.Sprintf("unit:%d", unit),
+			map[string]bool{"reply_approval": before}, map[string]bool{"reply_approval": required}); err != nil {
+			return err
+		}
+		return Publish(ctx, tx, "unit.reply_approval", fmt.Sprint(unit), map[string]any{"unit_id": unit, "required": required, "actor_id": a.UserID})
+	})
 }
 
 // AuthorizeReplyApproval: a unit's own users, supervisors and admins may read its reply-approval setting;

@@ -48,7 +48,7 @@ func (s *Server) putReplyApproval(w http.ResponseWriter, r *http.Request) error 
 	if b.Required == nil {
 		return org.Invalid("required", "true or false")
 	}
-	if err := s.tickets().SetReplyApproval(r.Context(), actor(r), org.UnitID(unit), *b.Required); err != nil {
+	if err := s.tickets().SetReplyApproval(r.Context(), actor(r), source(r), org.UnitID(unit), *b.Required); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"unit_id": unit, "required": *b.Required})

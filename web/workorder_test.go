@@ -14,6 +14,7 @@ import (
 
 	"hotline/deploy/testenv"
 	"hotline/telephony"
+	"hotline/telephony/ticketlink"
 	"hotline/ticketing"
 	"hotline/ticketing/calendar"
 	"hotline/ticketing/campaign"
@@ -41,6 +42,8 @@ type woFixture struct {
 	svc   *ticketing.Service
 	clock *woClock
 	relay *ticketing.Relay
+	// recDir is telephony's recordings directory (with telephony only).
+	recDir string
 }
 
 // newWorkorderAPI is the ticket API on a service with a settable clock; setup may register hooks on it.
@@ -58,8 +61,11 @@ func newWorkorderAPIWith(t *testing.T, start time.Time, opt ticketing.Options, s
 		setup(svc)
 	}
 	deps := Deps{DB: db, Redis: rdb, Now: clk.now, Tickets: &Tickets{Service: svc, Queues: ticketing.NewQueues(db, rdb, prefix), RedisPrefix: prefix, PublicLimit: 100}}
+	recDir := ""
 	if tel {
-		deps.Telephony = telephony.NewService(telephony.Options{DB: db, RecordingsDir: t.TempDir()})
+		// Wired as cmd/hotline wires it: who may see the ticket may hear its recordings.
+		recDir = t.TempDir()
+		deps.Telephony = telephony.NewService(telephony.Options{DB: db, RecordingsDir: recDir, TicketAccess: ticketlink.Access{Svc: svc}})
 	}
 	h := New(deps)
 	srv := httptest.NewServer(h)
@@ -69,7 +75,7 @@ func newWorkorderAPIWith(t *testing.T, start time.Time, opt ticketing.Options, s
 		t.Fatal(err)
 	}
 	return &woFixture{apiFixture: &apiFixture{t: t, srv: srv, db: db, rdb: rdb, prefix: prefix}, svc: svc, clock: clk,
-		relay: ticketing.NewRelay(db, rdb, ticketing.RelayOptions{Prefix: prefix})}
+		relay: ticketing.NewRelay(db, rdb, ticketing.RelayOptions{Prefix: prefix}), recDir: recDir}
 }
 
 func (f *woFixture) unit(code string) org.UnitID {
@@ -325,6 +331,18 @@ func TestReplyApprovalRoundTrip(t *testing.T) {
 	}
 	if code := f.call(head, "PUT", path, map[string]any{"required": true}, nil, nil); code != 200 {
 		t.Fatalf("the head turning approval on: %d", code)
+	}
+	// The switch is an administrative change: its admin audit row names who, the unit, before and after.
+	var who, before, after string
+	if err := f.db.QueryRow(context.Background(), `SELECT actor_username, before->>'reply_approval', after->>'reply_approval'
+		FROM admin_audit WHERE action = 'unit.reply_approval' AND object = $1`, fmt.Sprintf("unit:%d", unit)).Scan(&who, &before, &after); err != nil ||
+		who != "heshanhead" || before != "false" || after != "true" {
+		t.Fatalf("admin audit of the switch: %q %q→%q (%v)", who, before, after, err)
+	}
+	var listed struct{ Units []org.Unit }
+	if code := f.call(head, "GET", "/api/v1/units", nil, nil, &listed); code != 200 ||
+		!slices.ContainsFunc(listed.Units, func(u org.Unit) bool { return u.ID == unit && u.ReplyApproval }) {
+		t.Fatalf("the unit list shows the switch on: %d", code)
 	}
 	created := struct {
 		Ticket ticketing.Ticket

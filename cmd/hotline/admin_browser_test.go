@@ -80,6 +80,27 @@ func TestAdminAndHouseholdPagesInBrowser(t *testing.T) {
 		t.Errorf("the audit tab does not show the creation:\n%s", auditText)
 	}
 	run("admin opens the org tree", chromedp.Click("#tab-units", chromedp.ByID), chromedp.WaitVisible("#unit-tree .el-table__row", chromedp.ByQuery), shot("admin-units"))
+	// 需审核答复: the admin switches a unit's reply approval on; the database and the admin audit have it, and after
+	// a reload the switch is still on.
+	var approvalUnit string
+	var approvalFound bool
+	run("admin switches 需审核答复 on", chromedp.Click("#unit-tree .el-table__expand-icon", chromedp.ByQuery),
+		chromedp.WaitVisible("#unit-tree .reply-approval", chromedp.ByQuery),
+		chromedp.AttributeValue("#unit-tree .reply-approval", "data-unit", &approvalUnit, &approvalFound, chromedp.ByQuery),
+		chromedp.Click("#unit-tree .reply-approval", chromedp.ByQuery),
+		chromedp.WaitVisible("#unit-tree .reply-approval.is-checked", chromedp.ByQuery))
+	var approvalOn bool
+	var approvalAudit int
+	if err := db.QueryRow(ctx, `SELECT n.reply_approval, (SELECT count(*) FROM admin_audit a WHERE a.action = 'unit.reply_approval'
+		AND a.object = 'unit:' || n.id AND a.actor_username = 'admin') FROM units n WHERE n.code = $1`, approvalUnit).Scan(&approvalOn, &approvalAudit); err != nil ||
+		!approvalOn || approvalAudit != 1 {
+		t.Fatalf("reply approval of unit %q: on %v, audit rows %d (%v)", approvalUnit, approvalOn, approvalAudit, err)
+	}
+	run("after a reload 需审核答复 is still on", chromedp.Reload(), chromedp.WaitVisible("#tab-units", chromedp.ByID),
+		chromedp.Click("#tab-units", chromedp.ByID), chromedp.WaitVisible("#unit-tree .el-table__expand-icon", chromedp.ByQuery),
+		chromedp.Click("#unit-tree .el-table__expand-icon", chromedp.ByQuery),
+		chromedp.WaitVisible(fmt.Sprintf(`#unit-tree .reply-approval.is-checked[data-unit=%q]`, approvalUnit), chromedp.ByQuery),
+		shot("admin-units-reply-approval"))
 	run("admin tries the routing dry run", chromedp.Click("#tab-routing", chromedp.ByID), chromedp.WaitVisible("#dry-run", chromedp.ByID),
 		chromedp.Click("#dry-run", chromedp.ByID), chromedp.WaitVisible("#dry-run-answer", chromedp.ByID), shot("admin-routing"))
 

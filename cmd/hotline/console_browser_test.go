@@ -309,13 +309,18 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	// The agent's ticket page now plays the call's recording.
 	var recStatus int
+	var callLabel string
 	run("recording on the ticket page", agent, chromedp.Reload(),
 		chromedp.WaitVisible(`#ticket-calls audio[data-recording]`, chromedp.ByQuery),
+		chromedp.Text(`#ticket-calls .ticket-call[data-kind=inbound]`, &callLabel, chromedp.ByQuery),
 		chromedp.Evaluate(`fetch(document.querySelector('#ticket-calls audio').src).then(r => r.status)`, &recStatus,
 			func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }),
 		shot("ticket-page-recording"))
 	if recStatus != 200 {
 		t.Errorf("the recording answers %d to the agent", recStatus)
+	}
+	if !strings.Contains(callLabel, "呼入 · 来电") || !strings.Contains(callLabel, "已接通") {
+		t.Errorf("the call on the ticket page: %q, want its direction, kind (来电) and outcome", callLabel)
 	}
 
 	// Someone acts first: while the clerk's sign dialog is open, the unit's head signs the ticket through the API;

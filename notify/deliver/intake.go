@@ -155,11 +155,20 @@ func parseEvent(m redis.XMessage) (event, bool) {
 		LeadUnitID int64  `json:"lead_unit_id"`
 		Status     string `json:"status"`
 		At         string `json:"at"`
+		// A co-unit's late opinion (协办意见): the alert goes to that unit, about its own deadline.
+		NotifyUnitID int64      `json:"notify_unit_id"`
+		CoDueAt      *time.Time `json:"co_due_at"`
 	}
 	if err := json.Unmarshal([]byte(payload), &p); err != nil {
 		return ev, false
 	}
 	ev.TicketID, ev.UnitID, ev.Status = p.TicketID, p.LeadUnitID, p.Status
+	if p.NotifyUnitID != 0 {
+		ev.UnitID = p.NotifyUnitID
+	}
+	if p.CoDueAt != nil {
+		ev.Vars = map[string]string{"due_kind": "协办意见", "due_at": fmtTime(*p.CoDueAt)}
+	}
 	if at, err := time.Parse(time.RFC3339Nano, p.At); err == nil {
 		ev.At = at
 	}

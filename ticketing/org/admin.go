@@ -37,6 +37,10 @@ const (
 	AdminHolidayUpload AdminAction = "holidays.upload" // a holiday calendar (next year's notice)
 )
 
+// AdminUnitReplyApproval: a unit's replies need (or no longer need) its head's approval (需审核答复); an admin or
+// the unit's head switches it.
+const AdminUnitReplyApproval AdminAction = "unit.reply_approval"
+
 // Source says where an administrative change came from, for the audit row.
 type Source struct {
 	Addr string // the client's address ("" for the command line)

@@ -30,6 +30,8 @@ type Unit struct {
 	ParentID   *UnitID  `json:"parent_id,omitempty"`
 	RegionCode string   `json:"region_code,omitempty"`
 	Active     bool     `json:"active"`
+	// ReplyApproval: the unit's replies need its head's approval (需审核答复) before they go out.
+	ReplyApproval bool `json:"reply_approval"`
 }
 
 // Well-known unit codes.
@@ -119,11 +121,11 @@ func SeedUnits(ctx context.Context, db TxBeginner) (int, error) {
 	return n, nil
 }
 
-const unitColumns = `id, code, name, short_name, kind, parent_id, coalesce(region_code, ''), active`
+const unitColumns = `id, code, name, short_name, kind, parent_id, coalesce(region_code, ''), active, reply_approval`
 
 func scanUnit(row pgx.CollectableRow) (Unit, error) {
 	var u Unit
-	err := row.Scan(&u.ID, &u.Code, &u.Name, &u.ShortName, &u.Kind, &u.ParentID, &u.RegionCode, &u.Active)
+	err := row.Scan(&u.ID, &u.Code, &u.Name, &u.ShortName, &u.Kind, &u.ParentID, &u.RegionCode, &u.Active, &u.ReplyApproval)
 	return u, err
 }
 

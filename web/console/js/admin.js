@@ -8,7 +8,7 @@ export const ROLE = { agent: '话务员', dispatcher: '派单员', staff: '承�
 const PERM = { reveal_pii: '查看完整个人信息', lookup_pii: '按完整号码查询', confidential: '查看举报人身份' };
 const UNIT_KIND = { bureau: '省局', desk: '派单台', division: '处室', prefecture: '市州局', county: '县市区局' };
 const ACTION = { 'user.create': '新建用户', 'user.update': '修改用户', 'user.password_reset': '重置密码', 'user.bootstrap': '初始管理员',
-  'unit.create': '新增单位', 'unit.update': '修改单位', 'unit.delete': '删除单位', 'sip_account.set': '设置坐席SIP账号',
+  'unit.create': '新增单位', 'unit.update': '修改单位', 'unit.delete': '删除单位', 'unit.reply_approval': '设置答复审核', 'sip_account.set': '设置坐席SIP账号',
   'routing_rule.create': '新增分派规则', 'routing_rule.update': '修改分派规则', 'category.save': '保存类别',
   'trunk.save': '保存中继', 'trunk.delete': '删除中继', 'holidays.upload': '上传节假日' };
 
@@ -175,6 +175,15 @@ const UnitsPanel = {
         EP.ElMessageBox.alert(e.status === 409 ? '不能停用：' + (e.body.message || '') : errorText(e), '未' + verb, { type: 'warning' }).catch(() => {});
       }
     };
+    // 需审核答复: the unit's replies wait for its head's approval. Switched through the work order's own API, which
+    // writes the admin audit row (unit.reply_approval).
+    const setApproval = async (u, on) => {
+      try {
+        await api('PUT', `/api/v1/units/${u.id}/reply-approval`, { required: on });
+        u.reply_approval = on;
+        toast(on ? `${u.short_name || u.name}：答复需负责人审核` : `${u.short_name || u.name}：答复无需审核`);
+      } catch (e) { toastError(e); load(); }
+    };
     return () => h('div', { id: 'units-panel' }, [
       h('p', { class: 'muted' }, '单位只能停用，不能删除有工单的单位（其历史工单仍归属该单位）。改名后不会被组织机构初始化数据覆盖。'),
       h(EP.ElTable, { data: tree.value, size: 'small', rowKey: 'id', maxHeight: 560, id: 'unit-tree', defaultExpandAll: false }, () => [
@@ -182,6 +191,9 @@ const UnitsPanel = {
         h(EP.ElTableColumn, { label: '代码', width: 150 }, { default: ({ row }) => row.code }),
         h(EP.ElTableColumn, { label: '类型', width: 90 }, { default: ({ row }) => UNIT_KIND[row.kind] || row.kind }),
         h(EP.ElTableColumn, { label: '状态', width: 70 }, { default: ({ row }) => h(EP.ElTag, { size: 'small', type: row.active ? 'success' : 'info' }, () => (row.active ? '启用' : '停用')) }),
+        h(EP.ElTableColumn, { label: '需审核答复', width: 100 }, { default: ({ row }) => (['division', 'prefecture', 'county'].includes(row.kind)
+          ? h(EP.ElSwitch, { modelValue: !!row.reply_approval, size: 'small', class: 'reply-approval', 'data-unit': row.code,
+            'onUpdate:modelValue': (v) => setApproval(row, v) }) : null) }),
         h(EP.ElTableColumn, { label: '操作', width: 210 }, { default: ({ row }) => [
           h(EP.ElButton, { size: 'small', link: true, type: 'primary', onClick: () => openAdd(row) }, () => '新增下级'),
           h(EP.ElButton, { size: 'small', link: true, type: 'primary', onClick: () => openRename(row) }, () => '改名'),

@@ -26,6 +26,10 @@ const INPUTS = {
 const CORRECT = [['kind', '诉求类型'], ['category', '类别'], ['region_code', '区域代码'], ['caller_name', '来电人'], ['content', '诉求内容']];
 const REVIEW = { pending: '待审核', returned: '审核退回' };
 const DIRECTION = { inbound: '呼入', outbound: '呼出' };
+// The kinds of a ticket's calls (telephony.CallKind*) and how each ended.
+const CALL_KIND = { inbound: '来电', click_to_call: '坐席回拨', callback_survey: '自动回访' };
+const CALL_OUTCOME = { answered: '已接通', abandoned: '未接通（来电人挂断）', voicemail: '留言', rejected: '拒接', failed: '未接通',
+  no_answer: '无人接听', busy: '占线', interrupted: '中断', in_progress: '进行中' };
 const OUTCOMES = { identified: '认定为监测对象', not_included: '不纳入', already_monitored: '已是监测对象' };
 
 export const TicketPage = {
@@ -48,6 +52,7 @@ export const TicketPage = {
         st.events = ev.events || [];
         st.calls = st.view.calls || calls.calls || [];
         st.unitList = [...us.values()].filter((u) => u.kind !== 'desk' && u.kind !== 'bureau');
+        st.unitsById = us;
         const u = us.get(t.lead_unit_id);
         st.unitName = u ? u.name : '';
         st.coUnits = (t.co_unit_ids || []).map((id) => (us.get(id) || {}).name || ('#' + id));
@@ -184,13 +189,18 @@ export const TicketPage = {
             }),
             h(EP.ElCard, { shadow: 'never', id: 'ticket-calls' }, {
               header: () => `通话与录音（${st.calls.length}）`,
-              default: () => st.calls.length === 0 ? h('p', { class: 'muted' }, '没有关联的通话。') : st.calls.map((c) => h('div', { key: c.id, style: 'margin-bottom:8px' }, [
-                h('span', null, `${DIRECTION[c.direction] || '通话'} #${c.id} · ${cst(c.offered_at)} · ${maskPhone(c.caller)}` +
-                  (c.agent_name ? ` · 坐席 ${c.agent_name}` : '') + (c.ended_at ? ` · 结束 ${cst(c.ended_at)}` : '') +
-                  (c.talk_seconds ? ` · 通话 ${Math.round(c.talk_seconds)} 秒` : '')),
+              default: () => st.calls.length === 0 ? h('p', { class: 'muted' }, '没有关联的通话。') : st.calls.map((c) => h('div', {
+                key: `${c.kind}-${c.id || c.click_call_id || c.attempt_id}`, style: 'margin-bottom:8px', class: 'ticket-call', 'data-kind': c.kind,
+              }, [
+                h(EP.ElTag, { size: 'small', type: c.kind === 'inbound' ? 'info' : 'success', style: 'margin-right:6px' },
+                  () => `${DIRECTION[c.direction] || '通话'} · ${CALL_KIND[c.kind] || '通话'}`),
+                h('span', null, (c.id ? `#${c.id} · ` : '') + `${cst(c.offered_at)} · ${maskPhone(c.caller)}` +
+                  (c.agent_name ? ` · 坐席 ${c.agent_name}` : '') + (c.outcome ? ` · ${CALL_OUTCOME[c.outcome] || c.outcome}` : '') +
+                  (c.ended_at ? ` · 结束 ${cst(c.ended_at)}` : '') + (c.talk_seconds ? ` · 通话 ${Math.round(c.talk_seconds)} 秒` : '')),
                 ...c.recordings.map((r) => h('div', { key: r.id }, [
                   h('span', { class: 'muted', style: 'margin-right:8px' }, r.kind === 'voicemail' ? '留言录音' : '通话录音'),
-                  h('audio', { controls: true, preload: 'none', src: `/api/v1/recordings/${r.id}`, 'data-recording': r.id }),
+                  r.url ? h('audio', { controls: true, preload: 'none', src: r.url, 'data-recording': r.id })
+                    : h('span', { class: 'muted' }, '无权收听'),
                 ])),
               ])),
             }),
@@ -220,6 +230,8 @@ export const TicketPage = {
                 e.data && e.data.changes ? Object.entries(e.data.changes).map(([k, c]) => h('div', { key: k, class: 'muted' },
                   `${(CORRECT.find((x) => x[0] === k) || [k, k])[1]}：` + (c.changed ? '已修改' : `${c.before ?? '—'} → ${c.after ?? '—'}`))) : null,
                 e.data && e.data.rerouted ? h('div', null, '已改派承办单位') : null,
+                e.data && e.data.due_kind === 'co_opinion' ? h('div', { class: 'co-alert' },
+                  `协办单位 ${((st.unitsById && st.unitsById.get(e.data.unit_id)) || {}).name || ('#' + e.data.unit_id)} 的协办意见期限 ${cst(e.data.due_at)}`) : null,
                 e.action === 'interim_reply' && e.data ? h('div', null, '阶段性答复：' + e.data.reply) : null,
               ]))),
             }),
