@@ -108,21 +108,24 @@ func generate(ctx context.Context, db *pgxpool.Pool, n int) {
 	if _, err := db.Exec(ctx, `ALTER TABLE tickets DISABLE TRIGGER tickets_search_insert; DROP INDEX ticket_search_words_idx`); err != nil {
 		fatal(err)
 	}
-	// Tickets spread over the 赫山区 bureau and nine other units; two in three have a reply.
+	// Tickets spread over the 赫山区 bureau and nine other units; two in three have a reply; one in twelve has
+	// a co-handling unit (协办), another of the ten, so a clerk also sees tickets led by other units.
 	if _, err := db.Exec(ctx, `INSERT INTO tickets (number, query_code, source, caller_name, region_code, kind, category,
-			content, status, lead_unit_id, reply_text, created_at)
+			content, status, lead_unit_id, co_unit_ids, reply_text, created_at)
 		SELECT 'S' || lpad(g::text, 9, '0'), '000000', 'phone',
 		       s.a[1 + (g * 7) % array_length(s.a, 1)] || gv.a[1 + (g * 13 / 7) % array_length(gv.a, 1)],
 		       '430903', 'help', 'monitoring_help',
 		       v.a[1 + (g * 3) % array_length(v.a, 1)] || '村村民反映' || m.a[1 + (g * 11 / 3) % array_length(m.a, 1)] || '，' ||
 		         q.a[1 + g % array_length(q.a, 1)],
 		       CASE WHEN g % 3 = 0 THEN 'dispatched' ELSE 'closed' END,
-		       (SELECT array_agg(id ORDER BY id) FROM units WHERE kind IN ('county', 'division'))[1 + abs(hashint4(g)) % 10], -- not tied to the words
+		       u.a[1 + abs(hashint4(g)) % 10], -- not tied to the words
+		       CASE WHEN g % 12 = 5 THEN ARRAY[u.a[1 + (abs(hashint4(g)) % 10 + 1 + g % 9) % 10]] ELSE '{}' END,
 		       CASE WHEN g % 3 = 0 THEN '' ELSE r.a[1 + (g * 5 / 11) % array_length(r.a, 1)] END,
 		       now() - (($1 - g) * interval '30 seconds')
 		  FROM generate_series(1, $1) AS g,
 		       (SELECT $2::text[] AS a) s, (SELECT $3::text[] AS a) gv, (SELECT $4::text[] AS a) v,
-		       (SELECT $5::text[] AS a) m, (SELECT $6::text[] AS a) q, (SELECT $7::text[] AS a) r`,
+		       (SELECT $5::text[] AS a) m, (SELECT $6::text[] AS a) q, (SELECT $7::text[] AS a) r,
+		       (SELECT array_agg(id ORDER BY id) AS a FROM units WHERE kind IN ('county', 'division')) u`,
 		n, surnames, given, villages, matters, requests, replies); err != nil {
 		fatal(err)
 	}
