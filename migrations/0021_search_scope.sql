@@ -25,10 +25,14 @@ INSERT INTO ticket_units (unit_id, ticket_id)
 ALTER TABLE ticket_units ADD PRIMARY KEY (unit_id, ticket_id);
 
 -- The words index is rebuilt with the units in it (a multi-column GIN index: a search on the words alone, as an
--- admin's, uses it as before). Dropped first so the backfill does not update it row by row.
+-- admin's, uses it as before). Dropped first so the backfill does not update it row by row; the backfill leaves
+-- every row's old version behind and the new ones in join order, so the table is rewritten in ticket order
+-- (CLUSTER) before the index is built: half the size on disk, and a GIN index about a third smaller (its posting
+-- lists are deltas between row addresses).
 ALTER TABLE ticket_search ADD COLUMN unit_ids bigint[] NOT NULL DEFAULT '{}';
 DROP INDEX ticket_search_words_idx;
 UPDATE ticket_search s SET unit_ids = ticket_unit_ids(t.lead_unit_id, t.co_unit_ids) FROM tickets t WHERE t.id = s.ticket_id;
+CLUSTER ticket_search USING ticket_search_pkey;
 CREATE INDEX ticket_search_words_units_idx ON ticket_search USING gin (words, unit_ids);
 
 -- The search row of a new or rewritten ticket carries its units too.
