@@ -207,7 +207,7 @@ func (s *Service) List(ctx context.Context, a org.Actor, f Filter) ([]Ticket, or
 	var ts []Ticket
 	var err error
 	if match != "" && !f.ByDeadline {
-		ts, err = s.search(ctx, where, args, match, tsq, f.Limit+1)
+		ts, err = s.search(ctx, where, args, match, tsq, f.Limit+1, s.scopeUnit(ctx, a), f.Before)
 	} else {
 		if match != "" {
 			where = append(where, "id IN (SELECT ticket_id FROM ticket_search WHERE words @@ "+match+")")

@@ -3,11 +3,14 @@ package ticketing
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"unicode"
 
 	"github.com/jackc/pgx/v5"
+
+	"hotline/ticketing/org"
 )
 
 // SearchQuery turns what a user typed into a tsquery over ticket_search.words (migration 0016: search_vector),
@@ -93,6 +96,9 @@ func lexeme(s string) string {
 // through the index.
 var recentWindow, frequentAt = 5000, 3000
 
+// unitWindow is how many of a unit's newest tickets a unit-scoped search first tests row by row.
+var unitWindow = 2000
+
 // search returns up to limit tickets, newest first, that satisfy where and match the tsquery q (its parameter is
 // match). The index answers "which tickets contain these words" but not "which are newest", and PostgreSQL
 // misjudges how many tickets a phrase matches (it multiplies the grams' frequencies, which always occur
@@ -101,10 +107,14 @@ var recentWindow, frequentAt = 5000, 3000
 // recentWindow tickets, each tested against its search row (the other filters first); if that does not fill the
 // page, a bounded count on the index tells whether the words are common among the older tickets: if so the walk
 // goes on, else the older matches come through the index (few, by then).
-func (s *Service) search(ctx context.Context, where []string, args []any, match, q string, limit int) ([]Ticket, error) {
+func (s *Service) search(ctx context.Context, where []string, args []any, match, q string, limit int, unit org.UnitID,
+	before org.TicketID) ([]Ticket, error) {
 	cond := ""
 	if len(where) > 0 {
 		cond = " AND " + strings.Join(where, " AND ")
+	}
+	if unit != 0 {
+		return s.searchUnit(ctx, cond, args, match, q, limit, unit, before)
 	}
 	var floor *int64
 	var n int
@@ -138,6 +148,77 @@ func (s *Service) search(ctx context.Context, where []string, args []any, match,
 	} else {
 		more, err = s.query(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id < `+fp+cond+`
 			AND id IN (SELECT ticket_id FROM ticket_search WHERE words @@ `+match+`)
+			ORDER BY id DESC LIMIT `+strconv.Itoa(limit-len(ts)), args)
+	}
+	return append(ts, more...), err
+}
+
+// scopeUnit returns the unit whose tickets are all that a may read — those it leads or co-handles — or 0 when a's
+// scope is anything else (province-wide roles, a prefecture bureau that also reads its counties' tickets, the
+// desk's agents). It asks readableSQL itself rather than repeating its rules, so that the day those rules change
+// for a role, that role's searches fall back to the general path instead of missing tickets.
+func (s *Service) scopeUnit(ctx context.Context, a org.Actor) org.UnitID {
+	if a.UnitID == 0 {
+		return 0
+	}
+	var got []any
+	cond := s.readableSQL(ctx, a, func(v any) string {
+		got = append(got, v)
+		return "$" + strconv.Itoa(len(got))
+	})
+	if cond != "(lead_unit_id = $1 OR $1 = ANY(co_unit_ids))" || len(got) != 1 || got[0] != int64(a.UnitID) {
+		return 0
+	}
+	return a.UnitID
+}
+
+// searchUnit is search for a user who reads only the tickets of one unit (scopeUnit). The same two ways, inside
+// the unit's tickets (migration 0021): its newest unitWindow tickets (ticket_units, newest first) each tested
+// against its search row; then, if that does not fill the page, the older matches either walked on the same way
+// (the words are common in the unit) or fetched through the GIN index that holds the words and the units
+// together, so that one index scan yields only the unit's matches. cond is the caller's whole condition, the
+// scope included: ticket_units and unit_ids only narrow what is read.
+func (s *Service) searchUnit(ctx context.Context, cond string, args []any, match, q string, limit int, unit org.UnitID,
+	before org.TicketID) ([]Ticket, error) {
+	below := int64(before)
+	if below <= 0 {
+		below = math.MaxInt64
+	}
+	var floor *int64
+	var n int
+	if err := s.db.QueryRow(ctx, `SELECT min(ticket_id), count(*) FROM (SELECT ticket_id FROM ticket_units
+			WHERE unit_id = $1 AND ticket_id < $2 ORDER BY ticket_id DESC LIMIT $3) w`,
+		int64(unit), below, unitWindow).Scan(&floor, &n); err != nil {
+		return nil, fmt.Errorf("search tickets: %w", err)
+	}
+	if floor == nil {
+		return []Ticket{}, nil
+	}
+	args = append(args, int64(unit), *floor)
+	up, fp := "$"+strconv.Itoa(len(args)-1), "$"+strconv.Itoa(len(args))
+	// The words are tested on the unit's row before the ticket is read; the scalar subquery keeps that test
+	// per row (the walk stops as soon as the page is full).
+	walk := func(bound string, limit int) ([]Ticket, error) {
+		return s.query(ctx, `SELECT `+ticketColumns+` FROM ticket_units u JOIN tickets ON tickets.id = u.ticket_id
+			WHERE u.unit_id = `+up+` AND u.ticket_id `+bound+` `+fp+`
+			AND (SELECT words FROM ticket_search x WHERE x.ticket_id = u.ticket_id) @@ `+match+cond+`
+			ORDER BY u.ticket_id DESC LIMIT `+strconv.Itoa(limit), args)
+	}
+	ts, err := walk(">=", limit)
+	if err != nil || len(ts) >= limit || n < unitWindow {
+		return ts, err
+	}
+	var older int
+	if err := s.db.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM ticket_search WHERE ticket_id < $1 AND words @@ $2::tsquery
+			AND unit_ids @> ARRAY[$3::bigint] LIMIT $4) c`, *floor, q, int64(unit), frequentAt).Scan(&older); err != nil {
+		return nil, fmt.Errorf("search tickets: %w", err)
+	}
+	var more []Ticket
+	if older >= frequentAt {
+		more, err = walk("<", limit-len(ts))
+	} else {
+		more, err = s.query(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id < `+fp+cond+`
+			AND id IN (SELECT ticket_id FROM ticket_search WHERE words @@ `+match+` AND unit_ids @> ARRAY[`+up+`::bigint])
 			ORDER BY id DESC LIMIT `+strconv.Itoa(limit-len(ts)), args)
 	}
 	return append(ts, more...), err

@@ -78,3 +78,140 @@ func checkSearch(t *testing.T, find func(org.Actor, string) []org.TicketID, tk t
 		}
 	}
 }
+
+// TestSearchUnitScope: a county clerk's search (which works inside the unit's tickets, migration 0021) finds a
+// ticket where the unit is only a co-handling unit, follows a ticket whose lead unit was corrected after it was
+// created (the new unit's clerk finds it, the old one's no longer does), pages newest first exactly as the
+// province-wide search filtered to the scope, and does so through every way the search goes.
+func TestSearchUnitScope(t *testing.T) {
+	f := newFixture(t)
+	agent := f.actor(org.RoleAgent, org.CodeDesk)
+	disp := f.actor(org.RoleDispatcher, org.CodeDesk)
+	heshan := f.actor(org.RoleStaff, "430903")
+	ziyang := f.actor(org.RoleStaff, "430902")
+	nanxian := f.actor(org.RoleStaff, "430921")
+	admin := f.actor(org.RoleAdmin, org.CodeBureau)
+
+	// Led by 资阳区 with 赫山区 co-handling.
+	co := heshanHousehold()
+	co.Content, co.Dispatch = "梧桐村集体经济合作社分红账目不公开", true
+	coTk := f.create(agent, co)
+	coTk = f.do(heshan, coTk, ticketing.ActReturn, ticketing.ActionInput{Reason: "主要涉及资阳区"})
+	coTk = f.do(disp, coTk, ticketing.ActDispatch, ticketing.ActionInput{UnitID: f.unit("430902"), Reason: "主要涉及资阳区",
+		CoUnitIDs: []org.UnitID{f.unit("430903")}})
+	if coTk.LeadUnitID != f.unit("430902") || !slices.Equal(coTk.CoUnitIDs, []org.UnitID{f.unit("430903")}) {
+		t.Fatalf("co-handling dispatch: lead %d co %v", coTk.LeadUnitID, coTk.CoUnitIDs)
+	}
+	// Dispatched to 赫山区, then corrected to 资阳区.
+	moved := heshanHousehold()
+	moved.Content, moved.Dispatch = "梧桐村道路硬化后排水沟堵塞", true
+	movedTk := f.create(agent, moved)
+	if movedTk.LeadUnitID != f.unit("430903") {
+		t.Fatalf("routed to %d, want 赫山区", movedTk.LeadUnitID)
+	}
+	if ids := findIDs(t, f, heshan, "排水沟"); !slices.Equal(ids, []org.TicketID{movedTk.ID}) {
+		t.Fatalf("before the correction 赫山区 finds %v", ids)
+	}
+	movedTk = f.do(agent, movedTk, ticketing.ActCorrect, ticketing.ActionInput{Changes: &ticketing.Correction{},
+		UnitID: f.unit("430902"), Reason: "道路属资阳区管护"})
+	if movedTk.LeadUnitID != f.unit("430902") {
+		t.Fatalf("corrected to %d, want 资阳区", movedTk.LeadUnitID)
+	}
+	// The old unit's rows are gone, not merely filtered out afterwards.
+	var units, indexed []int64
+	if err := f.db.QueryRow(f.ctx, `SELECT (SELECT array_agg(unit_id ORDER BY unit_id) FROM ticket_units WHERE ticket_id = $1),
+			(SELECT unit_ids FROM ticket_search WHERE ticket_id = $1)`, int64(movedTk.ID)).Scan(&units, &indexed); err != nil {
+		t.Fatal(err)
+	}
+	if w := []int64{int64(f.unit("430902"))}; !slices.Equal(units, w) || !slices.Equal(indexed, w) {
+		t.Fatalf("after the correction: ticket_units %v, ticket_search.unit_ids %v, want %v", units, indexed, w)
+	}
+	// Led by 赫山区 throughout.
+	own := heshanHousehold()
+	own.Content, own.Dispatch = "梧桐村低保评议不公", true
+	ownTk := f.create(agent, own)
+
+	for _, th := range [][2]int{{5000, 3000}, {1, 3000}, {1, 1}} {
+		restore := ticketing.SetSearchThresholds(th[0], th[1])
+		for _, code := range []string{"430903", "430902"} { // a newer ticket of each unit that matches nothing
+			nt := heshanHousehold()
+			nt.RegionCode, nt.HouseholdID, nt.Content, nt.Dispatch = code, nil, "咨询政策", true
+			f.create(agent, nt)
+		}
+		want := map[string][]org.TicketID{
+			"梧桐":   {ownTk.ID, coTk.ID},
+			"分红账目": {coTk.ID},
+			"排水沟":  nil,
+		}
+		for q, ids := range want {
+			if got := findIDs(t, f, heshan, q); !slices.Equal(got, ids) {
+				t.Errorf("thresholds %v: 赫山区 clerk %q found %v, want %v", th, q, got, ids)
+			}
+		}
+		if got, w := findIDs(t, f, ziyang, "梧桐"), []org.TicketID{movedTk.ID, coTk.ID}; !slices.Equal(got, w) {
+			t.Errorf("thresholds %v: 资阳区 clerk found %v, want %v", th, got, w)
+		}
+		if got, w := findIDs(t, f, ziyang, "排水沟"), []org.TicketID{movedTk.ID}; !slices.Equal(got, w) {
+			t.Errorf("thresholds %v: 资阳区 clerk did not find the corrected ticket: %v", th, got)
+		}
+		if got := findIDs(t, f, nanxian, "梧桐"); len(got) != 0 {
+			t.Errorf("thresholds %v: 南县 clerk found %v", th, got)
+		}
+		if got, w := findIDs(t, f, admin, "梧桐"), []org.TicketID{ownTk.ID, movedTk.ID, coTk.ID}; !slices.Equal(got, w) {
+			t.Errorf("thresholds %v: admin found %v, want %v", th, got, w)
+		}
+		// One a page: the same tickets in the same order, and the end.
+		var paged []org.TicketID
+		var before org.TicketID
+		for range 4 {
+			ts, next, err := f.svc.List(f.ctx, heshan, ticketing.Filter{Text: "梧桐", Limit: 1, Before: before})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, x := range ts {
+				paged = append(paged, x.ID)
+			}
+			if next == 0 {
+				break
+			}
+			before = next
+		}
+		if w := []org.TicketID{ownTk.ID, coTk.ID}; !slices.Equal(paged, w) {
+			t.Errorf("thresholds %v: pages %v, want %v", th, paged, w)
+		}
+		restore()
+	}
+}
+
+// TestSearchScopeUnit: the unit-scoped search serves exactly the users whose scope is their unit's tickets.
+func TestSearchScopeUnit(t *testing.T) {
+	f := newFixture(t)
+	for _, c := range []struct {
+		a    org.Actor
+		want org.UnitID
+	}{
+		{f.actor(org.RoleStaff, "430903"), f.unit("430903")},
+		{f.actor(org.RoleHead, "430902"), f.unit("430902")},
+		{f.actor(org.RoleStaff, "430900"), 0}, // a prefecture bureau also reads its counties' tickets
+		{f.actor(org.RoleAdmin, org.CodeBureau), 0},
+		{f.actor(org.RoleAgent, org.CodeDesk), 0},
+		{f.actor(org.RoleSupervisor, org.CodeBureau), 0},
+	} {
+		if got := f.svc.ScopeUnit(f.ctx, c.a); got != c.want {
+			t.Errorf("%s of unit %d: scope unit %d, want %d", c.a.Role, c.a.UnitID, got, c.want)
+		}
+	}
+}
+
+func findIDs(t *testing.T, f *fixture, a org.Actor, text string) []org.TicketID {
+	t.Helper()
+	ts, _, err := f.svc.List(f.ctx, a, ticketing.Filter{Text: text})
+	if err != nil {
+		t.Fatalf("search %q: %v", text, err)
+	}
+	var ids []org.TicketID
+	for _, x := range ts {
+		ids = append(ids, x.ID)
+	}
+	return ids
+}
