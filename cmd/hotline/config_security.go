@@ -10,6 +10,7 @@ import (
 // SecurityConfig holds the settings of look-up limits, the security audit log and the metrics listener.
 type SecurityConfig struct {
 	MetricsAddr    string        // where /metrics is served; "" serves it nowhere
+	Profiles       bool          // also serve Go's profiles (/debug/pprof/) on MetricsAddr
 	PIILookupLimit int           // exact-match look-ups by a full ID or phone number, per user per minute
 	AuditRetention time.Duration // security audit rows older than this are purged; 0 keeps everything
 }
@@ -19,6 +20,9 @@ func init() {
 		setting{Env: "HOTLINE_METRICS_ADDR", Flag: "metrics-addr", Default: "127.0.0.1:9464",
 			Doc:   "address of /metrics (Prometheus), apart from the console so it is not public; empty: not served",
 			field: func(c *Config) any { return &c.Security.MetricsAddr }},
+		setting{Env: "HOTLINE_METRICS_PROFILES", Flag: "metrics-profiles", Default: "false",
+			Doc:   "also serve Go's profiles on HOTLINE_METRICS_ADDR under /debug/pprof/ (CPU, heap, goroutines, execution trace) for diagnosing; keep that address private",
+			field: func(c *Config) any { return &c.Security.Profiles }},
 		setting{Env: "HOTLINE_PII_LOOKUP_LIMIT", Flag: "pii-lookup-limit", Default: "30",
 			Doc:   "look-ups by a full ID or phone number (search, caller lookup, call filter) per user per minute",
 			field: func(c *Config) any { return &c.Security.PIILookupLimit },

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"hotline/ticketing/org"
@@ -32,8 +34,7 @@ func wireSecurity(ctx context.Context, a *App) error {
 		if err != nil {
 			return fmt.Errorf("cannot listen on %s (HOTLINE_METRICS_ADDR): %v; choose another address, or set HOTLINE_METRICS_ADDR= to serve no metrics", addr, err)
 		}
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))
+		mux := metricsMux(a.reg, a.cfg.Security.Profiles)
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 			WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
 		a.endpoints = append(a.endpoints, [2]string{"metrics", "http://" + ln.Addr().String() + "/metrics"})
@@ -77,4 +78,19 @@ func purgeAudit(ctx context.Context, a *App, retention time.Duration) error {
 		case <-t.C:
 		}
 	}
+}
+
+// metricsMux serves /metrics and, when asked, Go's profiles: an execution trace of a process under load is how
+// a scheduling stall is found (README: Performance), and it must be taken from the running service.
+func metricsMux(reg *prometheus.Registry, profiles bool) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if profiles {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index) // the named profiles: heap, goroutine, block, mutex, ...
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
+	return mux
 }
