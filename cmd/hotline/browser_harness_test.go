@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -134,4 +135,26 @@ func (b *browser) noErrors() {
 	if es := b.errs.list(); len(es) > 0 {
 		b.t.Errorf("browser errors:\n%s", strings.Join(es, "\n"))
 	}
+}
+
+// closeDrawer closes an Element Plus drawer by its close button until the element inside it is gone: a click
+// that lands while the drawer is still sliding in is lost on a busy machine, so it is clicked again.
+func closeDrawer(inside string) chromedp.Action {
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		for {
+			var open bool
+			if err := chromedp.Evaluate(fmt.Sprintf(`(() => { const d = document.querySelector(%q); if (!d) return false;
+				const b = document.querySelector('.el-drawer__close-btn'); if (b) b.click(); return true; })()`, inside), &open).Do(ctx); err != nil {
+				return err
+			}
+			if !open {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("drawer with %s still open: %w", inside, ctx.Err())
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+	})
 }

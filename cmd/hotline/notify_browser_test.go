@@ -117,8 +117,7 @@ func TestNotifyPageInBrowser(t *testing.T) {
 	run("attempt log", chromedp.Click(row+` .delivery-open`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#delivery-attempts .el-table__row`, chromedp.ByQuery),
 		chromedp.Text(`#delivery-attempts`, &attemptsText, chromedp.ByQuery),
-		chromedp.Click(`.el-drawer__close-btn`, chromedp.ByQuery),
-		chromedp.WaitNotPresent(`#delivery-detail`, chromedp.ByQuery))
+		closeDrawer(`#delivery-detail`))
 	if !strings.Contains(attemptsText, "失败") || !strings.Contains(attemptsText, "93000") {
 		t.Errorf("attempt log shows %q", attemptsText)
 	}
@@ -130,8 +129,7 @@ func TestNotifyPageInBrowser(t *testing.T) {
 		chromedp.Click(row+` .delivery-open`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#delivery-attempts .el-table__row:nth-child(2)`, chromedp.ByQuery),
 		chromedp.Text(`#delivery-attempts`, &attemptsText, chromedp.ByQuery),
-		chromedp.Click(`.el-drawer__close-btn`, chromedp.ByQuery),
-		chromedp.WaitNotPresent(`#delivery-detail`, chromedp.ByQuery))
+		closeDrawer(`#delivery-detail`))
 	if !strings.Contains(attemptsText, "成功") {
 		t.Errorf("attempt log after the retry shows %q", attemptsText)
 	}
@@ -195,7 +193,7 @@ func TestNotifyPageInBrowser(t *testing.T) {
 		chromedp.Text(`#template-dialog .el-dialog__title`, &tplName, chromedp.ByQuery),
 		chromedp.Click("#tpl-save", chromedp.ByID),
 		chromedp.WaitNotPresent("#tpl-body", chromedp.ByID))
-	if !strings.Contains(previewText, "查询码384915") {
+	if !strings.Contains(previewText, "查询码7KQ2M9XH4D") {
 		t.Errorf("preview shows %q", previewText)
 	}
 	var saved string
