@@ -28,23 +28,7 @@ import (
 // call has its CDR and nothing is left in the outbox (the relay's final pass published what the drain wrote).
 func TestSIGTERMMidCall(t *testing.T) {
 	ctx := context.Background()
-	dir := testenv.TempDir(t)
-	rt, err := localrt.Start(ctx, localrt.Options{Dir: filepath.Join(dir, "data"), PGPort: testenv.FreePort(t), RedisPort: testenv.FreePort(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(rt.Stop)
-	db, err := pgxpool.New(ctx, rt.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := migrations.Up(ctx, db, nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := org.SeedUnits(ctx, db); err != nil {
-		t.Fatal(err)
-	}
+	dir, rt, db := startStore(t)
 	httpPort, sipPort := testenv.FreePort(t), testenv.FreePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	sipAddr := fmt.Sprintf("127.0.0.1:%d", sipPort)
@@ -122,23 +106,7 @@ func tryGet(url string) (int, error) {
 // process then finishes the campaign: each household answered exactly once, none lost, none called twice.
 func TestSIGTERMMidCampaign(t *testing.T) {
 	ctx := context.Background()
-	dir := testenv.TempDir(t)
-	rt, err := localrt.Start(ctx, localrt.Options{Dir: filepath.Join(dir, "data"), PGPort: testenv.FreePort(t), RedisPort: testenv.FreePort(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(rt.Stop)
-	db, err := pgxpool.New(ctx, rt.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := migrations.Up(ctx, db, nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := org.SeedUnits(ctx, db); err != nil {
-		t.Fatal(err)
-	}
+	dir, rt, db := startStore(t)
 	const households = 8
 	piiKey := "HOTLINE_PII_KEY=" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
 	seed := startHotline(t, []string{"HOTLINE_DATABASE_URL=" + rt.DatabaseURL, piiKey,
@@ -274,4 +242,29 @@ func shortQuestion(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// startStore starts PostgreSQL and Redis of the process's own (a test that stops its hotline needs servers that
+// outlive it) in a fresh directory, migrated and with the organisation seeded. They stop with the test.
+func startStore(t *testing.T) (string, *localrt.Runtime, *pgxpool.Pool) {
+	t.Helper()
+	ctx := context.Background()
+	dir := testenv.TempDir(t)
+	rt, err := localrt.Start(ctx, localrt.Options{Dir: filepath.Join(dir, "data"), PGPort: testenv.FreePort(t), RedisPort: testenv.FreePort(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rt.Stop)
+	db, err := pgxpool.New(ctx, rt.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	if _, err := migrations.Up(ctx, db, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := org.SeedUnits(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	return dir, rt, db
 }
