@@ -10,23 +10,14 @@ import (
 	"time"
 
 	"hotline/telephony"
-	"hotline/ticketing"
-	"hotline/ticketing/org"
 )
 
 // A ticket lists every call about it in time order: the inbound call it came from, the agent's click-to-call back
 // to the caller (with its recording, playable by those who may see the ticket and only by them) and the standing
 // 回访 campaign's automatic call. Another county's staff gets neither the ticket nor the recording.
 func TestTicketListsOutboundCalls(t *testing.T) {
-	f := newWorkorderAPIWith(t, cst("2026-11-30 10:00"), ticketing.Options{}, nil, true)
+	f, agent, staff, other, agentID := newCallsFixture(t)
 	ctx := context.Background()
-	agent := f.user("agent1", org.RoleAgent, org.CodeDesk)
-	staff := f.user("heshan1", org.RoleStaff, "430903")
-	other := f.user("furong1", org.RoleStaff, "430102")
-	var agentID int64
-	if err := f.db.QueryRow(ctx, `SELECT id FROM users WHERE username = 'agent1'`).Scan(&agentID); err != nil {
-		t.Fatal(err)
-	}
 	var inbound int64
 	if err := f.db.QueryRow(ctx, `INSERT INTO calls (sip_call_id, caller, offered_at, answered_at, ended_at, agent_id, disposition)
 		VALUES ('in-1', '13807371234', $1, $2, $3, $4, 'answered') RETURNING id`, cst("2026-11-30 09:50"),

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"slices"
@@ -624,20 +623,11 @@ type errorBody struct {
 	Allowed []string          `json:"allowed_actions"`
 }
 
-var _ = json.Marshal
-
 // A ticket created for a call names it; the ticket then lists its calls with direction, times and agent, for
 // those who may read the ticket.
 func TestTicketListsItsCalls(t *testing.T) {
-	f := newWorkorderAPIWith(t, cst("2026-11-30 10:00"), ticketing.Options{}, nil, true)
+	f, agent, staff, other, agentID := newCallsFixture(t)
 	ctx := context.Background()
-	agent := f.user("agent1", org.RoleAgent, org.CodeDesk)
-	staff := f.user("heshan1", org.RoleStaff, "430903")
-	other := f.user("furong1", org.RoleStaff, "430102")
-	var agentID int64
-	if err := f.db.QueryRow(ctx, `SELECT id FROM users WHERE username = 'agent1'`).Scan(&agentID); err != nil {
-		t.Fatal(err)
-	}
 	var callID int64
 	if err := f.db.QueryRow(ctx, `INSERT INTO calls (sip_call_id, caller, offered_at, answered_at, ended_at, agent_id)
 		VALUES ('wo-1', '13807371234', $1, $2, $3, $4) RETURNING id`, cst("2026-11-30 09:50"), cst("2026-11-30 09:50").Add(8*time.Second),
@@ -660,4 +650,18 @@ func TestTicketListsItsCalls(t *testing.T) {
 	if code, _ := f.get(other, tk.ID); code != 403 {
 		t.Fatalf("another county's staff: %d, want 403", code)
 	}
+}
+
+// newCallsFixture is the work-order API with telephony, an agent of the desk, a clerk of 赫山区 (whose tickets
+// these are) and a clerk of another county (who must see none of them), and the agent's user id for CDR rows.
+func newCallsFixture(t *testing.T) (f *woFixture, agent, staff, other string, agentID int64) {
+	t.Helper()
+	f = newWorkorderAPIWith(t, cst("2026-11-30 10:00"), ticketing.Options{}, nil, true)
+	agent = f.user("agent1", org.RoleAgent, org.CodeDesk)
+	staff = f.user("heshan1", org.RoleStaff, "430903")
+	other = f.user("furong1", org.RoleStaff, "430102")
+	if err := f.db.QueryRow(context.Background(), `SELECT id FROM users WHERE username = 'agent1'`).Scan(&agentID); err != nil {
+		t.Fatal(err)
+	}
+	return f, agent, staff, other, agentID
 }
