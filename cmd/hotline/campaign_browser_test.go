@@ -236,23 +236,18 @@ func TestCampaignPagesInBrowser(t *testing.T) {
 	}
 	confirm := chromedp.Tasks{chromedp.WaitVisible(`.el-message-box__btns .el-button--primary`, chromedp.ByQuery),
 		chromedp.Click(`.el-message-box__btns .el-button--primary`, chromedp.ByQuery)}
-	// The run page's buttons are clicked by script once visible: a filter's dropdown left in the page can lie over
-	// them and take a mouse click (seen once with three test groups side by side).
-	var clicked bool
-	press := func(id string) chromedp.Action {
-		return chromedp.Tasks{chromedp.WaitVisible("#"+id, chromedp.ByQuery),
-			chromedp.Evaluate(`document.getElementById('`+id+`').click(), true`, &clicked)}
-	}
+	// The run page's buttons are pressed by script once visible: a filter's dropdown left in the page can lie
+	// over them and take a mouse click.
 	run("pause, resume, cancel", 90*time.Second,
 		chromedp.Navigate(fmt.Sprintf("%s/campaigns/%d", e.base, second.ID)),
 		chromedp.WaitVisible(`#campaign-status[data-status="draft"]`, chromedp.ByQuery),
 		chromedp.Click("#btn-launch", chromedp.ByID), confirm,
 		chromedp.WaitVisible(`#campaign-status[data-status="running"]`, chromedp.ByQuery),
-		press("btn-pause"),
+		press("#btn-pause"),
 		chromedp.WaitVisible(`#campaign-status[data-status="paused"]`, chromedp.ByQuery),
-		press("btn-resume"),
+		press("#btn-resume"),
 		chromedp.WaitVisible(`#campaign-status[data-status="running"]`, chromedp.ByQuery),
-		press("btn-cancel"), confirm,
+		press("#btn-cancel"), confirm,
 		chromedp.WaitVisible(`#campaign-status[data-status="cancelled"]`, chromedp.ByQuery),
 		chromedp.WaitNotPresent(`#btn-cancel`, chromedp.ByID),
 	)

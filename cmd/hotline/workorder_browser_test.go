@@ -51,14 +51,13 @@ func TestWorkorderControlsInBrowser(t *testing.T) {
 	shot := br.shot
 	action := func(name, field, text string) chromedp.Tasks {
 		ts := chromedp.Tasks{
-			chromedp.WaitVisible(fmt.Sprintf(`#ticket-actions [data-action=%q]`, name), chromedp.ByQuery),
-			chromedp.Click(fmt.Sprintf(`#ticket-actions [data-action=%q]`, name), chromedp.ByQuery),
+			press(fmt.Sprintf(`#ticket-actions [data-action=%q]`, name)),
 			chromedp.WaitVisible("#act-confirm", chromedp.ByID),
 		}
 		if field != "" {
 			ts = append(ts, chromedp.WaitVisible("#act-"+field, chromedp.ByID), chromedp.SendKeys("#act-"+field, text, chromedp.ByID))
 		}
-		return append(ts, chromedp.Click("#act-confirm", chromedp.ByID), chromedp.WaitNotVisible("#action-dialog", chromedp.ByID))
+		return append(ts, press("#act-confirm"), chromedp.WaitNotVisible("#action-dialog", chromedp.ByID))
 	}
 	page := fmt.Sprintf("%s/tickets/%d", e.base, ticketID)
 	run("clerk signs in", chromedp.Navigate(e.base+"/login"), chromedp.WaitVisible("#login-username", chromedp.ByID),
