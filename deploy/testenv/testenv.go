@@ -13,6 +13,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -65,13 +66,26 @@ func FreePort(t testing.TB) int {
 	return p
 }
 
+// freePort finds a loopback port free a moment ago. It is drawn from 10000–22999, below the topology tests' ports (23000+) and the kernel's ephemeral range
+// (32768+): a port the kernel handed out would be handed out again, to some client socket of another test
+// process, before the server meant to have it binds (seen in CI: "address already in use" with three test
+// groups side by side). It is free for TCP and UDP both, since SIP listens on both.
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	for range 200 {
+		p := 10000 + rand.IntN(13000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
+		l.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
+		return p, nil
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("no free loopback port in 10000-22999 after 200 tries")
 }
 
 // TempDir returns a directory that the postgres system user can traverse too (t.TempDir is private to root).
