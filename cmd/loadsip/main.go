@@ -41,14 +41,15 @@ func main() {
 }
 
 type result struct {
-	ok      bool
-	err     error
-	setup   time.Duration
-	packets int
-	maxGap  time.Duration
-	over    int           // gaps above the threshold
-	lost    int           // packets missing (sequence jumps)
-	worstAt time.Duration // when the worst gap ended, since the answer
+	ok            bool
+	err           error
+	setup         time.Duration
+	packets       int
+	maxGap        time.Duration
+	over          int           // gaps above the threshold
+	lost          int           // packets missing (sequence jumps)
+	worstAt       time.Duration // when the worst gap ended, since the answer
+	answered, bye time.Time
 }
 
 func run() error {
@@ -97,7 +98,12 @@ func run() error {
 		return err
 	}
 	defer rx.conn.Close()
-	go rx.run()
+	start := time.Now()
+	rx.start = start
+	probe := startProber(start)
+	rxDone := make(chan struct{})
+	go func() { rx.run(); close(rxDone) }()
+	fmt.Printf("run start %s (timeline below in seconds since then)\n", start.UTC().Format("15:04:05.000"))
 
 	var uri sip.Uri
 	if err := sip.ParseUri("sip:"+*service+"@"+*target, &uri); err != nil {
@@ -106,7 +112,6 @@ func run() error {
 	results := make([]result, *calls)
 	var wg sync.WaitGroup
 	var up atomic.Int64
-	start := time.Now()
 	tick := time.NewTicker(time.Duration(float64(time.Second) / *rate))
 	defer tick.Stop()
 	for i := 0; i < *calls; i++ {
@@ -119,6 +124,8 @@ func run() error {
 	}
 	rampDone := time.Since(start)
 	wg.Wait()
+	rx.conn.Close()
+	<-rxDone // the receiver's timeline is complete
 
 	var ok, failed, overCalls, packets, overGaps, lost int
 	var worstAts []time.Duration
@@ -169,6 +176,8 @@ func run() error {
 		fmt.Printf("  gaps > %s: %d in all; the worst gap of those calls ended p50 %s / p90 %s after the answer\n", *maxGap, overGaps,
 			pct(worstAts, .5).Round(time.Millisecond), pct(worstAts, .9).Round(time.Millisecond))
 	}
+	rx.report(results, start)
+	probe.report()
 	if failed > 0 || overCalls > 0 {
 		os.Exit(2)
 	}
@@ -214,12 +223,13 @@ func call(dc *sipgo.DialogClientCache, rx *receiver, uri sip.Uri, from string, h
 		return result{err: errors.New("hotline hung up during the hold")}
 	}
 	r := st.result()
-	r.ok, r.setup = true, setup
+	r.ok, r.setup, r.answered = true, setup, answered
 	if r.packets == 0 {
 		return result{err: errors.New("no RTP received")}
 	}
 	bctx, bcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer bcancel()
+	r.bye = time.Now()
 	if err := sess.Bye(bctx); err != nil {
 		return result{err: fmt.Errorf("bye: %w", err)}
 	}
@@ -252,6 +262,24 @@ type receiver struct {
 	port int
 	mu   sync.Mutex
 	by   map[netip.AddrPort]*stream
+
+	// Process-wide view, read after the run (written only by run's goroutine).
+	start     time.Time       // the run's start, the zero of the timeline
+	lastAny   time.Time       // kernel time of the last measured packet of any call
+	silences  []silence       // the longest stretches with no packet from any call
+	overAt    []int           // gaps > threshold ending in each timeline bucket
+	maxAt     []time.Duration // the longest gap ending in each bucket
+	lag       []time.Duration // read time - kernel time, sampled once per batch
+	unstamped int             // datagrams without a kernel timestamp
+}
+
+// bucket is the timeline's resolution.
+const bucket = 250 * time.Millisecond
+
+// silence is a stretch in which no call received any RTP; with hundreds of calls up a packet is due every few
+// tens of microseconds, so a silence of several milliseconds means the sender as a whole stopped, not one call.
+type silence struct {
+	at, length time.Duration // since the run's start
 }
 
 type stream struct {
@@ -317,10 +345,15 @@ func (r *receiver) run() {
 		if err != nil {
 			return
 		}
-		for _, m := range msgs[:n] {
+		read := time.Now()
+		for i, m := range msgs[:n] {
 			at, ok := kernelTime(m.OOB[:m.NN])
 			if !ok {
-				at = time.Now()
+				at = read
+				r.unstamped++
+			}
+			if i == 0 {
+				r.lag = append(r.lag, read.Sub(at))
 			}
 			ua, ok := m.Addr.(*net.UDPAddr)
 			if !ok {
@@ -347,16 +380,88 @@ func (r *receiver) run() {
 					if g := at.Sub(s.last); g > s.maxGap {
 						s.maxGap, s.worstAt = g, at
 					}
-					if at.Sub(s.last) > s.threshold {
+					if g := at.Sub(s.last); g > s.threshold {
 						s.over++
+						r.mark(at, g)
 					}
 				default:
 					s.lost += int(seq - s.lastSeq - 1) // lost on the way (or reordered): not a pacing gap
 				}
 				s.last, s.lastSeq = at, seq
+				r.seen(at)
 			}
 			s.mu.Unlock()
 		}
+	}
+}
+
+// report prints the run's timeline, so a stall can be lined up with what else happened at that moment: when
+// calls were answered and hung up, the buckets in which gaps over the threshold ended, the longest silences of
+// all calls together, and how late this tool read the datagrams (which does not move a kernel timestamp).
+func (r *receiver) report(results []result, start time.Time) {
+	var ans, bye []time.Duration
+	for _, x := range results {
+		if x.ok {
+			ans = append(ans, x.answered.Sub(start))
+			bye = append(bye, x.bye.Sub(start))
+		}
+	}
+	sec := func(d time.Duration) string { return fmt.Sprintf("%.2f", d.Seconds()) }
+	if len(ans) > 0 {
+		slices.Sort(ans)
+		slices.Sort(bye)
+		fmt.Printf("timeline: answers %s–%s s, BYEs sent %s–%s s\n", sec(ans[0]), sec(ans[len(ans)-1]), sec(bye[0]), sec(bye[len(bye)-1]))
+	}
+	var line []string
+	for b, n := range r.overAt {
+		if n > 0 {
+			line = append(line, fmt.Sprintf("%s:%d(max %dms)", sec(time.Duration(b)*bucket), n, r.maxAt[b].Milliseconds()))
+		}
+	}
+	if len(line) > 0 {
+		fmt.Printf("timeline: gaps over the threshold by when they ended (s:count(max)): %s\n", strings.Join(line, " "))
+	}
+	slices.SortFunc(r.silences, func(a, b silence) int { return int(b.length - a.length) })
+	line = line[:0]
+	for _, x := range r.silences[:min(10, len(r.silences))] {
+		line = append(line, fmt.Sprintf("%s+%dms", sec(x.at), x.length.Milliseconds()))
+	}
+	fmt.Printf("timeline: longest silences of all calls together (start s + length): %s\n", strings.Join(line, " "))
+	slices.Sort(r.lag)
+	if len(r.lag) > 0 {
+		p := func(q float64) time.Duration { return r.lag[min(len(r.lag)-1, int(float64(len(r.lag))*q))] }
+		fmt.Printf("receiver: read − kernel timestamp p50 %s p99 %s max %s over %d batches; %d datagrams without a kernel timestamp\n",
+			p(.5).Round(time.Microsecond), p(.99).Round(time.Microsecond), p(1).Round(time.Microsecond), len(r.lag), r.unstamped)
+	}
+}
+
+// mark counts a gap over the threshold in the bucket of the run's timeline in which it ended.
+func (r *receiver) mark(at time.Time, g time.Duration) {
+	b := int(at.Sub(r.start) / bucket)
+	if b < 0 {
+		return
+	}
+	for len(r.overAt) <= b {
+		r.overAt = append(r.overAt, 0)
+		r.maxAt = append(r.maxAt, 0)
+	}
+	r.overAt[b]++
+	r.maxAt[b] = max(r.maxAt[b], g)
+}
+
+// seen notes a measured packet of any call and keeps the longest silences before it (at most 20).
+func (r *receiver) seen(at time.Time) {
+	if !r.lastAny.IsZero() && at.After(r.lastAny) {
+		if g := at.Sub(r.lastAny); g > 5*time.Millisecond {
+			r.silences = append(r.silences, silence{at: r.lastAny.Sub(r.start), length: g})
+			if len(r.silences) > 40 {
+				slices.SortFunc(r.silences, func(a, b silence) int { return int(b.length - a.length) })
+				r.silences = r.silences[:20]
+			}
+		}
+	}
+	if at.After(r.lastAny) {
+		r.lastAny = at
 	}
 }
 

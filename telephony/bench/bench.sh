@@ -10,23 +10,29 @@
 #   telephony/bench/bench.sh media 1500 [rate 150] [hold 20s]
 #       cmd/loadsip places N simultaneous calls that wait in the queue (an agent is signed in but paused), so
 #       hotline plays the greeting and then hold music to every caller; loadsip measures the gaps in the RTP it
-#       receives with kernel timestamps.
+#       receives with kernel timestamps, and prints a timeline (answers, BYEs, gaps, silences of all calls) in
+#       seconds since its start. TRACE=1 also takes an execution trace of hotline from TRACE_AT (default 12) s
+#       after that start for TRACE_SECONDS (default 6) into TRACE_OUT (default /tmp/hotline-media.trace); read it
+#       with `go tool trace -pprof=sched FILE`. BENCH_GODEBUG is given to hotline as GODEBUG (e.g. gctrace=1; the
+#       GC lines go to the log kept with BENCH_LOG).
 set -euo pipefail
 mode=${1:-cps}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d /tmp/hotline-bench-XXXXXX)
 chmod 755 "$work"
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-sip=$(port); http=$(port); pg=$(port); rds=$(port); uas=$(port)
+sip=$(port); http=$(port); pg=$(port); rds=$(port); uas=$(port); metrics=$(port)
 (cd "$root" && go build -o "$work/hotline" ./cmd/hotline && go build -o "$work/loadsip" ./cmd/loadsip)
 mkdir -p "$work/prompts"
 cp "$root/telephony/media/prompts/short.wav" "$work/prompts/greeting.wav"
 cp "$root/telephony/media/prompts/short.wav" "$work/prompts/queue.wav"
 
+GODEBUG="${BENCH_GODEBUG:-}" GOGC="${BENCH_GOGC:-}" GOMAXPROCS="${BENCH_GOMAXPROCS:-}" HOTLINE_METRICS_ADDR="127.0.0.1:$metrics" HOTLINE_METRICS_PROFILES="$([ -n "${TRACE:-}" ] && echo true || echo false)" \
 HOTLINE_PROMPTS_DIR="$work/prompts" HOTLINE_LOG_LEVEL=warn HOTLINE_QUEUE_LIMIT=10m HOTLINE_SIP_MAX_CALLS=4000 HOTLINE_SIP_RATE_PER_SOURCE=100000 \
 HOTLINE_SIP_LISTEN="udp:127.0.0.1:$sip" HOTLINE_SIP_TRUNKS="name=bench,net=127.0.0.1/32,numbers=12345" \
-  "$work/hotline" up --data-dir "$work/data" --http-addr "127.0.0.1:$http" --pg-port "$pg" --redis-port "$rds" >"$work/hotline.log" 2>&1 &
+  ${BENCH_NICE:+nice -n "$BENCH_NICE"} "$work/hotline" up --data-dir "$work/data" --http-addr "127.0.0.1:$http" --pg-port "$pg" --redis-port "$rds" >"$work/hotline.log" 2>&1 &
 hl=$!
+hlstart=$(date +%s.%N)
 cleanup() {
   kill -TERM "$hl" 2>/dev/null || true; wait "$hl" 2>/dev/null || true
   if [ -n "${BENCH_LOG:-}" ]; then cp "$work/hotline.log" "$BENCH_LOG"; cp "$work"/sipp.*.out "$(dirname "$BENCH_LOG")/" 2>/dev/null || true; fi
@@ -74,9 +80,17 @@ media)
   tok=$(curl -fs -X POST "http://127.0.0.1:$http/api/v1/tokens" -d '{"username":"agent1","password":"hotline-demo"}' |
         python3 -c 'import sys,json;print(json.load(sys.stdin)["token"])')
   curl -fs -X PUT -H "Authorization: Bearer $tok" "http://127.0.0.1:$http/api/v1/agents/me/state" -d '{"state":"paused","reason":"bench"}' >/dev/null
+  echo "hotline started $(date -u -d "@$hlstart" +%H:%M:%S.%3N) (GC lines' @ times count from then)"
+  if [ -n "${TRACE:-}" ]; then
+    ( sleep "${TRACE_AT:-12}"; curl -fs -o "${TRACE_OUT:-/tmp/hotline-media.trace}" \
+        "http://127.0.0.1:$metrics/debug/pprof/trace?seconds=${TRACE_SECONDS:-6}" &&
+      echo "trace of ${TRACE_AT:-12}–$(( ${TRACE_AT:-12} + ${TRACE_SECONDS:-6} )) s into ${TRACE_OUT:-/tmp/hotline-media.trace}" ) &
+    tracer=$!
+  fi
   c0=$(cpu "$hl"); t0=$(date +%s.%N)
   "$work/loadsip" -target "127.0.0.1:$sip" -calls "$calls" -rate "$rate" -hold "$hold" || true
   c1=$(cpu "$hl"); t1=$(date +%s.%N)
+  [ -z "${tracer:-}" ] || wait "$tracer" || true
   echo "hotline CPU over the run: $(python3 -c "print(round(($c1-$c0)/($t1-$t0),0))")% of one core; RSS $(awk '/VmHWM/{print $2/1024 " MB peak"}' /proc/$hl/status)"
   ;;
 *) echo "usage: $0 cps|media ..." >&2; exit 2 ;;

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,6 +13,7 @@ import (
 
 	dmedia "github.com/emiago/diago/media"
 	"github.com/zaf/g711"
+	"golang.org/x/sys/unix"
 )
 
 // Pacer sends recorded audio (greetings, hold music) to many calls from a few goroutines.
@@ -24,9 +27,20 @@ import (
 // that came due, at most maxCatchUp), and writes one packet to each of its calls from audio encoded once per
 // prompt and codec. Writing a packet allocates nothing.
 //
+// Each loop runs on an OS thread of its own and sleeps in the kernel until its next tick (clock_nanosleep on the
+// monotonic clock), at real-time priority (SCHED_FIFO) where the kernel allows it. A loop woken by a Go timer is
+// only put in a run queue, behind whatever is runnable (call set-ups, GC workers) and behind every other process's
+// threads on a busy machine: the trace of 1,500 calls showed the loops runnable but not running for up to 200 ms
+// while the machine was busy, the whole process silent for up to 180 ms. The kernel wakes a real-time thread at
+// once, ahead of any normal process; it then needs only a free P to run its Go code.
+//
 // Loops start when a call needs one and end when they serve none; Wait waits for them.
 type Pacer struct {
 	PerLoop int // calls per pacing loop (default 100)
+	// Priority is the SCHED_FIFO priority (1–99) of the pacing threads; 0 means DefaultPriority, negative leaves
+	// them at normal priority. Without CAP_SYS_NICE or an RLIMIT_RTPRIO that covers it, the threads stay at
+	// normal priority and Policy says why.
+	Priority int
 
 	mu    sync.Mutex
 	loops []*paceLoop
@@ -34,7 +48,17 @@ type Pacer struct {
 
 	wakeups atomic.Int64 // loop wake-ups, for tests and metrics
 	packets atomic.Int64 // packets written
+	policy  atomic.Pointer[string]
+
+	// recent maps a writer whose audio just ended to the loop that played it (guarded by mu): the writer's next
+	// Play joins that loop, whose next tick is 20 ms after the last packet, instead of a loop with another phase.
+	recent map[*dmedia.RTPPacketWriter]recentLoop
+	purged time.Duration
 }
+
+// DefaultPriority is the pacing threads' real-time priority: above every normal process, below the kernel's
+// own real-time threads (which use 50 and up).
+const DefaultPriority = 10
 
 const (
 	packetTime = 20 * time.Millisecond
@@ -43,6 +67,14 @@ const (
 
 // Stats returns the pacer's loop wake-ups and packets written so far.
 func (p *Pacer) Stats() (wakeups, packets int64) { return p.wakeups.Load(), p.packets.Load() }
+
+// Policy tells how the last pacing loop started was scheduled: "SCHED_FIFO N", or "normal" with the reason.
+func (p *Pacer) Policy() string {
+	if s := p.policy.Load(); s != nil {
+		return *s
+	}
+	return ""
+}
 
 // Wait returns when no pacing loop runs (every Play has returned and the loops have seen it).
 func (p *Pacer) Wait() { p.wg.Wait() }
@@ -57,6 +89,10 @@ type paceStream struct {
 	loop   bool
 	marker bool
 	stop   atomic.Bool
+	ended  bool      // the last packet of audio that does not loop has been sent (loop goroutine only)
+	on     *paceLoop // the loop that sent the stream's packets, and the ticks of its first and last packet
+	first  int64
+	last   int64
 	done   chan error // buffered 1: the loop never blocks on it
 	err    error
 }
@@ -67,6 +103,17 @@ type paceLoop struct {
 	streams []*paceStream
 	running bool
 	batch   []*paceStream // the loop's copy of streams, reused every tick
+	tick    int64         // wake-ups of this loop (loop goroutine only); jumps by 2 when the loop starts again
+	idle    int           // consecutive ticks with no stream (under mu)
+}
+
+// lingerTicks is how long a loop with no stream waits before it stops: a call whose prompt just ended usually
+// asks for the next one at once, and finds the loop still on its schedule.
+const lingerTicks = 3
+
+type recentLoop struct {
+	loop *paceLoop
+	at   time.Duration // monotonic
 }
 
 // ErrNoAudio is returned by Play for audio shorter than one packet.
@@ -102,7 +149,19 @@ func (p *Pacer) add(s *paceStream) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var l *paceLoop
+	if r, ok := p.recent[s.w]; ok {
+		delete(p.recent, s.w)
+		r.loop.mu.Lock()
+		if r.loop.running && len(r.loop.streams) < per {
+			l = r.loop // r.loop.mu stays locked
+		} else {
+			r.loop.mu.Unlock()
+		}
+	}
 	for _, c := range p.loops {
+		if l != nil {
+			break
+		}
 		c.mu.Lock()
 		if len(c.streams) < per {
 			l = c
@@ -127,14 +186,20 @@ func (p *Pacer) add(s *paceStream) {
 // run is one pacing loop; it returns when it serves no stream.
 func (l *paceLoop) run() {
 	defer l.p.wg.Done()
-	start := time.Now()
+	// The goroutine keeps this thread to the end and never unlocks it: Go then ends the thread with the goroutine,
+	// so no other goroutine ever runs at the priority given to it here.
+	runtime.LockOSThread()
+	l.p.setPolicy(raisePriority(l.p.Priority))
+	start := monotonic()
 	var sent int64 // ticks served since start
-	t := time.NewTimer(packetTime)
-	defer t.Stop()
+	var ended []*paceStream
+	l.tick += 2 // a new schedule: no tick of it follows one of the last run
 	for {
-		<-t.C
+		// The next tick is due at start + (sent+1)×20 ms on the monotonic clock, however late the last one ran.
+		sleepUntil(start + time.Duration(sent+1)*packetTime)
 		l.p.wakeups.Add(1)
-		due := int64(time.Since(start)/packetTime) - sent
+		l.tick++
+		due := int64((monotonic()-start)/packetTime) - sent
 		if due < 1 {
 			due = 1
 		}
@@ -155,44 +220,97 @@ func (l *paceLoop) run() {
 			}
 		}
 		sent += due
-		if !l.sweep() {
+		var running bool
+		if ended, running = l.sweep(ended); !running {
 			return
 		}
-		// The next tick is due at start + (sent+1)×20 ms on the monotonic clock, however late this one ran.
-		t.Reset(time.Until(start.Add(time.Duration(sent+1) * packetTime)))
+	}
+}
+
+func (p *Pacer) setPolicy(s string) { p.policy.Store(&s) }
+
+// raisePriority puts the calling thread in SCHED_FIFO at prio (DefaultPriority for 0; nothing for a negative
+// prio) and tells what it got.
+func raisePriority(prio int) string {
+	if prio < 0 {
+		return "normal (not asked; " + threadPolicy() + ")"
+	}
+	if prio == 0 {
+		prio = DefaultPriority
+	}
+	if err := unix.SchedSetAttr(0, &unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: uint32(min(prio, 99))}, 0); err != nil {
+		return "normal (SCHED_FIFO refused: " + err.Error() + ")"
+	}
+	return threadPolicy()
+}
+
+// threadPolicy reads back the calling thread's scheduling policy from the kernel.
+func threadPolicy() string {
+	a, err := unix.SchedGetAttr(0, 0)
+	switch {
+	case err != nil:
+		return "unknown (" + err.Error() + ")"
+	case a.Policy == unix.SCHED_FIFO:
+		return "SCHED_FIFO " + strconv.Itoa(int(a.Priority))
+	default:
+		return "normal (policy " + strconv.Itoa(int(a.Policy)) + ")"
+	}
+}
+
+// monotonic reads CLOCK_MONOTONIC, the clock sleepUntil sleeps on.
+func monotonic() time.Duration {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) // cannot fail for this clock
+	return time.Duration(ts.Nano())
+}
+
+// sleepUntil blocks the thread in the kernel until the monotonic clock reads t. It is an ordinary (blocking)
+// system call, so the thread's P is free for other goroutines meanwhile.
+func sleepUntil(t time.Duration) {
+	ts := unix.NsecToTimespec(int64(t))
+	for unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &ts, nil) == unix.EINTR {
+		// Go's preemption signals interrupt the sleep; the deadline is absolute, so sleep on.
 	}
 }
 
 // send writes the stream's next packet; false when the stream is finished (it is then removed by sweep).
 func (l *paceLoop) send(s *paceStream) bool {
-	if s.stop.Load() || s.err != nil {
+	if s.stop.Load() || s.err != nil || s.ended {
 		return false
 	}
 	if s.pos+s.frame > len(s.audio) {
-		if !s.loop {
-			s.stop.Store(true)
-			return false
-		}
-		s.pos = 0
+		s.pos = 0 // only a looped stream gets here: one that is not ends with its last packet, below
 	}
 	if _, err := s.w.WriteSamples(s.audio[s.pos:s.pos+s.frame], s.ts, s.marker, s.pt); err != nil {
 		s.err = err
 		return false
 	}
 	l.p.packets.Add(1)
+	if s.on != l {
+		s.on, s.first = l, l.tick
+	}
+	s.last = l.tick
 	s.marker = false
 	s.pos += s.frame
+	if !s.loop && s.pos+s.frame > len(s.audio) {
+		// The last packet went out on this tick: sweep tells Play now, so a prompt that follows (greeting → queue
+		// prompt → hold music) can send its first packet on the next tick of this loop, 20 ms after this one.
+		// Noticing the end one tick later, or starting the next prompt on another loop, made a 40 ms gap.
+		s.ended = true
+	}
 	return true
 }
 
-// sweep removes finished streams and tells their Play; false when the loop has none left and has stopped.
-func (l *paceLoop) sweep() bool {
+// sweep removes finished streams and tells their Play; false when the loop has none left and has stopped. ended
+// is the caller's buffer (a loop that stopped may be started again by add while this call still tells its
+// streams' Play), returned for reuse.
+func (l *paceLoop) sweep(ended []*paceStream) ([]*paceStream, bool) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	ended = ended[:0]
 	for i := 0; i < len(l.streams); {
 		s := l.streams[i]
-		if s.stop.Load() || s.err != nil {
-			s.done <- s.err
+		if s.stop.Load() || s.err != nil || s.ended {
+			ended = append(ended, s)
 			last := len(l.streams) - 1
 			l.streams[i], l.streams[last] = l.streams[last], nil
 			l.streams = l.streams[:last]
@@ -200,11 +318,53 @@ func (l *paceLoop) sweep() bool {
 		}
 		i++
 	}
-	if len(l.streams) == 0 {
+	running := true
+	if len(l.streams) > 0 {
+		l.idle = 0
+	} else if l.idle++; l.idle > lingerTicks {
+		l.idle = 0
 		l.running = false
-		return false
+		running = false
 	}
-	return true
+	l.mu.Unlock()
+	if len(ended) > 0 {
+		l.p.remember(l, ended) // before Play returns, so the call's next Play finds this loop
+		for i, s := range ended {
+			if streamEnded != nil {
+				streamEnded(s)
+			}
+			s.done <- s.err
+			ended[i] = nil
+		}
+	}
+	return ended, running
+}
+
+// streamEnded, when set (by tests, before any loop runs), sees every stream as its loop removes it.
+var streamEnded func(*paceStream)
+
+// remember notes the loop that played each stream to its end, for the next Play on the same writer.
+func (p *Pacer) remember(l *paceLoop, ended []*paceStream) {
+	now := monotonic()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.recent == nil {
+		p.recent = map[*dmedia.RTPPacketWriter]recentLoop{}
+	}
+	for _, s := range ended {
+		if s.ended && s.err == nil && !s.stop.Load() {
+			p.recent[s.w] = recentLoop{loop: l, at: now}
+		}
+	}
+	if now-p.purged > time.Second {
+		// A call that hangs up after a prompt never asks again: forget what is older than a second.
+		p.purged = now
+		for w, r := range p.recent {
+			if now-r.at > time.Second {
+				delete(p.recent, w)
+			}
+		}
+	}
 }
 
 // Payload returns the prompt's audio encoded for codec (PCMA or PCMU; nil for others), encoded once per prompt

@@ -3,11 +3,14 @@ package media
 import (
 	"context"
 	"net"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	dmedia "github.com/emiago/diago/media"
+	"golang.org/x/sys/unix"
 )
 
 // rtpPair is a real diago RTP session on loopback writing to a UDP socket the test reads.
@@ -151,5 +154,120 @@ func TestPromptPayload(t *testing.T) {
 	}
 	if &pr.Payload(dmedia.CodecAudioAlaw)[0] != &a[0] {
 		t.Error("prompt encoded again")
+	}
+}
+
+// TestPacerNextPromptOnNextTick: when a call's prompt ends and the call plays the next one at once (greeting →
+// queue prompt → hold music), the next prompt's first packet goes out on the tick right after the last packet of
+// the one before, from the same loop, even when another loop has room. It used to come one or two ticks later (the
+// end was noticed a tick late, and the next prompt could join a loop with another phase): a 40 ms gap per switch.
+func TestPacerNextPromptOnNextTick(t *testing.T) {
+	var mu sync.Mutex
+	ends := map[*dmedia.RTPPacketWriter][]paceStream{}
+	streamEnded = func(s *paceStream) {
+		mu.Lock()
+		ends[s.w] = append(ends[s.w], paceStream{on: s.on, first: s.first, last: s.last})
+		mu.Unlock()
+	}
+	t.Cleanup(func() { streamEnded = nil })
+	p := &Pacer{PerLoop: 2}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	play := func(w *dmedia.RTPPacketWriter, ctx context.Context, packets int, loop bool) chan error {
+		done := make(chan error, 1)
+		go func() { done <- p.Play(ctx, w, dmedia.CodecAudioAlaw, make([]byte, 160*packets), loop) }()
+		return done
+	}
+	// Loop 1 gets two calls (full), loop 2 the call under test and one more.
+	y1, y2, x, z := newRTPPair(t), newRTPPair(t), newRTPPair(t), newRTPPair(t)
+	for _, pr := range []*rtpPair{y1, y2, x, z} {
+		go func() { // drain
+			buf := make([]byte, 1500)
+			for {
+				if _, err := pr.sink.Read(buf); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	streams := func() []int {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		var n []int
+		for _, l := range p.loops {
+			l.mu.Lock()
+			n = append(n, len(l.streams))
+			l.mu.Unlock()
+		}
+		return n
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for range 500 {
+			if ok() {
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		t.Fatalf("timed out waiting for %s (streams per loop %v)", what, streams())
+	}
+	play(y1.w, ctx, 1, true)
+	y2ctx, y2stop := context.WithCancel(ctx)
+	y2done := play(y2.w, y2ctx, 1, true)
+	waitFor("loop 1 full", func() bool { s := streams(); return len(s) == 1 && s[0] == 2 })
+	first := play(x.w, ctx, 25, false)
+	play(z.w, ctx, 1, true)
+	waitFor("loop 2 full", func() bool { s := streams(); return len(s) == 2 && s[1] == 2 })
+	y2stop() // loop 1 now has room: a prompt that picked the first loop with room would go there
+	<-y2done
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-play(x.w, ctx, 5, false); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	got := ends[x.w]
+	if len(got) != 2 {
+		t.Fatalf("%d prompts ended on the call, want 2", len(got))
+	}
+	a, b := got[0], got[1]
+	if b.on != a.on {
+		t.Errorf("the next prompt went to another loop")
+	}
+	if b.first != a.last+1 {
+		t.Errorf("the next prompt's first packet on tick %d, the last one's last packet on tick %d: want the next tick", b.first, a.last)
+	}
+	if b.last-b.first != 4 || a.last-a.first != 24 {
+		t.Errorf("prompts took ticks %d–%d and %d–%d, want 25 and 5 packets on consecutive ticks", a.first, a.last, b.first, b.last)
+	}
+}
+
+// TestPacerThreadPriority: the pacing loops run at real-time priority when the process may set it (and say so),
+// at normal priority when asked for none, and report a refusal instead of failing the call.
+func TestPacerThreadPriority(t *testing.T) {
+	permitted := make(chan bool, 1)
+	go func() { // can this process use SCHED_FIFO? Try on a thread of our own, which then ends with the goroutine.
+		runtime.LockOSThread()
+		permitted <- unix.SchedSetAttr(0, &unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: 1}, 0) == nil
+	}()
+	can := <-permitted
+	for _, c := range []struct {
+		prio int
+		want string
+	}{
+		{0, map[bool]string{true: "SCHED_FIFO 10", false: "normal (SCHED_FIFO refused"}[can]},
+		{-1, "normal (not asked; normal (policy 0))"},
+	} {
+		pr := newRTPPair(t)
+		p := &Pacer{Priority: c.prio}
+		if err := p.Play(context.Background(), pr.w, dmedia.CodecAudioAlaw, make([]byte, 160*3), false); err != nil {
+			t.Fatal(err)
+		}
+		p.Wait()
+		if got := p.Policy(); !strings.HasPrefix(got, c.want) {
+			t.Errorf("priority %d: the loop ran with %q, want %q", c.prio, got, c.want)
+		}
 	}
 }
