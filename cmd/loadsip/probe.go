@@ -17,7 +17,7 @@ import (
 type prober struct {
 	start    time.Time
 	policy   string
-	stalls   []silence // wake-ups later than 5 ms, longest kept
+	stalls   []silence // wake-ups later than 5 ms, in order
 	wakeups  int
 	late     int
 	stop     chan struct{}
@@ -51,10 +51,8 @@ func startProber(start time.Time) *prober {
 			p.wakeups++
 			if late := time.Duration(now.Nano() - due.Nano()); late > 5*time.Millisecond {
 				p.late++
-				p.stalls = append(p.stalls, silence{at: time.Since(p.start) - late, length: late})
-				if len(p.stalls) > 200 {
-					slices.SortFunc(p.stalls, func(a, b silence) int { return int(b.length - a.length) })
-					p.stalls = p.stalls[:100]
+				if len(p.stalls) < 1_000_000 {
+					p.stalls = append(p.stalls, silence{at: time.Since(p.start) - late, length: late})
 				}
 			}
 		}
@@ -63,12 +61,30 @@ func startProber(start time.Time) *prober {
 	return p
 }
 
-func (p *prober) report() {
+// end stops the prober; its stalls may be read after.
+func (p *prober) end() {
 	close(p.stop)
 	<-p.finished
-	slices.SortFunc(p.stalls, func(a, b silence) int { return int(b.length - a.length) })
+}
+
+// explained tells how much of the stretch [from, to) (since the run's start) the machine itself stood still, by
+// the longest stall of the prober that overlaps it.
+func (p *prober) explained(from, to time.Duration) time.Duration {
+	var most time.Duration
+	i, _ := slices.BinarySearchFunc(p.stalls, from-time.Second, func(s silence, t time.Duration) int { return int(s.at - t) })
+	for ; i < len(p.stalls) && p.stalls[i].at < to; i++ {
+		if s := p.stalls[i]; s.at+s.length > from {
+			most = max(most, s.length)
+		}
+	}
+	return most
+}
+
+func (p *prober) report() {
+	byLength := slices.Clone(p.stalls)
+	slices.SortFunc(byLength, func(a, b silence) int { return int(b.length - a.length) })
 	var line []string
-	for _, x := range p.stalls[:min(10, len(p.stalls))] {
+	for _, x := range byLength[:min(10, len(byLength))] {
 		line = append(line, fmt.Sprintf("%.2f+%dms", x.at.Seconds(), x.length.Milliseconds()))
 	}
 	fmt.Printf("machine: a 1 ms sleeper (%s) woke > 5 ms late %d times in %d; longest (start s + lateness): %s\n",
