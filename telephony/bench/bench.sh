@@ -41,6 +41,9 @@ cleanup() {
 trap cleanup EXIT
 for _ in $(seq 1 120); do curl -fs "http://127.0.0.1:$http/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
 curl -fs "http://127.0.0.1:$http/readyz" >/dev/null || { cat "$work/hotline.log"; exit 1; }
+if [ -n "${BENCH_RENICE:-}" ]; then # every thread of hotline (not its PostgreSQL and Redis); new threads inherit it
+  for t in /proc/"$hl"/task/*; do renice -n "$BENCH_RENICE" -p "${t##*/}" >/dev/null; done
+fi
 sleep 1
 
 cpu() { awk '{print $14+$15}' "/proc/$1/stat"; } # clock ticks (1/100 s)
