@@ -4,9 +4,11 @@
 // tool's scheduling. All calls offer one RTP port, read in batches (recvmmsg) by one goroutine and told apart by
 // hotline's source port, so the tool itself stays light on the shared CPU. It reports calls set up/failed and the gaps
 // between consecutive RTP packets (nominal 20 ms): worst gap, the 99.9th percentile of per-call worst gaps, and
-// how many calls saw a gap over -max-gap. Run it against a hotline whose callers wait in the queue (an agent is
-// signed in but paused), so every call hears the greeting and then hold music for the whole hold. It targets
-// loopback only and stops by itself.
+// how many calls saw a gap over -max-gap, then a timeline in seconds since its start (answers, BYEs, when the gaps
+// ended, the longest silences of all calls together) and what a 1 ms sleeper at real-time priority saw of the
+// machine's own stalls (probe.go), so a stall can be told apart from hotline's pacing. Run it against a hotline
+// whose callers wait in the queue (an agent is signed in but paused), so every call hears the greeting and then
+// hold music for the whole hold. It targets loopback only and stops by itself.
 //
 //	go run ./cmd/loadsip -target 127.0.0.1:5060 -calls 1500 -rate 150 -hold 20s
 package main

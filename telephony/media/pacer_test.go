@@ -163,10 +163,14 @@ func TestPromptPayload(t *testing.T) {
 // end was noticed a tick late, and the next prompt could join a loop with another phase): a 40 ms gap per switch.
 func TestPacerNextPromptOnNextTick(t *testing.T) {
 	var mu sync.Mutex
-	ends := map[*dmedia.RTPPacketWriter][]paceStream{}
+	type played struct {
+		on          *paceLoop
+		first, last int64
+	}
+	ends := map[*dmedia.RTPPacketWriter][]played{}
 	streamEnded = func(s *paceStream) {
 		mu.Lock()
-		ends[s.w] = append(ends[s.w], paceStream{on: s.on, first: s.first, last: s.last})
+		ends[s.w] = append(ends[s.w], played{on: s.on, first: s.first, last: s.last})
 		mu.Unlock()
 	}
 	t.Cleanup(func() { streamEnded = nil })
