@@ -186,10 +186,19 @@ func (p *Pacer) add(s *paceStream) {
 // run is one pacing loop; it returns when it serves no stream.
 func (l *paceLoop) run() {
 	defer l.p.wg.Done()
-	// The goroutine keeps this thread to the end and never unlocks it: Go then ends the thread with the goroutine,
-	// so no other goroutine ever runs at the priority given to it here.
 	runtime.LockOSThread()
+	raised := l.p.Priority >= 0
 	l.p.setPolicy(raisePriority(l.p.Priority))
+	defer func() {
+		// Give the thread back at normal priority. It must not end with the goroutine (what Go does to a thread
+		// still locked): the thread may be the one that started a child process with a parent-death signal
+		// (hotline up's PostgreSQL and Redis, the tests' servers), and its end would kill that child. Only if
+		// the priority cannot be lowered again does the thread stay locked and end, so that no other goroutine
+		// runs at real-time priority.
+		if !raised || unix.SchedSetAttr(0, &unix.SchedAttr{Policy: unix.SCHED_NORMAL}, 0) == nil {
+			runtime.UnlockOSThread()
+		}
+	}()
 	start := monotonic()
 	var sent int64 // ticks served since start
 	var ended []*paceStream

@@ -2,10 +2,14 @@ package media
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -252,11 +256,18 @@ func TestPacerNextPromptOnNextTick(t *testing.T) {
 // at normal priority when asked for none, and report a refusal instead of failing the call.
 func TestPacerThreadPriority(t *testing.T) {
 	permitted := make(chan bool, 1)
-	go func() { // can this process use SCHED_FIFO? Try on a thread of our own, which then ends with the goroutine.
+	go func() { // can this process use SCHED_FIFO? Try on a thread of our own, then put it back.
 		runtime.LockOSThread()
-		permitted <- unix.SchedSetAttr(0, &unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: 1}, 0) == nil
+		ok := unix.SchedSetAttr(0, &unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: 1}, 0) == nil
+		if unix.SchedSetAttr(0, &unix.SchedAttr{Policy: unix.SCHED_NORMAL}, 0) == nil {
+			runtime.UnlockOSThread()
+		}
+		permitted <- ok
 	}()
 	can := <-permitted
+	var tid atomic.Int64 // the loop's thread, seen from the loop's goroutine
+	streamEnded = func(*paceStream) { tid.Store(int64(unix.Gettid())) }
+	t.Cleanup(func() { streamEnded = nil })
 	for _, c := range []struct {
 		prio int
 		want string
@@ -272,6 +283,18 @@ func TestPacerThreadPriority(t *testing.T) {
 		p.Wait()
 		if got := p.Policy(); !strings.HasPrefix(got, c.want) {
 			t.Errorf("priority %d: the loop ran with %q, want %q", c.prio, got, c.want)
+		}
+		// The thread outlives the loop (a child process started from it with a parent-death signal would die
+		// with it) and is back at normal priority, as is every thread of the process.
+		if _, err := os.Stat(fmt.Sprintf("/proc/self/task/%d", tid.Load())); err != nil {
+			t.Errorf("priority %d: the loop's thread ended with it: %v", c.prio, err)
+		}
+		tasks, _ := os.ReadDir("/proc/self/task")
+		for _, task := range tasks {
+			id, _ := strconv.Atoi(task.Name())
+			if a, err := unix.SchedGetAttr(id, 0); err == nil && a.Policy != unix.SCHED_NORMAL {
+				t.Errorf("priority %d: thread %d left with scheduling policy %d", c.prio, id, a.Policy)
+			}
 		}
 	}
 }
