@@ -161,3 +161,46 @@ func TestAdmissionFollowsPressure(t *testing.T) {
 		t.Fatalf("overload answer %d without Retry-After", res.StatusCode)
 	}
 }
+
+// TestSetupCapFollowsCompletedSetups: the calls allowed in setup at once follow what completes per second ×
+// setupBudget, never below the floor nor above MaxSetups, and the INVITE beyond it is refused at the door.
+func TestSetupCapFollowsCompletedSetups(t *testing.T) {
+	a := newAdmission(2000)
+	if got := a.setupCap.Load(); got != setupFloor {
+		t.Fatalf("before any measurement: cap %d, want the floor %d", got, setupFloor)
+	}
+	var p Pressure
+	for range history {
+		p = Pressure{CPU: 0.5, Completed: 100} // 1,000 setups/s
+		a.adjust(&p, admitWindow)
+	}
+	want := int64(1000 * setupBudget.Seconds())
+	if p.SetupCap != want || a.setupCap.Load() != want {
+		t.Fatalf("1,000 setups/s: cap %d, want %d", p.SetupCap, want)
+	}
+	var done []func()
+	for range want {
+		if !a.allow() {
+			t.Fatalf("refused with %d of %d in setup", len(done), want)
+		}
+		done = append(done, a.setupStarted())
+	}
+	if a.allow() {
+		t.Fatal("admitted beyond the setup cap")
+	}
+	done[0]()
+	if !a.allow() {
+		t.Fatal("refused after a setup completed")
+	}
+	// Nothing completes any more (a stall): the cap falls to the floor, so the stalled process takes few new calls.
+	for range history {
+		p = Pressure{CPU: 0.5}
+		a.adjust(&p, admitWindow)
+	}
+	if p.SetupCap != setupFloor {
+		t.Fatalf("no setup completed for a second: cap %d, want %d", p.SetupCap, setupFloor)
+	}
+	if a.allow() {
+		t.Fatal("admitted with more calls in setup than the cap")
+	}
+}

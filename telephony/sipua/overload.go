@@ -29,6 +29,13 @@ import (
 //   - the transaction backlog: INVITEs past the gate whose dialog is not answered yet;
 //   - CPU: this process's share of the cores it may use.
 //
+// Besides the rate, the number of calls in setup (INVITE admitted, not answered yet: the CDR row and the answer
+// are being written) is held under a limit that follows the completed setups: what the last second completed
+// per second × setupBudget (Little's law: calls in setup = rate × setup time). Setups that slow down — the CDR
+// commit waiting for PostgreSQL, the call's goroutines waiting to be scheduled — fill it, and the next INVITEs
+// get 503 before any CDR, answer or media exists, within the window in which it happens rather than after the
+// next measurement.
+//
 // Lag counts only while this process is busy (another process's load is not ours to shed). When two of the last
 // three 100 ms windows are under pressure, the rate drops to 90 % of the setups completed over the last second
 // (multiplicative decrease anchored on measured throughput, not on a guessed capacity), at most every 500 ms;
@@ -54,6 +61,8 @@ const (
 	cutCooldown     = 5  // windows between two cuts: a cut shows in the measurements only after calls set up
 	history         = 10 // windows of completed setups the cut is anchored on (1 s: one window is too noisy)
 	confirm         = 2  // overloaded windows among the last three before a cut (one late wake-up is not overload)
+	setupBudget     = 250 * time.Millisecond
+	setupFloor      = 100 // calls in setup always allowed (start-up, and a trickle keeps the measurement honest)
 )
 
 // Pressure is one window's measurement (exported for metrics and tests).
@@ -67,11 +76,13 @@ type Pressure struct {
 	Admitted  int64         // INVITEs admitted in the window
 	Refused   int64         // INVITEs refused for pressure in the window
 	Limit     float64       // admission rate after this window (calls/s)
+	SetupCap  int64         // calls in setup allowed after this window
 	Overloded bool
 }
 
 type admission struct {
 	maxSetups int64
+	setupCap  atomic.Int64 // adaptive limit of calls in setup (≤ maxSetups)
 	lim       *rate.Limiter
 	setups    atomic.Int64
 	completed atomic.Int64
@@ -94,13 +105,14 @@ func newAdmission(maxSetups int) *admission {
 		maxSetups = 2000
 	}
 	a := &admission{maxSetups: int64(maxSetups), lim: rate.NewLimiter(admitUnlimited, int(admitUnlimited)), sinceCut: cutCooldown}
-	a.last.Store(&Pressure{Limit: admitUnlimited})
+	a.setupCap.Store(min(setupFloor, a.maxSetups))
+	a.last.Store(&Pressure{Limit: admitUnlimited, SetupCap: a.setupCap.Load()})
 	return a
 }
 
 // allow reports whether a new INVITE may become a call now.
 func (a *admission) allow() bool {
-	if a.setups.Load() >= a.maxSetups || !a.lim.Allow() {
+	if a.setups.Load() >= a.setupCap.Load() || !a.lim.Allow() {
 		a.refused.Add(1)
 		return false
 	}
@@ -157,7 +169,7 @@ func (a *admission) run(ctx context.Context) {
 				a.shedding = p.Overloded
 				a.log.Warn("SIP admission", "overloaded", p.Overloded, "limit_per_s", int(p.Limit), "tick_lag", p.TickLag,
 					"sched_p99", p.SchedP99, "cpu", fmt.Sprintf("%.2f", p.CPU), "setups", p.Setups, "completed", p.Completed,
-					"slow", p.Slow, "admitted", p.Admitted, "refused", p.Refused)
+					"slow", p.Slow, "setup_cap", p.SetupCap, "admitted", p.Admitted, "refused", p.Refused)
 			}
 			if a.onWindow != nil {
 				a.onWindow(p)
@@ -189,15 +201,17 @@ func (a *admission) adjust(p *Pressure, window time.Duration) {
 			confirmed++
 		}
 	}
+	var sum int64
+	for _, c := range a.done {
+		sum += c
+	}
+	got := float64(sum) / (float64(min(a.doneAt, history)) * window.Seconds()) // setups completed per second
+	p.SetupCap = min(max(int64(got*setupBudget.Seconds()), setupFloor), a.maxSetups)
+	a.setupCap.Store(p.SetupCap)
 	switch {
 	case p.Overloded && confirmed >= confirm && a.sinceCut >= cutCooldown:
 		// Anchor on what got through over the last second — the throughput the machine gives now — then 10 %
 		// below it, so the backlog drains.
-		var sum int64
-		for _, c := range a.done {
-			sum += c
-		}
-		got := float64(sum) / (float64(min(a.doneAt, history)) * window.Seconds())
 		cur = math.Max(math.Min(cur, got)*admitCutFactor, admitFloor)
 		a.sinceCut = 0
 	case p.Overloded:
