@@ -112,7 +112,7 @@ func (w *cdrWriter) send(ctx context.Context, ops []*cdrOp) {
 	w.batches++
 	w.mu.Unlock()
 	if len(ops) == 1 {
-		ops[0].run(ctx, w.db)
+		ops[0].run(ctx, w)
 		close(ops[0].done)
 		return
 	}
@@ -121,7 +121,7 @@ func (w *cdrWriter) send(ctx context.Context, ops []*cdrOp) {
 	if errors.As(err, &pgErr) {
 		// Rolled back as a whole: the statements alone, each caller its own answer.
 		for _, op := range ops {
-			op.run(ctx, w.db)
+			op.run(ctx, w)
 		}
 	} else if err != nil {
 		for _, op := range ops {
@@ -133,12 +133,33 @@ func (w *cdrWriter) send(ctx context.Context, ops []*cdrOp) {
 	}
 }
 
+// acquire takes a pool connection for a batch. A pool wait that times out (HOTLINE_DB_ACQUIRE_TIMEOUT, meant to
+// refuse HTTP requests early) is tried again until the batch's own timeout: nothing has been sent yet, and the
+// calls waiting here were admitted — failing them is what the admission at the door is there to avoid.
+func (w *cdrWriter) acquire(ctx context.Context) (*pgxpool.Conn, error) {
+	for {
+		c, err := w.db.Acquire(ctx)
+		if err == nil || ctx.Err() != nil {
+			return c, err
+		}
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) || !errors.Is(err, context.DeadlineExceeded) {
+			return nil, err
+		}
+	}
+}
+
 func (w *cdrWriter) sendBatch(ctx context.Context, ops []*cdrOp) error {
 	b := &pgx.Batch{}
 	for _, op := range ops {
 		b.Queue(op.sql, op.args...)
 	}
-	br := w.db.SendBatch(ctx, b)
+	conn, err := w.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	br := conn.SendBatch(ctx, b)
 	var first error
 	for _, op := range ops {
 		var err error
@@ -167,7 +188,13 @@ func (w *cdrWriter) sendBatch(ctx context.Context, ops []*cdrOp) error {
 	return first
 }
 
-func (op *cdrOp) run(ctx context.Context, db *pgxpool.Pool) {
+func (op *cdrOp) run(ctx context.Context, w *cdrWriter) {
+	db, err := w.acquire(ctx)
+	if err != nil {
+		op.err = err
+		return
+	}
+	defer db.Release()
 	if op.ret {
 		op.err = db.QueryRow(ctx, op.sql, op.args...).Scan(&op.id)
 		return

@@ -60,7 +60,7 @@ cps)
   rates=${2:-"500 1000 1500"}
   secs=${3:-10}
   burn=${BURN:-0}
-  echo "rate/s | hotline intake: ok failed (503 at the door) retrans (% of messages) cpu% | sipp -sn uas: ok failed retrans${burn:+ | $burn CPU burner(s) during the hotline steps}"
+  echo "rate/s | hotline intake: ok failed (503 at the door) retrans (% of messages) cpu% | sipp -sn uas: ok failed retrans$([ "$burn" -gt 0 ] && echo " | $burn CPU burner(s) during the hotline steps")"
   if [ "${UAS:-1}" != 0 ]; then
     sipp -sn uas -i 127.0.0.1 -p "$uas" -nostdin >/dev/null 2>&1 &
     uaspid=$!
