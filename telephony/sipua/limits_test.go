@@ -162,8 +162,9 @@ func TestAdmissionFollowsPressure(t *testing.T) {
 	}
 }
 
-// TestSetupCapFollowsCompletedSetups: the calls allowed in setup at once follow what completes per second ×
-// setupBudget, never below the floor nor above MaxSetups, and the INVITE beyond it is refused at the door.
+// TestSetupCapFollowsCompletedSetups: the calls allowed in setup at once follow the recent peak of completed
+// setups per second × setupBudget, never below the floor nor above MaxSetups, and the INVITE beyond it is refused
+// at the door; a stall lowers the limit only slowly (no spiral: a lower limit, fewer completions, a lower limit).
 func TestSetupCapFollowsCompletedSetups(t *testing.T) {
 	a := newAdmission(2000)
 	if got := a.setupCap.Load(); got != setupFloor {
@@ -192,15 +193,29 @@ func TestSetupCapFollowsCompletedSetups(t *testing.T) {
 	if !a.allow() {
 		t.Fatal("refused after a setup completed")
 	}
-	// Nothing completes any more (a stall): the cap falls to the floor, so the stalled process takes few new calls.
+	// A one-second stall (nothing completes): the limit holds nearly where it was.
 	for range history {
 		p = Pressure{CPU: 0.5}
 		a.adjust(&p, admitWindow)
 	}
-	if p.SetupCap != setupFloor {
-		t.Fatalf("no setup completed for a second: cap %d, want %d", p.SetupCap, setupFloor)
+	if p.SetupCap < want*8/10 || p.SetupCap >= want {
+		t.Fatalf("after a one-second stall: cap %d, want slightly below %d", p.SetupCap, want)
 	}
-	if a.allow() {
-		t.Fatal("admitted with more calls in setup than the cap")
+	// A long one: down to the floor, never below.
+	for range 1000 {
+		p = Pressure{CPU: 0.5}
+		a.adjust(&p, admitWindow)
+	}
+	if p.SetupCap != setupFloor {
+		t.Fatalf("no setup completed for 100 s: cap %d, want the floor %d", p.SetupCap, setupFloor)
+	}
+	// MaxSetups stays the ceiling.
+	b := newAdmission(300)
+	for range history {
+		p = Pressure{CPU: 0.5, Completed: 100}
+		b.adjust(&p, admitWindow)
+	}
+	if p.SetupCap != 300 {
+		t.Fatalf("cap %d above MaxSetups 300", p.SetupCap)
 	}
 }

@@ -30,11 +30,13 @@ import (
 //   - CPU: this process's share of the cores it may use.
 //
 // Besides the rate, the number of calls in setup (INVITE admitted, not answered yet: the CDR row and the answer
-// are being written) is held under a limit that follows the completed setups: what the last second completed
-// per second × setupBudget (Little's law: calls in setup = rate × setup time). Setups that slow down — the CDR
-// commit waiting for PostgreSQL, the call's goroutines waiting to be scheduled — fill it, and the next INVITEs
-// get 503 before any CDR, answer or media exists, within the window in which it happens rather than after the
-// next measurement.
+// are being written) is held under a limit that follows the completed setups: the best rate of setups completed
+// per second lately × setupBudget (Little's law: calls in setup = rate × setup time). When hotline's own backlog
+// grows — setups queueing for PostgreSQL or for the CPU faster than they complete — it fills, and the next
+// INVITEs get 503 before any CDR, answer or media exists, at once rather than after the next measurement. The
+// rate it is anchored on is the recent peak, decaying slowly (half in about 7 s), not the last second's: anchored
+// on the last second, a stall that slows setups for reasons of its own (another process taking the CPU) would
+// shrink the limit, which shrinks the completed rate, which shrinks the limit again.
 //
 // Lag counts only while this process is busy (another process's load is not ours to shed). When two of the last
 // three 100 ms windows are under pressure, the rate drops to 90 % of the setups completed over the last second
@@ -58,11 +60,12 @@ const (
 	admitFloor      = 20.0 // calls/s never refused for pressure (a trickle keeps the measurement honest)
 	admitGrowFactor = 1.05
 	admitCutFactor  = 0.9
-	cutCooldown     = 5  // windows between two cuts: a cut shows in the measurements only after calls set up
-	history         = 10 // windows of completed setups the cut is anchored on (1 s: one window is too noisy)
-	confirm         = 2  // overloaded windows among the last three before a cut (one late wake-up is not overload)
-	setupBudget     = 250 * time.Millisecond
-	setupFloor      = 100 // calls in setup always allowed (start-up, and a trickle keeps the measurement honest)
+	cutCooldown     = 5           // windows between two cuts: a cut shows in the measurements only after calls set up
+	history         = 10          // windows of completed setups the cut is anchored on (1 s: one window is too noisy)
+	confirm         = 2           // overloaded windows among the last three before a cut (one late wake-up is not overload)
+	setupBudget     = time.Second // 2×T1: a setup slower than that has the peer retransmitting its INVITE or our 200
+	setupFloor      = 200         // calls in setup always allowed (start-up, and a trickle keeps the measurement honest)
+	peakDecay       = 0.99        // per window, of the completed-setup rate the setup limit is anchored on
 )
 
 // Pressure is one window's measurement (exported for metrics and tests).
@@ -83,6 +86,7 @@ type Pressure struct {
 type admission struct {
 	maxSetups int64
 	setupCap  atomic.Int64 // adaptive limit of calls in setup (≤ maxSetups)
+	peak      float64      // recent best completed setups/s, decaying (run's goroutine only)
 	lim       *rate.Limiter
 	setups    atomic.Int64
 	completed atomic.Int64
@@ -206,7 +210,8 @@ func (a *admission) adjust(p *Pressure, window time.Duration) {
 		sum += c
 	}
 	got := float64(sum) / (float64(min(a.doneAt, history)) * window.Seconds()) // setups completed per second
-	p.SetupCap = min(max(int64(got*setupBudget.Seconds()), setupFloor), a.maxSetups)
+	a.peak = math.Max(got, a.peak*peakDecay)
+	p.SetupCap = min(max(int64(a.peak*setupBudget.Seconds()), setupFloor), a.maxSetups)
 	a.setupCap.Store(p.SetupCap)
 	switch {
 	case p.Overloded && confirmed >= confirm && a.sinceCut >= cutCooldown:
