@@ -42,6 +42,7 @@ type cdrOp struct {
 	err  error
 	done chan struct{} // closed when the result is set
 	lead chan struct{} // closed when this caller is to send the next batch
+	led  bool          // lead was closed (cdrWriter.mu)
 }
 
 type cdrWriter struct {
@@ -67,18 +68,22 @@ func (w *cdrWriter) exec(ctx context.Context, ret bool, sql string, args ...any)
 	}
 	// Not abandoned on ctx: once queued, the statement may be in a batch being committed, and the caller must
 	// learn whether it was. The batch has its own timeout.
+	lead := op.lead
 	for {
 		select {
 		case <-op.done:
-			select {
-			case <-op.lead:
-				// Handed the lead, then sent in another caller's batch before this one ran: the slot it was given
-				// must still be passed on or returned.
-				w.flush(ctx)
-			default:
+			if lead != nil {
+				select {
+				case <-lead:
+					// Handed the lead, then sent in another caller's batch before this one ran: the slot it was
+					// given must still be passed on or returned.
+					w.flush(ctx)
+				default:
+				}
 			}
 			return op.id, op.err
-		case <-op.lead:
+		case <-lead:
+			lead = nil // the lead is taken once
 			w.flush(ctx)
 		}
 	}
@@ -97,12 +102,16 @@ func (w *cdrWriter) flush(ctx context.Context) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if len(w.queue) == 0 {
-		w.inFlight--
-		return
+	// The next batch is sent by one of its own callers, so no caller waits for other callers' batches after its
+	// own. A caller already handed the lead by another flusher has a slot of its own: pass ours to the next one.
+	for _, op := range w.queue {
+		if !op.led {
+			op.led = true
+			close(op.lead)
+			return
+		}
 	}
-	// The next batch is sent by one of its own callers, so no caller waits for other callers' batches after its own.
-	close(w.queue[0].lead)
+	w.inFlight--
 }
 
 func (w *cdrWriter) send(ctx context.Context, ops []*cdrOp) {

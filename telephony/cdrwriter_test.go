@@ -156,3 +156,41 @@ func TestStaffedFollowsSignIn(t *testing.T) {
 		t.Fatalf("agent signed out: staffed %v %v", ok, err)
 	}
 }
+
+// TestCDRGroupCommitConcurrent: many callers at once, as under load — flushers hand the lead on while others
+// finish (a double hand-off once closed a channel twice) — and every call gets its row once, every end is
+// written, and no flusher slot is left taken.
+func TestCDRGroupCommitConcurrent(t *testing.T) {
+	svc, _, _ := newSvc(t)
+	ctx := context.Background()
+	const n = 400
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			id, err := svc.StartCall(ctx, CallStart{SIPCallID: fmt.Sprintf("conc-%d", i), OfferedAt: time.Now()})
+			if err == nil {
+				err = svc.EndCall(ctx, id, CallEnd{Disposition: DispAbandoned, Reason: "caller_hangup"})
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	var rows, ended int
+	if err := svc.db.QueryRow(ctx, `SELECT count(*), count(ended_at) FROM calls WHERE sip_call_id LIKE 'conc-%'`).Scan(&rows, &ended); err != nil {
+		t.Fatal(err)
+	}
+	if rows != n || ended != n {
+		t.Errorf("%d rows, %d ended; want %d each", rows, ended, n)
+	}
+	svc.cdr.mu.Lock()
+	defer svc.cdr.mu.Unlock()
+	if svc.cdr.inFlight != 0 || len(svc.cdr.queue) != 0 {
+		t.Errorf("%d flushers, %d queued after the last call", svc.cdr.inFlight, len(svc.cdr.queue))
+	}
+}
