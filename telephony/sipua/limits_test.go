@@ -129,11 +129,11 @@ func TestAdmissionFollowsPressure(t *testing.T) {
 	if p.Overloded {
 		t.Fatalf("slow setups: %+v", p)
 	}
-	// Calm with refusals: grows by 5 % a window.
+	// Calm with refusals: grows by 1 % a window.
 	before := float64(a.lim.Limit())
 	p = Pressure{CPU: 0.5, Admitted: 45, Refused: 30, Completed: 45}
 	a.adjust(&p, w)
-	if p.Limit <= before || p.Limit > before*1.06 {
+	if p.Limit <= before || p.Limit > before*1.02 {
 		t.Fatalf("recovering window: limit %v → %v", before, p.Limit)
 	}
 	// Never below the floor.

@@ -41,7 +41,7 @@ import (
 // Lag counts only while this process is busy (another process's load is not ours to shed). When two of the last
 // three 100 ms windows are under pressure, the rate drops to 90 % of the setups completed over the last second
 // (multiplicative decrease anchored on measured throughput, not on a guessed capacity), at most every 500 ms;
-// without pressure, while calls are being refused, it grows by 5 % per window. There is no calls/s figure to
+// without pressure, while calls are being refused, it grows by 1 % per window. There is no calls/s figure to
 // configure. MaxCalls stays as the hard ceiling of concurrent calls. Slow setups are measured and logged but do
 // not shed: after our immediate 100 Trying they cost no retransmission.
 
@@ -58,7 +58,8 @@ const (
 	busyCPU         = 0.3                    // below this share the lag is someone else's: shedding would not help
 	admitUnlimited  = 1e6
 	admitFloor      = 20.0 // calls/s never refused for pressure (a trickle keeps the measurement honest)
-	admitGrowFactor = 1.05
+	admitGrowFactor = 1.01 // per calm window while refusing: back from a cut to where it was in about a second
+	openFactor      = 1.1  // per calm window with nobody refused: the offered load fits, open up faster
 	admitCutFactor  = 0.9
 	cutCooldown     = 5           // windows between two cuts: a cut shows in the measurements only after calls set up
 	history         = 10          // windows of completed setups the cut is anchored on (1 s: one window is too noisy)
@@ -222,10 +223,12 @@ func (a *admission) adjust(p *Pressure, window time.Duration) {
 	case p.Overloded:
 		// Hold: not confirmed yet, or the last cut has not shown in the measurements.
 	case p.Refused > 0:
-		cur = math.Min(cur*admitGrowFactor, admitUnlimited)
+		// Slowly: at 5 % a window (63 % a second) the limit overshot the capacity again within a second of each
+		// cut, and the lag of each overshoot was a burst of retransmissions (measured at 1,500 calls/s offered).
+		cur = math.Min(math.Max(cur*admitGrowFactor, cur+1), admitUnlimited)
 	case cur < admitUnlimited:
 		// No pressure and nobody refused: the offered load fits; open up faster.
-		cur = math.Min(cur*admitGrowFactor*admitGrowFactor, admitUnlimited)
+		cur = math.Min(cur*openFactor, admitUnlimited)
 	}
 	cur = math.Round(cur)
 	if cur >= admitUnlimited/2 {
