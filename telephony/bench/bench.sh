@@ -6,7 +6,8 @@
 #       signed in and a 1 s greeting (trunk check, CDR rows, answer, prompt = 50 RTP packets, hang-up), then the
 #       same SIPp client against `sipp -sn uas` (which sends no media). Prints successful/failed calls,
 #       retransmissions (and their share of the messages SIPp sent), the INVITEs hotline refused with 503 at the door
-#       (hotline_sip_refused_total) and hotline's CPU (% of one core) per step. The per-source INVITE limit is lifted
+#       (hotline_sip_refused_total), hotline's CPU (% of one core) and the datagrams the kernel dropped at hotline's
+#       SIP socket (its receive buffer full: each one is retransmitted by SIPp) per step. The per-source INVITE limit is lifted
 #       for the run (all calls come from one address), the call limit set to 4000.
 #       BURN=N runs N CPU burners (`yes >/dev/null`) beside hotline during each step; UAS=0 skips the
 #       `sipp -sn uas` comparison.
