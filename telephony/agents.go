@@ -200,6 +200,7 @@ func (s *Service) SetAgentState(ctx context.Context, actor org.Actor, user org.U
 	if err != nil {
 		return Agent{}, err
 	}
+	s.staffed.invalidate() // signing in or out is the only change Staffed answers about
 	s.wake()
 	return GetAgent(ctx, s.db, user)
 }
@@ -297,13 +298,16 @@ func (s *Service) SweepACW(ctx context.Context) (int, error) {
 }
 
 // Staffed reports whether any agent is signed in (not offline) with the given skills: with nobody staffed,
-// waiting in the queue is pointless and the caller goes straight to voicemail.
+// waiting in the queue is pointless and the caller goes straight to voicemail. Answered from memory for up to
+// staffedTTL (staffed.go): a query per call was one more pool connection per call under load.
 func (s *Service) Staffed(ctx context.Context, skills []string) (bool, error) {
-	if skills == nil {
-		skills = []string{}
-	}
-	var ok bool
-	err := s.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM agent_status a JOIN sip_accounts s ON s.user_id = a.user_id
-		WHERE a.state <> 'offline' AND s.skills @> $1)`, skills).Scan(&ok)
-	return ok, err
+	return s.staffed.get(ctx, skills, func(ctx context.Context) (bool, error) {
+		if skills == nil {
+			skills = []string{}
+		}
+		var ok bool
+		err := s.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM agent_status a JOIN sip_accounts s ON s.user_id = a.user_id
+			WHERE a.state <> 'offline' AND s.skills @> $1)`, skills).Scan(&ok)
+		return ok, err
+	})
 }

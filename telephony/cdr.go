@@ -79,29 +79,28 @@ func nzTime(t time.Time) any {
 	return t
 }
 
-// StartCall writes the CDR row of an offered call.
+// StartCall writes the CDR row of an offered call. It shares a commit with the other calls starting or ending at
+// the same moment (cdrwriter.go) and returns once the row is committed.
 func (s *Service) StartCall(ctx context.Context, c CallStart) (CallID, error) {
-	var id CallID
 	if c.Direction == "" {
 		c.Direction = "inbound"
 	}
-	err := s.db.QueryRow(ctx, `INSERT INTO calls (sip_call_id, trunk, caller, caller_raw, dialled, offered_at, direction, callback_id)
+	id, err := s.cdr.exec(ctx, true, `INSERT INTO calls (sip_call_id, trunk, caller, caller_raw, dialled, offered_at, direction, callback_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
-		c.SIPCallID, c.Trunk, c.Caller, c.CallerRaw, c.Dialled, c.OfferedAt, c.Direction, nz(c.CallbackID)).Scan(&id)
+		c.SIPCallID, c.Trunk, c.Caller, c.CallerRaw, c.Dialled, c.OfferedAt, c.Direction, nz(c.CallbackID))
 	if err != nil {
-		return 0, fmt.Errorf("start CDR of %s: %w", c.SIPCallID, err)
+		return 0, cdrErr("start CDR of", c.SIPCallID, err)
 	}
 	return id, nil
 }
 
-// RejectCall writes the CDR of a call refused before answer, in one statement.
+// RejectCall writes the CDR of a call refused before answer, in one statement (sharing its commit, cdrwriter.go).
 func (s *Service) RejectCall(ctx context.Context, c CallStart, status int, reason string) (CallID, error) {
-	var id CallID
-	err := s.db.QueryRow(ctx, `INSERT INTO calls (sip_call_id, trunk, caller, caller_raw, dialled, offered_at, ended_at,
+	id, err := s.cdr.exec(ctx, true, `INSERT INTO calls (sip_call_id, trunk, caller, caller_raw, dialled, offered_at, ended_at,
 		disposition, end_reason, sip_status, wait_seconds) VALUES ($1, $2, $3, $4, $5, $6, now(), 'rejected', $7, $8, 0) RETURNING id`,
-		c.SIPCallID, c.Trunk, c.Caller, c.CallerRaw, c.Dialled, c.OfferedAt, reason, status).Scan(&id)
+		c.SIPCallID, c.Trunk, c.Caller, c.CallerRaw, c.Dialled, c.OfferedAt, reason, status)
 	if err != nil {
-		return 0, fmt.Errorf("reject CDR of %s: %w", c.SIPCallID, err)
+		return 0, cdrErr("reject CDR of", c.SIPCallID, err)
 	}
 	return id, nil
 }
@@ -161,16 +160,17 @@ func (s *Service) endCallTx(ctx context.Context, tx pgx.Tx, id CallID, e CallEnd
 // the number the call started with.
 func (s *Service) EndCall(ctx context.Context, id CallID, e CallEnd) error {
 	if e.Caller == "" && e.HouseholdID == 0 && e.AgentID == 0 && e.Disposition != DispAnswered {
-		// Nothing to write but the CDR (no number to ring back, no timeline, no event): one statement, no
-		// transaction round trips. This is the common case of calls from withheld or odd numbers under load.
+		// Nothing to write but the CDR (no number to ring back, no timeline, no event): one statement, sharing its
+		// commit with the other calls' (cdrwriter.go). This is the common case of calls from withheld or odd
+		// numbers under load.
 		if e.EndedAt.IsZero() {
 			e.EndedAt = time.Now()
 		}
-		_, err := s.db.Exec(ctx, `UPDATE calls SET answered_at = $2, ended_at = $3::timestamptz, disposition = $4, end_reason = $5,
+		_, err := s.cdr.exec(ctx, false, `UPDATE calls SET answered_at = $2, ended_at = $3::timestamptz, disposition = $4, end_reason = $5,
 			sip_status = $6, agents_tried = $7, wait_seconds = extract(epoch FROM $3::timestamptz - offered_at) WHERE id = $1`,
 			id, nzTime(e.AnsweredAt), e.EndedAt, e.Disposition, e.Reason, nz(e.SIPStatus), e.AgentsTried)
 		if err != nil {
-			return fmt.Errorf("end CDR %d: %w", id, err)
+			return cdrErr("end CDR", id, err)
 		}
 		return nil
 	}

@@ -46,6 +46,8 @@ type Service struct {
 	acw     time.Duration
 	wakeCh  chan struct{}
 	storage storageHealth
+	cdr     *cdrWriter
+	staffed staffedCache
 }
 
 // NewService returns a Service.
@@ -54,7 +56,8 @@ func NewService(o Options) *Service {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Service{db: o.DB, log: o.Log, events: o.Events, tickets: o.Tickets, callers: o.Callers, contacts: o.Contacts,
-		access: o.TicketAccess, lookups: o.Lookups, recDir: o.RecordingsDir, files: o.Files, acw: o.ACW, wakeCh: make(chan struct{}, 1)}
+		access: o.TicketAccess, lookups: o.Lookups, recDir: o.RecordingsDir, files: o.Files, acw: o.ACW, wakeCh: make(chan struct{}, 1),
+		cdr: &cdrWriter{db: o.DB}, staffed: newStaffedCache()}
 }
 
 // RecordingsDir is where recordings are stored.

@@ -18,7 +18,47 @@ import (
 	"hotline/deploy/testenv"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+// The tests here mostly drive the real binary in other processes (directly, through deploy/topology.sh and the
+// manifests), where the test binary's race detector sees nothing. Under -race the binary is built with -race
+// too, and every hotline process the tests start writes its race reports to raceDir (GORACE log_path, inherited
+// through the environment by the scripts as well); TestMain fails the run when any report is there.
+func TestMain(m *testing.M) {
+	if !raceEnabled {
+		os.Exit(testenv.Main(m))
+	}
+	dir, err := os.MkdirTemp("", "hotline-race-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Chmod(dir, 0o777) // #nosec G302 -- processes started as the postgres user's peers write here too
+	os.Setenv("GORACE", "log_path="+filepath.Join(dir, "race"))
+	code := testenv.Main(m)
+	if failed := raceReports(dir); failed != "" {
+		fmt.Fprintf(os.Stderr, "data races in hotline processes started by the tests:\n%s\n", failed)
+		code = 1
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// raceBinary tells whether the hotline binary is built with -race: when the tests are, unless RACE_BINARY=0
+// (deploy/test.sh sets it for the browser group and the rest, which run the binary often and long enough that
+// the race-built one would take the suite past its budget; their test processes still run under -race).
+func raceBinary() bool { return raceEnabled && os.Getenv("RACE_BINARY") != "0" }
+
+// raceReports returns the race detector's reports written under dir (one file per process that found a race).
+func raceReports(dir string) string {
+	files, _ := filepath.Glob(filepath.Join(dir, "race.*"))
+	var b strings.Builder
+	for _, f := range files {
+		data, err := os.ReadFile(f) // #nosec G304 -- our own temporary directory
+		if err == nil && len(bytes.TrimSpace(data)) > 0 {
+			fmt.Fprintf(&b, "== %s\n%s\n", f, data)
+		}
+	}
+	return b.String()
+}
 
 var (
 	buildOnce sync.Once
@@ -37,7 +77,11 @@ func hotlineBinary(t *testing.T) string {
 		}
 		os.Chmod(binDir, 0o755)
 		binPath = filepath.Join(binDir, "hotline")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		args := []string{"build", "-o", binPath}
+		if raceBinary() {
+			args = append(args, "-race")
+		}
+		out, err := exec.Command("go", append(args, ".")...).CombinedOutput() // #nosec G204 -- fixed arguments
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v: %s", err, out)
 		}

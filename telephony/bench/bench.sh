@@ -5,8 +5,12 @@
 #       SIPp's built-in uac (INVITE, 200, ACK, 1 s, BYE; no RTP) at each rate against `hotline up` with no agent
 #       signed in and a 1 s greeting (trunk check, CDR rows, answer, prompt = 50 RTP packets, hang-up), then the
 #       same SIPp client against `sipp -sn uas` (which sends no media). Prints successful/failed calls,
-#       retransmissions and hotline's CPU (% of one core) per step. The per-source INVITE limit is lifted for the
-#       run (all calls come from one address), the call limit set to 4000.
+#       retransmissions (and their share of the messages SIPp sent), the INVITEs hotline refused with 503 at the door
+#       (hotline_sip_refused_total), hotline's CPU (% of one core) and the datagrams the kernel dropped at hotline's
+#       SIP socket (its receive buffer full: each one is retransmitted by SIPp) per step. The per-source INVITE limit is lifted
+#       for the run (all calls come from one address), the call limit set to 4000.
+#       BURN=N runs N CPU burners (`yes >/dev/null`) beside hotline during each step; UAS=0 skips the
+#       `sipp -sn uas` comparison.
 #   telephony/bench/bench.sh media 1500 [rate 150] [hold 20s]
 #       cmd/loadsip places N simultaneous calls that wait in the queue (an agent is signed in but paused), so
 #       hotline plays the greeting and then hold music to every caller; loadsip measures the gaps in the RTP it
@@ -21,13 +25,13 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d /tmp/hotline-bench-XXXXXX)
 chmod 755 "$work"
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-sip=$(port); http=$(port); pg=$(port); rds=$(port); uas=$(port); metrics=$(port)
+sip=$(port); http=$(port); pg=$(port); rds=$(port); uas=$(port); met=$(port)
 (cd "$root" && go build -o "$work/hotline" ./cmd/hotline && go build -o "$work/loadsip" ./cmd/loadsip)
 mkdir -p "$work/prompts"
 cp "$root/telephony/media/prompts/short.wav" "$work/prompts/greeting.wav"
 cp "$root/telephony/media/prompts/short.wav" "$work/prompts/queue.wav"
 
-GODEBUG="${BENCH_GODEBUG:-}" GOGC="${BENCH_GOGC:-}" GOMAXPROCS="${BENCH_GOMAXPROCS:-}" HOTLINE_METRICS_ADDR="127.0.0.1:$metrics" HOTLINE_METRICS_PROFILES="$([ -n "${TRACE:-}" ] && echo true || echo false)" \
+GODEBUG="${BENCH_GODEBUG:-}" GOGC="${BENCH_GOGC:-}" GOMAXPROCS="${BENCH_GOMAXPROCS:-}" HOTLINE_METRICS_ADDR="127.0.0.1:$met" HOTLINE_METRICS_PROFILES="$([ -n "${TRACE:-}" ] && echo true || echo false)" \
 HOTLINE_PROMPTS_DIR="$work/prompts" HOTLINE_LOG_LEVEL=warn HOTLINE_QUEUE_LIMIT=10m HOTLINE_SIP_MAX_CALLS=4000 HOTLINE_SIP_RATE_PER_SOURCE=100000 \
 HOTLINE_SIP_LISTEN="udp:127.0.0.1:$sip" HOTLINE_SIP_TRUNKS="name=bench,net=127.0.0.1/32,numbers=12345" \
   ${BENCH_NICE:+nice -n "$BENCH_NICE"} "$work/hotline" up --data-dir "$work/data" --http-addr "127.0.0.1:$http" --pg-port "$pg" --redis-port "$rds" >"$work/hotline.log" 2>&1 &
@@ -47,6 +51,8 @@ fi
 sleep 1
 
 cpu() { awk '{print $14+$15}' "/proc/$1/stat"; } # clock ticks (1/100 s)
+sipdrops() { awk -v p=":$(printf '%04X' "$sip")" '$2 ~ p"$" {print $NF+0; f=1} END {if (!f) print 0}' /proc/net/udp; } # datagrams the kernel dropped: hotline's SIP socket buffer was full
+refused503() { curl -fs "http://127.0.0.1:$met/metrics" | awk '/^hotline_sip_refused_total\{status="503"\}/ {print $2+0; f=1} END {if (!f) print 0}'; }
 
 sipp_step() { # target rate seconds → "ok failed retrans"
   local target=$1 rate=$2 secs=$3
@@ -64,19 +70,29 @@ case "$mode" in
 cps)
   rates=${2:-"500 1000 1500"}
   secs=${3:-10}
-  echo "rate/s | hotline intake: ok failed retrans cpu% | sipp -sn uas: ok failed retrans"
-  sipp -sn uas -i 127.0.0.1 -p "$uas" -nostdin >/dev/null 2>&1 &
-  uaspid=$!
+  burn=${BURN:-0}
+  echo "rate/s | hotline intake: ok failed (503 at the door) retrans (% of messages) cpu% SIP-socket-drops | sipp -sn uas: ok failed retrans$([ "$burn" -gt 0 ] && echo " | $burn CPU burner(s) during the hotline steps")"
+  if [ "${UAS:-1}" != 0 ]; then
+    sipp -sn uas -i 127.0.0.1 -p "$uas" -nostdin >/dev/null 2>&1 &
+    uaspid=$!
+  fi
   for r in $rates; do
-    c0=$(cpu "$hl"); t0=$(date +%s.%N)
+    burners=()
+    for _ in $(seq 1 "$burn"); do timeout $((secs + 60)) yes >/dev/null & burners+=($!); done
+    c0=$(cpu "$hl"); t0=$(date +%s.%N); n0=$(refused503); d0=$(sipdrops)
     read -r ok failed retrans < <(sipp_step "127.0.0.1:$sip" "$r" "$secs")
-    c1=$(cpu "$hl"); t1=$(date +%s.%N)
+    c1=$(cpu "$hl"); t1=$(date +%s.%N); n1=$(refused503); d1=$(sipdrops)
+    for b in "${burners[@]}"; do kill "$b" 2>/dev/null || true; done
     pct=$(python3 -c "print(round(($c1-$c0)/($t1-$t0),0))")
-    read -r uok ufailed uretrans < <(sipp_step "127.0.0.1:$uas" "$r" "$secs")
-    echo "$r | $ok $failed $retrans ${pct}% | $uok $ufailed $uretrans"
+    # SIPp sends INVITE, ACK and BYE per call (INVITE and ACK for a refused one): the messages it sent, about.
+    rpct=$(python3 -c "m=3*${ok:-0}+2*${failed:-0}; print(round(100*${retrans:-0}/m,2) if m else 0)")
+    uok=- ufailed=- uretrans=-
+    if [ "${UAS:-1}" != 0 ]; then read -r uok ufailed uretrans < <(sipp_step "127.0.0.1:$uas" "$r" "$secs"); fi
+    echo "$r | $ok $failed ($((n1 - n0))) $retrans (${rpct}%) ${pct}% $((d1 - d0)) | $uok $ufailed $uretrans"
     sleep 5 # let the transactions of the previous step expire (timer J/K)
   done
-  kill "$uaspid" 2>/dev/null || true
+  [ -z "${uaspid:-}" ] || kill "$uaspid" 2>/dev/null || true
+  echo "hotline log: $(grep -c 'cannot start CDR' "$work/hotline.log" || true) \"cannot start CDR\", $(grep -c 'cannot end CDR' "$work/hotline.log" || true) \"cannot end CDR\""
   ;;
 media)
   calls=${2:-1500}; rate=${3:-150}; hold=${4:-20s}
@@ -86,7 +102,7 @@ media)
   echo "hotline started $(date -u -d "@$hlstart" +%H:%M:%S.%3N) (GC lines' @ times count from then)"
   if [ -n "${TRACE:-}" ]; then
     ( sleep "${TRACE_AT:-12}"; curl -fs -o "${TRACE_OUT:-/tmp/hotline-media.trace}" \
-        "http://127.0.0.1:$metrics/debug/pprof/trace?seconds=${TRACE_SECONDS:-6}" &&
+        "http://127.0.0.1:$met/debug/pprof/trace?seconds=${TRACE_SECONDS:-6}" &&
       echo "trace of ${TRACE_AT:-12}–$(( ${TRACE_AT:-12} + ${TRACE_SECONDS:-6} )) s into ${TRACE_OUT:-/tmp/hotline-media.trace}" ) &
     tracer=$!
   fi

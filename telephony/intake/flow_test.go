@@ -375,6 +375,46 @@ func TestMaxConcurrentCalls(t *testing.T) {
 	first.Hangup(ctx)
 }
 
+// TestSetupBacklogRefusedBeforeCDR: with the calls in setup at the admission limit (here one call, held ringing
+// by the answer delay), a new INVITE gets 503 with Retry-After at the door — no CDR row, no answer, no SDP —
+// while the call already admitted goes on to be answered and ends with its CDR (issue 15).
+func TestSetupBacklogRefusedBeforeCDR(t *testing.T) {
+	r := newRig(t, rigOpts{maxSetups: 1, answerDelay: time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	firstCtx, hangUpFirst := context.WithCancel(ctx)
+	firstDone := make(chan error, 1)
+	go func() {
+		_, err := r.caller("127.0.0.1", 440).Dial(firstCtx, r.uri("12345"), phonetest.DialOptions{From: caller})
+		firstDone <- err
+	}()
+	rows := func(number string) int {
+		var n int
+		if err := r.db.QueryRow(ctx, `SELECT count(*) FROM calls WHERE caller = $1`, number).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	waitFor(t, "first call in setup (its CDR row written, ringing)", func() bool { return rows(caller) == 1 })
+
+	_, err := r.caller("127.0.0.1", 440).Dial(ctx, r.uri("12345"), phonetest.DialOptions{From: "13900001111"})
+	var de *sipgo.ErrDialogResponse
+	if !errors.As(err, &de) || de.Res.StatusCode != 503 {
+		t.Fatalf("INVITE beyond the setup limit: %v, want 503", err)
+	}
+	if de.Res.GetHeader("Retry-After") == nil || len(de.Res.Body()) != 0 {
+		t.Errorf("503 without Retry-After or with a body: %v", de.Res)
+	}
+	if n := rows("13900001111"); n != 0 {
+		t.Errorf("%d CDR rows for the refused INVITE, want none (refusals cost no database write)", n)
+	}
+	hangUpFirst() // CANCEL while ringing
+	<-firstDone
+	if c := r.endedCDR("first call's CDR"); c.Caller != caller || *c.Disposition != telephony.DispAbandoned {
+		t.Errorf("admitted call's CDR %+v", c)
+	}
+}
+
 func TestOutsideServiceHoursGoesToVoicemail(t *testing.T) {
 	// Open one minute a day, twelve hours from now: closed now.
 	at := time.Now().In(calendar.CST).Add(12 * time.Hour)

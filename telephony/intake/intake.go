@@ -159,7 +159,7 @@ func (in *Intake) HandleCall(hard context.Context, c *sipua.Call) {
 	id, err := in.svc.StartCall(bg, k.start)
 	if err != nil {
 		k.log.Error("cannot start CDR; refusing call", "err", err)
-		c.Dialog.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil)
+		c.Dialog.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil, sip.NewHeader("Retry-After", "1"))
 		return
 	}
 	k.id = id

@@ -91,6 +91,7 @@ type rigOpts struct {
 	drainTimeout time.Duration
 	registry     *prometheus.Registry
 	maxCalls     int
+	maxSetups    int           // calls between INVITE and answer before new ones get 503 (sipua.Config.MaxSetups)
 	greeting     *media.Prompt // default: the one-second short prompt
 	greetingMin  time.Duration
 	greetingFull bool
@@ -157,7 +158,7 @@ func newRig(t *testing.T, o rigOpts) *rig {
 	}
 	srv, err := sipua.New(sipua.Config{
 		Listeners: []sipua.Listener{{Transport: "udp", Addr: "127.0.0.1:" + strconv.Itoa(r.port)}, {Transport: "tcp", Addr: "127.0.0.1:" + strconv.Itoa(r.port)}},
-		Trunks:    trunks, MaxCalls: o.maxCalls, RatePerSource: o.rate, Burst: int(o.rate), DrainTimeout: o.drainTimeout,
+		Trunks:    trunks, MaxCalls: o.maxCalls, MaxSetups: o.maxSetups, RatePerSource: o.rate, Burst: int(o.rate), DrainTimeout: o.drainTimeout,
 	}, sipua.Deps{DB: db, Redis: rdb, Prefix: prefix, Log: log, Registry: regr})
 	if err != nil {
 		t.Fatal(err)

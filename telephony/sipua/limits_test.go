@@ -129,11 +129,11 @@ func TestAdmissionFollowsPressure(t *testing.T) {
 	if p.Overloded {
 		t.Fatalf("slow setups: %+v", p)
 	}
-	// Calm with refusals: grows by 5 % a window.
+	// Calm with refusals: grows by 1 % a window.
 	before := float64(a.lim.Limit())
 	p = Pressure{CPU: 0.5, Admitted: 45, Refused: 30, Completed: 45}
 	a.adjust(&p, w)
-	if p.Limit <= before || p.Limit > before*1.06 {
+	if p.Limit <= before || p.Limit > before*1.02 {
 		t.Fatalf("recovering window: limit %v → %v", before, p.Limit)
 	}
 	// Never below the floor.
@@ -159,5 +159,63 @@ func TestAdmissionFollowsPressure(t *testing.T) {
 	req := sip.NewRequest(sip.INVITE, sip.Uri{User: "12345", Host: "127.0.0.1"})
 	if res := Response(req, ErrOverloaded); res.StatusCode != 503 || res.GetHeader("Retry-After") == nil {
 		t.Fatalf("overload answer %d without Retry-After", res.StatusCode)
+	}
+}
+
+// TestSetupCapFollowsCompletedSetups: the calls allowed in setup at once follow the recent peak of completed
+// setups per second × setupBudget, never below the floor nor above MaxSetups, and the INVITE beyond it is refused
+// at the door; a stall lowers the limit only slowly (no spiral: a lower limit, fewer completions, a lower limit).
+func TestSetupCapFollowsCompletedSetups(t *testing.T) {
+	a := newAdmission(2000)
+	if got := a.setupCap.Load(); got != setupFloor {
+		t.Fatalf("before any measurement: cap %d, want the floor %d", got, setupFloor)
+	}
+	var p Pressure
+	for range history {
+		p = Pressure{CPU: 0.5, Completed: 100} // 1,000 setups/s
+		a.adjust(&p, admitWindow)
+	}
+	want := int64(1000 * setupBudget.Seconds())
+	if p.SetupCap != want || a.setupCap.Load() != want {
+		t.Fatalf("1,000 setups/s: cap %d, want %d", p.SetupCap, want)
+	}
+	var done []func()
+	for range want {
+		if !a.allow() {
+			t.Fatalf("refused with %d of %d in setup", len(done), want)
+		}
+		done = append(done, a.setupStarted())
+	}
+	if a.allow() {
+		t.Fatal("admitted beyond the setup cap")
+	}
+	done[0]()
+	if !a.allow() {
+		t.Fatal("refused after a setup completed")
+	}
+	// A one-second stall (nothing completes): the limit holds nearly where it was.
+	for range history {
+		p = Pressure{CPU: 0.5}
+		a.adjust(&p, admitWindow)
+	}
+	if p.SetupCap < want*8/10 || p.SetupCap >= want {
+		t.Fatalf("after a one-second stall: cap %d, want slightly below %d", p.SetupCap, want)
+	}
+	// A long one: down to the floor, never below.
+	for range 1000 {
+		p = Pressure{CPU: 0.5}
+		a.adjust(&p, admitWindow)
+	}
+	if p.SetupCap != setupFloor {
+		t.Fatalf("no setup completed for 100 s: cap %d, want the floor %d", p.SetupCap, setupFloor)
+	}
+	// MaxSetups stays the ceiling.
+	b := newAdmission(300)
+	for range history {
+		p = Pressure{CPU: 0.5, Completed: 100}
+		b.adjust(&p, admitWindow)
+	}
+	if p.SetupCap != 300 {
+		t.Fatalf("cap %d above MaxSetups 300", p.SetupCap)
 	}
 }

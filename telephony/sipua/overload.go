@@ -29,10 +29,19 @@ import (
 //   - the transaction backlog: INVITEs past the gate whose dialog is not answered yet;
 //   - CPU: this process's share of the cores it may use.
 //
+// Besides the rate, the number of calls in setup (INVITE admitted, not answered yet: the CDR row and the answer
+// are being written) is held under a limit that follows the completed setups: the best rate of setups completed
+// per second lately × setupBudget (Little's law: calls in setup = rate × setup time). When hotline's own backlog
+// grows — setups queueing for PostgreSQL or for the CPU faster than they complete — it fills, and the next
+// INVITEs get 503 before any CDR, answer or media exists, at once rather than after the next measurement. The
+// rate it is anchored on is the recent peak, decaying slowly (half in about 7 s), not the last second's: anchored
+// on the last second, a stall that slows setups for reasons of its own (another process taking the CPU) would
+// shrink the limit, which shrinks the completed rate, which shrinks the limit again.
+//
 // Lag counts only while this process is busy (another process's load is not ours to shed). When two of the last
 // three 100 ms windows are under pressure, the rate drops to 90 % of the setups completed over the last second
 // (multiplicative decrease anchored on measured throughput, not on a guessed capacity), at most every 500 ms;
-// without pressure, while calls are being refused, it grows by 5 % per window. There is no calls/s figure to
+// without pressure, while calls are being refused, it grows by 1 % per window. There is no calls/s figure to
 // configure. MaxCalls stays as the hard ceiling of concurrent calls. Slow setups are measured and logged but do
 // not shed: after our immediate 100 Trying they cost no retransmission.
 
@@ -49,11 +58,15 @@ const (
 	busyCPU         = 0.3                    // below this share the lag is someone else's: shedding would not help
 	admitUnlimited  = 1e6
 	admitFloor      = 20.0 // calls/s never refused for pressure (a trickle keeps the measurement honest)
-	admitGrowFactor = 1.05
+	admitGrowFactor = 1.01 // per calm window while refusing: back from a cut to where it was in about a second
+	openFactor      = 1.1  // per calm window with nobody refused: the offered load fits, open up faster
 	admitCutFactor  = 0.9
-	cutCooldown     = 5  // windows between two cuts: a cut shows in the measurements only after calls set up
-	history         = 10 // windows of completed setups the cut is anchored on (1 s: one window is too noisy)
-	confirm         = 2  // overloaded windows among the last three before a cut (one late wake-up is not overload)
+	cutCooldown     = 5           // windows between two cuts: a cut shows in the measurements only after calls set up
+	history         = 10          // windows of completed setups the cut is anchored on (1 s: one window is too noisy)
+	confirm         = 2           // overloaded windows among the last three before a cut (one late wake-up is not overload)
+	setupBudget     = time.Second // 2×T1: a setup slower than that has the peer retransmitting its INVITE or our 200
+	setupFloor      = 200         // calls in setup always allowed (start-up, and a trickle keeps the measurement honest)
+	peakDecay       = 0.99        // per window, of the completed-setup rate the setup limit is anchored on
 )
 
 // Pressure is one window's measurement (exported for metrics and tests).
@@ -67,11 +80,14 @@ type Pressure struct {
 	Admitted  int64         // INVITEs admitted in the window
 	Refused   int64         // INVITEs refused for pressure in the window
 	Limit     float64       // admission rate after this window (calls/s)
+	SetupCap  int64         // calls in setup allowed after this window
 	Overloded bool
 }
 
 type admission struct {
 	maxSetups int64
+	setupCap  atomic.Int64 // adaptive limit of calls in setup (≤ maxSetups)
+	peak      float64      // recent best completed setups/s, decaying (run's goroutine only)
 	lim       *rate.Limiter
 	setups    atomic.Int64
 	completed atomic.Int64
@@ -94,13 +110,14 @@ func newAdmission(maxSetups int) *admission {
 		maxSetups = 2000
 	}
 	a := &admission{maxSetups: int64(maxSetups), lim: rate.NewLimiter(admitUnlimited, int(admitUnlimited)), sinceCut: cutCooldown}
-	a.last.Store(&Pressure{Limit: admitUnlimited})
+	a.setupCap.Store(min(setupFloor, a.maxSetups))
+	a.last.Store(&Pressure{Limit: admitUnlimited, SetupCap: a.setupCap.Load()})
 	return a
 }
 
 // allow reports whether a new INVITE may become a call now.
 func (a *admission) allow() bool {
-	if a.setups.Load() >= a.maxSetups || !a.lim.Allow() {
+	if a.setups.Load() >= a.setupCap.Load() || !a.lim.Allow() {
 		a.refused.Add(1)
 		return false
 	}
@@ -157,7 +174,7 @@ func (a *admission) run(ctx context.Context) {
 				a.shedding = p.Overloded
 				a.log.Warn("SIP admission", "overloaded", p.Overloded, "limit_per_s", int(p.Limit), "tick_lag", p.TickLag,
 					"sched_p99", p.SchedP99, "cpu", fmt.Sprintf("%.2f", p.CPU), "setups", p.Setups, "completed", p.Completed,
-					"slow", p.Slow, "admitted", p.Admitted, "refused", p.Refused)
+					"slow", p.Slow, "setup_cap", p.SetupCap, "admitted", p.Admitted, "refused", p.Refused)
 			}
 			if a.onWindow != nil {
 				a.onWindow(p)
@@ -189,24 +206,29 @@ func (a *admission) adjust(p *Pressure, window time.Duration) {
 			confirmed++
 		}
 	}
+	var sum int64
+	for _, c := range a.done {
+		sum += c
+	}
+	got := float64(sum) / (float64(min(a.doneAt, history)) * window.Seconds()) // setups completed per second
+	a.peak = math.Max(got, a.peak*peakDecay)
+	p.SetupCap = min(max(int64(a.peak*setupBudget.Seconds()), setupFloor), a.maxSetups)
+	a.setupCap.Store(p.SetupCap)
 	switch {
 	case p.Overloded && confirmed >= confirm && a.sinceCut >= cutCooldown:
 		// Anchor on what got through over the last second — the throughput the machine gives now — then 10 %
 		// below it, so the backlog drains.
-		var sum int64
-		for _, c := range a.done {
-			sum += c
-		}
-		got := float64(sum) / (float64(min(a.doneAt, history)) * window.Seconds())
 		cur = math.Max(math.Min(cur, got)*admitCutFactor, admitFloor)
 		a.sinceCut = 0
 	case p.Overloded:
 		// Hold: not confirmed yet, or the last cut has not shown in the measurements.
 	case p.Refused > 0:
-		cur = math.Min(cur*admitGrowFactor, admitUnlimited)
+		// Slowly: at 5 % a window (63 % a second) the limit overshot the capacity again within a second of each
+		// cut, and the lag of each overshoot was a burst of retransmissions (measured at 1,500 calls/s offered).
+		cur = math.Min(math.Max(cur*admitGrowFactor, cur+1), admitUnlimited)
 	case cur < admitUnlimited:
 		// No pressure and nobody refused: the offered load fits; open up faster.
-		cur = math.Min(cur*admitGrowFactor*admitGrowFactor, admitUnlimited)
+		cur = math.Min(cur*openFactor, admitUnlimited)
 	}
 	cur = math.Round(cur)
 	if cur >= admitUnlimited/2 {

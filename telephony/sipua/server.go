@@ -310,6 +310,15 @@ func (s *Server) Run(ctx context.Context, h Handler) error {
 	for _, l := range s.cfg.Listeners {
 		s.addrs = append(s.addrs, l.Transport+"://"+l.Addr)
 	}
+	var udp []string
+	for _, l := range s.cfg.Listeners {
+		if l.Transport == "udp" {
+			udp = append(udp, l.Addr)
+		}
+	}
+	if n := raiseUDPBuffers(udp); n < len(udp) {
+		s.log.Warn("SIP UDP receive buffer not raised: bursts may be dropped and retransmitted", "raised", n, "listeners", len(udp))
+	}
 	close(s.ready)
 	s.log.Info("SIP listening", "addrs", s.addrs, "trunks", len(*s.trunks.Load()))
 
