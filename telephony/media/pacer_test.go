@@ -180,7 +180,8 @@ func TestPacerNextPromptOnNextTick(t *testing.T) {
 	t.Cleanup(func() { streamEnded = nil })
 	p := &Pacer{PerLoop: 2}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	// The loops end before streamEnded is reset and the next test starts (they read it): race-detector clean.
+	t.Cleanup(func() { cancel(); p.Wait() })
 	play := func(w *dmedia.RTPPacketWriter, ctx context.Context, packets int, loop bool) chan error {
 		done := make(chan error, 1)
 		go func() { done <- p.Play(ctx, w, dmedia.CodecAudioAlaw, make([]byte, 160*packets), loop) }()
