@@ -105,8 +105,7 @@ var unitWindow = 2000
 // together), so one plan cannot serve both a common word and a rare name: walking the newest tickets and testing
 // each is fast when the words are common, the index is fast when they are rare. So: first the newest
 // recentWindow tickets, each tested against its search row (the other filters first); if that does not fill the
-// page, a bounded count on the index tells whether the words are common among the older tickets: if so the walk
-// goes on, else the older matches come through the index (few, by then).
+// page, older decides how to go on.
 func (s *Service) search(ctx context.Context, where []string, args []any, match, q string, limit int, unit org.UnitID,
 	before org.TicketID) ([]Ticket, error) {
 	cond := ""
@@ -137,18 +136,33 @@ func (s *Service) search(ctx context.Context, where []string, args []any, match,
 	if err != nil || len(ts) >= limit || n < recentWindow {
 		return ts, err
 	}
-	var older int
-	if err := s.db.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM ticket_search WHERE ticket_id < $1 AND words @@ $2::tsquery
-			LIMIT $3) c`, *floor, q, frequentAt).Scan(&older); err != nil {
+	return s.older(ctx, ts, limit, *floor, q, 0, walk, func(limit int) ([]Ticket, error) {
+		return s.query(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id < `+fp+cond+`
+			AND id IN (SELECT ticket_id FROM ticket_search WHERE words @@ `+match+`)
+			ORDER BY id DESC LIMIT `+strconv.Itoa(limit), args)
+	})
+}
+
+// older completes a page that the walk over the newest window (ts, below floor) did not fill: a bounded count on
+// the index (within unit's tickets, unless 0) tells whether the words are common among the older tickets; if so
+// the walk goes on below floor, else the older matches come through the index (few, by then).
+func (s *Service) older(ctx context.Context, ts []Ticket, limit int, floor int64, q string, unit org.UnitID,
+	walk func(bound string, limit int) ([]Ticket, error), index func(limit int) ([]Ticket, error)) ([]Ticket, error) {
+	inUnit, cargs := "", []any{floor, q, frequentAt}
+	if unit != 0 {
+		inUnit, cargs = " AND unit_ids @> ARRAY[$4::bigint]", append(cargs, int64(unit))
+	}
+	var n int
+	if err := s.db.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM ticket_search WHERE ticket_id < $1 AND words @@ $2::tsquery`+
+		inUnit+` LIMIT $3) c`, cargs...).Scan(&n); err != nil {
 		return nil, fmt.Errorf("search tickets: %w", err)
 	}
 	var more []Ticket
-	if older >= frequentAt {
+	var err error
+	if n >= frequentAt {
 		more, err = walk("<", limit-len(ts))
 	} else {
-		more, err = s.query(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id < `+fp+cond+`
-			AND id IN (SELECT ticket_id FROM ticket_search WHERE words @@ `+match+`)
-			ORDER BY id DESC LIMIT `+strconv.Itoa(limit-len(ts)), args)
+		more, err = index(limit - len(ts))
 	}
 	return append(ts, more...), err
 }
@@ -208,20 +222,11 @@ func (s *Service) searchUnit(ctx context.Context, cond string, args []any, match
 	if err != nil || len(ts) >= limit || n < unitWindow {
 		return ts, err
 	}
-	var older int
-	if err := s.db.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM ticket_search WHERE ticket_id < $1 AND words @@ $2::tsquery
-			AND unit_ids @> ARRAY[$3::bigint] LIMIT $4) c`, *floor, q, int64(unit), frequentAt).Scan(&older); err != nil {
-		return nil, fmt.Errorf("search tickets: %w", err)
-	}
-	var more []Ticket
-	if older >= frequentAt {
-		more, err = walk("<", limit-len(ts))
-	} else {
-		more, err = s.query(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id < `+fp+cond+`
+	return s.older(ctx, ts, limit, *floor, q, unit, walk, func(limit int) ([]Ticket, error) {
+		return s.query(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id < `+fp+cond+`
 			AND id IN (SELECT ticket_id FROM ticket_search WHERE words @@ `+match+` AND unit_ids @> ARRAY[`+up+`::bigint])
-			ORDER BY id DESC LIMIT `+strconv.Itoa(limit-len(ts)), args)
-	}
-	return append(ts, more...), err
+			ORDER BY id DESC LIMIT `+strconv.Itoa(limit), args)
+	})
 }
 
 func (s *Service) query(ctx context.Context, q string, args []any) ([]Ticket, error) {

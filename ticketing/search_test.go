@@ -30,18 +30,7 @@ func TestSearchChinese(t *testing.T) {
 	rep.CallerName, rep.Content = "司马光明", "反映村干部优亲厚友"
 	f.create(agent, rep)
 
-	find := func(a org.Actor, text string) []org.TicketID {
-		t.Helper()
-		ts, _, err := f.svc.List(f.ctx, a, ticketing.Filter{Text: text})
-		if err != nil {
-			t.Fatalf("search %q: %v", text, err)
-		}
-		var ids []org.TicketID
-		for _, x := range ts {
-			ids = append(ids, x.ID)
-		}
-		return ids
-	}
+	find := func(a org.Actor, text string) []org.TicketID { t.Helper(); return findIDs(t, f, a, text) }
 	// Every way a search goes: the newest tickets row by row; with a window of one, the older ones through the
 	// index (rare words) or walked newest first (common words).
 	for _, th := range [][2]int{{5000, 3000}, {1, 3000}, {1, 1}} {
