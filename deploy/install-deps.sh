@@ -27,12 +27,16 @@ if [ "$what" = test ]; then
   command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
   # The console's browser tests: headless Chromium, and a Chinese font so screenshots show text.
   [ -x /usr/bin/chromium ] || need+=(chromium)
-  [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || fc-list 2>/dev/null | grep -qi "noto sans cjk" || need+=(fonts-wqy-microhei)  # The multi-process topology (deploy/topology.sh, cmd/hotline/topology_test.go): Kamailio with its dispatcher,
+  [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || fc-list 2>/dev/null | grep -qi "noto sans cjk" || need+=(fonts-wqy-microhei)
+  # The multi-process topology (deploy/topology.sh, cmd/hotline/topology_test.go): Kamailio with its dispatcher,
   # HAProxy, Redis Sentinel, curl for its readiness checks.
   command -v kamailio >/dev/null 2>&1 || need+=(kamailio)
   command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
   command -v redis-sentinel >/dev/null 2>&1 || need+=(redis-sentinel)
   command -v curl >/dev/null 2>&1 || need+=(curl)
+  # The test command runs under the race detector, which needs cgo, so a C compiler and libc's headers.
+  command -v gcc >/dev/null 2>&1 || need+=(gcc)
+  [ -e /usr/include/stdio.h ] || need+=(libc6-dev)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 
