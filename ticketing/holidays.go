@@ -2,7 +2,6 @@ package ticketing
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -93,19 +92,45 @@ func HolidayUploads(ctx context.Context, db org.DB, a org.Actor) ([]HolidayUploa
 	return us, nil
 }
 
-// CalendarWithUploads is base with the newest upload's years laid over it (base itself when there is none).
-func CalendarWithUploads(ctx context.Context, db org.DB, base *calendar.Calendar) (*calendar.Calendar, error) {
-	var body string
-	err := db.QueryRow(ctx, `SELECT body FROM holiday_uploads ORDER BY id DESC LIMIT 1`).Scan(&body)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return base, nil
+// ReloadCalendar lays the newest uploaded calendar (系统管理 → 节假日) over the service's configured one, if it is
+// not the one in force already. The upload endpoint calls it on its own process; FollowCalendar in every process,
+// so the others follow within one interval (a query of the newest id when nothing changed).
+func (s *Service) ReloadCalendar(ctx context.Context) error {
+	var id int64
+	if err := s.db.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM holiday_uploads`).Scan(&id); err != nil {
+		return fmt.Errorf("newest holiday calendar: %w", err)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("load uploaded holiday calendar: %w", err)
+	if id == s.calUpload.Load() {
+		return nil
+	}
+	var body string
+	if err := s.db.QueryRow(ctx, `SELECT body FROM holiday_uploads WHERE id = $1`, id).Scan(&body); err != nil {
+		return fmt.Errorf("load uploaded holiday calendar %d: %w", id, err)
 	}
 	upd, err := calendar.Parse(strings.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("uploaded holiday calendar: %w", err)
+		return fmt.Errorf("uploaded holiday calendar %d: %w", id, err)
 	}
-	return base.With(upd), nil
+	s.cal.Store(s.opt.Calendar.With(upd))
+	s.calUpload.Store(id)
+	from, to := upd.Years()
+	s.log.Info("holiday calendar loaded", "upload", id, "years_from", from, "years_to", to)
+	return nil
+}
+
+// FollowCalendar reloads the calendar every interval until ctx ends, so that an upload taken by another process
+// is in force here too.
+func (s *Service) FollowCalendar(ctx context.Context, interval time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if err := s.ReloadCalendar(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("holiday calendar reload failed; the one in force stays", "err", err)
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -44,12 +45,15 @@ type TransitionHook func(ctx context.Context, tx pgx.Tx, t Ticket, ev Event) err
 // Service is the work-order lifecycle: create, the actions of the state machine, reads. Every change is one
 // transaction holding the ticket row, its event and its outbox rows.
 type Service struct {
-	db    org.TxBeginner
-	opt   Options
-	cal   *calendar.Calendar
-	log   *slog.Logger
-	now   func() time.Time
-	hooks []TransitionHook
+	db  org.TxBeginner
+	opt Options
+	// cal is the calendar in force: opt.Calendar with the newest upload laid over it (ReloadCalendar), swapped
+	// whole so that an upload takes effect without a restart; calUpload is that upload's id (0: none).
+	cal       atomic.Pointer[calendar.Calendar]
+	calUpload atomic.Int64
+	log       *slog.Logger
+	now       func() time.Time
+	hooks     []TransitionHook
 	// outcomes holds, per category, the words a reply must carry as its outcome; the package that acts on
 	// them registers them (monitoring for monitoring_verify), so ticketing does not know their meaning.
 	outcomes map[string][]string
@@ -85,7 +89,9 @@ func NewService(db org.TxBeginner, opt Options) *Service {
 		opt.Now = time.Now
 	}
 	opt.SLA = opt.SLA.withDefaults()
-	return &Service{db: db, opt: opt, cal: opt.Calendar, log: opt.Log, now: opt.Now}
+	s := &Service{db: db, opt: opt, log: opt.Log, now: opt.Now}
+	s.cal.Store(opt.Calendar)
+	return s
 }
 
 // OnTransition registers a hook; register hooks at wiring time, before the service is used.
@@ -101,7 +107,7 @@ func (s *Service) RequireOutcome(category string, words []string) {
 }
 
 // Calendar returns the working-day calendar the service counts deadlines on.
-func (s *Service) Calendar() *calendar.Calendar { return s.cal }
+func (s *Service) Calendar() *calendar.Calendar { return s.cal.Load() }
 
 func (s *Service) kick() {
 	if s.opt.Kick != nil {

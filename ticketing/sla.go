@@ -84,8 +84,8 @@ func (s *Service) callbackAllowed() time.Duration {
 // yellow returns when a clock started at start and due at due turns yellow: when YellowShare of its working
 // time is left.
 func (s *Service) yellow(start, due time.Time) time.Time {
-	total := s.cal.Between(start, due)
-	return s.cal.Add(start, time.Duration(float64(total)*(1-s.opt.SLA.YellowShare)))
+	total := s.Calendar().Between(start, due)
+	return s.Calendar().Add(start, time.Duration(float64(total)*(1-s.opt.SLA.YellowShare)))
 }
 
 // clock is the running deadline written to the ticket row.

@@ -587,7 +587,7 @@ func (s *Service) sendReply(d *doing, reply, outcome string) {
 	t := &d.t
 	t.Status, t.ReplyText, t.Outcome = StatusReplied, reply, outcome
 	t.ReviewStatus, t.PendingReply, t.PendingOutcome = "none", "", ""
-	cb := s.cal.Add(d.now, s.callbackAllowed())
+	cb := s.Calendar().Add(d.now, s.callbackAllowed())
 	t.CallbackBy = &cb
 	t.setClock(s.runClock(DueCallback, d.now, cb))
 	d.data["reply"], d.data["callback_by"] = t.ReplyText, cb
@@ -634,7 +634,7 @@ func (s *Service) approveExtension(d *doing) error {
 		return &org.StateError{Action: string(d.act), State: string(t.Status), Allowed: []string{string(ActRefuseExtension)},
 			Reason: fmt.Errorf("%w: the reply deadline has passed", org.ErrState)}
 	}
-	rb := s.cal.Add(*t.ReplyBy, time.Duration(t.ExtensionDays)*workDay)
+	rb := s.Calendar().Add(*t.ReplyBy, time.Duration(t.ExtensionDays)*workDay)
 	d.data["old_reply_by"], d.data["reply_by"], d.data["days"] = *t.ReplyBy, rb, t.ExtensionDays
 	t.ReplyBy = &rb
 	t.ExtensionStatus = "approved"
@@ -730,7 +730,7 @@ func (s *Service) reopened(d *doing) error {
 	t := &d.t
 	t.Status = StatusSigned
 	t.ReopenCount++
-	rb := s.cal.Add(d.now, s.replyAllowed(*t, cat))
+	rb := s.Calendar().Add(d.now, s.replyAllowed(*t, cat))
 	t.ReplyBy, t.CallbackBy = &rb, nil
 	t.ExtensionStatus, t.ExtensionDays = "none", 0
 	t.setClock(s.runClock(DueReply, d.now, rb))
@@ -790,7 +790,7 @@ func (s *Service) closeFirstContact(d *doing) error {
 func (s *Service) applyDispatch(t *Ticket, unit org.UnitID, co []org.UnitID, rt Route, cat Category, now time.Time) map[string]any {
 	t.Status, t.LeadUnitID, t.CoUnitIDs, t.AssigneeID = StatusDispatched, unit, co, nil
 	t.DispatchedAt = &now
-	sb, rb := s.cal.Add(now, s.signAllowed(*t)), s.cal.Add(now, s.replyAllowed(*t, cat))
+	sb, rb := s.Calendar().Add(now, s.signAllowed(*t)), s.Calendar().Add(now, s.replyAllowed(*t, cat))
 	t.SignBy, t.ReplyBy, t.CallbackBy = &sb, &rb, nil
 	t.ExtensionStatus, t.ExtensionDays = "none", 0
 	t.setClock(s.runClock(DueSign, now, sb))

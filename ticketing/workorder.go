@@ -259,9 +259,9 @@ func (s *Service) correct(d *doing) error {
 		if t.DispatchedAt == nil || t.SuspendStatus == "suspended" {
 			return nil // a suspended clock keeps the time it had left; the new allowance applies from the next dispatch
 		}
-		rb := s.cal.Add(*t.DispatchedAt, s.replyAllowed(*t, cat))
+		rb := s.Calendar().Add(*t.DispatchedAt, s.replyAllowed(*t, cat))
 		if t.ExtensionStatus == "approved" {
-			rb = s.cal.Add(rb, time.Duration(t.ExtensionDays)*workDay)
+			rb = s.Calendar().Add(rb, time.Duration(t.ExtensionDays)*workDay)
 		}
 		if t.ReplyBy != nil {
 			d.data["old_reply_by"] = *t.ReplyBy
@@ -303,7 +303,7 @@ func (s *Service) assignCoUnits(d *doing, co []org.UnitID) {
 	if len(co) == 0 {
 		return
 	}
-	due := s.cal.Add(d.now, s.coAllowed(*t))
+	due := s.Calendar().Add(d.now, s.coAllowed(*t))
 	d.data["co_due_at"] = due
 	d.after = append(d.after, func(t Ticket) error {
 		_, err := d.tx.Exec(d.ctx, `INSERT INTO ticket_co_units (ticket_id, unit_id, assigned_at, due_at)
@@ -422,7 +422,7 @@ func (s *Service) requestSuspend(d *doing) error {
 // approveSuspend (挂起批准) stops the reply clock and keeps the working time that was left on it.
 func (s *Service) approveSuspend(d *doing) error {
 	t := &d.t
-	left := s.cal.Between(d.now, *t.ReplyBy).Milliseconds()
+	left := s.Calendar().Between(d.now, *t.ReplyBy).Milliseconds()
 	now := d.now
 	t.SuspendStatus, t.SuspendedAt, t.SuspendLeftMS = "suspended", &now, &left
 	t.stopClock()
@@ -449,7 +449,7 @@ func (s *Service) resume(d *doing) error {
 	if t.SuspendLeftMS != nil {
 		left = time.Duration(*t.SuspendLeftMS) * time.Millisecond
 	}
-	rb := s.cal.Add(d.now, left)
+	rb := s.Calendar().Add(d.now, left)
 	if t.SuspendedAt != nil {
 		d.data["suspended_at"] = *t.SuspendedAt
 	}
@@ -569,7 +569,7 @@ func (s *Service) beyondCalendar(t Ticket) bool {
 }
 
 func (s *Service) calendarLastYear() int {
-	_, last := s.cal.Years()
+	_, last := s.Calendar().Years()
 	return last
 }
 
@@ -584,7 +584,7 @@ type CalendarStatus struct {
 
 // CalendarStatus reports the calendar's horizon at the service's now.
 func (s *Service) CalendarStatus() CalendarStatus {
-	first, last := s.cal.Years()
+	first, last := s.Calendar().Years()
 	st := CalendarStatus{FirstYear: first, LastYear: last}
 	now := s.now().In(calendar.CST)
 	switch {

@@ -289,5 +289,11 @@ func (s *Server) adminUploadHolidays(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
+	if s.deps.Tickets != nil && s.deps.Tickets.Service != nil {
+		// In force here at once; other processes take it up within HOTLINE_SLA_SWEEP_INTERVAL (FollowCalendar).
+		if err := s.deps.Tickets.Service.ReloadCalendar(r.Context()); err != nil {
+			s.log.Warn("holiday calendar stored but not loaded here; the calendar follower will retry", "upload", u.ID, "err", err)
+		}
+	}
 	return writeJSON(w, http.StatusCreated, u)
 }

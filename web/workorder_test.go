@@ -533,6 +533,23 @@ func TestCalendarHorizonWarning(t *testing.T) {
 	if err := f.db.QueryRow(context.Background(), `SELECT data FROM ticket_events WHERE ticket_id = $1 AND action = 'dispatch'`, int64(tk.ID)).Scan(&data); err != nil || data["beyond_calendar"] != true {
 		t.Fatalf("dispatch event data %v (%v)", data, err)
 	}
+
+	// The admin uploads 2027 (系统管理 → 节假日): in force at once, without a restart.
+	next := "date,name,is_off_day\n2027-01-01,元旦,true\n2027-02-06,春节,true\n2027-02-07,春节,true\n2027-02-14,春节,false\n"
+	if code := f.call(admin, "POST", "/api/v1/admin/holidays", next, nil, nil); code != 201 {
+		t.Fatalf("upload 2027: %d", code)
+	}
+	if code := f.call(admin, "GET", "/api/v1/calendar", nil, nil, &st); code != 200 || st.NextYearMissing || st.LastYear != 2027 {
+		t.Fatalf("after the upload: %d %+v", code, st)
+	}
+	if v := testutil.ToFloat64(gauge); v != 0 {
+		t.Fatalf("hotline_calendar_next_year_missing after the upload: %v", v)
+	}
+	later := f.create(agent, map[string]any{"caller_phone": "13807371238", "region_code": "430903",
+		"kind": "complaint", "category": "living_environment", "content": "改厕后化粪池渗漏", "dispatch": true})
+	if later.BeyondCalendar {
+		t.Fatalf("reply_by %v flagged past the calendar after 2027 was uploaded", later.ReplyBy)
+	}
 }
 
 // allowed_actions lists only what would succeed now: once the reply deadline has passed, an extension can no

@@ -37,7 +37,7 @@ func wireDialer(ctx context.Context, a *App, tickets *ticketing.Service, mon *mo
 	dir := cfg.PromptDir
 	var svc *campaign.Service
 	svc = campaign.NewService(a.db, campaign.Options{Directory: campaign.MonitoringDirectory{Households: mon},
-		Holidays: campaign.CalendarHolidays{Cal: tickets.Calendar()}, Hooks: campaign.LinkHooks(mon, tickets),
+		Holidays: campaign.CalendarHolidays{Current: tickets.Calendar}, Hooks: campaign.LinkHooks(mon, tickets),
 		Log: a.log.With("component", "campaigns"),
 		Prompt: func(name string) error {
 			// An uploaded prompt (PostgreSQL) is written into this process's directory first, then checked like a file.

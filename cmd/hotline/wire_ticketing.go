@@ -31,13 +31,6 @@ func wireTicketing(ctx context.Context, a *App) (*ticketingParts, error) {
 	if c.Calendar != nil {
 		cal = c.Calendar
 	}
-	cal, err := ticketing.CalendarWithUploads(ctx, a.db, cal) // the newest calendar admins uploaded (系统管理 → 节假日)
-	if err != nil {
-		return nil, err
-	}
-	if _, last := cal.Years(); time.Now().Year() > last {
-		a.log.Warn("the holiday calendar ends before this year: only weekends count as days off; load a newer one with HOTLINE_HOLIDAYS_FILE", "calendar_until", last)
-	}
 	p := &ticketingParts{}
 	p.relay = ticketing.NewRelay(a.db, a.rdb, ticketing.RelayOptions{Prefix: a.cfg.RedisPrefix, WaitReplicas: a.cfg.Scale.WaitReplicas, Batch: c.OutboxBatch,
 		PollInterval: c.OutboxPoll, EventsMaxLen: int64(c.EventsMaxLen), Log: a.log.With("component", "outbox-relay")})
@@ -50,6 +43,14 @@ func wireTicketing(ctx context.Context, a *App) (*ticketingParts, error) {
 			UrgentReplyHours: c.UrgentReplyHours, YellowShare: c.YellowShare, CoOpinionDays: c.CoOpinionDays,
 			ReplyDays: map[ticketing.Kind]int{ticketing.KindConsultation: short, ticketing.KindHelp: short,
 				ticketing.KindComplaint: long, ticketing.KindReport: long, ticketing.KindSuggestion: long}}})
+	// The newest calendar admins uploaded (系统管理 → 节假日) over the configured one; later uploads are taken up
+	// without a restart (ReloadCalendar).
+	if err := p.svc.ReloadCalendar(ctx); err != nil {
+		return nil, err
+	}
+	if _, last := p.svc.Calendar().Years(); time.Now().Year() > last {
+		a.log.Warn("the holiday calendar ends before this year: only weekends count as days off; load a newer one with HOTLINE_HOLIDAYS_FILE", "calendar_until", last)
+	}
 	if err := ticketing.RegisterMetrics(a.reg, a.db, p.queues, a.log); err != nil {
 		return nil, fmt.Errorf("ticketing metrics: %w", err)
 	}
@@ -77,6 +78,8 @@ func wireTicketing(ctx context.Context, a *App) (*ticketingParts, error) {
 		return p.queues.RunGuard(ctx, c.QueueGuard, a.log.With("component", "queue-guard"))
 	}})
 	a.add(component{name: "sla sweeper", stage: stageSweepers, role: roleWorkers, run: func(ctx context.Context) error { return p.svc.RunSweeper(ctx, a.cfg.Ticketing.SweepInterval) }})
+	// Every process counts deadlines, so every process follows holiday uploads (not only the workers' sweeper).
+	a.add(component{name: "calendar follower", stage: stageSweepers, run: func(ctx context.Context) error { return p.svc.FollowCalendar(ctx, a.cfg.Ticketing.SweepInterval) }})
 	a.endpoints = append(a.endpoints, [2]string{"events", "redis stream " + ticketing.EventsKey(a.cfg.RedisPrefix)})
 	return p, nil
 }

@@ -22,10 +22,20 @@ import (
 // weekend. The calendar knows off days and make-up working days; an off weekend day counts as a holiday when the
 // run of off days it belongs to contains a weekday (国庆 from Thursday to the next Wednesday), so an ordinary
 // Saturday stays callable while the Saturday inside a holiday block does not.
-type CalendarHolidays struct{ Cal *calendar.Calendar }
+//
+// Current, when set, gives the calendar in force at each call (the ticket service's, which follows uploads);
+// otherwise Cal is used.
+type CalendarHolidays struct {
+	Cal     *calendar.Calendar
+	Current func() *calendar.Calendar
+}
 
 func (h CalendarHolidays) IsHoliday(day time.Time) bool {
-	if h.Cal == nil || h.Cal.IsWorkday(day) {
+	cal := h.Cal
+	if h.Current != nil {
+		cal = h.Current()
+	}
+	if cal == nil || cal.IsWorkday(day) {
 		return false
 	}
 	weekday := func(t time.Time) bool {
@@ -38,7 +48,7 @@ func (h CalendarHolidays) IsHoliday(day time.Time) bool {
 	for _, step := range []int{-1, 1} {
 		for i := 1; i <= 10; i++ {
 			d := day.AddDate(0, 0, step*i)
-			if h.Cal.IsWorkday(d) {
+			if cal.IsWorkday(d) {
 				break
 			}
 			if weekday(d) {
