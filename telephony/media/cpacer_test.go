@@ -234,3 +234,58 @@ func TestCPacerFallsBack(t *testing.T) {
 		}
 	}
 }
+
+// TestCPacerFollowsSessionChange: when the writer is moved to another session mid-prompt (a re-INVITE with a new
+// remote address: diago forks the session, keeping its socket), the thread sends there within a few ticks, from
+// the same socket, with the same SSRC and no hole in the sequence.
+func TestCPacerFollowsSessionChange(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	pr := newRTPPair(t)
+	sink2, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink2.Close()
+	p := &Pacer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Play(ctx, pr.w, dmedia.CodecAudioAlaw, filled(0x11, 10), true) }()
+	buf := make([]byte, 1500)
+	for range 3 {
+		pr.sink.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := pr.sink.Read(buf); err != nil {
+			t.Fatalf("no audio: %v", err)
+		}
+	}
+	fork := pr.sess.Fork()
+	fork.SetRemoteAddr(sink2.LocalAddr().(*net.UDPAddr))
+	pr.w.UpdateRTPSession(dmedia.NewRTPSession(fork))
+	var moved []rxPacket
+	for len(moved) < 5 {
+		sink2.SetReadDeadline(time.Now().Add(2 * time.Second))
+		n, from, err := sink2.ReadFromUDP(buf)
+		if err != nil {
+			t.Fatalf("nothing at the new address: %v", err)
+		}
+		var pk rxPacket
+		if err := pk.Unmarshal(bytes.Clone(buf[:n])); err != nil {
+			t.Fatal(err)
+		}
+		pk.from = from
+		moved = append(moved, pk)
+	}
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Fatalf("Play returned %v", err)
+	}
+	p.Wait()
+	before := receive(t, pr.sink, 50*time.Millisecond) // what was sent to the old address, after the 3 read
+	if len(before) == 0 {
+		t.Fatal("no packets to the old address after the first three")
+	}
+	last := before[len(before)-1]
+	if moved[0].SSRC != last.SSRC || moved[0].SequenceNumber != last.SequenceNumber+1 || moved[0].from.Port != pr.sess.Laddr.Port {
+		t.Errorf("first packet at the new address: SSRC %d seq %d from port %d; last at the old one SSRC %d seq %d; call's port %d",
+			moved[0].SSRC, moved[0].SequenceNumber, moved[0].from.Port, last.SSRC, last.SequenceNumber, pr.sess.Laddr.Port)
+	}
+}
