@@ -6,8 +6,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -287,5 +289,17 @@ func TestCPacerFollowsSessionChange(t *testing.T) {
 	if moved[0].SSRC != last.SSRC || moved[0].SequenceNumber != last.SequenceNumber+1 || moved[0].from.Port != pr.sess.Laddr.Port {
 		t.Errorf("first packet at the new address: SSRC %d seq %d from port %d; last at the old one SSRC %d seq %d; call's port %d",
 			moved[0].SSRC, moved[0].SequenceNumber, moved[0].from.Port, last.SSRC, last.SequenceNumber, pr.sess.Laddr.Port)
+	}
+}
+
+// TestDiagoLogHandler: diago's warning about a receiver report on another SSRC (every report on the pacer's SSRC)
+// is dropped; its other lines pass.
+func TestDiagoLogHandler(t *testing.T) {
+	var b bytes.Buffer
+	log := slog.New(DiagoLogHandler(slog.NewTextHandler(&b, nil))).With("call", 1)
+	log.Warn(rrForeignSSRC, "ssrc", 1, "expected", 0)
+	log.Warn("something else")
+	if out := b.String(); strings.Contains(out, rrForeignSSRC) || !strings.Contains(out, "something else") || !strings.Contains(out, "call=1") {
+		t.Fatalf("logged %q", out)
 	}
 }
