@@ -14,8 +14,10 @@ import (
 	"strings"
 	"time"
 
+	dmedia "github.com/emiago/diago/media"
 	"github.com/emiago/sipgo/sip"
 
+	"hotline/telephony/media"
 	"hotline/ticketing/phone"
 )
 
@@ -282,6 +284,7 @@ func newLogger(c *Config, w io.Writer) *slog.Logger {
 	// Contact) when it cannot parse one, through its default logger, which is set to this one too.
 	log := slog.New(phone.RedactHandler(h))
 	sip.SetDefaultLogger(log)
+	dmedia.SetDefaultLogger(slog.New(media.DiagoLogHandler(log.Handler())))
 	return log
 }
 

@@ -18,7 +18,8 @@
 #       seconds since its start. TRACE=1 also takes an execution trace of hotline from TRACE_AT (default 12) s
 #       after that start for TRACE_SECONDS (default 6) into TRACE_OUT (default /tmp/hotline-media.trace); read it
 #       with `go tool trace -pprof=sched FILE`. BENCH_GODEBUG is given to hotline as GODEBUG (e.g. gctrace=1; the
-#       GC lines go to the log kept with BENCH_LOG).
+#       GC lines go to the log kept with BENCH_LOG). BURN=N runs N CPU burners (`yes >/dev/null`) beside hotline for
+#       the whole run (killed at its end).
 set -euo pipefail
 mode=${1:-cps}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -106,9 +107,13 @@ media)
       echo "trace of ${TRACE_AT:-12}–$(( ${TRACE_AT:-12} + ${TRACE_SECONDS:-6} )) s into ${TRACE_OUT:-/tmp/hotline-media.trace}" ) &
     tracer=$!
   fi
+  burners=()
+  for _ in $(seq 1 "${BURN:-0}"); do timeout 600 yes >/dev/null & burners+=($!); done
+  [ "${BURN:-0}" -gt 0 ] && echo "${BURN} CPU burner(s) running beside hotline"
   c0=$(cpu "$hl"); t0=$(date +%s.%N)
   "$work/loadsip" -target "127.0.0.1:$sip" -calls "$calls" -rate "$rate" -hold "$hold" || true
   c1=$(cpu "$hl"); t1=$(date +%s.%N)
+  for b in "${burners[@]}"; do kill "$b" 2>/dev/null || true; done
   [ -z "${tracer:-}" ] || wait "$tracer" || true
   echo "hotline CPU over the run: $(python3 -c "print(round(($c1-$c0)/($t1-$t0),0))")% of one core; RSS $(awk '/VmHWM/{print $2/1024 " MB peak"}' /proc/$hl/status)"
   ;;

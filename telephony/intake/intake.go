@@ -90,6 +90,7 @@ func New(cfg Config, svc *telephony.Service, sip *sipua.Server, log *slog.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	log.Info("prompt pacer", "engine", media.PacerEngine)
 	return &Intake{cfg: cfg, svc: svc, sip: sip, log: log, queue: newQueue(svc, log, cfg.Poll), pacer: &media.Pacer{}}
 }
 
@@ -297,6 +298,9 @@ func (k *call) startReader() error {
 // teardown closes media and waits for the readers.
 func (k *call) teardown() {
 	if k.med != nil {
+		if k.med.RTPPacketWriter != nil {
+			k.in.pacer.Release(k.med.RTPPacketWriter) // the pacer's silence after the last prompt stops here
+		}
 		k.med.Close()
 	}
 	k.wg.Wait()
@@ -520,6 +524,9 @@ func (k *call) talk(a telephony.Agent, leg *sipua.Leg, hold *waiting, log *slog.
 	// recording notice), then the rest is cut and the two are put through.
 	hold.greetingHeard(k.ctx)
 	hold.stop()
+	// The player may have stopped between two prompts, with the pacer keeping the caller's RTP going with
+	// silence: that ends before the agent's audio is written to the caller.
+	k.in.pacer.Release(k.med.RTPPacketWriter)
 	now := time.Now()
 	log.Info("agent answered; bridged")
 

@@ -35,6 +35,10 @@ import (
 // once, ahead of any normal process; it then needs only a free P to run its Go code.
 //
 // Loops start when a call needs one and end when they serve none; Wait waits for them.
+//
+// Built with cgo (the normal build), the Pacer sends from a C thread instead (cpacer_linux.go), which the Go
+// scheduler cannot delay; the loops here play only what that thread cannot send (sessions that are not plain
+// UDP), and everything in builds without cgo.
 type Pacer struct {
 	PerLoop int // calls per pacing loop (default 100)
 	// Priority is the SCHED_FIFO priority (1–99) of the pacing threads; 0 means DefaultPriority, negative leaves
@@ -54,6 +58,10 @@ type Pacer struct {
 	// Play joins that loop, whose next tick is 20 ms after the last packet, instead of a loop with another phase.
 	recent map[*dmedia.RTPPacketWriter]recentLoop
 	purged time.Duration
+
+	cmu     sync.Mutex
+	c       cState // the C thread's Go side (under cmu)
+	goLoops bool   // play everything with the Go loops (tests of both engines)
 }
 
 // DefaultPriority is the pacing threads' real-time priority: above every normal process, below the kernel's
@@ -65,8 +73,19 @@ const (
 	maxCatchUp = 3 // packets per call per wake-up when the loop was late
 )
 
-// Stats returns the pacer's loop wake-ups and packets written so far.
-func (p *Pacer) Stats() (wakeups, packets int64) { return p.wakeups.Load(), p.packets.Load() }
+// Stats returns the pacer's wake-ups (of the C thread and the Go loops) and prompt packets written so far
+// (not the silence the C thread sends between prompts: see Silence).
+func (p *Pacer) Stats() (wakeups, packets int64) {
+	cw, cp, _, _ := p.cStats()
+	return p.wakeups.Load() + cw, p.packets.Load() + cp
+}
+
+// Silence returns the silence packets the C thread sent between prompts and the packets it dropped because a
+// call's socket buffer was full.
+func (p *Pacer) Silence() (silence, drops int64) {
+	_, _, s, d := p.cStats()
+	return s, d
+}
 
 // Policy tells how the last pacing loop started was scheduled: "SCHED_FIFO N", or "normal" with the reason.
 func (p *Pacer) Policy() string {
@@ -76,7 +95,8 @@ func (p *Pacer) Policy() string {
 	return ""
 }
 
-// Wait returns when no pacing loop runs (every Play has returned and the loops have seen it).
+// Wait returns when no pacing loop or C thread runs (every Play has returned, the loops have seen it, and the C
+// thread's streams have lingered out or been released).
 func (p *Pacer) Wait() { p.wg.Wait() }
 
 type paceStream struct {
@@ -121,12 +141,17 @@ var ErrNoAudio = errors.New("no audio to play")
 
 // Play sends audio, already encoded for codec (Prompt.Payload), through w at the codec's packet rate until the
 // audio ends (never, with loop), ctx ends or a write fails. Like diago's playback it blocks until then; when it
-// returns nothing more is written to w, so the caller may use w again.
+// returns nothing more of this audio is written to w. The C thread then keeps the call's RTP going with silence
+// for a moment, for the next Play to follow without a gap: call Release before writing to w otherwise. When
+// Play returns because ctx ended, nothing more is written at all.
 func (p *Pacer) Play(ctx context.Context, w *dmedia.RTPPacketWriter, codec dmedia.Codec, audio []byte, loop bool) error {
 	ts := codec.SampleTimestamp()
 	frame := int(ts) // G.711: one byte per sample
 	if len(audio) < frame || frame == 0 {
 		return ErrNoAudio
+	}
+	if handled, err := p.playC(ctx, w, codec, audio, loop); handled {
+		return err
 	}
 	s := &paceStream{w: w, pt: codec.PayloadType, ts: ts, frame: frame, audio: audio, loop: loop, marker: true,
 		done: make(chan error, 1)}

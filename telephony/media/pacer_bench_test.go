@@ -25,6 +25,9 @@ import (
 // calls with a gap over 40 ms, the p99 and worst Go scheduler latency (runtime/metrics, what a trace shows as
 // goroutines waiting to run), GC cycles, bytes allocated per packet and timer wake-ups per packet.
 //
+// The pacer mode measures the Go loops: the writer that records send times is not a diago RTPSession, so the C
+// thread cannot send for it (its gaps are measured end to end by `telephony/bench/bench.sh media`).
+//
 //	PACE_CALLS=1500 PACE_SECONDS=10 go test -run '^$' -bench HoldMusic -benchtime 1x ./telephony/media/
 //	(add -trace /tmp/pace.trace to look at it with go tool trace)
 func BenchmarkHoldMusic(b *testing.B) {

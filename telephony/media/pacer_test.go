@@ -71,83 +71,104 @@ func TestPacerWritesWithoutAllocating(t *testing.T) {
 	}
 }
 
-// TestPacerWakeups: N calls on one loop cost one wake-up per packet time, not N; the calls get their packets in
-// order, every one, and Play returns when the audio ends.
-func TestPacerWakeups(t *testing.T) {
-	const calls = 40
-	p := &Pacer{PerLoop: 100}
-	audio := make([]byte, 160*25) // 25 packets = 0.5 s
-	var wg sync.WaitGroup
-	pairs := make([]*rtpPair, calls)
-	counts := make([]int, calls)
-	for i := range pairs {
-		pairs[i] = newRTPPair(t)
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			buf := make([]byte, 1500)
-			for {
-				pairs[i].sink.SetReadDeadline(time.Now().Add(2 * time.Second))
-				if _, err := pairs[i].sink.Read(buf); err != nil {
-					return
-				}
-				counts[i]++
-			}
-		}(i)
-	}
-	var plays sync.WaitGroup
-	for i := range pairs {
-		plays.Add(1)
-		go func(i int) {
-			defer plays.Done()
-			if err := p.Play(context.Background(), pairs[i].w, dmedia.CodecAudioAlaw, audio, false); err != nil {
-				t.Error(err)
-			}
-		}(i)
-	}
-	plays.Wait()
-	p.Wait()
-	wg.Wait()
-	wakeups, packets := p.Stats()
-	if packets != calls*25 {
-		t.Fatalf("%d packets written, want %d", packets, calls*25)
-	}
-	for i, c := range counts {
-		if c != 25 {
-			t.Errorf("call %d received %d packets, want 25", i, c)
+// engines runs a test against the C thread (where the build has it) and the Go loops.
+func engines(t *testing.T, f func(t *testing.T, goLoops bool)) {
+	t.Run("c", func(t *testing.T) {
+		if !strings.HasPrefix(PacerEngine, "C thread") {
+			t.Skip("built without cgo: no C pacer") // the test command builds with cgo; the Go subtest still runs
 		}
-	}
-	// One loop serves all 40 calls: about 25 wake-ups (a few more if calls joined across ticks, fewer if a late
-	// loop caught up), never one per packet.
-	if wakeups > 40 || wakeups*int64(calls)/2 > packets {
-		t.Fatalf("%d wake-ups for %d packets of %d calls", wakeups, packets, calls)
-	}
+		f(t, false)
+	})
+	t.Run("go", func(t *testing.T) { f(t, true) })
 }
 
-// TestPacerStopsOnContext: Play returns soon after its context ends and nothing is written afterwards.
-func TestPacerStopsOnContext(t *testing.T) {
-	pr := newRTPPair(t)
-	p := &Pacer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Play(ctx, pr.w, dmedia.CodecAudioAlaw, make([]byte, 1600), true) }()
-	buf := make([]byte, 1500)
-	for range 5 {
-		pr.sink.SetReadDeadline(time.Now().Add(2 * time.Second))
-		if _, err := pr.sink.Read(buf); err != nil {
-			t.Fatalf("looped audio stopped: %v", err)
+// TestPacerWakeups: N calls cost one wake-up per packet time, not N; the calls get their packets in order, every
+// one, and Play returns when the audio ends.
+func TestPacerWakeups(t *testing.T) {
+	engines(t, func(t *testing.T, goLoops bool) {
+		const calls = 40
+		p := &Pacer{PerLoop: 100, goLoops: goLoops}
+		audio := make([]byte, 160*25) // 25 packets = 0.5 s; 0x00 is not the silence the C thread sends (0xD5)
+		var wg sync.WaitGroup
+		pairs := make([]*rtpPair, calls)
+		counts := make([]int, calls)
+		for i := range pairs {
+			pairs[i] = newRTPPair(t)
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				buf := make([]byte, 1500)
+				for {
+					pairs[i].sink.SetReadDeadline(time.Now().Add(2 * time.Second))
+					n, err := pairs[i].sink.Read(buf)
+					if err != nil {
+						return
+					}
+					if n == 12+160 && buf[12] == 0 {
+						counts[i]++
+					}
+				}
+			}(i)
 		}
-	}
-	cancel()
-	if err := <-done; err != context.Canceled {
-		t.Fatalf("Play returned %v", err)
-	}
-	p.Wait()
-	_, before := p.Stats()
-	time.Sleep(3 * packetTime)
-	if _, after := p.Stats(); after != before {
-		t.Fatalf("%d packets written after Play returned", after-before)
-	}
+		var plays sync.WaitGroup
+		for i := range pairs {
+			plays.Add(1)
+			go func(i int) {
+				defer plays.Done()
+				if err := p.Play(context.Background(), pairs[i].w, dmedia.CodecAudioAlaw, audio, false); err != nil {
+					t.Error(err)
+				}
+			}(i)
+		}
+		plays.Wait()
+		p.Wait()
+		wg.Wait()
+		wakeups, packets := p.Stats()
+		if packets != calls*25 {
+			t.Fatalf("%d packets written, want %d", packets, calls*25)
+		}
+		for i, c := range counts {
+			if c != 25 {
+				t.Errorf("call %d received %d packets of its audio, want 25", i, c)
+			}
+		}
+		// One loop (or the one thread) serves all 40 calls: about 25 wake-ups for the audio (the C thread also
+		// wakes for the silence after it and a few idle ticks), never one per packet.
+		if wakeups*10 > packets {
+			t.Fatalf("%d wake-ups for %d packets of %d calls", wakeups, packets, calls)
+		}
+	})
+}
+
+// TestPacerStopsOnContext: Play returns soon after its context ends and nothing is written afterwards (not even
+// the C thread's silence).
+func TestPacerStopsOnContext(t *testing.T) {
+	engines(t, func(t *testing.T, goLoops bool) {
+		pr := newRTPPair(t)
+		p := &Pacer{goLoops: goLoops}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- p.Play(ctx, pr.w, dmedia.CodecAudioAlaw, make([]byte, 1600), true) }()
+		buf := make([]byte, 1500)
+		for range 5 {
+			pr.sink.SetReadDeadline(time.Now().Add(2 * time.Second))
+			if _, err := pr.sink.Read(buf); err != nil {
+				t.Fatalf("looped audio stopped: %v", err)
+			}
+		}
+		cancel()
+		if err := <-done; err != context.Canceled {
+			t.Fatalf("Play returned %v", err)
+		}
+		_, before := p.Stats()
+		silence, _ := p.Silence()
+		p.Wait()
+		_, after := p.Stats()
+		silenceAfter, _ := p.Silence()
+		if after != before || silenceAfter != silence {
+			t.Fatalf("%d packets and %d silence packets written after Play returned", after-before, silenceAfter-silence)
+		}
+	})
 }
 
 func TestPromptPayload(t *testing.T) {
@@ -178,7 +199,7 @@ func TestPacerNextPromptOnNextTick(t *testing.T) {
 		mu.Unlock()
 	}
 	t.Cleanup(func() { streamEnded = nil })
-	p := &Pacer{PerLoop: 2}
+	p := &Pacer{PerLoop: 2, goLoops: true} // the loops' own scheduling (the C thread has one grid: cpacer_test.go)
 	ctx, cancel := context.WithCancel(context.Background())
 	// The loops end before streamEnded is reset and the next test starts (they read it): race-detector clean.
 	t.Cleanup(func() { cancel(); p.Wait() })
@@ -253,8 +274,8 @@ func TestPacerNextPromptOnNextTick(t *testing.T) {
 	}
 }
 
-// TestPacerThreadPriority: the pacing loops run at real-time priority when the process may set it (and say so),
-// at normal priority when asked for none, and report a refusal instead of failing the call.
+// TestPacerThreadPriority: the pacing loops and the C thread run at real-time priority when the process may set
+// it (and say so), at normal priority when asked for none, and report a refusal instead of failing the call.
 func TestPacerThreadPriority(t *testing.T) {
 	permitted := make(chan bool, 1)
 	go func() { // can this process use SCHED_FIFO? Try on a thread of our own, then put it back.
@@ -269,33 +290,38 @@ func TestPacerThreadPriority(t *testing.T) {
 	var tid atomic.Int64 // the loop's thread, seen from the loop's goroutine
 	streamEnded = func(*paceStream) { tid.Store(int64(unix.Gettid())) }
 	t.Cleanup(func() { streamEnded = nil })
-	for _, c := range []struct {
-		prio int
-		want string
-	}{
-		{0, map[bool]string{true: "SCHED_FIFO 10", false: "normal (SCHED_FIFO refused"}[can]},
-		{-1, "normal (not asked; normal (policy 0))"},
-	} {
-		pr := newRTPPair(t)
-		p := &Pacer{Priority: c.prio}
-		if err := p.Play(context.Background(), pr.w, dmedia.CodecAudioAlaw, make([]byte, 160*3), false); err != nil {
-			t.Fatal(err)
-		}
-		p.Wait()
-		if got := p.Policy(); !strings.HasPrefix(got, c.want) {
-			t.Errorf("priority %d: the loop ran with %q, want %q", c.prio, got, c.want)
-		}
-		// The thread outlives the loop (a child process started from it with a parent-death signal would die
-		// with it) and is back at normal priority, as is every thread of the process.
-		if _, err := os.Stat(fmt.Sprintf("/proc/self/task/%d", tid.Load())); err != nil {
-			t.Errorf("priority %d: the loop's thread ended with it: %v", c.prio, err)
-		}
-		tasks, _ := os.ReadDir("/proc/self/task")
-		for _, task := range tasks {
-			id, _ := strconv.Atoi(task.Name())
-			if a, err := unix.SchedGetAttr(id, 0); err == nil && a.Policy != unix.SCHED_NORMAL {
-				t.Errorf("priority %d: thread %d left with scheduling policy %d", c.prio, id, a.Policy)
+	engines(t, func(t *testing.T, goLoops bool) {
+		for _, c := range []struct {
+			prio int
+			want string
+		}{
+			{0, map[bool]string{true: "SCHED_FIFO 10", false: "normal (SCHED_FIFO refused"}[can]},
+			{-1, "normal (not asked; normal (policy 0))"},
+		} {
+			pr := newRTPPair(t)
+			p := &Pacer{Priority: c.prio, goLoops: goLoops}
+			if err := p.Play(context.Background(), pr.w, dmedia.CodecAudioAlaw, make([]byte, 160*3), false); err != nil {
+				t.Fatal(err)
+			}
+			p.Wait()
+			if got := p.Policy(); !strings.HasPrefix(got, c.want) {
+				t.Errorf("priority %d: the pacer ran with %q, want %q", c.prio, got, c.want)
+			}
+			// A loop's thread outlives the loop (a child process started from it with a parent-death signal
+			// would die with it); the C thread has ended. Every thread of the process is back at normal
+			// priority.
+			if goLoops {
+				if _, err := os.Stat(fmt.Sprintf("/proc/self/task/%d", tid.Load())); err != nil {
+					t.Errorf("priority %d: the loop's thread ended with it: %v", c.prio, err)
+				}
+			}
+			tasks, _ := os.ReadDir("/proc/self/task")
+			for _, task := range tasks {
+				id, _ := strconv.Atoi(task.Name())
+				if a, err := unix.SchedGetAttr(id, 0); err == nil && a.Policy != unix.SCHED_NORMAL {
+					t.Errorf("priority %d: thread %d left with scheduling policy %d", c.prio, id, a.Policy)
+				}
 			}
 		}
-	}
+	})
 }
