@@ -54,7 +54,7 @@ cpu() { awk '{print $14+$15}' "/proc/$1/stat"; } # clock ticks (1/100 s)
 sipdrops() { awk -v p=":$(printf '%04X' "$sip")" '$2 ~ p"$" {print $NF+0; f=1} END {if (!f) print 0}' /proc/net/udp; } # datagrams the kernel dropped: hotline's SIP socket buffer was full
 refused503() { curl -fs "http://127.0.0.1:$met/metrics" | awk '/^hotline_sip_refused_total\{status="503"\}/ {print $2+0; f=1} END {if (!f) print 0}'; }
 
-sipp_step() { # target rate seconds → "ok failed retrans"
+sipp_step() { # target rate seconds → "ok failed retrans INVITE-retrans BYE-retrans"
   local target=$1 rate=$2 secs=$3
   local out="$work/sipp.$rate.${target##*:}.out"
   ( cd "$work" && sipp -sn uac "$target" -s 12345 -i 127.0.0.1 -p "$(port)" -r "$rate" -m $((rate * secs)) -d 1000 \
@@ -62,8 +62,11 @@ sipp_step() { # target rate seconds → "ok failed retrans"
   local ok failed retrans
   ok=$(grep -E '^ +Successful call' "$out" | tail -1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')
   failed=$(grep -E '^ +Failed call' "$out" | tail -1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')
-  retrans=$(grep -E '^ +(INVITE|BYE) ----------> ' "$out" | tail -2 | awk '{s+=$4} END {print s+0}')
-  echo "$ok $failed $retrans"
+  local inv bye
+  inv=$(grep -E '^ +INVITE ----------> ' "$out" | tail -1 | awk '{print $4+0}')
+  bye=$(grep -E '^ +BYE ----------> ' "$out" | tail -1 | awk '{print $4+0}')
+  retrans=$(( ${inv:-0} + ${bye:-0} ))
+  echo "$ok $failed $retrans ${inv:-0} ${bye:-0}"
 }
 
 case "$mode" in
@@ -71,7 +74,7 @@ cps)
   rates=${2:-"500 1000 1500"}
   secs=${3:-10}
   burn=${BURN:-0}
-  echo "rate/s | hotline intake: ok failed (503 at the door) retrans (% of messages) cpu% SIP-socket-drops | sipp -sn uas: ok failed retrans$([ "$burn" -gt 0 ] && echo " | $burn CPU burner(s) during the hotline steps")"
+  echo "rate/s | hotline intake: ok failed (503 at the door) retrans (% of messages; INVITE, BYE) cpu% SIP-socket-drops | sipp -sn uas: ok failed retrans$([ "$burn" -gt 0 ] && echo " | $burn CPU burner(s) during the hotline steps")"
   if [ "${UAS:-1}" != 0 ]; then
     sipp -sn uas -i 127.0.0.1 -p "$uas" -nostdin >/dev/null 2>&1 &
     uaspid=$!
@@ -80,15 +83,15 @@ cps)
     burners=()
     for _ in $(seq 1 "$burn"); do timeout $((secs + 60)) yes >/dev/null & burners+=($!); done
     c0=$(cpu "$hl"); t0=$(date +%s.%N); n0=$(refused503); d0=$(sipdrops)
-    read -r ok failed retrans < <(sipp_step "127.0.0.1:$sip" "$r" "$secs")
+    read -r ok failed retrans rinv rbye < <(sipp_step "127.0.0.1:$sip" "$r" "$secs")
     c1=$(cpu "$hl"); t1=$(date +%s.%N); n1=$(refused503); d1=$(sipdrops)
     for b in "${burners[@]}"; do kill "$b" 2>/dev/null || true; done
     pct=$(python3 -c "print(round(($c1-$c0)/($t1-$t0),0))")
     # SIPp sends INVITE, ACK and BYE per call (INVITE and ACK for a refused one): the messages it sent, about.
     rpct=$(python3 -c "m=3*${ok:-0}+2*${failed:-0}; print(round(100*${retrans:-0}/m,2) if m else 0)")
     uok=- ufailed=- uretrans=-
-    if [ "${UAS:-1}" != 0 ]; then read -r uok ufailed uretrans < <(sipp_step "127.0.0.1:$uas" "$r" "$secs"); fi
-    echo "$r | $ok $failed ($((n1 - n0))) $retrans (${rpct}%) ${pct}% $((d1 - d0)) | $uok $ufailed $uretrans"
+    if [ "${UAS:-1}" != 0 ]; then read -r uok ufailed uretrans _ _ < <(sipp_step "127.0.0.1:$uas" "$r" "$secs"); fi
+    echo "$r | $ok $failed ($((n1 - n0))) $retrans (${rpct}%; INVITE $rinv, BYE $rbye) ${pct}% $((d1 - d0)) | $uok $ufailed $uretrans"
     sleep 5 # let the transactions of the previous step expire (timer J/K)
   done
   [ -z "${uaspid:-}" ] || kill "$uaspid" 2>/dev/null || true
