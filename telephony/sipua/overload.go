@@ -127,7 +127,7 @@ func newAdmission(maxSetups int) *admission {
 
 // allow reports whether a new INVITE may become a call now.
 func (a *admission) allow() bool {
-	if a.setups.Load() >= a.setupCap.Load() || !a.lim.Allow() {
+	if a.full() || !a.lim.Allow() {
 		a.refused.Add(1)
 		return false
 	}
@@ -141,6 +141,9 @@ func (a *admission) queueDelay(d time.Duration) {
 		a.queueMax.Store(int64(d)) // readers of several listeners may race here: the window's max is best effort
 	}
 }
+
+// full reports whether the calls in setup are at their limit.
+func (a *admission) full() bool { return a.setups.Load() >= a.setupCap.Load() }
 
 // setupStarted counts an INVITE into the backlog; the returned func takes it out (once).
 func (a *admission) setupStarted() func() {

@@ -463,10 +463,11 @@ func (s *Server) gate(next sipgo.RequestHandler) sipgo.RequestHandler {
 			}
 		}
 		t, err := s.check(req)
-		if err == nil && !strings.EqualFold(req.Transport(), "udp") && !s.adm.allow() {
+		if udp := strings.EqualFold(req.Transport(), "udp"); err == nil && (udp && s.adm.full() || !udp && !s.adm.allow()) {
 			// Shed before any media, CDR or dialog exists; no CDR either (a database write per refused INVITE is
 			// the work overload cannot afford): hotline_sip_refused_total{status="503"} counts them. Over UDP the
-			// door (door.go) has decided already, before sipgo read the INVITE.
+			// door (door.go) has decided already, before sipgo read the INVITE; the calls in setup are bounded
+			// here still for INVITEs the door could not read and left to sipgo.
 			err = ErrOverloaded
 		}
 		if err != nil {
