@@ -10,7 +10,8 @@
 #       SIP socket (its receive buffer full: each one is retransmitted by SIPp) per step. The per-source INVITE limit is lifted
 #       for the run (all calls come from one address), the call limit set to 4000.
 #       BURN=N runs N CPU burners (`yes >/dev/null`) beside hotline during each step; UAS=0 skips the
-#       `sipp -sn uas` comparison.
+#       `sipp -sn uas` comparison. PROFILE=DIR takes a CPU profile of hotline over each step into
+#       DIR/cpu.RATE.pprof (`go tool pprof -top DIR/cpu.2000.pprof`).
 #   telephony/bench/bench.sh media 1500 [rate 150] [hold 20s]
 #       cmd/loadsip places N simultaneous calls that wait in the queue (an agent is signed in but paused), so
 #       hotline plays the greeting and then hold music to every caller; loadsip measures the gaps in the RTP it
@@ -31,7 +32,7 @@ mkdir -p "$work/prompts"
 cp "$root/telephony/media/prompts/short.wav" "$work/prompts/greeting.wav"
 cp "$root/telephony/media/prompts/short.wav" "$work/prompts/queue.wav"
 
-GODEBUG="${BENCH_GODEBUG:-}" GOGC="${BENCH_GOGC:-}" GOMAXPROCS="${BENCH_GOMAXPROCS:-}" HOTLINE_METRICS_ADDR="127.0.0.1:$met" HOTLINE_METRICS_PROFILES="$([ -n "${TRACE:-}" ] && echo true || echo false)" \
+GODEBUG="${BENCH_GODEBUG:-}" GOGC="${BENCH_GOGC:-}" GOMAXPROCS="${BENCH_GOMAXPROCS:-}" HOTLINE_METRICS_ADDR="127.0.0.1:$met" HOTLINE_METRICS_PROFILES="$([ -n "${TRACE:-}${PROFILE:-}" ] && echo true || echo false)" \
 HOTLINE_PROMPTS_DIR="$work/prompts" HOTLINE_LOG_LEVEL=warn HOTLINE_QUEUE_LIMIT=10m HOTLINE_SIP_MAX_CALLS=4000 HOTLINE_SIP_RATE_PER_SOURCE=100000 \
 HOTLINE_SIP_LISTEN="udp:127.0.0.1:$sip" HOTLINE_SIP_TRUNKS="name=bench,net=127.0.0.1/32,numbers=12345" \
   ${BENCH_NICE:+nice -n "$BENCH_NICE"} "$work/hotline" up --data-dir "$work/data" --http-addr "127.0.0.1:$http" --pg-port "$pg" --redis-port "$rds" >"$work/hotline.log" 2>&1 &
@@ -83,9 +84,14 @@ cps)
     burners=()
     for _ in $(seq 1 "$burn"); do timeout $((secs + 60)) yes >/dev/null & burners+=($!); done
     c0=$(cpu "$hl"); t0=$(date +%s.%N); n0=$(refused503); d0=$(sipdrops)
+    if [ -n "${PROFILE:-}" ]; then
+      mkdir -p "$PROFILE"
+      curl -fs -o "$PROFILE/cpu.$r.pprof" "http://127.0.0.1:$met/debug/pprof/profile?seconds=$secs" & profiler=$!
+    fi
     read -r ok failed retrans rinv rbye < <(sipp_step "127.0.0.1:$sip" "$r" "$secs")
     c1=$(cpu "$hl"); t1=$(date +%s.%N); n1=$(refused503); d1=$(sipdrops)
     for b in "${burners[@]}"; do kill "$b" 2>/dev/null || true; done
+    [ -z "${profiler:-}" ] || wait "$profiler" || true
     pct=$(python3 -c "print(round(($c1-$c0)/($t1-$t0),0))")
     # SIPp sends INVITE, ACK and BYE per call (INVITE and ACK for a refused one): the messages it sent, about.
     rpct=$(python3 -c "m=3*${ok:-0}+2*${failed:-0}; print(round(100*${retrans:-0}/m,2) if m else 0)")

@@ -23,7 +23,8 @@ import (
 // raw headers, without sipgo parsing it or creating a transaction (as Kamailio's sl module replies statelessly);
 // its (Call-ID, branch) is remembered for 64×T1 so the ACK of that 503 is swallowed and a retransmission gets
 // the same 503, and so are admitted ones, so their retransmissions reach sipgo's transaction whatever the door
-// says by then. Everything else — responses, in-dialog and non-INVITE requests, admitted INVITEs, and any
+// says by then. An admitted INVITE gets its 100 Trying from the door too, at once: the peer's retransmissions
+// then depend only on how long datagrams wait for the door, which is what the door bounds. Everything else — responses, in-dialog and non-INVITE requests, admitted INVITEs, and any
 // message the door cannot read cleanly — goes to sipgo unchanged.
 
 const (
@@ -121,21 +122,25 @@ func (d *door) screen(b []byte, addr *net.UDPAddr, now time.Time) bool {
 	if method == methodAck {
 		return seen && wasRefused // the ACK of our 503: nobody else knows that transaction
 	}
-	if seen && !wasRefused {
-		return false // a retransmission of an admitted INVITE: sipgo's transaction answers it
+	if seen && !wasRefused || !seen && !d.refusing && d.adm.allow() {
+		// Admitted (or a retransmission of an admitted INVITE: its 100 was lost or late). The 100 Trying goes
+		// out from here, as the INVITE is read: the peer stops retransmitting however long the INVITE then waits
+		// in sipgo and for the CPU. sipgo's transaction gives the rest of the answer.
+		if !seen {
+			d.memo.put(d.key, false, now)
+		}
+		d.out = m.reply(d.out[:0], "100 Trying", nil)
+		_, _ = d.WriteToUDP(d.out, addr)
+		return false
 	}
 	if !seen {
-		if !d.refusing && d.adm.allow() {
-			d.memo.put(d.key, false, now)
-			return false
-		}
 		if d.refusing {
 			d.adm.refused.Add(1) // counted in the window like the other refusals
 		}
 		d.memo.put(d.key, true, now)
 		d.refused.Inc()
 	}
-	d.out = m.reply503(d.out[:0], d.key)
+	d.out = m.reply(d.out[:0], "503 Service Unavailable", d.key)
 	_, _ = d.WriteToUDP(d.out, addr) // lost: the peer retransmits the INVITE and gets it again
 	return true
 }
@@ -236,22 +241,28 @@ func (m *rawRequest) scan(b []byte, method int) bool {
 	return true
 }
 
-// reply503 appends the stateless 503 for m: RFC 3261 8.2.6.2's copies (every Via in order, From, To with our
-// tag, Call-ID, CSeq). The tag is a hash of the key, so a retransmission gets the very same answer.
-func (m *rawRequest) reply503(out, key []byte) []byte {
-	h := fnv.New64a()
-	_, _ = h.Write(key)
-	out = append(out, "SIP/2.0 503 Service Unavailable\r\n"...)
+// reply appends a stateless response to m: RFC 3261 8.2.6.2's copies (every Via in order, From, To, Call-ID,
+// CSeq). A final answer (key set) adds our To tag, a hash of the key, so a retransmission gets the very same
+// answer, and Retry-After; a 100 Trying has neither.
+func (m *rawRequest) reply(out []byte, status string, key []byte) []byte {
+	out = append(append(append(out, "SIP/2.0 "...), status...), "\r\n"...)
 	for _, v := range m.vias[:m.nVia] {
 		out = append(append(append(out, "Via: "...), v...), "\r\n"...)
 	}
 	out = append(append(append(out, "From: "...), m.from...), "\r\n"...)
-	out = append(append(append(out, "To: "...), m.to...), ";tag=hd"...)
-	out = strconv.AppendUint(out, h.Sum64(), 36)
+	out = append(append(out, "To: "...), m.to...)
+	if key != nil {
+		h := fnv.New64a()
+		_, _ = h.Write(key)
+		out = strconv.AppendUint(append(out, ";tag=hd"...), h.Sum64(), 36)
+	}
 	out = append(append(append(out, "\r\nCall-ID: "...), m.callID...), "\r\n"...)
 	out = append(append(append(out, "CSeq: "...), m.cseq...), "\r\n"...)
-	// Retry-After as Response gives ErrOverloaded: the pressure is measured every few milliseconds.
-	return append(out, "Retry-After: 1\r\nContent-Length: 0\r\n\r\n"...)
+	if key != nil {
+		// Retry-After as Response gives ErrOverloaded: the pressure is measured every few milliseconds.
+		out = append(out, "Retry-After: 1\r\n"...)
+	}
+	return append(out, "Content-Length: 0\r\n\r\n"...)
 }
 
 func headerIs(name []byte, long, compact string) bool {

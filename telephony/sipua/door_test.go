@@ -18,10 +18,11 @@ import (
 
 // rawUAC is a SIP client of raw datagrams on its own UDP port: what the door sees is exactly what it sent.
 type rawUAC struct {
-	t    *testing.T
-	conn *net.UDPConn
-	srv  *net.UDPAddr
-	port int
+	t      *testing.T
+	conn   *net.UDPConn
+	srv    *net.UDPAddr
+	port   int
+	trying int
 }
 
 func newRawUAC(t *testing.T, srvPort int) *rawUAC {
@@ -94,17 +95,23 @@ func (u *rawUAC) recv(deadline time.Time) (*sip.Response, string) {
 	return res, string(buf[:n])
 }
 
-// final waits for the final response to the transaction of the given branch.
+// final waits for the final response to the transaction of the given branch; u.trying counts the 100s before it.
 func (u *rawUAC) final(branch string) (*sip.Response, string) {
 	u.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
+	u.trying = 0
 	for {
 		res, raw := u.recv(deadline)
 		if res == nil {
 			u.t.Fatalf("no final answer to %s", branch)
 		}
-		if b, _ := res.Via().Params.Get("branch"); b == "z9hG4bK-"+branch && res.StatusCode >= 200 {
-			return res, raw
+		if b, _ := res.Via().Params.Get("branch"); b == "z9hG4bK-"+branch {
+			if res.StatusCode == 100 {
+				u.trying++
+			}
+			if res.StatusCode >= 200 {
+				return res, raw
+			}
 		}
 	}
 }
@@ -156,7 +163,7 @@ func TestDoorStatelessRefusal(t *testing.T) {
 	release()
 
 	res, raw := u.final(id)
-	if res.StatusCode != 503 || res.GetHeader("Retry-After") == nil {
+	if res.StatusCode != 503 || res.GetHeader("Retry-After") == nil || u.trying != 0 {
 		t.Fatalf("answer %d, want 503 with Retry-After:\n%s", res.StatusCode, raw)
 	}
 	vias := res.GetHeaders("Via")
@@ -187,8 +194,8 @@ func TestDoorStatelessRefusal(t *testing.T) {
 	// The door opens again once a datagram is read within the target: the next call reaches the handler (486).
 	id2 := id + "b"
 	u.send(u.invite(id2))
-	if res, raw := u.final(id2); res.StatusCode != 486 {
-		t.Fatalf("next INVITE answered %d, want the handler's 486:\n%s", res.StatusCode, raw)
+	if res, raw := u.final(id2); res.StatusCode != 486 || u.trying != 1 {
+		t.Fatalf("next INVITE answered %d after %d × 100 Trying, want the handler's 486 after one (the door's):\n%s", res.StatusCode, u.trying, raw)
 	}
 }
 

@@ -463,7 +463,8 @@ func (s *Server) gate(next sipgo.RequestHandler) sipgo.RequestHandler {
 			}
 		}
 		t, err := s.check(req)
-		if udp := strings.EqualFold(req.Transport(), "udp"); err == nil && (udp && s.adm.full() || !udp && !s.adm.allow()) {
+		udp := strings.EqualFold(req.Transport(), "udp")
+		if err == nil && (udp && s.adm.full() || !udp && !s.adm.allow()) {
 			// Shed before any media, CDR or dialog exists; no CDR either (a database write per refused INVITE is
 			// the work overload cannot afford): hotline_sip_refused_total{status="503"} counts them. Over UDP the
 			// door (door.go) has decided already, before sipgo read the INVITE; the calls in setup are bounded
@@ -493,7 +494,9 @@ func (s *Server) gate(next sipgo.RequestHandler) sipgo.RequestHandler {
 		}
 		defer s.active.Add(-1)
 		s.mAccepted.Inc()
-		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusTrying, "Trying", nil))
+		if !udp {
+			tx.Respond(sip.NewResponseFromRequest(req, sip.StatusTrying, "Trying", nil)) // over UDP the door sent it
+		}
 		k := pendingKey(req)
 		setupDone := s.adm.setupStarted()
 		defer setupDone()
