@@ -53,6 +53,9 @@ sleep 1
 
 cpu() { awk '{print $14+$15}' "/proc/$1/stat"; } # clock ticks (1/100 s)
 sipdrops() { awk -v p=":$(printf '%04X' "$sip")" '$2 ~ p"$" {print $NF+0; f=1} END {if (!f) print 0}' /proc/net/udp; } # datagrams the kernel dropped: hotline's SIP socket buffer was full
+waited() { # datagrams read from hotline's SIP socket: "all over-250ms over-500ms" (hotline_sip_udp_wait_seconds)
+  curl -fs "http://127.0.0.1:$met/metrics" | awk '/^hotline_sip_udp_wait_seconds_bucket\{le="0.25"\}/ {a=$2} /^hotline_sip_udp_wait_seconds_bucket\{le="0.5"\}/ {b=$2} /^hotline_sip_udp_wait_seconds_count/ {n=$2} END {printf "%d %d %d\n", n, n-a, n-b}'
+}
 refused503() { curl -fs "http://127.0.0.1:$met/metrics" | awk '/^hotline_sip_refused_total\{status="503"\}/ {print $2+0; f=1} END {if (!f) print 0}'; }
 
 sipp_step() { # target rate seconds → "ok failed retrans INVITE-retrans BYE-retrans"
@@ -75,7 +78,7 @@ cps)
   rates=${2:-"500 1000 1500"}
   secs=${3:-10}
   burn=${BURN:-0}
-  echo "rate/s | hotline intake: ok failed (503 at the door) retrans (% of messages; INVITE, BYE) cpu% SIP-socket-drops | sipp -sn uas: ok failed retrans$([ "$burn" -gt 0 ] && echo " | $burn CPU burner(s) during the hotline steps")"
+  echo "rate/s | hotline intake: ok failed (503 at the door) retrans (% of messages; INVITE, BYE) cpu% SIP-socket-drops [datagrams read, waits in the socket] | sipp -sn uas: ok failed retrans$([ "$burn" -gt 0 ] && echo " | $burn CPU burner(s) during the hotline steps")"
   if [ "${UAS:-1}" != 0 ]; then
     sipp -sn uas -i 127.0.0.1 -p "$uas" -nostdin >/dev/null 2>&1 &
     uaspid=$!
@@ -83,13 +86,13 @@ cps)
   for r in $rates; do
     burners=()
     for _ in $(seq 1 "$burn"); do timeout $((secs + 60)) yes >/dev/null & burners+=($!); done
-    c0=$(cpu "$hl"); t0=$(date +%s.%N); n0=$(refused503); d0=$(sipdrops)
+    c0=$(cpu "$hl"); t0=$(date +%s.%N); n0=$(refused503); d0=$(sipdrops); read -r w0 wa0 wb0 < <(waited)
     if [ -n "${PROFILE:-}" ]; then
       mkdir -p "$PROFILE"
       curl -fs -o "$PROFILE/cpu.$r.pprof" "http://127.0.0.1:$met/debug/pprof/profile?seconds=$secs" & profiler=$!
     fi
     read -r ok failed retrans rinv rbye < <(sipp_step "127.0.0.1:$sip" "$r" "$secs")
-    c1=$(cpu "$hl"); t1=$(date +%s.%N); n1=$(refused503); d1=$(sipdrops)
+    c1=$(cpu "$hl"); t1=$(date +%s.%N); n1=$(refused503); d1=$(sipdrops); read -r w1 wa1 wb1 < <(waited)
     for b in "${burners[@]}"; do kill "$b" 2>/dev/null || true; done
     [ -z "${profiler:-}" ] || wait "$profiler" || true
     pct=$(python3 -c "print(round(($c1-$c0)/($t1-$t0),0))")
@@ -97,7 +100,7 @@ cps)
     rpct=$(python3 -c "m=3*${ok:-0}+2*${failed:-0}; print(round(100*${retrans:-0}/m,2) if m else 0)")
     uok=- ufailed=- uretrans=-
     if [ "${UAS:-1}" != 0 ]; then read -r uok ufailed uretrans _ _ < <(sipp_step "127.0.0.1:$uas" "$r" "$secs"); fi
-    echo "$r | $ok $failed ($((n1 - n0))) $retrans (${rpct}%; INVITE $rinv, BYE $rbye) ${pct}% $((d1 - d0)) | $uok $ufailed $uretrans"
+    echo "$r | $ok $failed ($((n1 - n0))) $retrans (${rpct}%; INVITE $rinv, BYE $rbye) ${pct}% $((d1 - d0)) [$((w1 - w0)) read, $((wa1 - wa0)) waited >0.25 s, $((wb1 - wb0)) >0.5 s] | $uok $ufailed $uretrans"
     sleep 5 # let the transactions of the previous step expire (timer J/K)
   done
   [ -z "${uaspid:-}" ] || kill "$uaspid" 2>/dev/null || true

@@ -40,8 +40,9 @@ const (
 type door struct {
 	*net.UDPConn
 	adm      *admission
-	refused  prometheus.Counter // hotline_sip_refused_total{status="503"}
-	stamped  bool               // the socket gives kernel receive times
+	refused  prometheus.Counter   // hotline_sip_refused_total{status="503"}
+	waits    prometheus.Histogram // hotline_sip_udp_wait_seconds; nil: none
+	stamped  bool                 // the socket gives kernel receive times
 	oob      []byte
 	memo     memo
 	above    time.Time // since when datagrams have waited more than queueTarget; zero: they do not
@@ -86,6 +87,9 @@ func (d *door) ReadFrom(b []byte) (int, net.Addr, error) {
 // observe applies one datagram's wait in the socket to the door's state.
 func (d *door) observe(now time.Time, wait time.Duration) {
 	d.adm.queueDelay(wait)
+	if d.waits != nil {
+		d.waits.Observe(wait.Seconds())
+	}
 	if wait < queueTarget {
 		d.above, d.refusing = time.Time{}, false
 		return

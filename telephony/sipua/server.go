@@ -127,6 +127,7 @@ type Server struct {
 	closeErr      error
 
 	mCalls    *prometheus.GaugeVec
+	mWait     prometheus.Histogram
 	mRefused  *prometheus.CounterVec
 	mAccepted prometheus.Counter
 }
@@ -242,12 +243,16 @@ func (s *Server) metrics(reg prometheus.Registerer) {
 		Help: "Out-of-dialog SIP requests refused, by SIP status."}, []string{"status"})
 	s.mAccepted = prometheus.NewCounter(prometheus.CounterOpts{Name: "hotline_sip_calls_accepted_total",
 		Help: "INVITEs accepted from trunks."})
+	s.mWait = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "hotline_sip_udp_wait_seconds",
+		Help:    "How long SIP datagrams waited in the UDP socket before hotline read them (kernel receive time to read); over 0.5 s the peer has retransmitted.",
+		Buckets: []float64{0.001, 0.005, 0.01, 0.03, 0.1, 0.25, 0.5, 1, 2}})
 	active := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hotline_sip_calls_active", Help: "Calls up."},
 		func() float64 { return float64(s.active.Load()) })
 	if reg != nil {
 		reg.Register(s.mRefused)
 		reg.Register(s.mAccepted)
 		reg.Register(active)
+		reg.Register(s.mWait)
 	}
 }
 
@@ -310,6 +315,7 @@ func (s *Server) listen(ctx context.Context) error {
 				return err
 			}
 			d := newDoor(c, s.adm, refused)
+			d.waits = s.mWait
 			if !d.stamped {
 				s.log.Warn("SIP UDP: no kernel receive times; the door admits on the other pressure signals only", "addr", l.Addr)
 			}
