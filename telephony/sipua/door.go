@@ -28,8 +28,13 @@ import (
 // message the door cannot read cleanly — goes to sipgo unchanged.
 
 const (
-	queueTarget   = 30 * time.Millisecond  // datagram wait that is fine (a scheduling hiccup); well under T1
-	queueInterval = 100 * time.Millisecond // how long the wait must stay above target before INVITEs are refused
+	// A datagram that waits under queueTarget is fine: the door answers an INVITE with its 100 Trying as it reads
+	// it, so only a wait near T1 (500 ms) makes the peer retransmit. A standing queue over target for
+	// queueInterval (or one datagram that waited target+interval) refuses new INVITEs: the budget left is half of
+	// T1 for the BYEs and ACKs behind them. Measured: 30 ms / 100 ms refused a quarter of a 1,000/s load that
+	// completes cleanly, with no wait over 250 ms.
+	queueTarget   = 50 * time.Millisecond
+	queueInterval = 200 * time.Millisecond
 	memoTTL       = 32 * time.Second       // 64×T1: an INVITE's retransmissions and its ACK come within this
 	memoSize      = 1 << 16                // remembered INVITEs at most (a bound on memory under a flood)
 	maxVias       = 16                     // more Via headers than this: not the door's to answer

@@ -74,7 +74,7 @@ const (
 	setupBudget     = time.Second            // 2×T1: a setup slower than that has the peer retransmitting its INVITE or our 200
 	setupFloor      = 200                    // calls in setup always allowed (start-up, and a trickle keeps the measurement honest)
 	peakDecay       = 0.99                   // per window, of the completed-setup rate the setup limit is anchored on
-	queueCut        = 100 * time.Millisecond // datagram wait in a window that counts as pressure for the rate
+	queueCut        = queueTarget + queueInterval // datagram wait in a window that counts as pressure for the rate
 )
 
 // Pressure is one window's measurement (exported for metrics and tests).
