@@ -35,9 +35,9 @@ const (
 	// completes cleanly, with no wait over 250 ms.
 	queueTarget   = 50 * time.Millisecond
 	queueInterval = 200 * time.Millisecond
-	memoTTL       = 32 * time.Second       // 64×T1: an INVITE's retransmissions and its ACK come within this
-	memoSize      = 1 << 16                // remembered INVITEs at most (a bound on memory under a flood)
-	maxVias       = 16                     // more Via headers than this: not the door's to answer
+	memoTTL       = 32 * time.Second // 64×T1: an INVITE's retransmissions and its ACK come within this
+	memoSize      = 1 << 16          // remembered INVITEs at most (a bound on memory under a flood)
+	maxVias       = 16               // more Via headers than this: not the door's to answer
 )
 
 // door is the net.PacketConn sipgo reads one UDP listener through. ReadFrom is called by sipgo's single reader

@@ -68,12 +68,12 @@ const (
 	admitGrowFactor = 1.01 // per calm window while refusing: back from a cut to where it was in about a second
 	openFactor      = 1.1  // per calm window with nobody refused: the offered load fits, open up faster
 	admitCutFactor  = 0.9
-	cutCooldown     = 5                      // windows between two cuts: a cut shows in the measurements only after calls set up
-	history         = 10                     // windows of completed setups the cut is anchored on (1 s: one window is too noisy)
-	confirm         = 2                      // overloaded windows among the last three before a cut (one late wake-up is not overload)
-	setupBudget     = time.Second            // 2×T1: a setup slower than that has the peer retransmitting its INVITE or our 200
-	setupFloor      = 200                    // calls in setup always allowed (start-up, and a trickle keeps the measurement honest)
-	peakDecay       = 0.99                   // per window, of the completed-setup rate the setup limit is anchored on
+	cutCooldown     = 5                           // windows between two cuts: a cut shows in the measurements only after calls set up
+	history         = 10                          // windows of completed setups the cut is anchored on (1 s: one window is too noisy)
+	confirm         = 2                           // overloaded windows among the last three before a cut (one late wake-up is not overload)
+	setupBudget     = time.Second                 // 2×T1: a setup slower than that has the peer retransmitting its INVITE or our 200
+	setupFloor      = 200                         // calls in setup always allowed (start-up, and a trickle keeps the measurement honest)
+	peakDecay       = 0.99                        // per window, of the completed-setup rate the setup limit is anchored on
 	queueCut        = queueTarget + queueInterval // datagram wait in a window that counts as pressure for the rate
 )
 
