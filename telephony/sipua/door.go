@@ -131,13 +131,16 @@ func (d *door) screen(b []byte, addr *net.UDPAddr, now time.Time) bool {
 	if method == methodAck {
 		return seen && wasRefused // the ACK of our 503: nobody else knows that transaction
 	}
-	if seen && !wasRefused || !seen && !d.refusing && d.adm.allow() {
-		// Admitted (or a retransmission of an admitted INVITE: its 100 was lost or late). The 100 Trying goes
-		// out from here, as the INVITE is read: the peer stops retransmitting however long the INVITE then waits
-		// in sipgo and for the CPU. sipgo's transaction gives the rest of the answer.
-		if !seen {
-			d.memo.put(d.key, false, now)
-		}
+	if seen && !wasRefused {
+		// A retransmission of an admitted INVITE: sipgo's transaction re-sends its last answer. Not a 100 from
+		// here: it could arrive after the 200, and a peer that takes the To of the last response it got (SIPp's
+		// [last_To]) would then send its BYE without our tag (measured: calls left up, BYE answered 481).
+		return false
+	}
+	if !seen && !d.refusing && d.adm.allow() {
+		// Admitted. The 100 Trying goes out from here, as the INVITE is read: the peer stops retransmitting
+		// however long the INVITE then waits in sipgo and for the CPU. sipgo's transaction gives the rest.
+		d.memo.put(d.key, false, now)
 		d.out = m.reply(d.out[:0], "100 Trying", nil)
 		_, _ = d.WriteToUDP(d.out, addr)
 		return false
