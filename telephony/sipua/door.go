@@ -34,7 +34,7 @@ const (
 	// T1 for the BYEs and ACKs behind them. Measured: 30 ms / 100 ms refused a quarter of a 1,000/s load that
 	// completes cleanly, with no wait over 250 ms.
 	queueTarget   = 50 * time.Millisecond
-	queueInterval = 200 * time.Millisecond
+	queueInterval = 100 * time.Millisecond
 	memoTTL       = 32 * time.Second // 64×T1: an INVITE's retransmissions and its ACK come within this
 	memoSize      = 1 << 16          // remembered INVITEs at most (a bound on memory under a flood)
 	maxVias       = 16               // more Via headers than this: not the door's to answer
