@@ -10,7 +10,8 @@
 #       SIP socket (its receive buffer full: each one is retransmitted by SIPp) per step. The per-source INVITE limit is lifted
 #       for the run (all calls come from one address), the call limit set to 4000.
 #       BURN=N runs N CPU burners (`yes >/dev/null`) beside hotline during each step; UAS=0 skips the
-#       `sipp -sn uas` comparison.
+#       `sipp -sn uas` comparison. PROFILE=DIR takes a CPU profile of hotline over each step into
+#       DIR/cpu.RATE.pprof (`go tool pprof -top DIR/cpu.2000.pprof`).
 #   telephony/bench/bench.sh media 1500 [rate 150] [hold 20s]
 #       cmd/loadsip places N simultaneous calls that wait in the queue (an agent is signed in but paused), so
 #       hotline plays the greeting and then hold music to every caller; loadsip measures the gaps in the RTP it
@@ -32,7 +33,7 @@ mkdir -p "$work/prompts"
 cp "$root/telephony/media/prompts/short.wav" "$work/prompts/greeting.wav"
 cp "$root/telephony/media/prompts/short.wav" "$work/prompts/queue.wav"
 
-GODEBUG="${BENCH_GODEBUG:-}" GOGC="${BENCH_GOGC:-}" GOMAXPROCS="${BENCH_GOMAXPROCS:-}" HOTLINE_METRICS_ADDR="127.0.0.1:$met" HOTLINE_METRICS_PROFILES="$([ -n "${TRACE:-}" ] && echo true || echo false)" \
+GODEBUG="${BENCH_GODEBUG:-}" GOGC="${BENCH_GOGC:-}" GOMAXPROCS="${BENCH_GOMAXPROCS:-}" HOTLINE_METRICS_ADDR="127.0.0.1:$met" HOTLINE_METRICS_PROFILES="$([ -n "${TRACE:-}${PROFILE:-}" ] && echo true || echo false)" \
 HOTLINE_PROMPTS_DIR="$work/prompts" HOTLINE_LOG_LEVEL=warn HOTLINE_QUEUE_LIMIT=10m HOTLINE_SIP_MAX_CALLS=4000 HOTLINE_SIP_RATE_PER_SOURCE=100000 \
 HOTLINE_SIP_LISTEN="udp:127.0.0.1:$sip" HOTLINE_SIP_TRUNKS="name=bench,net=127.0.0.1/32,numbers=12345" \
   ${BENCH_NICE:+nice -n "$BENCH_NICE"} "$work/hotline" up --data-dir "$work/data" --http-addr "127.0.0.1:$http" --pg-port "$pg" --redis-port "$rds" >"$work/hotline.log" 2>&1 &
@@ -53,9 +54,12 @@ sleep 1
 
 cpu() { awk '{print $14+$15}' "/proc/$1/stat"; } # clock ticks (1/100 s)
 sipdrops() { awk -v p=":$(printf '%04X' "$sip")" '$2 ~ p"$" {print $NF+0; f=1} END {if (!f) print 0}' /proc/net/udp; } # datagrams the kernel dropped: hotline's SIP socket buffer was full
+waited() { # datagrams read from hotline's SIP socket: "all over-250ms over-500ms" (hotline_sip_udp_wait_seconds)
+  curl -fs "http://127.0.0.1:$met/metrics" | awk '/^hotline_sip_udp_wait_seconds_bucket\{le="0.25"\}/ {a=$2} /^hotline_sip_udp_wait_seconds_bucket\{le="0.5"\}/ {b=$2} /^hotline_sip_udp_wait_seconds_count/ {n=$2} END {printf "%d %d %d\n", n, n-a, n-b}'
+}
 refused503() { curl -fs "http://127.0.0.1:$met/metrics" | awk '/^hotline_sip_refused_total\{status="503"\}/ {print $2+0; f=1} END {if (!f) print 0}'; }
 
-sipp_step() { # target rate seconds → "ok failed retrans"
+sipp_step() { # target rate seconds → "ok failed retrans INVITE-retrans BYE-retrans"
   local target=$1 rate=$2 secs=$3
   local out="$work/sipp.$rate.${target##*:}.out"
   ( cd "$work" && sipp -sn uac "$target" -s 12345 -i 127.0.0.1 -p "$(port)" -r "$rate" -m $((rate * secs)) -d 1000 \
@@ -63,8 +67,11 @@ sipp_step() { # target rate seconds → "ok failed retrans"
   local ok failed retrans
   ok=$(grep -E '^ +Successful call' "$out" | tail -1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')
   failed=$(grep -E '^ +Failed call' "$out" | tail -1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')
-  retrans=$(grep -E '^ +(INVITE|BYE) ----------> ' "$out" | tail -2 | awk '{s+=$4} END {print s+0}')
-  echo "$ok $failed $retrans"
+  local inv bye
+  inv=$(grep -E '^ +INVITE ----------> ' "$out" | tail -1 | awk '{print $4+0}')
+  bye=$(grep -E '^ +BYE ----------> ' "$out" | tail -1 | awk '{print $4+0}')
+  retrans=$(( ${inv:-0} + ${bye:-0} ))
+  echo "$ok $failed $retrans ${inv:-0} ${bye:-0}"
 }
 
 case "$mode" in
@@ -72,7 +79,7 @@ cps)
   rates=${2:-"500 1000 1500"}
   secs=${3:-10}
   burn=${BURN:-0}
-  echo "rate/s | hotline intake: ok failed (503 at the door) retrans (% of messages) cpu% SIP-socket-drops | sipp -sn uas: ok failed retrans$([ "$burn" -gt 0 ] && echo " | $burn CPU burner(s) during the hotline steps")"
+  echo "rate/s | hotline intake: ok failed (503 at the door) retrans (% of messages; INVITE, BYE) cpu% SIP-socket-drops [datagrams read, waits in the socket] | sipp -sn uas: ok failed retrans$([ "$burn" -gt 0 ] && echo " | $burn CPU burner(s) during the hotline steps")"
   if [ "${UAS:-1}" != 0 ]; then
     sipp -sn uas -i 127.0.0.1 -p "$uas" -nostdin >/dev/null 2>&1 &
     uaspid=$!
@@ -80,16 +87,21 @@ cps)
   for r in $rates; do
     burners=()
     for _ in $(seq 1 "$burn"); do timeout $((secs + 60)) yes >/dev/null & burners+=($!); done
-    c0=$(cpu "$hl"); t0=$(date +%s.%N); n0=$(refused503); d0=$(sipdrops)
-    read -r ok failed retrans < <(sipp_step "127.0.0.1:$sip" "$r" "$secs")
-    c1=$(cpu "$hl"); t1=$(date +%s.%N); n1=$(refused503); d1=$(sipdrops)
+    c0=$(cpu "$hl"); t0=$(date +%s.%N); n0=$(refused503); d0=$(sipdrops); read -r w0 wa0 wb0 < <(waited)
+    if [ -n "${PROFILE:-}" ]; then
+      mkdir -p "$PROFILE"
+      curl -fs -o "$PROFILE/cpu.$r.pprof" "http://127.0.0.1:$met/debug/pprof/profile?seconds=$secs" & profiler=$!
+    fi
+    read -r ok failed retrans rinv rbye < <(sipp_step "127.0.0.1:$sip" "$r" "$secs")
+    c1=$(cpu "$hl"); t1=$(date +%s.%N); n1=$(refused503); d1=$(sipdrops); read -r w1 wa1 wb1 < <(waited)
     for b in "${burners[@]}"; do kill "$b" 2>/dev/null || true; done
+    [ -z "${profiler:-}" ] || wait "$profiler" || true
     pct=$(python3 -c "print(round(($c1-$c0)/($t1-$t0),0))")
     # SIPp sends INVITE, ACK and BYE per call (INVITE and ACK for a refused one): the messages it sent, about.
     rpct=$(python3 -c "m=3*${ok:-0}+2*${failed:-0}; print(round(100*${retrans:-0}/m,2) if m else 0)")
     uok=- ufailed=- uretrans=-
-    if [ "${UAS:-1}" != 0 ]; then read -r uok ufailed uretrans < <(sipp_step "127.0.0.1:$uas" "$r" "$secs"); fi
-    echo "$r | $ok $failed ($((n1 - n0))) $retrans (${rpct}%) ${pct}% $((d1 - d0)) | $uok $ufailed $uretrans"
+    if [ "${UAS:-1}" != 0 ]; then read -r uok ufailed uretrans _ _ < <(sipp_step "127.0.0.1:$uas" "$r" "$secs"); fi
+    echo "$r | $ok $failed ($((n1 - n0))) $retrans (${rpct}%; INVITE $rinv, BYE $rbye) ${pct}% $((d1 - d0)) [$((w1 - w0)) read, $((wa1 - wa0)) waited >0.25 s, $((wb1 - wb0)) >0.5 s] | $uok $ufailed $uretrans"
     sleep 5 # let the transactions of the previous step expire (timer J/K)
   done
   [ -z "${uaspid:-}" ] || kill "$uaspid" 2>/dev/null || true

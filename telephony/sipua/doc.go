@@ -1,7 +1,7 @@
 // Package sipua is hotline's SIP user agent: one sipgo UserAgent and one diago instance per process, listening on
 // UDP and TCP (TLS where a certificate is configured). It owns everything that happens before a call reaches
 // intake — the trunk check (source networks, optional digest), per-source INVITE rate limits, the maximum of
-// concurrent calls, admission from measured pressure (overload.go), draining on shutdown, malformed-request
+// concurrent calls, admission from measured pressure (overload.go; over UDP at the door below sipgo, door.go), draining on shutdown, malformed-request
 // refusal (validate.go, checked against an RFC 4475/5118 corpus in testdata/torture) — plus the registrar for agents' phones, SIP
 // INFO keypad digits (B3) and ringing agents' contacts in parallel (B4 ring timeouts). Status and Response are
 // the one place mapping refusals to SIP responses.
@@ -37,7 +37,8 @@
 //	                        README's sip.ValidateRequest does not exist; parsed         header is built; validRequest
 //	                        values with NUL or bare LF accepted                         and rawFilter on the way in
 //	B10  sipgo    v1.7.3    its own 100 Trying after Timer_1xx (200 ms) races with the  sip.Timer_1xx raised; the
-//	                        handler's 180; strict peers fail the call                   gate sends 100 at once
+//	                        handler's 180; strict peers fail the call                   door (UDP) or the gate sends
+//	                                                                                    100 at once
 //	B11  sipgo    v1.7.3    lenient parsing: "tag = x" kept as key "tag " (the INVITE   normalizeParams in the gate;
 //	                        then hangs unanswered in diago); an RFC 2543 INVITE without  rawFilter answers what the
 //	     diago    v0.42.1   a From tag gets 400 from the transaction layer; requests     parser would drop (400/505)

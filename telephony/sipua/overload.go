@@ -23,7 +23,14 @@ import (
 // at the door, cheaply (a 503 costs a parse and a write; a call costs a CDR, an answer, media and a BYE), before
 // the delay builds up.
 //
-// The door is a token bucket for new INVITEs whose rate follows the pressure measured every window:
+// Over UDP the decision is taken at the door (door.go), below sipgo, as each datagram is read: there the time a
+// datagram waited in the socket is measured (the kernel stamps its arrival), and a standing queue refuses new
+// INVITEs at once, before the token bucket below would; a refused INVITE costs a scan of its bytes and a write.
+// Over TCP and TLS the gate (server.go) asks allow() after sipgo has parsed the INVITE.
+//
+// Behind the door is a token bucket for new INVITEs whose rate follows the pressure measured every window:
+//   - queue delay: the longest a datagram waited in a UDP socket (door.go), the signal closest to what makes
+//     a peer retransmit;
 //   - scheduling lag: how late a 10 ms ticker wakes (covers other processes taking the CPU, a CPU burner
 //     beside us included) and the p99 of the Go scheduler's own runnable→running latency (runtime/metrics);
 //   - the transaction backlog: INVITEs past the gate whose dialog is not answered yet;
@@ -61,18 +68,20 @@ const (
 	admitGrowFactor = 1.01 // per calm window while refusing: back from a cut to where it was in about a second
 	openFactor      = 1.1  // per calm window with nobody refused: the offered load fits, open up faster
 	admitCutFactor  = 0.9
-	cutCooldown     = 5           // windows between two cuts: a cut shows in the measurements only after calls set up
-	history         = 10          // windows of completed setups the cut is anchored on (1 s: one window is too noisy)
-	confirm         = 2           // overloaded windows among the last three before a cut (one late wake-up is not overload)
-	setupBudget     = time.Second // 2×T1: a setup slower than that has the peer retransmitting its INVITE or our 200
-	setupFloor      = 200         // calls in setup always allowed (start-up, and a trickle keeps the measurement honest)
-	peakDecay       = 0.99        // per window, of the completed-setup rate the setup limit is anchored on
+	cutCooldown     = 5                           // windows between two cuts: a cut shows in the measurements only after calls set up
+	history         = 10                          // windows of completed setups the cut is anchored on (1 s: one window is too noisy)
+	confirm         = 2                           // overloaded windows among the last three before a cut (one late wake-up is not overload)
+	setupBudget     = time.Second                 // 2×T1: a setup slower than that has the peer retransmitting its INVITE or our 200
+	setupFloor      = 200                         // calls in setup always allowed (start-up, and a trickle keeps the measurement honest)
+	peakDecay       = 0.99                        // per window, of the completed-setup rate the setup limit is anchored on
+	queueCut        = queueTarget + queueInterval // datagram wait in a window that counts as pressure for the rate
 )
 
 // Pressure is one window's measurement (exported for metrics and tests).
 type Pressure struct {
 	TickLag   time.Duration // worst lateness of the 10 ms ticker
 	SchedP99  time.Duration // Go scheduler latency, 99th percentile
+	Queue     time.Duration // longest wait of a datagram in a UDP socket (door.go)
 	CPU       float64       // cores used / GOMAXPROCS
 	Setups    int64         // INVITEs between the gate and an answer
 	Completed int64         // setups finished (answered or ended) in the window
@@ -100,6 +109,7 @@ type admission struct {
 	admitted  atomic.Int64
 	refused   atomic.Int64
 	last      atomic.Pointer[Pressure]
+	queueMax  atomic.Int64   // longest datagram wait (ns) in the window
 	onWindow  func(Pressure) // tests and metrics; nil: none
 	log       *slog.Logger
 	shedding  bool // run's goroutine only
@@ -117,13 +127,23 @@ func newAdmission(maxSetups int) *admission {
 
 // allow reports whether a new INVITE may become a call now.
 func (a *admission) allow() bool {
-	if a.setups.Load() >= a.setupCap.Load() || !a.lim.Allow() {
+	if a.full() || !a.lim.Allow() {
 		a.refused.Add(1)
 		return false
 	}
 	a.admitted.Add(1)
 	return true
 }
+
+// queueDelay records how long a datagram waited in a UDP socket (the door's reader goroutines).
+func (a *admission) queueDelay(d time.Duration) {
+	if int64(d) > a.queueMax.Load() {
+		a.queueMax.Store(int64(d)) // readers of several listeners may race here: the window's max is best effort
+	}
+}
+
+// full reports whether the calls in setup are at their limit.
+func (a *admission) full() bool { return a.setups.Load() >= a.setupCap.Load() }
 
 // setupStarted counts an INVITE into the backlog; the returned func takes it out (once).
 func (a *admission) setupStarted() func() {
@@ -165,14 +185,14 @@ func (a *admission) run(ctx context.Context) {
 			if now.Sub(windowStart) < admitWindow {
 				continue
 			}
-			p := Pressure{TickLag: worstLag, SchedP99: sched.p99(), CPU: cpu.share(now), Setups: a.setups.Load(),
+			p := Pressure{TickLag: worstLag, SchedP99: sched.p99(), Queue: time.Duration(a.queueMax.Swap(0)), CPU: cpu.share(now), Setups: a.setups.Load(),
 				Completed: a.completed.Swap(0), Slow: a.slow.Swap(0), Admitted: a.admitted.Swap(0), Refused: a.refused.Swap(0)}
 			a.adjust(&p, now.Sub(windowStart))
 			a.last.Store(&p)
 			if p.Overloded != a.shedding && a.log != nil {
 				// One line per change of state, not per window: the why of every 503 burst, for operators.
 				a.shedding = p.Overloded
-				a.log.Warn("SIP admission", "overloaded", p.Overloded, "limit_per_s", int(p.Limit), "tick_lag", p.TickLag,
+				a.log.Warn("SIP admission", "overloaded", p.Overloded, "limit_per_s", int(p.Limit), "queue", p.Queue, "tick_lag", p.TickLag,
 					"sched_p99", p.SchedP99, "cpu", fmt.Sprintf("%.2f", p.CPU), "setups", p.Setups, "completed", p.Completed,
 					"slow", p.Slow, "setup_cap", p.SetupCap, "admitted", p.Admitted, "refused", p.Refused)
 			}
@@ -190,7 +210,8 @@ func (a *admission) adjust(p *Pressure, window time.Duration) {
 	// refusing its few calls would fix nothing, and cutting on them would spiral down (fewer calls admitted, the
 	// same foreign load, another cut). The backlog counts always: it is ours by definition.
 	lagging := p.TickLag > lagLimit || p.SchedP99 > schedP99Limit
-	p.Overloded = lagging && p.CPU >= busyCPU || p.CPU > cpuLimit || p.Setups >= a.maxSetups
+	// A standing queue in the socket is ours whoever takes the CPU: shedding INVITEs shortens it.
+	p.Overloded = lagging && p.CPU >= busyCPU || p.CPU > cpuLimit || p.Setups >= a.maxSetups || p.Queue > queueCut
 	// Slow setups alone do not cut: after our 100 Trying a slow answer costs no retransmission (measured: with
 	// PostgreSQL starved by other processes, setups of 0.5–1.5 s still completed, and cutting on them halved the
 	// calls completed). They are logged with the pressure, and a backlog that keeps growing hits maxSetups.

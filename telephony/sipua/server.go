@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,6 +55,9 @@ type Config struct {
 	// RegisterFailures is how many failed REGISTER authentications a source address, and separately a SIP user,
 	// may have per minute before further attempts get 503 (default 10 per source, 3× that per user).
 	RegisterFailures int
+	// UDPReadBuffer is the receive buffer asked for on each UDP listener, in bytes (default 8 MiB; the kernel
+	// caps it at net.core.rmem_max). See sipRcvBuf.
+	UDPReadBuffer int
 	// KeepOpen: the user agent is shared (the dialer and click-to-call place calls through it). Run then drains
 	// the calls in and returns, leaving the listeners up until Close.
 	KeepOpen bool
@@ -117,10 +121,13 @@ type Server struct {
 
 	stopListeners context.CancelFunc // set by Run
 	admDone       chan struct{}
+	listeners     sync.WaitGroup // the listeners' serving goroutines
+	doors         []*door        // one per UDP listener (door.go)
 	closeOnce     sync.Once
 	closeErr      error
 
 	mCalls    *prometheus.GaugeVec
+	mWait     prometheus.Histogram
 	mRefused  *prometheus.CounterVec
 	mAccepted prometheus.Counter
 }
@@ -153,6 +160,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	if cfg.RegisterFailures <= 0 {
 		cfg.RegisterFailures = 10
+	}
+	if cfg.UDPReadBuffer <= 0 {
+		cfg.UDPReadBuffer = sipRcvBuf
 	}
 	// B10 (found here, not in the notes' list): sipgo answers an INVITE with its own 100 Trying when the handler
 	// has not responded within Timer_1xx (200 ms), from a timer goroutine that races with the handler's response;
@@ -233,12 +243,16 @@ func (s *Server) metrics(reg prometheus.Registerer) {
 		Help: "Out-of-dialog SIP requests refused, by SIP status."}, []string{"status"})
 	s.mAccepted = prometheus.NewCounter(prometheus.CounterOpts{Name: "hotline_sip_calls_accepted_total",
 		Help: "INVITEs accepted from trunks."})
+	s.mWait = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "hotline_sip_udp_wait_seconds",
+		Help:    "How long SIP datagrams waited in the UDP socket before hotline read them (kernel receive time to read); over 0.5 s the peer has retransmitted.",
+		Buckets: []float64{0.001, 0.005, 0.01, 0.03, 0.1, 0.25, 0.5, 1, 2}})
 	active := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hotline_sip_calls_active", Help: "Calls up."},
 		func() float64 { return float64(s.active.Load()) })
 	if reg != nil {
 		reg.Register(s.mRefused)
 		reg.Register(s.mAccepted)
 		reg.Register(active)
+		reg.Register(s.mWait)
 	}
 }
 
@@ -269,6 +283,7 @@ func (s *Server) Close() error {
 		if s.stopListeners != nil {
 			s.stopListeners()
 			<-s.admDone
+			s.listeners.Wait()
 		}
 		s.closeErr = s.ua.Close()
 	})
@@ -287,6 +302,50 @@ func (s *Server) Draining() bool { return s.draining.Load() }
 // ActiveCalls is the number of calls in progress.
 func (s *Server) ActiveCalls() int { return int(s.active.Load()) }
 
+// listen opens the listeners and serves them until ctx ends. UDP sockets are hotline's own, read through the door
+// (door.go); TCP and TLS are sipgo's. It returns once every listener is up, or the first error. Diago's
+// ServeBackground would open them all itself, which leaves no place for the door.
+func (s *Server) listen(ctx context.Context) error {
+	s.dg.HandleFunc(s.serveDialog)
+	refused := s.mRefused.WithLabelValues("503")
+	for _, l := range s.cfg.Listeners {
+		if l.Transport == "udp" {
+			c, err := listenUDP(l.Addr, s.cfg.UDPReadBuffer)
+			if err != nil {
+				return err
+			}
+			d := newDoor(c, s.adm, refused)
+			d.waits = s.mWait
+			if !d.stamped {
+				s.log.Warn("SIP UDP: no kernel receive times; the door admits on the other pressure signals only", "addr", l.Addr)
+			}
+			s.doors = append(s.doors, d)
+			s.listeners.Add(2)
+			go func() { defer s.listeners.Done(); <-ctx.Done(); c.Close() }()
+			go func() { defer s.listeners.Done(); s.srv.ServeUDP(d) }()
+			continue
+		}
+		up := make(chan struct{}, 1)
+		errc := make(chan error, 1)
+		lctx := context.WithValue(ctx, sipgo.ListenReadyCtxKey, sipgo.ListenReadyFuncCtxValue(func(string, string) { up <- struct{}{} }))
+		s.listeners.Add(1)
+		go func() {
+			defer s.listeners.Done()
+			if l.Transport == "tls" {
+				errc <- s.srv.ListenAndServeTLS(lctx, "tls", l.Addr, l.TLS)
+			} else {
+				errc <- s.srv.ListenAndServe(lctx, l.Transport, l.Addr)
+			}
+		}()
+		select {
+		case <-up:
+		case err := <-errc:
+			return fmt.Errorf("%s %s: %w", l.Transport, l.Addr, err)
+		}
+	}
+	return nil
+}
+
 // Run serves until ctx ends, then drains (see the package comment).
 func (s *Server) Run(ctx context.Context, h Handler) error {
 	s.handler = h
@@ -294,8 +353,9 @@ func (s *Server) Run(ctx context.Context, h Handler) error {
 	s.hardStop, stopAll = context.WithCancel(context.Background())
 	defer stopAll()
 	lctx, stopListeners := context.WithCancel(context.Background())
-	if err := s.dg.ServeBackground(lctx, s.serveDialog); err != nil {
+	if err := s.listen(lctx); err != nil {
 		stopListeners()
+		s.listeners.Wait()
 		return fmt.Errorf("SIP listen: %w", err)
 	}
 	admDone := make(chan struct{})
@@ -309,15 +369,6 @@ func (s *Server) Run(ctx context.Context, h Handler) error {
 	time.Sleep(100 * time.Millisecond)
 	for _, l := range s.cfg.Listeners {
 		s.addrs = append(s.addrs, l.Transport+"://"+l.Addr)
-	}
-	var udp []string
-	for _, l := range s.cfg.Listeners {
-		if l.Transport == "udp" {
-			udp = append(udp, l.Addr)
-		}
-	}
-	if n := raiseUDPBuffers(udp); n < len(udp) {
-		s.log.Warn("SIP UDP receive buffer not raised: bursts may be dropped and retransmitted", "raised", n, "listeners", len(udp))
 	}
 	close(s.ready)
 	s.log.Info("SIP listening", "addrs", s.addrs, "trunks", len(*s.trunks.Load()))
@@ -418,9 +469,12 @@ func (s *Server) gate(next sipgo.RequestHandler) sipgo.RequestHandler {
 			}
 		}
 		t, err := s.check(req)
-		if err == nil && !s.adm.allow() {
+		udp := strings.EqualFold(req.Transport(), "udp")
+		if err == nil && (udp && s.adm.full() || !udp && !s.adm.allow()) {
 			// Shed before any media, CDR or dialog exists; no CDR either (a database write per refused INVITE is
-			// the work overload cannot afford): hotline_sip_refused_total{status="503"} counts them.
+			// the work overload cannot afford): hotline_sip_refused_total{status="503"} counts them. Over UDP the
+			// door (door.go) has decided already, before sipgo read the INVITE; the calls in setup are bounded
+			// here still for INVITEs the door could not read and left to sipgo.
 			err = ErrOverloaded
 		}
 		if err != nil {
@@ -446,7 +500,9 @@ func (s *Server) gate(next sipgo.RequestHandler) sipgo.RequestHandler {
 		}
 		defer s.active.Add(-1)
 		s.mAccepted.Inc()
-		tx.Respond(sip.NewResponseFromRequest(req, sip.StatusTrying, "Trying", nil))
+		if !udp {
+			tx.Respond(sip.NewResponseFromRequest(req, sip.StatusTrying, "Trying", nil)) // over UDP the door sent it
+		}
 		k := pendingKey(req)
 		setupDone := s.adm.setupStarted()
 		defer setupDone()

@@ -92,6 +92,12 @@ func startServer(t *testing.T) (*Server, int) {
 // it: tune sees the UDP listener and may add more).
 func startServerWith(t *testing.T, tune func(*Config)) (*Server, int) {
 	t.Helper()
+	return startServerHandler(t, tune, refuseAll{})
+}
+
+// startServerHandler is startServerWith with the call handler given.
+func startServerHandler(t *testing.T, tune func(*Config), h Handler) (*Server, int) {
+	t.Helper()
 	db := testenv.DB(t)
 	rdb, prefix := testenv.Redis(t)
 	port := testenv.FreePort(t)
@@ -105,7 +111,7 @@ func startServerWith(t *testing.T, tune func(*Config)) (*Server, int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); srv.Run(ctx, refuseAll{}) }()
+	go func() { defer wg.Done(); srv.Run(ctx, h) }()
 	<-srv.Ready()
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	u, err := org.CreateUser(context.Background(), db, org.NewUser{Username: "agent7", DisplayName: "坐席七", Password: "password7", Role: org.RoleAgent})
