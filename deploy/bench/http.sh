@@ -66,8 +66,9 @@ fi
 # run past the server's limit mostly measures refusals (that is why the best run counts, not the 16-client one).
 #
 # The load tool shares the two cores with the server, so each run also prints the CPU both took (% of one core):
-# the server's is hotline with its PostgreSQL and Redis (the process tree), and "ms/ticket" is the server's CPU per
-# created ticket, refusals included: the server's own efficiency, whatever the tool takes.
+# the server's is hotline with its PostgreSQL and Redis (the process tree; a process that ends during a phase adds
+# all its CPU then, so a phase can show more than the cores), and "ms/ticket" is the server's CPU per created
+# ticket, refusals included: the server's own efficiency, whatever the tool takes.
 treecpu() { # clock ticks used by hotline and every process under it, living or reaped
   python3 - "$hpid" <<'PY'
 import os, sys
