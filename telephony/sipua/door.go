@@ -1,6 +1,8 @@
 package sipua
 
 import (
+	"github.com/emiago/sipgo/sip"
+
 	"bytes"
 	"hash/fnv"
 	"net"
@@ -228,6 +230,16 @@ func (m *rawRequest) scan(b []byte, method int) bool {
 	if m.nVia == 0 || m.from == nil || m.to == nil || m.callID == nil || m.cseq == nil {
 		return false
 	}
+	// The answer copies these: they must be what sipgo would read as such, or the answer is garbage to the peer
+	// (found by FuzzDoor: "Via: ;branch=0", "From: 0" were answered).
+	for _, v := range m.vias[:m.nVia] {
+		if !viaLooksRight(v) {
+			return false
+		}
+	}
+	if !addressOK(m.from) || !addressOK(m.to) || bytes.ContainsAny(m.callID, " \t") {
+		return false
+	}
 	sp := bytes.IndexAny(m.cseq, " \t")
 	if sp < 0 {
 		return false
@@ -276,6 +288,43 @@ func (m *rawRequest) reply(out []byte, status string, key []byte) []byte {
 		out = append(out, "Retry-After: 1\r\n"...)
 	}
 	return append(out, "Content-Length: 0\r\n\r\n"...)
+}
+
+// viaLooksRight: "SIP/2.0/transport host…" for every via-parm of the value.
+func viaLooksRight(v []byte) bool {
+	for len(v) > 0 {
+		e := firstElement(v)
+		v = v[len(e):]
+		if len(v) > 0 {
+			v = v[1:] // the comma
+		}
+		e = bytes.TrimSpace(e)
+		const proto = "SIP/2.0/"
+		if len(e) <= len(proto) || !bytes.EqualFold(e[:len(proto)], []byte(proto)) {
+			return false
+		}
+		e = e[len(proto):]
+		i := 0
+		for i < len(e) && (e[i] >= 'A' && e[i] <= 'Z' || e[i] >= 'a' && e[i] <= 'z') {
+			i++
+		}
+		if i == 0 || i == len(e) || e[i] != ' ' && e[i] != '\t' {
+			return false
+		}
+		host := bytes.TrimLeft(e[i:], " \t")
+		if len(host) == 0 || host[0] == ';' || host[0] == ':' {
+			return false
+		}
+	}
+	return true
+}
+
+// addressOK: a From or To that sipgo's own address parser reads (a URI, with brackets when a display name or
+// parameters need them). It costs an allocation or two, against a whole message and a transaction in sipgo.
+func addressOK(v []byte) bool {
+	var u sip.Uri
+	_, err := sip.ParseAddressValue(string(v), &u, nil)
+	return err == nil && !u.Wildcard
 }
 
 func headerIs(name []byte, long, compact string) bool {

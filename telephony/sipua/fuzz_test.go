@@ -73,3 +73,41 @@ func FuzzOffer(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDoor feeds raw bytes to the door's reader of INVITEs and ACKs: no panic, and what it reads cleanly enough to
+// answer without sipgo gets a stateless answer that sipgo parses back as a response of the same call and CSeq.
+//
+//	go test -run '^$' -fuzz FuzzDoor -fuzztime 60s ./telephony/sipua/
+func FuzzDoor(f *testing.F) {
+	files, _ := filepath.Glob("testdata/torture/*.sip")
+	for _, p := range files {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(bytes.ReplaceAll(bytes.ReplaceAll(raw, []byte("$ID"), []byte("seed")), []byte("$TRANSPORT"), []byte("UDP")))
+	}
+	f.Add([]byte("INVITE sip:12345@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1\r\n" +
+		"From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:12345@127.0.0.1>\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\n" +
+		"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, method := range []int{methodInvite, methodAck} {
+			var m rawRequest
+			if !m.scan(data, method) {
+				continue
+			}
+			out := m.reply(nil, "503 Service Unavailable", append(append([]byte{}, m.callID...), m.branch...))
+			msg, err := sip.ParseMessage(out)
+			if err != nil {
+				t.Fatalf("the door's answer does not parse: %v\n%q", err, out)
+			}
+			res, ok := msg.(*sip.Response)
+			if !ok || res.StatusCode != 503 {
+				t.Fatalf("the door's answer is not a 503: %q", out)
+			}
+			if res.CallID() == nil || res.CallID().Value() != string(m.callID) {
+				t.Fatalf("the door's answer has another Call-ID: %q (read %q)", out, m.callID)
+			}
+		}
+	})
+}
