@@ -58,6 +58,9 @@ type door struct {
 	out      []byte    // the 503 being built
 	key      []byte
 	now      func() time.Time // tests
+	// overSource, when set, reports (taking nothing from it) that a source has used up its per-source INVITE
+	// rate: its INVITE is refused here, statelessly, before it costs a parse, a transaction and a gate.
+	overSource func(*net.UDPAddr) bool
 	// hold, when set, is called before each read: tests use it to let datagrams queue in the socket.
 	hold atomic.Pointer[func()]
 }
@@ -140,11 +143,20 @@ func (d *door) screen(b []byte, addr *net.UDPAddr, now time.Time) bool {
 		// [last_To]) would then send its BYE without our tag (measured: calls left up, BYE answered 481).
 		return false
 	}
+	if !seen && d.overSource != nil && d.overSource(addr) {
+		// One source over its rate (a flood, a looping trunk): refused at the door, so that its INVITEs do not
+		// queue the other sources' behind sipgo's parse and make the door refuse everyone.
+		d.memo.put(d.key, true, now)
+		d.refused.Inc()
+		d.out = m.reply(d.out[:0], "503 Service Unavailable", d.key, "5")
+		_, _ = d.WriteToUDP(d.out, addr)
+		return true
+	}
 	if !seen && !d.refusing && d.adm.allow() {
 		// Admitted. The 100 Trying goes out from here, as the INVITE is read: the peer stops retransmitting
 		// however long the INVITE then waits in sipgo and for the CPU. sipgo's transaction gives the rest.
 		d.memo.put(d.key, false, now)
-		d.out = m.reply(d.out[:0], "100 Trying", nil)
+		d.out = m.reply(d.out[:0], "100 Trying", nil, "")
 		_, _ = d.WriteToUDP(d.out, addr)
 		return false
 	}
@@ -155,7 +167,7 @@ func (d *door) screen(b []byte, addr *net.UDPAddr, now time.Time) bool {
 		d.memo.put(d.key, true, now)
 		d.refused.Inc()
 	}
-	d.out = m.reply(d.out[:0], "503 Service Unavailable", d.key)
+	d.out = m.reply(d.out[:0], "503 Service Unavailable", d.key, "1")
 	_, _ = d.WriteToUDP(d.out, addr) // lost: the peer retransmits the INVITE and gets it again
 	return true
 }
@@ -269,7 +281,7 @@ func (m *rawRequest) scan(b []byte, method int) bool {
 // reply appends a stateless response to m: RFC 3261 8.2.6.2's copies (every Via in order, From, To, Call-ID,
 // CSeq). A final answer (key set) adds our To tag, a hash of the key, so a retransmission gets the very same
 // answer, and Retry-After; a 100 Trying has neither.
-func (m *rawRequest) reply(out []byte, status string, key []byte) []byte {
+func (m *rawRequest) reply(out []byte, status string, key []byte, retryAfter string) []byte {
 	out = append(append(append(out, "SIP/2.0 "...), status...), "\r\n"...)
 	for _, v := range m.vias[:m.nVia] {
 		out = append(append(append(out, "Via: "...), v...), "\r\n"...)
@@ -283,9 +295,10 @@ func (m *rawRequest) reply(out []byte, status string, key []byte) []byte {
 	}
 	out = append(append(append(out, "\r\nCall-ID: "...), m.callID...), "\r\n"...)
 	out = append(append(append(out, "CSeq: "...), m.cseq...), "\r\n"...)
-	if key != nil {
-		// Retry-After as Response gives ErrOverloaded: the pressure is measured every few milliseconds.
-		out = append(out, "Retry-After: 1\r\n"...)
+	if retryAfter != "" {
+		// As Response gives them: 1 s for ErrOverloaded (the pressure is measured every few milliseconds), 5 s
+		// for ErrRateLimited.
+		out = append(append(append(out, "Retry-After: "...), retryAfter...), "\r\n"...)
 	}
 	return append(out, "Content-Length: 0\r\n\r\n"...)
 }

@@ -311,3 +311,30 @@ func TestDoorScan(t *testing.T) {
 		}
 	}
 }
+
+// TestDoorRefusesSourceOverItsRate: once a source has used up its per-source INVITE rate, its next INVITE is
+// refused at the door (a 503 with the gate's Retry-After of 5 s and no 100 Trying before it: sipgo never saw
+// it), so a flooding source costs no parse or transaction and does not queue the other sources' requests.
+func TestDoorRefusesSourceOverItsRate(t *testing.T) {
+	srv, port := startServerWith(t, func(c *Config) { c.RatePerSource, c.Burst = 0.01, 1 })
+	refused := func() float64 { return testutil.ToFloat64(srv.mRefused.WithLabelValues("503")) }
+	u := newRawUAC(t, port)
+	id := fmt.Sprintf("rate%d", time.Now().UnixNano())
+	u.send(u.invite(id))
+	if res, raw := u.final(id); res.StatusCode != 486 || u.trying != 1 {
+		t.Fatalf("first INVITE answered %d after %d × 100 Trying, want the handler's 486 after the door's 100:\n%s", res.StatusCode, u.trying, raw)
+	}
+	before := refused()
+	id2 := id + "b"
+	u.send(u.invite(id2))
+	res, raw := u.final(id2)
+	if res.StatusCode != 503 || u.trying != 0 {
+		t.Fatalf("INVITE over the source's rate answered %d after %d × 100 Trying, want the door's 503 with none:\n%s", res.StatusCode, u.trying, raw)
+	}
+	if h := res.GetHeader("Retry-After"); h == nil || h.Value() != "5" {
+		t.Errorf("Retry-After %v, want 5 (as the gate gives ErrRateLimited):\n%s", h, raw)
+	}
+	if n := refused() - before; n != 1 {
+		t.Errorf("hotline_sip_refused_total{503} grew by %v, want 1", n)
+	}
+}

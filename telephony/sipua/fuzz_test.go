@@ -96,7 +96,7 @@ func FuzzDoor(f *testing.F) {
 			if !m.scan(data, method) {
 				continue
 			}
-			out := m.reply(nil, "503 Service Unavailable", append(append([]byte{}, m.callID...), m.branch...))
+			out := m.reply(nil, "503 Service Unavailable", append(append([]byte{}, m.callID...), m.branch...), "1")
 			msg, err := sip.ParseMessage(out)
 			if err != nil {
 				t.Fatalf("the door's answer does not parse: %v\n%q", err, out)

@@ -316,6 +316,7 @@ func (s *Server) listen(ctx context.Context) error {
 			}
 			d := newDoor(c, s.adm, refused)
 			d.waits = s.mWait
+			d.overSource = s.overSource
 			if !d.stamped {
 				s.log.Warn("SIP UDP: no kernel receive times; the door admits on the other pressure signals only", "addr", l.Addr)
 			}
@@ -400,6 +401,19 @@ func (s *Server) refuse(req *sip.Request, tx sip.ServerTransaction, err error) {
 		s.log.Debug("INVITE refused", "source", req.Source(), "err", err)
 	}
 	tx.Respond(Response(req, err))
+}
+
+// overSource reports whether a source has used up its rate, without taking a token: the door refuses its INVITE
+// at once, and what the door lets through takes its token in admit.
+func (s *Server) overSource(addr *net.UDPAddr) bool {
+	a, ok := netip.AddrFromSlice(addr.IP)
+	if !ok {
+		return false
+	}
+	s.limMu.Lock()
+	l := s.limiters[a.Unmap()]
+	s.limMu.Unlock()
+	return l != nil && l.Tokens() < 1
 }
 
 // admit applies the per-source rate limit to an out-of-dialog request.
