@@ -16,14 +16,7 @@ import (
 //
 //	go test -run '^$' -fuzz FuzzGate -fuzztime 60s ./telephony/sipua/
 func FuzzGate(f *testing.F) {
-	files, _ := filepath.Glob("testdata/torture/*.sip")
-	for _, p := range files {
-		raw, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(bytes.ReplaceAll(bytes.ReplaceAll(raw, []byte("$ID"), []byte("seed")), []byte("$TRANSPORT"), []byte("UDP")))
-	}
+	addTortureSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		data, err := rawFilter(sip.TransportReadProps{Transport: "UDP"}, bytes.Clone(data))
 		if err != nil {
@@ -79,14 +72,7 @@ func FuzzOffer(f *testing.F) {
 //
 //	go test -run '^$' -fuzz FuzzDoor -fuzztime 60s ./telephony/sipua/
 func FuzzDoor(f *testing.F) {
-	files, _ := filepath.Glob("testdata/torture/*.sip")
-	for _, p := range files {
-		raw, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(bytes.ReplaceAll(bytes.ReplaceAll(raw, []byte("$ID"), []byte("seed")), []byte("$TRANSPORT"), []byte("UDP")))
-	}
+	addTortureSeeds(f)
 	f.Add([]byte("INVITE sip:12345@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1\r\n" +
 		"From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:12345@127.0.0.1>\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\n" +
 		"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"))
@@ -110,4 +96,17 @@ func FuzzDoor(f *testing.F) {
 			}
 		}
 	})
+}
+
+// addTortureSeeds seeds a fuzz target with the torture corpus (testdata/torture), as sent over UDP.
+func addTortureSeeds(f *testing.F) {
+	f.Helper()
+	files, _ := filepath.Glob("testdata/torture/*.sip")
+	for _, p := range files {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(bytes.ReplaceAll(bytes.ReplaceAll(raw, []byte("$ID"), []byte("seed")), []byte("$TRANSPORT"), []byte("UDP")))
+	}
 }
