@@ -9,6 +9,10 @@
 #       (hotline_sip_refused_total), hotline's CPU (% of one core) and the datagrams the kernel dropped at hotline's
 #       SIP socket (its receive buffer full: each one is retransmitted by SIPp) per step. The per-source INVITE limit is lifted
 #       for the run (all calls come from one address), the call limit set to 4000.
+#       Each step also prints the datagrams the kernel dropped at SIPp's own SIP socket: SIPp's default buffer is
+#       64 KB (about 10 ms of answers at 2,000 calls/s), and every answer dropped there comes back as a retransmission
+#       that hotline did not cause. SIPP_BUFF (default 4194304, what hotline's own socket gets; empty = SIPp's default)
+#       is given to SIPp as -buff_size, as a carrier's SBC on its own machine would size it.
 #       BURN=N runs N CPU burners (`yes >/dev/null`) beside hotline during each step; UAS=0 skips the
 #       `sipp -sn uas` comparison. PROFILE=DIR takes a CPU profile of hotline over each step into
 #       DIR/cpu.RATE.pprof (`go tool pprof -top DIR/cpu.2000.pprof`).
@@ -53,17 +57,22 @@ fi
 sleep 1
 
 cpu() { awk '{print $14+$15}' "/proc/$1/stat"; } # clock ticks (1/100 s)
-sipdrops() { awk -v p=":$(printf '%04X' "$sip")" '$2 ~ p"$" {print $NF+0; f=1} END {if (!f) print 0}' /proc/net/udp; } # datagrams the kernel dropped: hotline's SIP socket buffer was full
+portdrops() { awk -v p=":$(printf '%04X' "$1")" '$2 ~ p"$" {print $NF+0; f=1} END {if (!f) print 0}' /proc/net/udp; } # datagrams the kernel dropped at the UDP socket on that port
+sipdrops() { portdrops "$sip"; } # datagrams the kernel dropped: hotline's SIP socket buffer was full
 waited() { # datagrams read from hotline's SIP socket: "all over-250ms over-500ms" (hotline_sip_udp_wait_seconds)
   curl -fs "http://127.0.0.1:$met/metrics" | awk '/^hotline_sip_udp_wait_seconds_bucket\{le="0.25"\}/ {a=$2} /^hotline_sip_udp_wait_seconds_bucket\{le="0.5"\}/ {b=$2} /^hotline_sip_udp_wait_seconds_count/ {n=$2} END {printf "%d %d %d\n", n, n-a, n-b}'
 }
 refused503() { curl -fs "http://127.0.0.1:$met/metrics" | awk '/^hotline_sip_refused_total\{status="503"\}/ {print $2+0; f=1} END {if (!f) print 0}'; }
 
+sippbuff=${SIPP_BUFF-4194304}
 sipp_step() { # target rate seconds → "ok failed retrans INVITE-retrans BYE-retrans"
   local target=$1 rate=$2 secs=$3
-  local out="$work/sipp.$rate.${target##*:}.out"
-  ( cd "$work" && sipp -sn uac "$target" -s 12345 -i 127.0.0.1 -p "$(port)" -r "$rate" -m $((rate * secs)) -d 1000 \
-      -nostdin -timeout $((secs + 60))s -max_socket 60000 >"$out" 2>&1 || true )
+  local out="$work/sipp.$rate.${target##*:}.out" sp
+  sp=$(port)
+  ( while sleep 0.2; do portdrops "$sp"; done >"$out.drops" ) & local sampler=$!
+  ( cd "$work" && sipp -sn uac "$target" -s 12345 -i 127.0.0.1 -p "$sp" -r "$rate" -m $((rate * secs)) -d 1000 \
+      ${sippbuff:+-buff_size "$sippbuff"} -nostdin -timeout $((secs + 60))s -max_socket 60000 >"$out" 2>&1 || true )
+  kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
   local ok failed retrans
   ok=$(grep -E '^ +Successful call' "$out" | tail -1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')
   failed=$(grep -E '^ +Failed call' "$out" | tail -1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')
@@ -71,7 +80,7 @@ sipp_step() { # target rate seconds → "ok failed retrans INVITE-retrans BYE-re
   inv=$(grep -E '^ +INVITE ----------> ' "$out" | tail -1 | awk '{print $4+0}')
   bye=$(grep -E '^ +BYE ----------> ' "$out" | tail -1 | awk '{print $4+0}')
   retrans=$(( ${inv:-0} + ${bye:-0} ))
-  echo "$ok $failed $retrans ${inv:-0} ${bye:-0}"
+  echo "$ok $failed $retrans ${inv:-0} ${bye:-0} $(sort -n "$out.drops" | tail -1)"
 }
 
 case "$mode" in
@@ -92,7 +101,7 @@ cps)
       mkdir -p "$PROFILE"
       curl -fs -o "$PROFILE/cpu.$r.pprof" "http://127.0.0.1:$met/debug/pprof/profile?seconds=$secs" & profiler=$!
     fi
-    read -r ok failed retrans rinv rbye < <(sipp_step "127.0.0.1:$sip" "$r" "$secs")
+    read -r ok failed retrans rinv rbye sippdrops < <(sipp_step "127.0.0.1:$sip" "$r" "$secs")
     c1=$(cpu "$hl"); t1=$(date +%s.%N); n1=$(refused503); d1=$(sipdrops); read -r w1 wa1 wb1 < <(waited)
     for b in "${burners[@]}"; do kill "$b" 2>/dev/null || true; done
     [ -z "${profiler:-}" ] || wait "$profiler" || true
@@ -101,7 +110,7 @@ cps)
     rpct=$(python3 -c "m=3*${ok:-0}+2*${failed:-0}; print(round(100*${retrans:-0}/m,2) if m else 0)")
     uok=- ufailed=- uretrans=-
     if [ "${UAS:-1}" != 0 ]; then read -r uok ufailed uretrans _ _ < <(sipp_step "127.0.0.1:$uas" "$r" "$secs"); fi
-    echo "$r | $ok $failed ($((n1 - n0))) $retrans (${rpct}%; INVITE $rinv, BYE $rbye) ${pct}% $((d1 - d0)) [$((w1 - w0)) read, $((wa1 - wa0)) waited >0.25 s, $((wb1 - wb0)) >0.5 s] | $uok $ufailed $uretrans"
+    echo "$r | $ok $failed ($((n1 - n0))) $retrans (${rpct}%; INVITE $rinv, BYE $rbye) ${pct}% $((d1 - d0)) [$((w1 - w0)) read, $((wa1 - wa0)) waited >0.25 s, $((wb1 - wb0)) >0.5 s] drops at SIPp's SIP socket ${sippdrops:-0} | $uok $ufailed $uretrans"
     sleep 5 # let the transactions of the previous step expire (timer J/K)
   done
   [ -z "${uaspid:-}" ] || kill "$uaspid" 2>/dev/null || true

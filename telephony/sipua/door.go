@@ -40,6 +40,8 @@ const (
 	queueInterval = 100 * time.Millisecond
 	memoTTL       = 32 * time.Second // 64×T1: an INVITE's retransmissions and its ACK come within this
 	memoSize      = 1 << 16          // remembered INVITEs at most (a bound on memory under a flood)
+	retryBusy     = "1"              // Retry-After of a 503 for pressure: it passes within a second or so
+	retrySource   = "5"              // and for a source over its rate, as sipgo's per-source gate answers it
 	maxVias       = 16               // more Via headers than this: not the door's to answer
 )
 
@@ -133,11 +135,11 @@ func (d *door) screen(b []byte, addr *net.UDPAddr, now time.Time) bool {
 		return false // in-dialog, or not clean enough to answer without sipgo: sipgo parses, validates and answers it
 	}
 	d.key = append(append(append(d.key[:0], m.callID...), 0), m.branch...)
-	seen, wasRefused := d.memo.get(d.key, now)
+	seen, retry := d.memo.get(d.key, now)
 	if method == methodAck {
-		return seen && wasRefused // the ACK of our 503: nobody else knows that transaction
+		return seen && retry != "" // the ACK of our 503: nobody else knows that transaction
 	}
-	if seen && !wasRefused {
+	if seen && retry == "" {
 		// A retransmission of an admitted INVITE: sipgo's transaction re-sends its last answer. Not a 100 from
 		// here: it could arrive after the 200, and a peer that takes the To of the last response it got (SIPp's
 		// [last_To]) would then send its BYE without our tag (measured: calls left up, BYE answered 481).
@@ -146,16 +148,16 @@ func (d *door) screen(b []byte, addr *net.UDPAddr, now time.Time) bool {
 	if !seen && d.overSource != nil && d.overSource(addr) {
 		// One source over its rate (a flood, a looping trunk): refused at the door, so that its INVITEs do not
 		// queue the other sources' behind sipgo's parse and make the door refuse everyone.
-		d.memo.put(d.key, true, now)
+		d.memo.put(d.key, retrySource, now)
 		d.refused.Inc()
-		d.out = m.reply(d.out[:0], "503 Service Unavailable", d.key, "5")
+		d.out = m.reply(d.out[:0], "503 Service Unavailable", d.key, retrySource)
 		_, _ = d.WriteToUDP(d.out, addr)
 		return true
 	}
 	if !seen && !d.refusing && d.adm.allow() {
 		// Admitted. The 100 Trying goes out from here, as the INVITE is read: the peer stops retransmitting
 		// however long the INVITE then waits in sipgo and for the CPU. sipgo's transaction gives the rest.
-		d.memo.put(d.key, false, now)
+		d.memo.put(d.key, "", now)
 		d.out = m.reply(d.out[:0], "100 Trying", nil, "")
 		_, _ = d.WriteToUDP(d.out, addr)
 		return false
@@ -164,10 +166,12 @@ func (d *door) screen(b []byte, addr *net.UDPAddr, now time.Time) bool {
 		if d.refusing {
 			d.adm.refused.Add(1) // counted in the window like the other refusals
 		}
-		d.memo.put(d.key, true, now)
+		retry = retryBusy
+		d.memo.put(d.key, retry, now)
 		d.refused.Inc()
 	}
-	d.out = m.reply(d.out[:0], "503 Service Unavailable", d.key, "1")
+	// A retransmission gets the answer its first copy got, Retry-After included.
+	d.out = m.reply(d.out[:0], "503 Service Unavailable", d.key, retry)
 	_, _ = d.WriteToUDP(d.out, addr) // lost: the peer retransmits the INVITE and gets it again
 	return true
 }
@@ -413,8 +417,8 @@ type memo struct {
 }
 
 type memoEntry struct {
-	at      time.Time
-	refused bool
+	at    time.Time
+	retry string // the Retry-After of the 503 it got; "" when admitted
 }
 
 type memoSlot struct {
@@ -429,15 +433,15 @@ func (c *memo) init() {
 
 func (c *memo) empty() bool { return c.n == 0 }
 
-func (c *memo) get(key []byte, now time.Time) (seen, refused bool) {
+func (c *memo) get(key []byte, now time.Time) (seen bool, retry string) {
 	e, ok := c.m[string(key)]
 	if !ok || now.Sub(e.at) > memoTTL {
-		return false, false
+		return false, ""
 	}
-	return true, e.refused
+	return true, e.retry
 }
 
-func (c *memo) put(key []byte, refused bool, now time.Time) {
+func (c *memo) put(key []byte, retry string, now time.Time) {
 	for c.n > 0 && (c.n == len(c.ring) || now.Sub(c.ring[c.head].at) > memoTTL) {
 		old := c.ring[c.head]
 		if e, ok := c.m[old.key]; ok && e.at.Equal(old.at) {
@@ -448,7 +452,7 @@ func (c *memo) put(key []byte, refused bool, now time.Time) {
 		c.n--
 	}
 	k := string(key)
-	c.m[k] = memoEntry{at: now, refused: refused}
+	c.m[k] = memoEntry{at: now, retry: retry}
 	c.ring[(c.head+c.n)%len(c.ring)] = memoSlot{key: k, at: now}
 	c.n++
 }

@@ -334,7 +334,13 @@ func TestDoorRefusesSourceOverItsRate(t *testing.T) {
 	if h := res.GetHeader("Retry-After"); h == nil || h.Value() != "5" {
 		t.Errorf("Retry-After %v, want 5 (as the gate gives ErrRateLimited):\n%s", h, raw)
 	}
+	// The peer's retransmission gets the same answer from the door's memory, Retry-After included.
+	u.send(u.invite(id2))
+	res, raw = u.final(id2)
+	if h := res.GetHeader("Retry-After"); res.StatusCode != 503 || u.trying != 0 || h == nil || h.Value() != "5" {
+		t.Errorf("retransmission answered %d (%d × 100 Trying, Retry-After %v), want the same 503 with 5:\n%s", res.StatusCode, u.trying, h, raw)
+	}
 	if n := refused() - before; n != 1 {
-		t.Errorf("hotline_sip_refused_total{503} grew by %v, want 1", n)
+		t.Errorf("hotline_sip_refused_total{503} grew by %v, want 1 (a retransmission is the same refusal)", n)
 	}
 }
