@@ -131,7 +131,7 @@ func TestFlagsMatchVariables(t *testing.T) {
 func TestCompoundSettingsParsedAtLoad(t *testing.T) {
 	c, _, _, err := loadConfig(nil, []string{"HOTLINE_DATA_DIR=/srv/h", "HOTLINE_SIP_LISTEN=udp:127.0.0.1:5070,tcp:127.0.0.1:5071",
 		"HOTLINE_RTP_PORTS=20000-20999", "HOTLINE_DIALER_TRUNK=10.0.0.9:5062",
-		"HOTLINE_DB_MAX_CONNS=20"})
+		"HOTLINE_DB_MAX_CONNS=20", "HOTLINE_SIP_UDP_RCVBUF=1048576"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,12 +150,15 @@ func TestCompoundSettingsParsedAtLoad(t *testing.T) {
 	if c.Telephony.RecordingsDir != "/srv/h/recordings" || c.Dialer.PromptDir != "/srv/h/prompts/dialer" {
 		t.Errorf("default dirs %q %q", c.Telephony.RecordingsDir, c.Dialer.PromptDir)
 	}
+	if c.Telephony.UDPRcvBuf != 1048576 {
+		t.Errorf("SIP UDP receive buffer %d, want 1048576", c.Telephony.UDPRcvBuf)
+	}
 	if c.HTTPMaxWrites != 10 || c.HTTPMaxReads != 20 {
 		t.Errorf("admission limits from the pool: writes %d reads %d, want 10 and 20", c.HTTPMaxWrites, c.HTTPMaxReads)
 	}
-	for _, bad := range []string{"HOTLINE_HOLIDAYS_FILE=/nonexistent.csv", "HOTLINE_SIP_TLS_LISTEN=127.0.0.1:5061"} {
-		if _, _, _, err := loadConfig(nil, []string{bad}); err == nil {
-			t.Errorf("%s accepted", bad)
+	for _, bad := range []string{"HOTLINE_HOLIDAYS_FILE=/nonexistent.csv", "HOTLINE_SIP_TLS_LISTEN=127.0.0.1:5061", "HOTLINE_SIP_UDP_RCVBUF=4096"} {
+		if _, _, _, err := loadConfig(nil, []string{bad}); err == nil || !strings.Contains(err.Error(), strings.Split(bad, "=")[0]) {
+			t.Errorf("%s: error %v, want one naming the variable", bad, err)
 		}
 	}
 }

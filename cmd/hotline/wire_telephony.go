@@ -48,7 +48,7 @@ func wireTelephony(ctx context.Context, a *App, tsvc *ticketing.Service, msvc *m
 		}
 	}
 	srv, err := sipua.New(sipua.Config{Listeners: tc.Listeners, ExternalHost: tc.ExternalHost, Trunks: tc.TrunkList, Realm: tc.Realm,
-		MaxCalls: tc.MaxCalls, RatePerSource: tc.RatePerSource, DrainTimeout: tc.DrainTimeout, RTPPortStart: tc.RTPLo, RTPPortEnd: tc.RTPHi,
+		MaxCalls: tc.MaxCalls, RatePerSource: tc.RatePerSource, UDPReadBuffer: tc.UDPRcvBuf, DrainTimeout: tc.DrainTimeout, RTPPortStart: tc.RTPLo, RTPPortEnd: tc.RTPHi,
 		KeepOpen: true}, // shared with the dialer and click-to-call: closed by the "sip user agent" component below
 		sipua.Deps{DB: a.db, Redis: a.rdb, Prefix: a.cfg.RedisPrefix, Log: a.log.With("component", "sip"), Registry: a.reg})
 	if err != nil {

@@ -314,6 +314,12 @@ func (s *Server) listen(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
+			if got := grantedReadBuffer(c); got >= 0 && got < s.cfg.UDPReadBuffer {
+				// A silent cap: bursts the buffer was sized for are dropped by the kernel, and each drop comes back
+				// as the peer's retransmission.
+				s.log.Warn("SIP UDP: the kernel gave a smaller receive buffer than asked; raise net.core.rmem_max (sysctl) or lower HOTLINE_SIP_UDP_RCVBUF",
+					"addr", l.Addr, "asked", s.cfg.UDPReadBuffer, "granted", got)
+			}
 			d := newDoor(c, s.adm, refused)
 			d.waits = s.mWait
 			d.overSource = s.overSource

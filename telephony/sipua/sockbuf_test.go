@@ -2,7 +2,10 @@ package sipua
 
 import (
 	"net"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -43,5 +46,32 @@ func TestUDPListenerBufferRaised(t *testing.T) {
 		if sockopt(ours, syscall.SO_TIMESTAMPNS) != 1 {
 			t.Error("SO_TIMESTAMPNS not set")
 		}
+	}
+}
+
+// TestGrantedReadBuffer: what the listener reports as granted is what the kernel gave — the request itself while it
+// is under net.core.rmem_max, the cap above it — so the start-up warning fires exactly when the buffer is short.
+func TestGrantedReadBuffer(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the kernel's SO_RCVBUF accounting is Linux's")
+	}
+	b, err := os.ReadFile("/proc/sys/net/core/rmem_max")
+	if err != nil {
+		t.Fatal(err)
+	}
+	max, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ask := range []int{max / 2, max * 4} {
+		c, err := listenUDP("127.0.0.1:0", ask)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := min(ask, max)
+		if got := grantedReadBuffer(c); got != want {
+			t.Errorf("asked %d with rmem_max %d: granted %d, want %d", ask, max, got, want)
+		}
+		c.Close()
 	}
 }
