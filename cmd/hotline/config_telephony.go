@@ -82,7 +82,7 @@ func init() {
 				}
 				return nil
 			}},
-		setting{Env: "HOTLINE_SIP_UDP_RCVBUF", Flag: "sip-udp-rcvbuf", Default: "8388608", Doc: "receive buffer asked for on each SIP UDP listener, in bytes: it absorbs bursts while the admission door refuses what would wait too long in it; the kernel grants at most net.core.rmem_max (a warning at start says when it granted less)",
+		setting{Env: "HOTLINE_SIP_UDP_RCVBUF", Flag: "sip-udp-rcvbuf", Default: "4194304", Doc: "receive buffer asked for on each SIP UDP listener, in bytes: it absorbs bursts while the admission door refuses what would wait too long in it; the kernel grants at most net.core.rmem_max (a warning at start says when it granted less)",
 			field: func(c *Config) any { return &c.Telephony.UDPRcvBuf }, check: func(c *Config) error {
 				if c.Telephony.UDPRcvBuf < 65536 {
 					return errors.New("HOTLINE_SIP_UDP_RCVBUF: must be at least 65536 (bytes)")

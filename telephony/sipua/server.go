@@ -55,7 +55,7 @@ type Config struct {
 	// RegisterFailures is how many failed REGISTER authentications a source address, and separately a SIP user,
 	// may have per minute before further attempts get 503 (default 10 per source, 3× that per user).
 	RegisterFailures int
-	// UDPReadBuffer is the receive buffer asked for on each UDP listener, in bytes (default 8 MiB; the kernel
+	// UDPReadBuffer is the receive buffer asked for on each UDP listener, in bytes (default 4 MiB; the kernel
 	// caps it at net.core.rmem_max). See sipRcvBuf.
 	UDPReadBuffer int
 	// KeepOpen: the user agent is shared (the dialer and click-to-call place calls through it). Run then drains
