@@ -201,6 +201,28 @@ func TestNotifyPageInBrowser(t *testing.T) {
 	if saved != "工单{number}已受理，查询码{query_code}。" {
 		t.Errorf("template %q saved as %q", tplName, saved)
 	}
+	// The co-unit's own alert (协办意见超期) is listed with its Chinese name and edited like the others: its preview
+	// names the lead unit (主办单位) from the sample values, and saving it unchanged keeps its text.
+	const coRow = `#template-list .template-co_opinion_red`
+	var coListed, coPreview string
+	run("co-opinion template", chromedp.WaitReady(coRow, chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelector("`+coRow+`").scrollIntoView()`, nil),
+		chromedp.Text(coRow, &coListed, chromedp.ByQuery),
+		chromedp.Click(coRow+` .template-edit`, chromedp.ByQuery),
+		chromedp.WaitVisible("#tpl-body", chromedp.ByID),
+		chromedp.Click("#tpl-preview-btn", chromedp.ByID),
+		chromedp.WaitVisible(`//*[@id="tpl-preview"][contains(., "赫山区乡村振兴局")]`, chromedp.BySearch),
+		chromedp.Text("#tpl-preview", &coPreview, chromedp.ByID),
+		chromedp.Click("#tpl-save", chromedp.ByID),
+		chromedp.WaitNotPresent("#tpl-body", chromedp.ByID))
+	if !strings.Contains(coListed, "协办意见超期（协办单位）") || !strings.Contains(coPreview, "主办单位：赫山区乡村振兴局") ||
+		!strings.Contains(coPreview, "协办意见期限") {
+		t.Errorf("co-opinion template listed as %q, previewed as %q", coListed, coPreview)
+	}
+	db.QueryRow(ctx, `SELECT description || '|' || body FROM notify_templates WHERE name = 'co_opinion_red'`).Scan(&saved)
+	if !strings.HasPrefix(saved, "协办意见超期（协办单位）|") || !strings.Contains(saved, "{lead_unit}") {
+		t.Errorf("co_opinion_red saved as %q", saved)
+	}
 
 	// A unit clerk has no 通知投递 in the nav.
 	run("clerk's nav", chromedp.Navigate(e.base+"/notify"), chromedp.WaitVisible("#delivery-list", chromedp.ByID), chromedp.Click("#logout", chromedp.ByID), chromedp.WaitVisible("#login-username", chromedp.ByID),

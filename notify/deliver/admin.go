@@ -54,7 +54,7 @@ var (
 func (in RuleInput) validate() error {
 	v := &org.ValidationError{}
 	if in.Topic == "" || len(in.Topic) > 64 || !(strings.HasPrefix(in.Topic, "ticket.") || strings.HasPrefix(in.Topic, "sla.") || in.Topic == "digest.daily") {
-		v.Add("topic", "an event topic: ticket.<action>, sla.yellow, sla.red or digest.daily")
+		v.Add("topic", "an event topic: ticket.<action>, sla.yellow, sla.red, sla.co_yellow, sla.co_red or digest.daily")
 	}
 	if !slices.Contains(recipients, in.Recipient) {
 		v.Add("recipient", "one of "+strings.Join(recipients, ", "))

@@ -136,13 +136,25 @@ func (s *Service) reclaim(ctx context.Context) error {
 
 // event is what a rule looks at.
 type event struct {
-	ID       string
-	Topic    string
-	At       time.Time
-	TicketID int64
-	UnitID   int64
-	Status   string
-	Vars     map[string]string // digest: the counts
+	ID         string
+	Topic      string // the notify kind: the stream's topic, or sla.co_* for a co-opinion alert
+	At         time.Time
+	TicketID   int64
+	UnitID     int64 // the unit notified: the lead, or the co-unit of a co-opinion alert
+	LeadUnitID int64
+	Status     string
+	Vars       map[string]string // digest: the counts
+}
+
+// coTopic is the notify kind of a co-opinion alert published under an SLA topic: sla.yellow → sla.co_yellow,
+// sla.red → sla.co_red. The co-unit is not the ticket's handler but owes the lead unit its opinion, so its alert
+// has rules and templates of its own; the stream keeps the plain SLA topic for its other readers (the hub, the
+// lead's timeline). "" for any other topic.
+func coTopic(topic string) string {
+	if level, ok := strings.CutPrefix(topic, "sla."); ok && (level == "yellow" || level == "red") {
+		return "sla.co_" + level
+	}
+	return ""
 }
 
 func parseEvent(m redis.XMessage) (event, bool) {
@@ -162,12 +174,15 @@ func parseEvent(m redis.XMessage) (event, bool) {
 	if err := json.Unmarshal([]byte(payload), &p); err != nil {
 		return ev, false
 	}
-	ev.TicketID, ev.UnitID, ev.Status = p.TicketID, p.LeadUnitID, p.Status
+	ev.TicketID, ev.UnitID, ev.LeadUnitID, ev.Status = p.TicketID, p.LeadUnitID, p.LeadUnitID, p.Status
 	if p.NotifyUnitID != 0 {
 		ev.UnitID = p.NotifyUnitID
 	}
 	if p.CoDueAt != nil {
 		ev.Vars = map[string]string{"due_kind": "协办意见", "due_at": fmtTime(*p.CoDueAt)}
+		if t := coTopic(ev.Topic); t != "" {
+			ev.Topic = t
+		}
 	}
 	if at, err := time.Parse(time.RFC3339Nano, p.At); err == nil {
 		ev.At = at
@@ -194,13 +209,16 @@ func (s *Service) Ingest(ctx context.Context, msgs []redis.XMessage) error {
 	for _, m := range msgs {
 		ids = append(ids, m.ID)
 		topic := fmt.Sprint(m.Values["topic"])
-		if !topics[topic] {
+		if !topics[topic] && !topics[coTopic(topic)] {
 			continue
 		}
 		ev, ok := parseEvent(m)
 		if !ok || ev.TicketID == 0 {
 			s.log.Warn("notify intake: unreadable event skipped", "event_id", m.ID, "topic", topic)
 			continue
+		}
+		if !topics[ev.Topic] {
+			continue // a co-opinion alert with no sla.co_* rule (or a plain one with only sla.co_* rules)
 		}
 		evs = append(evs, ev)
 	}
@@ -362,6 +380,9 @@ func (s *Service) plan(ctx context.Context, tx pgx.Tx, evs []event, rules []Rule
 		if ev.UnitID != 0 {
 			uids = append(uids, ev.UnitID)
 		}
+		if ev.LeadUnitID != 0 && ev.LeadUnitID != ev.UnitID {
+			uids = append(uids, ev.LeadUnitID)
+		}
 	}
 	tickets, err := loadTickets(ctx, tx, tids)
 	if err != nil {
@@ -391,7 +412,7 @@ func (s *Service) plan(ctx context.Context, tx pgx.Tx, evs []event, rules []Rule
 			vars[k] = v
 		}
 		u := units[ev.UnitID]
-		vars["unit"] = u.name
+		vars["unit"], vars["lead_unit"] = u.name, units[ev.LeadUnitID].name
 		for _, r := range rules {
 			if !r.matches(ev) || !s.opt.Channels.has(r.Channel) || (len(r.Sources) > 0 && !slices.Contains(r.Sources, t.source)) {
 				continue

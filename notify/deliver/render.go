@@ -29,15 +29,17 @@ func unknownPlaceholders(text string) []string {
 	return out
 }
 
-// knownVars are the placeholders a template may use.
+// knownVars are the placeholders a template may use. lead_unit is the ticket's lead unit (主办单位): in a
+// co-opinion alert (sla.co_*) unit is the co-unit it goes to and due_at that co-unit's own deadline.
 var knownVars = map[string]bool{"number": true, "query_code": true, "query_url": true, "unit": true, "kind": true,
 	"category": true, "urgency": true, "due_at": true, "due_kind": true, "status": true, "date": true, "time": true,
-	"pending": true, "due_today": true, "overdue": true}
+	"pending": true, "due_today": true, "overdue": true, "lead_unit": true}
 
 // sampleVars fill previews.
 var sampleVars = map[string]string{"number": "20261201-0042", "query_code": "7KQ2M9XH4D", "query_url": "https://12345.hunan.gov.cn/query",
 	"unit": "赫山区农业农村局", "kind": "求助", "category": "防返贫监测求助", "urgency": "普通", "due_at": "12月2日 17:30",
-	"due_kind": "签收", "status": "已派单", "date": "2026-12-01", "time": "08:30", "pending": "3", "due_today": "1", "overdue": "0"}
+	"due_kind": "签收", "status": "已派单", "date": "2026-12-01", "time": "08:30", "pending": "3", "due_today": "1", "overdue": "0",
+	"lead_unit": "赫山区乡村振兴局"}
 
 var kindNames = map[string]string{"consultation": "咨询", "help": "求助", "complaint": "投诉", "report": "举报", "suggestion": "建议"}
 var urgencyNames = map[string]string{"normal": "普通", "urgent": "紧急"}
