@@ -795,3 +795,52 @@ func TestInterimReplyAndSuspensionSent(t *testing.T) {
 		t.Fatalf("%d outbound rows for a phone ticket", n)
 	}
 }
+
+// A correction that re-routes a suspended ticket to another county ends the suspension (the new unit's clock
+// starts afresh): the platform, told of the 挂起, hears it end as resume, once; a correction that does not
+// re-route, while suspended, sends nothing.
+func TestRerouteEndsPlatformSuspension(t *testing.T) {
+	f := newFixture(t, nil)
+	r := f.mustPush(orderBody("YY-S-2", "0301", "430903", nil))
+	clerk := f.user(org.RoleStaff, "430903")
+	agent := f.user(org.RoleAgent, org.CodeDesk)
+	super := f.user(org.RoleSupervisor, org.CodeBureau)
+	tk, err := f.tickets.Get(f.ctx, org.System, r.TicketID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(a org.Actor, act ticketing.Action, in ticketing.ActionInput) {
+		t.Helper()
+		in.Version = tk.Version
+		if tk, err = f.tickets.Do(f.ctx, a, tk.ID, act, in); err != nil {
+			t.Fatalf("%s: %v", act, err)
+		}
+	}
+	do(clerk, ticketing.ActSign, ticketing.ActionInput{})
+	do(clerk, ticketing.ActRequestSuspend, ticketing.ActionInput{Reason: "等待医院出具诊断证明"})
+	do(super, ticketing.ActApproveSuspend, ticketing.ActionInput{})
+	name := "刘建华"
+	do(agent, ticketing.ActCorrect, ticketing.ActionInput{Changes: &ticketing.Correction{CallerName: &name}})
+	if tk.SuspendStatus != "suspended" {
+		t.Fatalf("a caller-name correction changed the suspension: %q", tk.SuspendStatus)
+	}
+	region := "430902"
+	do(agent, ticketing.ActCorrect, ticketing.ActionInput{Changes: &ticketing.Correction{RegionCode: &region}})
+	heshan, _ := org.UnitByCode(f.ctx, f.db, "430903")
+	if tk.SuspendStatus != "none" || tk.LeadUnitID == heshan.ID {
+		t.Fatalf("after re-routing: suspend status %q, unit %d", tk.SuspendStatus, tk.LeadUnitID)
+	}
+	// Another correction after the re-route: the platform was told already.
+	name = "刘建军"
+	do(agent, ticketing.ActCorrect, ticketing.ActionInput{Changes: &ticketing.Correction{CallerName: &name}})
+	f.settle(f.ex)
+	if got := f.p.appliedActions("YY-S-2"); !slices.Equal(got, []string{"sign", "suspend", "resume"}) {
+		t.Fatalf("platform got %v, want [sign suspend resume]", got)
+	}
+	f.p.mu.Lock()
+	resume := f.p.applied[2]
+	f.p.mu.Unlock()
+	if !strings.Contains(fmt.Sprint(resume["unit"]), "赫山区") {
+		t.Fatalf("resume as the platform got it: %v (want the unit that had it suspended)", resume)
+	}
+}

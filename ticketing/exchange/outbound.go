@@ -26,7 +26,8 @@ import (
 //   - approve_extension, refuse_extension: the platform heard of the 延期申请 itself (extension, with days and
 //     reason) when it was made; our approval is internal, as the contract has always had it.
 //   - correct (工单修改): corrects our own classification (kind, category, region, household, caller, content);
-//     the platform keeps its order as it wrote it.
+//     the platform keeps its order as it wrote it. One exception, in Hook: a correction that re-routes a
+//     suspended ticket ends the suspension, and the platform hears that end as resume.
 //   - note (办理过程), co_sign, co_opinion (协办), assign, return_reply (审核退回): internal handling. approve_reply
 //     (审核通过) records its event as a reply, so the approved reply is sent as reply.
 //   - urge, supervise (催办/督办): ours, or the platform's own urge coming in (inbound.go); nothing to answer.
@@ -49,7 +50,10 @@ var outboundActions = map[string]string{
 func (s *Service) Hook() ticketing.TransitionHook {
 	return func(ctx context.Context, tx pgx.Tx, t ticketing.Ticket, ev ticketing.Event) error {
 		action, ok := outboundActions[ev.Action]
-		if !ok || t.Source != ticketing.Source12345 {
+		// A correction that re-routes the ticket to another unit ends its suspension without a 解除挂起 of its
+		// own (the new unit's clock starts afresh); the platform, told of the suspension, hears it end.
+		rerouted := ev.Action == string(ticketing.ActCorrect) && ev.Data["rerouted"] == true
+		if (!ok && !rerouted) || t.Source != ticketing.Source12345 {
 			return nil
 		}
 		var platform, orderID, state string
@@ -60,6 +64,12 @@ func (s *Service) Hook() ticketing.TransitionHook {
 		}
 		if err != nil {
 			return fmt.Errorf("exchange: order of ticket %d: %w", t.ID, err)
+		}
+		if !ok {
+			if suspended, err := platformSuspended(ctx, tx, t.ID); err != nil || !suspended {
+				return err
+			}
+			action = "resume"
 		}
 		o := Outbound{OrderID: orderID, Action: action, IdempotencyKey: "hotline-event-" + strconv.FormatInt(ev.ID, 10),
 			At: ev.At, Handler: ev.ActorName}
@@ -75,6 +85,10 @@ func (s *Service) Hook() ticketing.TransitionHook {
 		case "extension":
 			o.Reason, _ = ev.Data["reason"].(string)
 			o.Days, _ = ev.Data["days"].(int)
+		case "resume":
+			if from, ok := ev.Data["from_unit_id"].(org.UnitID); ok && rerouted {
+				unit = from // the unit that had it suspended
+			}
 		case "callback":
 			o.Result, _ = ev.Data["result"].(string)
 		case "interim_reply":
@@ -102,6 +116,21 @@ func (s *Service) Hook() ticketing.TransitionHook {
 		}
 		return nil
 	}
+}
+
+// platformSuspended reports whether the last suspension word the platform was sent for a ticket is suspend (not
+// yet resume): what it believes of the ticket's clock.
+func platformSuspended(ctx context.Context, tx pgx.Tx, id org.TicketID) (bool, error) {
+	var last string
+	err := tx.QueryRow(ctx, `SELECT action FROM exchange_outbound WHERE ticket_id = $1 AND action IN ('suspend', 'resume')
+		ORDER BY id DESC LIMIT 1`, int64(id)).Scan(&last)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("exchange: suspension of ticket %d: %w", id, err)
+	}
+	return last == "suspend", nil
 }
 
 // sendDue sends due outbound rows one at a time until none is due; it returns how many it tried.
