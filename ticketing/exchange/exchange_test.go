@@ -844,3 +844,33 @@ func TestRerouteEndsPlatformSuspension(t *testing.T) {
 		t.Fatalf("resume as the platform got it: %v (want the unit that had it suspended)", resume)
 	}
 }
+
+// A suspension approved before the platform heard of suspensions (here: by a ticket service without the
+// exchange's hook) ends without a resume: the platform hears no end of a 挂起 it was never told of.
+func TestResumeOfUnreportedSuspensionNotSent(t *testing.T) {
+	f := newFixture(t, nil)
+	r := f.mustPush(orderBody("YY-S-3", "0301", "430903", nil))
+	clerk := f.user(org.RoleStaff, "430903")
+	super := f.user(org.RoleSupervisor, org.CodeBureau)
+	unhooked := ticketing.NewService(f.db, ticketing.Options{})
+	tk, err := f.tickets.Get(f.ctx, org.System, r.TicketID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(svc *ticketing.Service, a org.Actor, act ticketing.Action, in ticketing.ActionInput) {
+		t.Helper()
+		in.Version = tk.Version
+		if tk, err = svc.Do(f.ctx, a, tk.ID, act, in); err != nil {
+			t.Fatalf("%s: %v", act, err)
+		}
+	}
+	do(f.tickets, clerk, ticketing.ActSign, ticketing.ActionInput{})
+	do(unhooked, clerk, ticketing.ActRequestSuspend, ticketing.ActionInput{Reason: "等待医院出具诊断证明"})
+	do(unhooked, super, ticketing.ActApproveSuspend, ticketing.ActionInput{})
+	do(f.tickets, clerk, ticketing.ActResume, ticketing.ActionInput{})
+	do(f.tickets, clerk, ticketing.ActInterimReply, ticketing.ActionInput{Reply: "已恢复办理"})
+	f.settle(f.ex)
+	if got := f.p.appliedActions("YY-S-3"); !slices.Equal(got, []string{"sign", "interim_reply"}) {
+		t.Fatalf("platform got %v, want [sign interim_reply]", got)
+	}
+}

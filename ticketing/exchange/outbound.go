@@ -66,10 +66,14 @@ func (s *Service) Hook() ticketing.TransitionHook {
 			return fmt.Errorf("exchange: order of ticket %d: %w", t.ID, err)
 		}
 		if !ok {
+			action = "resume"
+		}
+		if action == "resume" {
+			// Only the end of a suspension the platform was told of: one approved before this release was
+			// not, and a resume out of nowhere would only puzzle it.
 			if suspended, err := platformSuspended(ctx, tx, t.ID); err != nil || !suspended {
 				return err
 			}
-			action = "resume"
 		}
 		o := Outbound{OrderID: orderID, Action: action, IdempotencyKey: "hotline-event-" + strconv.FormatInt(ev.ID, 10),
 			At: ev.At, Handler: ev.ActorName}
