@@ -46,13 +46,13 @@ type Attachment struct {
 // Outbound is one of our actions for the platform, as the sender hands it to a dialect.
 type Outbound struct {
 	OrderID        string
-	Action         string // sign, reply, return, extension, callback
+	Action         string // sign, reply, return, extension, callback, interim_reply, suspend, resume
 	IdempotencyKey string
 	At             time.Time
 	Unit           string // the handling unit's name
 	Handler        string // who did it
-	Reply          string // reply
-	Reason         string // return, extension
+	Reply          string // reply, interim_reply
+	Reason         string // return, extension, suspend
 	Days           int    // extension
 	Result         string // callback: satisfied, basically_satisfied, unsatisfied
 }

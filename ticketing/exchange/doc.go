@@ -1,6 +1,7 @@
 // Package exchange is the adapter between hotline and a 12345 government-hotline platform (政务服务便民热线平台):
 // work orders the platform pushes to us (or that we poll for) become tickets through ticketing.Service; our 签收,
-// 办结答复, 退单, 延期申请 and 回访 results go back to the platform.
+// 办结答复, 退单, 延期申请, 回访 results, 阶段性答复, approved 挂起 (with the request's reason) and 解除挂起 go back
+// to the platform, which runs its own 办理时限 and public progress page (outboundActions says what stays ours).
 //
 // The wire format of a platform is a Dialect (dialect.go); the province's 12345 contract we implement is
 // dialect_12345v1.go, so a second platform's format is one more file. Signing (sign.go) is shared by every

@@ -711,3 +711,166 @@ func TestTwoSendersSendOnce(t *testing.T) {
 		}
 	}
 }
+
+// 阶段性答复, an approved 挂起 and its 解除 reach the platform, each once, in the order they happened, with the
+// text and the approved request's reason; a refused 挂起, a 工单修改 and a 办理过程 note stay ours, and a ticket
+// no platform sent sends nothing.
+func TestInterimReplyAndSuspensionSent(t *testing.T) {
+	f := newFixture(t, nil)
+	r := f.mustPush(orderBody("YY-S-1", "0301", "430903", nil))
+	clerk := f.user(org.RoleStaff, "430903")
+	agent := f.user(org.RoleAgent, org.CodeDesk)
+	super := f.user(org.RoleSupervisor, org.CodeBureau)
+	tk, err := f.tickets.Get(f.ctx, org.System, r.TicketID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(a org.Actor, act ticketing.Action, in ticketing.ActionInput) {
+		t.Helper()
+		in.Version = tk.Version
+		if tk, err = f.tickets.Do(f.ctx, a, tk.ID, act, in); err != nil {
+			t.Fatalf("%s: %v", act, err)
+		}
+	}
+	do(clerk, ticketing.ActSign, ticketing.ActionInput{})
+	do(clerk, ticketing.ActInterimReply, ticketing.ActionInput{Reply: "已安排工作人员入户核实"})
+	do(clerk, ticketing.ActRequestSuspend, ticketing.ActionInput{Reason: "等待镇政府复核材料"})
+	do(super, ticketing.ActRefuseSuspend, ticketing.ActionInput{Reason: "可先行办理"})
+	do(clerk, ticketing.ActNote, ticketing.ActionInput{Note: "已电话联系村委"})
+	name := "刘建华"
+	do(agent, ticketing.ActCorrect, ticketing.ActionInput{Changes: &ticketing.Correction{CallerName: &name}})
+	do(clerk, ticketing.ActRequestSuspend, ticketing.ActionInput{Reason: "等待医院出具诊断证明"})
+	do(super, ticketing.ActApproveSuspend, ticketing.ActionInput{})
+	if tk.SuspendStatus != "suspended" {
+		t.Fatalf("after approval: suspend status %q", tk.SuspendStatus)
+	}
+	do(clerk, ticketing.ActResume, ticketing.ActionInput{})
+	f.settle(f.ex)
+
+	if got := f.p.appliedActions("YY-S-1"); !slices.Equal(got, []string{"sign", "interim_reply", "suspend", "resume"}) {
+		t.Fatalf("platform got %v, want [sign interim_reply suspend resume]", got)
+	}
+	for _, a := range []string{"sign", "interim_reply", "suspend", "resume"} {
+		if n := f.p.deliveriesOf(a, "YY-S-1"); n != 1 {
+			t.Errorf("%s came %d times on the wire, want once", a, n)
+		}
+	}
+	ts := f.sync(tk.ID)
+	if len(ts.Outbound) != 4 || ts.Sync != "synced" {
+		t.Fatalf("outbound rows of the ticket: %+v (refused suspension, correction or note queued?)", ts.Outbound)
+	}
+	f.p.mu.Lock()
+	interim, suspend, resume, badSigs := f.p.applied[1], f.p.applied[2], f.p.applied[3], f.p.badSigs
+	f.p.mu.Unlock()
+	if badSigs != 0 {
+		t.Fatalf("%d requests with a bad signature", badSigs)
+	}
+	if interim["reply"] != "已安排工作人员入户核实" || !strings.Contains(fmt.Sprint(interim["unit"]), "赫山区") {
+		t.Fatalf("interim reply as the platform got it: %v", interim)
+	}
+	if suspend["reason"] != "等待医院出具诊断证明" || suspend["handler"] != super.Name || suspend["reply"] != nil {
+		t.Fatalf("suspension as the platform got it: %v (want the approved request's reason, by %q)", suspend, super.Name)
+	}
+	if _, ok := resume["reason"]; ok || resume["handler"] != clerk.Name {
+		t.Fatalf("resumption as the platform got it: %v", resume)
+	}
+
+	// The same actions on a ticket taken by phone: the platform hears nothing of it.
+	tk, err = f.tickets.Create(f.ctx, agent, ticketing.NewTicket{Source: ticketing.SourcePhone, CallerPhone: "13807375678",
+		RegionCode: "430903", Kind: ticketing.KindHelp, Category: ticketing.CategoryMonitoringHelp, Content: "因病收入下降",
+		Dispatch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	do(clerk, ticketing.ActSign, ticketing.ActionInput{})
+	do(clerk, ticketing.ActInterimReply, ticketing.ActionInput{Reply: "已安排入户核实"})
+	do(clerk, ticketing.ActRequestSuspend, ticketing.ActionInput{Reason: "等待医院出具诊断证明"})
+	do(super, ticketing.ActApproveSuspend, ticketing.ActionInput{})
+	do(clerk, ticketing.ActResume, ticketing.ActionInput{})
+	var n int
+	if err := f.db.QueryRow(f.ctx, `SELECT count(*) FROM exchange_outbound WHERE ticket_id = $1`, int64(tk.ID)).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("%d outbound rows for a phone ticket", n)
+	}
+}
+
+// A correction that re-routes a suspended ticket to another county ends the suspension (the new unit's clock
+// starts afresh): the platform, told of the 挂起, hears it end as resume, once; a correction that does not
+// re-route, while suspended, sends nothing.
+func TestRerouteEndsPlatformSuspension(t *testing.T) {
+	f := newFixture(t, nil)
+	r := f.mustPush(orderBody("YY-S-2", "0301", "430903", nil))
+	clerk := f.user(org.RoleStaff, "430903")
+	agent := f.user(org.RoleAgent, org.CodeDesk)
+	super := f.user(org.RoleSupervisor, org.CodeBureau)
+	tk, err := f.tickets.Get(f.ctx, org.System, r.TicketID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(a org.Actor, act ticketing.Action, in ticketing.ActionInput) {
+		t.Helper()
+		in.Version = tk.Version
+		if tk, err = f.tickets.Do(f.ctx, a, tk.ID, act, in); err != nil {
+			t.Fatalf("%s: %v", act, err)
+		}
+	}
+	do(clerk, ticketing.ActSign, ticketing.ActionInput{})
+	do(clerk, ticketing.ActRequestSuspend, ticketing.ActionInput{Reason: "等待医院出具诊断证明"})
+	do(super, ticketing.ActApproveSuspend, ticketing.ActionInput{})
+	name := "刘建华"
+	do(agent, ticketing.ActCorrect, ticketing.ActionInput{Changes: &ticketing.Correction{CallerName: &name}})
+	if tk.SuspendStatus != "suspended" {
+		t.Fatalf("a caller-name correction changed the suspension: %q", tk.SuspendStatus)
+	}
+	region := "430902"
+	do(agent, ticketing.ActCorrect, ticketing.ActionInput{Changes: &ticketing.Correction{RegionCode: &region}})
+	heshan, _ := org.UnitByCode(f.ctx, f.db, "430903")
+	if tk.SuspendStatus != "none" || tk.LeadUnitID == heshan.ID {
+		t.Fatalf("after re-routing: suspend status %q, unit %d", tk.SuspendStatus, tk.LeadUnitID)
+	}
+	// Another correction after the re-route: the platform was told already.
+	name = "刘建军"
+	do(agent, ticketing.ActCorrect, ticketing.ActionInput{Changes: &ticketing.Correction{CallerName: &name}})
+	f.settle(f.ex)
+	if got := f.p.appliedActions("YY-S-2"); !slices.Equal(got, []string{"sign", "suspend", "resume"}) {
+		t.Fatalf("platform got %v, want [sign suspend resume]", got)
+	}
+	f.p.mu.Lock()
+	resume := f.p.applied[2]
+	f.p.mu.Unlock()
+	if !strings.Contains(fmt.Sprint(resume["unit"]), "赫山区") {
+		t.Fatalf("resume as the platform got it: %v (want the unit that had it suspended)", resume)
+	}
+}
+
+// A suspension approved before the platform heard of suspensions (here: by a ticket service without the
+// exchange's hook) ends without a resume: the platform hears no end of a 挂起 it was never told of.
+func TestResumeOfUnreportedSuspensionNotSent(t *testing.T) {
+	f := newFixture(t, nil)
+	r := f.mustPush(orderBody("YY-S-3", "0301", "430903", nil))
+	clerk := f.user(org.RoleStaff, "430903")
+	super := f.user(org.RoleSupervisor, org.CodeBureau)
+	unhooked := ticketing.NewService(f.db, ticketing.Options{})
+	tk, err := f.tickets.Get(f.ctx, org.System, r.TicketID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(svc *ticketing.Service, a org.Actor, act ticketing.Action, in ticketing.ActionInput) {
+		t.Helper()
+		in.Version = tk.Version
+		if tk, err = svc.Do(f.ctx, a, tk.ID, act, in); err != nil {
+			t.Fatalf("%s: %v", act, err)
+		}
+	}
+	do(f.tickets, clerk, ticketing.ActSign, ticketing.ActionInput{})
+	do(unhooked, clerk, ticketing.ActRequestSuspend, ticketing.ActionInput{Reason: "等待医院出具诊断证明"})
+	do(unhooked, super, ticketing.ActApproveSuspend, ticketing.ActionInput{})
+	do(f.tickets, clerk, ticketing.ActResume, ticketing.ActionInput{})
+	do(f.tickets, clerk, ticketing.ActInterimReply, ticketing.ActionInput{Reply: "已恢复办理"})
+	f.settle(f.ex)
+	if got := f.p.appliedActions("YY-S-3"); !slices.Equal(got, []string{"sign", "interim_reply"}) {
+		t.Fatalf("platform got %v, want [sign interim_reply]", got)
+	}
+}

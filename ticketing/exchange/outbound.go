@@ -17,13 +17,32 @@ import (
 	"hotline/ticketing/org"
 )
 
-// outboundActions are the ticket actions the platform hears of, with the contract's name for each.
+// outboundActions are the ticket actions the platform hears of, with the contract's name for each: what the
+// platform's own 办理时限 and its public progress page need, and nothing of our internal handling.
+//
+// Not sent, and why:
+//   - request_suspend, refuse_suspend: a 挂起 is our supervisor's decision; the platform's clock stops only once
+//     it is approved (suspend, carrying the request's reason), and a refused request changes nothing there.
+//   - approve_extension, refuse_extension: the platform heard of the 延期申请 itself (extension, with days and
+//     reason) when it was made; our approval is internal, as the contract has always had it.
+//   - correct (工单修改): corrects our own classification (kind, category, region, household, caller, content);
+//     the platform keeps its order as it wrote it. One exception, in Hook: a correction that re-routes a
+//     suspended ticket ends the suspension, and the platform hears that end as resume.
+//   - note (办理过程), co_sign, co_opinion (协办), assign, return_reply (审核退回): internal handling. approve_reply
+//     (审核通过) records its event as a reply, so the approved reply is sent as reply.
+//   - urge, supervise (催办/督办): ours, or the platform's own urge coming in (inbound.go); nothing to answer.
+//   - dispatch, merge, close_first_contact: our desk's own steps (a platform's order arrives dispatched; a
+//     re-dispatch after 退单 happens here). start_callback, reopen: the platform hears the callback's result
+//     (callback), and a 重办 is what follows an unsatisfied one.
 var outboundActions = map[string]string{
-	string(ticketing.ActSign):             "sign",      // 签收
-	string(ticketing.ActReply):            "reply",     // 办结答复
-	string(ticketing.ActReturn):           "return",    // 退单 (with reason)
-	string(ticketing.ActRequestExtension): "extension", // 延期申请
-	string(ticketing.ActCallbackResult):   "callback",  // 回访结果
+	string(ticketing.ActSign):             "sign",          // 签收
+	string(ticketing.ActReply):            "reply",         // 办结答复
+	string(ticketing.ActReturn):           "return",        // 退单 (with reason)
+	string(ticketing.ActRequestExtension): "extension",     // 延期申请
+	string(ticketing.ActCallbackResult):   "callback",      // 回访结果
+	string(ticketing.ActInterimReply):     "interim_reply", // 阶段性答复 (the text the caller sees)
+	string(ticketing.ActApproveSuspend):   "suspend",       // 挂起 approved: the reply clock stops (with the request's reason)
+	string(ticketing.ActResume):           "resume",        // 解除挂起: the clock runs on with the time that was left
 }
 
 // Hook returns the TransitionHook that queues, in the action's own transaction, what the platform must hear of
@@ -31,7 +50,10 @@ var outboundActions = map[string]string{
 func (s *Service) Hook() ticketing.TransitionHook {
 	return func(ctx context.Context, tx pgx.Tx, t ticketing.Ticket, ev ticketing.Event) error {
 		action, ok := outboundActions[ev.Action]
-		if !ok || t.Source != ticketing.Source12345 {
+		// A correction that re-routes the ticket to another unit ends its suspension without a 解除挂起 of its
+		// own (the new unit's clock starts afresh); the platform, told of the suspension, hears it end.
+		rerouted := ev.Action == string(ticketing.ActCorrect) && ev.Data["rerouted"] == true
+		if (!ok && !rerouted) || t.Source != ticketing.Source12345 {
 			return nil
 		}
 		var platform, orderID, state string
@@ -42,6 +64,16 @@ func (s *Service) Hook() ticketing.TransitionHook {
 		}
 		if err != nil {
 			return fmt.Errorf("exchange: order of ticket %d: %w", t.ID, err)
+		}
+		if !ok {
+			action = "resume"
+		}
+		if action == "resume" {
+			// Only the end of a suspension the platform was told of: one approved before this release was
+			// not, and a resume out of nowhere would only puzzle it.
+			if suspended, err := platformSuspended(ctx, tx, t.ID); err != nil || !suspended {
+				return err
+			}
 		}
 		o := Outbound{OrderID: orderID, Action: action, IdempotencyKey: "hotline-event-" + strconv.FormatInt(ev.ID, 10),
 			At: ev.At, Handler: ev.ActorName}
@@ -57,8 +89,22 @@ func (s *Service) Hook() ticketing.TransitionHook {
 		case "extension":
 			o.Reason, _ = ev.Data["reason"].(string)
 			o.Days, _ = ev.Data["days"].(int)
+		case "resume":
+			if from, ok := ev.Data["from_unit_id"].(org.UnitID); ok && rerouted {
+				unit = from // the unit that had it suspended
+			}
 		case "callback":
 			o.Result, _ = ev.Data["result"].(string)
+		case "interim_reply":
+			o.Reply, _ = ev.Data["reply"].(string)
+		case "suspend":
+			// The approval's event holds the clock (reply_by_was, left_ms), not the reason: that is on the
+			// request it approves, the ticket's last 挂起申请 (a ticket has one request open at a time).
+			if err := tx.QueryRow(ctx, `SELECT coalesce(data->>'reason', '') FROM ticket_events
+				WHERE ticket_id = $1 AND action = $2 AND id < $3 ORDER BY id DESC LIMIT 1`,
+				int64(t.ID), string(ticketing.ActRequestSuspend), ev.ID).Scan(&o.Reason); err != nil {
+				return fmt.Errorf("exchange: suspension request of ticket %d: %w", t.ID, err)
+			}
 		}
 		if u, err := org.GetUnit(ctx, tx, unit); err == nil {
 			o.Unit = u.Name
@@ -74,6 +120,21 @@ func (s *Service) Hook() ticketing.TransitionHook {
 		}
 		return nil
 	}
+}
+
+// platformSuspended reports whether the last suspension word the platform was sent for a ticket is suspend (not
+// yet resume): what it believes of the ticket's clock.
+func platformSuspended(ctx context.Context, tx pgx.Tx, id org.TicketID) (bool, error) {
+	var last string
+	err := tx.QueryRow(ctx, `SELECT action FROM exchange_outbound WHERE ticket_id = $1 AND action IN ('suspend', 'resume')
+		ORDER BY id DESC LIMIT 1`, int64(id)).Scan(&last)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("exchange: suspension of ticket %d: %w", id, err)
+	}
+	return last == "suspend", nil
 }
 
 // sendDue sends due outbound rows one at a time until none is due; it returns how many it tried.
