@@ -89,7 +89,7 @@ func TestNotifyPageInBrowser(t *testing.T) {
 	}
 	sentRow := `#delivery-list .delivery-` + strconv.FormatInt(sentID, 10)
 
-	var nav, lastErr string
+	var nav, lastErr, sentText string
 	var png []byte
 	run("admin opens 通知投递", signIn("admin"),
 		chromedp.Text("header.topbar nav", &nav, chromedp.ByQuery),
@@ -98,6 +98,7 @@ func TestNotifyPageInBrowser(t *testing.T) {
 		chromedp.WaitVisible(sentRow, chromedp.ByQuery),
 		chromedp.Sleep(400*time.Millisecond), // let Element Plus's enter transitions finish
 		chromedp.CaptureScreenshot(&png),
+		chromedp.Text(sentRow, &sentText, chromedp.ByQuery),
 		// Filtered to 死信, the sent delivery leaves the list.
 		chromedp.Click(`#delivery-filter .filter-dead`, chromedp.ByQuery),
 		chromedp.WaitNotPresent(sentRow, chromedp.ByQuery),
@@ -109,6 +110,9 @@ func TestNotifyPageInBrowser(t *testing.T) {
 	}
 	if !strings.Contains(nav, "通知投递") {
 		t.Errorf("admin's nav %q has no 通知投递", nav)
+	}
+	if !strings.Contains(sentText, "派单 / unit_dispatched") {
+		t.Errorf("sent row shows %q: want its event in Chinese (派单) before the template", sentText)
 	}
 	if !strings.Contains(lastErr, "93000") || !strings.Contains(lastErr, "robot:k***") {
 		t.Errorf("dead row shows %q: want the masked recipient and the last error", lastErr)

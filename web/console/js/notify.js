@@ -1,12 +1,22 @@
 // 通知投递 (admins): the notification delivery log, newest first, filtered by status and paged by id; a row opens
 // its attempt log; a dead delivery (retry budget spent, or refused for good) can be sent again with 重试.
 // Recipients are shown masked as the API returns them; the server refuses everyone but admins.
-import { h, ref, reactive, onMounted, EP, api, toast, errorText, Frame, cst, APIError, model } from './lib.js';
+import { h, ref, reactive, onMounted, EP, api, toast, errorText, Frame, cst, APIError, model, ACTION } from './lib.js';
 
 export const DELIVERY_STATUS = { pending: '待发送', sent: '已发送', dead: '死信', suppressed: '已抑制' };
 const DELIVERY_TYPE = { pending: 'warning', sent: 'success', dead: 'danger', suppressed: 'info' };
 const CHANNEL = { sms: '短信', wecom_robot: '企业微信群', wecom_app: '企业微信', email: '邮件' };
 const PAGE = 50;
+
+// topicName is a delivery's event in Chinese: the SLA and digest kinds by name, a ticket action by its action's
+// name; an unknown one as it is.
+const TOPIC = { 'sla.yellow': '临期提醒（黄牌）', 'sla.red': '超期（红牌）', 'sla.co_yellow': '协办意见临期', 'sla.co_red': '协办意见超期',
+  'digest.daily': '每日汇总' };
+export function topicName(t) {
+  if (TOPIC[t]) return TOPIC[t];
+  const a = (t || '').startsWith('ticket.') ? ACTION[t.slice(7)] : '';
+  return a || t;
+}
 
 // retryText says why a retry did not happen, in one plain sentence.
 function retryText(e) {
@@ -154,7 +164,7 @@ export const NotifyPage = {
         h(EP.ElDescriptionsItem, { label: '状态' }, () => statusTag(d.status)),
         h(EP.ElDescriptionsItem, { label: '渠道' }, () => CHANNEL[d.channel] || d.channel),
         h(EP.ElDescriptionsItem, { label: '接收方' }, () => d.to + '（' + d.recipient + '）'),
-        h(EP.ElDescriptionsItem, { label: '事件 / 模板' }, () => d.topic + ' / ' + d.template),
+        h(EP.ElDescriptionsItem, { label: '事件 / 模板' }, () => topicName(d.topic) + ' / ' + d.template),
         h(EP.ElDescriptionsItem, { label: '工单' }, () => (d.ticket_id ? h('a', { href: '/tickets/' + d.ticket_id, class: 'el-link el-link--primary' }, '#' + d.ticket_id) : '—')),
         h(EP.ElDescriptionsItem, { label: '发送时间' }, () => (d.sent_at ? cst(d.sent_at) : '—')),
         h(EP.ElDescriptionsItem, { label: '内容', span: 2 }, () => h('div', { style: 'white-space:pre-wrap' }, (d.title ? d.title + '\n' : '') + d.body)),
@@ -185,7 +195,7 @@ export const NotifyPage = {
           h(EP.ElTableColumn, { label: '时间', width: 150 }, { default: ({ row }) => cst(row.created_at) }),
           h(EP.ElTableColumn, { label: '渠道', width: 100 }, { default: ({ row }) => CHANNEL[row.channel] || row.channel }),
           h(EP.ElTableColumn, { label: '接收方', width: 150, showOverflowTooltip: true }, { default: ({ row }) => row.to }),
-          h(EP.ElTableColumn, { label: '事件 / 模板', minWidth: 180, showOverflowTooltip: true }, { default: ({ row }) => row.topic + ' / ' + row.template }),
+          h(EP.ElTableColumn, { label: '事件 / 模板', minWidth: 180, showOverflowTooltip: true }, { default: ({ row }) => topicName(row.topic) + ' / ' + row.template }),
           h(EP.ElTableColumn, { label: '状态', width: 120 }, { default: ({ row }) => statusTag(row.status) }),
           h(EP.ElTableColumn, { label: '尝试', width: 60 }, { default: ({ row }) => row.attempts }),
           h(EP.ElTableColumn, { label: '最后错误', minWidth: 180, showOverflowTooltip: true }, { default: ({ row }) => row.last_error || '' }),
