@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -217,7 +218,7 @@ func (s *Service) scopeUnits(ctx context.Context, a org.Actor) ([]org.UnitID, er
 	return nil, nil
 }
 
-// maxScopeUnits bounds the walk's branches (one ordered index scan a unit); a larger set goes the general way.
+// maxScopeUnits bounds the set a search walks inside; a larger one goes the general way.
 const maxScopeUnits = 64
 
 // searchUnits is search inside the tickets of a set of units (ticket_units, migration 0021): those of the user's
@@ -226,7 +227,7 @@ const maxScopeUnits = 64
 // either walked on the same way (the words are common in the units) or fetched through the GIN index that holds
 // the words and the units together, so that one index scan yields only the units' matches. cond is the caller's
 // whole condition, the scope included: ticket_units and unit_ids only narrow what is read, which is why a set
-// may hold tickets the user may not read (a prefecture's county co-handling another county's ticket).
+// may hold tickets the user may not read (a prefecture's county co-handling another prefecture's ticket).
 func (s *Service) searchUnits(ctx context.Context, cond string, args []any, match, q string, limit int, units []org.UnitID,
 	before org.TicketID) ([]Ticket, error) {
 	below := int64(before)
@@ -234,8 +235,78 @@ func (s *Service) searchUnits(ctx context.Context, cond string, args []any, matc
 		below = math.MaxInt64
 	}
 	set := unitIDs(units)
-	// The window: each unit's newest tickets, newest first by its primary key (one ordered scan a unit), merged;
-	// a ticket of two of the units counts once.
+	floor, n, err := s.unitsWindow(ctx, set, below)
+	if err != nil || floor == 0 {
+		return []Ticket{}, err
+	}
+	base := args
+	args = append(slices.Clip(args), set, floor, below)
+	sp, fp, bp := "$"+strconv.Itoa(len(args)-2), "$"+strconv.Itoa(len(args)-1), "$"+strconv.Itoa(len(args))
+	var walk func(bound string, limit int) ([]Ticket, error)
+	if len(units) == 1 {
+		// One unit's rows are one ordered index scan: the words are tested on the unit's row before the ticket is
+		// read, the scalar subquery keeping that test per row, and the walk stops as soon as the page is full.
+		walk = func(bound string, limit int) ([]Ticket, error) {
+			return s.query(ctx, `SELECT `+ticketColumns+` FROM ticket_units u JOIN tickets ON tickets.id = u.ticket_id
+				WHERE u.unit_id = (`+sp+`::bigint[])[1] AND u.ticket_id `+bound+` `+fp+` AND u.ticket_id < `+bp+`
+				AND (SELECT words FROM ticket_search x WHERE x.ticket_id = u.ticket_id) @@ `+match+cond+`
+				ORDER BY u.ticket_id DESC LIMIT `+strconv.Itoa(limit), args)
+		}
+	} else {
+		// Several units' rows are not merged in order by PostgreSQL 15 (it reads them all and sorts), so the walk
+		// goes window by window: a window's ids, each unit's few read by its primary key, sorted and made
+		// distinct; then each tested in that order, the words first and the caller's condition on the ticket
+		// next (scalar subqueries, so per row and not joined), until the page is full.
+		inRange := func(lo, hi int64, limit int) ([]Ticket, error) {
+			a := append(slices.Clip(base), set, lo, hi)
+			sp, lp, hp := "$"+strconv.Itoa(len(a)-2), "$"+strconv.Itoa(len(a)-1), "$"+strconv.Itoa(len(a))
+			return s.query(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id IN (
+				SELECT c.ticket_id FROM (SELECT DISTINCT w.ticket_id FROM unnest(`+sp+`::bigint[]) u(id),
+					LATERAL (SELECT ticket_id FROM ticket_units WHERE unit_id = u.id AND ticket_id >= `+lp+` AND ticket_id < `+hp+`) w
+					ORDER BY 1 DESC OFFSET 0) c
+				WHERE (SELECT words FROM ticket_search x WHERE x.ticket_id = c.ticket_id) @@ `+match+`
+				AND (SELECT true FROM tickets WHERE tickets.id = c.ticket_id`+cond+`)
+				ORDER BY c.ticket_id DESC LIMIT `+strconv.Itoa(limit)+`)
+				ORDER BY id DESC`, a)
+		}
+		walk = func(bound string, limit int) ([]Ticket, error) {
+			if bound == ">=" {
+				return inRange(floor, below, limit)
+			}
+			var ts []Ticket
+			for hi := floor; len(ts) < limit; {
+				lo, n, err := s.unitsWindow(ctx, set, hi)
+				if err != nil || lo == 0 {
+					return ts, err
+				}
+				more, err := inRange(lo, hi, limit-len(ts))
+				if err != nil {
+					return nil, err
+				}
+				ts = append(ts, more...)
+				if n < unitWindow {
+					break
+				}
+				hi = lo
+			}
+			return ts, nil
+		}
+	}
+	ts, err := walk(">=", limit)
+	if err != nil || len(ts) >= limit || n < unitWindow {
+		return ts, err
+	}
+	return s.older(ctx, ts, limit, floor, q, units, walk, func(limit int) ([]Ticket, error) {
+		return s.query(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id < `+fp+` AND id < `+bp+cond+`
+			AND id IN (SELECT ticket_id FROM ticket_search WHERE words @@ `+match+` AND unit_ids && `+sp+`::bigint[])
+			ORDER BY id DESC LIMIT `+strconv.Itoa(limit), args)
+	})
+}
+
+// unitsWindow returns the smallest id of the newest unitWindow tickets among the units' rows below below, and how
+// many there are (0, 0: none): each unit's newest read by its primary key (one ordered scan a unit), merged, a
+// ticket of two of the units counted once.
+func (s *Service) unitsWindow(ctx context.Context, set []int64, below int64) (int64, int, error) {
 	var floor *int64
 	var n int
 	if err := s.db.QueryRow(ctx, `SELECT min(ticket_id), count(*) FROM (SELECT DISTINCT w.ticket_id
@@ -243,43 +314,12 @@ func (s *Service) searchUnits(ctx context.Context, cond string, args []any, matc
 				WHERE unit_id = u.id AND ticket_id < $2 ORDER BY ticket_id DESC LIMIT $3) w
 			ORDER BY w.ticket_id DESC LIMIT $3) r`,
 		set, below, unitWindow).Scan(&floor, &n); err != nil {
-		return nil, fmt.Errorf("search tickets: %w", err)
+		return 0, 0, fmt.Errorf("search tickets: %w", err)
 	}
 	if floor == nil {
-		return []Ticket{}, nil
+		return 0, 0, nil
 	}
-	args = append(args, set, *floor, below)
-	sp, fp, bp := "$"+strconv.Itoa(len(args)-2), "$"+strconv.Itoa(len(args)-1), "$"+strconv.Itoa(len(args))
-	// The units' rows, one ordered index scan each, merged newest first (UNION ALL lets PostgreSQL merge them
-	// without reading them all), so that the walk stops as soon as the page is full.
-	branches := make([]string, len(units))
-	for i := range units {
-		branches[i] = `SELECT unit_id, ticket_id FROM ticket_units WHERE unit_id = (` + sp + `::bigint[])[` + strconv.Itoa(i+1) +
-			`] AND ticket_id < ` + bp + ` AND ticket_id %s ` + fp
-	}
-	rows := strings.Join(branches, " UNION ALL ")
-	// The words are tested on the unit's row before the ticket is read; the scalar subquery keeps that test per
-	// row. A ticket of several of the units is kept from its smallest one only (its search row names its units).
-	test := `(SELECT words FROM ticket_search x WHERE x.ticket_id = u.ticket_id) @@ ` + match
-	if len(units) > 1 {
-		test = `(SELECT x.words @@ ` + match + ` AND u.unit_id = (SELECT min(v) FROM unnest(x.unit_ids) v WHERE v = ANY(` + sp + `))
-			FROM ticket_search x WHERE x.ticket_id = u.ticket_id)`
-	}
-	walk := func(bound string, limit int) ([]Ticket, error) {
-		return s.query(ctx, `SELECT `+ticketColumns+` FROM (`+strings.ReplaceAll(rows, "%s", bound)+`) u
-			JOIN tickets ON tickets.id = u.ticket_id
-			WHERE `+test+cond+`
-			ORDER BY u.ticket_id DESC LIMIT `+strconv.Itoa(limit), args)
-	}
-	ts, err := walk(">=", limit)
-	if err != nil || len(ts) >= limit || n < unitWindow {
-		return ts, err
-	}
-	return s.older(ctx, ts, limit, *floor, q, units, walk, func(limit int) ([]Ticket, error) {
-		return s.query(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id < `+fp+` AND id < `+bp+cond+`
-			AND id IN (SELECT ticket_id FROM ticket_search WHERE words @@ `+match+` AND unit_ids && `+sp+`::bigint[])
-			ORDER BY id DESC LIMIT `+strconv.Itoa(limit), args)
-	})
+	return *floor, n, nil
 }
 
 func unitIDs(units []org.UnitID) []int64 {
