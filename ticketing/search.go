@@ -310,13 +310,17 @@ func (s *Service) searchUnits(ctx context.Context, cond string, args []any, matc
 // many there are (0, 0: none): each unit's newest read by its primary key (one ordered scan a unit), merged, a
 // ticket of two of the units counted once.
 func (s *Service) unitsWindow(ctx context.Context, set []int64, below int64) (int64, int, error) {
-	var floor *int64
-	var n int
-	if err := s.db.QueryRow(ctx, `SELECT min(ticket_id), count(*) FROM (SELECT DISTINCT w.ticket_id
+	q := `SELECT min(ticket_id), count(*) FROM (SELECT DISTINCT w.ticket_id
 			FROM unnest($1::bigint[]) u(id), LATERAL (SELECT ticket_id FROM ticket_units
 				WHERE unit_id = u.id AND ticket_id < $2 ORDER BY ticket_id DESC LIMIT $3) w
-			ORDER BY w.ticket_id DESC LIMIT $3) r`,
-		set, below, unitWindow).Scan(&floor, &n); err != nil {
+			ORDER BY w.ticket_id DESC LIMIT $3) r`
+	if len(set) == 1 { // a county clerk's: the plain scan, nothing to merge
+		q = `SELECT min(ticket_id), count(*) FROM (SELECT ticket_id FROM ticket_units
+			WHERE unit_id = ($1::bigint[])[1] AND ticket_id < $2 ORDER BY ticket_id DESC LIMIT $3) w`
+	}
+	var floor *int64
+	var n int
+	if err := s.db.QueryRow(ctx, q, set, below, unitWindow).Scan(&floor, &n); err != nil {
 		return 0, 0, fmt.Errorf("search tickets: %w", err)
 	}
 	if floor == nil {
