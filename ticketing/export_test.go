@@ -20,5 +20,15 @@ func SetSearchThresholds(window, frequent int) (restore func()) {
 	return func() { recentWindow, unitWindow, frequentAt = w, u, f }
 }
 
-// ScopeUnit exposes which unit a user's search is confined to (search.go).
-func (s *Service) ScopeUnit(ctx context.Context, a org.Actor) org.UnitID { return s.scopeUnit(ctx, a) }
+// ScopeUnits exposes which units a user's search is confined to (search.go).
+func (s *Service) ScopeUnits(ctx context.Context, a org.Actor) ([]org.UnitID, error) {
+	return s.scopeUnits(ctx, a)
+}
+
+// SetScopedSearch turns the unit path of the search off (false) or on, so that a test compares it with the
+// general path.
+func SetScopedSearch(on bool) (restore func()) {
+	was := scopedSearch
+	scopedSearch = on
+	return func() { scopedSearch = was }
+}

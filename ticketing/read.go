@@ -111,6 +111,9 @@ func (s *Service) List(ctx context.Context, a org.Actor, f Filter) ([]Ticket, or
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
+	// units: whose tickets hold every ticket the list may show, for a search (search.go): the unit filtered on
+	// (the lead unit is one of a ticket's units), else the user's scope's units, if it has any.
+	var units []org.UnitID
 	if a.Role == org.RoleStaff || a.Role == org.RoleHead {
 		if f.UnitID != 0 && f.UnitID != a.UnitID && !s.oversees(ctx, s.db, a.UnitID, f.UnitID) {
 			return nil, 0, fmt.Errorf("list tickets of unit %d: %w", f.UnitID, org.ErrForbidden)
@@ -118,9 +121,11 @@ func (s *Service) List(ctx context.Context, a org.Actor, f Filter) ([]Ticket, or
 		if f.UnitID != 0 {
 			// Their own unit (or, for a prefecture bureau, one of its counties) named: the tickets it leads.
 			where = append(where, "lead_unit_id = "+arg(int64(f.UnitID)))
+			units = []org.UnitID{f.UnitID}
 		}
 	} else if f.UnitID != 0 {
 		where = append(where, "lead_unit_id = "+arg(int64(f.UnitID)))
+		units = []org.UnitID{f.UnitID}
 	}
 	if cond := s.readableSQL(ctx, a, arg); cond != "" {
 		where = append(where, cond)
@@ -207,7 +212,12 @@ func (s *Service) List(ctx context.Context, a org.Actor, f Filter) ([]Ticket, or
 	var ts []Ticket
 	var err error
 	if match != "" && !f.ByDeadline {
-		ts, err = s.search(ctx, where, args, match, tsq, f.Limit+1, s.scopeUnit(ctx, a), f.Before)
+		if units == nil {
+			if units, err = s.scopeUnits(ctx, a); err != nil {
+				return nil, 0, err
+			}
+		}
+		ts, err = s.search(ctx, where, args, match, tsq, f.Limit+1, units, f.Before)
 	} else {
 		if match != "" {
 			where = append(where, "id IN (SELECT ticket_id FROM ticket_search WHERE words @@ "+match+")")

@@ -172,23 +172,134 @@ func TestSearchUnitScope(t *testing.T) {
 	}
 }
 
-// TestSearchScopeUnit: the unit-scoped search serves exactly the users whose scope is their unit's tickets.
-func TestSearchScopeUnit(t *testing.T) {
+// TestSearchScopeUnits: the unit-scoped search serves exactly the users whose scope is their unit's tickets, or a
+// prefecture bureau's (its own and every county under it); other scopes take the general path.
+func TestSearchScopeUnits(t *testing.T) {
 	f := newFixture(t)
+	yiyang := []org.UnitID{f.unit("430900")}
+	for _, code := range []string{"430902", "430903", "430921", "430922", "430923", "430981"} {
+		yiyang = append(yiyang, f.unit(code))
+	}
+	slices.Sort(yiyang[1:])
 	for _, c := range []struct {
 		a    org.Actor
-		want org.UnitID
+		want []org.UnitID
 	}{
-		{f.actor(org.RoleStaff, "430903"), f.unit("430903")},
-		{f.actor(org.RoleHead, "430902"), f.unit("430902")},
-		{f.actor(org.RoleStaff, "430900"), 0}, // a prefecture bureau also reads its counties' tickets
-		{f.actor(org.RoleAdmin, org.CodeBureau), 0},
-		{f.actor(org.RoleAgent, org.CodeDesk), 0},
-		{f.actor(org.RoleSupervisor, org.CodeBureau), 0},
+		{f.actor(org.RoleStaff, "430903"), []org.UnitID{f.unit("430903")}},
+		{f.actor(org.RoleHead, "430902"), []org.UnitID{f.unit("430902")}},
+		{f.actor(org.RoleStaff, "430900"), yiyang},
+		{f.actor(org.RoleHead, "430900"), yiyang},
+		{f.actor(org.RoleAdmin, org.CodeBureau), nil},
+		{f.actor(org.RoleAgent, org.CodeDesk), nil},
+		{f.actor(org.RoleSupervisor, org.CodeBureau), nil},
+		{f.actor(org.RoleCampaignManager, org.CodeBureau), nil},
 	} {
-		if got := f.svc.ScopeUnit(f.ctx, c.a); got != c.want {
-			t.Errorf("%s of unit %d: scope unit %d, want %d", c.a.Role, c.a.UnitID, got, c.want)
+		got, err := f.svc.ScopeUnits(f.ctx, c.a)
+		if err != nil {
+			t.Fatal(err)
 		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s of unit %d: scope units %v, want %v", c.a.Role, c.a.UnitID, got, c.want)
+		}
+	}
+}
+
+// TestSearchUnitSets: a prefecture bureau's search (inside its own and its counties' tickets) and a unit-filtered
+// search (inside the unit's tickets) give exactly the tickets, order and pages of the general path, through every
+// way the search goes: the set's rows hold tickets the user may not read or the filter excludes (a county only
+// co-handling another prefecture's ticket, a unit only co-handling), which only the caller's condition removes.
+func TestSearchUnitSets(t *testing.T) {
+	f := newFixture(t)
+	agent := f.actor(org.RoleAgent, org.CodeDesk)
+	pref := f.actor(org.RoleStaff, "430900")
+	clerk := f.actor(org.RoleStaff, "430903")
+	admin := f.actor(org.RoleAdmin, org.CodeBureau)
+	heshan := f.unit("430903")
+
+	// place sets a ticket's units directly; the triggers keep ticket_units and ticket_search.unit_ids in step.
+	place := func(content, lead string, co ...string) org.TicketID {
+		t.Helper()
+		nt := heshanHousehold()
+		nt.Content, nt.HouseholdID = content, nil
+		tk := f.create(agent, nt)
+		coIDs := []int64{}
+		for _, c := range co {
+			coIDs = append(coIDs, int64(f.unit(c)))
+		}
+		if _, err := f.db.Exec(f.ctx, `UPDATE tickets SET lead_unit_id = $2, co_unit_ids = $3 WHERE id = $1`,
+			int64(tk.ID), int64(f.unit(lead)), coIDs); err != nil {
+			t.Fatal(err)
+		}
+		return tk.ID
+	}
+	outside := place("梧桐村公益性岗位工资未发", "430102", "430903")     // another prefecture's; 赫山区 only co-handles
+	county := place("梧桐村低保评议不公", "430903")                    // led by a county of 益阳市
+	coPref := place("梧桐村光伏收益未分配", "430902", "430900")         // the prefecture co-handles
+	ownPref := place("梧桐村产业奖补资金未发放", "430900")              // the prefecture leads
+	twoCounties := place("梧桐村易地搬迁安置房漏水", "430903", "430902") // in two of the set's units
+	place("梧桐村驻村工作队长期不在岗", "430102")                        // nothing to do with 益阳市
+	coCounty := place("梧桐村厕所改造质量差", "430921", "430903")        // led by 南县, 赫山区 co-handles
+
+	cases := []struct {
+		name string
+		a    org.Actor
+		unit org.UnitID
+		q    string
+		want []org.TicketID
+	}{
+		{"prefecture, common", pref, 0, "梧桐", []org.TicketID{coCounty, twoCounties, ownPref, coPref, county}},
+		{"prefecture, rare", pref, 0, "光伏收益", []org.TicketID{coPref}},
+		{"prefecture, not its", pref, 0, "公益性岗位", nil},
+		{"prefecture filtering a county", pref, heshan, "梧桐", []org.TicketID{twoCounties, county}},
+		{"admin filtering a county, common", admin, heshan, "梧桐", []org.TicketID{twoCounties, county}},
+		{"admin filtering a county, only co-handled", admin, heshan, "公益性岗位", nil},
+		{"admin filtering a county, rare", admin, heshan, "低保评议", []org.TicketID{county}},
+		{"agent filtering a county", agent, heshan, "梧桐", []org.TicketID{twoCounties, county}},
+		{"admin", admin, 0, "公益性岗位", []org.TicketID{outside}},
+		{"county clerk, co-handled", clerk, 0, "公益性岗位", []org.TicketID{outside}},
+		{"county clerk", clerk, 0, "梧桐", []org.TicketID{coCounty, twoCounties, county, outside}},
+	}
+	pages := func(a org.Actor, unit org.UnitID, q string) []org.TicketID {
+		t.Helper()
+		var ids []org.TicketID
+		var before org.TicketID
+		for range 10 {
+			ts, next, err := f.svc.List(f.ctx, a, ticketing.Filter{Text: q, UnitID: unit, Limit: 2, Before: before})
+			if err != nil {
+				t.Fatalf("search %q: %v", q, err)
+			}
+			for _, x := range ts {
+				ids = append(ids, x.ID)
+			}
+			if next == 0 {
+				break
+			}
+			before = next
+		}
+		return ids
+	}
+	// Every way: the window holds everything; a window of one or two, the older through the index (rare) or
+	// walked on (common).
+	for _, th := range [][2]int{{5000, 3000}, {1, 3000}, {2, 3000}, {1, 1}, {2, 1}} {
+		restore := ticketing.SetSearchThresholds(th[0], th[1])
+		for _, code := range []string{"430903", "430900"} { // newer tickets of the units that match nothing
+			nt := heshanHousehold()
+			nt.HouseholdID, nt.Content = nil, "咨询政策"
+			id := f.create(agent, nt).ID
+			if _, err := f.db.Exec(f.ctx, `UPDATE tickets SET lead_unit_id = $2 WHERE id = $1`, int64(id), int64(f.unit(code))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, c := range cases {
+			got := pages(c.a, c.unit, c.q)
+			off := ticketing.SetScopedSearch(false)
+			general := pages(c.a, c.unit, c.q)
+			off()
+			if !slices.Equal(got, c.want) || !slices.Equal(general, c.want) {
+				t.Errorf("thresholds %v, %s (%q): unit path %v, general path %v, want %v", th, c.name, c.q, got, general, c.want)
+			}
+		}
+		restore()
 	}
 }
 

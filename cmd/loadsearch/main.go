@@ -2,8 +2,9 @@
 // generates N tickets with Chinese content, caller names and replies with one INSERT … generate_series (the
 // search rows and ticket_units rows by one statement each, from the same SQL functions the triggers use), then
 // times searches for names, words of the content and of replies, one at a time, through ticketing.Service.List
-// as an admin (whole province) and as two county clerks (unit scope): 赫山区's, whose unit leads one ticket in ten
-// and co-handles one in about 120, and 资阳区's, whose unit has none. With -compare-trgm it builds the pg_trgm GIN alternative over the same text and
+// as an admin (whole province), as two county clerks (unit scope): 赫山区's, whose unit leads one ticket in ten
+// and co-handles one in about 120, and 资阳区's, whose unit has none, as a clerk of 益阳市's bureau (赫山区's
+// prefecture: its own tickets and its counties'), and as an admin filtering on 赫山区 (the tickets it leads). With -compare-trgm it builds the pg_trgm GIN alternative over the same text and
 // times the same queries with LIKE. It starts its own PostgreSQL (deploy/localrt, loopback only) unless
 // -database-url is given, and stops by itself.
 //
@@ -174,6 +175,11 @@ func search(ctx context.Context, db *pgxpool.Pool, queries int, trgm bool) {
 		fatal(err)
 	}
 	idle := org.Actor{Role: org.RoleStaff, UnitID: ziyang.ID, Name: "ziyang1"}
+	// 益阳市's bureau, 赫山区's parent: a prefecture reads what it leads or co-handles and what its counties lead.
+	if heshan.ParentID == nil {
+		fatal(fmt.Errorf("unit 430903 has no parent prefecture"))
+	}
+	prefecture := org.Actor{Role: org.RoleStaff, UnitID: *heshan.ParentID, Name: "yiyang1"}
 	rng := rand.New(rand.NewPCG(3, 4))
 	pick := func(xs []string) string { return xs[rng.IntN(len(xs))] }
 	// What people type: a caller's full name, a given name, two-character words, a phrase, a village, a reply's words.
@@ -223,15 +229,17 @@ func search(ctx context.Context, db *pgxpool.Pool, queries int, trgm bool) {
 			fmt.Printf("    %-12s p50 %s p95 %s\n", k.name, pct(by[k.name], 50), pct(by[k.name], 95))
 		}
 	}
-	list := func(a org.Actor) func(string) (int, error) {
+	list := func(a org.Actor, unit org.UnitID) func(string) (int, error) {
 		return func(q string) (int, error) {
-			ts, _, err := svc.List(ctx, a, ticketing.Filter{Text: q, Limit: 50})
+			ts, _, err := svc.List(ctx, a, ticketing.Filter{Text: q, UnitID: unit, Limit: 50})
 			return len(ts), err
 		}
 	}
-	run("cjk-gram tsvector, admin (province)", list(admin))
-	run("cjk-gram tsvector, county clerk (赫山区, 1 ticket in 10)", list(clerk))
-	run("cjk-gram tsvector, county clerk (资阳区, no tickets)", list(idle))
+	run("cjk-gram tsvector, admin (province)", list(admin, 0))
+	run("cjk-gram tsvector, county clerk (赫山区, 1 ticket in 10)", list(clerk, 0))
+	run("cjk-gram tsvector, county clerk (资阳区, no tickets)", list(idle, 0))
+	run("cjk-gram tsvector, prefecture bureau (益阳市: its own and its counties' tickets)", list(prefecture, 0))
+	run("cjk-gram tsvector, admin with unit filter 赫山区 (the tickets it leads)", list(admin, heshan.ID))
 
 	if trgm {
 		start := time.Now()
