@@ -2,7 +2,8 @@
 // recordings, and exactly the actions the API allows this user now. A conflict (someone acted first) is said
 // plainly and the page shows the new state.
 import { h, ref, reactive, onMounted, EP, api, session, model, onLive, toast, errorText, APIError, Frame, cst, units, categories,
-  STATUS, STATUS_TYPE, KIND, URGENCY, ACTION, MONITORING, HH_STATUS, SATISFACTION, slaBadge, maskPhone } from './lib.js';
+  STATUS, STATUS_TYPE, KIND, URGENCY, ACTION, MONITORING, HH_STATUS, SATISFACTION, slaBadge, maskPhone,
+  EXCHANGE_ACTION, OUTBOUND_STATE } from './lib.js';
 import { AttachmentsCard } from './attachments.js';
 
 // What each action asks for: fields shown in its dialog (none: a confirmation).
@@ -25,6 +26,27 @@ const INPUTS = {
 // The fields a correction (工单修改) may change, as the form shows them.
 const CORRECT = [['kind', '诉求类型'], ['category', '类别'], ['region_code', '区域代码'], ['caller_name', '来电人'], ['content', '诉求内容']];
 const REVIEW = { pending: '待审核', returned: '审核退回' };
+// The 12345 platform's side of a ticket it sent: its order, its own deadline, and whether our sends reached it.
+const SYNC_TYPE = { synced: 'success', pending: 'warning', failed: 'danger', none: 'info' };
+const CLOCK = { green: ['正常', 'success'], yellow: ['临期', 'warning'], red: ['超期', 'danger'] };
+const OUTBOUND_TYPE = { pending: 'warning', sent: 'success', dead: 'danger' };
+function exchangeCard(x) {
+  const clock = CLOCK[x.platform_clock];
+  return h(EP.ElCard, { shadow: 'never', id: 'ticket-exchange', 'data-sync': x.sync }, {
+    header: () => ['12345工单 ', h(EP.ElTag, { size: 'small', type: SYNC_TYPE[x.sync] || 'info', class: 'exchange-sync' }, () => x.sync_label)],
+    default: () => [
+      h('div', null, [h('span', { class: 'muted' }, '平台工单号 '), h('strong', { class: 'exchange-order' }, x.order_id),
+        x.order_state === 'withdrawn' ? h(EP.ElTag, { size: 'small', type: 'info', style: 'margin-left:6px' }, () => '平台已撤单') : null]),
+      x.platform_deadline ? h('div', { style: 'margin-top:6px' }, [h('span', { class: 'muted' }, '平台办理时限 '), cst(x.platform_deadline), ' ',
+        clock ? h(EP.ElTag, { size: 'small', type: clock[1], class: 'exchange-clock' }, () => clock[0]) : null]) : null,
+      (x.outbound || []).length ? h('div', { style: 'margin-top:8px' }, x.outbound.map((o) => h('div', { key: o.id, class: 'exchange-send', 'data-state': o.state }, [
+        h(EP.ElTag, { size: 'small', type: OUTBOUND_TYPE[o.state] || 'info', style: 'margin-right:6px' }, () => OUTBOUND_STATE[o.state] || o.state),
+        EXCHANGE_ACTION[o.action] || o.action, ' ', h('span', { class: 'muted' }, cst(o.sent_at || o.created_at)),
+        o.state === 'dead' && o.last_error ? h('div', { class: 'muted' }, '原因：' + o.last_error) : null,
+      ]))) : h('p', { class: 'muted' }, '尚未向平台反馈。'),
+    ],
+  });
+}
 const DIRECTION = { inbound: '呼入', outbound: '呼出' };
 // The kinds of a ticket's calls (telephony.CallKind*) and how each ended.
 const CALL_KIND = { inbound: '来电', click_to_call: '坐席回拨', callback_survey: '自动回访' };
@@ -207,6 +229,7 @@ export const TicketPage = {
             h(AttachmentsCard, { ticketId: props.id, onChanged: load }),
           ]),
           h(EP.ElCol, { span: 8 }, () => [
+            st.view.exchange ? exchangeCard(st.view.exchange) : null,
             hh ? h(EP.ElCard, { shadow: 'never', id: 'ticket-household' }, {
               header: () => '农户档案',
               default: () => [
