@@ -1,10 +1,13 @@
 // 知识库: agents search policy answers while on a call (words of the title, tags or text, in Chinese); the owner
 // division (and admins) write a new version, and every version stays readable with who changed what.
 import { h, reactive, onMounted, EP, api, session, model, toast, errorText, APIError, Frame, cst, debounce, units } from './lib.js';
+import { ReplyTemplatesPane } from './replytpl.js';
 
 export const KBPage = {
   setup() {
-    const st = reactive({ q: '', list: [], current: null, versions: [], error: '', busy: false });
+    const st = reactive({ q: '', list: [], current: null, versions: [], error: '', busy: false,
+      // 答复模板 sit in a tab of their own (/kb?tab=templates opens it).
+      tab: new URLSearchParams(location.search).get('tab') === 'templates' ? 'templates' : 'kb' });
     const ed = reactive({ open: false, id: 0, version: 0, title: '', body: '', tags: '', note: '', busy: false, fields: {} });
     const search = async () => {
       try {
@@ -46,6 +49,8 @@ export const KBPage = {
       } finally { ed.busy = false; }
     };
     return () => h(Frame, { active: '/kb' }, () => [
+      h(EP.ElTabs, { ...model(st, 'tab'), id: 'kb-tabs' }, () => [
+      h(EP.ElTabPane, { label: '政策知识', name: 'kb' }, () =>
       h(EP.ElRow, { gutter: 12 }, () => [
         h(EP.ElCol, { span: 9 }, () => h(EP.ElCard, { shadow: 'never', id: 'kb-search' }, {
           header: () => h('div', { style: 'display:flex;gap:8px' }, [
@@ -80,6 +85,8 @@ export const KBPage = {
             ]))),
           }),
         ] : h(EP.ElEmpty, { description: '在左侧搜索并选择一条政策答复' })),
+      ])),
+      h(EP.ElTabPane, { label: '答复模板', name: 'templates', lazy: true }, () => h(ReplyTemplatesPane)),
       ]),
       h(EP.ElDialog, { modelValue: ed.open, 'onUpdate:modelValue': (v) => { ed.open = v; }, title: ed.id ? '修改知识条目' : '新建知识条目', width: '640px', id: 'kb-dialog' }, {
         default: () => h(EP.ElForm, { labelPosition: 'top' }, () => [

@@ -5,6 +5,7 @@ import { h, ref, reactive, onMounted, EP, api, session, model, onLive, toast, er
   STATUS, STATUS_TYPE, KIND, URGENCY, ACTION, MONITORING, HH_STATUS, SATISFACTION, slaBadge, maskPhone,
   EXCHANGE_ACTION, OUTBOUND_STATE } from './lib.js';
 import { AttachmentsCard } from './attachments.js';
+import { TemplatePicker } from './replytpl.js';
 
 // What each action asks for: fields shown in its dialog (none: a confirmation).
 const INPUTS = {
@@ -23,6 +24,8 @@ const INPUTS = {
   // correct: its own form (CORRECT below), plus an optional unit chosen by hand with a reason.
   correct: [['note', '修改说明', 'text']],
 };
+// The actions whose text goes to the caller: a reply template (答复模板) may fill it.
+const TEMPLATED = { reply: 'reply', interim_reply: 'reply', close_first_contact: 'reply' };
 // The fields a correction (工单修改) may change, as the form shows them.
 const CORRECT = [['kind', '诉求类型'], ['category', '类别'], ['region_code', '区域代码'], ['caller_name', '来电人'], ['content', '诉求内容']];
 const REVIEW = { pending: '待审核', returned: '审核退回' };
@@ -276,6 +279,8 @@ export const TicketPage = {
                   () => (st.unitList || []).map((u) => h(EP.ElOption, { key: u.id, value: u.id, label: u.name })))) : null,
               dlg.input.unit_id ? h(EP.ElFormItem, { label: '改派理由' }, () => h(EP.ElInput, model(dlg.input, 'reason', { id: 'fix-reason', type: 'textarea', rows: 2 }))) : null,
             ] : []),
+            TEMPLATED[dlg.action] ? h(EP.ElFormItem, { label: '插入模板', key: 'tpl-' + dlg.action + '-' + t.category }, () =>
+              h(TemplatePicker, { ticketId: t.id, category: t.category, target: dlg.input, field: TEMPLATED[dlg.action] })) : null,
             ...(INPUTS[dlg.action] || []).map(field),
             dlg.action === 'reply' && t.category === 'monitoring_verify' ? h(EP.ElFormItem, { label: '核实结果' }, () =>
               h(EP.ElRadioGroup, model(dlg.input, 'outcome'), () => Object.entries(OUTCOMES).map(([v, l]) => h(EP.ElRadio, { value: v }, () => l)))) : null,
