@@ -32,10 +32,11 @@ func TestReplyTemplatesInBrowser(t *testing.T) {
 	defer db.Close(context.Background())
 	// A ticket of 赫山区 waiting to be signed, of a category other than 小额信贷 (whose demo template must not be offered).
 	var ticketID int64
-	var number, category, unitName string
-	if err := db.QueryRow(ctx, `SELECT t.id, t.number, t.category, u.name FROM tickets t JOIN units u ON u.id = t.lead_unit_id
+	var number, category, catName, unitName string
+	if err := db.QueryRow(ctx, `SELECT t.id, t.number, t.category, c.name, u.name FROM tickets t JOIN units u ON u.id = t.lead_unit_id
+		JOIN ticket_categories c ON c.code = t.category
 		WHERE u.code = '430903' AND t.status = 'dispatched' AND t.category NOT IN ('industry_credit', 'monitoring_verify') ORDER BY t.id LIMIT 1`).
-		Scan(&ticketID, &number, &category, &unitName); err != nil {
+		Scan(&ticketID, &number, &category, &catName, &unitName); err != nil {
 		t.Fatalf("a demo ticket of 赫山区: %v", err)
 	}
 	const name = "办结告知（测试）"
@@ -56,6 +57,8 @@ func TestReplyTemplatesInBrowser(t *testing.T) {
 		chromedp.Navigate(e.base+"/kb?tab=templates"), chromedp.WaitVisible("#tpl-list", chromedp.ByID),
 		press("#tpl-new"), chromedp.WaitVisible("#tpl-body", chromedp.ByID),
 		chromedp.SendKeys("#tpl-name", name, chromedp.ByID),
+		// For the ticket's category: typed into the filterable select, then its option chosen.
+		press("#tpl-category"), chromedp.SendKeys("#tpl-category", catName, chromedp.ByID), chooseOption(catName),
 		// The body without {unit}, then {unit} from the placeholder help, then the rest.
 		chromedp.SendKeys("#tpl-body", "您好：您反映的问题（工单{number}）已由", chromedp.ByID),
 		press(`#tpl-placeholders [data-ph="{unit}"]`),
@@ -63,9 +66,9 @@ func TestReplyTemplatesInBrowser(t *testing.T) {
 		press("#tpl-save"),
 		chromedp.WaitVisible(`//div[contains(@class,"el-form-item__error")][contains(.,"不支持的占位符 {phone}")]`, chromedp.BySearch),
 		chromedp.SendKeys("#tpl-body", strings.Repeat(kb.Backspace, len("{phone}")), chromedp.ByID),
-		super.shot("reply-templates-edit"),
 		press("#tpl-save"), chromedp.WaitNotVisible("#tpl-dialog", chromedp.ByID),
-		chromedp.WaitVisible(nameCell, chromedp.BySearch))
+		chromedp.WaitVisible(nameCell, chromedp.BySearch),
+		chromedp.Evaluate(`ElementPlus.ElMessage.closeAll(), true`, nil), super.shot("reply-templates-manage"))
 
 	superTok, clerkTok := login(t, e.base, "super1"), login(t, e.base, "heshan1")
 	var list struct {
@@ -84,8 +87,8 @@ func TestReplyTemplatesInBrowser(t *testing.T) {
 	for _, x := range list.Templates {
 		if x.Name == name {
 			tplID = x.ID
-			if x.Body != body || x.Category != "" {
-				t.Errorf("saved template: body %q category %q, want %q and none", x.Body, x.Category, body)
+			if x.Body != body || x.Category != category {
+				t.Errorf("saved template: body %q category %q, want %q and %s", x.Body, x.Category, body, category)
 			}
 		}
 	}
@@ -123,7 +126,7 @@ func TestReplyTemplatesInBrowser(t *testing.T) {
 		chromedp.WaitVisible(".el-message-box", chromedp.ByQuery), press(".el-message-box__btns .el-button--primary"),
 		chromedp.Poll(`document.querySelector('#act-reply').value !== '草稿' && document.querySelector('#act-reply').value`, &text,
 			chromedp.WithPollingTimeout(10*time.Second)),
-		clerk.shot("reply-templates"))
+		chromedp.Evaluate(`ElementPlus.ElMessage.closeAll(), true`, nil), clerk.shot("reply-templates"))
 	if text != want {
 		t.Errorf("textarea after picking the template: %q, want %q", text, want)
 	}
@@ -150,4 +153,15 @@ func TestReplyTemplatesInBrowser(t *testing.T) {
 		t.Errorf("a clerk creating a template: %d, want 403", code)
 	}
 	super.noErrors()
+}
+
+// chooseOption clicks the option labelled text in the Element Plus dropdown open now (a closed select's options
+// stay in the page, hidden), once it shows.
+func chooseOption(text string) chromedp.Action {
+	return chromedp.Poll(fmt.Sprintf(`(() => {
+		const li = [...document.querySelectorAll('.el-select-dropdown__item')].find((e) => e.offsetParent !== null && e.textContent.trim() === %q);
+		if (!li) return false;
+		li.click();
+		return true;
+	})()`, text), nil, chromedp.WithPollingTimeout(10*time.Second))
 }

@@ -92,7 +92,9 @@ export const ReplyTemplatesPane = {
       Object.assign(ed, { open: true, id: t ? t.id : 0, name: t ? t.name : '', category: t ? t.category : '', body: t ? t.body : '',
         active: t ? t.active : true, fields: {} });
     };
-    const insert = (p) => { ed.body = (ed.body || '') + p; };
+    const insert = (p) => { ed.body = (ed.body || '') + p; ed.fields.body = ''; };
+    // A field's error goes once the field is changed.
+    const bind = (k, extra) => ({ ...model(ed, k, extra), 'onUpdate:modelValue': (v) => { ed[k] = v; ed.fields[k] = ''; } });
     const save = async () => {
       ed.busy = true;
       ed.fields = {};
@@ -128,11 +130,11 @@ export const ReplyTemplatesPane = {
       ]),
       h(EP.ElDialog, { modelValue: ed.open, 'onUpdate:modelValue': (v) => { ed.open = v; }, title: ed.id ? '修改答复模板' : '新建答复模板', width: '640px', id: 'tpl-dialog' }, {
         default: () => h(EP.ElForm, { labelPosition: 'top' }, () => [
-          h(EP.ElFormItem, { label: '名称', error: ed.fields.name }, () => h(EP.ElInput, model(ed, 'name', { id: 'tpl-name', maxlength: 100 }))),
+          h(EP.ElFormItem, { label: '名称', error: ed.fields.name }, () => h(EP.ElInput, bind('name', { id: 'tpl-name', maxlength: 100 }))),
           h(EP.ElFormItem, { label: '适用类别（不选则所有类别通用）', error: ed.fields.category }, () => h(EP.ElSelect,
-            model(ed, 'category', { id: 'tpl-category', clearable: true, filterable: true, placeholder: '通用', style: 'width:100%' }),
+            bind('category', { id: 'tpl-category', clearable: true, filterable: true, placeholder: '通用', style: 'width:100%' }),
             () => cats.value.map((c) => h(EP.ElOption, { key: c.code, value: c.code, label: c.name })))),
-          h(EP.ElFormItem, { label: '模板内容', error: ed.fields.body }, () => h(EP.ElInput, model(ed, 'body', { type: 'textarea', rows: 8, maxlength: 5000, id: 'tpl-body' }))),
+          h(EP.ElFormItem, { label: '模板内容', error: ed.fields.body }, () => h(EP.ElInput, bind('body', { type: 'textarea', rows: 8, maxlength: 5000, id: 'tpl-body' }))),
           h('div', { class: 'muted', id: 'tpl-placeholders' }, [
             h('div', { style: 'margin-bottom:4px' }, '可用占位符（点击插入到末尾，选用模板时按工单内容自动填写）：'),
             ...Object.entries(st.placeholders).sort().map(([p, d]) => h(EP.ElTag, { key: p, size: 'small', effect: 'plain', style: 'margin:0 6px 6px 0;cursor:pointer',

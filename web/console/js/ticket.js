@@ -62,7 +62,7 @@ export const TicketPage = {
   setup(props) {
     const st = reactive({ view: null, events: [], calls: [], household: null, unitName: '', error: '' });
     const cats = ref(new Map());
-    const dlg = reactive({ open: false, action: '', input: {}, busy: false });
+    const dlg = reactive({ open: false, action: '', input: {}, busy: false, seq: 0 });
     categories().then((c) => { cats.value = new Map(c.map((x) => [x.code, x.name])); }).catch(() => {});
 
     const load = async () => {
@@ -100,6 +100,7 @@ export const TicketPage = {
     const openAction = (a) => {
       dlg.action = a;
       dlg.input = { days: 3, result: 'satisfied' };
+      dlg.seq++; // the template picker re-reads the templates each time a dialog opens
       if (a === 'correct') {
         const t = st.view.ticket;
         for (const [k] of CORRECT) dlg.input[k] = t[k] || '';
@@ -279,7 +280,7 @@ export const TicketPage = {
                   () => (st.unitList || []).map((u) => h(EP.ElOption, { key: u.id, value: u.id, label: u.name })))) : null,
               dlg.input.unit_id ? h(EP.ElFormItem, { label: '改派理由' }, () => h(EP.ElInput, model(dlg.input, 'reason', { id: 'fix-reason', type: 'textarea', rows: 2 }))) : null,
             ] : []),
-            TEMPLATED[dlg.action] ? h(EP.ElFormItem, { label: '插入模板', key: 'tpl-' + dlg.action + '-' + t.category }, () =>
+            TEMPLATED[dlg.action] ? h(EP.ElFormItem, { label: '插入模板', key: `tpl-${dlg.seq}` }, () =>
               h(TemplatePicker, { ticketId: t.id, category: t.category, target: dlg.input, field: TEMPLATED[dlg.action] })) : null,
             ...(INPUTS[dlg.action] || []).map(field),
             dlg.action === 'reply' && t.category === 'monitoring_verify' ? h(EP.ElFormItem, { label: '核实结果' }, () =>
