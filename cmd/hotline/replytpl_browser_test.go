@@ -17,7 +17,8 @@ import (
 // placeholder the server does not fill is refused by name first, and one is inserted from the help list); 赫山区's
 // clerk sees the list without any create or edit control, signs a ticket of the unit, opens 办结答复, picks the
 // template over a typed draft (asked before replacing it), and the textarea holds the text rendered for this ticket;
-// the reply submitted is that text, on the page and through the API. Any console error fails the test.
+// the reply submitted is that text, on the page and through the API; the supervisor then stops the template.
+// Any console error fails the test.
 func TestReplyTemplatesInBrowser(t *testing.T) {
 	shots := screenshotDir(t)
 	e := newUpEnv(t)
@@ -153,6 +154,20 @@ func TestReplyTemplatesInBrowser(t *testing.T) {
 	// The API refuses what the console hides: a clerk may not create a template.
 	if code := postJSON(t, e.base+"/api/v1/reply-templates", clerkTok, map[string]any{"name": "x", "body": "y"}, nil); code != 403 {
 		t.Errorf("a clerk creating a template: %d, want 403", code)
+	}
+
+	// The supervisor stops the template (asked first): it leaves the list, and rendering it is refused.
+	super.run("supervisor stops the template", 30*time.Second,
+		press(fmt.Sprintf(`.tpl-edit[data-template="%d"]`, tplID)), chromedp.WaitVisible("#tpl-body", chromedp.ByID),
+		press(".el-dialog .el-switch"), press("#tpl-save"),
+		chromedp.WaitVisible(".el-message-box", chromedp.ByQuery), press(".el-message-box__btns .el-button--primary"),
+		chromedp.WaitNotVisible("#tpl-dialog", chromedp.ByID), chromedp.WaitNotPresent(nameCell, chromedp.BySearch))
+	if _, raw := get(t, e.base+"/api/v1/reply-templates", "Authorization", "Bearer "+clerkTok); strings.Contains(raw, name) {
+		t.Errorf("a stopped template is still listed: %s", raw)
+	}
+	if code := postJSON(t, fmt.Sprintf("%s/api/v1/reply-templates/%d/render", e.base, tplID), clerkTok,
+		map[string]any{"ticket_id": ticketID}, nil); code != 404 {
+		t.Errorf("rendering a stopped template: %d, want 404", code)
 	}
 	super.noErrors()
 }

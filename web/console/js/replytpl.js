@@ -96,6 +96,13 @@ export const ReplyTemplatesPane = {
     // A field's error goes once the field is changed.
     const bind = (k, extra) => ({ ...model(ed, k, extra), 'onUpdate:modelValue': (v) => { ed[k] = v; ed.fields[k] = ''; } });
     const save = async () => {
+      if (ed.id && !ed.active) {
+        // The list shows active templates only, so a stopped one cannot be turned back on from this page.
+        try {
+          await EP.ElMessageBox.confirm('停用后该模板不再出现在模板列表和答复时的选择中，且无法在本页面恢复。确定停用吗？', '停用答复模板',
+            { confirmButtonText: '停用', cancelButtonText: '取消', type: 'warning' });
+        } catch { return; }
+      }
       ed.busy = true;
       ed.fields = {};
       const body = { name: ed.name, category: ed.category || '', body: ed.body, active: ed.active };
