@@ -81,24 +81,30 @@ func TestExchangePageInBrowser(t *testing.T) {
 	}
 	defer db.Close(context.Background())
 
-	// The platform pushes an order whose category code 0999 has no mapping: it is taken all the same.
-	body, _ := json.Marshal(map[string]any{"type": "order", "order_id": "YY-B-1", "order": map[string]any{
-		"content": "家中老人住院,收入下降,申请帮扶", "category_code": "0999", "region_code": "430903", "appeal_type": "求助"}})
-	target := "/api/v1/exchange/yiyang/orders"
-	ts, nonce := strconv.FormatInt(time.Now().Unix(), 10), fmt.Sprintf("browser-test-nonce-%d", time.Now().UnixNano())
-	req, _ := http.NewRequest("POST", e.base+target, bytes.NewReader(body))
-	req.Header.Set(exchange.HeaderTimestamp, ts)
-	req.Header.Set(exchange.HeaderNonce, nonce)
-	req.Header.Set(exchange.HeaderSignature, exchange.Signature(secret, "POST", target, ts, nonce, body))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	// The platform pushes two orders whose category code 0999 has no mapping, the second also with a region code
+	// of its own (YYR-07): both are taken all the same.
+	push := func(orderID, region string) {
+		t.Helper()
+		body, _ := json.Marshal(map[string]any{"type": "order", "order_id": orderID, "order": map[string]any{
+			"content": "家中老人住院,收入下降,申请帮扶", "category_code": "0999", "region_code": region, "appeal_type": "求助"}})
+		target := "/api/v1/exchange/yiyang/orders"
+		ts, nonce := strconv.FormatInt(time.Now().Unix(), 10), fmt.Sprintf("browser-test-nonce-%d", time.Now().UnixNano())
+		req, _ := http.NewRequest("POST", e.base+target, bytes.NewReader(body))
+		req.Header.Set(exchange.HeaderTimestamp, ts)
+		req.Header.Set(exchange.HeaderNonce, nonce)
+		req.Header.Set(exchange.HeaderSignature, exchange.Signature(secret, "POST", target, ts, nonce, body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ack, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("push %s: %d %s", orderID, resp.StatusCode, ack)
+		}
 	}
-	ack, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("push: %d %s", resp.StatusCode, ack)
-	}
+	push("YY-B-1", "430903")
+	push("YY-B-2", "YYR-07")
 	var ticketID int64
 	var number string
 	if err := db.QueryRow(ctx, `SELECT t.id, t.number FROM tickets t JOIN exchange_orders o ON o.ticket_id = t.id
@@ -137,7 +143,7 @@ func TestExchangePageInBrowser(t *testing.T) {
 		}
 	}
 
-	// 待映射编码: the code, with the one order that came with it; 映射 to 防返贫监测求助.
+	// 待映射编码: the code, with the two orders that came with it; 映射 to 防返贫监测求助.
 	const unmappedRow = `#unmapped-list .unmapped-category-0999`
 	var nav, unmappedText, count string
 	run("admin opens 12345对接", signIn("admin"),
@@ -149,8 +155,8 @@ func TestExchangePageInBrowser(t *testing.T) {
 	if !strings.Contains(nav, "12345对接") {
 		t.Errorf("admin's nav %q has no 12345对接", nav)
 	}
-	if !strings.Contains(unmappedText, "类别") || !strings.Contains(unmappedText, "YY-B-1") || strings.TrimSpace(count) != "1" {
-		t.Errorf("unmapped row shows %q (count %q): want 类别, one order waiting and its order id", unmappedText, count)
+	if !strings.Contains(unmappedText, "类别") || !strings.Contains(unmappedText, "YY-B-2") || strings.TrimSpace(count) != "2" {
+		t.Errorf("unmapped row shows %q (count %q): want 类别, two orders and the last one's id", unmappedText, count)
 	}
 	run("map the code", press(unmappedRow+` .unmapped-map`),
 		chromedp.WaitVisible("#map-category", chromedp.ByID),
@@ -161,12 +167,42 @@ func TestExchangePageInBrowser(t *testing.T) {
 	if err := db.QueryRow(ctx, `SELECT category FROM exchange_category_map WHERE platform = 'yiyang' AND code = '0999'`).Scan(&mapped); err != nil || mapped != "monitoring_help" {
 		t.Errorf("mapping of 0999 saved as %q (%v), want monitoring_help", mapped, err)
 	}
+	// The region code: 映射 to 益阳市 → 赫山区 with the region picker.
+	const regionRow = `#unmapped-list .unmapped-region-YYR-07`
+	run("map the region", press(regionRow+` .unmapped-map`),
+		chromedp.WaitVisible("#map-pref", chromedp.ByID),
+		pickOption("#map-pref", "益阳市"),
+		pickOption("#map-county", "赫山区"),
+		press("#map-save"),
+		chromedp.WaitNotPresent(regionRow, chromedp.ByQuery))
+	var region string
+	if err := db.QueryRow(ctx, `SELECT region_code FROM exchange_region_map WHERE platform = 'yiyang' AND code = 'YYR-07'`).Scan(&region); err != nil || region != "430903" {
+		t.Errorf("mapping of YYR-07 saved as %q (%v), want 430903", region, err)
+	}
 	const mappingRow = `#mapping-list .mapping-category-0999`
 	var mappingText string
 	run("编码映射", press("#tab-mappings"), chromedp.WaitVisible(mappingRow, chromedp.ByQuery),
 		chromedp.Text(mappingRow, &mappingText, chromedp.ByQuery))
 	if !strings.Contains(mappingText, "防返贫监测求助") || !strings.Contains(mappingText, "monitoring_help") {
 		t.Errorf("mapping row shows %q", mappingText)
+	}
+
+	// Deleting a mapping asks first; confirmed, the row goes and the code is unmapped again.
+	const regionMapping = `#mapping-list .mapping-region-YYR-07`
+	var confirm string
+	run("delete a mapping", chromedp.WaitVisible(regionMapping, chromedp.ByQuery),
+		press(regionMapping+` .mapping-delete`),
+		chromedp.WaitVisible(`.el-message-box`, chromedp.ByQuery),
+		chromedp.Text(`.el-message-box`, &confirm, chromedp.ByQuery),
+		press(`.el-message-box__btns .el-button--primary`),
+		chromedp.WaitNotPresent(regionMapping, chromedp.ByQuery))
+	if !strings.Contains(confirm, "删除区划编码 YYR-07 的映射") {
+		t.Errorf("delete asked %q", confirm)
+	}
+	var left int
+	db.QueryRow(ctx, `SELECT count(*) FROM exchange_region_map WHERE platform = 'yiyang'`).Scan(&left)
+	if left != 0 {
+		t.Errorf("%d region mappings left after the delete", left)
 	}
 
 	// 推送记录, filtered to 死信: the refused 签收 with its error and our ticket's number.
@@ -184,7 +220,7 @@ func TestExchangePageInBrowser(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(shots, "exchange.png"), png, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"签收", "YY-B-1", number, "死信", "400", "order state does not allow sign"} {
+	for _, want := range []string{"签收", "YY-B-1", number, "死信", "平台拒收（HTTP 400）", "order state does not allow sign"} {
 		if !strings.Contains(deadText, want) {
 			t.Errorf("dead row shows %q: want %q", deadText, want)
 		}
@@ -212,7 +248,7 @@ func TestExchangePageInBrowser(t *testing.T) {
 	// 对账: a run now lists under the platform.
 	var recText string
 	run("立即对账", press("#tab-recon"), press("#recon-run"),
-		chromedp.WaitVisible(`#recon-list .el-table__row`, chromedp.ByQuery),
+		chromedp.WaitVisible(`//*[@id="recon-list"]//tr[contains(., "手动")]`, chromedp.BySearch),
 		chromedp.Text(`#recon-list`, &recText, chromedp.ByQuery))
 	if !strings.Contains(recText, "yiyang") || !strings.Contains(recText, "手动") {
 		t.Errorf("reconciliations show %q", recText)
@@ -233,13 +269,18 @@ func TestExchangePageInBrowser(t *testing.T) {
 	br.noErrors()
 }
 
-// pickOption opens an Element Plus select (by its input's selector) and clicks the visible option with label.
+// pickOption opens an Element Plus select (by its input's selector) and clicks the visible option with label; the
+// options may come a moment later (the region picker asks the server), and the select is opened again if a click
+// was lost.
 func pickOption(sel, label string) chromedp.Action {
-	return chromedp.Tasks{press(sel), chromedp.ActionFunc(func(ctx context.Context) error {
+	return chromedp.Tasks{chromedp.WaitVisible(sel, chromedp.ByQuery), chromedp.ActionFunc(func(ctx context.Context) error {
 		for {
 			var ok bool
-			if err := chromedp.Evaluate(fmt.Sprintf(`(() => { const it = [...document.querySelectorAll('.el-select-dropdown__item')]
-				.find((e) => e.offsetParent !== null && e.textContent.trim() === %q); if (!it) return false; it.click(); return true; })()`, label), &ok).Do(ctx); err != nil {
+			if err := chromedp.Evaluate(fmt.Sprintf(`(() => {
+				const it = [...document.querySelectorAll('.el-select-dropdown__item')].find((e) => e.offsetParent !== null && e.textContent.trim() === %q);
+				if (it) { it.click(); return true; }
+				if (![...document.querySelectorAll('.el-select-dropdown')].some((d) => d.offsetParent !== null)) document.querySelector(%q).click();
+				return false; })()`, label, sel), &ok).Do(ctx); err != nil {
 				return err
 			}
 			if ok {
@@ -248,7 +289,7 @@ func pickOption(sel, label string) chromedp.Action {
 			select {
 			case <-ctx.Done():
 				return fmt.Errorf("option %q of %s: %w", label, sel, ctx.Err())
-			case <-time.After(200 * time.Millisecond):
+			case <-time.After(300 * time.Millisecond):
 			}
 		}
 	})}

@@ -45,6 +45,14 @@ function reconcileText(e) {
   return '未对账：' + errorText(e);
 }
 
+// lastError puts the sender's reason in Chinese; the platform's own words follow as they came.
+function lastError(t) {
+  if (!t) return '';
+  if (/dial tcp|connection refused|timeout|no such host/.test(t) && !t.startsWith('platform ')) return '无法连接平台：' + t;
+  return t.replace(/^platform refused with (\d+): ?/, '平台拒收（HTTP $1）：').replace(/^platform answered (\d+): ?/, '平台暂时不可用（HTTP $1）：')
+    .replace(/^platform "[^"]*" is not configured/, '该平台已不在配置中');
+}
+
 const loadError = (what) => (e) => EP.ElMessage({ message: '无法加载' + what + '：' + errorText(e), type: 'error', duration: 6000, grouping: true });
 
 // RegionPicker is the ticket form's 市州 → 县市区 → 乡镇街道 choice; the value is the finest level chosen.
@@ -197,7 +205,7 @@ export const ExchangePage = {
     const stateTag = (s) => h(EP.ElTag, { size: 'small', type: OUT_TYPE[s] || 'info', class: 'outbound-state', 'data-state': s }, () => OUT_STATE[s] || s);
     const kindTag = (k) => h(EP.ElTag, { size: 'small', type: k === 'category' ? 'primary' : 'success' }, () => KIND[k] || k);
 
-    const unmappedView = () => h(EP.ElCard, { shadow: 'never' }, {
+    const unmappedView = () => h(EP.ElCard, { shadow: 'never', key: 'unmapped' }, {
       header: () => h('div', { style: 'display:flex;align-items:center;gap:12px' }, [
         h('span', null, '待映射编码'),
         h(EP.ElButton, { size: 'small', onClick: loadUnmapped, loading: loading.unmapped, id: 'unmapped-refresh' }, () => '刷新'),
@@ -215,7 +223,7 @@ export const ExchangePage = {
       ]),
     });
 
-    const mappingsView = () => h(EP.ElCard, { shadow: 'never' }, {
+    const mappingsView = () => h(EP.ElCard, { shadow: 'never', key: 'mappings' }, {
       header: () => h('div', { style: 'display:flex;align-items:center;gap:12px' }, [
         h('span', null, '编码映射'),
         h(EP.ElButton, { size: 'small', type: 'primary', onClick: openNew, id: 'mapping-new' }, () => '新增映射'),
@@ -235,7 +243,7 @@ export const ExchangePage = {
       ]),
     });
 
-    const outboundView = () => h(EP.ElCard, { shadow: 'never' }, {
+    const outboundView = () => h(EP.ElCard, { shadow: 'never', key: 'outbound' }, {
       header: () => h('div', { style: 'display:flex;align-items:center;gap:12px' }, [
         h('span', null, '推送记录'),
         h(EP.ElRadioGroup, { id: 'outbound-filter', size: 'small', modelValue: outState.value, 'onUpdate:modelValue': (v) => { outState.value = v; loadOutbound(); } }, () =>
@@ -252,7 +260,7 @@ export const ExchangePage = {
         h(EP.ElTableColumn, { label: '工单', width: 150 }, { default: ({ row }) => h('a', { href: '/tickets/' + row.ticket_id, class: 'el-link el-link--primary outbound-ticket' }, row.ticket_number || ('#' + row.ticket_id)) }),
         h(EP.ElTableColumn, { label: '状态', width: 90 }, { default: ({ row }) => stateTag(row.state) }),
         h(EP.ElTableColumn, { label: '尝试', width: 60 }, { default: ({ row }) => row.attempts }),
-        h(EP.ElTableColumn, { label: '最后错误', minWidth: 200, showOverflowTooltip: true }, { default: ({ row }) => h('span', { class: 'outbound-error' }, row.last_error || '') }),
+        h(EP.ElTableColumn, { label: '最后错误', minWidth: 200, showOverflowTooltip: true }, { default: ({ row }) => h('span', { class: 'outbound-error' }, lastError(row.last_error)) }),
         h(EP.ElTableColumn, { label: '操作', width: 70 }, { default: ({ row }) => (row.state === 'dead'
           ? h(EP.ElButton, { size: 'small', link: true, type: 'danger', class: 'outbound-retry', onClick: () => retry(row) }, () => '重发') : null) }),
       ]),
@@ -262,7 +270,7 @@ export const ExchangePage = {
       d.order_id, '：', DIFF[d.kind] || d.kind, d.ticket_number ? '（工单 ' + d.ticket_number + '）' : '',
     ]))) : h('span', { class: 'muted' }, '无差异'));
 
-    const reconView = () => h(EP.ElCard, { shadow: 'never' }, {
+    const reconView = () => h(EP.ElCard, { shadow: 'never', key: 'recon' }, {
       header: () => h('div', { style: 'display:flex;align-items:center;gap:12px' }, [
         h('span', null, '对账'),
         h(EP.ElButton, { size: 'small', type: 'primary', onClick: reconcile, loading: reconciling.value, disabled: !platform.value, id: 'recon-run' }, () => '立即对账' + (platform.value ? '（' + platform.value + '）' : '')),
