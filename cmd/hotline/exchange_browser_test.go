@@ -215,7 +215,8 @@ func TestExchangePageInBrowser(t *testing.T) {
 		chromedp.WaitVisible(row+` .outbound-retry`, chromedp.ByQuery),
 		chromedp.Text(row, &deadText, chromedp.ByQuery),
 		chromedp.AttributeValue(row+` .outbound-ticket`, "href", &href, nil, chromedp.ByQuery),
-		chromedp.Sleep(400*time.Millisecond), // let Element Plus's enter transitions finish
+		chromedp.WaitNotPresent(`.el-message`, chromedp.ByQuery), // the toasts of the mappings saved, not in the picture
+		chromedp.Sleep(400*time.Millisecond),                     // let Element Plus's enter transitions finish
 		chromedp.CaptureScreenshot(&png))
 	if err := os.WriteFile(filepath.Join(shots, "exchange.png"), png, 0o644); err != nil {
 		t.Fatal(err)
