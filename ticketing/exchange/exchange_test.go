@@ -457,15 +457,22 @@ func TestDeadLetterAndAdminRetry(t *testing.T) {
 		t.Fatalf("hotline_exchange_outbound{state=dead} = %v", got)
 	}
 	dead, err := f.ex.ListOutbound(f.ctx, f.admin, "dead", 0)
-	if err != nil || len(dead) != 1 || dead[0].Action != "return" {
-		t.Fatalf("dead letters: %+v %v", dead, err)
+	if err != nil || len(dead) != 1 || dead[0].Action != "return" || dead[0].TicketNumber != tk.Number {
+		t.Fatalf("dead letters: %+v %v (want the ticket number %s for the console's link)", dead, err, tk.Number)
 	}
 	if _, err := f.ex.Retry(f.ctx, clerk, dead[0].ID); !errors.Is(err, org.ErrForbidden) {
 		t.Fatalf("a clerk retried: %v", err)
 	}
+	// The console's page lists the configured platforms; a clerk may not.
+	if ps, err := f.ex.ListPlatforms(f.admin); err != nil || len(ps) == 0 {
+		t.Fatalf("platforms for an admin: %v %v", ps, err)
+	}
+	if _, err := f.ex.ListPlatforms(clerk); !errors.Is(err, org.ErrForbidden) {
+		t.Fatalf("platforms for a clerk: %v", err)
+	}
 	f.p.set(func(p *testPlatform) { p.refuse = false })
-	if _, err := f.ex.Retry(f.ctx, f.admin, dead[0].ID); err != nil {
-		t.Fatal(err)
+	if o, err := f.ex.Retry(f.ctx, f.admin, dead[0].ID); err != nil || o.State != "pending" || o.TicketNumber != tk.Number {
+		t.Fatalf("retry: %+v %v", o, err)
 	}
 	f.settle(f.ex)
 	if got := f.p.appliedActions("YY-D-1"); !slices.Equal(got, []string{"return"}) {
