@@ -145,18 +145,20 @@ func TestExchangePageInBrowser(t *testing.T) {
 
 	// 待映射编码: the code, with the two orders that came with it; 映射 to 防返贫监测求助.
 	const unmappedRow = `#unmapped-list .unmapped-category-0999`
-	var nav, unmappedText, count string
+	var nav, unmappedText, count, waiting string
 	run("admin opens 12345对接", signIn("admin"),
 		chromedp.Text("header.topbar nav", &nav, chromedp.ByQuery),
 		chromedp.Click(`//header//nav/a[text()="12345对接"]`, chromedp.BySearch),
 		chromedp.WaitVisible(unmappedRow, chromedp.ByQuery),
 		chromedp.Text(unmappedRow, &unmappedText, chromedp.ByQuery),
-		chromedp.Text(unmappedRow+` .unmapped-count`, &count, chromedp.ByQuery))
+		chromedp.Text(unmappedRow+` .unmapped-count`, &count, chromedp.ByQuery),
+		chromedp.Text(unmappedRow+` .unmapped-waiting`, &waiting, chromedp.ByQuery))
 	if !strings.Contains(nav, "12345对接") {
 		t.Errorf("admin's nav %q has no 12345对接", nav)
 	}
-	if !strings.Contains(unmappedText, "类别") || !strings.Contains(unmappedText, "YY-B-2") || strings.TrimSpace(count) != "2" {
-		t.Errorf("unmapped row shows %q (count %q): want 类别, two orders and the last one's id", unmappedText, count)
+	if !strings.Contains(unmappedText, "类别") || !strings.Contains(unmappedText, "YY-B-2") || strings.TrimSpace(count) != "2" ||
+		strings.TrimSpace(waiting) != "2" {
+		t.Errorf("unmapped row shows %q (received %q, waiting %q): want 类别, two orders both at the desk and the last one's id", unmappedText, count, waiting)
 	}
 	run("map the code", press(unmappedRow+` .unmapped-map`),
 		chromedp.WaitVisible("#map-category", chromedp.ByID),
@@ -189,13 +191,17 @@ func TestExchangePageInBrowser(t *testing.T) {
 
 	// Deleting a mapping asks first; confirmed, the row goes and the code is unmapped again.
 	const regionMapping = `#mapping-list .mapping-region-YYR-07`
-	var confirm string
+	var confirm, regionText string
 	run("delete a mapping", chromedp.WaitVisible(regionMapping, chromedp.ByQuery),
+		chromedp.Text(regionMapping, &regionText, chromedp.ByQuery),
 		press(regionMapping+` .mapping-delete`),
 		chromedp.WaitVisible(`.el-message-box`, chromedp.ByQuery),
 		chromedp.Text(`.el-message-box`, &confirm, chromedp.ByQuery),
 		press(`.el-message-box__btns .el-button--primary`),
 		chromedp.WaitNotPresent(regionMapping, chromedp.ByQuery))
+	if !strings.Contains(regionText, "益阳市赫山区（430903）") {
+		t.Errorf("region mapping shows %q", regionText)
+	}
 	if !strings.Contains(confirm, "删除区划编码 YYR-07 的映射") {
 		t.Errorf("delete asked %q", confirm)
 	}

@@ -133,7 +133,7 @@ export const ExchangePage = {
     // ---- mappings ----
     const openMap = (u) => { edit.value = reactive({ mode: 'new', kind: u.kind, code: u.code, ours: '', fixedCode: true }); };
     const openNew = () => { edit.value = reactive({ mode: 'new', kind: 'category', code: '', ours: '', fixedCode: false }); };
-    const openEdit = (m) => { edit.value = reactive({ mode: 'edit', kind: m.kind, code: m.code, ours: m.kind === 'category' ? m.ours : '', was: m.ours, fixedCode: true }); };
+    const openEdit = (m) => { edit.value = reactive({ mode: 'edit', kind: m.kind, code: m.code, ours: m.kind === 'category' ? m.ours : '', was: (m.ours_name || m.ours) + '（' + m.ours + '）', fixedCode: true }); };
     const saveMap = async () => {
       const m = edit.value;
       if (!m.code.trim()) { toast('请填写平台编码', 'warning'); return; }
@@ -209,13 +209,14 @@ export const ExchangePage = {
       header: () => h('div', { style: 'display:flex;align-items:center;gap:12px' }, [
         h('span', null, '待映射编码'),
         h(EP.ElButton, { size: 'small', onClick: loadUnmapped, loading: loading.unmapped, id: 'unmapped-refresh' }, () => '刷新'),
-        h('span', { class: 'muted' }, '平台推来的类别/区划编码尚无映射：这些工单未能自动归类，在派单台等待。映射后，此后的工单自动归类。'),
+        h('span', { class: 'muted' }, '平台推来的类别/区划编码尚无映射：类别未映射的工单在派单台等待人工派单（待派单）。映射后，此后的工单自动归类。'),
       ]),
       default: () => h(EP.ElTable, { data: unmapped.value, size: 'default', emptyText: loading.unmapped ? '加载中…' : '没有待映射的编码', maxHeight: 520,
         id: 'unmapped-list', rowKey: (r) => r.kind + ':' + r.code, rowClassName: ({ row }) => `unmapped-${row.kind}-${cls(row.code)}` }, () => [
         h(EP.ElTableColumn, { label: '类型', width: 80 }, { default: ({ row }) => kindTag(row.kind) }),
         h(EP.ElTableColumn, { label: '平台编码', width: 140 }, { default: ({ row }) => row.code }),
-        h(EP.ElTableColumn, { label: '工单数', width: 80 }, { default: ({ row }) => h('span', { class: 'unmapped-count' }, String(row.count)) }),
+        h(EP.ElTableColumn, { label: '待派单', width: 80 }, { default: ({ row }) => h('span', { class: 'unmapped-waiting' }, String(row.waiting)) }),
+        h(EP.ElTableColumn, { label: '收到工单', width: 90 }, { default: ({ row }) => h('span', { class: 'unmapped-count' }, String(row.count)) }),
         h(EP.ElTableColumn, { label: '最近平台工单号', minWidth: 160, showOverflowTooltip: true }, { default: ({ row }) => row.last_order_id }),
         h(EP.ElTableColumn, { label: '首次出现', width: 150 }, { default: ({ row }) => cst(row.first_seen) }),
         h(EP.ElTableColumn, { label: '最近出现', width: 150 }, { default: ({ row }) => cst(row.last_seen) }),
@@ -234,7 +235,7 @@ export const ExchangePage = {
         id: 'mapping-list', rowKey: (r) => r.kind + ':' + r.code, rowClassName: ({ row }) => `mapping-${row.kind}-${cls(row.code)}` }, () => [
         h(EP.ElTableColumn, { label: '类型', width: 80 }, { default: ({ row }) => kindTag(row.kind) }),
         h(EP.ElTableColumn, { label: '平台编码', width: 140 }, { default: ({ row }) => (row.code === '*' ? '*（默认）' : row.code) }),
-        h(EP.ElTableColumn, { label: '对应我方', minWidth: 200 }, { default: ({ row }) => (row.kind === 'category' ? catName(row.ours) + '（' + row.ours + '）' : row.ours) }),
+        h(EP.ElTableColumn, { label: '对应我方', minWidth: 200 }, { default: ({ row }) => (row.ours_name || (row.kind === 'category' ? catName(row.ours) : '')) + '（' + row.ours + '）' }),
         h(EP.ElTableColumn, { label: '修改时间', width: 150 }, { default: ({ row }) => cst(row.updated_at) }),
         h(EP.ElTableColumn, { label: '操作', width: 110 }, { default: ({ row }) => [
           h(EP.ElButton, { size: 'small', link: true, type: 'primary', class: 'mapping-edit', onClick: () => openEdit(row) }, () => '修改'),
