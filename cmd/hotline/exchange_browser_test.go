@@ -252,6 +252,40 @@ func TestExchangePageInBrowser(t *testing.T) {
 		t.Errorf("a sent row still offers 重发")
 	}
 
+	// Someone else got there first: a dead row on the page went out meanwhile; 重发 says so plainly and the row
+	// shows its current state.
+	var ticket2 int64
+	if err := db.QueryRow(ctx, `SELECT ticket_id FROM exchange_orders WHERE platform = 'yiyang' AND order_id = 'YY-B-2'`).Scan(&ticket2); err != nil {
+		t.Fatal(err)
+	}
+	payload2, _ := json.Marshal(exchange.Outbound{OrderID: "YY-B-2", Action: "reply", IdempotencyKey: "browser-reply-2", At: time.Now(), Reply: "已落实帮扶"})
+	var otherID int64
+	if err := db.QueryRow(ctx, `INSERT INTO exchange_outbound (platform, order_id, ticket_id, event_id, action, idempotency_key, payload,
+		state, attempts, last_error) VALUES ('yiyang', 'YY-B-2', $1, 990000002, 'reply', 'browser-reply-2', $2, 'dead', 12, 'platform answered 502: bad gateway')
+		RETURNING id`, ticket2, payload2).Scan(&otherID); err != nil {
+		t.Fatal(err)
+	}
+	other := `#outbound-list .outbound-` + strconv.FormatInt(otherID, 10)
+	var otherText string
+	run("refresh", press("#outbound-refresh"), chromedp.WaitVisible(other+` .outbound-retry`, chromedp.ByQuery),
+		chromedp.Text(other, &otherText, chromedp.ByQuery))
+	if !strings.Contains(otherText, "办结答复") || !strings.Contains(otherText, "平台暂时不可用（HTTP 502）") {
+		t.Errorf("second dead row shows %q", otherText)
+	}
+	if _, err := db.Exec(ctx, `UPDATE exchange_outbound SET state = 'sent', sent_at = now(), last_error = '' WHERE id = $1`, otherID); err != nil {
+		t.Fatal(err)
+	}
+	var conflict string
+	run("重发 conflict", press(other+` .outbound-retry`),
+		chromedp.WaitVisible(`.el-message-box`, chromedp.ByQuery),
+		chromedp.Text(`.el-message-box`, &conflict, chromedp.ByQuery),
+		press(`.el-message-box__btns button`),
+		chromedp.WaitNotPresent(`.el-message-box`, chromedp.ByQuery),
+		chromedp.WaitVisible(other+` .outbound-state[data-state="sent"]`, chromedp.ByQuery))
+	if !strings.Contains(conflict, "未重发") || !strings.Contains(conflict, "已不是死信") {
+		t.Errorf("conflict shown as %q", conflict)
+	}
+
 	// 对账: a run now lists under the platform.
 	var recText string
 	run("立即对账", press("#tab-recon"), press("#recon-run"),
