@@ -93,6 +93,7 @@ export const ExchangePage = {
     const edit = ref(null); // {mode: 'new'|'edit', kind, code, ours}
     const busy = ref(false);
     const reconciling = ref(false);
+    const off = ref(false); // the exchange is not configured on this server
 
     const catName = (code) => (cats.value.find((c) => c.code === code) || {}).name || code;
     const platformPath = () => '/api/v1/exchange/platforms/' + encodeURIComponent(platform.value);
@@ -124,7 +125,11 @@ export const ExchangePage = {
       try {
         platforms.value = (await api('GET', '/api/v1/exchange/platforms')).platforms || [];
         platform.value = platforms.value[0] || '';
-      } catch (e) { loadError('平台列表')(e); }
+      } catch (e) {
+        // No platform configured: the exchange's routes are not there at all; say so once instead of four errors.
+        if (e instanceof APIError && e.status === 404) { off.value = true; return; }
+        loadError('平台列表')(e);
+      }
       loadPlatform();
       loadOutbound();
       loadRecs();
@@ -310,7 +315,10 @@ export const ExchangePage = {
       ],
     });
 
-    return () => h(Frame, { active: '/exchange' }, () => [
+    return () => h(Frame, { active: '/exchange' }, () => (off.value ? [
+      h(EP.ElAlert, { type: 'info', closable: false, showIcon: true, id: 'exchange-off', title: '本系统未配置12345平台对接',
+        description: '设置 HOTLINE_EXCHANGE_PLATFORMS 与 HOTLINE_EXCHANGE_SECRETS 并重启后，此页面可管理编码映射、推送记录和对账。' }),
+    ] : [
       h('div', { style: 'display:flex;align-items:center;gap:12px;margin-bottom:8px' }, [
         h('span', null, '12345平台：'),
         platforms.value.length ? h(EP.ElSelect, { modelValue: platform.value, id: 'exchange-platform', style: 'width:200px', size: 'small',
@@ -325,6 +333,6 @@ export const ExchangePage = {
       ]),
       { unmapped: unmappedView, mappings: mappingsView, outbound: outboundView, recon: reconView }[tab.value](),
       mapDialog(),
-    ]);
+    ]));
   },
 };
