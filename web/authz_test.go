@@ -208,6 +208,7 @@ var routeMatrix = map[string]string{
 	// The push endpoint is a machine's: authenticated by the platform's HMAC signature, never by a session or a
 	// token, so every column (no signature) gets 401. The exchange's administration is the admins'.
 	"POST /api/v1/exchange/{platform}/orders":                             "---------",
+	"GET /api/v1/exchange/platforms":                                      "-+-------",
 	"GET /api/v1/exchange/platforms/{platform}/mappings":                  "-+-------",
 	"PUT /api/v1/exchange/platforms/{platform}/mappings/{kind}/{code}":    "-+-------",
 	"DELETE /api/v1/exchange/platforms/{platform}/mappings/{kind}/{code}": "-+-------",

@@ -47,7 +47,7 @@ func securityHeaders(next http.Handler) http.Handler {
 
 // pagePaths are the console's pages; each is served the shell, and the scripts render the page.
 var pagePaths = []string{"/", "/login", "/agent", "/division", "/search", "/notify", "/wallboard", "/stats", "/tickets/{id}",
-	"/campaigns", "/campaigns/new", "/campaigns/{id}", "/admin", "/households", "/households/{id}", "/kb"}
+	"/campaigns", "/campaigns/new", "/campaigns/{id}", "/admin", "/households", "/households/{id}", "/kb", "/exchange"}
 
 // console serves the embedded console: the shell for page paths, the assets under /assets/.
 func (s *Server) console() http.Handler {

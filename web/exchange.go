@@ -24,6 +24,7 @@ func (s *Server) exchangeRoutes() {
 		pattern string
 		h       handler
 	}{
+		{"GET /api/v1/exchange/platforms", s.exchangePlatforms},
 		{"GET /api/v1/exchange/platforms/{platform}/mappings", s.exchangeMappings},
 		{"PUT /api/v1/exchange/platforms/{platform}/mappings/{kind}/{code}", s.exchangeSaveMapping},
 		{"DELETE /api/v1/exchange/platforms/{platform}/mappings/{kind}/{code}", s.exchangeDeleteMapping},
@@ -57,6 +58,15 @@ func (s *Server) exchangePush(w http.ResponseWriter, r *http.Request) error {
 		code = http.StatusCreated
 	}
 	return writeJSON(w, code, res.Ack)
+}
+
+// exchangePlatforms lists the configured platforms' names (admins), for the console's 12345对接 page.
+func (s *Server) exchangePlatforms(w http.ResponseWriter, r *http.Request) error {
+	ps, err := s.deps.Exchange.ListPlatforms(actor(r))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"platforms": ps})
 }
 
 func (s *Server) exchangeMappings(w http.ResponseWriter, r *http.Request) error {

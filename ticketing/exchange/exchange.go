@@ -134,6 +134,15 @@ func (s *Service) Platforms() []string {
 	return out
 }
 
+// ListPlatforms is the configured platforms' names for the administration (admins): the console's page asks
+// for them to know whose mappings and unmapped codes to show.
+func (s *Service) ListPlatforms(a org.Actor) ([]string, error) {
+	if err := AuthorizeAdmin(a); err != nil {
+		return nil, err
+	}
+	return s.Platforms(), nil
+}
+
 func (s *Service) platform(name string) (*platform, error) {
 	p, ok := s.platforms[name]
 	if !ok {

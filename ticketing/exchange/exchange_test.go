@@ -325,12 +325,27 @@ func TestUnmappedCodesReported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]int{}
+	got, waiting := map[string]int{}, map[string]int{}
 	for _, u := range rep {
 		got[u.Kind+":"+u.Code] = u.Count
+		waiting[u.Kind+":"+u.Code] = u.Waiting
 	}
 	if len(got) != 2 || got["category:9999"] != 2 || got["region:XQ-17"] != 1 {
 		t.Fatalf("unmapped report: %v", got)
+	}
+	// Both orders are still at the dispatch desk; once one is dispatched, one waits.
+	if waiting["category:9999"] != 2 || waiting["region:XQ-17"] != 1 {
+		t.Fatalf("orders waiting per code: %v", waiting)
+	}
+	if _, err := f.db.Exec(f.ctx, `UPDATE tickets SET status = 'dispatched' WHERE id = $1`, int64(r.TicketID)); err != nil {
+		t.Fatal(err)
+	}
+	rep, _ = f.ex.UnmappedCodes(f.ctx, f.admin, "yiyang")
+	for _, u := range rep {
+		waiting[u.Kind+":"+u.Code] = u.Waiting
+	}
+	if waiting["category:9999"] != 1 || waiting["region:XQ-17"] != 0 {
+		t.Fatalf("orders waiting after one was dispatched: %v", waiting)
 	}
 	if _, err := f.ex.SaveMapping(f.ctx, f.admin, "yiyang", "category", "9999", "employment"); err != nil {
 		t.Fatal(err)
@@ -341,6 +356,17 @@ func TestUnmappedCodesReported(t *testing.T) {
 	rep, _ = f.ex.UnmappedCodes(f.ctx, f.admin, "yiyang")
 	if len(rep) != 1 || rep[0].Code != "XQ-17" {
 		t.Fatalf("report after mapping 9999: %+v", rep)
+	}
+	if _, err := f.ex.SaveMapping(f.ctx, f.admin, "yiyang", "region", "XQ-18", "430903"); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := f.ex.Mappings(f.ctx, f.admin, "yiyang")
+	names := map[string]string{}
+	for _, m := range ms {
+		names[m.Kind+":"+m.Code] = m.OursName
+	}
+	if err != nil || names["category:9999"] != "就业帮扶" || names["region:XQ-18"] != "益阳市赫山区" {
+		t.Fatalf("mappings with their names: %+v %v", ms, err)
 	}
 	clerk := f.user(org.RoleStaff, "430903")
 	if _, err := f.ex.UnmappedCodes(f.ctx, clerk, "yiyang"); !errors.Is(err, org.ErrForbidden) {
@@ -457,15 +483,22 @@ func TestDeadLetterAndAdminRetry(t *testing.T) {
 		t.Fatalf("hotline_exchange_outbound{state=dead} = %v", got)
 	}
 	dead, err := f.ex.ListOutbound(f.ctx, f.admin, "dead", 0)
-	if err != nil || len(dead) != 1 || dead[0].Action != "return" {
-		t.Fatalf("dead letters: %+v %v", dead, err)
+	if err != nil || len(dead) != 1 || dead[0].Action != "return" || dead[0].TicketNumber != tk.Number {
+		t.Fatalf("dead letters: %+v %v (want the ticket number %s for the console's link)", dead, err, tk.Number)
 	}
 	if _, err := f.ex.Retry(f.ctx, clerk, dead[0].ID); !errors.Is(err, org.ErrForbidden) {
 		t.Fatalf("a clerk retried: %v", err)
 	}
+	// The console's page lists the configured platforms; a clerk may not.
+	if ps, err := f.ex.ListPlatforms(f.admin); err != nil || len(ps) == 0 {
+		t.Fatalf("platforms for an admin: %v %v", ps, err)
+	}
+	if _, err := f.ex.ListPlatforms(clerk); !errors.Is(err, org.ErrForbidden) {
+		t.Fatalf("platforms for a clerk: %v", err)
+	}
 	f.p.set(func(p *testPlatform) { p.refuse = false })
-	if _, err := f.ex.Retry(f.ctx, f.admin, dead[0].ID); err != nil {
-		t.Fatal(err)
+	if o, err := f.ex.Retry(f.ctx, f.admin, dead[0].ID); err != nil || o.State != "pending" || o.TicketNumber != tk.Number {
+		t.Fatalf("retry: %+v %v", o, err)
 	}
 	f.settle(f.ex)
 	if got := f.p.appliedActions("YY-D-1"); !slices.Equal(got, []string{"return"}) {

@@ -72,9 +72,10 @@ func noteUnmapped(ctx context.Context, db org.DB, platform, kind, code, orderID 
 
 // Mapping is one row of a platform's mapping table.
 type Mapping struct {
-	Kind      string    `json:"kind"` // category or region
-	Code      string    `json:"code"` // the platform's code ('*': the default category)
-	Ours      string    `json:"ours"` // our category code or region code
+	Kind      string    `json:"kind"`                // category or region
+	Code      string    `json:"code"`                // the platform's code ('*': the default category)
+	Ours      string    `json:"ours"`                // our category code or region code
+	OursName  string    `json:"ours_name,omitempty"` // its name (the category's, or the region's from the prefecture down)
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
@@ -86,6 +87,8 @@ type Unmapped struct {
 	FirstSeen   time.Time `json:"first_seen"`
 	LastSeen    time.Time `json:"last_seen"`
 	LastOrderID string    `json:"last_order_id"`
+	// Waiting is how many of the platform's orders with this code are still at our dispatch desk (待派单).
+	Waiting int `json:"waiting"`
 }
 
 // Mappings lists a platform's category and region mappings.
@@ -96,15 +99,20 @@ func (s *Service) Mappings(ctx context.Context, a org.Actor, platform string) ([
 	if _, err := s.platform(platform); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.Query(ctx, `SELECT 'category', code, category, updated_at FROM exchange_category_map WHERE platform = $1
-		UNION ALL SELECT 'region', code, region_code, updated_at FROM exchange_region_map WHERE platform = $1
+	rows, err := s.db.Query(ctx, `SELECT 'category', m.code, m.category, coalesce(c.name, ''), m.updated_at FROM exchange_category_map m
+			LEFT JOIN ticket_categories c ON c.code = m.category WHERE m.platform = $1
+		UNION ALL SELECT 'region', code, region_code, '', updated_at FROM exchange_region_map WHERE platform = $1
 		ORDER BY 1, 2`, platform)
 	if err != nil {
 		return nil, fmt.Errorf("exchange: mappings: %w", err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Mapping, error) {
 		var m Mapping
-		return m, r.Scan(&m.Kind, &m.Code, &m.Ours, &m.UpdatedAt)
+		err := r.Scan(&m.Kind, &m.Code, &m.Ours, &m.OursName, &m.UpdatedAt)
+		if m.Kind == "region" {
+			m.OursName = region.FullName(m.Ours)
+		}
+		return m, err
 	})
 }
 
@@ -194,7 +202,12 @@ func (s *Service) UnmappedCodes(ctx context.Context, a org.Actor, platform strin
 	if _, err := s.platform(platform); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.Query(ctx, `SELECT u.kind, u.code, u.count, u.first_seen, u.last_seen, u.last_order_id FROM exchange_unmapped u
+	// The orders still waiting come from the few tickets at the dispatch desk (status new), not from every order.
+	rows, err := s.db.Query(ctx, `WITH waiting AS (SELECT o.category_code, o.region_code FROM tickets t
+			JOIN exchange_orders o ON o.ticket_id = t.id WHERE t.status = 'new' AND o.platform = $1)
+		SELECT u.kind, u.code, u.count, u.first_seen, u.last_seen, u.last_order_id,
+			(SELECT count(*) FROM waiting w WHERE CASE u.kind WHEN 'category' THEN w.category_code ELSE w.region_code END = u.code)
+		FROM exchange_unmapped u
 		WHERE u.platform = $1
 		  AND NOT (u.kind = 'category' AND EXISTS (SELECT 1 FROM exchange_category_map m WHERE m.platform = u.platform AND m.code = u.code))
 		  AND NOT (u.kind = 'region' AND EXISTS (SELECT 1 FROM exchange_region_map m WHERE m.platform = u.platform AND m.code = u.code))
@@ -204,6 +217,6 @@ func (s *Service) UnmappedCodes(ctx context.Context, a org.Actor, platform strin
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Unmapped, error) {
 		var u Unmapped
-		return u, r.Scan(&u.Kind, &u.Code, &u.Count, &u.FirstSeen, &u.LastSeen, &u.LastOrderID)
+		return u, r.Scan(&u.Kind, &u.Code, &u.Count, &u.FirstSeen, &u.LastSeen, &u.LastOrderID, &u.Waiting)
 	})
 }

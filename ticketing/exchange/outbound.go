@@ -278,21 +278,37 @@ func truncate(s string, n int) string {
 
 // OutboundRow is one action queued for a platform, as admins and the ticket API see it.
 type OutboundRow struct {
-	ID        int64      `json:"id"`
-	Platform  string     `json:"platform"`
-	OrderID   string     `json:"order_id"`
-	TicketID  int64      `json:"ticket_id"`
-	Action    string     `json:"action"`
-	Key       string     `json:"idempotency_key"`
-	State     string     `json:"state"` // pending, sent, dead
-	Attempts  int        `json:"attempts"`
-	NextAt    time.Time  `json:"next_at"`
-	LastError string     `json:"last_error,omitempty"`
-	CreatedAt time.Time  `json:"created_at"`
-	SentAt    *time.Time `json:"sent_at,omitempty"`
+	ID       int64  `json:"id"`
+	Platform string `json:"platform"`
+	OrderID  string `json:"order_id"`
+	TicketID int64  `json:"ticket_id"`
+	// TicketNumber is our ticket's number, filled by the admins' list and retry (the console links it).
+	TicketNumber string     `json:"ticket_number,omitempty"`
+	Action       string     `json:"action"`
+	Key          string     `json:"idempotency_key"`
+	State        string     `json:"state"` // pending, sent, dead
+	Attempts     int        `json:"attempts"`
+	NextAt       time.Time  `json:"next_at"`
+	LastError    string     `json:"last_error,omitempty"`
+	CreatedAt    time.Time  `json:"created_at"`
+	SentAt       *time.Time `json:"sent_at,omitempty"`
 }
 
 const outboundColumns = `id, platform, order_id, ticket_id, action, idempotency_key, state, attempts, next_at, last_error, created_at, sent_at`
+
+// outboundAdminColumns adds the ticket's number for the admins' list and retry.
+const outboundAdminColumns = outboundColumns + `, (SELECT t.number FROM tickets t WHERE t.id = exchange_outbound.ticket_id)`
+
+func scanOutboundAdmin(r pgx.CollectableRow) (OutboundRow, error) {
+	var o OutboundRow
+	var number *string
+	err := r.Scan(&o.ID, &o.Platform, &o.OrderID, &o.TicketID, &o.Action, &o.Key, &o.State, &o.Attempts, &o.NextAt,
+		&o.LastError, &o.CreatedAt, &o.SentAt, &number)
+	if number != nil {
+		o.TicketNumber = *number
+	}
+	return o, err
+}
 
 func scanOutbound(r pgx.CollectableRow) (OutboundRow, error) {
 	var o OutboundRow
@@ -311,12 +327,12 @@ func (s *Service) ListOutbound(ctx context.Context, a org.Actor, state string, l
 	if limit <= 0 || limit > 500 {
 		limit = 100
 	}
-	rows, err := s.db.Query(ctx, `SELECT `+outboundColumns+` FROM exchange_outbound WHERE ($1 = '' OR state = $1)
+	rows, err := s.db.Query(ctx, `SELECT `+outboundAdminColumns+` FROM exchange_outbound WHERE ($1 = '' OR state = $1)
 		ORDER BY id DESC LIMIT $2`, state, limit)
 	if err != nil {
 		return nil, fmt.Errorf("exchange: list outbound: %w", err)
 	}
-	return pgx.CollectRows(rows, scanOutbound)
+	return pgx.CollectRows(rows, scanOutboundAdmin)
 }
 
 // Retry sends a dead-lettered row again from its first attempt (admins).
@@ -325,11 +341,11 @@ func (s *Service) Retry(ctx context.Context, a org.Actor, id int64) (OutboundRow
 		return OutboundRow{}, err
 	}
 	rows, err := s.db.Query(ctx, `UPDATE exchange_outbound SET state = 'pending', attempts = 0, next_at = $2
-		WHERE id = $1 AND state = 'dead' RETURNING `+outboundColumns, id, s.now())
+		WHERE id = $1 AND state = 'dead' RETURNING `+outboundAdminColumns, id, s.now())
 	if err != nil {
 		return OutboundRow{}, fmt.Errorf("exchange: retry %d: %w", id, err)
 	}
-	o, err := pgx.CollectExactlyOneRow(rows, scanOutbound)
+	o, err := pgx.CollectExactlyOneRow(rows, scanOutboundAdmin)
 	if errors.Is(err, pgx.ErrNoRows) {
 		var state string
 		if err := s.db.QueryRow(ctx, `SELECT state FROM exchange_outbound WHERE id = $1`, id).Scan(&state); err != nil {

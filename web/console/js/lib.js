@@ -337,6 +337,7 @@ export const Frame = {
       if (u && (u.role === 'supervisor' || u.role === 'head' || u.role === 'admin')) links.push(['/stats', '统计分析']);
       if (u) links.push(['/kb', '知识库']);
       if (u && u.role === 'admin') links.push(['/notify', '通知投递']);
+      if (u && u.role === 'admin') links.push(['/exchange', '12345对接']);
       if (u && u.role === 'admin') links.push(['/admin', '系统管理']);
       return h('div', null, [
         h('header', { class: 'topbar' }, [

@@ -14,6 +14,7 @@ import { StatsPage } from './stats.js';
 import { AdminPage } from './admin.js';
 import { HouseholdsPage, HouseholdPage } from './households.js';
 import { KBPage } from './kb.js';
+import { ExchangePage } from './exchange.js';
 
 async function boot() {
   const path = location.pathname;
@@ -40,7 +41,7 @@ async function boot() {
     else if (mh) page = { setup: () => () => h(HouseholdPage, { id: Number(mh[1]) }) };
     else page = { '/agent': AgentPage, '/division': DivisionPage, '/search': SearchPage, '/notify': NotifyPage,
       '/wallboard': WallboardPage, '/stats': StatsPage, '/admin': AdminPage, '/households': HouseholdsPage, '/kb': KBPage,
-      '/campaigns': CampaignsPage, '/campaigns/new': CampaignBuildPage }[path] || SearchPage;
+      '/campaigns': CampaignsPage, '/campaigns/new': CampaignBuildPage, '/exchange': ExchangePage }[path] || SearchPage;
     startLive();
   }
   const app = Vue.createApp(page);
