@@ -295,6 +295,17 @@ func TestExchangePageInBrowser(t *testing.T) {
 		t.Errorf("reconciliations show %q", recText)
 	}
 
+	// The ticket page of the order: its 12345工单 card names the platform's order and says our 签收 reached it.
+	var card string
+	run("ticket page", chromedp.Navigate(e.base+"/tickets/"+strconv.FormatInt(ticketID, 10)),
+		chromedp.WaitVisible(`#ticket-exchange[data-sync="synced"] .exchange-send[data-state="sent"]`, chromedp.ByQuery),
+		chromedp.Text(`#ticket-exchange`, &card, chromedp.ByQuery))
+	for _, want := range []string{"12345工单", "已同步", "YY-B-1", "签收"} {
+		if !strings.Contains(card, want) {
+			t.Errorf("ticket's 12345 card %q has no %q", card, want)
+		}
+	}
+
 	// A county clerk: no 12345对接 in the nav, and the API refuses them.
 	var status int
 	run("clerk", press("#logout"), chromedp.WaitVisible("#login-username", chromedp.ByID),

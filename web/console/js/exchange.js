@@ -2,13 +2,10 @@
 // API: the codes that came without a mapping (their orders wait at the dispatch desk) with a 映射 form, the saved
 // category/region mappings, the sends to the platform with 重发 for a dead one, and the daily reconciliations with
 // 立即对账. The server refuses everyone but admins; this page only asks.
-import { h, ref, reactive, onMounted, EP, api, toast, errorText, Frame, cst, APIError, model, options, categories } from './lib.js';
+import { h, ref, reactive, onMounted, EP, api, toast, errorText, Frame, cst, APIError, model, options, categories,
+  EXCHANGE_ACTION, OUTBOUND_TYPE } from './lib.js';
 
 const OUT_STATE = { pending: '待发送', sent: '已发送', dead: '死信' };
-const OUT_TYPE = { pending: 'warning', sent: 'success', dead: 'danger' };
-// OUT_ACTION names what we sent to the platform (ExchangeFeedback's actions).
-export const OUT_ACTION = { sign: '签收', reply: '办结答复', return: '退单', extension: '延期申请', callback: '回访结果',
-  interim_reply: '阶段性答复', suspend: '挂起', resume: '解除挂起' };
 const KIND = { category: '类别', region: '区划' };
 const PATH_KIND = { category: 'categories', region: 'regions' };
 const DIFF = { missing_here: '平台未办结、我方未受理', closed_here: '平台未办结、我方已办结或撤单', missing_there: '我方未办结、平台无此单' };
@@ -207,7 +204,7 @@ export const ExchangePage = {
     };
 
     // ---- views ----
-    const stateTag = (s) => h(EP.ElTag, { size: 'small', type: OUT_TYPE[s] || 'info', class: 'outbound-state', 'data-state': s }, () => OUT_STATE[s] || s);
+    const stateTag = (s) => h(EP.ElTag, { size: 'small', type: OUTBOUND_TYPE[s] || 'info', class: 'outbound-state', 'data-state': s }, () => OUT_STATE[s] || s);
     const kindTag = (k) => h(EP.ElTag, { size: 'small', type: k === 'category' ? 'primary' : 'success' }, () => KIND[k] || k);
 
     const unmappedView = () => h(EP.ElCard, { shadow: 'never', key: 'unmapped' }, {
@@ -261,7 +258,7 @@ export const ExchangePage = {
         id: 'outbound-list', rowKey: 'id', rowClassName: ({ row }) => 'outbound-' + row.id }, () => [
         h(EP.ElTableColumn, { label: '时间', width: 150 }, { default: ({ row }) => cst(row.created_at) }),
         h(EP.ElTableColumn, { label: '平台', width: 90 }, { default: ({ row }) => row.platform }),
-        h(EP.ElTableColumn, { label: '动作', width: 100 }, { default: ({ row }) => h('span', { class: 'outbound-action' }, OUT_ACTION[row.action] || row.action) }),
+        h(EP.ElTableColumn, { label: '动作', width: 100 }, { default: ({ row }) => h('span', { class: 'outbound-action' }, EXCHANGE_ACTION[row.action] || row.action) }),
         h(EP.ElTableColumn, { label: '平台工单号', minWidth: 150, showOverflowTooltip: true }, { default: ({ row }) => row.order_id }),
         h(EP.ElTableColumn, { label: '工单', width: 150 }, { default: ({ row }) => h('a', { href: '/tickets/' + row.ticket_id, class: 'el-link el-link--primary outbound-ticket' }, row.ticket_number || ('#' + row.ticket_id)) }),
         h(EP.ElTableColumn, { label: '状态', width: 90 }, { default: ({ row }) => stateTag(row.state) }),

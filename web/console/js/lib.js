@@ -214,6 +214,7 @@ export const ACTION = { create: '受理', dispatch: '派单', sign: '签收', re
 export const EXCHANGE_ACTION = { sign: '签收', reply: '办结答复', return: '退单', extension: '延期申请', callback: '回访结果',
   interim_reply: '阶段性答复', suspend: '挂起', resume: '解除挂起' };
 export const OUTBOUND_STATE = { pending: '待发送', sent: '已发送', dead: '发送失败' };
+export const OUTBOUND_TYPE = { pending: 'warning', sent: 'success', dead: 'danger' };
 export const AGENT_STATE = { offline: '离线', ready: '就绪', paused: '小休', busy: '通话中', acw: '话后处理' };
 export const PAUSE_REASONS = ['休息', '用餐', '培训', '会议', '其他'];
 export const SYS_REASON = { no_answer: '未接听，已自动小休', unreachable: '话机不可达', ringing: '振铃中', talking: '通话中' };

@@ -3,7 +3,7 @@
 // plainly and the page shows the new state.
 import { h, ref, reactive, onMounted, EP, api, session, model, onLive, toast, errorText, APIError, Frame, cst, units, categories,
   STATUS, STATUS_TYPE, KIND, URGENCY, ACTION, MONITORING, HH_STATUS, SATISFACTION, slaBadge, maskPhone,
-  EXCHANGE_ACTION, OUTBOUND_STATE } from './lib.js';
+  EXCHANGE_ACTION, OUTBOUND_STATE, OUTBOUND_TYPE } from './lib.js';
 import { AttachmentsCard } from './attachments.js';
 import { TemplatePicker } from './replytpl.js';
 
@@ -32,7 +32,6 @@ const REVIEW = { pending: '待审核', returned: '审核退回' };
 // The 12345 platform's side of a ticket it sent: its order, its own deadline, and whether our sends reached it.
 const SYNC_TYPE = { synced: 'success', pending: 'warning', failed: 'danger', none: 'info' };
 const CLOCK = { green: ['正常', 'success'], yellow: ['临期', 'warning'], red: ['超期', 'danger'] };
-const OUTBOUND_TYPE = { pending: 'warning', sent: 'success', dead: 'danger' };
 function exchangeCard(x) {
   const clock = CLOCK[x.platform_clock];
   return h(EP.ElCard, { shadow: 'never', id: 'ticket-exchange', 'data-sync': x.sync }, {
