@@ -288,7 +288,7 @@ const UnitsPanel = {
       ]),
       h(EP.ElDialog, { modelValue: !!edit.value, 'onUpdate:modelValue': (v) => { if (!v) edit.value = null; }, title: edit.value && edit.value.unit_name ? '联系方式：' + edit.value.unit_name : '添加单位联系方式', width: '600px', id: 'unit-contact-dialog' },
         { default: () => (edit.value ? h(EP.ElForm, { labelWidth: '120px' }, () => [
-          edit.value.unit_name ? null : h(EP.ElFormItem, { label: '单位', error: errs.value.unit_id || '' }, () => h(EP.ElSelect, model(edit.value, 'unit_id', { id: 'unit-contact-unit', filterable: true, style: 'width:100%', placeholder: '选择单位' }),
+          edit.value.unit_name ? null : h(EP.ElFormItem, { label: '单位', error: errs.value.unit_id || '', class: 'unit-field-unit' }, () => h(EP.ElSelect, model(edit.value, 'unit_id', { id: 'unit-contact-unit', filterable: true, style: 'width:100%', placeholder: '选择单位' }),
             () => units.value.map((u) => h(EP.ElOption, { key: u.id, value: u.id, label: u.name })))),
           ...UNIT_FIELD.map(([k, label, ph]) => h(EP.ElFormItem, { label, error: errs.value[k] || '', class: 'unit-field-' + k }, () => h(EP.ElInput, model(edit.value, k, { id: 'unit-' + k.replace('_', '-'), placeholder: ph, clearable: true })))),
         ]) : null),
