@@ -120,12 +120,13 @@ func TestNotifyAdminInBrowser(t *testing.T) {
 	run("admin opens 通知规则", signIn("admin"),
 		chromedp.Navigate(e.base+"/notify"),
 		chromedp.WaitVisible("#delivery-list", chromedp.ByID),
-		chromedp.Click("#tab-rules", chromedp.ByID),
+		press("#tab-rules"),
 		chromedp.WaitVisible(urgeRow+" .rule-enabled.is-checked", chromedp.ByQuery),
 		chromedp.Text(urgeRow, &urgeText, chromedp.ByQuery),
 		br.shot("notify-rules"),
 		press(urgeRow+" .rule-enabled"), ruleEnabled(false),
 		chromedp.WaitNotPresent(urgeRow+" .rule-enabled.is-checked", chromedp.ByQuery),
+		chromedp.WaitNotPresent(urgeRow+" .rule-enabled.is-disabled", chromedp.ByQuery), // the first save answered
 		press(urgeRow+" .rule-enabled"), ruleEnabled(true),
 		chromedp.WaitVisible(urgeRow+" .rule-enabled.is-checked", chromedp.ByQuery))
 	if !strings.Contains(urgeText, "催办") || !strings.Contains(urgeText, "单位负责人") || !strings.Contains(urgeText, "企业微信") {
@@ -185,7 +186,7 @@ func TestNotifyAdminInBrowser(t *testing.T) {
 	}
 	unitRow := "#unit-contact-list .unit-contact-" + strconv.FormatInt(unitID, 10)
 	var phoneErr, shownPhone string
-	run("liaison phone refused", chromedp.Click("#tab-units", chromedp.ByID), chromedp.WaitVisible("#unit-contact-list", chromedp.ByID),
+	run("liaison phone refused", press("#tab-units"), chromedp.WaitVisible("#unit-contact-list", chromedp.ByID),
 		press("#unit-contact-new"), chromedp.WaitVisible("#unit-liaison-phone", chromedp.ByID),
 		pick("#unit-contact-dialog .unit-field-unit", unitName),
 		chromedp.SendKeys("#unit-liaison-phone", "12345", chromedp.ByID),

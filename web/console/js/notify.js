@@ -150,9 +150,12 @@ const RulesPanel = {
       load();
       try { templates.value = (await api('GET', '/api/v1/notify/templates')).templates || []; } catch (e) { /* the rules still show */ }
     });
+    const saving = ref({}); // rule ids whose switch is being saved: a second click waits for the first
     const toggle = async (row, on) => {
+      if (saving.value[row.id]) return;
       const was = row.enabled;
       row.enabled = on;
+      saving.value = { ...saving.value, [row.id]: true };
       try {
         const r = await api('PUT', '/api/v1/notify/rules/' + row.id, ruleBody(row));
         rows.value = rows.value.map((x) => (x.id === r.id ? r : x));
@@ -160,7 +163,7 @@ const RulesPanel = {
       } catch (e) {
         row.enabled = was;
         EP.ElMessageBox.alert(saveText(e), '未保存', { type: 'warning' }).catch(() => {});
-      }
+      } finally { saving.value = { ...saving.value, [row.id]: false }; }
     };
     const open = (r) => {
       errs.value = {};
@@ -196,7 +199,7 @@ const RulesPanel = {
         h(EP.ElTableColumn, { label: '接收方', width: 110 }, { default: ({ row }) => RECIPIENT[row.recipient] || row.recipient }),
         h(EP.ElTableColumn, { label: '渠道', width: 100 }, { default: ({ row }) => CHANNEL[row.channel] || row.channel }),
         h(EP.ElTableColumn, { label: '模板', minWidth: 170, showOverflowTooltip: true }, { default: ({ row }) => row.template }),
-        h(EP.ElTableColumn, { label: '启用', width: 70 }, { default: ({ row }) => h(EP.ElSwitch, { modelValue: row.enabled, class: 'rule-enabled',
+        h(EP.ElTableColumn, { label: '启用', width: 70 }, { default: ({ row }) => h(EP.ElSwitch, { modelValue: row.enabled, class: 'rule-enabled', loading: !!saving.value[row.id],
           'onUpdate:modelValue': (v) => toggle(row, v) }) }),
         h(EP.ElTableColumn, { label: '修改时间', width: 150 }, { default: ({ row }) => cst(row.updated_at) }),
         h(EP.ElTableColumn, { label: '操作', width: 70 }, { default: ({ row }) => h(EP.ElButton, { size: 'small', link: true, type: 'primary', class: 'rule-edit', onClick: () => open(row) }, () => '编辑') }),
