@@ -207,7 +207,7 @@ const RulesPanel = {
       h(EP.ElDialog, { modelValue: !!edit.value, 'onUpdate:modelValue': (v) => { if (!v) edit.value = null; }, title: edit.value && edit.value.id ? '编辑通知规则' : '新增通知规则', width: '560px', id: 'rule-dialog' },
         { default: () => (edit.value ? h(EP.ElForm, { labelWidth: '90px' }, () => [
           item('topic', sel('topic', TOPICS.map((t) => h(EP.ElOption, { key: t, value: t, label: topicName(t) + '（' + t + '）' })), { filterable: true, placeholder: '选择事件' })),
-          item('to_status', sel('to_status', [h(EP.ElOption, { key: '', value: '', label: '任意' }), ...options(STATUS)])),
+          item('to_status', sel('to_status', [h(EP.ElOption, { key: '', value: '', label: '任意' }), ...options(STATUS)], { placeholder: '任意' })),
           item('sources', sel('sources', options(SOURCE), { multiple: true, placeholder: '任意来源' })),
           item('recipient', sel('recipient', options(RECIPIENT), { placeholder: '选择接收方' })),
           item('channel', sel('channel', options(CHANNEL), { placeholder: '选择渠道' })),
@@ -293,7 +293,7 @@ const UnitsPanel = {
         { default: () => (edit.value ? h(EP.ElForm, { labelWidth: '120px' }, () => [
           edit.value.unit_name ? null : h(EP.ElFormItem, { label: '单位', error: errs.value.unit_id || '', class: 'unit-field-unit' }, () => h(EP.ElSelect, model(edit.value, 'unit_id', { id: 'unit-contact-unit', filterable: true, style: 'width:100%', placeholder: '选择单位' }),
             () => units.value.map((u) => h(EP.ElOption, { key: u.id, value: u.id, label: u.name })))),
-          ...UNIT_FIELD.map(([k, label, ph]) => h(EP.ElFormItem, { label, error: errs.value[k] || '', class: 'unit-field-' + k }, () => h(EP.ElInput, model(edit.value, k, { id: 'unit-' + k.replace('_', '-'), placeholder: ph, clearable: true })))),
+          ...UNIT_FIELD.map(([k, label, ph]) => h(EP.ElFormItem, { label, error: errs.value[k] || '', class: 'unit-field-' + k }, () => h(EP.ElInput, model(edit.value, k, { id: 'unit-' + k.replaceAll('_', '-'), placeholder: ph, clearable: true })))),
         ]) : null),
         footer: () => [
           h(EP.ElButton, { onClick: () => { edit.value = null; } }, () => '取消'),
