@@ -142,6 +142,12 @@ func TestHouseholdAPI(t *testing.T) {
 	if code, _, _ := e.do(t, e.agent, "GET", fmt.Sprintf("/api/v1/households/%d/reveals", id), nil); code != 403 {
 		t.Fatalf("agent reads audit: %d", code)
 	}
+	// The security audit log lists the reveal (never the value) beside logins and exports.
+	_, m, raw = e.do(t, e.admin, "GET", fmt.Sprintf("/api/v1/security-audit?kind=reveal&object=household:%d", id), nil)
+	if es := m["entries"].([]any); len(es) != 1 || es[0].(map[string]any)["actor_username"] != "admin" ||
+		es[0].(map[string]any)["detail"].(map[string]any)["field"] != "id_number" || strings.Contains(raw, fullID) {
+		t.Fatalf("security audit of the reveal: %s", raw)
+	}
 
 	// Status actions: wrong state is a 409 with the allowed actions.
 	code, m, _ = e.do(t, e.admin, "POST", fmt.Sprintf("/api/v1/households/%d/actions/identify", id), map[string]string{"reason": "x"})

@@ -52,6 +52,21 @@ func TestNotifyAdminAPI(t *testing.T) {
 	if code := f.call(admin, "PUT", "/api/v1/notify/units/"+itoa(int64(u.ID)), map[string]string{"head_phone": "13912345678", "email": "a@b.cn"}, nil, &unit); code != 200 || unit.HeadPhone != "139****5678" {
 		t.Fatalf("unit channels: %d %+v", code, unit)
 	}
+	// An editor that only saw the masked phone keeps it with "keep" (the masked text is not stored in its place);
+	// a field sent empty is cleared; keep names only the masked fields.
+	if code := f.call(admin, "PUT", "/api/v1/notify/units/"+itoa(int64(u.ID)), map[string]any{"head_phone": "139****5678", "keep": []string{"head_phone"},
+		"liaison_phone": "13812345678"}, nil, &unit); code != 200 || unit.HeadPhone != "139****5678" || unit.LiaisonPhone != "138****5678" || unit.Email != "" {
+		t.Fatalf("unit channels with keep: %d %+v", code, unit)
+	}
+	var sealed []byte
+	db.QueryRow(context.Background(), `SELECT head_phone_sealed FROM notify_unit_channels WHERE unit_id = $1`, int64(u.ID)).Scan(&sealed)
+	if n, err := box.Open(pii.FieldPhone, sealed); err != nil || n != "13912345678" {
+		t.Fatalf("kept head phone opens to %q, %v", n, err)
+	}
+	if code := f.call(admin, "PUT", "/api/v1/notify/units/"+itoa(int64(u.ID)), map[string]any{"keep": []string{"email"}, "liaison_phone": "12"}, nil, &apiErr); code != 400 ||
+		apiErr.Fields["keep"] == "" || apiErr.Fields["liaison_phone"] == "" {
+		t.Fatalf("keep of an unmasked field and a bad phone: %d %+v", code, apiErr)
+	}
 	if code := f.call(agent, "POST", "/api/v1/notify/optouts", map[string]string{"phone": "13900000001"}, nil, nil); code != 200 {
 		t.Fatalf("agent records an opt-out: %d", code)
 	}

@@ -212,7 +212,7 @@ func TestNotifyPageInBrowser(t *testing.T) {
 	run("co-opinion template", chromedp.WaitReady(coRow, chromedp.ByQuery),
 		chromedp.Evaluate(`document.querySelector("`+coRow+`").scrollIntoView()`, nil),
 		chromedp.Text(coRow, &coListed, chromedp.ByQuery),
-		chromedp.Click(coRow+` .template-edit`, chromedp.ByQuery),
+		press(coRow+` .template-edit`), // by script: the dialog just saved may still be fading out over it
 		chromedp.WaitVisible("#tpl-body", chromedp.ByID),
 		chromedp.Click("#tpl-preview-btn", chromedp.ByID),
 		chromedp.WaitVisible(`//*[@id="tpl-preview"][contains(., "赫山区乡村振兴局")]`, chromedp.BySearch),

@@ -358,14 +358,20 @@ type UnitChannels struct {
 	Email         string `json:"email"`
 }
 
-// UnitChannelsInput sets them; a phone left empty clears it.
+// UnitChannelsInput sets them; a field left empty clears it. Keep names the fields the API only ever shows
+// masked (robot_webhook, head_phone, liaison_phone) that stay as stored: an editor that never saw the full value
+// cannot send it back, and sending the masked text would store it in place of the real one.
 type UnitChannelsInput struct {
-	RobotWebhook  string `json:"robot_webhook"`
-	HeadWecomUser string `json:"head_wecom_user"`
-	HeadPhone     string `json:"head_phone"`
-	LiaisonPhone  string `json:"liaison_phone"`
-	Email         string `json:"email"`
+	RobotWebhook  string   `json:"robot_webhook"`
+	HeadWecomUser string   `json:"head_wecom_user"`
+	HeadPhone     string   `json:"head_phone"`
+	LiaisonPhone  string   `json:"liaison_phone"`
+	Email         string   `json:"email"`
+	Keep          []string `json:"keep,omitempty"`
 }
+
+// keepable are the fields Keep may name.
+var keepable = []string{"robot_webhook", "head_phone", "liaison_phone"}
 
 // ListUnitChannels lists the units that have channels set.
 func (s *Service) ListUnitChannels(ctx context.Context, a org.Actor) ([]UnitChannels, error) {
@@ -390,13 +396,20 @@ func (s *Service) ListUnitChannels(ctx context.Context, a org.Actor) ([]UnitChan
 	return out, err
 }
 
-// SetUnitChannels stores where a unit is reached; phones are sealed.
+// SetUnitChannels stores where a unit is reached; phones are sealed. The fields in in.Keep keep their stored
+// values, read and written in the one statement so a concurrent edit cannot interleave.
 func (s *Service) SetUnitChannels(ctx context.Context, a org.Actor, unit int64, in UnitChannelsInput) (UnitChannels, error) {
 	if err := authorize(a, "units"); err != nil {
 		return UnitChannels{}, err
 	}
 	v := &org.ValidationError{}
-	if in.RobotWebhook != "" {
+	for _, k := range in.Keep {
+		if !slices.Contains(keepable, k) {
+			v.Add("keep", "only "+strings.Join(keepable, ", "))
+		}
+	}
+	keep := func(field string) bool { return slices.Contains(in.Keep, field) }
+	if in.RobotWebhook != "" && !keep("robot_webhook") {
 		if u, err := url.Parse(in.RobotWebhook); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			v.Add("robot_webhook", "an http(s) URL")
 		}
@@ -407,7 +420,7 @@ func (s *Service) SetUnitChannels(ctx context.Context, a org.Actor, unit int64, 
 		}
 	}
 	seal := func(field, raw string) ([]byte, string) {
-		if raw == "" {
+		if raw == "" || keep(field) {
 			return nil, ""
 		}
 		n, kind, err := phone.Normalize(raw)
@@ -422,23 +435,35 @@ func (s *Service) SetUnitChannels(ctx context.Context, a org.Actor, unit int64, 
 	if err := v.Err(); err != nil {
 		return UnitChannels{}, err
 	}
-	_, err := s.db.Exec(ctx, `INSERT INTO notify_unit_channels (unit_id, robot_webhook, head_wecom_user, head_phone_sealed,
+	hook := in.RobotWebhook
+	if keep("robot_webhook") {
+		hook = "" // a new row has nothing to keep
+	}
+	c := UnitChannels{UnitID: unit}
+	err := s.db.QueryRow(ctx, `INSERT INTO notify_unit_channels AS c (unit_id, robot_webhook, head_wecom_user, head_phone_sealed,
 			head_phone_masked, liaison_phone_sealed, liaison_phone_masked, email, updated_by)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-		ON CONFLICT (unit_id) DO UPDATE SET robot_webhook = $2, head_wecom_user = $3, head_phone_sealed = $4,
-			head_phone_masked = $5, liaison_phone_sealed = $6, liaison_phone_masked = $7, email = $8, updated_by = $9,
-			updated_at = now()`,
-		unit, in.RobotWebhook, in.HeadWecomUser, hp, hpm, lp, lpm, in.Email, int64(a.UserID))
+		ON CONFLICT (unit_id) DO UPDATE SET
+			robot_webhook = CASE WHEN $10 THEN c.robot_webhook ELSE $2 END,
+			head_wecom_user = $3,
+			head_phone_sealed = CASE WHEN $11 THEN c.head_phone_sealed ELSE $4 END,
+			head_phone_masked = CASE WHEN $11 THEN c.head_phone_masked ELSE $5 END,
+			liaison_phone_sealed = CASE WHEN $12 THEN c.liaison_phone_sealed ELSE $6 END,
+			liaison_phone_masked = CASE WHEN $12 THEN c.liaison_phone_masked ELSE $7 END,
+			email = $8, updated_by = $9, updated_at = now()
+		RETURNING (SELECT name FROM units WHERE id = c.unit_id), c.robot_webhook, c.head_wecom_user, c.head_phone_masked,
+			c.liaison_phone_masked, c.email`,
+		unit, hook, in.HeadWecomUser, hp, hpm, lp, lpm, in.Email, int64(a.UserID),
+		keep("robot_webhook"), keep("head_phone"), keep("liaison_phone")).
+		Scan(&c.UnitName, &c.RobotWebhook, &c.HeadWecomUser, &c.HeadPhone, &c.LiaisonPhone, &c.Email)
 	if err != nil {
 		if org.SQLState(err) == pgerrcode.ForeignKeyViolation {
 			return UnitChannels{}, fmt.Errorf("unit %d: %w", unit, org.ErrNotFound)
 		}
 		return UnitChannels{}, fmt.Errorf("set unit channels: %w", err)
 	}
-	var name string
-	s.db.QueryRow(ctx, `SELECT name FROM units WHERE id = $1`, unit).Scan(&name)
-	return UnitChannels{UnitID: unit, UnitName: name, RobotWebhook: maskWebhook(in.RobotWebhook), HeadWecomUser: in.HeadWecomUser,
-		HeadPhone: hpm, LiaisonPhone: lpm, Email: in.Email}, nil
+	c.RobotWebhook = maskWebhook(c.RobotWebhook)
+	return c, nil
 }
 
 // OptOut records that the owner of a number wants no SMS (out=true) or wants them again (out=false).

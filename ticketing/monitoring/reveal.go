@@ -79,7 +79,16 @@ func (s *Service) Reveal(ctx context.Context, actor org.Actor, id org.HouseholdI
 		if out.Value, err = s.box.Open(f, enc); err != nil {
 			return err
 		}
-		return writeAudit(ctx, tx, actor, &id, seq, req.Field, req.Reason, out.At, &out.AuditID)
+		if err := writeAudit(ctx, tx, actor, &id, seq, req.Field, req.Reason, out.At, &out.AuditID); err != nil {
+			return err
+		}
+		// The security audit log lists the reveal too (admins read it in one place with logins and exports);
+		// pii_reveals keeps the reason. Never the value.
+		detail := map[string]any{"field": req.Field, "reveal_id": out.AuditID}
+		if seq != nil {
+			detail["member_seq"] = *seq
+		}
+		return org.Audit(ctx, tx, actor, org.AuditEntry{Kind: org.AuditReveal, Object: fmt.Sprintf("household:%d", id), Detail: detail})
 	})
 	if err != nil {
 		return Revealed{}, err

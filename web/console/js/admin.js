@@ -1,5 +1,6 @@
 // 系统管理 (admins): users, the organisation tree, categories and their reply days, the routing directory with its
-// history and a dry run, and the admin audit log. Every change is made by the server in one transaction with its
+// history and a dry run, the admin audit log, and the security audit log (logins, reveals of personal data, exports,
+// refusals). Every change is made by the server in one transaction with its
 // audit row; this page only asks. Prompts (提示音) are managed on the campaign pages.
 import { h, ref, reactive, onMounted, EP, api, apiUpload, toast, toastError, errorText, Frame, cst, model, options, KIND, categories } from './lib.js';
 
@@ -444,6 +445,88 @@ const AuditPanel = {
   },
 };
 
+// ---- security audit log ---------------------------------------------------------------------------------------
+
+const SEC_KIND = { login: '登录', login_failed: '登录失败', logout: '退出登录', password_change: '修改密码', export: '导出数据',
+  reveal: '查看完整个人信息', pii_lookup: '按完整号码查询', forbidden: '越权访问被拒绝', import: '导入农户',
+  georeport_key_created: '创建 GeoReport 密钥', georeport_key_revoked: '吊销 GeoReport 密钥' };
+// The kinds the API filters by (org.auditKinds); the GeoReport key events are listed but not a filter.
+const SEC_FILTER = ['login', 'login_failed', 'logout', 'password_change', 'export', 'reveal', 'pii_lookup', 'forbidden', 'import'];
+const SEC_OBJECT = { household: '农户', open311_client: 'GeoReport 客户端', user: '用户', unit: '单位', ticket: '工单' };
+const SEC_OBJECT_WHOLE = { households: '农户库', calls: '通话记录', 'caller-lookup': '来电人查询' };
+const SEC_DETAIL = { field: '字段', member_seq: '成员序号', reveal_id: '查看记录号', pii_reveal_id: '查看记录号', via: '方式', rows: '行数',
+  reason: '原因', households: '农户', household_ids: '农户编号', filter: '筛选条件', reveal: '含完整信息', created: '新增', updated: '更新',
+  rejected_rows: '拒绝行数', phone: '号码', id_number: '身份证号', calls: '通话', error: '拒绝原因' };
+const SEC_VALUE = { id_number: '身份证号', phone: '电话', cadre_phone: '帮扶干部电话', token: '令牌', session: '会话',
+  all_sessions: '全部会话', rate_limited: '频率受限', '/api/v1/session': '控制台', '/api/v1/tokens': '接口令牌' };
+const SEC_PAGE = 50;
+
+// secObject names an audit row's target in Chinese: "household:12" is 农户 #12 (a link to it).
+function secObject(o) {
+  if (!o) return '—';
+  if (SEC_OBJECT_WHOLE[o]) return SEC_OBJECT_WHOLE[o];
+  const [kind, id] = o.split(':');
+  if (kind === 'household' && id) return h('a', { href: '/households/' + id, class: 'el-link el-link--primary' }, '农户 #' + id);
+  return SEC_OBJECT[kind] && id ? SEC_OBJECT[kind] + ' #' + id : o;
+}
+function secDetail(d) {
+  const val = (k, v) => (typeof v === 'object' ? JSON.stringify(v) : typeof v === 'boolean' ? (v ? '是' : '否')
+    : (k === 'field' || k === 'via') ? SEC_VALUE[v] || v : v);
+  return Object.entries(d || {}).map(([k, v]) => (SEC_DETAIL[k] || k) + '：' + val(k, v)).join('；');
+}
+
+const SecurityPanel = {
+  setup() {
+    const rows = ref([]);
+    const f = reactive({ kind: '', username: '', object: '', days: null });
+    const cursors = ref([]); // before of each page shown before this one
+    const before = ref(0);
+    const more = ref(false);
+    const loading = ref(false);
+    const load = async () => {
+      const p = new URLSearchParams({ limit: String(SEC_PAGE) });
+      for (const k of ['kind', 'username', 'object']) if (f[k]) p.set(k, f[k].trim());
+      if (f.days && f.days[0]) p.set('from', f.days[0]);
+      // The API's "to" is exclusive: the day picked ends at the next midnight, China time.
+      if (f.days && f.days[1]) p.set('to', new Date(new Date(f.days[1] + 'T00:00:00+08:00').getTime() + 86400000).toISOString());
+      if (before.value) p.set('before', String(before.value));
+      loading.value = true;
+      try {
+        const es = (await api('GET', '/api/v1/security-audit?' + p)).entries || [];
+        rows.value = es;
+        more.value = es.length === SEC_PAGE;
+      } catch (e) { toastError(e); } finally { loading.value = false; }
+    };
+    const first = () => { cursors.value = []; before.value = 0; load(); };
+    const next = () => { cursors.value.push(before.value); before.value = rows.value[rows.value.length - 1].id; load(); };
+    const prev = () => { before.value = cursors.value.pop() || 0; load(); };
+    onMounted(load);
+    return () => h('div', { id: 'security-panel' }, [
+      h('div', { style: 'display:flex;gap:8px;margin-bottom:10px;flex-wrap:wrap' }, [
+        h(EP.ElSelect, model(f, 'kind', { placeholder: '全部事件', clearable: true, style: 'width:170px', id: 'security-kind', onChange: first }),
+          () => SEC_FILTER.map((k) => h(EP.ElOption, { key: k, value: k, label: SEC_KIND[k] }))),
+        h(EP.ElInput, model(f, 'username', { placeholder: '操作人用户名', clearable: true, style: 'width:150px', id: 'security-username' })),
+        h(EP.ElInput, model(f, 'object', { placeholder: '对象，如 household:12', clearable: true, style: 'width:210px', id: 'security-object' })),
+        h(EP.ElDatePicker, model(f, 'days', { type: 'daterange', valueFormat: 'YYYY-MM-DD', startPlaceholder: '开始日期', endPlaceholder: '结束日期', style: 'width:250px' })),
+        h(EP.ElButton, { type: 'primary', onClick: first, loading: loading.value, id: 'security-go' }, () => '查询'),
+      ]),
+      h(EP.ElTable, { data: rows.value, size: 'small', maxHeight: 520, id: 'security-list', rowKey: 'id', emptyText: loading.value ? '加载中…' : '没有记录',
+        rowClassName: ({ row }) => 'security-' + row.id + ' security-kind-' + row.kind }, () => [
+        h(EP.ElTableColumn, { label: '时间', width: 150 }, { default: ({ row }) => cst(row.at) }),
+        h(EP.ElTableColumn, { label: '操作人', width: 120 }, { default: ({ row }) => row.actor_username || '—' }),
+        h(EP.ElTableColumn, { label: '事件', width: 150 }, { default: ({ row }) => h(EP.ElTag, { size: 'small', type: row.kind === 'forbidden' || row.kind === 'login_failed' ? 'danger' : row.kind === 'reveal' || row.kind === 'export' ? 'warning' : 'info' }, () => SEC_KIND[row.kind] || row.kind) }),
+        h(EP.ElTableColumn, { label: '对象', width: 150 }, { default: ({ row }) => secObject(row.object) }),
+        h(EP.ElTableColumn, { label: '详情', minWidth: 220, showOverflowTooltip: true }, { default: ({ row }) => secDetail(row.detail) }),
+        h(EP.ElTableColumn, { label: '来源地址', width: 130 }, { default: ({ row }) => row.source_addr || '—' }),
+      ]),
+      h('div', { style: 'display:flex;gap:8px;margin-top:10px' }, [
+        h(EP.ElButton, { size: 'small', disabled: !before.value, onClick: prev, id: 'security-prev' }, () => '上一页'),
+        h(EP.ElButton, { size: 'small', disabled: !more.value, onClick: next, id: 'security-next' }, () => '下一页'),
+      ]),
+    ]);
+  },
+};
+
 export const AdminPage = {
   setup() {
     const tab = ref(new URLSearchParams(location.search).get('tab') || 'users');
@@ -457,6 +540,7 @@ export const AdminPage = {
         pane('trunks', '中继线路', TrunksPanel),
         pane('holidays', '节假日', HolidaysPanel),
         pane('audit', '操作审计', AuditPanel),
+        pane('security', '安全审计', SecurityPanel),
         h(EP.ElTabPane, { name: 'prompts', label: '提示音', lazy: true }, () => h('p', null, ['外呼和来电提示音在「外呼任务」页面上传和试听：', h('a', { href: '/campaigns' }, '前往外呼任务')])),
       ]) }));
   },

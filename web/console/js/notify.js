@@ -1,7 +1,9 @@
 // 通知投递 (admins): the notification delivery log, newest first, filtered by status and paged by id; a row opens
 // its attempt log; a dead delivery (retry budget spent, or refused for good) can be sent again with 重试.
 // Recipients are shown masked as the API returns them; the server refuses everyone but admins.
-import { h, ref, reactive, onMounted, EP, api, toast, errorText, Frame, cst, APIError, model, ACTION } from './lib.js';
+// Beside it: the message templates, the notification rules (which event reaches whom by which channel with which
+// template) and where each unit is reached (its robot, its head, its liaison; phones masked).
+import { h, ref, reactive, onMounted, EP, api, toast, errorText, Frame, cst, APIError, model, options, ACTION, STATUS } from './lib.js';
 
 export const DELIVERY_STATUS = { pending: '待发送', sent: '已发送', dead: '死信', suppressed: '已抑制' };
 const DELIVERY_TYPE = { pending: 'warning', sent: 'success', dead: 'danger', suppressed: 'info' };
@@ -14,6 +16,7 @@ const TOPIC = { 'sla.yellow': '临期提醒（黄牌）', 'sla.red': '超期（�
   'digest.daily': '每日汇总' };
 export function topicName(t) {
   if (TOPIC[t]) return TOPIC[t];
+  if (t === 'ticket.created') return ACTION.create; // the one ticket event not named after its action
   const a = (t || '').startsWith('ticket.') ? ACTION[t.slice(7)] : '';
   return a || t;
 }
@@ -87,6 +90,214 @@ const TemplatesPanel = {
         footer: () => [
           h(EP.ElButton, { onClick: doPreview, id: 'tpl-preview-btn' }, () => '预览'),
           h(EP.ElButton, { type: 'primary', loading: busy.value, onClick: save, id: 'tpl-save' }, () => '保存'),
+        ] }),
+    ]);
+  },
+};
+
+// ---- 通知规则 ---------------------------------------------------------------------------------------------------
+
+// The choices a rule offers, as the API validates them (notify/deliver/admin.go): a ticket event is
+// ticket.<action> (the creation is ticket.created; the SLA alerts are their own topics, not actions).
+const TOPICS = ['ticket.created', ...Object.keys(ACTION).filter((a) => !['create', 'sla_yellow', 'sla_red'].includes(a)).map((a) => 'ticket.' + a),
+  ...Object.keys(TOPIC)];
+const RECIPIENT = { caller: '来电人', unit_group: '单位工作群', unit_head: '单位负责人', unit_liaison: '单位联络员' };
+const SOURCE = { phone: '电话', voicemail: '留言', campaign: '外呼', web: '网站', api: '接口', 12345: '12345平台' };
+const RULE_FIELD = { topic: '事件', to_status: '工单状态', sources: '来源', recipient: '接收方', channel: '渠道', template: '模板' };
+
+// fieldErrors turns a validation error into Chinese text per field; a field's English reason is replaced by
+// what the form can do about it.
+const FIELD_TEXT = {
+  topic: () => '请选择事件',
+  recipient: () => '请选择接收方',
+  channel: (m) => (m.includes('SMS only') ? '来电人只能用短信通知' : '请选择渠道'),
+  template: (m) => (m.includes('no such') ? '模板不存在' : '请选择模板'),
+  robot_webhook: () => '请填写 http(s) 开头的机器人地址',
+  head_phone: () => '请填写11位手机号码',
+  liaison_phone: () => '请填写11位手机号码',
+  email: () => '邮箱格式不正确',
+};
+function fieldErrors(e) {
+  const f = (e instanceof APIError && e.body && e.body.fields) || null;
+  if (!f) return null;
+  const out = {};
+  for (const [k, v] of Object.entries(f)) out[k] = FIELD_TEXT[k] ? FIELD_TEXT[k](String(v)) : String(v);
+  return out;
+}
+
+// saveText says in one sentence why a save failed when no single field is at fault.
+function saveText(e) {
+  if (e instanceof APIError && e.status === 409) return '已有相同事件、工单状态、接收方和渠道的规则，请修改那一条。';
+  if (e instanceof APIError && e.status === 404) return '该记录已不存在，请刷新。';
+  return errorText(e);
+}
+
+const ruleBody = (r) => ({ topic: r.topic, to_status: r.to_status || '', sources: r.sources || [], recipient: r.recipient,
+  channel: r.channel, template: r.template, enabled: !!r.enabled });
+
+// RulesPanel lists the rules; 启用 saves at once, 编辑 / 新增规则 open a dialog whose errors sit under their fields.
+const RulesPanel = {
+  setup() {
+    const rows = ref([]);
+    const templates = ref([]);
+    const edit = ref(null);
+    const errs = ref({});
+    const busy = ref(false);
+    const load = async () => {
+      try { rows.value = (await api('GET', '/api/v1/notify/rules')).rules || []; } catch (e) { EP.ElMessage({ message: '无法加载通知规则：' + errorText(e), type: 'error' }); }
+    };
+    onMounted(async () => {
+      load();
+      try { templates.value = (await api('GET', '/api/v1/notify/templates')).templates || []; } catch (e) { /* the rules still show */ }
+    });
+    const saving = ref({}); // rule ids whose switch is being saved: a second click waits for the first
+    const toggle = async (row, on) => {
+      if (saving.value[row.id]) return;
+      const was = row.enabled;
+      row.enabled = on;
+      saving.value = { ...saving.value, [row.id]: true };
+      try {
+        const r = await api('PUT', '/api/v1/notify/rules/' + row.id, ruleBody(row));
+        rows.value = rows.value.map((x) => (x.id === r.id ? r : x));
+        toast(on ? '规则已启用' : '规则已停用');
+      } catch (e) {
+        row.enabled = was;
+        EP.ElMessageBox.alert(saveText(e), '未保存', { type: 'warning' }).catch(() => {});
+      } finally { saving.value = { ...saving.value, [row.id]: false }; }
+    };
+    const open = (r) => {
+      errs.value = {};
+      edit.value = reactive(r ? { id: r.id, ...ruleBody(r) } : { id: 0, topic: '', to_status: '', sources: [], recipient: '', channel: '', template: '', enabled: true });
+    };
+    const save = async () => {
+      busy.value = true;
+      errs.value = {};
+      try {
+        const e = edit.value;
+        await api(e.id ? 'PUT' : 'POST', '/api/v1/notify/rules' + (e.id ? '/' + e.id : ''), ruleBody(e));
+        toast(e.id ? '规则已保存' : '规则已新增');
+        edit.value = null;
+        load();
+      } catch (e) {
+        const f = fieldErrors(e);
+        if (f) errs.value = f;
+        else EP.ElMessageBox.alert(saveText(e), '规则未保存', { type: 'warning' }).catch(() => {});
+      } finally { busy.value = false; }
+    };
+    const item = (field, control) => h(EP.ElFormItem, { label: RULE_FIELD[field], error: errs.value[field] || '', class: 'rule-field-' + field }, () => control);
+    const sel = (field, opts, extra) => h(EP.ElSelect, model(edit.value, field, { id: 'rule-' + field, class: 'rule-' + field, style: 'width:100%', ...(extra || {}) }), () => opts);
+    return () => h('div', { id: 'rule-panel' }, [
+      h('div', { style: 'display:flex;gap:12px;align-items:center;margin-bottom:10px' }, [
+        h(EP.ElButton, { type: 'primary', size: 'small', id: 'rule-new', onClick: () => open(null) }, () => '新增规则'),
+        h('span', { class: 'muted' }, '事件发生时，按规则用所选渠道和模板通知接收方；停用的规则不发送。'),
+      ]),
+      h(EP.ElTable, { data: rows.value, size: 'default', emptyText: '没有规则', maxHeight: 520, id: 'rule-list', rowKey: 'id',
+        rowClassName: ({ row }) => 'rule-' + row.id }, () => [
+        h(EP.ElTableColumn, { label: '事件', minWidth: 150 }, { default: ({ row }) => topicName(row.topic) }),
+        h(EP.ElTableColumn, { label: '工单状态', width: 90 }, { default: ({ row }) => (row.to_status ? STATUS[row.to_status] || row.to_status : '任意') }),
+        h(EP.ElTableColumn, { label: '来源', width: 120 }, { default: ({ row }) => ((row.sources || []).length ? row.sources.map((x) => SOURCE[x] || x).join('、') : '任意') }),
+        h(EP.ElTableColumn, { label: '接收方', width: 110 }, { default: ({ row }) => RECIPIENT[row.recipient] || row.recipient }),
+        h(EP.ElTableColumn, { label: '渠道', width: 100 }, { default: ({ row }) => CHANNEL[row.channel] || row.channel }),
+        h(EP.ElTableColumn, { label: '模板', minWidth: 170, showOverflowTooltip: true }, { default: ({ row }) => row.template }),
+        h(EP.ElTableColumn, { label: '启用', width: 70 }, { default: ({ row }) => h(EP.ElSwitch, { modelValue: row.enabled, class: 'rule-enabled', loading: !!saving.value[row.id],
+          'onUpdate:modelValue': (v) => toggle(row, v) }) }),
+        h(EP.ElTableColumn, { label: '修改时间', width: 150 }, { default: ({ row }) => cst(row.updated_at) }),
+        h(EP.ElTableColumn, { label: '操作', width: 70 }, { default: ({ row }) => h(EP.ElButton, { size: 'small', link: true, type: 'primary', class: 'rule-edit', onClick: () => open(row) }, () => '编辑') }),
+      ]),
+      h(EP.ElDialog, { modelValue: !!edit.value, 'onUpdate:modelValue': (v) => { if (!v) edit.value = null; }, title: edit.value && edit.value.id ? '编辑通知规则' : '新增通知规则', width: '560px', id: 'rule-dialog' },
+        { default: () => (edit.value ? h(EP.ElForm, { labelWidth: '90px' }, () => [
+          item('topic', sel('topic', TOPICS.map((t) => h(EP.ElOption, { key: t, value: t, label: topicName(t) + '（' + t + '）' })), { filterable: true, placeholder: '选择事件' })),
+          item('to_status', sel('to_status', [h(EP.ElOption, { key: '', value: '', label: '任意' }), ...options(STATUS)], { placeholder: '任意' })),
+          item('sources', sel('sources', options(SOURCE), { multiple: true, placeholder: '任意来源' })),
+          item('recipient', sel('recipient', options(RECIPIENT), { placeholder: '选择接收方' })),
+          item('channel', sel('channel', options(CHANNEL), { placeholder: '选择渠道' })),
+          item('template', sel('template', templates.value.map((t) => h(EP.ElOption, { key: t.name, value: t.name, label: t.name + (t.description ? '（' + t.description + '）' : '') })), { filterable: true, placeholder: '选择模板' })),
+          h(EP.ElFormItem, { label: '启用' }, () => h(EP.ElSwitch, model(edit.value, 'enabled', { id: 'rule-enabled-edit' }))),
+        ]) : null),
+        footer: () => [
+          h(EP.ElButton, { onClick: () => { edit.value = null; } }, () => '取消'),
+          h(EP.ElButton, { type: 'primary', loading: busy.value, onClick: save, id: 'rule-save' }, () => '保存'),
+        ] }),
+    ]);
+  },
+};
+
+// ---- 单位联系方式 -------------------------------------------------------------------------------------------------
+
+const UNIT_FIELD = [['robot_webhook', '群机器人地址', 'https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…'],
+  ['head_wecom_user', '负责人企业微信', '企业微信用户ID'], ['head_phone', '负责人手机', '11位手机号码'],
+  ['liaison_phone', '联络员手机', '11位手机号码'], ['email', '邮箱', 'name@example.gov.cn']];
+// The fields the API only shows masked: left as shown they are kept as stored ("keep"), since the masked text is
+// not the value; typed over they are replaced, emptied they are cleared.
+const MASKED = ['robot_webhook', 'head_phone', 'liaison_phone'];
+
+// UnitsPanel lists the units that have contacts set; 编辑 or 添加单位 open a dialog.
+const UnitsPanel = {
+  setup() {
+    const rows = ref([]);
+    const units = ref([]);
+    const edit = ref(null);
+    const shown = ref({}); // the masked values the dialog opened with
+    const errs = ref({});
+    const busy = ref(false);
+    const load = async () => {
+      try { rows.value = (await api('GET', '/api/v1/notify/units')).units || []; } catch (e) { EP.ElMessage({ message: '无法加载单位联系方式：' + errorText(e), type: 'error' }); }
+    };
+    onMounted(async () => {
+      load();
+      try { units.value = ((await api('GET', '/api/v1/units')).units || []).filter((u) => u.active !== false); } catch (e) { /* the list still shows */ }
+    });
+    const open = (row) => {
+      errs.value = {};
+      const v = { unit_id: row ? row.unit_id : null, unit_name: row ? row.unit_name : '' };
+      for (const [k] of UNIT_FIELD) v[k] = row ? row[k] || '' : '';
+      shown.value = { ...v };
+      edit.value = reactive(v);
+    };
+    const save = async () => {
+      const e = edit.value;
+      if (!e.unit_id) { errs.value = { unit_id: '请选择单位' }; return; }
+      const body = { keep: [] };
+      for (const [k] of UNIT_FIELD) body[k] = (e[k] || '').trim();
+      for (const k of MASKED) if (body[k] !== '' && body[k] === shown.value[k]) body.keep.push(k);
+      busy.value = true;
+      errs.value = {};
+      try {
+        await api('PUT', '/api/v1/notify/units/' + e.unit_id, body);
+        toast('联系方式已保存');
+        edit.value = null;
+        load();
+      } catch (err) {
+        const f = fieldErrors(err);
+        if (f) errs.value = f;
+        else EP.ElMessageBox.alert(saveText(err), '未保存', { type: 'warning' }).catch(() => {});
+      } finally { busy.value = false; }
+    };
+    const dash = (v) => v || '—';
+    return () => h('div', { id: 'unit-contact-panel' }, [
+      h('div', { style: 'display:flex;gap:12px;align-items:center;margin-bottom:10px' }, [
+        h(EP.ElButton, { type: 'primary', size: 'small', id: 'unit-contact-new', onClick: () => open(null) }, () => '添加单位'),
+        h('span', { class: 'muted' }, '手机号码保存后只显示脱敏值；编辑时不改动即保持原号码，清空即删除。'),
+      ]),
+      h(EP.ElTable, { data: rows.value, size: 'default', emptyText: '尚未设置任何单位的联系方式', maxHeight: 520, id: 'unit-contact-list', rowKey: 'unit_id',
+        rowClassName: ({ row }) => 'unit-contact-' + row.unit_id }, () => [
+        h(EP.ElTableColumn, { label: '单位', minWidth: 150 }, { default: ({ row }) => row.unit_name }),
+        h(EP.ElTableColumn, { label: '群机器人', minWidth: 180, showOverflowTooltip: true }, { default: ({ row }) => dash(row.robot_webhook) }),
+        h(EP.ElTableColumn, { label: '负责人企业微信', width: 130 }, { default: ({ row }) => dash(row.head_wecom_user) }),
+        h(EP.ElTableColumn, { label: '负责人手机', width: 120 }, { default: ({ row }) => h('span', { class: 'unit-head-phone' }, dash(row.head_phone)) }),
+        h(EP.ElTableColumn, { label: '联络员手机', width: 120 }, { default: ({ row }) => h('span', { class: 'unit-liaison-phone' }, dash(row.liaison_phone)) }),
+        h(EP.ElTableColumn, { label: '邮箱', minWidth: 160, showOverflowTooltip: true }, { default: ({ row }) => dash(row.email) }),
+        h(EP.ElTableColumn, { label: '操作', width: 70 }, { default: ({ row }) => h(EP.ElButton, { size: 'small', link: true, type: 'primary', class: 'unit-contact-edit', onClick: () => open(row) }, () => '编辑') }),
+      ]),
+      h(EP.ElDialog, { modelValue: !!edit.value, 'onUpdate:modelValue': (v) => { if (!v) edit.value = null; }, title: edit.value && edit.value.unit_name ? '联系方式：' + edit.value.unit_name : '添加单位联系方式', width: '600px', id: 'unit-contact-dialog' },
+        { default: () => (edit.value ? h(EP.ElForm, { labelWidth: '120px' }, () => [
+          edit.value.unit_name ? null : h(EP.ElFormItem, { label: '单位', error: errs.value.unit_id || '', class: 'unit-field-unit' }, () => h(EP.ElSelect, model(edit.value, 'unit_id', { id: 'unit-contact-unit', filterable: true, style: 'width:100%', placeholder: '选择单位' }),
+            () => units.value.map((u) => h(EP.ElOption, { key: u.id, value: u.id, label: u.name })))),
+          ...UNIT_FIELD.map(([k, label, ph]) => h(EP.ElFormItem, { label, error: errs.value[k] || '', class: 'unit-field-' + k }, () => h(EP.ElInput, model(edit.value, k, { id: 'unit-' + k.replaceAll('_', '-'), placeholder: ph, clearable: true })))),
+        ]) : null),
+        footer: () => [
+          h(EP.ElButton, { onClick: () => { edit.value = null; } }, () => '取消'),
+          h(EP.ElButton, { type: 'primary', loading: busy.value, onClick: save, id: 'unit-contact-save' }, () => '保存'),
         ] }),
     ]);
   },
@@ -179,8 +390,12 @@ export const NotifyPage = {
       h(EP.ElTabs, { modelValue: tab.value, 'onUpdate:modelValue': (v) => { tab.value = v; }, id: 'notify-tabs' }, () => [
         h(EP.ElTabPane, { name: 'deliveries', label: '投递记录' }),
         h(EP.ElTabPane, { name: 'templates', label: '消息模板' }),
+        h(EP.ElTabPane, { name: 'rules', label: '通知规则' }),
+        h(EP.ElTabPane, { name: 'units', label: '单位联系方式' }),
       ]),
       tab.value === 'templates' ? h(EP.ElCard, { shadow: 'never' }, { header: () => '消息模板', default: () => h(TemplatesPanel) }) :
+      tab.value === 'rules' ? h(EP.ElCard, { shadow: 'never' }, { header: () => '通知规则', default: () => h(RulesPanel) }) :
+      tab.value === 'units' ? h(EP.ElCard, { shadow: 'never' }, { header: () => '单位联系方式', default: () => h(UnitsPanel) }) :
       h(EP.ElCard, { shadow: 'never' }, {
       header: () => h('div', { style: 'display:flex;align-items:center;gap:12px' }, [
         h('span', null, '通知投递'),
