@@ -390,6 +390,15 @@ func TestOpen311Conformance(t *testing.T) {
 	if code, _, _, _ = f.o311("POST", "/open311/v2/requests.json", form); code != 403 {
 		t.Fatalf("revoked key: %d", code)
 	}
+	// Issuing and revoking the key are in the security audit, and the log filters on each.
+	for _, kind := range []string{"georeport_key_created", "georeport_key_revoked"} {
+		var out struct{ Entries []struct{ Kind, Object string } }
+		obj := fmt.Sprintf("open311_client:%d", cl.Clients[0].ID)
+		if code := f.call(admin, "GET", "/api/v1/security-audit?kind="+kind, nil, nil, &out); code != 200 || len(out.Entries) != 1 ||
+			out.Entries[0].Object != obj {
+			t.Errorf("audit filtered on %s: %d %+v, want the one row of %s", kind, code, out, obj)
+		}
+	}
 	if v.n < 8 {
 		t.Fatalf("validated %d answers", v.n)
 	}

@@ -82,7 +82,7 @@ func Create(ctx context.Context, db org.TxBeginner, a org.Actor, name string) (C
 		if c, err = pgx.CollectExactlyOneRow(rows, scan); err != nil {
 			return err
 		}
-		return org.Audit(ctx, tx, a, org.AuditEntry{Kind: "georeport_key_created", Object: fmt.Sprintf("open311_client:%d", c.ID),
+		return org.Audit(ctx, tx, a, org.AuditEntry{Kind: org.AuditKeyCreated, Object: fmt.Sprintf("open311_client:%d", c.ID),
 			Detail: map[string]any{"name": c.Name}})
 	})
 	if org.SQLState(err) == pgerrcode.UniqueViolation {
@@ -124,7 +124,7 @@ func Revoke(ctx context.Context, db org.TxBeginner, a org.Actor, id int64) error
 		if tag.RowsAffected() == 0 {
 			return fmt.Errorf("open311 client %d: %w", id, org.ErrNotFound)
 		}
-		return org.Audit(ctx, tx, a, org.AuditEntry{Kind: "georeport_key_revoked", Object: fmt.Sprintf("open311_client:%d", id)})
+		return org.Audit(ctx, tx, a, org.AuditEntry{Kind: org.AuditKeyRevoked, Object: fmt.Sprintf("open311_client:%d", id)})
 	})
 }
 

@@ -16,15 +16,17 @@ import (
 type AuditKind string
 
 const (
-	AuditLogin          AuditKind = "login"           // a password login succeeded
-	AuditLoginFailed    AuditKind = "login_failed"    // a wrong username or password, or a refused (rate-limited) login
-	AuditLogout         AuditKind = "logout"          // a session ended or a bearer token was revoked by its holder
-	AuditPasswordChange AuditKind = "password_change" // a password was set or changed
-	AuditExport         AuditKind = "export"          // a file of records left the system (who, filter, rows)
-	AuditReveal         AuditKind = "reveal"          // full personal data was shown (pii_reveals has the detail)
-	AuditLookup         AuditKind = "pii_lookup"      // an exact-match search by a full ID or phone number
-	AuditForbidden      AuditKind = "forbidden"       // a request was refused for role or scope
-	AuditImport         AuditKind = "import"          // a household file was imported
+	AuditLogin          AuditKind = "login"                 // a password login succeeded
+	AuditLoginFailed    AuditKind = "login_failed"          // a wrong username or password, or a refused (rate-limited) login
+	AuditLogout         AuditKind = "logout"                // a session ended or a bearer token was revoked by its holder
+	AuditPasswordChange AuditKind = "password_change"       // a password was set or changed
+	AuditExport         AuditKind = "export"                // a file of records left the system (who, filter, rows)
+	AuditReveal         AuditKind = "reveal"                // full personal data was shown (pii_reveals has the detail)
+	AuditLookup         AuditKind = "pii_lookup"            // an exact-match search by a full ID or phone number
+	AuditForbidden      AuditKind = "forbidden"             // a request was refused for role or scope
+	AuditImport         AuditKind = "import"                // a household file was imported
+	AuditKeyCreated     AuditKind = "georeport_key_created" // an Open311 (GeoReport) client's API key was issued
+	AuditKeyRevoked     AuditKind = "georeport_key_revoked" // and revoked
 )
 
 // AuditEntry is one row of the security audit log (table security_audit, append-only in the database).
@@ -79,7 +81,7 @@ type AuditFilter struct {
 }
 
 var auditKinds = []AuditKind{AuditLogin, AuditLoginFailed, AuditLogout, AuditPasswordChange, AuditExport, AuditReveal,
-	AuditLookup, AuditForbidden, AuditImport}
+	AuditLookup, AuditForbidden, AuditImport, AuditKeyCreated, AuditKeyRevoked}
 
 // MayReadAudit is the one question the audit API asks: only admins read the security audit log.
 func MayReadAudit(a Actor) error {

@@ -450,8 +450,8 @@ const AuditPanel = {
 const SEC_KIND = { login: '登录', login_failed: '登录失败', logout: '退出登录', password_change: '修改密码', export: '导出数据',
   reveal: '查看完整个人信息', pii_lookup: '按完整号码查询', forbidden: '越权访问被拒绝', import: '导入农户',
   georeport_key_created: '创建 GeoReport 密钥', georeport_key_revoked: '吊销 GeoReport 密钥' };
-// The kinds the API filters by (org.auditKinds); the GeoReport key events are listed but not a filter.
-const SEC_FILTER = ['login', 'login_failed', 'logout', 'password_change', 'export', 'reveal', 'pii_lookup', 'forbidden', 'import'];
+// The kinds the API filters by (org.auditKinds).
+const SEC_FILTER = Object.keys(SEC_KIND);
 const SEC_OBJECT = { household: '农户', open311_client: 'GeoReport 客户端', user: '用户', unit: '单位', ticket: '工单' };
 const SEC_OBJECT_WHOLE = { households: '农户库', calls: '通话记录', 'caller-lookup': '来电人查询' };
 const SEC_DETAIL = { field: '字段', member_seq: '成员序号', reveal_id: '查看记录号', pii_reveal_id: '查看记录号', via: '方式', rows: '行数',
