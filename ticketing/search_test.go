@@ -233,12 +233,12 @@ func TestSearchUnitSets(t *testing.T) {
 		return tk.ID
 	}
 	outside := place("梧桐村公益性岗位工资未发", "430102", "430903")     // another prefecture's; 赫山区 only co-handles
-	county := place("梧桐村低保评议不公", "430903")                    // led by a county of 益阳市
-	coPref := place("梧桐村光伏收益未分配", "430902", "430900")         // the prefecture co-handles
-	ownPref := place("梧桐村产业奖补资金未发放", "430900")              // the prefecture leads
+	county := place("梧桐村低保评议不公", "430903")                   // led by a county of 益阳市
+	coPref := place("梧桐村光伏收益未分配", "430902", "430900")        // the prefecture co-handles
+	ownPref := place("梧桐村产业奖补资金未发放", "430900")               // the prefecture leads
 	twoCounties := place("梧桐村易地搬迁安置房漏水", "430903", "430902") // in two of the set's units
-	place("梧桐村驻村工作队长期不在岗", "430102")                        // nothing to do with 益阳市
-	coCounty := place("梧桐村厕所改造质量差", "430921", "430903")        // led by 南县, 赫山区 co-handles
+	place("梧桐村驻村工作队长期不在岗", "430102")                         // nothing to do with 益阳市
+	coCounty := place("梧桐村厕所改造质量差", "430921", "430903")      // led by 南县, 赫山区 co-handles
 
 	cases := []struct {
 		name string

@@ -392,7 +392,9 @@ func TestOpen311Conformance(t *testing.T) {
 	}
 	// Issuing and revoking the key are in the security audit, and the log filters on each.
 	for _, kind := range []string{"georeport_key_created", "georeport_key_revoked"} {
-		var out struct{ Entries []struct{ Kind, Object string } }
+		var out struct {
+			Entries []struct{ Kind, Object string }
+		}
 		obj := fmt.Sprintf("open311_client:%d", cl.Clients[0].ID)
 		if code := f.call(admin, "GET", "/api/v1/security-audit?kind="+kind, nil, nil, &out); code != 200 || len(out.Entries) != 1 ||
 			out.Entries[0].Object != obj {
