@@ -35,16 +35,7 @@ func TestAdminAndHouseholdPagesInBrowser(t *testing.T) {
 		br.run(what, 20*time.Second, actions...)
 	}
 	shot := br.shot
-	signIn := func(user, password string) chromedp.Tasks {
-		return chromedp.Tasks{
-			chromedp.Navigate(e.base + "/login"),
-			chromedp.WaitVisible("#login-username", chromedp.ByID),
-			chromedp.SendKeys("#login-username", user, chromedp.ByID),
-			chromedp.SendKeys("#login-password", password, chromedp.ByID),
-			chromedp.Click("#login-submit", chromedp.ByID),
-			chromedp.WaitVisible("header.topbar nav a", chromedp.ByQuery),
-		}
-	}
+	signIn := func(user, password string) chromedp.Tasks { return signInTasks(e.base, user, password) }
 
 	// The admin creates 王芳 (role and unit default to an agent of the dispatch desk).
 	const newPassword = "Wf-start-2026"

@@ -166,3 +166,15 @@ func press(sel string) chromedp.Action {
 	return chromedp.Tasks{chromedp.WaitVisible(sel, chromedp.ByQuery),
 		chromedp.Evaluate(fmt.Sprintf(`document.querySelector(%q).click(), true`, sel), nil)}
 }
+
+// signInTasks signs user in on the console's login page and waits for the top bar's navigation.
+func signInTasks(base, user, password string) chromedp.Tasks {
+	return chromedp.Tasks{
+		chromedp.Navigate(base + "/login"),
+		chromedp.WaitVisible("#login-username", chromedp.ByID),
+		chromedp.SendKeys("#login-username", user, chromedp.ByID),
+		chromedp.SendKeys("#login-password", password, chromedp.ByID),
+		chromedp.Click("#login-submit", chromedp.ByID),
+		chromedp.WaitVisible("header.topbar nav a", chromedp.ByQuery),
+	}
+}

@@ -132,16 +132,7 @@ func TestExchangePageInBrowser(t *testing.T) {
 		t.Helper()
 		br.run(what, 25*time.Second, actions...)
 	}
-	signIn := func(user string) chromedp.Tasks {
-		return chromedp.Tasks{
-			chromedp.Navigate(e.base + "/login"),
-			chromedp.WaitVisible("#login-username", chromedp.ByID),
-			chromedp.SendKeys("#login-username", user, chromedp.ByID),
-			chromedp.SendKeys("#login-password", demoPassword, chromedp.ByID),
-			chromedp.Click("#login-submit", chromedp.ByID),
-			chromedp.WaitVisible("header.topbar nav a", chromedp.ByQuery),
-		}
-	}
+	signIn := func(user string) chromedp.Tasks { return signInTasks(e.base, user, demoPassword) }
 
 	// 待映射编码: the code, with the two orders that came with it; 映射 to 防返贫监测求助.
 	const unmappedRow = `#unmapped-list .unmapped-category-0999`

@@ -68,16 +68,7 @@ func TestNotifyPageInBrowser(t *testing.T) {
 		t.Helper()
 		br.run(what, 20*time.Second, actions...)
 	}
-	signIn := func(user string) chromedp.Tasks {
-		return chromedp.Tasks{
-			chromedp.Navigate(e.base + "/login"),
-			chromedp.WaitVisible("#login-username", chromedp.ByID),
-			chromedp.SendKeys("#login-username", user, chromedp.ByID),
-			chromedp.SendKeys("#login-password", demoPassword, chromedp.ByID),
-			chromedp.Click("#login-submit", chromedp.ByID),
-			chromedp.WaitVisible("header.topbar nav a", chromedp.ByQuery),
-		}
-	}
+	signIn := func(user string) chromedp.Tasks { return signInTasks(e.base, user, demoPassword) }
 	row := `#delivery-list .delivery-` + strconv.FormatInt(id, 10)
 	// An older delivery that went out, for the filter to leave out.
 	var sentID int64

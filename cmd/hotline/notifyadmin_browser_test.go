@@ -90,16 +90,7 @@ func TestNotifyAdminInBrowser(t *testing.T) {
 		t.Helper()
 		br.run(what, 20*time.Second, actions...)
 	}
-	signIn := func(user string) chromedp.Tasks {
-		return chromedp.Tasks{
-			chromedp.Navigate(e.base + "/login"),
-			chromedp.WaitVisible("#login-username", chromedp.ByID),
-			chromedp.SendKeys("#login-username", user, chromedp.ByID),
-			chromedp.SendKeys("#login-password", demoPassword, chromedp.ByID),
-			chromedp.Click("#login-submit", chromedp.ByID),
-			chromedp.WaitVisible("header.topbar nav a", chromedp.ByQuery),
-		}
-	}
+	signIn := func(user string) chromedp.Tasks { return signInTasks(e.base, user, demoPassword) }
 	// pick opens the Element Plus select inside wrapper and clicks the visible option labelled label.
 	pick := func(wrapper, label string) chromedp.Action {
 		return chromedp.Tasks{press(wrapper + " .el-select__wrapper"),

@@ -47,11 +47,7 @@ func TestReplyTemplatesInBrowser(t *testing.T) {
 	errs := &browserErrors{}
 	super := newBrowser(t, ctx, "supervisor", shots, p, browserOptions{width: 1366, height: 900, errs: errs})
 	clerk := newBrowser(t, ctx, "clerk", shots, p, browserOptions{width: 1366, height: 900, errs: errs})
-	signIn := func(user string) chromedp.Tasks {
-		return chromedp.Tasks{chromedp.Navigate(e.base + "/login"), chromedp.WaitVisible("#login-username", chromedp.ByID),
-			chromedp.SendKeys("#login-username", user, chromedp.ByID), chromedp.SendKeys("#login-password", demoPassword, chromedp.ByID),
-			chromedp.Click("#login-submit", chromedp.ByID), chromedp.WaitNotPresent("#login-submit", chromedp.ByID)}
-	}
+	signIn := func(user string) chromedp.Tasks { return signInTasks(e.base, user, demoPassword) }
 	nameCell := fmt.Sprintf(`//span[contains(@class,"tpl-name")][text()=%q]`, name)
 
 	super.run("supervisor creates a template", 40*time.Second, signIn("super1"),
