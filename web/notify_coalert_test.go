@@ -1,15 +1,10 @@
 package web
 
 import (
-	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"hotline/deploy/testenv"
 	"hotline/notify/deliver"
-	"hotline/notify/wecom"
-	"hotline/ticketing"
-	"hotline/ticketing/monitoring/pii"
 	"hotline/ticketing/org"
 )
 
@@ -17,18 +12,7 @@ import (
 // edited like the others through the admin API, {lead_unit} (主办单位) included; their sla.co_* rules are listed
 // and an admin can switch one on.
 func TestNotifyCoOpinionTemplatesAPI(t *testing.T) {
-	db := testenv.DB(t)
-	rdb, prefix := testenv.Redis(t)
-	box, _ := pii.New(make([]byte, 32))
-	nsvc, err := deliver.New(deliver.Options{DB: db, Redis: rdb, Prefix: prefix, Box: box, Channels: deliver.Channels{Robot: &wecom.Robot{}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := ticketing.NewService(db, ticketing.Options{})
-	srv := httptest.NewServer(New(Deps{DB: db, Redis: rdb, Notify: nsvc,
-		Tickets: &Tickets{Service: svc, Queues: ticketing.NewQueues(db, rdb, prefix), RedisPrefix: prefix, PublicLimit: 5}}))
-	t.Cleanup(srv.Close)
-	f := &apiFixture{t: t, srv: srv, db: db, rdb: rdb, prefix: prefix}
+	f, _, _ := newNotifyAPI(t)
 	admin := f.user("coadmin", org.RoleAdmin, "desk")
 	staff := f.user("costaff", org.RoleStaff, "div-monitoring")
 

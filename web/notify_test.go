@@ -15,11 +15,12 @@ import (
 	"hotline/ticketing/org"
 )
 
-func TestNotifyAdminAPI(t *testing.T) {
+// newNotifyAPI serves the API with a notify service (WeChat Work robot channel) on the test's PostgreSQL and
+// Redis; box seals the phones it stores.
+func newNotifyAPI(t *testing.T) (f *apiFixture, nsvc *deliver.Service, box *pii.Box) {
 	db := testenv.DB(t)
 	rdb, prefix := testenv.Redis(t)
-	box, _ := pii.New(make([]byte, 32))
-	wc := wecomtest.New(t, "corp", "secret")
+	box, _ = pii.New(make([]byte, 32))
 	nsvc, err := deliver.New(deliver.Options{DB: db, Redis: rdb, Prefix: prefix, Box: box, Channels: deliver.Channels{Robot: &wecom.Robot{}}})
 	if err != nil {
 		t.Fatal(err)
@@ -28,7 +29,13 @@ func TestNotifyAdminAPI(t *testing.T) {
 	srv := httptest.NewServer(New(Deps{DB: db, Redis: rdb, Notify: nsvc,
 		Tickets: &Tickets{Service: svc, Queues: ticketing.NewQueues(db, rdb, prefix), RedisPrefix: prefix, PublicLimit: 5}}))
 	t.Cleanup(srv.Close)
-	f := &apiFixture{t: t, srv: srv, db: db, rdb: rdb, prefix: prefix}
+	return &apiFixture{t: t, srv: srv, db: db, rdb: rdb, prefix: prefix}, nsvc, box
+}
+
+func TestNotifyAdminAPI(t *testing.T) {
+	f, nsvc, box := newNotifyAPI(t)
+	db := f.db
+	wc := wecomtest.New(t, "corp", "secret")
 	admin := f.user("nadmin", org.RoleAdmin, "desk")
 	agent := f.user("nagent", org.RoleAgent, "desk")
 
@@ -72,7 +79,7 @@ func TestNotifyAdminAPI(t *testing.T) {
 	}
 	// A dead delivery (its robot was down past the budget) is listed, retried through the API, and sent.
 	var id int64
-	err = db.QueryRow(context.Background(), `INSERT INTO notify_deliveries (event_id, topic, recipient, channel, address,
+	err := db.QueryRow(context.Background(), `INSERT INTO notify_deliveries (event_id, topic, recipient, channel, address,
 		address_masked, template, body, idem_key, status, attempts, next_at, event_at, last_error)
 		VALUES ('1-1', 'ticket.dispatch', 'unit:1:group', 'wecom_robot', $1, 'k***', 'unit_dispatched', '### 新工单', 'k', 'dead', 10, now(), now(), 'HTTP 502')
 		RETURNING id`, wc.RobotURL("k1")).Scan(&id)

@@ -750,21 +750,11 @@ func TestTwoSendersSendOnce(t *testing.T) {
 // no platform sent sends nothing.
 func TestInterimReplyAndSuspensionSent(t *testing.T) {
 	f := newFixture(t, nil)
-	r := f.mustPush(orderBody("YY-S-1", "0301", "430903", nil))
+	x := f.pushedTicket(t, "YY-S-1")
+	do := x.do
 	clerk := f.user(org.RoleStaff, "430903")
 	agent := f.user(org.RoleAgent, org.CodeDesk)
 	super := f.user(org.RoleSupervisor, org.CodeBureau)
-	tk, err := f.tickets.Get(f.ctx, org.System, r.TicketID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	do := func(a org.Actor, act ticketing.Action, in ticketing.ActionInput) {
-		t.Helper()
-		in.Version = tk.Version
-		if tk, err = f.tickets.Do(f.ctx, a, tk.ID, act, in); err != nil {
-			t.Fatalf("%s: %v", act, err)
-		}
-	}
 	do(clerk, ticketing.ActSign, ticketing.ActionInput{})
 	do(clerk, ticketing.ActInterimReply, ticketing.ActionInput{Reply: "已安排工作人员入户核实"})
 	do(clerk, ticketing.ActRequestSuspend, ticketing.ActionInput{Reason: "等待镇政府复核材料"})
@@ -774,8 +764,8 @@ func TestInterimReplyAndSuspensionSent(t *testing.T) {
 	do(agent, ticketing.ActCorrect, ticketing.ActionInput{Changes: &ticketing.Correction{CallerName: &name}})
 	do(clerk, ticketing.ActRequestSuspend, ticketing.ActionInput{Reason: "等待医院出具诊断证明"})
 	do(super, ticketing.ActApproveSuspend, ticketing.ActionInput{})
-	if tk.SuspendStatus != "suspended" {
-		t.Fatalf("after approval: suspend status %q", tk.SuspendStatus)
+	if x.tk.SuspendStatus != "suspended" {
+		t.Fatalf("after approval: suspend status %q", x.tk.SuspendStatus)
 	}
 	do(clerk, ticketing.ActResume, ticketing.ActionInput{})
 	f.settle(f.ex)
@@ -788,7 +778,7 @@ func TestInterimReplyAndSuspensionSent(t *testing.T) {
 			t.Errorf("%s came %d times on the wire, want once", a, n)
 		}
 	}
-	ts := f.sync(tk.ID)
+	ts := f.sync(x.tk.ID)
 	if len(ts.Outbound) != 4 || ts.Sync != "synced" {
 		t.Fatalf("outbound rows of the ticket: %+v (refused suspension, correction or note queued?)", ts.Outbound)
 	}
@@ -809,7 +799,8 @@ func TestInterimReplyAndSuspensionSent(t *testing.T) {
 	}
 
 	// The same actions on a ticket taken by phone: the platform hears nothing of it.
-	tk, err = f.tickets.Create(f.ctx, agent, ticketing.NewTicket{Source: ticketing.SourcePhone, CallerPhone: "13807375678",
+	var err error
+	x.tk, err = f.tickets.Create(f.ctx, agent, ticketing.NewTicket{Source: ticketing.SourcePhone, CallerPhone: "13807375678",
 		RegionCode: "430903", Kind: ticketing.KindHelp, Category: ticketing.CategoryMonitoringHelp, Content: "因病收入下降",
 		Dispatch: true})
 	if err != nil {
@@ -821,7 +812,7 @@ func TestInterimReplyAndSuspensionSent(t *testing.T) {
 	do(super, ticketing.ActApproveSuspend, ticketing.ActionInput{})
 	do(clerk, ticketing.ActResume, ticketing.ActionInput{})
 	var n int
-	if err := f.db.QueryRow(f.ctx, `SELECT count(*) FROM exchange_outbound WHERE ticket_id = $1`, int64(tk.ID)).Scan(&n); err != nil {
+	if err := f.db.QueryRow(f.ctx, `SELECT count(*) FROM exchange_outbound WHERE ticket_id = $1`, int64(x.tk.ID)).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	if n != 0 {
@@ -834,34 +825,24 @@ func TestInterimReplyAndSuspensionSent(t *testing.T) {
 // re-route, while suspended, sends nothing.
 func TestRerouteEndsPlatformSuspension(t *testing.T) {
 	f := newFixture(t, nil)
-	r := f.mustPush(orderBody("YY-S-2", "0301", "430903", nil))
+	x := f.pushedTicket(t, "YY-S-2")
+	do := x.do
 	clerk := f.user(org.RoleStaff, "430903")
 	agent := f.user(org.RoleAgent, org.CodeDesk)
 	super := f.user(org.RoleSupervisor, org.CodeBureau)
-	tk, err := f.tickets.Get(f.ctx, org.System, r.TicketID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	do := func(a org.Actor, act ticketing.Action, in ticketing.ActionInput) {
-		t.Helper()
-		in.Version = tk.Version
-		if tk, err = f.tickets.Do(f.ctx, a, tk.ID, act, in); err != nil {
-			t.Fatalf("%s: %v", act, err)
-		}
-	}
 	do(clerk, ticketing.ActSign, ticketing.ActionInput{})
 	do(clerk, ticketing.ActRequestSuspend, ticketing.ActionInput{Reason: "等待医院出具诊断证明"})
 	do(super, ticketing.ActApproveSuspend, ticketing.ActionInput{})
 	name := "刘建华"
 	do(agent, ticketing.ActCorrect, ticketing.ActionInput{Changes: &ticketing.Correction{CallerName: &name}})
-	if tk.SuspendStatus != "suspended" {
-		t.Fatalf("a caller-name correction changed the suspension: %q", tk.SuspendStatus)
+	if x.tk.SuspendStatus != "suspended" {
+		t.Fatalf("a caller-name correction changed the suspension: %q", x.tk.SuspendStatus)
 	}
 	region := "430902"
 	do(agent, ticketing.ActCorrect, ticketing.ActionInput{Changes: &ticketing.Correction{RegionCode: &region}})
 	heshan, _ := org.UnitByCode(f.ctx, f.db, "430903")
-	if tk.SuspendStatus != "none" || tk.LeadUnitID == heshan.ID {
-		t.Fatalf("after re-routing: suspend status %q, unit %d", tk.SuspendStatus, tk.LeadUnitID)
+	if x.tk.SuspendStatus != "none" || x.tk.LeadUnitID == heshan.ID {
+		t.Fatalf("after re-routing: suspend status %q, unit %d", x.tk.SuspendStatus, x.tk.LeadUnitID)
 	}
 	// Another correction after the re-route: the platform was told already.
 	name = "刘建军"
@@ -882,21 +863,11 @@ func TestRerouteEndsPlatformSuspension(t *testing.T) {
 // exchange's hook) ends without a resume: the platform hears no end of a 挂起 it was never told of.
 func TestResumeOfUnreportedSuspensionNotSent(t *testing.T) {
 	f := newFixture(t, nil)
-	r := f.mustPush(orderBody("YY-S-3", "0301", "430903", nil))
+	x := f.pushedTicket(t, "YY-S-3")
+	do := x.doWith
 	clerk := f.user(org.RoleStaff, "430903")
 	super := f.user(org.RoleSupervisor, org.CodeBureau)
 	unhooked := ticketing.NewService(f.db, ticketing.Options{})
-	tk, err := f.tickets.Get(f.ctx, org.System, r.TicketID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	do := func(svc *ticketing.Service, a org.Actor, act ticketing.Action, in ticketing.ActionInput) {
-		t.Helper()
-		in.Version = tk.Version
-		if tk, err = svc.Do(f.ctx, a, tk.ID, act, in); err != nil {
-			t.Fatalf("%s: %v", act, err)
-		}
-	}
 	do(f.tickets, clerk, ticketing.ActSign, ticketing.ActionInput{})
 	do(unhooked, clerk, ticketing.ActRequestSuspend, ticketing.ActionInput{Reason: "等待医院出具诊断证明"})
 	do(unhooked, super, ticketing.ActApproveSuspend, ticketing.ActionInput{})
@@ -906,4 +877,39 @@ func TestResumeOfUnreportedSuspensionNotSent(t *testing.T) {
 	if got := f.p.appliedActions("YY-S-3"); !slices.Equal(got, []string{"sign", "interim_reply"}) {
 		t.Fatalf("platform got %v, want [sign interim_reply]", got)
 	}
+}
+
+// stepper acts on one ticket step by step, each action with the version the last one left: what the suspension
+// tests do.
+type stepper struct {
+	t  *testing.T
+	f  *fixture
+	tk ticketing.Ticket
+}
+
+// pushedTicket pushes an order (category 0301, 赫山区) and returns its ticket to act on.
+func (f *fixture) pushedTicket(t *testing.T, orderID string) *stepper {
+	r := f.mustPush(orderBody(orderID, "0301", "430903", nil))
+	tk, err := f.tickets.Get(f.ctx, org.System, r.TicketID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &stepper{t: t, f: f, tk: tk}
+}
+
+// do acts through the fixture's ticket service (the exchange's hook registered).
+func (s *stepper) do(a org.Actor, act ticketing.Action, in ticketing.ActionInput) {
+	s.t.Helper()
+	s.doWith(s.f.tickets, a, act, in)
+}
+
+// doWith acts through svc.
+func (s *stepper) doWith(svc *ticketing.Service, a org.Actor, act ticketing.Action, in ticketing.ActionInput) {
+	s.t.Helper()
+	in.Version = s.tk.Version
+	tk, err := svc.Do(s.f.ctx, a, s.tk.ID, act, in)
+	if err != nil {
+		s.t.Fatalf("%s: %v", act, err)
+	}
+	s.tk = tk
 }
