@@ -1,14 +1,12 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/jackc/pgx/v5"
 )
 
 // 系统管理 and 监测户 in a real browser: the admin creates a user (王芳, an agent of the dispatch desk) on the 用户
@@ -17,16 +15,7 @@ import (
 // member's ID number with a reason, and the reveal is in pii_reveals. Any console error fails the test.
 func TestAdminAndHouseholdPagesInBrowser(t *testing.T) {
 	shots := screenshotDir(t)
-	e := newUpEnv(t)
-	p := startHotline(t, append(e.env, "HOTLINE_DEMO_HOUSEHOLDS=20"), "up")
-	waitReady(t, p, e.base)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	db, err := pgx.Connect(ctx, e.dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close(context.Background())
+	e, p, ctx, db := upWithDB(t, 3*time.Minute, "HOTLINE_DEMO_HOUSEHOLDS=20")
 
 	br := newBrowser(t, ctx, "browser", shots, p, browserOptions{})
 	errs := br.errs

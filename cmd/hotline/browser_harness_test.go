@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/jackc/pgx/v5"
 )
 
 // The harness every browser test shares: one headless Chromium per person at a desk, its console errors
@@ -177,4 +178,21 @@ func signInTasks(base, user, password string) chromedp.Tasks {
 		chromedp.Click("#login-submit", chromedp.ByID),
 		chromedp.WaitVisible("header.topbar nav a", chromedp.ByQuery),
 	}
+}
+
+// upWithDB starts `hotline up` on a fresh environment with extra settings, waits until it is ready and connects
+// to its database; ctx ends after limit, or with the test.
+func upWithDB(t *testing.T, limit time.Duration, extra ...string) (upEnv, *proc, context.Context, *pgx.Conn) {
+	t.Helper()
+	e := newUpEnv(t)
+	p := startHotline(t, append(e.env, extra...), "up")
+	waitReady(t, p, e.base)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	t.Cleanup(cancel)
+	db, err := pgx.Connect(ctx, e.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close(context.Background()) })
+	return e, p, ctx, db
 }

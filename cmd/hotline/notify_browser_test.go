@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/jackc/pgx/v5"
 )
 
 // 通知投递 in a real browser: a unit's WeChat Work robot refuses a message for good (errcode 93000), so the delivery
@@ -35,16 +33,7 @@ func TestNotifyPageInBrowser(t *testing.T) {
 	}))
 	defer robot.Close()
 
-	e := newUpEnv(t)
-	p := startHotline(t, e.env, "up")
-	waitReady(t, p, e.base)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	db, err := pgx.Connect(ctx, e.dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close(context.Background())
+	e, p, ctx, db := upWithDB(t, 2*time.Minute)
 	var id int64
 	if err := db.QueryRow(ctx, `INSERT INTO notify_deliveries (event_id, topic, recipient, channel, address, address_masked,
 		template, body, idem_key, status, attempts, next_at, event_at)

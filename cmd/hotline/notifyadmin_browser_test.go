@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/jackc/pgx/v5"
 )
 
 // 通知规则, 单位联系方式 and 安全审计 in a real browser. The admin switches a rule off and on (the API says so each
@@ -22,16 +21,7 @@ import (
 // A unit clerk gets none of it: not in the nav, refused by the API.
 func TestNotifyAdminInBrowser(t *testing.T) {
 	shots := screenshotDir(t)
-	e := newUpEnv(t)
-	p := startHotline(t, append(e.env, "HOTLINE_DEMO_HOUSEHOLDS=5"), "up")
-	waitReady(t, p, e.base)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	db, err := pgx.Connect(ctx, e.dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close(context.Background())
+	e, p, ctx, db := upWithDB(t, 3*time.Minute, "HOTLINE_DEMO_HOUSEHOLDS=5")
 	admin := login(t, e.base, "admin")
 
 	// A reveal of personal data beforehand, as the household page does it.

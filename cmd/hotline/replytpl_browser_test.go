@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
-	"github.com/jackc/pgx/v5"
 )
 
 // Reply templates (答复模板) in a real browser: a supervisor creates one in the knowledge base's 答复模板 tab (a
@@ -21,16 +19,7 @@ import (
 // Any console error fails the test.
 func TestReplyTemplatesInBrowser(t *testing.T) {
 	shots := screenshotDir(t)
-	e := newUpEnv(t)
-	p := startHotline(t, append(e.env, "HOTLINE_DEMO_HOUSEHOLDS=10"), "up")
-	waitReady(t, p, e.base)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	db, err := pgx.Connect(ctx, e.dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close(context.Background())
+	e, p, ctx, db := upWithDB(t, 3*time.Minute, "HOTLINE_DEMO_HOUSEHOLDS=10")
 	// A ticket of 赫山区 waiting to be signed, of a category other than 小额信贷 (whose demo template must not be offered).
 	var ticketID int64
 	var number, category, catName, unitName string

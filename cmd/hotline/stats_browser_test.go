@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/jackc/pgx/v5"
 )
 
 // 监控大屏 and 统计分析 in a real browser: a supervisor watches the wallboard; a caller joins the queue and an agent
@@ -20,16 +18,7 @@ import (
 // Then 统计分析 shows the KPI table and draws its charts with the vendored ECharts. Any console error fails it.
 func TestWallboardInBrowser(t *testing.T) {
 	shots := screenshotDir(t)
-	e := newUpEnv(t)
-	p := startHotline(t, e.env, "up")
-	waitReady(t, p, e.base)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	db, err := pgx.Connect(ctx, e.dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close(context.Background())
+	e, p, ctx, db := upWithDB(t, 3*time.Minute)
 
 	br := newBrowser(t, ctx, "super1", shots, p, browserOptions{width: 1366, height: 900})
 	errs := br.errs

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -9,7 +8,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/jackc/pgx/v5"
 
 	"hotline/ticketing/org"
 )
@@ -19,16 +17,7 @@ import (
 // and shows 挂起中 with the resume button; the clerk resumes. Any console error fails the test.
 func TestWorkorderControlsInBrowser(t *testing.T) {
 	shots := screenshotDir(t)
-	e := newUpEnv(t)
-	p := startHotline(t, append(e.env, "HOTLINE_DEMO_HOUSEHOLDS=10"), "up")
-	waitReady(t, p, e.base)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	db, err := pgx.Connect(ctx, e.dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close(context.Background())
+	e, p, ctx, db := upWithDB(t, 3*time.Minute, "HOTLINE_DEMO_HOUSEHOLDS=10")
 	var ticketID, superID int64
 	if err := db.QueryRow(ctx, `SELECT t.id FROM tickets t JOIN units u ON u.id = t.lead_unit_id
 		WHERE u.code = '430903' AND t.status = 'dispatched' ORDER BY t.id LIMIT 1`).Scan(&ticketID); err != nil {
