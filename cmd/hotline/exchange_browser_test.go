@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -85,22 +84,9 @@ func TestExchangePageInBrowser(t *testing.T) {
 	// of its own (YYR-07): both are taken all the same.
 	push := func(orderID, region string) {
 		t.Helper()
-		body, _ := json.Marshal(map[string]any{"type": "order", "order_id": orderID, "order": map[string]any{
-			"content": "家中老人住院,收入下降,申请帮扶", "category_code": "0999", "region_code": region, "appeal_type": "求助"}})
-		target := "/api/v1/exchange/yiyang/orders"
-		ts, nonce := strconv.FormatInt(time.Now().Unix(), 10), fmt.Sprintf("browser-test-nonce-%d", time.Now().UnixNano())
-		req, _ := http.NewRequest("POST", e.base+target, bytes.NewReader(body))
-		req.Header.Set(exchange.HeaderTimestamp, ts)
-		req.Header.Set(exchange.HeaderNonce, nonce)
-		req.Header.Set(exchange.HeaderSignature, exchange.Signature(secret, "POST", target, ts, nonce, body))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ack, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated {
-			t.Fatalf("push %s: %d %s", orderID, resp.StatusCode, ack)
+		if code, ack := pushOrder(t, e.base, "yiyang", secret, orderID, map[string]any{
+			"content": "家中老人住院,收入下降,申请帮扶", "category_code": "0999", "region_code": region, "appeal_type": "求助"}); code != http.StatusCreated {
+			t.Fatalf("push %s: %d %s", orderID, code, ack)
 		}
 	}
 	push("YY-B-1", "430903")

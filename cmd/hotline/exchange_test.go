@@ -98,21 +98,9 @@ func TestExchangeSIGKILLBetweenCommitAndSend(t *testing.T) {
 	p := startHotline(t, r.env, "serve")
 	r.waitReady()
 
-	body, _ := json.Marshal(map[string]any{"type": "order", "order_id": "YY-K-1", "order": map[string]any{
-		"content": "家中老人住院,收入下降", "category_code": "0301", "region_code": r.region[:6], "appeal_type": "求助"}})
-	target := "/api/v1/exchange/yiyang/orders"
-	ts, nonce := strconv.FormatInt(time.Now().Unix(), 10), fmt.Sprintf("kill-test-nonce-%d", time.Now().UnixNano())
-	req, _ := http.NewRequest("POST", r.base+target, bytes.NewReader(body))
-	req.Header.Set(exchange.HeaderTimestamp, ts)
-	req.Header.Set(exchange.HeaderNonce, nonce)
-	req.Header.Set(exchange.HeaderSignature, exchange.Signature(secret, "POST", target, ts, nonce, body))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 201 {
-		t.Fatalf("push: %d", resp.StatusCode)
+	if code, ack := pushOrder(t, r.base, "yiyang", secret, "YY-K-1", map[string]any{
+		"content": "家中老人住院,收入下降", "category_code": "0301", "region_code": r.region[:6], "appeal_type": "求助"}); code != 201 {
+		t.Fatalf("push: %d %s", code, ack)
 	}
 	var id int64
 	var version int
@@ -159,4 +147,24 @@ func TestExchangeSIGKILLBetweenCommitAndSend(t *testing.T) {
 	if code := p2.wait(t, 60*time.Second); code != 0 {
 		t.Errorf("exit %d after SIGTERM:\n%s", code, p2.out.String())
 	}
+}
+
+// pushOrder pushes a work order to hotline as the platform does (12345v1, signed with secret) and returns the
+// status and the answer.
+func pushOrder(t *testing.T, base, platform string, secret []byte, orderID string, order map[string]any) (int, []byte) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"type": "order", "order_id": orderID, "order": order})
+	target := "/api/v1/exchange/" + platform + "/orders"
+	ts, nonce := strconv.FormatInt(time.Now().Unix(), 10), fmt.Sprintf("test-nonce-%s-%d", orderID, time.Now().UnixNano())
+	req, _ := http.NewRequest("POST", base+target, bytes.NewReader(body))
+	req.Header.Set(exchange.HeaderTimestamp, ts)
+	req.Header.Set(exchange.HeaderNonce, nonce)
+	req.Header.Set(exchange.HeaderSignature, exchange.Signature(secret, "POST", target, ts, nonce, body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	ack, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, ack
 }
